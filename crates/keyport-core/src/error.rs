@@ -1,0 +1,300 @@
+//! The error-code table and the error every layer above core carries.
+//!
+//! Policy: every "no" that reaches a person has a stable snake_case [`ErrorCode`], an HTTP
+//! status, a SOAP fault side and a message in English and German. Messages name the facts
+//! a person needs ("next re-activation available on 2027-03-01"); the facts travel as
+//! named values in [`CoreError`] and are filled into the message when it is rendered.
+//! Internal causes (database errors, I/O) never become facts: they are logged once by the
+//! layer that met them and reach the caller as `internal_error`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A language a message can be rendered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// English, the default.
+    #[default]
+    En,
+    /// German.
+    De,
+}
+
+impl Lang {
+    /// Picks the first supported language from an `Accept-Language` header value.
+    pub fn from_accept_language(header: &str) -> Lang {
+        for part in header.split(',') {
+            let tag = part.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            if tag == "de" || tag.starts_with("de-") {
+                return Lang::De;
+            }
+            if tag == "en" || tag.starts_with("en-") {
+                return Lang::En;
+            }
+        }
+        Lang::En
+    }
+}
+
+/// Which side a SOAP fault blames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultSide {
+    /// The request was wrong (`soap:Client`).
+    Client,
+    /// The server could not do it (`soap:Server`).
+    Server,
+}
+
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident = ($code:literal, $status:literal, $side:ident, $en:literal, $de:literal), )*) => {
+        /// Every stable error code Keyport answers with.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl ErrorCode {
+            /// Every code, in table order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// The stable snake_case code.
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code,)* }
+            }
+
+            /// The HTTP status a REST answer carries.
+            pub fn http_status(self) -> u16 {
+                match self { $(ErrorCode::$variant => $status,)* }
+            }
+
+            /// The side a SOAP fault blames.
+            pub fn fault_side(self) -> FaultSide {
+                match self { $(ErrorCode::$variant => FaultSide::$side,)* }
+            }
+
+            /// The message template; `{name}` is replaced by the fact of that name.
+            pub fn template(self, lang: Lang) -> &'static str {
+                match (self, lang) {
+                    $((ErrorCode::$variant, Lang::En) => $en,
+                      (ErrorCode::$variant, Lang::De) => $de,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// A field of the input is missing or has an invalid value.
+    InvalidInput = ("invalid_input", 422, Client,
+        "Invalid value for {field}: {reason}.",
+        "Ungültiger Wert für {field}: {reason}."),
+    /// The request could not be read at all (syntax, encoding).
+    MalformedRequest = ("malformed_request", 400, Client,
+        "The request could not be read: {reason}.",
+        "Die Anfrage konnte nicht gelesen werden: {reason}."),
+    /// The request body is larger than the documented limit.
+    PayloadTooLarge = ("payload_too_large", 413, Client,
+        "The request body is larger than the limit of {limit} bytes.",
+        "Der Inhalt der Anfrage ist größer als die Grenze von {limit} Bytes."),
+    /// A ticket code could not be read.
+    InvalidTicketCode = ("invalid_ticket_code", 422, Client,
+        "This is not a valid ticket code: {reason}.",
+        "Das ist kein gültiger Ticket-Code: {reason}."),
+    /// The resource does not exist or is not visible to the caller.
+    NotFound = ("not_found", 404, Client,
+        "No {resource} was found.",
+        "Es wurde kein(e) {resource} gefunden."),
+    /// A resource with the same unique value exists already.
+    AlreadyExists = ("already_exists", 409, Client,
+        "A {resource} with this {field} exists already.",
+        "Ein(e) {resource} mit diesem Wert für {field} existiert bereits."),
+    /// An order line was sent again with other content.
+    OrderLineConflict = ("order_line_conflict", 409, Client,
+        "Order line {line_number} was sent before with other content; a line cannot change.",
+        "Bestellposition {line_number} wurde bereits mit anderem Inhalt gesendet; eine Position kann sich nicht ändern."),
+    /// The ticket belongs to a customer account already.
+    TicketAlreadyRegistered = ("ticket_already_registered", 409, Client,
+        "This ticket is registered to another customer account already.",
+        "Dieses Ticket ist bereits einem anderen Kundenkonto zugeordnet."),
+    /// Every seat of the license is in use.
+    SeatsExhausted = ("seats_exhausted", 409, Client,
+        "All {seats} seats of this license are in use; deactivate it on another machine first.",
+        "Alle {seats} Plätze dieser Lizenz sind belegt; deaktivieren Sie sie zuerst auf einem anderen Rechner."),
+    /// The license was revoked.
+    LicenseRevoked = ("license_revoked", 409, Client,
+        "This license was revoked.",
+        "Diese Lizenz wurde widerrufen."),
+    /// The license has expired.
+    LicenseExpired = ("license_expired", 409, Client,
+        "This license expired on {date}.",
+        "Diese Lizenz ist am {date} abgelaufen."),
+    /// The rule set does not allow deactivation.
+    DeactivationNotAllowed = ("deactivation_not_allowed", 409, Client,
+        "The rules of this license do not allow deactivation.",
+        "Die Regeln dieser Lizenz erlauben keine Deaktivierung."),
+    /// The activation is not active (any more).
+    ActivationNotActive = ("activation_not_active", 409, Client,
+        "This activation is not active; its state is {state}.",
+        "Diese Aktivierung ist nicht aktiv; ihr Zustand ist {state}."),
+    /// The machine holds an activation of this license already.
+    MachineAlreadyActive = ("machine_already_active", 409, Client,
+        "This machine holds an activation of this license already.",
+        "Dieser Rechner hat bereits eine Aktivierung dieser Lizenz."),
+    /// A recovery is blocked for a while after an activation.
+    RecoveryBlocked = ("recovery_blocked", 409, Client,
+        "The next re-activation is available on {date}.",
+        "Die nächste Reaktivierung ist ab dem {date} möglich."),
+    /// No re-activation credit is left.
+    NoReactivationCredits = ("no_reactivation_credits", 409, Client,
+        "No re-activation credit is left; the next one comes on {date}.",
+        "Es ist kein Reaktivierungs-Guthaben übrig; das nächste kommt am {date}."),
+    /// No re-activation credit is left and none will come by replenishment.
+    ReactivationCreditsExhausted = ("reactivation_credits_exhausted", 409, Client,
+        "No re-activation credit is left and the rules of this license give no more; support can grant one.",
+        "Es ist kein Reaktivierungs-Guthaben übrig, und die Regeln dieser Lizenz geben keines mehr; der Support kann eines gewähren."),
+    /// The caller did not authenticate, or the credentials are wrong.
+    Unauthorized = ("unauthorized", 401, Client,
+        "Authentication is required, or the credentials are not valid.",
+        "Anmeldung erforderlich, oder die Anmeldedaten sind ungültig."),
+    /// The caller may not do this.
+    Forbidden = ("forbidden", 403, Client,
+        "Your role may not do this.",
+        "Ihre Rolle darf das nicht."),
+    /// Too many requests.
+    RateLimited = ("rate_limited", 429, Client,
+        "Too many requests; try again in {seconds} seconds.",
+        "Zu viele Anfragen; versuchen Sie es in {seconds} Sekunden erneut."),
+    /// The service cannot do this now (database down, overload).
+    Unavailable = ("unavailable", 503, Server,
+        "The service is unavailable right now; try again shortly.",
+        "Der Dienst ist gerade nicht verfügbar; versuchen Sie es gleich erneut."),
+    /// Something failed inside the service; details are in its log.
+    InternalError = ("internal_error", 500, Server,
+        "Something went wrong on our side; it has been logged.",
+        "Bei uns ist etwas schiefgegangen; es wurde protokolliert."),
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refusal or an invalid input: a stable code plus the facts its message names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreError {
+    code: ErrorCode,
+    facts: BTreeMap<&'static str, String>,
+}
+
+impl CoreError {
+    /// An error with a code and no facts yet.
+    pub fn new(code: ErrorCode) -> Self {
+        CoreError { code, facts: BTreeMap::new() }
+    }
+
+    /// Adds a named fact that the message shows.
+    pub fn with(mut self, name: &'static str, value: impl fmt::Display) -> Self {
+        self.facts.insert(name, value.to_string());
+        self
+    }
+
+    /// An `invalid_input` error naming the field and what is wrong with it.
+    pub fn invalid(field: &'static str, reason: impl fmt::Display) -> Self {
+        CoreError::new(ErrorCode::InvalidInput).with("field", field).with("reason", reason)
+    }
+
+    /// A `not_found` error naming the kind of resource.
+    pub fn not_found(resource: &'static str) -> Self {
+        CoreError::new(ErrorCode::NotFound).with("resource", resource)
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The named facts, for machine-readable answers.
+    pub fn facts(&self) -> &BTreeMap<&'static str, String> {
+        &self.facts
+    }
+
+    /// The message for a person, in the given language.
+    pub fn message(&self, lang: Lang) -> String {
+        let mut out = self.code.template(lang).to_owned();
+        for (name, value) in &self.facts {
+            out = out.replace(&format!("{{{name}}}"), value);
+        }
+        out
+    }
+}
+
+impl fmt::Display for CoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message(Lang::En))
+    }
+}
+
+impl std::error::Error for CoreError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placeholders(template: &str) -> Vec<String> {
+        template
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn every_code_is_snake_case_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
+            assert!(seen.insert(s), "duplicate code {s}");
+        }
+    }
+
+    #[test]
+    fn every_code_has_both_messages_with_the_same_facts() {
+        for code in ErrorCode::ALL {
+            let en = code.template(Lang::En);
+            let de = code.template(Lang::De);
+            assert!(!en.is_empty() && !de.is_empty(), "{code}");
+            assert_ne!(en, de, "{code} has no German message");
+            let mut en_names = placeholders(en);
+            let mut de_names = placeholders(de);
+            en_names.sort();
+            de_names.sort();
+            assert_eq!(en_names, de_names, "{code} names other facts in German");
+        }
+    }
+
+    #[test]
+    fn every_code_has_a_status_matching_its_fault_side() {
+        for code in ErrorCode::ALL {
+            let status = code.http_status();
+            assert!((400..600).contains(&status), "{code}");
+            let client = status < 500;
+            assert_eq!(client, code.fault_side() == FaultSide::Client, "{code}");
+        }
+    }
+
+    #[test]
+    fn a_message_shows_its_facts() {
+        let e = CoreError::new(ErrorCode::RecoveryBlocked).with("date", "2027-03-01");
+        assert_eq!(e.message(Lang::En), "The next re-activation is available on 2027-03-01.");
+        assert_eq!(e.message(Lang::De), "Die nächste Reaktivierung ist ab dem 2027-03-01 möglich.");
+    }
+
+    #[test]
+    fn accept_language_picks_german_when_asked_first() {
+        assert_eq!(Lang::from_accept_language("de-DE,de;q=0.9,en;q=0.8"), Lang::De);
+        assert_eq!(Lang::from_accept_language("en-US,de;q=0.5"), Lang::En);
+        assert_eq!(Lang::from_accept_language("fr"), Lang::En);
+    }
+}

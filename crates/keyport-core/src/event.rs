@@ -1,0 +1,207 @@
+//! Events: the append-only record of every state change: what, when, who, which channel.
+
+use std::fmt;
+
+use crate::error::CoreError;
+
+/// Which way a change came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// The REST API.
+    Rest,
+    /// The SOAP API.
+    Soap,
+    /// The `keyport` command line.
+    Cli,
+    /// Keyport itself (background jobs).
+    System,
+}
+
+impl Channel {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Rest => "rest",
+            Channel::Soap => "soap",
+            Channel::Cli => "cli",
+            Channel::System => "system",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(value: &str) -> Result<Channel, CoreError> {
+        [Channel::Rest, Channel::Soap, Channel::Cli, Channel::System]
+            .into_iter()
+            .find(|c| c.as_str() == value)
+            .ok_or_else(|| CoreError::invalid("channel", "must be rest, soap, cli or system"))
+    }
+}
+
+/// Who made a change, as recorded in the event log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// Keyport itself, or an operator at the command line.
+    System,
+    /// An API key, by its id.
+    ApiKey(uuid::Uuid),
+    /// A customer, by id.
+    Customer(uuid::Uuid),
+    /// A portal's API key acting for one of its customers: both identities.
+    PortalForCustomer {
+        /// The portal's API key.
+        api_key: uuid::Uuid,
+        /// The customer it acts for.
+        customer: uuid::Uuid,
+    },
+}
+
+impl fmt::Display for Actor {
+    /// The stored form: `system`, `api_key:<id>`, `customer:<id>`,
+    /// `api_key:<id>/customer:<id>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::System => f.write_str("system"),
+            Actor::ApiKey(id) => write!(f, "api_key:{id}"),
+            Actor::Customer(id) => write!(f, "customer:{id}"),
+            Actor::PortalForCustomer { api_key, customer } => write!(f, "api_key:{api_key}/customer:{customer}"),
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A product was defined.
+    ProductDefined,
+    /// A rule set was defined.
+    RuleSetDefined,
+    /// A rule set's numbers were changed.
+    RuleSetUpdated,
+    /// An item was defined.
+    ItemDefined,
+    /// An order was created, with its ticket.
+    OrderCreated,
+    /// New lines were added to an order.
+    OrderExtended,
+    /// A customer was created.
+    CustomerCreated,
+    /// A ticket was registered to a customer.
+    TicketRegistered,
+    /// A license was activated on a machine.
+    LicenseActivated,
+    /// A machine gave its seat back.
+    LicenseDeactivated,
+    /// A seat moved from a lost machine to a new one.
+    LicenseRecovered,
+    /// A license was revoked.
+    LicenseRevoked,
+    /// Support granted re-activation credits.
+    CreditsGranted,
+    /// An API key was created.
+    ApiKeyCreated,
+}
+
+impl EventKind {
+    /// Every kind.
+    pub const ALL: [EventKind; 14] = [
+        EventKind::ProductDefined,
+        EventKind::RuleSetDefined,
+        EventKind::RuleSetUpdated,
+        EventKind::ItemDefined,
+        EventKind::OrderCreated,
+        EventKind::OrderExtended,
+        EventKind::CustomerCreated,
+        EventKind::TicketRegistered,
+        EventKind::LicenseActivated,
+        EventKind::LicenseDeactivated,
+        EventKind::LicenseRecovered,
+        EventKind::LicenseRevoked,
+        EventKind::CreditsGranted,
+        EventKind::ApiKeyCreated,
+    ];
+
+    /// The stored snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::ProductDefined => "product_defined",
+            EventKind::RuleSetDefined => "rule_set_defined",
+            EventKind::RuleSetUpdated => "rule_set_updated",
+            EventKind::ItemDefined => "item_defined",
+            EventKind::OrderCreated => "order_created",
+            EventKind::OrderExtended => "order_extended",
+            EventKind::CustomerCreated => "customer_created",
+            EventKind::TicketRegistered => "ticket_registered",
+            EventKind::LicenseActivated => "license_activated",
+            EventKind::LicenseDeactivated => "license_deactivated",
+            EventKind::LicenseRecovered => "license_recovered",
+            EventKind::LicenseRevoked => "license_revoked",
+            EventKind::CreditsGranted => "credits_granted",
+            EventKind::ApiKeyCreated => "api_key_created",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(value: &str) -> Result<EventKind, CoreError> {
+        EventKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == value)
+            .ok_or_else(|| CoreError::invalid("kind", format!("'{value}' is not an event kind")))
+    }
+}
+
+/// A role an API key has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Support actions and reading.
+    Support,
+    /// A web shop or ERP: orders and customers.
+    Shop,
+    /// An existing customer portal, acting for its customers.
+    Portal,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Support => "support",
+            Role::Shop => "shop",
+            Role::Portal => "portal",
+        }
+    }
+
+    /// Reads a role name.
+    pub fn parse(value: &str) -> Result<Role, CoreError> {
+        [Role::Admin, Role::Support, Role::Shop, Role::Portal]
+            .into_iter()
+            .find(|r| r.as_str() == value)
+            .ok_or_else(|| CoreError::invalid("role", "must be admin, support, shop or portal"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_kind_reads_back_from_its_name() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Ok(kind));
+        }
+    }
+
+    #[test]
+    fn a_portal_acting_for_a_customer_records_both() {
+        let actor = Actor::PortalForCustomer { api_key: uuid::Uuid::nil(), customer: uuid::Uuid::max() };
+        assert_eq!(
+            actor.to_string(),
+            "api_key:00000000-0000-0000-0000-000000000000/customer:ffffffff-ffff-ffff-ffff-ffffffffffff"
+        );
+    }
+}

@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+
+pub mod catalog;
+pub mod error;
+pub mod event;
+pub mod license;
+pub mod machine;
+pub mod order;
+pub mod rules;
+pub mod text;
+pub mod ticket;
+
+pub use catalog::{Features, ItemSpec, LicenseModel, ProductSpec, VersionRange};
+pub use error::{CoreError, ErrorCode, FaultSide, Lang};
+pub use event::{Actor, Channel, EventKind, Role};
+pub use license::{
+    ActivationDecision, ActivationRecord, ActivationState, CreditGrant, Credits, LicenseHistory, LicenseState,
+    RecoveryDecision,
+};
+pub use machine::{Fingerprint, MachineIdentity, MachineKey};
+pub use order::{OrderCustomer, OrderLine, OrderRequest};
+pub use rules::{RuleSet, RuleSetParams};
+pub use text::{
+    CustomerNumber, DisplayName, Email, ExternalOrderNumber, ProductCode, Reason, RuleSetName, ShopName, Sku,
+};
+pub use ticket::TicketCode;

@@ -1,0 +1,359 @@
+//! Licenses and their activations, and the rule decisions about them.
+//!
+//! Every decision is a function of (rule set, license history, now): the same inputs always
+//! give the same answer, whatever order the history was loaded in.
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use crate::error::{CoreError, ErrorCode};
+use crate::rules::RuleSet;
+
+/// Where an activation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivationState {
+    /// An offline activation waiting for its receipt; it holds a seat.
+    Pending,
+    /// Bound to its machine; it holds a seat.
+    Active,
+    /// The machine gave its seat back.
+    Deactivated,
+    /// The machine was lost; the seat moved to another machine for a credit.
+    Recovered,
+    /// Support or a cancelled order ended it.
+    Revoked,
+    /// The license's term ran out.
+    Expired,
+}
+
+impl ActivationState {
+    /// Every state, for parsing and documentation.
+    pub const ALL: [ActivationState; 6] = [
+        ActivationState::Pending,
+        ActivationState::Active,
+        ActivationState::Deactivated,
+        ActivationState::Recovered,
+        ActivationState::Revoked,
+        ActivationState::Expired,
+    ];
+
+    /// The stored snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivationState::Pending => "pending",
+            ActivationState::Active => "active",
+            ActivationState::Deactivated => "deactivated",
+            ActivationState::Recovered => "recovered",
+            ActivationState::Revoked => "revoked",
+            ActivationState::Expired => "expired",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(value: &str) -> Result<ActivationState, CoreError> {
+        ActivationState::ALL
+            .into_iter()
+            .find(|s| s.as_str() == value)
+            .ok_or_else(|| CoreError::invalid("state", format!("'{value}' is not an activation state")))
+    }
+
+    /// Whether an activation in this state occupies a seat.
+    pub fn holds_seat(self) -> bool {
+        matches!(self, ActivationState::Pending | ActivationState::Active)
+    }
+}
+
+/// A license's state, derived from its activations and dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LicenseState {
+    /// Revoked by support or a cancelled order.
+    Revoked,
+    /// Its term ran out.
+    Expired,
+    /// Active on at least one machine.
+    Active,
+    /// Only pending offline activations.
+    Pending,
+    /// On no machine.
+    Inactive,
+}
+
+impl LicenseState {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LicenseState::Revoked => "revoked",
+            LicenseState::Expired => "expired",
+            LicenseState::Active => "active",
+            LicenseState::Pending => "pending",
+            LicenseState::Inactive => "inactive",
+        }
+    }
+}
+
+/// One activation as the decisions see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationRecord {
+    /// The activation.
+    pub id: Uuid,
+    /// The machine it binds.
+    pub machine_id: Uuid,
+    /// Its stored state.
+    pub state: ActivationState,
+    /// When it began.
+    pub started_at: DateTime<Utc>,
+    /// When it ended, if it did.
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// Re-activation credits that support granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditGrant {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// How many.
+    pub amount: u32,
+}
+
+/// Everything the decisions need to know about one license.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenseHistory {
+    /// When the license began (credits replenish from here).
+    pub starts_at: DateTime<Utc>,
+    /// When it expires, if it does.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Every activation, in any order.
+    pub activations: Vec<ActivationRecord>,
+    /// Every support grant, in any order.
+    pub grants: Vec<CreditGrant>,
+}
+
+impl LicenseHistory {
+    /// Whether the license has run out at `now`.
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|end| end <= now)
+    }
+
+    /// Activations holding a seat at `now` (none once revoked or expired).
+    pub fn seats_in_use(&self, now: DateTime<Utc>) -> u32 {
+        if self.revoked_at.is_some() || self.is_expired(now) {
+            return 0;
+        }
+        let held = self.activations.iter().filter(|a| a.state.holds_seat()).count();
+        u32::try_from(held).unwrap_or(u32::MAX)
+    }
+
+    /// The license's state at `now`.
+    pub fn state(&self, now: DateTime<Utc>) -> LicenseState {
+        if self.revoked_at.is_some() {
+            LicenseState::Revoked
+        } else if self.is_expired(now) {
+            LicenseState::Expired
+        } else if self.activations.iter().any(|a| a.state == ActivationState::Active) {
+            LicenseState::Active
+        } else if self.activations.iter().any(|a| a.state == ActivationState::Pending) {
+            LicenseState::Pending
+        } else {
+            LicenseState::Inactive
+        }
+    }
+
+    /// An activation's state at `now`: one that holds a seat shows `expired` or `revoked`
+    /// once its license is.
+    pub fn effective_state(&self, activation: &ActivationRecord, now: DateTime<Utc>) -> ActivationState {
+        match self.state(now) {
+            LicenseState::Expired if activation.state.holds_seat() => ActivationState::Expired,
+            LicenseState::Revoked if activation.state.holds_seat() => ActivationState::Revoked,
+            _ => activation.state,
+        }
+    }
+
+    fn usable(&self, now: DateTime<Utc>) -> Result<(), CoreError> {
+        if self.revoked_at.is_some() {
+            return Err(CoreError::new(ErrorCode::LicenseRevoked));
+        }
+        match self.expires_at {
+            Some(end) if end <= now => Err(CoreError::new(ErrorCode::LicenseExpired).with("date", day(end))),
+            _ => Ok(()),
+        }
+    }
+
+    fn holder(&self, machine_id: Uuid) -> Option<&ActivationRecord> {
+        self.activations.iter().find(|a| a.machine_id == machine_id && a.state.holds_seat())
+    }
+}
+
+/// A license's re-activation credits at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credits {
+    /// Credits that can be spent now.
+    pub available: u32,
+    /// When the next credit comes by replenishment, if one will.
+    pub next_credit_at: Option<DateTime<Utc>>,
+}
+
+/// Counts the credits at `now`: start with the initial number; every completed period adds
+/// K up to the cap; each recovery spends one; support grants add theirs (above the cap too).
+pub fn credits(rules: &RuleSet, history: &LicenseHistory, now: DateTime<Utc>) -> Credits {
+    let balance = balance(rules, history, now);
+    let p = rules.params();
+    let cap = i64::from(p.credit_cap);
+    let next_credit_at = if p.replenish_credits == 0 || balance >= cap {
+        None
+    } else {
+        let period = Duration::days(i64::from(p.replenish_every_days));
+        let index = period_index(history.starts_at, period, now);
+        i32::try_from(index + 1).ok().map(|n| history.starts_at + period * n)
+    };
+    Credits { available: u32::try_from(balance.max(0)).unwrap_or(u32::MAX), next_credit_at }
+}
+
+fn balance(rules: &RuleSet, history: &LicenseHistory, now: DateTime<Utc>) -> i64 {
+    let p = rules.params();
+    let mut changes: Vec<(DateTime<Utc>, i64)> = history
+        .grants
+        .iter()
+        .map(|g| (g.at, i64::from(g.amount)))
+        .chain(
+            history
+                .activations
+                .iter()
+                .filter(|a| a.state == ActivationState::Recovered)
+                .filter_map(|a| a.ended_at.map(|at| (at, -1))),
+        )
+        .filter(|(at, _)| *at <= now)
+        .collect();
+    changes.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+
+    let cap = i64::from(p.credit_cap);
+    let step = i64::from(p.replenish_credits);
+    let period = Duration::days(i64::from(p.replenish_every_days));
+    let replenish = |balance: i64, from: DateTime<Utc>, to: DateTime<Utc>| {
+        if step == 0 || balance >= cap {
+            return balance;
+        }
+        let periods = period_index(history.starts_at, period, to) - period_index(history.starts_at, period, from);
+        cap.min(balance.saturating_add(step.saturating_mul(periods.max(0))))
+    };
+
+    let mut balance = i64::from(p.initial_credits);
+    let mut at = history.starts_at;
+    for (when, delta) in changes {
+        let when = when.max(at);
+        balance = replenish(balance, at, when) + delta;
+        at = when;
+    }
+    replenish(balance, at, now.max(at))
+}
+
+/// Completed replenishment periods from `start` to `t` (0 before the start).
+fn period_index(start: DateTime<Utc>, period: Duration, t: DateTime<Utc>) -> i64 {
+    let period = period.num_seconds();
+    if period <= 0 || t <= start {
+        return 0;
+    }
+    (t - start).num_seconds() / period
+}
+
+fn day(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+/// What an activation attempt comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivationDecision {
+    /// The machine holds this activation already: activating again is free.
+    Existing(Uuid),
+    /// A new activation takes a free seat.
+    New,
+}
+
+/// May `machine_id` activate this license at `now`?
+pub fn decide_activation(
+    rules: &RuleSet,
+    history: &LicenseHistory,
+    machine_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<ActivationDecision, CoreError> {
+    history.usable(now)?;
+    if let Some(existing) = history.holder(machine_id) {
+        return Ok(ActivationDecision::Existing(existing.id));
+    }
+    if history.seats_in_use(now) >= rules.seats() {
+        return Err(CoreError::new(ErrorCode::SeatsExhausted).with("seats", rules.seats()));
+    }
+    Ok(ActivationDecision::New)
+}
+
+/// May this activation give its seat back?
+pub fn decide_deactivation(rules: &RuleSet, history: &LicenseHistory, activation_id: Uuid) -> Result<(), CoreError> {
+    let activation = find(history, activation_id)?;
+    if !activation.state.holds_seat() {
+        return Err(CoreError::new(ErrorCode::ActivationNotActive).with("state", activation.state.as_str()));
+    }
+    if !rules.params().deactivation_allowed {
+        return Err(CoreError::new(ErrorCode::DeactivationNotAllowed));
+    }
+    Ok(())
+}
+
+/// What a recovery costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryDecision {
+    /// Credits left after this recovery spends one.
+    pub credits_after: u32,
+}
+
+/// May the seat of the active activation `lost_activation_id`, on a machine that was lost,
+/// move to `new_machine_id` at `now`? It costs one re-activation credit.
+pub fn decide_recovery(
+    rules: &RuleSet,
+    history: &LicenseHistory,
+    lost_activation_id: Uuid,
+    new_machine_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<RecoveryDecision, CoreError> {
+    history.usable(now)?;
+    let lost = find(history, lost_activation_id)?;
+    if lost.state != ActivationState::Active {
+        return Err(CoreError::new(ErrorCode::ActivationNotActive).with("state", lost.state.as_str()));
+    }
+    if history.holder(new_machine_id).is_some() {
+        return Err(CoreError::new(ErrorCode::MachineAlreadyActive));
+    }
+    let blocking = Duration::days(i64::from(rules.params().blocking_days));
+    if let Some(last) = history.activations.iter().map(|a| a.started_at).max() {
+        let free_at = last + blocking;
+        if now < free_at {
+            return Err(CoreError::new(ErrorCode::RecoveryBlocked)
+                .with("date", day(free_at))
+                .with("at", free_at.to_rfc3339()));
+        }
+    }
+    let credits = credits(rules, history, now);
+    if credits.available == 0 {
+        return Err(match credits.next_credit_at {
+            Some(next) => CoreError::new(ErrorCode::NoReactivationCredits)
+                .with("date", day(next))
+                .with("at", next.to_rfc3339()),
+            None => CoreError::new(ErrorCode::ReactivationCreditsExhausted),
+        });
+    }
+    Ok(RecoveryDecision { credits_after: credits.available - 1 })
+}
+
+fn find(history: &LicenseHistory, activation_id: Uuid) -> Result<&ActivationRecord, CoreError> {
+    history
+        .activations
+        .iter()
+        .find(|a| a.id == activation_id)
+        .ok_or_else(|| CoreError::not_found("activation"))
+}
+
+#[cfg(test)]
+#[path = "license_tests.rs"]
+mod tests;

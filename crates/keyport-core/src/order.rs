@@ -1,0 +1,112 @@
+//! Orders from a shop: lines of item × quantity, each with the shop's line number.
+
+use crate::error::CoreError;
+use crate::text::{CustomerNumber, ExternalOrderNumber, ShopName, Sku};
+
+/// The most licenses one order line can create.
+pub const MAX_QUANTITY: u32 = 1_000;
+/// The most lines one order can have.
+pub const MAX_LINES: usize = 500;
+
+/// One order line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLine {
+    /// The shop's line number, unique within the order.
+    pub line_number: u32,
+    /// The item ordered.
+    pub sku: Sku,
+    /// How many licenses.
+    pub quantity: u32,
+}
+
+impl OrderLine {
+    /// Checks the line number (1 or more) and quantity (1 to 1000).
+    pub fn new(line_number: u32, sku: Sku, quantity: u32) -> Result<OrderLine, CoreError> {
+        if line_number == 0 {
+            return Err(CoreError::invalid("line_number", "must be 1 or more"));
+        }
+        if !(1..=MAX_QUANTITY).contains(&quantity) {
+            return Err(CoreError::invalid("quantity", "must be between 1 and 1000"));
+        }
+        Ok(OrderLine { line_number, sku, quantity })
+    }
+}
+
+/// Who an order is for, if the shop says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderCustomer {
+    /// The shop did not name a customer; the buyer registers the ticket later.
+    None,
+    /// A known customer, by the shop's customer number.
+    ByNumber(CustomerNumber),
+    /// A known customer, by e-mail address.
+    ByEmail(crate::Email),
+}
+
+/// An order as a shop sends it (first time or again with more lines).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRequest {
+    /// The shop.
+    pub shop: ShopName,
+    /// The shop's order number; with the shop it identifies the order.
+    pub external_number: ExternalOrderNumber,
+    /// The customer, if known.
+    pub customer: OrderCustomer,
+    /// The lines, unique by line number.
+    pub lines: Vec<OrderLine>,
+}
+
+impl OrderRequest {
+    /// Checks that there is at least one line and no line number twice.
+    pub fn new(
+        shop: ShopName,
+        external_number: ExternalOrderNumber,
+        customer: OrderCustomer,
+        mut lines: Vec<OrderLine>,
+    ) -> Result<OrderRequest, CoreError> {
+        if lines.is_empty() {
+            return Err(CoreError::invalid("lines", "an order needs at least one line"));
+        }
+        if lines.len() > MAX_LINES {
+            return Err(CoreError::invalid("lines", "an order can have at most 500 lines"));
+        }
+        lines.sort_by_key(|l| l.line_number);
+        if let Some(w) = lines.windows(2).find(|w| w[0].line_number == w[1].line_number) {
+            return Err(CoreError::invalid("lines", format!("line number {} appears twice", w[0].line_number)));
+        }
+        Ok(OrderRequest { shop, external_number, customer, lines })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sku() -> Sku {
+        Sku::parse("CAD-PRO").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn request(lines: Vec<OrderLine>) -> Result<OrderRequest, CoreError> {
+        let shop = ShopName::parse("webshop").unwrap_or_else(|e| panic!("{e}"));
+        let number = ExternalOrderNumber::parse("A-1").unwrap_or_else(|e| panic!("{e}"));
+        OrderRequest::new(shop, number, OrderCustomer::None, lines)
+    }
+
+    #[test]
+    fn an_order_without_lines_is_refused() {
+        assert!(request(vec![]).is_err());
+    }
+
+    #[test]
+    fn a_line_number_twice_is_refused_by_number() {
+        let line = OrderLine::new(1, sku(), 1).unwrap_or_else(|e| panic!("{e}"));
+        let err = request(vec![line.clone(), line]).err().map(|e| e.message(crate::Lang::En));
+        assert_eq!(err.as_deref(), Some("Invalid value for lines: line number 1 appears twice."));
+    }
+
+    #[test]
+    fn quantity_zero_is_refused() {
+        assert!(OrderLine::new(1, sku(), 0).is_err());
+        assert!(OrderLine::new(0, sku(), 1).is_err());
+    }
+}
