@@ -1,1 +1,116 @@
-//! x
+#![doc = include_str!("../README.md")]
+
+mod activations;
+mod catalog;
+mod schema;
+mod customers;
+pub mod db;
+mod error;
+mod events;
+mod keys;
+mod licenses;
+mod orders;
+mod rows;
+mod views;
+
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use keyport_core::{Actor, Channel};
+
+pub use db::{Backend, DatabaseUrl};
+pub use error::StoreError;
+pub use customers::NewCustomer;
+pub use events::EventFilter;
+pub use keys::{ApiKeyView, NewApiKey};
+pub use views::*;
+
+/// The result of a use case.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Who asks, over which channel, and when: every write use case records it in its events.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Who.
+    pub actor: Actor,
+    /// Over which channel.
+    pub channel: Channel,
+    /// The time of the change (microsecond precision).
+    pub now: DateTime<Utc>,
+}
+
+impl Context {
+    /// A context at `now`, truncated to microseconds as both backends keep it.
+    pub fn new(actor: Actor, channel: Channel, now: DateTime<Utc>) -> Context {
+        Context { actor, channel, now: now.trunc_subsecs(6) }
+    }
+}
+
+/// Keyport's database and the use cases on it. Cheap to clone: it shares one pool.
+#[derive(Clone)]
+pub struct Store {
+    pool: db::Pool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects, applies pending migrations, and returns the store. Fails with a clear
+    /// message when the database cannot be reached.
+    pub fn open(url: &DatabaseUrl, pool_size: u32) -> StoreResult<Store> {
+        let pool = db::connect(url, pool_size.max(1))?;
+        let store = Store { pool, backend: url.backend() };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations (also done by [`Store::open`]).
+    pub fn migrate(&self) -> StoreResult<()> {
+        let mut conn = self.pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
+        db::migrate(&mut conn)
+    }
+
+    /// Which backend this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks that the database answers.
+    pub fn ping(&self) -> StoreResult<()> {
+        use diesel::connection::SimpleConnection;
+        let mut conn = self.pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
+        conn.batch_execute("SELECT 1")?;
+        Ok(())
+    }
+
+    pub(crate) fn write<T>(&self, f: impl FnMut(&mut db::DbConn) -> StoreResult<T>) -> StoreResult<T> {
+        db::write(&self.pool, f)
+    }
+
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut db::DbConn) -> StoreResult<T>) -> StoreResult<T> {
+        db::read(&self.pool, f)
+    }
+}
+
+/// A new time-ordered id.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// A time as stored: UTC without offset, microseconds.
+pub(crate) fn stored_time(t: DateTime<Utc>) -> NaiveDateTime {
+    t.trunc_subsecs(6).naive_utc()
+}
+
+/// A stored time back as UTC.
+pub(crate) fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+/// A stored UUID back as a value.
+pub(crate) fn uuid_of(text: &str) -> StoreResult<uuid::Uuid> {
+    uuid::Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("id '{text}': {e}")))
+}

@@ -1,0 +1,135 @@
+//! The command line: `keyport serve`, `keyport migrate`, `keyport admin ...`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use keyport_core::{Actor, Channel, DisplayName, Role};
+use keyport_store::Context;
+
+use crate::settings::{LogFormat, Overrides, Settings};
+use crate::startup::{Application, open_store};
+
+/// Keyport: the back end for the whole life of a software license.
+#[derive(Debug, Parser)]
+#[command(name = "keyport", version, about)]
+pub struct Cli {
+    /// A TOML configuration file (keys: data_dir, listen, database_url, log_format, pool_size).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// How logs are written: text or json [env: KEYPORT_LOG_FORMAT].
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the data lives; shared by every command that opens the database.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataArgs {
+    /// The data folder for the embedded SQLite file [env: KEYPORT_DATA_DIR] [default: keyport-data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The database: postgres://... or sqlite://PATH [env: KEYPORT_DATABASE_URL] [default: the SQLite file in the data folder].
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open (and migrate) the database and serve HTTP until SIGINT or SIGTERM.
+    Serve {
+        /// Where the data lives.
+        #[command(flatten)]
+        data: DataArgs,
+        /// The address to listen on [env: KEYPORT_LISTEN] [default: 127.0.0.1:8080].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate {
+        /// Where the data lives.
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Administrative tasks.
+    Admin {
+        /// The task.
+        #[command(subcommand)]
+        task: AdminTask,
+    },
+}
+
+/// Administrative tasks.
+#[derive(Debug, Subcommand)]
+pub enum AdminTask {
+    /// Create an API key; it is printed once and only its hash is stored.
+    CreateApiKey {
+        /// Where the data lives.
+        #[command(flatten)]
+        data: DataArgs,
+        /// What the key may do.
+        #[arg(long, value_parser = ["admin", "support", "shop", "portal"])]
+        role: String,
+        /// What the key is for, e.g. "web shop".
+        #[arg(long)]
+        name: String,
+    },
+}
+
+impl Cli {
+    fn settings(&self) -> Result<Settings, String> {
+        let (data, listen) = match &self.command {
+            Command::Serve { data, listen } => (Some(data), *listen),
+            Command::Migrate { data } | Command::Admin { task: AdminTask::CreateApiKey { data, .. } } => {
+                (Some(data), None)
+            }
+        };
+        let overrides = Overrides {
+            data_dir: data.and_then(|d| d.data_dir.clone()),
+            database_url: data.and_then(|d| d.database_url.clone()),
+            listen,
+            log_format: self.log_format,
+        };
+        Settings::load(self.config.as_deref(), &overrides)
+    }
+}
+
+/// Runs the command line; the error is printed as one line by `main`.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = cli.settings().map_err(anyhow::Error::msg)?;
+    crate::telemetry::init(settings.log_format);
+    match cli.command {
+        Command::Serve { .. } => {
+            tracing::info!(?settings, "starting keyport");
+            let app = Application::build(&settings)?;
+            tracing::info!(address = %settings.listen.ip(), port = app.port(), "serving");
+            app.run_until_stopped().await?;
+            tracing::info!("stopped");
+        }
+        Command::Migrate { .. } => {
+            let settings = settings.clone();
+            tokio::task::spawn_blocking(move || open_store(&settings)).await??;
+            println!("migrations applied");
+        }
+        Command::Admin { task: AdminTask::CreateApiKey { role, name, .. } } => {
+            let role = Role::parse(&role)?;
+            let name = DisplayName::parse(&name)?;
+            let created = tokio::task::spawn_blocking(move || {
+                let store = open_store(&settings)?;
+                let ctx = Context::new(Actor::System, Channel::Cli, chrono::Utc::now());
+                anyhow::Ok(store.create_api_key(&ctx, role, &name)?)
+            })
+            .await??;
+            println!("{}", created.key);
+            eprintln!(
+                "created {} key '{}' (id {}); store it now, it cannot be shown again",
+                created.record.role.as_str(),
+                created.record.name,
+                created.record.id
+            );
+        }
+    }
+    Ok(())
+}

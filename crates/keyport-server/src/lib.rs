@@ -1,0 +1,10 @@
+#![doc = include_str!("../README.md")]
+
+pub mod cli;
+pub mod health;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;
+
+pub use settings::Settings;
+pub use startup::Application;

@@ -1,0 +1,137 @@
+//! Typed settings: defaults, then an optional TOML file, then `KEYPORT_*` environment
+//! variables, then command-line flags. Secrets (the database URL's password) are redacted
+//! whenever settings are shown or logged.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use keyport_store::DatabaseUrl;
+use serde::{Deserialize, Serialize};
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Everything `keyport` can be configured with.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The folder holding the SQLite file (and, later, keys).
+    pub data_dir: PathBuf,
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// The database; the SQLite file in `data_dir` when absent.
+    pub database_url: Option<String>,
+    /// How logs are written.
+    pub log_format: LogFormat,
+    /// Database connections per instance.
+    pub pool_size: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("keyport-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: None,
+            log_format: LogFormat::Text,
+            pool_size: 16,
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("database", &self.database_url().map(|u| u.redacted()).unwrap_or_else(|e| e.to_string()))
+            .field("log_format", &self.log_format)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// Values given on the command line; each one present overrides the rest.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--database-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// `--log-format`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// The environment variables read, without their `KEYPORT_` prefix.
+const ENV_KEYS: [&str; 5] = ["data_dir", "listen", "database_url", "log_format", "pool_size"];
+
+impl Settings {
+    /// Loads settings from every source, the optional file included.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Settings, String> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(format!("the configuration file {} does not exist", file.display()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment
+            .merge(Env::prefixed("KEYPORT_").only(&ENV_KEYS))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| format!("invalid configuration: {e}"))
+    }
+
+    /// The database URL: the configured one, or the SQLite file in the data folder.
+    pub fn database_url(&self) -> Result<DatabaseUrl, keyport_store::StoreError> {
+        match &self.database_url {
+            Some(url) => DatabaseUrl::parse(url),
+            None => Ok(DatabaseUrl::sqlite_file(&self.data_dir.join("keyport.db"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_debug_form_hides_the_database_password() {
+        let settings = Settings {
+            database_url: Some("postgres://keyport:hunter2@db/keyport".to_owned()),
+            ..Settings::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://keyport:***@db/keyport"), "{shown}");
+    }
+
+    #[test]
+    fn flags_override_the_defaults() {
+        let overrides = Overrides { listen: Some(SocketAddr::from(([0, 0, 0, 0], 9000))), ..Overrides::default() };
+        let settings = Settings::load(None, &overrides).map_err(|e| e.to_string());
+        assert_eq!(settings.map(|s| s.listen.port()), Ok(9000));
+    }
+
+    #[test]
+    fn a_missing_configuration_file_is_named() {
+        let err = Settings::load(Some(Path::new("/nonexistent/keyport.toml")), &Overrides::default()).err();
+        assert_eq!(err.as_deref(), Some("the configuration file /nonexistent/keyport.toml does not exist"));
+    }
+}

@@ -1,0 +1,86 @@
+//! Building and running the HTTP application.
+
+use std::net::TcpListener;
+
+use actix_web::dev::{Server, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{App, HttpMessage, HttpServer, web};
+use keyport_store::Store;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::health;
+use crate::settings::Settings;
+
+/// The response header that carries the request id (also in every log line of the request).
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The largest request body accepted, in bytes.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Opens the store (creating the data folder and migrating), binds the listen address
+    /// and prepares the server. Port 0 picks a free port; see [`Application::port`].
+    pub fn build(settings: &Settings) -> anyhow::Result<Application> {
+        let store = open_store(settings)?;
+        let listener = TcpListener::bind(settings.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+        Application::with_store(listener, store)
+    }
+
+    /// Serves an opened store on a bound listener.
+    pub fn with_store(listener: TcpListener, store: Store) -> anyhow::Result<Application> {
+        let port = listener.local_addr()?.port();
+        let store = web::Data::new(store);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(store.clone())
+                .app_data(web::PayloadConfig::new(BODY_LIMIT))
+                .app_data(web::JsonConfig::default().limit(BODY_LIMIT))
+                .configure(health::configure)
+                .wrap_fn(|req, srv| {
+                    let id: Option<String> = req.extensions().get::<RequestId>().map(|id| id.to_string());
+                    let fut = srv.call(req);
+                    async move {
+                        let mut res = fut.await?;
+                        if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                            res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+                        }
+                        Ok(res)
+                    }
+                })
+                .wrap(TracingLogger::default())
+        })
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        Ok(Application { port, server })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes the requests in flight and stops.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Creates the data folder if needed, then opens and migrates the configured database.
+pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let url = settings.database_url()?;
+    if url.backend() == keyport_store::Backend::Sqlite {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+            anyhow::anyhow!("cannot create the data folder {}: {e}", settings.data_dir.display())
+        })?;
+    }
+    tracing::info!(database = %url.redacted(), "opening the database");
+    Ok(Store::open(&url, settings.pool_size)?)
+}

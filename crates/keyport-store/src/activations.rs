@@ -1,0 +1,240 @@
+//! Use cases that move seats: activate, deactivate, recover from a lost machine, revoke,
+//! and grant re-activation credits.
+//!
+//! Each locks the license row first (an update of its lock version), so on PostgreSQL two
+//! writers of one license queue up, and on SQLite the write lock is held from `BEGIN
+//! IMMEDIATE`. The decision then sees every committed activation.
+
+use diesel::prelude::*;
+use keyport_core::{
+    ActivationDecision, ActivationState, CoreError, EventKind, MachineIdentity, Reason, license,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::db::DbConn;
+use crate::events::{Subject, append};
+use crate::licenses::{Loaded, activation_view, load_one};
+use crate::rows::{ActivationRow, CreditGrantRow, MachineRow};
+use crate::schema::{activations, credit_grants, licenses, machines};
+use crate::{ActivationOutcome, ActivationView, Context, LicenseView, Store, StoreResult, new_id, stored_time};
+
+/// The most credits one grant can give.
+pub const MAX_GRANT: u32 = 100;
+
+impl Store {
+    /// Activates a license on a machine. The same machine again gets its existing
+    /// activation for free; a new machine takes a free seat or is refused with
+    /// `seats_exhausted`.
+    pub fn activate(&self, ctx: &Context, license_id: Uuid, machine: &MachineIdentity) -> StoreResult<ActivationOutcome> {
+        self.write(|conn| {
+            let loaded = lock_and_load(conn, license_id)?;
+            let machine = upsert_machine(conn, ctx, machine)?;
+            let machine_id = crate::uuid_of(&machine.id)?;
+            let decision = license::decide_activation(&loaded.rules()?, &loaded.history()?, machine_id, ctx.now)?;
+            let (row, created) = match decision {
+                ActivationDecision::Existing(id) => (find_activation(&loaded, id)?, false),
+                ActivationDecision::New => {
+                    let row = insert_activation(conn, &loaded, &machine, ctx)?;
+                    let data = json!({"activation_id": row.id, "machine_id": machine.id});
+                    append(conn, ctx, EventKind::LicenseActivated, license_subject(&loaded), data)?;
+                    (row, true)
+                }
+            };
+            let state = ActivationState::parse(&row.state)?;
+            Ok(ActivationOutcome { activation: activation_view(&row, &machine, state)?, created })
+        })
+    }
+
+    /// Gives an activation's seat back, where the rule set allows it.
+    pub fn deactivate(&self, ctx: &Context, activation_id: Uuid) -> StoreResult<ActivationView> {
+        self.write(|conn| {
+            let license_id = license_of_activation(conn, activation_id)?;
+            let loaded = lock_and_load(conn, license_id)?;
+            license::decide_deactivation(&loaded.rules()?, &loaded.history()?, activation_id)?;
+            let (row, machine) = end_activation(conn, &loaded, activation_id, ActivationState::Deactivated, ctx)?;
+            let data = json!({"activation_id": row.id, "machine_id": machine.id});
+            append(conn, ctx, EventKind::LicenseDeactivated, license_subject(&loaded), data)?;
+            activation_view(&row, &machine, ActivationState::Deactivated)
+        })
+    }
+
+    /// Moves the seat of an active activation on a lost machine to a new machine, spending
+    /// one re-activation credit, within the rule set's blocking period and credits.
+    pub fn recover(&self, ctx: &Context, lost_activation_id: Uuid, machine: &MachineIdentity) -> StoreResult<ActivationView> {
+        self.write(|conn| {
+            let license_id = license_of_activation(conn, lost_activation_id)?;
+            let loaded = lock_and_load(conn, license_id)?;
+            let new_machine = upsert_machine(conn, ctx, machine)?;
+            let decision = license::decide_recovery(
+                &loaded.rules()?,
+                &loaded.history()?,
+                lost_activation_id,
+                crate::uuid_of(&new_machine.id)?,
+                ctx.now,
+            )?;
+            let (lost, _) = end_activation(conn, &loaded, lost_activation_id, ActivationState::Recovered, ctx)?;
+            let row = insert_activation(conn, &loaded, &new_machine, ctx)?;
+            let data = json!({
+                "lost_activation_id": lost.id,
+                "activation_id": row.id,
+                "machine_id": new_machine.id,
+                "credits_after": decision.credits_after,
+            });
+            append(conn, ctx, EventKind::LicenseRecovered, license_subject(&loaded), data)?;
+            activation_view(&row, &new_machine, ActivationState::Active)
+        })
+    }
+
+    /// Revokes a license: every seat is freed and nothing can activate it again. Revoking a
+    /// revoked license changes nothing.
+    pub fn revoke_license(&self, ctx: &Context, license_id: Uuid, reason: &Reason) -> StoreResult<LicenseView> {
+        self.write(|conn| {
+            let loaded = lock_and_load(conn, license_id)?;
+            if loaded.license.revoked_at.is_some() {
+                return loaded.view(ctx.now);
+            }
+            let now = stored_time(ctx.now);
+            diesel::update(licenses::table.find(&loaded.license.id))
+                .set((licenses::revoked_at.eq(now), licenses::revoke_reason.eq(reason.as_str())))
+                .execute(conn)?;
+            let holding = [ActivationState::Active.as_str(), ActivationState::Pending.as_str()];
+            diesel::update(
+                activations::table
+                    .filter(activations::license_id.eq(&loaded.license.id))
+                    .filter(activations::state.eq_any(holding)),
+            )
+            .set((activations::state.eq(ActivationState::Revoked.as_str()), activations::ended_at.eq(now)))
+            .execute(conn)?;
+            let subject = license_subject(&loaded);
+            append(conn, ctx, EventKind::LicenseRevoked, subject, json!({"reason": reason.as_str()}))?;
+            load_one(conn, &loaded.license.id)?.view(ctx.now)
+        })
+    }
+
+    /// Grants extra re-activation credits (support), with the reason recorded.
+    pub fn grant_credits(&self, ctx: &Context, license_id: Uuid, amount: u32, reason: &Reason) -> StoreResult<LicenseView> {
+        if !(1..=MAX_GRANT).contains(&amount) {
+            return Err(CoreError::invalid("amount", "must be between 1 and 100").into());
+        }
+        self.write(|conn| {
+            let loaded = lock_and_load(conn, license_id)?;
+            let grant = CreditGrantRow {
+                id: new_id(),
+                license_id: loaded.license.id.clone(),
+                amount: i32::try_from(amount).unwrap_or(i32::MAX),
+                reason: reason.as_str().to_owned(),
+                granted_at: stored_time(ctx.now),
+            };
+            diesel::insert_into(credit_grants::table).values(&grant).execute(conn)?;
+            let data = json!({"grant_id": grant.id, "amount": amount, "reason": reason.as_str()});
+            append(conn, ctx, EventKind::CreditsGranted, license_subject(&loaded), data)?;
+            load_one(conn, &loaded.license.id)?.view(ctx.now)
+        })
+    }
+}
+
+/// Takes the license's row lock, then loads it with everything the decisions need.
+fn lock_and_load(conn: &mut DbConn, license_id: Uuid) -> StoreResult<Loaded> {
+    let id = license_id.to_string();
+    let locked = diesel::update(licenses::table.find(&id))
+        .set(licenses::lock_version.eq(licenses::lock_version + 1))
+        .execute(conn)?;
+    if locked == 0 {
+        return Err(CoreError::not_found("license").into());
+    }
+    load_one(conn, &id)
+}
+
+fn license_of_activation(conn: &mut DbConn, activation_id: Uuid) -> StoreResult<Uuid> {
+    let license: String = activations::table
+        .find(activation_id.to_string())
+        .select(activations::license_id)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| CoreError::not_found("activation"))?;
+    crate::uuid_of(&license)
+}
+
+/// The machine with this public key, created on first sight; its fingerprint is kept
+/// current (hardware changes move it, the key identifies the machine).
+fn upsert_machine(conn: &mut DbConn, ctx: &Context, machine: &MachineIdentity) -> StoreResult<MachineRow> {
+    let key = machine.key.to_string();
+    let found: Option<MachineRow> = machines::table
+        .filter(machines::public_key.eq(&key))
+        .select(MachineRow::as_select())
+        .first(conn)
+        .optional()?;
+    let fingerprint = machine.fingerprint.as_str();
+    match found {
+        Some(row) if row.fingerprint == fingerprint => Ok(row),
+        Some(row) => {
+            diesel::update(machines::table.find(&row.id)).set(machines::fingerprint.eq(fingerprint)).execute(conn)?;
+            Ok(MachineRow { fingerprint: fingerprint.to_owned(), ..row })
+        }
+        None => {
+            let row = MachineRow {
+                id: new_id(),
+                public_key: key,
+                fingerprint: fingerprint.to_owned(),
+                created_at: stored_time(ctx.now),
+            };
+            diesel::insert_into(machines::table).values(&row).execute(conn)?;
+            Ok(row)
+        }
+    }
+}
+
+fn insert_activation(conn: &mut DbConn, loaded: &Loaded, machine: &MachineRow, ctx: &Context) -> StoreResult<ActivationRow> {
+    let row = ActivationRow {
+        id: new_id(),
+        license_id: loaded.license.id.clone(),
+        machine_id: machine.id.clone(),
+        state: ActivationState::Active.as_str().to_owned(),
+        started_at: stored_time(ctx.now),
+        ended_at: None,
+    };
+    diesel::insert_into(activations::table).values(&row).execute(conn)?;
+    Ok(row)
+}
+
+fn end_activation(
+    conn: &mut DbConn,
+    loaded: &Loaded,
+    activation_id: Uuid,
+    state: ActivationState,
+    ctx: &Context,
+) -> StoreResult<(ActivationRow, MachineRow)> {
+    let id = activation_id.to_string();
+    let (row, machine) = loaded
+        .activations
+        .iter()
+        .find(|(a, _)| a.id == id)
+        .cloned()
+        .ok_or_else(|| CoreError::not_found("activation"))?;
+    let ended_at = stored_time(ctx.now);
+    diesel::update(activations::table.find(&id))
+        .set((activations::state.eq(state.as_str()), activations::ended_at.eq(ended_at)))
+        .execute(conn)?;
+    Ok((ActivationRow { state: state.as_str().to_owned(), ended_at: Some(ended_at), ..row }, machine))
+}
+
+fn find_activation(loaded: &Loaded, id: Uuid) -> StoreResult<ActivationRow> {
+    let id = id.to_string();
+    loaded
+        .activations
+        .iter()
+        .find(|(a, _)| a.id == id)
+        .map(|(a, _)| a.clone())
+        .ok_or_else(|| CoreError::not_found("activation").into())
+}
+
+/// License events are about the license; the activation or grant is named in the data.
+fn license_subject(loaded: &Loaded) -> Subject<'_> {
+    Subject {
+        kind: "license",
+        id: &loaded.license.id,
+        license_id: Some(&loaded.license.id),
+        customer_id: loaded.customer_id(),
+    }
+}

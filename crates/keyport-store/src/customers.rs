@@ -1,0 +1,102 @@
+//! Use cases of customer accounts.
+
+use diesel::prelude::*;
+use keyport_core::{CoreError, CustomerNumber, DisplayName, Email, ErrorCode, EventKind};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::db::DbConn;
+use crate::events::{Subject, append};
+use crate::rows::CustomerRow;
+use crate::schema::customers;
+use crate::{Context, CustomerView, Store, StoreResult, new_id, stored_time, utc, uuid_of};
+
+/// A customer account to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCustomer {
+    /// The e-mail address; unique.
+    pub email: Email,
+    /// The display name.
+    pub name: DisplayName,
+    /// The shop's customer number; unique when given.
+    pub customer_number: Option<CustomerNumber>,
+}
+
+impl Store {
+    /// Creates a customer; the e-mail address and the customer number must be new.
+    pub fn create_customer(&self, ctx: &Context, new: &NewCustomer) -> StoreResult<CustomerView> {
+        self.write(|conn| {
+            if by_email(conn, &new.email)?.is_some() {
+                return Err(taken("email"));
+            }
+            if let Some(number) = &new.customer_number {
+                if by_number(conn, number)?.is_some() {
+                    return Err(taken("customer_number"));
+                }
+            }
+            let row = CustomerRow {
+                id: new_id(),
+                email: new.email.as_str().to_owned(),
+                name: new.name.as_str().to_owned(),
+                customer_number: new.customer_number.as_ref().map(|n| n.as_str().to_owned()),
+                created_at: stored_time(ctx.now),
+            };
+            diesel::insert_into(customers::table).values(&row).execute(conn)?;
+            let subject = Subject { customer_id: Some(&row.id), ..Subject::of("customer", &row.id) };
+            append(conn, ctx, EventKind::CustomerCreated, subject, json!({"email": row.email}))?;
+            customer_view(row)
+        })
+    }
+
+    /// A customer by id.
+    pub fn get_customer(&self, id: Uuid) -> StoreResult<CustomerView> {
+        self.read(|conn| {
+            let row: Option<CustomerRow> = customers::table
+                .find(id.to_string())
+                .select(CustomerRow::as_select())
+                .first(conn)
+                .optional()?;
+            customer_view(row.ok_or_else(|| CoreError::not_found("customer"))?)
+        })
+    }
+
+    /// A customer by e-mail address.
+    pub fn find_customer_by_email(&self, email: &Email) -> StoreResult<CustomerView> {
+        self.read(|conn| customer_view(by_email(conn, email)?.ok_or_else(|| CoreError::not_found("customer"))?))
+    }
+
+    /// A customer by the shop's customer number.
+    pub fn find_customer_by_number(&self, number: &CustomerNumber) -> StoreResult<CustomerView> {
+        self.read(|conn| customer_view(by_number(conn, number)?.ok_or_else(|| CoreError::not_found("customer"))?))
+    }
+}
+
+fn taken(field: &'static str) -> crate::StoreError {
+    CoreError::new(ErrorCode::AlreadyExists).with("resource", "customer").with("field", field).into()
+}
+
+pub(crate) fn by_email(conn: &mut DbConn, email: &Email) -> StoreResult<Option<CustomerRow>> {
+    Ok(customers::table
+        .filter(customers::email.eq(email.as_str()))
+        .select(CustomerRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub(crate) fn by_number(conn: &mut DbConn, number: &CustomerNumber) -> StoreResult<Option<CustomerRow>> {
+    Ok(customers::table
+        .filter(customers::customer_number.eq(number.as_str()))
+        .select(CustomerRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+fn customer_view(row: CustomerRow) -> StoreResult<CustomerView> {
+    Ok(CustomerView {
+        id: uuid_of(&row.id)?,
+        email: row.email,
+        name: row.name,
+        customer_number: row.customer_number,
+        created_at: utc(row.created_at),
+    })
+}

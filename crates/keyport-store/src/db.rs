@@ -1,0 +1,241 @@
+//! Connections: one diesel `MultiConnection` over SQLite and PostgreSQL, the backend picked
+//! from the URL scheme, a pool, migrations, and the two transaction helpers every use case
+//! runs in.
+
+use std::time::Duration;
+
+use diesel::connection::{SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::connection::AnsiTransactionManager;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::StoreError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// How often a write that met a lock conflict, a busy database, a serialization failure or
+/// a racing unique insert is tried before the error reaches the caller.
+const WRITE_ATTEMPTS: u32 = 12;
+
+pub use multi::DbConn;
+
+mod multi {
+    use diesel::pg::PgConnection;
+    use diesel::sqlite::SqliteConnection;
+
+    /// A connection to either backend.
+    #[derive(diesel::MultiConnection)]
+    pub enum DbConn {
+        /// PostgreSQL.
+        Pg(PgConnection),
+        /// SQLite.
+        Sqlite(SqliteConnection),
+    }
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// A database URL with its backend, parsed from the scheme: `postgres://` or
+/// `postgresql://` for PostgreSQL; `sqlite://PATH` or `sqlite:PATH` for SQLite.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    backend: Backend,
+    /// What the driver is given: the PostgreSQL URL, or the SQLite file path.
+    target: String,
+}
+
+impl DatabaseUrl {
+    /// Reads a URL; the scheme decides the backend.
+    pub fn parse(url: &str) -> Result<DatabaseUrl, StoreError> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl { backend: Backend::Postgres, target: url.to_owned() });
+        }
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"));
+        match path {
+            Some(path) if !path.is_empty() => Ok(DatabaseUrl { backend: Backend::Sqlite, target: path.to_owned() }),
+            _ => Err(StoreError::Config(
+                "the database URL must start with postgres://, postgresql:// or sqlite://".to_owned(),
+            )),
+        }
+    }
+
+    /// A SQLite URL for a file path.
+    pub fn sqlite_file(path: &std::path::Path) -> DatabaseUrl {
+        DatabaseUrl { backend: Backend::Sqlite, target: path.display().to_string() }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL with any password hidden, for logs.
+    pub fn redacted(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("sqlite://{}", self.target),
+            Backend::Postgres => redact_password(&self.target),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// Opens connections of the backend the URL names (never guessing by trial).
+#[derive(Debug)]
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        match self.url.backend {
+            Backend::Postgres => PgConnection::establish(&self.url.target)
+                .map(DbConn::Pg)
+                .map_err(diesel::r2d2::Error::ConnectionError),
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.url.target)
+                    .map_err(diesel::r2d2::Error::ConnectionError)?;
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1").map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        let broken = |status: &mut diesel::connection::TransactionManagerStatus| match status.transaction_depth() {
+            Ok(depth) => depth.is_some(),
+            Err(_) => true,
+        };
+        match conn {
+            DbConn::Pg(c) => broken(AnsiTransactionManager::transaction_manager_status_mut(c)),
+            DbConn::Sqlite(c) => broken(AnsiTransactionManager::transaction_manager_status_mut(c)),
+        }
+    }
+}
+
+/// A pool of connections.
+pub type Pool = r2d2::Pool<Manager>;
+
+/// Connects (once, to fail early with a clear message) and builds the pool.
+pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<Pool, StoreError> {
+    let manager = Manager { url: url.clone() };
+    // A first connection outside the pool reports the real reason it failed.
+    manager.connect().map_err(|e| StoreError::Connect(format!("{}: {}", url.redacted(), one_line(&e))))?;
+    r2d2::Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(10))
+        .build(manager)
+        .map_err(|e| StoreError::Connect(format!("{}: {e}", url.redacted())))
+}
+
+/// Driver messages can span lines; a start-up failure is reported as one.
+fn one_line(error: &dyn std::fmt::Display) -> String {
+    error.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Applies every pending migration of the connection's backend. On PostgreSQL an advisory
+/// lock keeps several instances starting at once from migrating twice.
+pub fn migrate(conn: &mut DbConn) -> Result<(), StoreError> {
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    match conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop).map_err(failed),
+        DbConn::Pg(c) => {
+            diesel::sql_query("SELECT pg_advisory_lock(4242001)").execute(c)?;
+            let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop).map_err(failed);
+            diesel::sql_query("SELECT pg_advisory_unlock(4242001)").execute(c)?;
+            result
+        }
+    }
+}
+
+/// Runs `f` in one transaction that takes the write lock at once (`BEGIN IMMEDIATE` on
+/// SQLite; on PostgreSQL use cases lock the rows they change), and tries again when the
+/// database reports a conflict that a second attempt resolves.
+pub fn write<T>(pool: &Pool, mut f: impl FnMut(&mut DbConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut conn = pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
+        match write_once(&mut conn, &mut f) {
+            Err(e) if e.is_retryable() && attempt < WRITE_ATTEMPTS => {
+                tracing::debug!(attempt, error = %e, "retrying a write after a conflict");
+                std::thread::sleep(backoff(attempt));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Runs `f` in one read transaction (a consistent view).
+pub fn read<T>(pool: &Pool, f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let mut conn = pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
+    let conn: &mut DbConn = &mut conn;
+    conn.transaction(f)
+}
+
+fn write_once<T>(
+    conn: &mut DbConn,
+    f: &mut impl FnMut(&mut DbConn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => match <DbConn as Connection>::TransactionManager::commit_transaction(conn) {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                let _ = <DbConn as Connection>::TransactionManager::rollback_transaction(conn);
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
+            Err(e)
+        }
+    }
+}
+
+/// Waits a little longer each attempt, with jitter so racing writers spread out.
+fn backoff(attempt: u32) -> Duration {
+    let mut jitter = [0u8; 1];
+    let _ = getrandom::fill(&mut jitter);
+    Duration::from_millis(u64::from(attempt.min(8)) * 5 + u64::from(jitter[0] % 10))
+}

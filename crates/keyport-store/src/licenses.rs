@@ -1,0 +1,265 @@
+//! Reading licenses with everything their views and decisions need, in a few batched
+//! queries; tickets (look up, register).
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use keyport_core::{
+    ActivationRecord, ActivationState, CoreError, CreditGrant, ErrorCode, EventKind, LicenseHistory, RuleSet,
+    TicketCode, license,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::catalog::{features_of, rule_set_of};
+use crate::db::DbConn;
+use crate::error::stored;
+use crate::events::{Subject, append};
+use crate::orders::display_code;
+use crate::rows::{ActivationRow, CreditGrantRow, ItemRow, LicenseRow, MachineRow, RuleSetRow, TicketRow};
+use crate::schema::{activations, credit_grants, items, licenses, machines, products, rule_sets, tickets};
+use crate::{ActivationView, Context, LicenseView, Store, StoreResult, TicketView, stored_time, utc, uuid_of};
+
+/// How many ids go into one `IN (...)` list (SQLite allows a few thousand variables).
+const CHUNK: usize = 500;
+
+/// One license with its item, rule set, ticket, activations and grants.
+pub(crate) struct Loaded {
+    pub license: LicenseRow,
+    pub item: ItemRow,
+    pub rules_row: RuleSetRow,
+    pub product_code: String,
+    pub ticket: TicketRow,
+    pub activations: Vec<(ActivationRow, MachineRow)>,
+    pub grants: Vec<CreditGrantRow>,
+}
+
+/// Which licenses to load.
+pub(crate) enum Select<'a> {
+    One(&'a str),
+    Ticket(&'a str),
+    Customer(&'a str),
+}
+
+pub(crate) fn load(conn: &mut DbConn, select: Select<'_>) -> StoreResult<Vec<Loaded>> {
+    let mut query = licenses::table
+        .inner_join(items::table.inner_join(products::table).inner_join(rule_sets::table))
+        .inner_join(tickets::table)
+        .into_boxed();
+    query = match select {
+        Select::One(id) => query.filter(licenses::id.eq(id.to_owned())),
+        Select::Ticket(id) => query.filter(licenses::ticket_id.eq(id.to_owned())),
+        Select::Customer(id) => query.filter(tickets::customer_id.eq(id.to_owned())),
+    };
+    let rows: Vec<(LicenseRow, ItemRow, RuleSetRow, String, TicketRow)> = query
+        .order((licenses::created_at.asc(), licenses::id.asc()))
+        .select((
+            LicenseRow::as_select(),
+            ItemRow::as_select(),
+            RuleSetRow::as_select(),
+            products::code,
+            TicketRow::as_select(),
+        ))
+        .load(conn)?;
+    let ids: Vec<String> = rows.iter().map(|r| r.0.id.clone()).collect();
+    let mut acts: HashMap<String, Vec<(ActivationRow, MachineRow)>> = HashMap::new();
+    let mut grants: HashMap<String, Vec<CreditGrantRow>> = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let found: Vec<(ActivationRow, MachineRow)> = activations::table
+            .inner_join(machines::table)
+            .filter(activations::license_id.eq_any(chunk))
+            .order((activations::started_at.asc(), activations::id.asc()))
+            .select((ActivationRow::as_select(), MachineRow::as_select()))
+            .load(conn)?;
+        for pair in found {
+            acts.entry(pair.0.license_id.clone()).or_default().push(pair);
+        }
+        let found: Vec<CreditGrantRow> = credit_grants::table
+            .filter(credit_grants::license_id.eq_any(chunk))
+            .select(CreditGrantRow::as_select())
+            .load(conn)?;
+        for grant in found {
+            grants.entry(grant.license_id.clone()).or_default().push(grant);
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(license, item, rules_row, product_code, ticket)| Loaded {
+            activations: acts.remove(&license.id).unwrap_or_default(),
+            grants: grants.remove(&license.id).unwrap_or_default(),
+            license,
+            item,
+            rules_row,
+            product_code,
+            ticket,
+        })
+        .collect())
+}
+
+/// Loads one license, or answers `not_found`.
+pub(crate) fn load_one(conn: &mut DbConn, id: &str) -> StoreResult<Loaded> {
+    load(conn, Select::One(id))?.pop().ok_or_else(|| CoreError::not_found("license").into())
+}
+
+impl Loaded {
+    pub fn rules(&self) -> StoreResult<RuleSet> {
+        rule_set_of(&self.rules_row)
+    }
+
+    pub fn history(&self) -> StoreResult<LicenseHistory> {
+        let activations = self
+            .activations
+            .iter()
+            .map(|(a, _)| {
+                Ok(ActivationRecord {
+                    id: uuid_of(&a.id)?,
+                    machine_id: uuid_of(&a.machine_id)?,
+                    state: stored("activation state", ActivationState::parse(&a.state))?,
+                    started_at: utc(a.started_at),
+                    ended_at: a.ended_at.map(utc),
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let grants = self
+            .grants
+            .iter()
+            .map(|g| CreditGrant { at: utc(g.granted_at), amount: u32::try_from(g.amount).unwrap_or_default() })
+            .collect();
+        Ok(LicenseHistory {
+            starts_at: utc(self.license.starts_at),
+            expires_at: self.license.expires_at.map(utc),
+            revoked_at: self.license.revoked_at.map(utc),
+            activations,
+            grants,
+        })
+    }
+
+    pub fn view(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<LicenseView> {
+        let rules = self.rules()?;
+        let history = self.history()?;
+        let credits = license::credits(&rules, &history, now);
+        let activations = self
+            .activations
+            .iter()
+            .zip(&history.activations)
+            .map(|((row, machine), record)| activation_view(row, machine, history.effective_state(record, now)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(LicenseView {
+            id: uuid_of(&self.license.id)?,
+            ticket_code: display_code(&self.ticket.code)?,
+            sku: self.item.sku.clone(),
+            item_name: self.item.name.clone(),
+            product_code: self.product_code.clone(),
+            state: history.state(now),
+            seats: rules.seats(),
+            seats_in_use: history.seats_in_use(now),
+            reactivation_credits: credits.available,
+            next_credit_at: credits.next_credit_at,
+            features: features_of(&self.item)?,
+            starts_at: history.starts_at,
+            expires_at: history.expires_at,
+            revoked_at: history.revoked_at,
+            revoke_reason: self.license.revoke_reason.clone(),
+            activations,
+        })
+    }
+
+    /// The customer whose ticket holds this license, if registered.
+    pub fn customer_id(&self) -> Option<&str> {
+        self.ticket.customer_id.as_deref()
+    }
+}
+
+pub(crate) fn activation_view(
+    row: &ActivationRow,
+    machine: &MachineRow,
+    state: ActivationState,
+) -> StoreResult<ActivationView> {
+    Ok(ActivationView {
+        id: uuid_of(&row.id)?,
+        license_id: uuid_of(&row.license_id)?,
+        machine_id: uuid_of(&machine.id)?,
+        machine_key: machine.public_key.clone(),
+        fingerprint: machine.fingerprint.clone(),
+        state,
+        started_at: utc(row.started_at),
+        ended_at: row.ended_at.map(utc),
+    })
+}
+
+fn views(loaded: &[Loaded], now: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<LicenseView>> {
+    loaded.iter().map(|l| l.view(now)).collect()
+}
+
+fn ticket_by_code(conn: &mut DbConn, code: &TicketCode) -> StoreResult<TicketRow> {
+    tickets::table
+        .filter(tickets::code.eq(code.as_str()))
+        .select(TicketRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| CoreError::not_found("ticket").into())
+}
+
+fn ticket_view(conn: &mut DbConn, ticket: TicketRow, now: chrono::DateTime<chrono::Utc>) -> StoreResult<TicketView> {
+    let loaded = load(conn, Select::Ticket(&ticket.id))?;
+    Ok(TicketView {
+        code: display_code(&ticket.code)?,
+        customer_id: ticket.customer_id.as_deref().map(uuid_of).transpose()?,
+        registered_at: ticket.registered_at.map(utc),
+        created_at: utc(ticket.created_at),
+        licenses: views(&loaded, now)?,
+    })
+}
+
+impl Store {
+    /// A ticket with its licenses, their states, seats and activations.
+    pub fn lookup_ticket(&self, code: &TicketCode, now: chrono::DateTime<chrono::Utc>) -> StoreResult<TicketView> {
+        self.read(|conn| {
+            let ticket = ticket_by_code(conn, code)?;
+            ticket_view(conn, ticket, now)
+        })
+    }
+
+    /// Registers a ticket to a customer account. Registering it again to the same customer
+    /// changes nothing; a ticket registered to someone else is refused.
+    pub fn register_ticket(&self, ctx: &Context, customer_id: Uuid, code: &TicketCode) -> StoreResult<TicketView> {
+        let customer = customer_id.to_string();
+        self.write(|conn| {
+            let known: i64 = crate::schema::customers::table.find(&customer).count().get_result(conn)?;
+            if known == 0 {
+                return Err(CoreError::not_found("customer").into());
+            }
+            let ticket = ticket_by_code(conn, code)?;
+            match ticket.customer_id.as_deref() {
+                Some(owner) if owner == customer => return ticket_view(conn, ticket, ctx.now),
+                Some(_) => return Err(CoreError::new(ErrorCode::TicketAlreadyRegistered).into()),
+                None => {}
+            }
+            let changed = diesel::update(tickets::table.find(&ticket.id).filter(tickets::customer_id.is_null()))
+                .set((tickets::customer_id.eq(&customer), tickets::registered_at.eq(stored_time(ctx.now))))
+                .execute(conn)?;
+            if changed == 0 {
+                return Err(CoreError::new(ErrorCode::TicketAlreadyRegistered).into());
+            }
+            let subject = Subject { customer_id: Some(&customer), ..Subject::of("ticket", &ticket.id) };
+            append(conn, ctx, EventKind::TicketRegistered, subject, json!({"ticket_code": display_code(&ticket.code)?}))?;
+            let ticket = TicketRow { customer_id: Some(customer.clone()), registered_at: Some(stored_time(ctx.now)), ..ticket };
+            ticket_view(conn, ticket, ctx.now)
+        })
+    }
+
+    /// Every license of a customer's registered tickets, with state, seats in use, remaining
+    /// re-activation credits and the date of the next one.
+    pub fn list_customer_licenses(
+        &self,
+        customer_id: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<LicenseView>> {
+        self.read(|conn| views(&load(conn, Select::Customer(&customer_id.to_string()))?, now))
+    }
+
+    /// One license.
+    pub fn get_license(&self, id: Uuid, now: chrono::DateTime<chrono::Utc>) -> StoreResult<LicenseView> {
+        self.read(|conn| load_one(conn, &id.to_string())?.view(now))
+    }
+}

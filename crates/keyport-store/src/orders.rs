@@ -1,0 +1,202 @@
+//! Use cases of orders: create or extend (idempotent per shop and order number), and read.
+
+use diesel::prelude::*;
+use keyport_core::ticket::TICKET_RANDOM_BYTES;
+use keyport_core::{CoreError, ErrorCode, EventKind, OrderCustomer, OrderRequest, TicketCode};
+use serde_json::json;
+
+use crate::catalog::model_of;
+use crate::customers::{by_email, by_number};
+use crate::db::DbConn;
+use crate::events::{Subject, append};
+use crate::rows::{ItemRow, NewLicense, OrderLineRow, OrderRow, TicketRow};
+use crate::schema::{items, licenses, order_lines, orders, tickets};
+use crate::{
+    Context, OrderLineView, OrderOutcome, OrderView, Store, StoreError, StoreResult, new_id, stored_time, utc,
+    uuid_of,
+};
+
+impl Store {
+    /// Creates the order with one ticket holding a license per unit ordered, or, when the
+    /// shop sent this order number before, adds only the lines not seen before: a retry
+    /// changes nothing and a later line extends the same ticket. A line number sent again
+    /// with other content is refused.
+    pub fn create_order(&self, ctx: &Context, request: &OrderRequest) -> StoreResult<OrderOutcome> {
+        self.write(|conn| {
+            let existing: Option<OrderRow> = orders::table
+                .filter(orders::shop.eq(request.shop.as_str()))
+                .filter(orders::external_number.eq(request.external_number.as_str()))
+                .select(OrderRow::as_select())
+                .first(conn)
+                .optional()?;
+            let (order, created) = match existing {
+                Some(order) => (order, false),
+                None => (insert_order(conn, ctx, request)?, true),
+            };
+            let known: Vec<OrderLineRow> = order_lines::table
+                .filter(order_lines::order_id.eq(&order.id))
+                .select(OrderLineRow::as_select())
+                .load(conn)?;
+            let mut added = Vec::new();
+            for line in &request.lines {
+                let item = item_by_sku(conn, line.sku.as_str())?;
+                let number = i32::try_from(line.line_number).map_err(|_| CoreError::invalid("line_number", "is too large"))?;
+                let quantity = i32::try_from(line.quantity).unwrap_or(i32::MAX);
+                match known.iter().find(|k| k.line_number == number) {
+                    Some(k) if k.item_id == item.id && k.quantity == quantity => continue,
+                    Some(_) => {
+                        return Err(CoreError::new(ErrorCode::OrderLineConflict).with("line_number", line.line_number).into());
+                    }
+                    None => {
+                        insert_line(conn, ctx, &order, &item, number, quantity)?;
+                        added.push(line.line_number);
+                    }
+                }
+            }
+            let subject = Subject { customer_id: order.customer_id.as_deref(), ..Subject::of("order", &order.id) };
+            let data = json!({"shop": order.shop, "external_number": order.external_number, "added_lines": added});
+            if created {
+                append(conn, ctx, EventKind::OrderCreated, subject, data)?;
+            } else if !added.is_empty() {
+                append(conn, ctx, EventKind::OrderExtended, subject, data)?;
+            }
+            Ok(OrderOutcome { order: order_view(conn, order)?, created, added_lines: added })
+        })
+    }
+
+    /// An order by shop and the shop's order number.
+    pub fn get_order(&self, shop: &str, external_number: &str) -> StoreResult<OrderView> {
+        self.read(|conn| {
+            let order: OrderRow = orders::table
+                .filter(orders::shop.eq(shop))
+                .filter(orders::external_number.eq(external_number))
+                .select(OrderRow::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| CoreError::not_found("order"))?;
+            order_view(conn, order)
+        })
+    }
+}
+
+fn item_by_sku(conn: &mut DbConn, sku: &str) -> StoreResult<ItemRow> {
+    items::table
+        .filter(items::sku.eq(sku))
+        .select(ItemRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| CoreError::new(ErrorCode::NotFound).with("resource", format!("item with SKU {sku}")).into())
+}
+
+fn insert_order(conn: &mut DbConn, ctx: &Context, request: &OrderRequest) -> StoreResult<OrderRow> {
+    let customer = match &request.customer {
+        OrderCustomer::None => None,
+        OrderCustomer::ByEmail(email) => Some(by_email(conn, email)?.ok_or_else(|| CoreError::not_found("customer"))?),
+        OrderCustomer::ByNumber(number) => {
+            Some(by_number(conn, number)?.ok_or_else(|| CoreError::not_found("customer"))?)
+        }
+    };
+    let customer_id = customer.map(|c| c.id);
+    let ticket = TicketRow {
+        id: new_id(),
+        code: new_ticket_code()?.as_str().to_owned(),
+        customer_id: customer_id.clone(),
+        registered_at: customer_id.as_ref().map(|_| stored_time(ctx.now)),
+        created_at: stored_time(ctx.now),
+    };
+    diesel::insert_into(tickets::table).values(&ticket).execute(conn)?;
+    let order = OrderRow {
+        id: new_id(),
+        shop: request.shop.as_str().to_owned(),
+        external_number: request.external_number.as_str().to_owned(),
+        ticket_id: ticket.id,
+        customer_id,
+        created_at: stored_time(ctx.now),
+    };
+    diesel::insert_into(orders::table).values(&order).execute(conn)?;
+    Ok(order)
+}
+
+fn insert_line(
+    conn: &mut DbConn,
+    ctx: &Context,
+    order: &OrderRow,
+    item: &ItemRow,
+    line_number: i32,
+    quantity: i32,
+) -> StoreResult<()> {
+    let line = OrderLineRow {
+        id: new_id(),
+        order_id: order.id.clone(),
+        line_number,
+        item_id: item.id.clone(),
+        quantity,
+        created_at: stored_time(ctx.now),
+    };
+    diesel::insert_into(order_lines::table).values(&line).execute(conn)?;
+    let expires_at = model_of(item)?.expires_at(ctx.now).map(stored_time);
+    for _ in 0..quantity {
+        let license = NewLicense {
+            id: new_id(),
+            ticket_id: &order.ticket_id,
+            order_line_id: &line.id,
+            item_id: &item.id,
+            starts_at: stored_time(ctx.now),
+            expires_at,
+            created_at: stored_time(ctx.now),
+        };
+        diesel::insert_into(licenses::table).values(&license).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A new random ticket code. A collision with an existing code fails the insert on its
+/// unique index, and the write is tried again with a new code.
+fn new_ticket_code() -> StoreResult<TicketCode> {
+    let mut bytes = [0u8; TICKET_RANDOM_BYTES];
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
+    Ok(TicketCode::from_random(bytes))
+}
+
+fn order_view(conn: &mut DbConn, order: OrderRow) -> StoreResult<OrderView> {
+    let ticket_code: String = tickets::table.find(&order.ticket_id).select(tickets::code).first(conn)?;
+    let lines: Vec<(OrderLineRow, String)> = order_lines::table
+        .inner_join(items::table)
+        .filter(order_lines::order_id.eq(&order.id))
+        .order(order_lines::line_number.asc())
+        .select((OrderLineRow::as_select(), items::sku))
+        .load(conn)?;
+    let license_rows: Vec<(String, String)> = licenses::table
+        .filter(licenses::ticket_id.eq(&order.ticket_id))
+        .order(licenses::id.asc())
+        .select((licenses::id, licenses::order_line_id))
+        .load(conn)?;
+    let mut line_views = Vec::with_capacity(lines.len());
+    for (line, sku) in lines {
+        let license_ids = license_rows
+            .iter()
+            .filter(|(_, line_id)| *line_id == line.id)
+            .map(|(id, _)| uuid_of(id))
+            .collect::<StoreResult<Vec<_>>>()?;
+        line_views.push(OrderLineView {
+            line_number: u32::try_from(line.line_number).unwrap_or_default(),
+            sku,
+            quantity: u32::try_from(line.quantity).unwrap_or_default(),
+            license_ids,
+        });
+    }
+    Ok(OrderView {
+        id: uuid_of(&order.id)?,
+        shop: order.shop,
+        external_number: order.external_number,
+        ticket_code: display_code(&ticket_code)?,
+        customer_id: order.customer_id.as_deref().map(uuid_of).transpose()?,
+        lines: line_views,
+        created_at: utc(order.created_at),
+    })
+}
+
+/// A stored ticket code in its grouped form.
+pub(crate) fn display_code(stored: &str) -> StoreResult<String> {
+    Ok(crate::error::stored("ticket code", TicketCode::parse(stored))?.to_string())
+}

@@ -1,0 +1,187 @@
+//! The tables, as diesel sees them: one schema for both backends (portable types only).
+
+diesel::table! {
+    products (id) {
+        id -> Text,
+        code -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rule_sets (id) {
+        id -> Text,
+        name -> Text,
+        seats -> Integer,
+        deactivation_allowed -> Bool,
+        offline_allowed -> Bool,
+        initial_credits -> Integer,
+        blocking_days -> Integer,
+        replenish_credits -> Integer,
+        replenish_every_days -> Integer,
+        credit_cap -> Integer,
+        emergency_days -> Integer,
+        emergency_per_year -> Integer,
+        checkin_interval_days -> Nullable<Integer>,
+        checkin_grace_days -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    items (id) {
+        id -> Text,
+        sku -> Text,
+        product_id -> Text,
+        rule_set_id -> Text,
+        name -> Text,
+        license_model -> Text,
+        duration_days -> Nullable<Integer>,
+        features -> Text,
+        version_min -> Integer,
+        version_max -> Nullable<Integer>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customers (id) {
+        id -> Text,
+        email -> Text,
+        name -> Text,
+        customer_number -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tickets (id) {
+        id -> Text,
+        code -> Text,
+        customer_id -> Nullable<Text>,
+        registered_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> Text,
+        shop -> Text,
+        external_number -> Text,
+        ticket_id -> Text,
+        customer_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    order_lines (id) {
+        id -> Text,
+        order_id -> Text,
+        line_number -> Integer,
+        item_id -> Text,
+        quantity -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    licenses (id) {
+        id -> Text,
+        ticket_id -> Text,
+        order_line_id -> Text,
+        item_id -> Text,
+        starts_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        revoke_reason -> Nullable<Text>,
+        lock_version -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    machines (id) {
+        id -> Text,
+        public_key -> Text,
+        fingerprint -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    activations (id) {
+        id -> Text,
+        license_id -> Text,
+        machine_id -> Text,
+        state -> Text,
+        started_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    credit_grants (id) {
+        id -> Text,
+        license_id -> Text,
+        amount -> Integer,
+        reason -> Text,
+        granted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        name -> Text,
+        role -> Text,
+        key_hash -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    events (seq) {
+        seq -> BigInt,
+        id -> Text,
+        kind -> Text,
+        subject_type -> Text,
+        subject_id -> Text,
+        license_id -> Nullable<Text>,
+        customer_id -> Nullable<Text>,
+        actor -> Text,
+        channel -> Text,
+        data -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::joinable!(items -> products (product_id));
+diesel::joinable!(items -> rule_sets (rule_set_id));
+diesel::joinable!(orders -> tickets (ticket_id));
+diesel::joinable!(order_lines -> orders (order_id));
+diesel::joinable!(order_lines -> items (item_id));
+diesel::joinable!(licenses -> items (item_id));
+diesel::joinable!(licenses -> tickets (ticket_id));
+diesel::joinable!(activations -> licenses (license_id));
+diesel::joinable!(activations -> machines (machine_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    products,
+    rule_sets,
+    items,
+    customers,
+    tickets,
+    orders,
+    order_lines,
+    licenses,
+    machines,
+    activations,
+    credit_grants,
+    api_keys,
+    events,
+);

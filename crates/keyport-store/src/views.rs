@@ -1,0 +1,259 @@
+//! What the use cases return: plain values a façade renders as JSON or XML.
+
+use chrono::{DateTime, Utc};
+use keyport_core::{ActivationState, LicenseState};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// A product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProductView {
+    /// Its id.
+    pub id: Uuid,
+    /// Its unique code.
+    pub code: String,
+    /// Its display name.
+    pub name: String,
+    /// When it was defined.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A rule set with all its numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleSetView {
+    /// Its id.
+    pub id: Uuid,
+    /// Its unique name.
+    pub name: String,
+    /// Machines a license may be active on at once.
+    pub seats: u32,
+    /// Whether a machine may give its seat back.
+    pub deactivation_allowed: bool,
+    /// Whether offline activation is allowed.
+    pub offline_allowed: bool,
+    /// Re-activation credits a new license starts with.
+    pub initial_credits: u32,
+    /// Days after any activation during which no recovery is possible.
+    pub blocking_days: u32,
+    /// Credits added per replenishment period.
+    pub replenish_credits: u32,
+    /// The replenishment period in days.
+    pub replenish_every_days: u32,
+    /// The most credits replenishment gives.
+    pub credit_cap: u32,
+    /// Length of an emergency license, in days.
+    pub emergency_days: u32,
+    /// Emergency licenses allowed per year.
+    pub emergency_per_year: u32,
+    /// Days between check-ins, if required.
+    pub checkin_interval_days: Option<u32>,
+    /// Days of grace after a missed check-in.
+    pub checkin_grace_days: u32,
+    /// When it was defined.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An item (orderable article).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemView {
+    /// Its id.
+    pub id: Uuid,
+    /// Its article number.
+    pub sku: String,
+    /// The product's code.
+    pub product_code: String,
+    /// Its display name.
+    pub name: String,
+    /// `perpetual`, `subscription` or `demo`.
+    pub license_model: String,
+    /// The term in days for subscriptions and demos.
+    pub duration_days: Option<u32>,
+    /// The features it unlocks.
+    pub features: Vec<String>,
+    /// The lowest entitled major version.
+    pub version_min: u32,
+    /// The highest entitled major version, if bounded.
+    pub version_max: Option<u32>,
+    /// The rule set's name.
+    pub rule_set: String,
+    /// When it was defined.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A customer account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CustomerView {
+    /// Its id.
+    pub id: Uuid,
+    /// The e-mail address (lower case).
+    pub email: String,
+    /// The display name.
+    pub name: String,
+    /// The shop's customer number, if any.
+    pub customer_number: Option<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An order with its lines and ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderView {
+    /// Its id.
+    pub id: Uuid,
+    /// The shop.
+    pub shop: String,
+    /// The shop's order number.
+    pub external_number: String,
+    /// The ticket code, grouped.
+    pub ticket_code: String,
+    /// The customer, if known.
+    pub customer_id: Option<Uuid>,
+    /// The lines, by line number.
+    pub lines: Vec<OrderLineView>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One order line and the licenses it created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderLineView {
+    /// The shop's line number.
+    pub line_number: u32,
+    /// The item's article number.
+    pub sku: String,
+    /// How many licenses.
+    pub quantity: u32,
+    /// The licenses of this line.
+    pub license_ids: Vec<Uuid>,
+}
+
+/// What creating or sending an order again did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderOutcome {
+    /// The order as it is now.
+    pub order: OrderView,
+    /// Whether this call created the order.
+    pub created: bool,
+    /// Line numbers this call added (all of them for a new order, none for a retry).
+    pub added_lines: Vec<u32>,
+}
+
+/// A ticket and its licenses.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TicketView {
+    /// The code, grouped.
+    pub code: String,
+    /// The customer it is registered to, if any.
+    pub customer_id: Option<Uuid>,
+    /// When it was registered.
+    pub registered_at: Option<DateTime<Utc>>,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+    /// Its licenses.
+    pub licenses: Vec<LicenseView>,
+}
+
+/// A license with everything a customer needs to see.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LicenseView {
+    /// Its id.
+    pub id: Uuid,
+    /// The ticket code, grouped.
+    pub ticket_code: String,
+    /// The item's article number.
+    pub sku: String,
+    /// The item's name.
+    pub item_name: String,
+    /// The product's code.
+    pub product_code: String,
+    /// Its state, derived from activations and dates.
+    pub state: LicenseState,
+    /// Machines it may be active on at once.
+    pub seats: u32,
+    /// Seats in use now.
+    pub seats_in_use: u32,
+    /// Re-activation credits that can be spent now.
+    pub reactivation_credits: u32,
+    /// When the next credit comes, if one will.
+    pub next_credit_at: Option<DateTime<Utc>>,
+    /// The features it unlocks.
+    pub features: Vec<String>,
+    /// When it began.
+    pub starts_at: DateTime<Utc>,
+    /// When it expires, if it does.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Why it was revoked, if it was.
+    pub revoke_reason: Option<String>,
+    /// Every activation, oldest first.
+    pub activations: Vec<ActivationView>,
+}
+
+/// An activation of a license on a machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActivationView {
+    /// Its id.
+    pub id: Uuid,
+    /// The license.
+    pub license_id: Uuid,
+    /// The machine.
+    pub machine_id: Uuid,
+    /// The machine's public key (unpadded base64url).
+    pub machine_key: String,
+    /// The machine's fingerprint.
+    pub fingerprint: String,
+    /// Its state now.
+    pub state: ActivationState,
+    /// When it began.
+    pub started_at: DateTime<Utc>,
+    /// When it ended, if it did.
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// What an activation attempt gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActivationOutcome {
+    /// The activation (new, or the machine's existing one).
+    pub activation: ActivationView,
+    /// Whether a seat was taken by this call.
+    pub created: bool,
+}
+
+/// One entry of the event log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventView {
+    /// Its position in the log (the cursor).
+    pub seq: i64,
+    /// Its id.
+    pub id: Uuid,
+    /// What happened.
+    pub kind: String,
+    /// The kind of thing it happened to.
+    pub subject_type: String,
+    /// The id of that thing.
+    pub subject_id: String,
+    /// The license concerned, if any.
+    pub license_id: Option<Uuid>,
+    /// The customer concerned, if any.
+    pub customer_id: Option<Uuid>,
+    /// Who did it.
+    pub actor: String,
+    /// Over which channel.
+    pub channel: String,
+    /// The facts of the change.
+    pub data: serde_json::Value,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A page of results and the cursor for the next one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    /// The results.
+    pub items: Vec<T>,
+    /// Pass this as `after` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,13 @@
+DROP TABLE events;
+DROP TABLE api_keys;
+DROP TABLE credit_grants;
+DROP TABLE activations;
+DROP TABLE machines;
+DROP TABLE licenses;
+DROP TABLE order_lines;
+DROP TABLE orders;
+DROP TABLE tickets;
+DROP TABLE customers;
+DROP TABLE items;
+DROP TABLE rule_sets;
+DROP TABLE products;
