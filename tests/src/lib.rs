@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use chrono::{DateTime, Utc};
 use diesel::{Connection, RunQueryDsl};
 use keyport_core::{
-    Actor, Channel, DisplayName, ExternalOrderNumber, Features, Fingerprint, ItemSpec, LicenseModel, MachineIdentity,
-    MachineKey, OrderCustomer, OrderLine, OrderRequest, ProductCode, ProductSpec, RuleSet, RuleSetName, RuleSetParams,
-    ShopName, Sku, VersionRange,
+    Actor, Channel, DisplayName, ExternalOrderNumber, Features, Fingerprint, ItemSpec, LicenseModel,
+    MachineIdentity, MachineKey, OrderCustomer, OrderLine, OrderRequest, ProductCode, ProductSpec, RuleSet,
+    RuleSetName, RuleSetParams, ShopName, Sku, VersionRange,
 };
 use keyport_store::{Backend, Context, DatabaseUrl, OrderOutcome, Store};
 use uuid::Uuid;
@@ -41,16 +41,21 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("cannot create {name}: {e}"));
         let url = with_database(admin_url, &name);
         let parsed = DatabaseUrl::parse(&url).unwrap_or_else(|e| panic!("{e}"));
-        TestDb { url: parsed, backend: Backend::Postgres, _dir: None, postgres: Some((admin_url.to_owned(), name)) }
+        TestDb {
+            url: parsed,
+            backend: Backend::Postgres,
+            _dir: None,
+            postgres: Some((admin_url.to_owned(), name)),
+        }
     }
 
     /// Every backend to test on: SQLite always, PostgreSQL when configured.
     pub fn all() -> Vec<TestDb> {
         let mut dbs = vec![TestDb::sqlite()];
-        if let Ok(url) = std::env::var(POSTGRES_ENV) {
-            if !url.trim().is_empty() {
-                dbs.push(TestDb::postgres(url.trim()));
-            }
+        if let Ok(url) = std::env::var(POSTGRES_ENV)
+            && !url.trim().is_empty()
+        {
+            dbs.push(TestDb::postgres(url.trim()));
         }
         dbs
     }
@@ -68,10 +73,11 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Some((admin_url, name)) = &self.postgres {
-            if let Ok(mut admin) = diesel::PgConnection::establish(admin_url) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
-            }
+        if let Some((admin_url, name)) = &self.postgres
+            && let Ok(mut admin) = diesel::PgConnection::establish(admin_url)
+        {
+            let _ =
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
         }
     }
 }
@@ -141,9 +147,11 @@ impl Fixture {
     pub fn item_at(&self, now: DateTime<Utc>, model: LicenseModel, rules: RuleSetParams) -> String {
         let n = self.next();
         let ctx = self.ctx_at(now);
-        let product = ProductSpec { code: parse(ProductCode::parse(&format!("cad-{n}"))), name: name("CAD Pro") };
+        let product =
+            ProductSpec { code: parse(ProductCode::parse(&format!("cad-{n}"))), name: name("CAD Pro") };
         self.store.define_product(&ctx, &product).unwrap_or_else(|e| panic!("{e}"));
-        let rules = RuleSet::new(RuleSetParams { name: format!("rules-{n}"), ..rules }).unwrap_or_else(|e| panic!("{e}"));
+        let rules = RuleSet::new(RuleSetParams { name: format!("rules-{n}"), ..rules })
+            .unwrap_or_else(|e| panic!("{e}"));
         self.store.define_rule_set(&ctx, &rules).unwrap_or_else(|e| panic!("{e}"));
         let sku = format!("CAD-{n}");
         let spec = ItemSpec {
@@ -181,11 +189,14 @@ impl Fixture {
 
 /// An order request of shop `webshop` with (line number, SKU, quantity) lines.
 pub fn order_request(number: &str, customer: OrderCustomer, lines: &[(u32, &str, u32)]) -> OrderRequest {
-    let lines = lines
-        .iter()
-        .map(|(n, sku, q)| parse(OrderLine::new(*n, parse(Sku::parse(sku)), *q)))
-        .collect();
-    parse(OrderRequest::new(parse(ShopName::parse("webshop")), parse(ExternalOrderNumber::parse(number)), customer, lines))
+    let lines =
+        lines.iter().map(|(n, sku, q)| parse(OrderLine::new(*n, parse(Sku::parse(sku)), *q))).collect();
+    parse(OrderRequest::new(
+        parse(ShopName::parse("webshop")),
+        parse(ExternalOrderNumber::parse(number)),
+        customer,
+        lines,
+    ))
 }
 
 /// A rule set: 3 seats, deactivation allowed, 1 initial credit, 7 blocking days, 1 more
@@ -236,7 +247,10 @@ mod tests {
     #[test]
     fn a_server_url_gets_the_new_database_name() {
         assert_eq!(with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
-        assert_eq!(with_database("postgres://u@h/postgres?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://u@h/postgres?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
         assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }

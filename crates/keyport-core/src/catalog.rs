@@ -76,10 +76,9 @@ impl VersionRange {
     /// A range from `min_major` to `max_major` (inclusive; open when `None`).
     pub fn new(min_major: u32, max_major: Option<u32>) -> Result<VersionRange, CoreError> {
         match max_major {
-            Some(max) if max < min_major => Err(CoreError::invalid(
-                "version_max",
-                "must not be below version_min",
-            )),
+            Some(max) if max < min_major => {
+                Err(CoreError::invalid("version_max", "must not be below version_min"))
+            }
             _ => Ok(VersionRange { min_major, max_major }),
         }
     }
@@ -186,10 +185,7 @@ mod tests {
     fn a_perpetual_license_never_expires() {
         let start = DateTime::<Utc>::UNIX_EPOCH;
         assert_eq!(LicenseModel::Perpetual.expires_at(start), None);
-        assert_eq!(
-            LicenseModel::Demo { days: 30 }.expires_at(start),
-            Some(start + Duration::days(30))
-        );
+        assert_eq!(LicenseModel::Demo { days: 30 }.expires_at(start), Some(start + Duration::days(30)));
     }
 
     #[test]
@@ -206,7 +202,10 @@ mod tests {
 
     #[test]
     fn features_are_sorted_and_unique() {
-        assert_eq!(Features::new(["export", "3d"]).map(|f| f.0), Ok(vec!["3d".to_owned(), "export".to_owned()]));
+        assert_eq!(
+            Features::new(["export", "3d"]).map(|f| f.0),
+            Ok(vec!["3d".to_owned(), "export".to_owned()])
+        );
         assert!(Features::new(["export", "export"]).is_err());
         assert!(Features::new(["Export"]).is_err());
     }

@@ -64,7 +64,9 @@ impl fmt::Display for Actor {
             Actor::System => f.write_str("system"),
             Actor::ApiKey(id) => write!(f, "api_key:{id}"),
             Actor::Customer(id) => write!(f, "customer:{id}"),
-            Actor::PortalForCustomer { api_key, customer } => write!(f, "api_key:{api_key}/customer:{customer}"),
+            Actor::PortalForCustomer { api_key, customer } => {
+                write!(f, "api_key:{api_key}/customer:{customer}")
+            }
         }
     }
 }

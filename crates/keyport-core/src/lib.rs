@@ -14,8 +14,8 @@ pub use catalog::{Features, ItemSpec, LicenseModel, ProductSpec, VersionRange};
 pub use error::{CoreError, ErrorCode, FaultSide, Lang};
 pub use event::{Actor, Channel, EventKind, Role};
 pub use license::{
-    ActivationDecision, ActivationRecord, ActivationState, CreditGrant, Credits, LicenseHistory, LicenseState,
-    RecoveryDecision,
+    ActivationDecision, ActivationRecord, ActivationState, CreditGrant, Credits, LicenseHistory,
+    LicenseState, RecoveryDecision,
 };
 pub use machine::{Fingerprint, MachineIdentity, MachineKey};
 pub use order::{OrderCustomer, OrderLine, OrderRequest};

@@ -236,7 +236,8 @@ fn balance(rules: &RuleSet, history: &LicenseHistory, now: DateTime<Utc>) -> i64
         if step == 0 || balance >= cap {
             return balance;
         }
-        let periods = period_index(history.starts_at, period, to) - period_index(history.starts_at, period, from);
+        let periods =
+            period_index(history.starts_at, period, to) - period_index(history.starts_at, period, from);
         cap.min(balance.saturating_add(step.saturating_mul(periods.max(0))))
     };
 
@@ -290,7 +291,11 @@ pub fn decide_activation(
 }
 
 /// May this activation give its seat back?
-pub fn decide_deactivation(rules: &RuleSet, history: &LicenseHistory, activation_id: Uuid) -> Result<(), CoreError> {
+pub fn decide_deactivation(
+    rules: &RuleSet,
+    history: &LicenseHistory,
+    activation_id: Uuid,
+) -> Result<(), CoreError> {
     let activation = find(history, activation_id)?;
     if !activation.state.holds_seat() {
         return Err(CoreError::new(ErrorCode::ActivationNotActive).with("state", activation.state.as_str()));

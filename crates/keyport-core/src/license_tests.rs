@@ -24,11 +24,23 @@ fn id(n: u128) -> Uuid {
 }
 
 fn fresh() -> LicenseHistory {
-    LicenseHistory { starts_at: t0(), expires_at: None, revoked_at: None, activations: vec![], grants: vec![] }
+    LicenseHistory {
+        starts_at: t0(),
+        expires_at: None,
+        revoked_at: None,
+        activations: vec![],
+        grants: vec![],
+    }
 }
 
 fn active(activation: u128, machine: u128, at: DateTime<Utc>) -> ActivationRecord {
-    ActivationRecord { id: id(activation), machine_id: id(machine), state: ActivationState::Active, started_at: at, ended_at: None }
+    ActivationRecord {
+        id: id(activation),
+        machine_id: id(machine),
+        state: ActivationState::Active,
+        started_at: at,
+        ended_at: None,
+    }
 }
 
 #[test]
@@ -63,7 +75,11 @@ fn activation_is_refused_when_all_seats_are_taken() {
 fn a_deactivated_seat_is_free_again() {
     let mut history = fresh();
     history.activations.push(active(10, 1, t0()));
-    history.activations.push(ActivationRecord { state: ActivationState::Deactivated, ended_at: Some(t0()), ..active(11, 2, t0()) });
+    history.activations.push(ActivationRecord {
+        state: ActivationState::Deactivated,
+        ended_at: Some(t0()),
+        ..active(11, 2, t0())
+    });
     assert_eq!(decide_activation(&rules(standard()), &history, id(3), t0()), Ok(ActivationDecision::New));
 }
 
@@ -81,7 +97,10 @@ fn a_revoked_license_refuses_everything() {
     let mut history = LicenseHistory { revoked_at: Some(t0()), ..fresh() };
     history.activations.push(active(10, 1, t0()));
     let r = rules(standard());
-    assert_eq!(decide_activation(&r, &history, id(2), t0()).err().map(|e| e.code()), Some(ErrorCode::LicenseRevoked));
+    assert_eq!(
+        decide_activation(&r, &history, id(2), t0()).err().map(|e| e.code()),
+        Some(ErrorCode::LicenseRevoked)
+    );
     assert_eq!(
         decide_recovery(&r, &history, id(10), id(2), t0() + days(30)).err().map(|e| e.code()),
         Some(ErrorCode::LicenseRevoked)
@@ -106,7 +125,10 @@ fn a_deactivated_activation_cannot_be_deactivated_again() {
     let mut history = fresh();
     history.activations.push(ActivationRecord { state: ActivationState::Deactivated, ..active(10, 1, t0()) });
     let err = decide_deactivation(&rules(standard()), &history, id(10)).err();
-    assert_eq!(err.map(|e| e.message(Lang::En)).as_deref(), Some("This activation is not active; its state is deactivated."));
+    assert_eq!(
+        err.map(|e| e.message(Lang::En)).as_deref(),
+        Some("This activation is not active; its state is deactivated.")
+    );
 }
 
 #[test]
@@ -115,7 +137,10 @@ fn recovery_is_blocked_for_the_blocking_period_after_an_activation() {
     history.activations.push(active(10, 1, t0()));
     let err = decide_recovery(&rules(standard()), &history, id(10), id(2), t0() + days(3)).err();
     assert_eq!(err.as_ref().map(CoreError::code), Some(ErrorCode::RecoveryBlocked));
-    assert_eq!(err.map(|e| e.message(Lang::En)).as_deref(), Some("The next re-activation is available on 2026-01-08."));
+    assert_eq!(
+        err.map(|e| e.message(Lang::En)).as_deref(),
+        Some("The next re-activation is available on 2026-01-08.")
+    );
 }
 
 #[test]
@@ -148,7 +173,12 @@ fn without_credits_recovery_names_the_date_of_the_next_credit() {
 
 #[test]
 fn without_replenishment_an_empty_balance_says_support_can_help() {
-    let no_refill = rules(RuleSetParams { replenish_credits: 0, replenish_every_days: 0, initial_credits: 0, ..standard() });
+    let no_refill = rules(RuleSetParams {
+        replenish_credits: 0,
+        replenish_every_days: 0,
+        initial_credits: 0,
+        ..standard()
+    });
     let mut history = fresh();
     history.activations.push(active(10, 1, t0()));
     let err = decide_recovery(&no_refill, &history, id(10), id(2), t0() + days(30)).err();
@@ -191,14 +221,18 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         (0u8..12, 0u16..2000).prop_map(|(machine, after_hours)| Step::Activate { machine, after_hours }),
         (any::<u8>(), 0u16..2000).prop_map(|(pick, after_hours)| Step::Deactivate { pick, after_hours }),
-        (any::<u8>(), 0u8..12, 0u16..4000).prop_map(|(pick, machine, after_hours)| Step::Recover { pick, machine, after_hours }),
+        (any::<u8>(), 0u8..12, 0u16..4000).prop_map(|(pick, machine, after_hours)| Step::Recover {
+            pick,
+            machine,
+            after_hours
+        }),
         (0u8..3, 0u16..4000).prop_map(|(amount, after_hours)| Step::Grant { amount, after_hours }),
     ]
 }
 
 fn rule_params() -> impl Strategy<Value = RuleSetParams> {
-    (1u32..5, 0u32..3, 0u32..30, 0u32..3, 1u32..60, 0u32..4).prop_map(|(seats, initial, blocking, k, p, extra_cap)| {
-        RuleSetParams {
+    (1u32..5, 0u32..3, 0u32..30, 0u32..3, 1u32..60, 0u32..4).prop_map(
+        |(seats, initial, blocking, k, p, extra_cap)| RuleSetParams {
             seats,
             initial_credits: initial,
             blocking_days: blocking,
@@ -206,8 +240,8 @@ fn rule_params() -> impl Strategy<Value = RuleSetParams> {
             replenish_every_days: if k == 0 { 0 } else { p },
             credit_cap: initial + extra_cap,
             ..standard()
-        }
-    })
+        },
+    )
 }
 
 /// Applies steps through the decisions, the way the store does, and returns the history

@@ -72,7 +72,10 @@ impl OrderRequest {
         }
         lines.sort_by_key(|l| l.line_number);
         if let Some(w) = lines.windows(2).find(|w| w[0].line_number == w[1].line_number) {
-            return Err(CoreError::invalid("lines", format!("line number {} appears twice", w[0].line_number)));
+            return Err(CoreError::invalid(
+                "lines",
+                format!("line number {} appears twice", w[0].line_number),
+            ));
         }
         Ok(OrderRequest { shop, external_number, customer, lines })
     }

@@ -137,6 +137,9 @@ pub(crate) mod tests {
     #[test]
     fn replenishment_needs_both_amount_and_period() {
         assert!(RuleSet::new(RuleSetParams { replenish_every_days: 0, ..standard() }).is_err());
-        assert!(RuleSet::new(RuleSetParams { replenish_every_days: 0, replenish_credits: 0, ..standard() }).is_ok());
+        assert!(
+            RuleSet::new(RuleSetParams { replenish_every_days: 0, replenish_credits: 0, ..standard() })
+                .is_ok()
+        );
     }
 }

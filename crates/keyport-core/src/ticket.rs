@@ -54,10 +54,8 @@ impl TicketCode {
             values.push(v);
         }
         if values.len() != LENGTH {
-            return Err(CoreError::new(ErrorCode::InvalidTicketCode).with(
-                "reason",
-                format!("it has {} characters instead of {LENGTH}", values.len()),
-            ));
+            return Err(CoreError::new(ErrorCode::InvalidTicketCode)
+                .with("reason", format!("it has {} characters instead of {LENGTH}", values.len())));
         }
         if damm(&values) != 0 {
             return Err(CoreError::new(ErrorCode::InvalidTicketCode)

@@ -124,7 +124,8 @@ mod tests {
 
     #[test]
     fn flags_override_the_defaults() {
-        let overrides = Overrides { listen: Some(SocketAddr::from(([0, 0, 0, 0], 9000))), ..Overrides::default() };
+        let overrides =
+            Overrides { listen: Some(SocketAddr::from(([0, 0, 0, 0], 9000))), ..Overrides::default() };
         let settings = Settings::load(None, &overrides).map_err(|e| e.to_string());
         assert_eq!(settings.map(|s| s.listen.port()), Ok(9000));
     }

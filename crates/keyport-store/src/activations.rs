@@ -17,7 +17,9 @@ use crate::events::{Subject, append};
 use crate::licenses::{Loaded, activation_view, load_one};
 use crate::rows::{ActivationRow, CreditGrantRow, MachineRow};
 use crate::schema::{activations, credit_grants, licenses, machines};
-use crate::{ActivationOutcome, ActivationView, Context, LicenseView, Store, StoreResult, new_id, stored_time};
+use crate::{
+    ActivationOutcome, ActivationView, Context, LicenseView, Store, StoreResult, new_id, stored_time,
+};
 
 /// The most credits one grant can give.
 pub const MAX_GRANT: u32 = 100;
@@ -26,12 +28,18 @@ impl Store {
     /// Activates a license on a machine. The same machine again gets its existing
     /// activation for free; a new machine takes a free seat or is refused with
     /// `seats_exhausted`.
-    pub fn activate(&self, ctx: &Context, license_id: Uuid, machine: &MachineIdentity) -> StoreResult<ActivationOutcome> {
+    pub fn activate(
+        &self,
+        ctx: &Context,
+        license_id: Uuid,
+        machine: &MachineIdentity,
+    ) -> StoreResult<ActivationOutcome> {
         self.write(|conn| {
             let loaded = lock_and_load(conn, license_id)?;
             let machine = upsert_machine(conn, ctx, machine)?;
             let machine_id = crate::uuid_of(&machine.id)?;
-            let decision = license::decide_activation(&loaded.rules()?, &loaded.history()?, machine_id, ctx.now)?;
+            let decision =
+                license::decide_activation(&loaded.rules()?, &loaded.history()?, machine_id, ctx.now)?;
             let (row, created) = match decision {
                 ActivationDecision::Existing(id) => (find_activation(&loaded, id)?, false),
                 ActivationDecision::New => {
@@ -52,7 +60,8 @@ impl Store {
             let license_id = license_of_activation(conn, activation_id)?;
             let loaded = lock_and_load(conn, license_id)?;
             license::decide_deactivation(&loaded.rules()?, &loaded.history()?, activation_id)?;
-            let (row, machine) = end_activation(conn, &loaded, activation_id, ActivationState::Deactivated, ctx)?;
+            let (row, machine) =
+                end_activation(conn, &loaded, activation_id, ActivationState::Deactivated, ctx)?;
             let data = json!({"activation_id": row.id, "machine_id": machine.id});
             append(conn, ctx, EventKind::LicenseDeactivated, license_subject(&loaded), data)?;
             activation_view(&row, &machine, ActivationState::Deactivated)
@@ -61,7 +70,12 @@ impl Store {
 
     /// Moves the seat of an active activation on a lost machine to a new machine, spending
     /// one re-activation credit, within the rule set's blocking period and credits.
-    pub fn recover(&self, ctx: &Context, lost_activation_id: Uuid, machine: &MachineIdentity) -> StoreResult<ActivationView> {
+    pub fn recover(
+        &self,
+        ctx: &Context,
+        lost_activation_id: Uuid,
+        machine: &MachineIdentity,
+    ) -> StoreResult<ActivationView> {
         self.write(|conn| {
             let license_id = license_of_activation(conn, lost_activation_id)?;
             let loaded = lock_and_load(conn, license_id)?;
@@ -73,7 +87,8 @@ impl Store {
                 crate::uuid_of(&new_machine.id)?,
                 ctx.now,
             )?;
-            let (lost, _) = end_activation(conn, &loaded, lost_activation_id, ActivationState::Recovered, ctx)?;
+            let (lost, _) =
+                end_activation(conn, &loaded, lost_activation_id, ActivationState::Recovered, ctx)?;
             let row = insert_activation(conn, &loaded, &new_machine, ctx)?;
             let data = json!({
                 "lost_activation_id": lost.id,
@@ -88,7 +103,12 @@ impl Store {
 
     /// Revokes a license: every seat is freed and nothing can activate it again. Revoking a
     /// revoked license changes nothing.
-    pub fn revoke_license(&self, ctx: &Context, license_id: Uuid, reason: &Reason) -> StoreResult<LicenseView> {
+    pub fn revoke_license(
+        &self,
+        ctx: &Context,
+        license_id: Uuid,
+        reason: &Reason,
+    ) -> StoreResult<LicenseView> {
         self.write(|conn| {
             let loaded = lock_and_load(conn, license_id)?;
             if loaded.license.revoked_at.is_some() {
@@ -113,7 +133,13 @@ impl Store {
     }
 
     /// Grants extra re-activation credits (support), with the reason recorded.
-    pub fn grant_credits(&self, ctx: &Context, license_id: Uuid, amount: u32, reason: &Reason) -> StoreResult<LicenseView> {
+    pub fn grant_credits(
+        &self,
+        ctx: &Context,
+        license_id: Uuid,
+        amount: u32,
+        reason: &Reason,
+    ) -> StoreResult<LicenseView> {
         if !(1..=MAX_GRANT).contains(&amount) {
             return Err(CoreError::invalid("amount", "must be between 1 and 100").into());
         }
@@ -169,7 +195,9 @@ fn upsert_machine(conn: &mut DbConn, ctx: &Context, machine: &MachineIdentity) -
     match found {
         Some(row) if row.fingerprint == fingerprint => Ok(row),
         Some(row) => {
-            diesel::update(machines::table.find(&row.id)).set(machines::fingerprint.eq(fingerprint)).execute(conn)?;
+            diesel::update(machines::table.find(&row.id))
+                .set(machines::fingerprint.eq(fingerprint))
+                .execute(conn)?;
             Ok(MachineRow { fingerprint: fingerprint.to_owned(), ..row })
         }
         None => {
@@ -185,7 +213,12 @@ fn upsert_machine(conn: &mut DbConn, ctx: &Context, machine: &MachineIdentity) -
     }
 }
 
-fn insert_activation(conn: &mut DbConn, loaded: &Loaded, machine: &MachineRow, ctx: &Context) -> StoreResult<ActivationRow> {
+fn insert_activation(
+    conn: &mut DbConn,
+    loaded: &Loaded,
+    machine: &MachineRow,
+    ctx: &Context,
+) -> StoreResult<ActivationRow> {
     let row = ActivationRow {
         id: new_id(),
         license_id: loaded.license.id.clone(),

@@ -12,7 +12,9 @@ use crate::error::stored;
 use crate::events::{Subject, append};
 use crate::rows::{ItemRow, ProductRow, RuleSetRow};
 use crate::schema::{items, products, rule_sets};
-use crate::{Context, ItemView, ProductView, RuleSetView, Store, StoreResult, new_id, stored_time, utc, uuid_of};
+use crate::{
+    Context, ItemView, ProductView, RuleSetView, Store, StoreResult, new_id, stored_time, utc, uuid_of,
+};
 
 fn exists(resource: &'static str, field: &'static str) -> CoreError {
     CoreError::new(ErrorCode::AlreadyExists).with("resource", resource).with("field", field)
@@ -42,7 +44,13 @@ impl Store {
                 created_at: stored_time(ctx.now),
             };
             diesel::insert_into(products::table).values(&row).execute(conn)?;
-            append(conn, ctx, EventKind::ProductDefined, Subject::of("product", &row.id), json!({"code": row.code}))?;
+            append(
+                conn,
+                ctx,
+                EventKind::ProductDefined,
+                Subject::of("product", &row.id),
+                json!({"code": row.code}),
+            )?;
             product_view(row)
         })
     }
@@ -64,7 +72,13 @@ impl Store {
             }
             let row = rule_set_row(new_id(), rules.params(), stored_time(ctx.now), stored_time(ctx.now));
             diesel::insert_into(rule_sets::table).values(&row).execute(conn)?;
-            append(conn, ctx, EventKind::RuleSetDefined, Subject::of("rule_set", &row.id), json!({"name": row.name}))?;
+            append(
+                conn,
+                ctx,
+                EventKind::RuleSetDefined,
+                Subject::of("rule_set", &row.id),
+                json!({"name": row.name}),
+            )?;
             rule_set_view(row)
         })
     }
@@ -73,7 +87,8 @@ impl Store {
     /// numbers from now on.
     pub fn update_rule_set(&self, ctx: &Context, rules: &RuleSet) -> StoreResult<RuleSetView> {
         self.write(|conn| {
-            let old = find_rule_set(conn, rules.name().as_str())?.ok_or_else(|| CoreError::not_found("rule set"))?;
+            let old = find_rule_set(conn, rules.name().as_str())?
+                .ok_or_else(|| CoreError::not_found("rule set"))?;
             let row = rule_set_row(old.id.clone(), rules.params(), old.created_at, stored_time(ctx.now));
             diesel::update(rule_sets::table.find(&old.id)).set(&row).execute(conn)?;
             let before = rule_set_view(old)?;
@@ -109,7 +124,8 @@ impl Store {
     /// new.
     pub fn define_item(&self, ctx: &Context, spec: &ItemSpec) -> StoreResult<ItemView> {
         self.write(|conn| {
-            let taken: i64 = items::table.filter(items::sku.eq(spec.sku.as_str())).count().get_result(conn)?;
+            let taken: i64 =
+                items::table.filter(items::sku.eq(spec.sku.as_str())).count().get_result(conn)?;
             if taken > 0 {
                 return Err(exists("item", "sku").into());
             }
@@ -119,8 +135,8 @@ impl Store {
                 .first(conn)
                 .optional()?
                 .ok_or_else(|| CoreError::not_found("product"))?;
-            let rules =
-                find_rule_set(conn, spec.rule_set.as_str())?.ok_or_else(|| CoreError::not_found("rule set"))?;
+            let rules = find_rule_set(conn, spec.rule_set.as_str())?
+                .ok_or_else(|| CoreError::not_found("rule set"))?;
             let row = ItemRow {
                 id: new_id(),
                 sku: spec.sku.as_str().to_owned(),
@@ -217,7 +233,10 @@ pub(crate) fn rule_set_of(row: &RuleSetRow) -> StoreResult<RuleSet> {
         credit_cap: unsigned("credit_cap", row.credit_cap)?,
         emergency_days: unsigned("emergency_days", row.emergency_days)?,
         emergency_per_year: unsigned("emergency_per_year", row.emergency_per_year)?,
-        checkin_interval_days: row.checkin_interval_days.map(|d| unsigned("checkin_interval_days", d)).transpose()?,
+        checkin_interval_days: row
+            .checkin_interval_days
+            .map(|d| unsigned("checkin_interval_days", d))
+            .transpose()?,
         checkin_grace_days: unsigned("checkin_grace_days", row.checkin_grace_days)?,
     };
     stored("rule set", RuleSet::new(params))

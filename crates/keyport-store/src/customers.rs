@@ -29,10 +29,10 @@ impl Store {
             if by_email(conn, &new.email)?.is_some() {
                 return Err(taken("email"));
             }
-            if let Some(number) = &new.customer_number {
-                if by_number(conn, number)?.is_some() {
-                    return Err(taken("customer_number"));
-                }
+            if let Some(number) = &new.customer_number
+                && by_number(conn, number)?.is_some()
+            {
+                return Err(taken("customer_number"));
             }
             let row = CustomerRow {
                 id: new_id(),
@@ -62,12 +62,16 @@ impl Store {
 
     /// A customer by e-mail address.
     pub fn find_customer_by_email(&self, email: &Email) -> StoreResult<CustomerView> {
-        self.read(|conn| customer_view(by_email(conn, email)?.ok_or_else(|| CoreError::not_found("customer"))?))
+        self.read(|conn| {
+            customer_view(by_email(conn, email)?.ok_or_else(|| CoreError::not_found("customer"))?)
+        })
     }
 
     /// A customer by the shop's customer number.
     pub fn find_customer_by_number(&self, number: &CustomerNumber) -> StoreResult<CustomerView> {
-        self.read(|conn| customer_view(by_number(conn, number)?.ok_or_else(|| CoreError::not_found("customer"))?))
+        self.read(|conn| {
+            customer_view(by_number(conn, number)?.ok_or_else(|| CoreError::not_found("customer"))?)
+        })
     }
 }
 

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
+use diesel::connection::AnsiTransactionManager;
 use diesel::connection::{SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{self, ManageConnection};
 use diesel::sqlite::SqliteConnection;
-use diesel::connection::AnsiTransactionManager;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -64,7 +64,9 @@ impl DatabaseUrl {
         }
         let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"));
         match path {
-            Some(path) if !path.is_empty() => Ok(DatabaseUrl { backend: Backend::Sqlite, target: path.to_owned() }),
+            Some(path) if !path.is_empty() => {
+                Ok(DatabaseUrl { backend: Backend::Sqlite, target: path.to_owned() })
+            }
             _ => Err(StoreError::Config(
                 "the database URL must start with postgres://, postgresql:// or sqlite://".to_owned(),
             )),
@@ -138,10 +140,11 @@ impl ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
-        let broken = |status: &mut diesel::connection::TransactionManagerStatus| match status.transaction_depth() {
-            Ok(depth) => depth.is_some(),
-            Err(_) => true,
-        };
+        let broken =
+            |status: &mut diesel::connection::TransactionManagerStatus| match status.transaction_depth() {
+                Ok(depth) => depth.is_some(),
+                Err(_) => true,
+            };
         match conn {
             DbConn::Pg(c) => broken(AnsiTransactionManager::transaction_manager_status_mut(c)),
             DbConn::Sqlite(c) => broken(AnsiTransactionManager::transaction_manager_status_mut(c)),
@@ -188,7 +191,10 @@ pub fn migrate(conn: &mut DbConn) -> Result<(), StoreError> {
 /// Runs `f` in one transaction that takes the write lock at once (`BEGIN IMMEDIATE` on
 /// SQLite; on PostgreSQL use cases lock the rows they change), and tries again when the
 /// database reports a conflict that a second attempt resolves.
-pub fn write<T>(pool: &Pool, mut f: impl FnMut(&mut DbConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+pub fn write<T>(
+    pool: &Pool,
+    mut f: impl FnMut(&mut DbConn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
     let mut attempt = 0;
     loop {
         attempt += 1;

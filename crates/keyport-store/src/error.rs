@@ -77,7 +77,9 @@ fn is_busy(e: &DieselError) -> bool {
     match e {
         DieselError::DatabaseError(_, info) => {
             let m = info.message();
-            m.contains("database is locked") || m.contains("database table is locked") || m.contains("deadlock detected")
+            m.contains("database is locked")
+                || m.contains("database table is locked")
+                || m.contains("deadlock detected")
         }
         _ => false,
     }

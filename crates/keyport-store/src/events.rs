@@ -78,9 +78,9 @@ impl Store {
         }
         let after = match &filter.after {
             None => 0,
-            Some(cursor) => {
-                cursor.parse::<i64>().map_err(|_| CoreError::invalid("after", "is not a cursor from this log"))?
-            }
+            Some(cursor) => cursor
+                .parse::<i64>()
+                .map_err(|_| CoreError::invalid("after", "is not a cursor from this log"))?,
         };
         self.read(|conn| {
             let mut query = events::table.filter(events::seq.gt(after)).into_boxed();
@@ -94,7 +94,9 @@ impl Store {
                 query = query.filter(events::kind.eq(kind.as_str()));
             }
             if let Some((kind, id)) = &filter.subject {
-                query = query.filter(events::subject_type.eq(kind.clone())).filter(events::subject_id.eq(id.clone()));
+                query = query
+                    .filter(events::subject_type.eq(kind.clone()))
+                    .filter(events::subject_id.eq(id.clone()));
             }
             let rows: Vec<EventRow> = query
                 .order(events::seq.asc())
@@ -102,7 +104,8 @@ impl Store {
                 .select(EventRow::as_select())
                 .load(conn)?;
             let more = rows.len() > limit as usize;
-            let items = rows.into_iter().take(limit as usize).map(event_view).collect::<StoreResult<Vec<_>>>()?;
+            let items =
+                rows.into_iter().take(limit as usize).map(event_view).collect::<StoreResult<Vec<_>>>()?;
             let next_cursor = if more { items.last().map(|e| e.seq.to_string()) } else { None };
             Ok(Page { items, next_cursor })
         })

@@ -2,7 +2,6 @@
 
 mod activations;
 mod catalog;
-mod schema;
 mod customers;
 pub mod db;
 mod error;
@@ -11,14 +10,15 @@ mod keys;
 mod licenses;
 mod orders;
 mod rows;
+mod schema;
 mod views;
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use keyport_core::{Actor, Channel};
 
+pub use customers::NewCustomer;
 pub use db::{Backend, DatabaseUrl};
 pub use error::StoreError;
-pub use customers::NewCustomer;
 pub use events::EventFilter;
 pub use keys::{ApiKeyView, NewApiKey};
 pub use views::*;

@@ -18,7 +18,9 @@ use crate::events::{Subject, append};
 use crate::orders::display_code;
 use crate::rows::{ActivationRow, CreditGrantRow, ItemRow, LicenseRow, MachineRow, RuleSetRow, TicketRow};
 use crate::schema::{activations, credit_grants, items, licenses, machines, products, rule_sets, tickets};
-use crate::{ActivationView, Context, LicenseView, Store, StoreResult, TicketView, stored_time, utc, uuid_of};
+use crate::{
+    ActivationView, Context, LicenseView, Store, StoreResult, TicketView, stored_time, utc, uuid_of,
+};
 
 /// How many ids go into one `IN (...)` list (SQLite allows a few thousand variables).
 const CHUNK: usize = 500;
@@ -123,7 +125,10 @@ impl Loaded {
         let grants = self
             .grants
             .iter()
-            .map(|g| CreditGrant { at: utc(g.granted_at), amount: u32::try_from(g.amount).unwrap_or_default() })
+            .map(|g| CreditGrant {
+                at: utc(g.granted_at),
+                amount: u32::try_from(g.amount).unwrap_or_default(),
+            })
             .collect();
         Ok(LicenseHistory {
             starts_at: utc(self.license.starts_at),
@@ -142,7 +147,9 @@ impl Loaded {
             .activations
             .iter()
             .zip(&history.activations)
-            .map(|((row, machine), record)| activation_view(row, machine, history.effective_state(record, now)))
+            .map(|((row, machine), record)| {
+                activation_view(row, machine, history.effective_state(record, now))
+            })
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(LicenseView {
             id: uuid_of(&self.license.id)?,
@@ -200,7 +207,11 @@ fn ticket_by_code(conn: &mut DbConn, code: &TicketCode) -> StoreResult<TicketRow
         .ok_or_else(|| CoreError::not_found("ticket").into())
 }
 
-fn ticket_view(conn: &mut DbConn, ticket: TicketRow, now: chrono::DateTime<chrono::Utc>) -> StoreResult<TicketView> {
+fn ticket_view(
+    conn: &mut DbConn,
+    ticket: TicketRow,
+    now: chrono::DateTime<chrono::Utc>,
+) -> StoreResult<TicketView> {
     let loaded = load(conn, Select::Ticket(&ticket.id))?;
     Ok(TicketView {
         code: display_code(&ticket.code)?,
@@ -213,7 +224,11 @@ fn ticket_view(conn: &mut DbConn, ticket: TicketRow, now: chrono::DateTime<chron
 
 impl Store {
     /// A ticket with its licenses, their states, seats and activations.
-    pub fn lookup_ticket(&self, code: &TicketCode, now: chrono::DateTime<chrono::Utc>) -> StoreResult<TicketView> {
+    pub fn lookup_ticket(
+        &self,
+        code: &TicketCode,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<TicketView> {
         self.read(|conn| {
             let ticket = ticket_by_code(conn, code)?;
             ticket_view(conn, ticket, now)
@@ -222,7 +237,12 @@ impl Store {
 
     /// Registers a ticket to a customer account. Registering it again to the same customer
     /// changes nothing; a ticket registered to someone else is refused.
-    pub fn register_ticket(&self, ctx: &Context, customer_id: Uuid, code: &TicketCode) -> StoreResult<TicketView> {
+    pub fn register_ticket(
+        &self,
+        ctx: &Context,
+        customer_id: Uuid,
+        code: &TicketCode,
+    ) -> StoreResult<TicketView> {
         let customer = customer_id.to_string();
         self.write(|conn| {
             let known: i64 = crate::schema::customers::table.find(&customer).count().get_result(conn)?;
@@ -235,15 +255,29 @@ impl Store {
                 Some(_) => return Err(CoreError::new(ErrorCode::TicketAlreadyRegistered).into()),
                 None => {}
             }
-            let changed = diesel::update(tickets::table.find(&ticket.id).filter(tickets::customer_id.is_null()))
-                .set((tickets::customer_id.eq(&customer), tickets::registered_at.eq(stored_time(ctx.now))))
-                .execute(conn)?;
+            let changed =
+                diesel::update(tickets::table.find(&ticket.id).filter(tickets::customer_id.is_null()))
+                    .set((
+                        tickets::customer_id.eq(&customer),
+                        tickets::registered_at.eq(stored_time(ctx.now)),
+                    ))
+                    .execute(conn)?;
             if changed == 0 {
                 return Err(CoreError::new(ErrorCode::TicketAlreadyRegistered).into());
             }
             let subject = Subject { customer_id: Some(&customer), ..Subject::of("ticket", &ticket.id) };
-            append(conn, ctx, EventKind::TicketRegistered, subject, json!({"ticket_code": display_code(&ticket.code)?}))?;
-            let ticket = TicketRow { customer_id: Some(customer.clone()), registered_at: Some(stored_time(ctx.now)), ..ticket };
+            append(
+                conn,
+                ctx,
+                EventKind::TicketRegistered,
+                subject,
+                json!({"ticket_code": display_code(&ticket.code)?}),
+            )?;
+            let ticket = TicketRow {
+                customer_id: Some(customer.clone()),
+                registered_at: Some(stored_time(ctx.now)),
+                ..ticket
+            };
             ticket_view(conn, ticket, ctx.now)
         })
     }

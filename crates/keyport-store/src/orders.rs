@@ -12,8 +12,8 @@ use crate::events::{Subject, append};
 use crate::rows::{ItemRow, NewLicense, OrderLineRow, OrderRow, TicketRow};
 use crate::schema::{items, licenses, order_lines, orders, tickets};
 use crate::{
-    Context, OrderLineView, OrderOutcome, OrderView, Store, StoreError, StoreResult, new_id, stored_time, utc,
-    uuid_of,
+    Context, OrderLineView, OrderOutcome, OrderView, Store, StoreError, StoreResult, new_id, stored_time,
+    utc, uuid_of,
 };
 
 impl Store {
@@ -40,12 +40,15 @@ impl Store {
             let mut added = Vec::new();
             for line in &request.lines {
                 let item = item_by_sku(conn, line.sku.as_str())?;
-                let number = i32::try_from(line.line_number).map_err(|_| CoreError::invalid("line_number", "is too large"))?;
+                let number = i32::try_from(line.line_number)
+                    .map_err(|_| CoreError::invalid("line_number", "is too large"))?;
                 let quantity = i32::try_from(line.quantity).unwrap_or(i32::MAX);
                 match known.iter().find(|k| k.line_number == number) {
                     Some(k) if k.item_id == item.id && k.quantity == quantity => continue,
                     Some(_) => {
-                        return Err(CoreError::new(ErrorCode::OrderLineConflict).with("line_number", line.line_number).into());
+                        return Err(CoreError::new(ErrorCode::OrderLineConflict)
+                            .with("line_number", line.line_number)
+                            .into());
                     }
                     None => {
                         insert_line(conn, ctx, &order, &item, number, quantity)?;
@@ -53,8 +56,10 @@ impl Store {
                     }
                 }
             }
-            let subject = Subject { customer_id: order.customer_id.as_deref(), ..Subject::of("order", &order.id) };
-            let data = json!({"shop": order.shop, "external_number": order.external_number, "added_lines": added});
+            let subject =
+                Subject { customer_id: order.customer_id.as_deref(), ..Subject::of("order", &order.id) };
+            let data =
+                json!({"shop": order.shop, "external_number": order.external_number, "added_lines": added});
             if created {
                 append(conn, ctx, EventKind::OrderCreated, subject, data)?;
             } else if !added.is_empty() {
@@ -80,18 +85,17 @@ impl Store {
 }
 
 fn item_by_sku(conn: &mut DbConn, sku: &str) -> StoreResult<ItemRow> {
-    items::table
-        .filter(items::sku.eq(sku))
-        .select(ItemRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| CoreError::new(ErrorCode::NotFound).with("resource", format!("item with SKU {sku}")).into())
+    items::table.filter(items::sku.eq(sku)).select(ItemRow::as_select()).first(conn).optional()?.ok_or_else(
+        || CoreError::new(ErrorCode::NotFound).with("resource", format!("item with SKU {sku}")).into(),
+    )
 }
 
 fn insert_order(conn: &mut DbConn, ctx: &Context, request: &OrderRequest) -> StoreResult<OrderRow> {
     let customer = match &request.customer {
         OrderCustomer::None => None,
-        OrderCustomer::ByEmail(email) => Some(by_email(conn, email)?.ok_or_else(|| CoreError::not_found("customer"))?),
+        OrderCustomer::ByEmail(email) => {
+            Some(by_email(conn, email)?.ok_or_else(|| CoreError::not_found("customer"))?)
+        }
         OrderCustomer::ByNumber(number) => {
             Some(by_number(conn, number)?.ok_or_else(|| CoreError::not_found("customer"))?)
         }

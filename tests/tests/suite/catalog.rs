@@ -1,5 +1,8 @@
 use chrono::Utc;
-use keyport_core::{ErrorCode, Features, ItemSpec, LicenseModel, ProductCode, ProductSpec, RuleSet, RuleSetName, RuleSetParams, Sku, VersionRange};
+use keyport_core::{
+    ErrorCode, Features, ItemSpec, LicenseModel, ProductCode, ProductSpec, RuleSet, RuleSetName,
+    RuleSetParams, Sku, VersionRange,
+};
 use keyport_store::StoreError;
 use keyport_tests::{Fixture, name, parse, rules};
 
@@ -33,7 +36,10 @@ fn an_item_of_an_unknown_product_is_refused_and_nothing_is_written() {
             rule_set: parse(RuleSetName::parse("standard")),
         };
         let err = f.store.define_item(&f.ctx(), &spec).unwrap_err();
-        assert_eq!(err.as_domain().map(|e| e.message(keyport_core::Lang::En)).as_deref(), Some("No product was found."));
+        assert_eq!(
+            err.as_domain().map(|e| e.message(keyport_core::Lang::En)).as_deref(),
+            Some("No product was found.")
+        );
         assert!(f.store.list_items().unwrap().is_empty());
     });
 }

@@ -15,14 +15,18 @@ fn sixty_four_machines_racing_for_three_seats_give_exactly_three_activations() {
                 let (store, barrier, ctx) = (store.clone(), barrier.clone(), f.ctx());
                 std::thread::spawn(move || {
                     barrier.wait();
-                    store.activate(&ctx, license, &machine(n)).map(|o| o.created).map_err(|e| (e.code(), e.to_string()))
+                    store
+                        .activate(&ctx, license, &machine(n))
+                        .map(|o| o.created)
+                        .map_err(|e| (e.code(), e.to_string()))
                 })
             })
             .collect();
         let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         let won = results.iter().filter(|r| matches!(r, Ok(true))).count();
         let refused = results.iter().filter(|r| matches!(r, Err((ErrorCode::SeatsExhausted, _)))).count();
-        let other: Vec<_> = results.iter().filter(|r| !matches!(r, Ok(true) | Err((ErrorCode::SeatsExhausted, _)))).collect();
+        let other: Vec<_> =
+            results.iter().filter(|r| !matches!(r, Ok(true) | Err((ErrorCode::SeatsExhausted, _)))).collect();
         assert!(other.is_empty(), "unexpected outcomes: {other:?}");
         assert_eq!((won, refused), (3, 61));
         assert_eq!(f.store.get_license(license, Utc::now()).unwrap().seats_in_use, 3);
@@ -49,7 +53,8 @@ fn thirty_two_racing_submissions_of_one_order_give_one_ticket() {
         let outcomes: Vec<_> = results.into_iter().collect::<Result<_, _>>().unwrap();
         let created = outcomes.iter().filter(|o| o.created).count();
         assert_eq!(created, 1);
-        let tickets: std::collections::HashSet<_> = outcomes.iter().map(|o| o.order.ticket_code.clone()).collect();
+        let tickets: std::collections::HashSet<_> =
+            outcomes.iter().map(|o| o.order.ticket_code.clone()).collect();
         assert_eq!(tickets.len(), 1, "every caller must get the same ticket");
         let order = f.store.get_order("webshop", "RACE-1").unwrap();
         assert_eq!(order.lines.len(), 1);

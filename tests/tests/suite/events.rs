@@ -10,7 +10,10 @@ fn every_change_is_recorded_with_actor_channel_and_time() {
         let key = uuid::Uuid::now_v7();
         let soap = Context::new(Actor::ApiKey(key), Channel::Soap, Utc::now());
         f.store.activate(&soap, license, &machine(1)).unwrap();
-        let page = f.store.query_events(&EventFilter { license_id: Some(license), ..EventFilter::default() }).unwrap();
+        let page = f
+            .store
+            .query_events(&EventFilter { license_id: Some(license), ..EventFilter::default() })
+            .unwrap();
         assert_eq!(page.items.len(), 1);
         let event = &page.items[0];
         assert_eq!(event.kind, "license_activated");
@@ -29,7 +32,8 @@ fn the_event_log_pages_with_a_cursor_and_filters_by_kind() {
             f.order(&sku, 1);
         }
         let mut seen = Vec::new();
-        let mut filter = EventFilter { kind: Some(EventKind::OrderCreated), limit: Some(2), ..EventFilter::default() };
+        let mut filter =
+            EventFilter { kind: Some(EventKind::OrderCreated), limit: Some(2), ..EventFilter::default() };
         loop {
             let page = f.store.query_events(&filter).unwrap();
             assert!(page.items.len() <= 2);
@@ -51,8 +55,14 @@ fn the_event_log_pages_with_a_cursor_and_filters_by_kind() {
 fn a_bad_cursor_or_limit_is_refused() {
     Fixture::each(|f| {
         let bad_cursor = EventFilter { after: Some("yesterday".to_owned()), ..EventFilter::default() };
-        assert_eq!(f.store.query_events(&bad_cursor).unwrap_err().code(), keyport_core::ErrorCode::InvalidInput);
+        assert_eq!(
+            f.store.query_events(&bad_cursor).unwrap_err().code(),
+            keyport_core::ErrorCode::InvalidInput
+        );
         let bad_limit = EventFilter { limit: Some(0), ..EventFilter::default() };
-        assert_eq!(f.store.query_events(&bad_limit).unwrap_err().code(), keyport_core::ErrorCode::InvalidInput);
+        assert_eq!(
+            f.store.query_events(&bad_limit).unwrap_err().code(),
+            keyport_core::ErrorCode::InvalidInput
+        );
     });
 }

@@ -1,5 +1,7 @@
 use chrono::{Duration, Utc};
-use keyport_core::{ActivationState, DisplayName, Email, ErrorCode, Lang, LicenseState, Reason, RuleSetParams, TicketCode};
+use keyport_core::{
+    ActivationState, DisplayName, Email, ErrorCode, Lang, LicenseState, Reason, RuleSetParams, TicketCode,
+};
 use keyport_store::{NewCustomer, StoreError};
 use keyport_tests::{Fixture, machine, parse, rules};
 
@@ -89,7 +91,10 @@ fn activation_is_refused_when_all_seats_are_taken() {
             f.store.activate(&f.ctx(), license, &machine(n)).unwrap();
         }
         let err = f.store.activate(&f.ctx(), license, &machine(4)).unwrap_err();
-        assert_eq!(message(err), "All 3 seats of this license are in use; deactivate it on another machine first.");
+        assert_eq!(
+            message(err),
+            "All 3 seats of this license are in use; deactivate it on another machine first."
+        );
     });
 }
 
@@ -147,7 +152,8 @@ fn recovery_from_a_lost_machine_waits_out_the_blocking_period_and_spends_a_credi
 fn a_support_grant_makes_a_recovery_possible() {
     Fixture::each(|f| {
         let t0 = Utc::now() - Duration::days(20);
-        let no_credits = RuleSetParams { initial_credits: 0, replenish_credits: 0, replenish_every_days: 0, ..rules() };
+        let no_credits =
+            RuleSetParams { initial_credits: 0, replenish_credits: 0, replenish_every_days: 0, ..rules() };
         let license = f.license_at(t0, no_credits);
         let lost = f.store.activate(&f.ctx_at(t0), license, &machine(1)).unwrap().activation;
         let err = f.store.recover(&f.ctx(), lost.id, &machine(2)).unwrap_err();
@@ -157,7 +163,10 @@ fn a_support_grant_makes_a_recovery_possible() {
         assert_eq!(view.reactivation_credits, 1);
         f.store.recover(&f.ctx(), lost.id, &machine(2)).unwrap();
         assert_eq!(f.store.get_license(license, Utc::now()).unwrap().reactivation_credits, 0);
-        assert_eq!(f.store.grant_credits(&f.ctx(), license, 0, &reason).unwrap_err().code(), ErrorCode::InvalidInput);
+        assert_eq!(
+            f.store.grant_credits(&f.ctx(), license, 0, &reason).unwrap_err().code(),
+            ErrorCode::InvalidInput
+        );
     });
 }
 

@@ -1,6 +1,7 @@
 use chrono::{Duration, Utc};
 use keyport_core::{
-    CustomerNumber, DisplayName, Email, ErrorCode, Lang, LicenseModel, LicenseState, OrderCustomer, TicketCode,
+    CustomerNumber, DisplayName, Email, ErrorCode, Lang, LicenseModel, LicenseState, OrderCustomer,
+    TicketCode,
 };
 use keyport_store::NewCustomer;
 use keyport_tests::{Fixture, order_request, parse, rules};
@@ -39,7 +40,10 @@ fn sending_the_same_order_again_changes_nothing() {
 fn a_later_line_extends_the_same_ticket() {
     Fixture::each(|f| {
         let sku = f.item(LicenseModel::Perpetual, rules());
-        let first = f.store.create_order(&f.ctx(), &order_request("A-1", OrderCustomer::None, &[(1, &sku, 1)])).unwrap();
+        let first = f
+            .store
+            .create_order(&f.ctx(), &order_request("A-1", OrderCustomer::None, &[(1, &sku, 1)]))
+            .unwrap();
         let request = order_request("A-1", OrderCustomer::None, &[(1, &sku, 1), (2, &sku, 3)]);
         let extended = f.store.create_order(&f.ctx(), &request).unwrap();
         assert_eq!(extended.added_lines, vec![2]);
@@ -87,7 +91,8 @@ fn an_order_for_a_known_customer_registers_the_ticket_to_them() {
         };
         let anna = f.store.create_customer(&f.ctx(), &customer).unwrap();
         let by_number = OrderCustomer::ByNumber(parse(CustomerNumber::parse("K-100")));
-        let outcome = f.store.create_order(&f.ctx(), &order_request("A-1", by_number, &[(1, &sku, 2)])).unwrap();
+        let outcome =
+            f.store.create_order(&f.ctx(), &order_request("A-1", by_number, &[(1, &sku, 2)])).unwrap();
         assert_eq!(outcome.order.customer_id, Some(anna.id));
         assert_eq!(f.store.list_customer_licenses(anna.id, Utc::now()).unwrap().len(), 2);
     });
