@@ -77,18 +77,24 @@ impl fmt::Display for Actor {
 pub enum EventKind {
     /// A product was defined.
     ProductDefined,
+    /// A product was renamed.
+    ProductUpdated,
     /// A rule set was defined.
     RuleSetDefined,
     /// A rule set's numbers were changed.
     RuleSetUpdated,
     /// An item was defined.
     ItemDefined,
+    /// An item's name, features or rule set changed.
+    ItemUpdated,
     /// An order was created, with its ticket.
     OrderCreated,
     /// New lines were added to an order.
     OrderExtended,
     /// A customer was created.
     CustomerCreated,
+    /// A customer's e-mail address, name or number changed.
+    CustomerUpdated,
     /// A ticket was registered to a customer.
     TicketRegistered,
     /// A license was activated on a machine.
@@ -107,8 +113,11 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::ProductDefined,
+        EventKind::ProductUpdated,
+        EventKind::ItemUpdated,
+        EventKind::CustomerUpdated,
         EventKind::RuleSetDefined,
         EventKind::RuleSetUpdated,
         EventKind::ItemDefined,
@@ -128,6 +137,9 @@ impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::ProductDefined => "product_defined",
+            EventKind::ProductUpdated => "product_updated",
+            EventKind::ItemUpdated => "item_updated",
+            EventKind::CustomerUpdated => "customer_updated",
             EventKind::RuleSetDefined => "rule_set_defined",
             EventKind::RuleSetUpdated => "rule_set_updated",
             EventKind::ItemDefined => "item_defined",

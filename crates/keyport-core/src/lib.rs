@@ -21,6 +21,7 @@ pub use machine::{Fingerprint, MachineIdentity, MachineKey};
 pub use order::{OrderCustomer, OrderLine, OrderRequest};
 pub use rules::{RuleSet, RuleSetParams};
 pub use text::{
-    CustomerNumber, DisplayName, Email, ExternalOrderNumber, ProductCode, Reason, RuleSetName, ShopName, Sku,
+    CustomerNumber, DisplayName, Email, ExternalOrderNumber, Password, ProductCode, Reason, RuleSetName,
+    ShopName, Sku,
 };
 pub use ticket::TicketCode;

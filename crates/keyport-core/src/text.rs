@@ -132,6 +132,38 @@ impl fmt::Display for Email {
     }
 }
 
+/// A password a customer chose: 10 to 1024 characters. Never logged or shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// The shortest password accepted.
+    pub const MIN_LENGTH: usize = 10;
+
+    /// Checks the length.
+    pub fn parse(value: &str) -> Result<Password, CoreError> {
+        let length = value.chars().count();
+        if length < Password::MIN_LENGTH {
+            return Err(CoreError::invalid("password", "must be at least 10 characters"));
+        }
+        if length > 1024 {
+            return Err(CoreError::invalid("password", "must be at most 1024 characters"));
+        }
+        Ok(Password(value.to_owned()))
+    }
+
+    /// The text, for hashing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +176,13 @@ mod tests {
             err.as_deref(),
             Some("Invalid value for sku: may contain only letters, digits, '-', '_' and '.'.")
         );
+    }
+
+    #[test]
+    fn a_short_password_is_refused_and_never_shown() {
+        assert!(Password::parse("short").is_err());
+        let password = Password::parse("correct horse battery").map(|p| format!("{p:?}"));
+        assert_eq!(password.as_deref(), Ok("Password(***)"));
     }
 
     #[test]

@@ -14,11 +14,11 @@ use uuid::Uuid;
 
 use crate::db::DbConn;
 use crate::events::{Subject, append};
-use crate::licenses::{Loaded, activation_view, load_one};
+use crate::licenses::{Loaded, activation_view, load_in_scope, load_one};
 use crate::rows::{ActivationRow, CreditGrantRow, MachineRow};
 use crate::schema::{activations, credit_grants, licenses, machines};
 use crate::{
-    ActivationOutcome, ActivationView, Context, LicenseView, Store, StoreResult, new_id, stored_time,
+    ActivationOutcome, ActivationView, Context, LicenseView, Scope, Store, StoreResult, new_id, stored_time,
 };
 
 /// The most credits one grant can give.
@@ -31,11 +31,12 @@ impl Store {
     pub fn activate(
         &self,
         ctx: &Context,
+        scope: Scope,
         license_id: Uuid,
         machine: &MachineIdentity,
     ) -> StoreResult<ActivationOutcome> {
         self.write(|conn| {
-            let loaded = lock_and_load(conn, license_id)?;
+            let loaded = lock_and_load(conn, scope, license_id)?;
             let machine = upsert_machine(conn, ctx, machine)?;
             let machine_id = crate::uuid_of(&machine.id)?;
             let decision =
@@ -55,10 +56,15 @@ impl Store {
     }
 
     /// Gives an activation's seat back, where the rule set allows it.
-    pub fn deactivate(&self, ctx: &Context, activation_id: Uuid) -> StoreResult<ActivationView> {
+    pub fn deactivate(
+        &self,
+        ctx: &Context,
+        scope: Scope,
+        activation_id: Uuid,
+    ) -> StoreResult<ActivationView> {
         self.write(|conn| {
             let license_id = license_of_activation(conn, activation_id)?;
-            let loaded = lock_and_load(conn, license_id)?;
+            let loaded = lock_and_load(conn, scope, license_id)?;
             license::decide_deactivation(&loaded.rules()?, &loaded.history()?, activation_id)?;
             let (row, machine) =
                 end_activation(conn, &loaded, activation_id, ActivationState::Deactivated, ctx)?;
@@ -73,12 +79,13 @@ impl Store {
     pub fn recover(
         &self,
         ctx: &Context,
+        scope: Scope,
         lost_activation_id: Uuid,
         machine: &MachineIdentity,
     ) -> StoreResult<ActivationView> {
         self.write(|conn| {
             let license_id = license_of_activation(conn, lost_activation_id)?;
-            let loaded = lock_and_load(conn, license_id)?;
+            let loaded = lock_and_load(conn, scope, license_id)?;
             let new_machine = upsert_machine(conn, ctx, machine)?;
             let decision = license::decide_recovery(
                 &loaded.rules()?,
@@ -110,7 +117,7 @@ impl Store {
         reason: &Reason,
     ) -> StoreResult<LicenseView> {
         self.write(|conn| {
-            let loaded = lock_and_load(conn, license_id)?;
+            let loaded = lock_and_load(conn, Scope::Staff, license_id)?;
             if loaded.license.revoked_at.is_some() {
                 return loaded.view(ctx.now);
             }
@@ -144,7 +151,7 @@ impl Store {
             return Err(CoreError::invalid("amount", "must be between 1 and 100").into());
         }
         self.write(|conn| {
-            let loaded = lock_and_load(conn, license_id)?;
+            let loaded = lock_and_load(conn, Scope::Staff, license_id)?;
             let grant = CreditGrantRow {
                 id: new_id(),
                 license_id: loaded.license.id.clone(),
@@ -160,8 +167,9 @@ impl Store {
     }
 }
 
-/// Takes the license's row lock, then loads it with everything the decisions need.
-fn lock_and_load(conn: &mut DbConn, license_id: Uuid) -> StoreResult<Loaded> {
+/// Takes the license's row lock, then loads it with everything the decisions need; a
+/// license outside the scope is `not_found`.
+fn lock_and_load(conn: &mut DbConn, scope: Scope, license_id: Uuid) -> StoreResult<Loaded> {
     let id = license_id.to_string();
     let locked = diesel::update(licenses::table.find(&id))
         .set(licenses::lock_version.eq(licenses::lock_version + 1))
@@ -169,7 +177,7 @@ fn lock_and_load(conn: &mut DbConn, license_id: Uuid) -> StoreResult<Loaded> {
     if locked == 0 {
         return Err(CoreError::not_found("license").into());
     }
-    load_one(conn, &id)
+    load_in_scope(conn, scope, &id)
 }
 
 fn license_of_activation(conn: &mut DbConn, activation_id: Uuid) -> StoreResult<Uuid> {

@@ -2,8 +2,8 @@
 
 use diesel::prelude::*;
 use keyport_core::{
-    CoreError, ErrorCode, EventKind, Features, ItemSpec, LicenseModel, ProductSpec, RuleSet, RuleSetParams,
-    VersionRange,
+    CoreError, DisplayName, ErrorCode, EventKind, Features, ItemSpec, LicenseModel, ProductSpec, RuleSet,
+    RuleSetName, RuleSetParams, VersionRange,
 };
 use serde_json::json;
 
@@ -52,6 +52,76 @@ impl Store {
                 json!({"code": row.code}),
             )?;
             product_view(row)
+        })
+    }
+
+    /// Renames a product.
+    pub fn update_product(&self, ctx: &Context, code: &str, name: &DisplayName) -> StoreResult<ProductView> {
+        self.write(|conn| {
+            let row: ProductRow = products::table
+                .filter(products::code.eq(code))
+                .select(ProductRow::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| CoreError::not_found("product"))?;
+            diesel::update(products::table.find(&row.id))
+                .set(products::name.eq(name.as_str()))
+                .execute(conn)?;
+            let data = json!({"code": row.code, "name": name.as_str(), "before": {"name": row.name}});
+            append(conn, ctx, EventKind::ProductUpdated, Subject::of("product", &row.id), data)?;
+            product_view(ProductRow { name: name.as_str().to_owned(), ..row })
+        })
+    }
+
+    /// A product by code.
+    pub fn get_product(&self, code: &str) -> StoreResult<ProductView> {
+        self.read(|conn| {
+            let row: Option<ProductRow> = products::table
+                .filter(products::code.eq(code))
+                .select(ProductRow::as_select())
+                .first(conn)
+                .optional()?;
+            product_view(row.ok_or_else(|| CoreError::not_found("product"))?)
+        })
+    }
+
+    /// Changes an item's name, features or rule set; licenses follow from now on. Its license
+    /// model and versions are fixed once sold.
+    pub fn update_item(&self, ctx: &Context, sku: &str, changes: &ItemChanges) -> StoreResult<ItemView> {
+        self.write(|conn| {
+            let row: ItemRow = items::table
+                .filter(items::sku.eq(sku))
+                .select(ItemRow::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| CoreError::not_found("item"))?;
+            let mut updated = row.clone();
+            if let Some(name) = &changes.name {
+                updated.name = name.as_str().to_owned();
+            }
+            if let Some(features) = &changes.features {
+                updated.features =
+                    serde_json::to_string(features.names()).unwrap_or_else(|_| "[]".to_owned());
+            }
+            if let Some(rule_set) = &changes.rule_set {
+                let rules = find_rule_set(conn, rule_set.as_str())?
+                    .ok_or_else(|| CoreError::not_found("rule set"))?;
+                updated.rule_set_id = rules.id;
+            }
+            diesel::update(items::table.find(&row.id))
+                .set((
+                    items::name.eq(&updated.name),
+                    items::features.eq(&updated.features),
+                    items::rule_set_id.eq(&updated.rule_set_id),
+                ))
+                .execute(conn)?;
+            let data = json!({"sku": row.sku, "before": {"name": row.name, "features": row.features}});
+            append(conn, ctx, EventKind::ItemUpdated, Subject::of("item", &row.id), data)?;
+            let product: String =
+                products::table.find(&updated.product_id).select(products::code).first(conn)?;
+            let rules: String =
+                rule_sets::table.find(&updated.rule_set_id).select(rule_sets::name).first(conn)?;
+            item_view(updated, &product, &rules)
         })
     }
 
@@ -183,6 +253,17 @@ impl Store {
             rows.into_iter().map(|(row, product, rules)| item_view(row, &product, &rules)).collect()
         })
     }
+}
+
+/// What an item update changes; `None` keeps the value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemChanges {
+    /// A new display name.
+    pub name: Option<DisplayName>,
+    /// New features.
+    pub features: Option<Features>,
+    /// Another rule set, by name.
+    pub rule_set: Option<RuleSetName>,
 }
 
 pub(crate) fn find_rule_set(conn: &mut DbConn, name: &str) -> StoreResult<Option<RuleSetRow>> {

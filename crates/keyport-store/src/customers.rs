@@ -1,7 +1,7 @@
 //! Use cases of customer accounts.
 
 use diesel::prelude::*;
-use keyport_core::{CoreError, CustomerNumber, DisplayName, Email, ErrorCode, EventKind};
+use keyport_core::{CoreError, CustomerNumber, DisplayName, Email, ErrorCode, EventKind, Password};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -20,11 +20,25 @@ pub struct NewCustomer {
     pub name: DisplayName,
     /// The shop's customer number; unique when given.
     pub customer_number: Option<CustomerNumber>,
+    /// A password to log in with, if the account gets one now.
+    pub password: Option<Password>,
+}
+
+/// What a customer update changes; `None` keeps the value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerChanges {
+    /// A new e-mail address.
+    pub email: Option<Email>,
+    /// A new display name.
+    pub name: Option<DisplayName>,
+    /// A new customer number.
+    pub customer_number: Option<CustomerNumber>,
 }
 
 impl Store {
     /// Creates a customer; the e-mail address and the customer number must be new.
     pub fn create_customer(&self, ctx: &Context, new: &NewCustomer) -> StoreResult<CustomerView> {
+        let password_hash = new.password.as_ref().map(crate::passwords::hash).transpose()?;
         self.write(|conn| {
             if by_email(conn, &new.email)?.is_some() {
                 return Err(taken("email"));
@@ -42,9 +56,60 @@ impl Store {
                 created_at: stored_time(ctx.now),
             };
             diesel::insert_into(customers::table).values(&row).execute(conn)?;
+            if let Some(hash) = &password_hash {
+                diesel::update(customers::table.find(&row.id))
+                    .set(customers::password_hash.eq(hash))
+                    .execute(conn)?;
+            }
             let subject = Subject { customer_id: Some(&row.id), ..Subject::of("customer", &row.id) };
             append(conn, ctx, EventKind::CustomerCreated, subject, json!({"email": row.email}))?;
             customer_view(row)
+        })
+    }
+
+    /// Changes a customer's e-mail address, name or customer number; new values must not
+    /// belong to another customer.
+    pub fn update_customer(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        changes: &CustomerChanges,
+    ) -> StoreResult<CustomerView> {
+        let key = id.to_string();
+        self.write(|conn| {
+            let row: CustomerRow = customers::table
+                .find(&key)
+                .select(CustomerRow::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| CoreError::not_found("customer"))?;
+            let mut updated = row.clone();
+            if let Some(email) = &changes.email {
+                if by_email(conn, email)?.is_some_and(|other| other.id != key) {
+                    return Err(taken("email"));
+                }
+                updated.email = email.as_str().to_owned();
+            }
+            if let Some(name) = &changes.name {
+                updated.name = name.as_str().to_owned();
+            }
+            if let Some(number) = &changes.customer_number {
+                if by_number(conn, number)?.is_some_and(|other| other.id != key) {
+                    return Err(taken("customer_number"));
+                }
+                updated.customer_number = Some(number.as_str().to_owned());
+            }
+            diesel::update(customers::table.find(&key))
+                .set((
+                    customers::email.eq(&updated.email),
+                    customers::name.eq(&updated.name),
+                    customers::customer_number.eq(&updated.customer_number),
+                ))
+                .execute(conn)?;
+            let subject = Subject { customer_id: Some(&key), ..Subject::of("customer", &key) };
+            let data = json!({"before": {"email": row.email, "name": row.name, "customer_number": row.customer_number}});
+            append(conn, ctx, EventKind::CustomerUpdated, subject, data)?;
+            customer_view(updated)
         })
     }
 

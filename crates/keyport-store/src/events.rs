@@ -59,6 +59,8 @@ pub struct EventFilter {
     pub license_id: Option<Uuid>,
     /// Only events about this customer (their tickets and licenses).
     pub customer_id: Option<Uuid>,
+    /// Only events about the licenses of this ticket.
+    pub ticket_id: Option<Uuid>,
     /// Only events of this kind.
     pub kind: Option<EventKind>,
     /// Only events about this subject (type and id).
@@ -89,6 +91,12 @@ impl Store {
             }
             if let Some(id) = filter.customer_id {
                 query = query.filter(events::customer_id.eq(id.to_string()));
+            }
+            if let Some(id) = filter.ticket_id {
+                let of_ticket = crate::schema::licenses::table
+                    .filter(crate::schema::licenses::ticket_id.eq(id.to_string()))
+                    .select(crate::schema::licenses::id.nullable());
+                query = query.filter(events::license_id.eq_any(of_ticket));
             }
             if let Some(kind) = filter.kind {
                 query = query.filter(events::kind.eq(kind.as_str()));

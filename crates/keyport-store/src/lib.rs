@@ -6,21 +6,27 @@ mod customers;
 pub mod db;
 mod error;
 mod events;
+mod idempotency;
 mod keys;
 mod licenses;
 mod orders;
+mod passwords;
 mod rows;
 mod schema;
+mod sessions;
 mod views;
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use keyport_core::{Actor, Channel};
 
-pub use customers::NewCustomer;
+pub use catalog::ItemChanges;
+pub use customers::{CustomerChanges, NewCustomer};
 pub use db::{Backend, DatabaseUrl};
 pub use error::StoreError;
 pub use events::EventFilter;
+pub use idempotency::KeptAnswer;
 pub use keys::{ApiKeyView, NewApiKey};
+pub use sessions::{REFRESH_TOKEN_DAYS, Session, SessionSubject, family_of};
 pub use views::*;
 
 /// The result of a use case.
@@ -42,6 +48,19 @@ impl Context {
     pub fn new(actor: Actor, channel: Channel, now: DateTime<Utc>) -> Context {
         Context { actor, channel, now: now.trunc_subsecs(6) }
     }
+}
+
+/// Whose view a use case runs in. Staff see everything; a customer sees the licenses of
+/// the tickets registered to them; a ticket login sees that ticket's licenses. Anything
+/// outside the scope is answered as `not_found`, never as forbidden, so ids cannot be probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// ISV staff and integrations acting on their own behalf.
+    Staff,
+    /// A customer account (or a portal acting for it).
+    Customer(uuid::Uuid),
+    /// A ticket login: one ticket's licenses only.
+    Ticket(uuid::Uuid),
 }
 
 /// Keyport's database and the use cases on it. Cheap to clone: it shares one pool.

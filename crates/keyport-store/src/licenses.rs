@@ -11,6 +11,7 @@ use keyport_core::{
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::Scope;
 use crate::catalog::{features_of, rule_set_of};
 use crate::db::DbConn;
 use crate::error::stored;
@@ -103,6 +104,12 @@ pub(crate) fn load_one(conn: &mut DbConn, id: &str) -> StoreResult<Loaded> {
     load(conn, Select::One(id))?.pop().ok_or_else(|| CoreError::not_found("license").into())
 }
 
+/// Loads one license the scope may see, or answers `not_found`.
+pub(crate) fn load_in_scope(conn: &mut DbConn, scope: Scope, id: &str) -> StoreResult<Loaded> {
+    let loaded = load_one(conn, id)?;
+    if loaded.visible_to(scope) { Ok(loaded) } else { Err(CoreError::not_found("license").into()) }
+}
+
 impl Loaded {
     pub fn rules(&self) -> StoreResult<RuleSet> {
         rule_set_of(&self.rules_row)
@@ -169,6 +176,15 @@ impl Loaded {
             revoke_reason: self.license.revoke_reason.clone(),
             activations,
         })
+    }
+
+    /// Whether the scope may see this license.
+    pub fn visible_to(&self, scope: Scope) -> bool {
+        match scope {
+            Scope::Staff => true,
+            Scope::Customer(id) => self.ticket.customer_id.as_deref() == Some(id.to_string().as_str()),
+            Scope::Ticket(id) => self.ticket.id == id.to_string(),
+        }
     }
 
     /// The customer whose ticket holds this license, if registered.
@@ -282,6 +298,57 @@ impl Store {
         })
     }
 
+    /// Moves a ticket (with its licenses) to another customer account (support).
+    pub fn move_ticket(
+        &self,
+        ctx: &Context,
+        code: &TicketCode,
+        to_customer: Uuid,
+    ) -> StoreResult<TicketView> {
+        let customer = to_customer.to_string();
+        self.write(|conn| {
+            let known: i64 = crate::schema::customers::table.find(&customer).count().get_result(conn)?;
+            if known == 0 {
+                return Err(CoreError::not_found("customer").into());
+            }
+            let ticket = ticket_by_code(conn, code)?;
+            if ticket.customer_id.as_deref() == Some(customer.as_str()) {
+                return ticket_view(conn, ticket, ctx.now);
+            }
+            let now = stored_time(ctx.now);
+            diesel::update(tickets::table.find(&ticket.id))
+                .set((tickets::customer_id.eq(&customer), tickets::registered_at.eq(now)))
+                .execute(conn)?;
+            let subject = Subject { customer_id: Some(&customer), ..Subject::of("ticket", &ticket.id) };
+            let data =
+                json!({"ticket_code": display_code(&ticket.code)?, "from_customer_id": ticket.customer_id});
+            append(conn, ctx, EventKind::TicketRegistered, subject, data)?;
+            let ticket =
+                TicketRow { customer_id: Some(customer.clone()), registered_at: Some(now), ..ticket };
+            ticket_view(conn, ticket, ctx.now)
+        })
+    }
+
+    /// The tickets a scope sees: a customer's registered tickets, or the ticket of a
+    /// ticket login.
+    pub fn list_tickets(
+        &self,
+        scope: Scope,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<TicketView>> {
+        self.read(|conn| {
+            let mut query = tickets::table.into_boxed();
+            query = match scope {
+                Scope::Customer(id) => query.filter(tickets::customer_id.eq(id.to_string())),
+                Scope::Ticket(id) => query.filter(tickets::id.eq(id.to_string())),
+                Scope::Staff => return Ok(Vec::new()),
+            };
+            let rows: Vec<TicketRow> =
+                query.order(tickets::created_at.asc()).select(TicketRow::as_select()).load(conn)?;
+            rows.into_iter().map(|t| ticket_view(conn, t, now)).collect()
+        })
+    }
+
     /// Every license of a customer's registered tickets, with state, seats in use, remaining
     /// re-activation credits and the date of the next one.
     pub fn list_customer_licenses(
@@ -292,8 +359,27 @@ impl Store {
         self.read(|conn| views(&load(conn, Select::Customer(&customer_id.to_string()))?, now))
     }
 
-    /// One license.
-    pub fn get_license(&self, id: Uuid, now: chrono::DateTime<chrono::Utc>) -> StoreResult<LicenseView> {
-        self.read(|conn| load_one(conn, &id.to_string())?.view(now))
+    /// One license the scope may see.
+    pub fn get_license(
+        &self,
+        scope: Scope,
+        id: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<LicenseView> {
+        self.read(|conn| load_in_scope(conn, scope, &id.to_string())?.view(now))
+    }
+
+    /// The licenses a scope sees: a customer's, a ticket's, or (for staff) none: staff look
+    /// licenses up by ticket or id.
+    pub fn list_licenses(
+        &self,
+        scope: Scope,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<LicenseView>> {
+        match scope {
+            Scope::Customer(id) => self.list_customer_licenses(id, now),
+            Scope::Ticket(id) => self.read(|conn| views(&load(conn, Select::Ticket(&id.to_string()))?, now)),
+            Scope::Staff => Ok(Vec::new()),
+        }
     }
 }

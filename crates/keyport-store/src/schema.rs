@@ -53,6 +53,7 @@ diesel::table! {
         name -> Text,
         customer_number -> Nullable<Text>,
         created_at -> Timestamp,
+        password_hash -> Nullable<Text>,
     }
 }
 
@@ -184,4 +185,40 @@ diesel::allow_tables_to_appear_in_same_query!(
     credit_grants,
     api_keys,
     events,
+    sessions,
+    secrets,
+    idempotency_keys,
 );
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        family_id -> Text,
+        customer_id -> Nullable<Text>,
+        ticket_id -> Nullable<Text>,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    secrets (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (principal, key) {
+        principal -> Text,
+        key -> Text,
+        request_hash -> Text,
+        status -> Integer,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}

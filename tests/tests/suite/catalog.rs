@@ -3,6 +3,7 @@ use keyport_core::{
     ErrorCode, Features, ItemSpec, LicenseModel, ProductCode, ProductSpec, RuleSet, RuleSetName,
     RuleSetParams, Sku, VersionRange,
 };
+use keyport_store::Scope;
 use keyport_store::StoreError;
 use keyport_tests::{Fixture, name, parse, rules};
 
@@ -62,14 +63,14 @@ fn an_item_reads_back_with_its_product_rule_set_model_and_features() {
 fn updating_a_rule_set_gives_existing_licenses_the_new_seats() {
     Fixture::each(|f| {
         let license = f.license_at(Utc::now(), rules());
-        let view = f.store.get_license(license, Utc::now()).unwrap();
+        let view = f.store.get_license(Scope::Staff, license, Utc::now()).unwrap();
         assert_eq!(view.seats, 3);
         let item = f.store.get_item(&view.sku).unwrap();
         let more = RuleSet::new(RuleSetParams { name: item.rule_set.clone(), seats: 5, ..rules() }).unwrap();
         let updated = f.store.update_rule_set(&f.ctx(), &more).unwrap();
         assert_eq!(updated.seats, 5);
         assert_eq!(f.store.get_rule_set(&item.rule_set).unwrap().seats, 5);
-        assert_eq!(f.store.get_license(license, Utc::now()).unwrap().seats, 5);
+        assert_eq!(f.store.get_license(Scope::Staff, license, Utc::now()).unwrap().seats, 5);
     });
 }
 

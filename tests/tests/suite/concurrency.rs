@@ -1,3 +1,4 @@
+use keyport_store::Scope;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -16,7 +17,7 @@ fn sixty_four_machines_racing_for_three_seats_give_exactly_three_activations() {
                 std::thread::spawn(move || {
                     barrier.wait();
                     store
-                        .activate(&ctx, license, &machine(n))
+                        .activate(&ctx, Scope::Staff, license, &machine(n))
                         .map(|o| o.created)
                         .map_err(|e| (e.code(), e.to_string()))
                 })
@@ -29,7 +30,7 @@ fn sixty_four_machines_racing_for_three_seats_give_exactly_three_activations() {
             results.iter().filter(|r| !matches!(r, Ok(true) | Err((ErrorCode::SeatsExhausted, _)))).collect();
         assert!(other.is_empty(), "unexpected outcomes: {other:?}");
         assert_eq!((won, refused), (3, 61));
-        assert_eq!(f.store.get_license(license, Utc::now()).unwrap().seats_in_use, 3);
+        assert_eq!(f.store.get_license(Scope::Staff, license, Utc::now()).unwrap().seats_in_use, 3);
     });
 }
 

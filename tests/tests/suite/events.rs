@@ -1,5 +1,6 @@
 use chrono::Utc;
 use keyport_core::{Actor, Channel, EventKind, LicenseModel};
+use keyport_store::Scope;
 use keyport_store::{Context, EventFilter};
 use keyport_tests::{Fixture, machine, rules};
 
@@ -9,7 +10,7 @@ fn every_change_is_recorded_with_actor_channel_and_time() {
         let license = f.license_at(Utc::now(), rules());
         let key = uuid::Uuid::now_v7();
         let soap = Context::new(Actor::ApiKey(key), Channel::Soap, Utc::now());
-        f.store.activate(&soap, license, &machine(1)).unwrap();
+        f.store.activate(&soap, Scope::Staff, license, &machine(1)).unwrap();
         let page = f
             .store
             .query_events(&EventFilter { license_id: Some(license), ..EventFilter::default() })

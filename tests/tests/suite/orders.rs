@@ -4,6 +4,7 @@ use keyport_core::{
     TicketCode,
 };
 use keyport_store::NewCustomer;
+use keyport_store::Scope;
 use keyport_tests::{Fixture, order_request, parse, rules};
 
 #[test]
@@ -88,6 +89,7 @@ fn an_order_for_a_known_customer_registers_the_ticket_to_them() {
             email: parse(Email::parse("anna@example.com")),
             name: parse(DisplayName::parse("Anna")),
             customer_number: Some(parse(CustomerNumber::parse("K-100"))),
+            password: None,
         };
         let anna = f.store.create_customer(&f.ctx(), &customer).unwrap();
         let by_number = OrderCustomer::ByNumber(parse(CustomerNumber::parse("K-100")));
@@ -115,10 +117,10 @@ fn a_subscription_license_expires_after_its_term() {
         let sku = f.item_at(start, LicenseModel::Subscription { days: 365 }, rules());
         let outcome = f.order_at(start, &sku, 1);
         let license = outcome.order.lines[0].license_ids[0];
-        let view = f.store.get_license(license, Utc::now()).unwrap();
+        let view = f.store.get_license(Scope::Staff, license, Utc::now()).unwrap();
         assert_eq!(view.state, LicenseState::Expired);
         assert_eq!(view.expires_at, Some(view.starts_at + Duration::days(365)));
-        let err = f.store.activate(&f.ctx(), license, &keyport_tests::machine(1)).unwrap_err();
+        let err = f.store.activate(&f.ctx(), Scope::Staff, license, &keyport_tests::machine(1)).unwrap_err();
         assert_eq!(err.code(), ErrorCode::LicenseExpired);
     });
 }

@@ -1,0 +1,4 @@
+DROP TABLE idempotency_keys;
+DROP TABLE secrets;
+DROP TABLE sessions;
+ALTER TABLE customers DROP COLUMN password_hash;
