@@ -5,6 +5,7 @@ use std::fmt;
 use crate::error::CoreError;
 
 /// Which way a change came in.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
@@ -47,6 +48,8 @@ pub enum Actor {
     ApiKey(uuid::Uuid),
     /// A customer, by id.
     Customer(uuid::Uuid),
+    /// A ticket login, by ticket id.
+    Ticket(uuid::Uuid),
     /// A portal's API key acting for one of its customers: both identities.
     PortalForCustomer {
         /// The portal's API key.
@@ -57,13 +60,14 @@ pub enum Actor {
 }
 
 impl fmt::Display for Actor {
-    /// The stored form: `system`, `api_key:<id>`, `customer:<id>`,
+    /// The stored form: `system`, `api_key:<id>`, `customer:<id>`, `ticket:<id>`,
     /// `api_key:<id>/customer:<id>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Actor::System => f.write_str("system"),
             Actor::ApiKey(id) => write!(f, "api_key:{id}"),
             Actor::Customer(id) => write!(f, "customer:{id}"),
+            Actor::Ticket(id) => write!(f, "ticket:{id}"),
             Actor::PortalForCustomer { api_key, customer } => {
                 write!(f, "api_key:{api_key}/customer:{customer}")
             }
@@ -72,6 +76,7 @@ impl fmt::Display for Actor {
 }
 
 /// What happened.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
@@ -166,6 +171,7 @@ impl EventKind {
 }
 
 /// A role an API key has.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {

@@ -10,6 +10,7 @@ use crate::error::{CoreError, ErrorCode};
 use crate::rules::RuleSet;
 
 /// Where an activation stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivationState {
@@ -65,6 +66,7 @@ impl ActivationState {
 }
 
 /// A license's state, derived from its activations and dates.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LicenseState {

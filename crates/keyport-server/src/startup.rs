@@ -3,10 +3,12 @@
 use std::net::TcpListener;
 
 use actix_web::dev::{Server, Service};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{App, HttpMessage, HttpServer, web};
+use actix_web::http::header::{HeaderName, HeaderValue, LOCATION};
+use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
+use keyport_rest::RestState;
 use keyport_store::Store;
 use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::health;
 use crate::settings::Settings;
@@ -15,7 +17,7 @@ use crate::settings::Settings;
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// The largest request body accepted, in bytes.
-pub const BODY_LIMIT: usize = 256 * 1024;
+pub const BODY_LIMIT: usize = keyport_rest::problem::JSON_LIMIT;
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -36,13 +38,19 @@ impl Application {
     /// Serves an opened store on a bound listener.
     pub fn with_store(listener: TcpListener, store: Store) -> anyhow::Result<Application> {
         let port = listener.local_addr()?.port();
+        let rest = web::Data::new(RestState::new(store.clone())?);
         let store = web::Data::new(store);
+        let openapi = keyport_rest::openapi();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(store.clone())
+                .app_data(rest.clone())
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))
-                .app_data(web::JsonConfig::default().limit(BODY_LIMIT))
                 .configure(health::configure)
+                // The docs come before the API scope, which answers everything under /api/v1.
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", openapi.clone()))
+                .route("/docs", web::get().to(docs_redirect))
+                .service(keyport_rest::services())
                 .wrap_fn(|req, srv| {
                     let id: Option<String> = req.extensions().get::<RequestId>().map(|id| id.to_string());
                     let fut = srv.call(req);
@@ -71,6 +79,10 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+async fn docs_redirect() -> HttpResponse {
+    HttpResponse::Found().insert_header((LOCATION, "/docs/")).finish()
 }
 
 /// Creates the data folder if needed, then opens and migrates the configured database.

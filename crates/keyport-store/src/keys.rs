@@ -19,6 +19,7 @@ pub const KEY_PREFIX: &str = "kp_";
 
 /// An API key as stored (never the key itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKeyView {
     /// Its id (recorded as the actor of its changes).
     pub id: Uuid,

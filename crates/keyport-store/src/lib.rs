@@ -25,7 +25,7 @@ pub use db::{Backend, DatabaseUrl};
 pub use error::StoreError;
 pub use events::EventFilter;
 pub use idempotency::KeptAnswer;
-pub use keys::{ApiKeyView, NewApiKey};
+pub use keys::{ApiKeyView, KEY_PREFIX, NewApiKey};
 pub use sessions::{REFRESH_TOKEN_DAYS, Session, SessionSubject, family_of};
 pub use views::*;
 

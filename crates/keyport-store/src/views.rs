@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 /// A product.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProductView {
     /// Its id.
     pub id: Uuid,
@@ -20,6 +21,7 @@ pub struct ProductView {
 
 /// A rule set with all its numbers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleSetView {
     /// Its id.
     pub id: Uuid,
@@ -57,6 +59,7 @@ pub struct RuleSetView {
 
 /// An item (orderable article).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemView {
     /// Its id.
     pub id: Uuid,
@@ -84,6 +87,7 @@ pub struct ItemView {
 
 /// A customer account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerView {
     /// Its id.
     pub id: Uuid,
@@ -99,6 +103,7 @@ pub struct CustomerView {
 
 /// An order with its lines and ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderView {
     /// Its id.
     pub id: Uuid,
@@ -118,6 +123,7 @@ pub struct OrderView {
 
 /// One order line and the licenses it created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderLineView {
     /// The shop's line number.
     pub line_number: u32,
@@ -131,6 +137,7 @@ pub struct OrderLineView {
 
 /// What creating or sending an order again did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderOutcome {
     /// The order as it is now.
     pub order: OrderView,
@@ -142,6 +149,7 @@ pub struct OrderOutcome {
 
 /// A ticket and its licenses.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TicketView {
     /// The code, grouped.
     pub code: String,
@@ -157,6 +165,7 @@ pub struct TicketView {
 
 /// A license with everything a customer needs to see.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LicenseView {
     /// Its id.
     pub id: Uuid,
@@ -194,6 +203,7 @@ pub struct LicenseView {
 
 /// An activation of a license on a machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActivationView {
     /// Its id.
     pub id: Uuid,
@@ -215,6 +225,7 @@ pub struct ActivationView {
 
 /// What an activation attempt gave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActivationOutcome {
     /// The activation (new, or the machine's existing one).
     pub activation: ActivationView,
@@ -224,6 +235,7 @@ pub struct ActivationOutcome {
 
 /// One entry of the event log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventView {
     /// Its position in the log (the cursor).
     pub seq: i64,
@@ -251,6 +263,7 @@ pub struct EventView {
 
 /// A page of results and the cursor for the next one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     /// The results.
     pub items: Vec<T>,

@@ -1,0 +1,63 @@
+//! `Idempotency-Key` on creating calls: the same key from the same caller with the same
+//! request gets the first successful answer again (with `Idempotent-Replayed: true`); with
+//! another request it is refused with 422. Failed answers are not kept, so a retry after a
+//! failure runs again.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use keyport_core::CoreError;
+use keyport_store::KeptAnswer;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::auth::{Principal, RestState};
+use crate::{ApiError, run};
+
+/// The request header.
+pub const HEADER: &str = "Idempotency-Key";
+
+/// Answers from the kept answer for the key, or runs `create` and keeps its answer.
+pub async fn once<T, F, Fut>(
+    state: &RestState,
+    who: &Principal,
+    req: &HttpRequest,
+    request: &impl Serialize,
+    create: F,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(StatusCode, T), ApiError>>,
+{
+    let key = match req.headers().get(HEADER) {
+        None => None,
+        Some(value) => {
+            let key = value.to_str().map(str::trim).unwrap_or_default().to_owned();
+            if key.is_empty() || key.len() > 200 {
+                return Err(CoreError::invalid(HEADER, "must be 1 to 200 visible characters").into());
+            }
+            Some(key)
+        }
+    };
+    let Some(key) = key else {
+        let (status, body) = create().await?;
+        return Ok(HttpResponse::build(status).json(body));
+    };
+    let principal = who.name();
+    let text = serde_json::to_string(request).map_err(|e| ApiError::internal(&e))?;
+    let hash = hex::encode(Sha256::digest(format!("{} {}\n{text}", req.method(), req.path())));
+    let (store, p, k, h) = (state.store.clone(), principal.clone(), key.clone(), hash.clone());
+    if let Some(kept) = run(move || store.kept_answer(&p, &k, &h)).await? {
+        let status = StatusCode::from_u16(kept.status).unwrap_or(StatusCode::OK);
+        return Ok(HttpResponse::build(status)
+            .insert_header(("Idempotent-Replayed", "true"))
+            .content_type("application/json")
+            .body(kept.body));
+    }
+    let (status, body) = create().await?;
+    let text = serde_json::to_string(&body).map_err(|e| ApiError::internal(&e))?;
+    let answer = KeptAnswer { status: status.as_u16(), body: text.clone() };
+    let store = state.store.clone();
+    run(move || store.keep_answer(&principal, &key, &hash, &answer)).await?;
+    Ok(HttpResponse::build(status).content_type("application/json").body(text))
+}

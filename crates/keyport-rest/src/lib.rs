@@ -1,0 +1,104 @@
+#![doc = include_str!("../README.md")]
+
+pub mod auth;
+pub mod idempotency;
+pub mod problem;
+mod routes;
+
+use actix_web::{middleware, web};
+use keyport_store::StoreError;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::{AppExt, scope};
+
+pub use auth::{Principal, RestState};
+pub use problem::{ApiError, Problem};
+
+/// Where the API is mounted.
+pub const BASE_PATH: &str = "/api/v1";
+
+/// Runs a store call off the async workers and turns its error into a problem.
+pub async fn run<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(f).await.map_err(|e| ApiError::internal(&e))?.map_err(ApiError::from)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Keyport REST API",
+        description = "Licenses for the whole of their life: catalog, orders, tickets, customers, activations. \
+            Errors are RFC 9457 problem documents with a stable `code`; send `Accept-Language: de` for German messages.",
+        version = "1.0.0"
+    ),
+    tags(
+        (name = "auth", description = "Logins and sessions"),
+        (name = "customer", description = "What a logged-in customer (or a portal acting for one) can do"),
+        (name = "catalog", description = "Products, rule sets and items"),
+        (name = "orders", description = "Orders from shops, and their tickets"),
+        (name = "customers", description = "Customer accounts"),
+        (name = "support", description = "Support actions on licenses and tickets"),
+        (name = "events", description = "The event log"),
+    ),
+    modifiers(&SecuritySchemes)
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("kp_...").build(),
+            ),
+        );
+        components.add_security_scheme(
+            "customer_token",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
+            ),
+        );
+        components.add_security_scheme(
+            "portal_for_customer",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                auth::ACT_FOR_HEADER,
+                "With a portal API key: the id of the customer the portal acts for",
+            ))),
+        );
+    }
+}
+
+/// The API's services under [`BASE_PATH`], with problem documents for every error and
+/// messages in the caller's language.
+pub fn services() -> impl actix_web::dev::HttpServiceFactory + utoipa_actix_web::OpenApiFactory + 'static {
+    scope(BASE_PATH)
+        .app_data(problem::json_config())
+        .app_data(problem::query_config())
+        .app_data(problem::path_config())
+        .app_data(problem::payload_config())
+        .configure(routes::configure)
+        .default_service(web::to(problem::no_route))
+        .wrap(middleware::from_fn(problem::localize))
+}
+
+/// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .service(services())
+        .split_for_parts();
+    api
+}
+
+/// The OpenAPI document as pretty JSON with a final newline, as committed in
+/// `openapi/openapi.json`.
+pub fn openapi_json() -> String {
+    let mut text = openapi().to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,346 @@
+//! `/products`, `/rule-sets`, `/items`: the catalog. Admins change it; every staff role
+//! reads it.
+
+use actix_web::{HttpResponse, get, patch, post, put, web};
+use keyport_core::{
+    DisplayName, Features, ItemSpec, LicenseModel, ProductCode, ProductSpec, Role, RuleSet, RuleSetName,
+    RuleSetParams, Sku, VersionRange,
+};
+use keyport_store::{ItemChanges, ItemView, ProductView, RuleSetView};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::CATALOG_READERS;
+use crate::auth::{Principal, RestState};
+use crate::problem::{ReadProblems, WriteProblems};
+use crate::{ApiError, run};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_product)
+        .service(list_products)
+        .service(get_product)
+        .service(update_product)
+        .service(create_rule_set)
+        .service(list_rule_sets)
+        .service(get_rule_set)
+        .service(update_rule_set)
+        .service(create_item)
+        .service(list_items)
+        .service(get_item)
+        .service(update_item);
+}
+
+/// A product to define.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductRequest {
+    /// Unique code: letters, digits, '-', '_', '.'.
+    pub code: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A product's new name.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductChanges {
+    /// Display name.
+    pub name: String,
+}
+
+/// A rule set's numbers (see the rule set schema for their meaning).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSetRequest {
+    /// Unique name.
+    pub name: String,
+    /// Machines a license may be active on at once (1 to 10000).
+    pub seats: u32,
+    /// Whether a machine may give its seat back.
+    pub deactivation_allowed: bool,
+    /// Whether offline activation is allowed.
+    pub offline_allowed: bool,
+    /// Re-activation credits a new license starts with.
+    pub initial_credits: u32,
+    /// Days after any activation during which no recovery is possible.
+    pub blocking_days: u32,
+    /// Credits added per replenishment period (0 for none).
+    pub replenish_credits: u32,
+    /// The replenishment period in days (0 for none).
+    pub replenish_every_days: u32,
+    /// Replenishment never lifts the balance above this.
+    pub credit_cap: u32,
+    /// Length of an emergency license, in days.
+    pub emergency_days: u32,
+    /// Emergency licenses allowed per year.
+    pub emergency_per_year: u32,
+    /// Days between check-ins, if required.
+    pub checkin_interval_days: Option<u32>,
+    /// Days of grace after a missed check-in.
+    pub checkin_grace_days: u32,
+}
+
+impl RuleSetRequest {
+    fn parse(self) -> Result<RuleSet, ApiError> {
+        Ok(RuleSet::new(RuleSetParams {
+            name: self.name,
+            seats: self.seats,
+            deactivation_allowed: self.deactivation_allowed,
+            offline_allowed: self.offline_allowed,
+            initial_credits: self.initial_credits,
+            blocking_days: self.blocking_days,
+            replenish_credits: self.replenish_credits,
+            replenish_every_days: self.replenish_every_days,
+            credit_cap: self.credit_cap,
+            emergency_days: self.emergency_days,
+            emergency_per_year: self.emergency_per_year,
+            checkin_interval_days: self.checkin_interval_days,
+            checkin_grace_days: self.checkin_grace_days,
+        })?)
+    }
+}
+
+/// An item to define.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemRequest {
+    /// Unique article number.
+    pub sku: String,
+    /// The product's code.
+    pub product_code: String,
+    /// Display name.
+    pub name: String,
+    /// `perpetual`, `subscription` or `demo`.
+    pub license_model: String,
+    /// Term in days, for subscriptions and demos (1 to 3650).
+    pub duration_days: Option<u32>,
+    /// Feature names: lower-case letters, digits, '-', '_'.
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// The lowest entitled major version.
+    pub version_min: u32,
+    /// The highest entitled major version; open when absent.
+    pub version_max: Option<u32>,
+    /// The rule set's name.
+    pub rule_set: String,
+}
+
+impl ItemRequest {
+    fn parse(self) -> Result<ItemSpec, ApiError> {
+        Ok(ItemSpec {
+            sku: Sku::parse(&self.sku)?,
+            product: ProductCode::parse(&self.product_code)?,
+            name: DisplayName::parse(&self.name)?,
+            model: LicenseModel::parse(&self.license_model, self.duration_days)?,
+            features: Features::new(&self.features)?,
+            versions: VersionRange::new(self.version_min, self.version_max)?,
+            rule_set: RuleSetName::parse(&self.rule_set)?,
+        })
+    }
+}
+
+/// What to change on an item; absent fields stay.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemChangesRequest {
+    /// New display name.
+    pub name: Option<String>,
+    /// New feature names (replacing the old ones).
+    pub features: Option<Vec<String>>,
+    /// Another rule set, by name.
+    pub rule_set: Option<String>,
+}
+
+impl ItemChangesRequest {
+    fn parse(self) -> Result<ItemChanges, ApiError> {
+        Ok(ItemChanges {
+            name: self.name.as_deref().map(DisplayName::parse).transpose()?,
+            features: self.features.map(Features::new).transpose()?,
+            rule_set: self.rule_set.as_deref().map(RuleSetName::parse).transpose()?,
+        })
+    }
+}
+
+/// Define a product.
+#[utoipa::path(operation_id = "create_product", tag = "catalog", request_body = ProductRequest,
+    responses((status = 201, body = ProductView), WriteProblems), security(("api_key" = [])))]
+#[post("/products")]
+async fn create_product(
+    state: web::Data<RestState>,
+    who: Principal,
+    body: web::Json<ProductRequest>,
+) -> Result<HttpResponse, ApiError> {
+    who.staff(&[Role::Admin])?;
+    let spec = ProductSpec { code: ProductCode::parse(&body.code)?, name: DisplayName::parse(&body.name)? };
+    let store = state.store.clone();
+    Ok(HttpResponse::Created().json(run(move || store.define_product(&who.ctx(), &spec)).await?))
+}
+
+/// Every product.
+#[utoipa::path(operation_id = "list_products", tag = "catalog",
+    responses((status = 200, body = Vec<ProductView>), ReadProblems), security(("api_key" = [])))]
+#[get("/products")]
+async fn list_products(
+    state: web::Data<RestState>,
+    who: Principal,
+) -> Result<web::Json<Vec<ProductView>>, ApiError> {
+    who.staff(CATALOG_READERS)?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.list_products()).await?))
+}
+
+/// One product.
+#[utoipa::path(operation_id = "get_product", tag = "catalog", params(("code" = String, Path)),
+    responses((status = 200, body = ProductView), ReadProblems), security(("api_key" = [])))]
+#[get("/products/{code}")]
+async fn get_product(
+    state: web::Data<RestState>,
+    who: Principal,
+    path: web::Path<String>,
+) -> Result<web::Json<ProductView>, ApiError> {
+    who.staff(CATALOG_READERS)?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.get_product(&path)).await?))
+}
+
+/// Rename a product.
+#[utoipa::path(operation_id = "update_product", tag = "catalog", params(("code" = String, Path)),
+    request_body = ProductChanges, responses((status = 200, body = ProductView), WriteProblems),
+    security(("api_key" = [])))]
+#[patch("/products/{code}")]
+async fn update_product(
+    state: web::Data<RestState>,
+    who: Principal,
+    path: web::Path<String>,
+    body: web::Json<ProductChanges>,
+) -> Result<web::Json<ProductView>, ApiError> {
+    who.staff(&[Role::Admin])?;
+    let name = DisplayName::parse(&body.name)?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.update_product(&who.ctx(), &path, &name)).await?))
+}
+
+/// Define a rule set.
+#[utoipa::path(operation_id = "create_rule_set", tag = "catalog", request_body = RuleSetRequest,
+    responses((status = 201, body = RuleSetView), WriteProblems), security(("api_key" = [])))]
+#[post("/rule-sets")]
+async fn create_rule_set(
+    state: web::Data<RestState>,
+    who: Principal,
+    body: web::Json<RuleSetRequest>,
+) -> Result<HttpResponse, ApiError> {
+    who.staff(&[Role::Admin])?;
+    let rules = body.into_inner().parse()?;
+    let store = state.store.clone();
+    Ok(HttpResponse::Created().json(run(move || store.define_rule_set(&who.ctx(), &rules)).await?))
+}
+
+/// Every rule set.
+#[utoipa::path(operation_id = "list_rule_sets", tag = "catalog",
+    responses((status = 200, body = Vec<RuleSetView>), ReadProblems), security(("api_key" = [])))]
+#[get("/rule-sets")]
+async fn list_rule_sets(
+    state: web::Data<RestState>,
+    who: Principal,
+) -> Result<web::Json<Vec<RuleSetView>>, ApiError> {
+    who.staff(CATALOG_READERS)?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.list_rule_sets()).await?))
+}
+
+/// One rule set.
+#[utoipa::path(operation_id = "get_rule_set", tag = "catalog", params(("name" = String, Path)),
+    responses((status = 200, body = RuleSetView), ReadProblems), security(("api_key" = [])))]
+#[get("/rule-sets/{name}")]
+async fn get_rule_set(
+    state: web::Data<RestState>,
+    who: Principal,
+    path: web::Path<String>,
+) -> Result<web::Json<RuleSetView>, ApiError> {
+    who.staff(CATALOG_READERS)?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.get_rule_set(&path)).await?))
+}
+
+/// Replace a rule set's numbers; its licenses follow them from now on. The name in the
+/// body must be the one in the path.
+#[utoipa::path(operation_id = "update_rule_set", tag = "catalog", params(("name" = String, Path)),
+    request_body = RuleSetRequest, responses((status = 200, body = RuleSetView), WriteProblems),
+    security(("api_key" = [])))]
+#[put("/rule-sets/{name}")]
+async fn update_rule_set(
+    state: web::Data<RestState>,
+    who: Principal,
+    path: web::Path<String>,
+    body: web::Json<RuleSetRequest>,
+) -> Result<web::Json<RuleSetView>, ApiError> {
+    who.staff(&[Role::Admin])?;
+    if body.name != *path {
+        return Err(
+            keyport_core::CoreError::invalid("name", "must be the rule set's name in the path").into()
+        );
+    }
+    let rules = body.into_inner().parse()?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.update_rule_set(&who.ctx(), &rules)).await?))
+}
+
+/// Define an item of a product under a rule set.
+#[utoipa::path(operation_id = "create_item", tag = "catalog", request_body = ItemRequest,
+    responses((status = 201, body = ItemView), WriteProblems), security(("api_key" = [])))]
+#[post("/items")]
+async fn create_item(
+    state: web::Data<RestState>,
+    who: Principal,
+    body: web::Json<ItemRequest>,
+) -> Result<HttpResponse, ApiError> {
+    who.staff(&[Role::Admin])?;
+    let spec = body.into_inner().parse()?;
+    let store = state.store.clone();
+    Ok(HttpResponse::Created().json(run(move || store.define_item(&who.ctx(), &spec)).await?))
+}
+
+/// Every item.
+#[utoipa::path(operation_id = "list_items", tag = "catalog",
+    responses((status = 200, body = Vec<ItemView>), ReadProblems), security(("api_key" = [])))]
+#[get("/items")]
+async fn list_items(
+    state: web::Data<RestState>,
+    who: Principal,
+) -> Result<web::Json<Vec<ItemView>>, ApiError> {
+    who.staff(CATALOG_READERS)?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.list_items()).await?))
+}
+
+/// One item.
+#[utoipa::path(operation_id = "get_item", tag = "catalog", params(("sku" = String, Path)),
+    responses((status = 200, body = ItemView), ReadProblems), security(("api_key" = [])))]
+#[get("/items/{sku}")]
+async fn get_item(
+    state: web::Data<RestState>,
+    who: Principal,
+    path: web::Path<String>,
+) -> Result<web::Json<ItemView>, ApiError> {
+    who.staff(CATALOG_READERS)?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.get_item(&path)).await?))
+}
+
+/// Change an item's name, features or rule set.
+#[utoipa::path(operation_id = "update_item", tag = "catalog", params(("sku" = String, Path)),
+    request_body = ItemChangesRequest, responses((status = 200, body = ItemView), WriteProblems),
+    security(("api_key" = [])))]
+#[patch("/items/{sku}")]
+async fn update_item(
+    state: web::Data<RestState>,
+    who: Principal,
+    path: web::Path<String>,
+    body: web::Json<ItemChangesRequest>,
+) -> Result<web::Json<ItemView>, ApiError> {
+    who.staff(&[Role::Admin])?;
+    let changes = body.into_inner().parse()?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.update_item(&who.ctx(), &path, &changes)).await?))
+}

@@ -1,0 +1,170 @@
+//! `/customers`: customer accounts, for shops, portals, support and admins.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use keyport_core::{CustomerNumber, DisplayName, Email, Password, Role};
+use keyport_store::{CustomerChanges, CustomerView, NewCustomer};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use crate::auth::{Principal, RestState};
+use crate::problem::{ReadProblems, WriteProblems};
+use crate::{ApiError, idempotency, run};
+
+const CUSTOMER_STAFF: &[Role] = &[Role::Admin, Role::Support, Role::Shop, Role::Portal];
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_customer).service(list_customers).service(get_customer).service(update_customer);
+}
+
+/// A customer account to create.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerRequest {
+    /// E-mail address; unique.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// The shop's customer number; unique when given.
+    pub customer_number: Option<String>,
+    /// A password to log in with (at least 10 characters); without one, the customer logs
+    /// in with a ticket until they get one.
+    pub password: Option<String>,
+}
+
+/// What to change on a customer; absent fields stay.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerChangesRequest {
+    /// New e-mail address.
+    pub email: Option<String>,
+    /// New display name.
+    pub name: Option<String>,
+    /// New customer number.
+    pub customer_number: Option<String>,
+}
+
+/// Which customers to find.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerQuery {
+    /// By e-mail address (any case).
+    pub email: Option<String>,
+    /// By the shop's customer number.
+    pub customer_number: Option<String>,
+}
+
+/// Create a customer account. Accepts an `Idempotency-Key` header.
+#[utoipa::path(
+    operation_id = "create_customer", tag = "customers",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeats of this key get the first answer again")),
+    request_body = CustomerRequest,
+    responses((status = 201, body = CustomerView), WriteProblems),
+    security(("api_key" = []))
+)]
+#[post("/customers")]
+async fn create_customer(
+    state: web::Data<RestState>,
+    who: Principal,
+    req: HttpRequest,
+    body: web::Json<CustomerRequest>,
+) -> Result<HttpResponse, ApiError> {
+    who.staff(CUSTOMER_STAFF)?;
+    let new = NewCustomer {
+        email: Email::parse(&body.email)?,
+        name: DisplayName::parse(&body.name)?,
+        customer_number: body.customer_number.as_deref().map(CustomerNumber::parse).transpose()?,
+        password: body.password.as_deref().map(Password::parse).transpose()?,
+    };
+    let (store, ctx) = (state.store.clone(), who.ctx());
+    // The password is not part of the kept request, so it is never stored in clear.
+    let fingerprint =
+        CustomerRequest { password: body.password.as_ref().map(|_| "***".to_owned()), ..body.into_inner() };
+    idempotency::once(&state, &who, &req, &fingerprint, || async move {
+        Ok((StatusCode::CREATED, run(move || store.create_customer(&ctx, &new)).await?))
+    })
+    .await
+}
+
+/// Find customers by e-mail address or customer number (zero or one result).
+#[utoipa::path(
+    operation_id = "list_customers", tag = "customers",
+    params(CustomerQuery),
+    responses((status = 200, body = Vec<CustomerView>), ReadProblems),
+    security(("api_key" = []))
+)]
+#[get("/customers")]
+async fn list_customers(
+    state: web::Data<RestState>,
+    who: Principal,
+    query: web::Query<CustomerQuery>,
+) -> Result<web::Json<Vec<CustomerView>>, ApiError> {
+    who.staff(CUSTOMER_STAFF)?;
+    let store = state.store.clone();
+    let found = match (&query.email, &query.customer_number) {
+        (Some(email), None) => {
+            let email = Email::parse(email)?;
+            run(move || store.find_customer_by_email(&email)).await
+        }
+        (None, Some(number)) => {
+            let number = CustomerNumber::parse(number)?;
+            run(move || store.find_customer_by_number(&number)).await
+        }
+        _ => {
+            return Err(
+                keyport_core::CoreError::invalid("query", "give either email or customer_number").into()
+            );
+        }
+    };
+    match found {
+        Ok(customer) => Ok(web::Json(vec![customer])),
+        Err(e) if e.error().code() == keyport_core::ErrorCode::NotFound => Ok(web::Json(Vec::new())),
+        Err(e) => Err(e),
+    }
+}
+
+/// One customer.
+#[utoipa::path(
+    operation_id = "get_customer", tag = "customers",
+    params(("customer_id" = Uuid, Path)),
+    responses((status = 200, body = CustomerView), ReadProblems),
+    security(("api_key" = []))
+)]
+#[get("/customers/{customer_id}")]
+async fn get_customer(
+    state: web::Data<RestState>,
+    who: Principal,
+    path: web::Path<Uuid>,
+) -> Result<web::Json<CustomerView>, ApiError> {
+    who.staff(CUSTOMER_STAFF)?;
+    let (store, id) = (state.store.clone(), path.into_inner());
+    Ok(web::Json(run(move || store.get_customer(id)).await?))
+}
+
+/// Change a customer's e-mail address, name or customer number.
+#[utoipa::path(
+    operation_id = "update_customer", tag = "customers",
+    params(("customer_id" = Uuid, Path)),
+    request_body = CustomerChangesRequest,
+    responses((status = 200, body = CustomerView), WriteProblems),
+    security(("api_key" = []))
+)]
+#[patch("/customers/{customer_id}")]
+async fn update_customer(
+    state: web::Data<RestState>,
+    who: Principal,
+    path: web::Path<Uuid>,
+    body: web::Json<CustomerChangesRequest>,
+) -> Result<web::Json<CustomerView>, ApiError> {
+    who.staff(CUSTOMER_STAFF)?;
+    let changes = CustomerChanges {
+        email: body.email.as_deref().map(Email::parse).transpose()?,
+        name: body.name.as_deref().map(DisplayName::parse).transpose()?,
+        customer_number: body.customer_number.as_deref().map(CustomerNumber::parse).transpose()?,
+    };
+    let (store, id) = (state.store.clone(), path.into_inner());
+    Ok(web::Json(run(move || store.update_customer(&who.ctx(), id, &changes)).await?))
+}

@@ -1,0 +1,247 @@
+//! `/me`: what a customer sees and does: profile, licenses, tickets, activation,
+//! deactivation, recovery, history. Works with a customer token, a ticket-login token
+//! (that ticket only), or a portal key acting for a customer.
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::Utc;
+use keyport_core::{Fingerprint, MachineIdentity, MachineKey, TicketCode};
+use keyport_store::{
+    ActivationOutcome, ActivationView, CustomerView, EventFilter, EventView, LicenseView, Page, TicketView,
+};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use crate::auth::{Principal, RestState};
+use crate::problem::{ReadProblems, WriteProblems};
+use crate::{ApiError, run};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(get_profile)
+        .service(list_my_licenses)
+        .service(get_my_license)
+        .service(list_my_tickets)
+        .service(register_ticket)
+        .service(create_activation)
+        .service(create_deactivation)
+        .service(create_recovery)
+        .service(list_my_events);
+}
+
+/// A machine as the client presents it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MachineRequest {
+    /// The machine's fingerprint, computed by the client (16 to 128 characters).
+    pub fingerprint: String,
+    /// The machine's Ed25519 public key, unpadded base64url (32 bytes).
+    pub machine_key: String,
+}
+
+impl MachineRequest {
+    fn parse(&self) -> Result<MachineIdentity, ApiError> {
+        Ok(MachineIdentity {
+            fingerprint: Fingerprint::parse(&self.fingerprint)?,
+            key: MachineKey::parse(&self.machine_key)?,
+        })
+    }
+}
+
+/// A ticket to register to the account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterTicketRequest {
+    /// The ticket code; case, spaces and dashes do not matter.
+    pub ticket_code: String,
+}
+
+/// A page of the history.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// The `next_cursor` of the previous page.
+    pub after: Option<String>,
+    /// At most this many (1 to 500, default 100).
+    pub limit: Option<u32>,
+}
+
+/// My account.
+#[utoipa::path(
+    operation_id = "get_profile", tag = "customer",
+    responses((status = 200, body = CustomerView), ReadProblems),
+    security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
+)]
+#[get("/me")]
+async fn get_profile(
+    state: web::Data<RestState>,
+    who: Principal,
+) -> Result<web::Json<CustomerView>, ApiError> {
+    let customer = who.customer()?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.get_customer(customer)).await?))
+}
+
+/// My licenses, with state, seats in use, re-activation credits and the date of the next one.
+#[utoipa::path(
+    operation_id = "list_my_licenses", tag = "customer",
+    responses((status = 200, body = Vec<LicenseView>), ReadProblems),
+    security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
+)]
+#[get("/me/licenses")]
+async fn list_my_licenses(
+    state: web::Data<RestState>,
+    who: Principal,
+) -> Result<web::Json<Vec<LicenseView>>, ApiError> {
+    let scope = who.customer_scope()?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.list_licenses(scope, Utc::now())).await?))
+}
+
+/// One of my licenses.
+#[utoipa::path(
+    operation_id = "get_my_license", tag = "customer",
+    params(("license_id" = Uuid, Path, description = "The license")),
+    responses((status = 200, body = LicenseView), ReadProblems),
+    security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
+)]
+#[get("/me/licenses/{license_id}")]
+async fn get_my_license(
+    state: web::Data<RestState>,
+    who: Principal,
+    path: web::Path<Uuid>,
+) -> Result<web::Json<LicenseView>, ApiError> {
+    let scope = who.customer_scope()?;
+    let store = state.store.clone();
+    let id = path.into_inner();
+    Ok(web::Json(run(move || store.get_license(scope, id, Utc::now())).await?))
+}
+
+/// My tickets and their licenses.
+#[utoipa::path(
+    operation_id = "list_my_tickets", tag = "customer",
+    responses((status = 200, body = Vec<TicketView>), ReadProblems),
+    security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
+)]
+#[get("/me/tickets")]
+async fn list_my_tickets(
+    state: web::Data<RestState>,
+    who: Principal,
+) -> Result<web::Json<Vec<TicketView>>, ApiError> {
+    let scope = who.customer_scope()?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.list_tickets(scope, Utc::now())).await?))
+}
+
+/// Register a ticket (bought from a reseller, say) to my account.
+#[utoipa::path(
+    operation_id = "register_ticket", tag = "customer",
+    request_body = RegisterTicketRequest,
+    responses((status = 200, body = TicketView), WriteProblems),
+    security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
+)]
+#[post("/me/tickets")]
+async fn register_ticket(
+    state: web::Data<RestState>,
+    who: Principal,
+    body: web::Json<RegisterTicketRequest>,
+) -> Result<web::Json<TicketView>, ApiError> {
+    let customer = who.customer()?;
+    let code = TicketCode::parse(&body.ticket_code)?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.register_ticket(&who.ctx(), customer, &code)).await?))
+}
+
+/// Activate one of my licenses on a machine. The same machine again gets its existing
+/// activation (200); a new one takes a free seat (201).
+#[utoipa::path(
+    operation_id = "create_activation", tag = "customer",
+    params(("license_id" = Uuid, Path, description = "The license")),
+    request_body = MachineRequest,
+    responses(
+        (status = 201, description = "A seat was taken", body = ActivationOutcome),
+        (status = 200, description = "The machine had this activation already", body = ActivationOutcome),
+        WriteProblems
+    ),
+    security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
+)]
+#[post("/me/licenses/{license_id}/activations")]
+async fn create_activation(
+    state: web::Data<RestState>,
+    who: Principal,
+    path: web::Path<Uuid>,
+    body: web::Json<MachineRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = who.customer_scope()?;
+    let machine = body.parse()?;
+    let (store, id) = (state.store.clone(), path.into_inner());
+    let outcome = run(move || store.activate(&who.ctx(), scope, id, &machine)).await?;
+    let mut response = if outcome.created { HttpResponse::Created() } else { HttpResponse::Ok() };
+    Ok(response.json(outcome))
+}
+
+/// Give an activation's seat back (where the license's rules allow it).
+#[utoipa::path(
+    operation_id = "create_deactivation", tag = "customer",
+    params(("activation_id" = Uuid, Path, description = "The activation")),
+    responses((status = 200, body = ActivationView), WriteProblems),
+    security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
+)]
+#[post("/me/activations/{activation_id}/deactivation")]
+async fn create_deactivation(
+    state: web::Data<RestState>,
+    who: Principal,
+    path: web::Path<Uuid>,
+) -> Result<web::Json<ActivationView>, ApiError> {
+    let scope = who.customer_scope()?;
+    let (store, id) = (state.store.clone(), path.into_inner());
+    Ok(web::Json(run(move || store.deactivate(&who.ctx(), scope, id)).await?))
+}
+
+/// Move the seat of an activation on a lost machine to a new machine, for one
+/// re-activation credit.
+#[utoipa::path(
+    operation_id = "create_recovery", tag = "customer",
+    params(("activation_id" = Uuid, Path, description = "The activation on the lost machine")),
+    request_body = MachineRequest,
+    responses((status = 201, description = "The new activation", body = ActivationView), WriteProblems),
+    security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
+)]
+#[post("/me/activations/{activation_id}/recovery")]
+async fn create_recovery(
+    state: web::Data<RestState>,
+    who: Principal,
+    path: web::Path<Uuid>,
+    body: web::Json<MachineRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = who.customer_scope()?;
+    let machine = body.parse()?;
+    let (store, id) = (state.store.clone(), path.into_inner());
+    let activation = run(move || store.recover(&who.ctx(), scope, id, &machine)).await?;
+    Ok(HttpResponse::Created().json(activation))
+}
+
+/// The history of my licenses and tickets, oldest first.
+#[utoipa::path(
+    operation_id = "list_my_events", tag = "customer",
+    params(HistoryQuery),
+    responses((status = 200, body = Page<EventView>), ReadProblems),
+    security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
+)]
+#[get("/me/events")]
+async fn list_my_events(
+    state: web::Data<RestState>,
+    who: Principal,
+    query: web::Query<HistoryQuery>,
+) -> Result<web::Json<Page<EventView>>, ApiError> {
+    let query = query.into_inner();
+    let mut filter = EventFilter { after: query.after, limit: query.limit, ..EventFilter::default() };
+    match who.customer_scope()? {
+        keyport_store::Scope::Customer(id) => filter.customer_id = Some(id),
+        keyport_store::Scope::Ticket(id) => filter.ticket_id = Some(id),
+        keyport_store::Scope::Staff => return Err(ApiError::new(keyport_core::ErrorCode::Forbidden)),
+    }
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.query_events(&filter)).await?))
+}

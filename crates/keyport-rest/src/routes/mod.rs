@@ -1,0 +1,30 @@
+//! The handlers, one module per endpoint family.
+
+mod catalog;
+mod customers;
+mod events;
+mod me;
+mod orders;
+mod sessions;
+mod support;
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Registers every handler.
+pub fn configure(cfg: &mut ServiceConfig) {
+    sessions::configure(cfg);
+    me::configure(cfg);
+    catalog::configure(cfg);
+    orders::configure(cfg);
+    customers::configure(cfg);
+    support::configure(cfg);
+    events::configure(cfg);
+}
+
+/// Roles that may read the catalog.
+pub const CATALOG_READERS: &[keyport_core::Role] = &[
+    keyport_core::Role::Admin,
+    keyport_core::Role::Support,
+    keyport_core::Role::Shop,
+    keyport_core::Role::Portal,
+];

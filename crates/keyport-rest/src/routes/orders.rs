@@ -1,0 +1,160 @@
+//! `/orders` and `/tickets`: what shops send and read.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::Utc;
+use keyport_core::{
+    CustomerNumber, Email, ExternalOrderNumber, OrderCustomer, OrderLine, OrderRequest, Role, ShopName, Sku,
+    TicketCode,
+};
+use keyport_store::{OrderOutcome, OrderView, TicketView};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::auth::{Principal, RestState};
+use crate::problem::{ReadProblems, WriteProblems};
+use crate::{ApiError, idempotency, run};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_order).service(get_order).service(get_ticket);
+}
+
+/// An order as a shop sends it. Sending the same shop and order number again adds only
+/// lines whose numbers are new; a line number with other content is refused.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderRequestBody {
+    /// The shop's name.
+    pub shop: String,
+    /// The shop's order number.
+    pub external_order_number: String,
+    /// The customer, if the shop knows them: by e-mail or by the shop's customer number.
+    pub customer: Option<OrderCustomerBody>,
+    /// The lines.
+    pub lines: Vec<OrderLineBody>,
+}
+
+/// Who an order is for.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderCustomerBody {
+    /// The customer's e-mail address.
+    pub email: Option<String>,
+    /// The shop's customer number.
+    pub customer_number: Option<String>,
+}
+
+/// One order line.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderLineBody {
+    /// The shop's line number (1 or more), unique in the order.
+    pub line_number: u32,
+    /// The item's article number.
+    pub sku: String,
+    /// How many licenses (1 to 1000).
+    pub quantity: u32,
+}
+
+impl OrderRequestBody {
+    fn parse(&self) -> Result<OrderRequest, ApiError> {
+        let customer = match &self.customer {
+            None => OrderCustomer::None,
+            Some(OrderCustomerBody { email: Some(email), customer_number: None }) => {
+                OrderCustomer::ByEmail(Email::parse(email)?)
+            }
+            Some(OrderCustomerBody { email: None, customer_number: Some(number) }) => {
+                OrderCustomer::ByNumber(CustomerNumber::parse(number)?)
+            }
+            Some(_) => {
+                return Err(keyport_core::CoreError::invalid(
+                    "customer",
+                    "give either email or customer_number",
+                )
+                .into());
+            }
+        };
+        let lines = self
+            .lines
+            .iter()
+            .map(|l| OrderLine::new(l.line_number, Sku::parse(&l.sku)?, l.quantity))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(OrderRequest::new(
+            ShopName::parse(&self.shop)?,
+            ExternalOrderNumber::parse(&self.external_order_number)?,
+            customer,
+            lines,
+        )?)
+    }
+}
+
+/// Create an order, or extend it with new lines. Answers 201 when this call created the
+/// order and 200 otherwise. Accepts an `Idempotency-Key` header.
+#[utoipa::path(
+    operation_id = "create_order", tag = "orders",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeats of this key get the first answer again")),
+    request_body = OrderRequestBody,
+    responses(
+        (status = 201, description = "Created, with its ticket", body = OrderOutcome),
+        (status = 200, description = "Sent before: extended by new lines, or unchanged", body = OrderOutcome),
+        WriteProblems
+    ),
+    security(("api_key" = []))
+)]
+#[post("/orders")]
+async fn create_order(
+    state: web::Data<RestState>,
+    who: Principal,
+    req: HttpRequest,
+    body: web::Json<OrderRequestBody>,
+) -> Result<HttpResponse, ApiError> {
+    who.staff(&[Role::Admin, Role::Shop])?;
+    let request = body.parse()?;
+    let store = state.store.clone();
+    let ctx = who.ctx();
+    idempotency::once(&state, &who, &req, &*body, || async move {
+        let outcome = run(move || store.create_order(&ctx, &request)).await?;
+        let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
+        Ok((status, outcome))
+    })
+    .await
+}
+
+/// An order by shop and order number.
+#[utoipa::path(
+    operation_id = "get_order", tag = "orders",
+    params(("shop" = String, Path), ("external_order_number" = String, Path)),
+    responses((status = 200, body = OrderView), ReadProblems),
+    security(("api_key" = []))
+)]
+#[get("/orders/{shop}/{external_order_number}")]
+async fn get_order(
+    state: web::Data<RestState>,
+    who: Principal,
+    path: web::Path<(String, String)>,
+) -> Result<web::Json<OrderView>, ApiError> {
+    who.staff(&[Role::Admin, Role::Support, Role::Shop])?;
+    let (shop, number) = path.into_inner();
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.get_order(&shop, &number)).await?))
+}
+
+/// A ticket with its licenses, their states and activations.
+#[utoipa::path(
+    operation_id = "get_ticket", tag = "orders",
+    params(("ticket_code" = String, Path, description = "The ticket code; dashes optional")),
+    responses((status = 200, body = TicketView), ReadProblems),
+    security(("api_key" = []))
+)]
+#[get("/tickets/{ticket_code}")]
+async fn get_ticket(
+    state: web::Data<RestState>,
+    who: Principal,
+    path: web::Path<String>,
+) -> Result<web::Json<TicketView>, ApiError> {
+    who.staff(&[Role::Admin, Role::Support, Role::Shop])?;
+    let code = TicketCode::parse(&path)?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.lookup_ticket(&code, Utc::now())).await?))
+}

@@ -1,0 +1,167 @@
+//! `/auth`: password login, ticket login, refresh, logout.
+
+use actix_web::{HttpResponse, post, web};
+use chrono::{DateTime, Utc};
+use keyport_core::{Actor, Channel, Email, ErrorCode, TicketCode};
+use keyport_store::{Context, Session};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::auth::{ACCESS_TOKEN_SECONDS, RestState};
+use crate::{ApiError, Problem, run};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_session)
+        .service(create_ticket_session)
+        .service(refresh_session)
+        .service(delete_session);
+}
+
+/// E-mail address and password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The account's e-mail address.
+    pub email: String,
+    /// The password.
+    pub password: String,
+}
+
+/// A ticket code, as the buyer typed it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketLoginRequest {
+    /// The ticket code; case, spaces and dashes do not matter.
+    pub ticket_code: String,
+}
+
+/// A refresh token.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh.
+    pub refresh_token: String,
+}
+
+/// Tokens for a session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// Send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Use once at `/auth/refresh` for the next tokens; a second use ends the session.
+    pub refresh_token: String,
+    /// When the refresh token expires.
+    pub refresh_expires_at: DateTime<Utc>,
+}
+
+fn anonymous() -> Context {
+    Context::new(Actor::System, Channel::Rest, Utc::now())
+}
+
+fn tokens(state: &RestState, session: Session) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(TokenResponse {
+        access_token: state.access_token(&session)?,
+        token_type: "Bearer".to_owned(),
+        expires_in: ACCESS_TOKEN_SECONDS,
+        refresh_token: session.refresh_token,
+        refresh_expires_at: session.refresh_expires_at,
+    }))
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized)
+}
+
+/// Log in with e-mail address and password.
+///
+/// Any failure answers the same 401, whether or not the address has an account.
+#[utoipa::path(
+    operation_id = "create_session", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 401, description = "Wrong e-mail address or password", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/login")]
+async fn create_session(
+    state: web::Data<RestState>,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let email = Email::parse(&body.email).map_err(|_| unauthorized())?;
+    let store = state.store.clone();
+    let session = run(move || store.login(&anonymous(), &email, &body.password)).await?;
+    tokens(&state, session)
+}
+
+/// Log in with a ticket code alone; the token sees only that ticket's licenses.
+#[utoipa::path(
+    operation_id = "create_ticket_session", tag = "auth",
+    request_body = TicketLoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 401, description = "Unknown ticket", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a ticket code", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/ticket-login")]
+async fn create_ticket_session(
+    state: web::Data<RestState>,
+    body: web::Json<TicketLoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let code = TicketCode::parse(&body.ticket_code)?;
+    let store = state.store.clone();
+    let session = run(move || store.ticket_login(&anonymous(), &code)).await?;
+    tokens(&state, session)
+}
+
+/// Trade a refresh token for new tokens. Each refresh token works once.
+#[utoipa::path(
+    operation_id = "refresh_session", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens", body = TokenResponse),
+        (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/refresh")]
+async fn refresh_session(
+    state: web::Data<RestState>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let session = run(move || store.refresh_session(&anonymous(), &body.refresh_token)).await?;
+    tokens(&state, session)
+}
+
+/// Log out: the session's refresh and access tokens stop working.
+#[utoipa::path(
+    operation_id = "delete_session", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "Unknown refresh token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/logout")]
+async fn delete_session(
+    state: web::Data<RestState>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    run(move || store.logout(&anonymous(), &body.refresh_token)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
