@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod http;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, Utc};

@@ -6,4 +6,5 @@ mod concurrency;
 mod events;
 mod licenses;
 mod orders;
+mod rest_access;
 mod server;
