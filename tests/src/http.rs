@@ -156,7 +156,8 @@ pub fn machine_body(n: u32) -> Value {
 impl World {
     /// Builds the world through the API (catalog through the store's builders).
     pub async fn build(f: &Fixture, api: &Api) -> World {
-        let sku = f.item(keyport_core::LicenseModel::Perpetual, crate::rules());
+        let rules = keyport_core::RuleSetParams { blocking_days: 0, ..crate::rules() };
+        let sku = f.item(keyport_core::LicenseModel::Perpetual, rules);
         let admin = api_key(f, Role::Admin);
         let a = customer(api, &admin, &sku, "anna@example.com", 1).await;
         let b = customer(api, &admin, &sku, "bert@example.com", 2).await;
@@ -179,7 +180,11 @@ fn ok(reply: &Reply, what: &str) {
 async fn customer(api: &Api, admin: &str, sku: &str, email: &str, machine: u32) -> Customer {
     let password = format!("secret-password-{machine}");
     let created = api
-        .post("/api/v1/customers", Some(admin), serde_json::json!({"email": email, "name": email, "password": password}))
+        .post(
+            "/api/v1/customers",
+            Some(admin),
+            serde_json::json!({"email": email, "name": email, "password": password}),
+        )
         .await;
     ok(&created, "create customer");
     let id = created.body["id"].as_str().unwrap_or_default().to_owned();
@@ -192,14 +197,17 @@ async fn customer(api: &Api, admin: &str, sku: &str, email: &str, machine: u32) 
     ok(&order, "create order");
     let ticket_code = order.body["order"]["ticket_code"].as_str().unwrap_or_default().to_owned();
     let license = order.body["order"]["lines"][0]["license_ids"][0].as_str().unwrap_or_default().to_owned();
-    let login = api.post("/api/v1/auth/login", None, serde_json::json!({"email": email, "password": password})).await;
+    let login =
+        api.post("/api/v1/auth/login", None, serde_json::json!({"email": email, "password": password})).await;
     ok(&login, "login");
     let token = login.body["access_token"].as_str().unwrap_or_default().to_owned();
-    let ticket = api.post("/api/v1/auth/ticket-login", None, serde_json::json!({"ticket_code": ticket_code})).await;
+    let ticket =
+        api.post("/api/v1/auth/ticket-login", None, serde_json::json!({"ticket_code": ticket_code})).await;
     ok(&ticket, "ticket login");
     let ticket_token = ticket.body["access_token"].as_str().unwrap_or_default().to_owned();
-    let activated =
-        api.post(&format!("/api/v1/me/licenses/{license}/activations"), Some(&token), machine_body(machine)).await;
+    let activated = api
+        .post(&format!("/api/v1/me/licenses/{license}/activations"), Some(&token), machine_body(machine))
+        .await;
     ok(&activated, "activate");
     let activation = activated.body["activation"]["id"].as_str().unwrap_or_default().to_owned();
     Customer { id, email: email.to_owned(), password, token, ticket_token, ticket_code, license, activation }

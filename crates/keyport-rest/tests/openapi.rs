@@ -1,5 +1,4 @@
 //! The committed `openapi/openapi.json` is the contract portals build against: it must equal
-#![expect(clippy::unwrap_used, reason = "test code")]
 //! what the code generates.
 
 use std::path::PathBuf;

@@ -6,5 +6,6 @@ mod concurrency;
 mod events;
 mod licenses;
 mod orders;
+mod rest;
 mod rest_access;
 mod server;

@@ -8,7 +8,8 @@ use keyport_tests::http::{Api, World, block_on, machine_body};
 use serde_json::{Value, json};
 
 /// The callers, in the matrix's column order.
-const CALLERS: [&str; 8] = ["none", "admin", "support", "shop", "portal", "portal->A", "customer A", "ticket A"];
+const CALLERS: [&str; 8] =
+    ["none", "admin", "support", "shop", "portal", "portal->A", "customer A", "ticket A"];
 
 /// (method, path, expected status per caller). `{license}`, `{ticket}`, `{customer}` are
 /// customer A's; `{n}` makes a created name unique per caller.
@@ -76,10 +77,16 @@ fn every_caller_gets_exactly_the_answer_the_matrix_says() {
                     let body = body_for(template, &w, row * 10 + col);
                     let reply = api.send(method, &path, token, &headers, body).await;
                     if reply.status != expected[col] {
-                        wrong.push(format!("{method} {path} as {caller}: {} (expected {})", reply.status, expected[col]));
+                        wrong.push(format!(
+                            "{method} {path} as {caller}: {} (expected {})",
+                            reply.status, expected[col]
+                        ));
                     }
                     if reply.status >= 400 {
-                        assert_eq!(reply.content_type, "application/problem+json", "{method} {path} as {caller}");
+                        assert_eq!(
+                            reply.content_type, "application/problem+json",
+                            "{method} {path} as {caller}"
+                        );
                     }
                 }
             }
@@ -103,7 +110,8 @@ fn customer_a_never_reaches_customer_b_and_learns_nothing_about_it() {
                 ("POST", format!("/api/v1/me/activations/{b_activation}/recovery"), Some(machine_body(8))),
             ];
             let portal_for_a = [("Keyport-Customer", w.a.id.as_str())];
-            let callers: [(&str, &str, &[(&str, &str)]); 3] = [
+            type Headers<'a> = &'a [(&'a str, &'a str)];
+            let callers: [(&str, &str, Headers); 3] = [
                 ("customer A", &w.a.token, &[]),
                 ("ticket A", &w.a.ticket_token, &[]),
                 ("portal for A", &w.portal, &portal_for_a),
@@ -115,7 +123,8 @@ fn customer_a_never_reaches_customer_b_and_learns_nothing_about_it() {
                     assert_eq!(reply.code(), "not_found");
                 }
                 let mine = api.send("GET", "/api/v1/me/licenses", Some(token), headers, None).await;
-                let ids: Vec<&str> = mine.body.as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap()).collect();
+                let ids: Vec<&str> =
+                    mine.body.as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap()).collect();
                 assert_eq!(ids, vec![w.a.license.as_str()], "{who} sees only A's license");
                 let events = api.send("GET", "/api/v1/me/events", Some(token), headers, None).await;
                 assert!(!events.body.to_string().contains(&b_license), "{who} sees none of B's events");
@@ -187,8 +196,9 @@ fn a_refresh_token_works_once_and_its_reuse_ends_the_session() {
         block_on(async {
             let api = Api::spawn(f);
             let w = World::build(f, &api).await;
-            let login =
-                api.post("/api/v1/auth/login", None, json!({"email": w.a.email, "password": w.a.password})).await;
+            let login = api
+                .post("/api/v1/auth/login", None, json!({"email": w.a.email, "password": w.a.password}))
+                .await;
             let first = login.body["refresh_token"].as_str().unwrap().to_owned();
             let rotated = api.post("/api/v1/auth/refresh", None, json!({"refresh_token": first})).await;
             assert_eq!(rotated.status, 200);
@@ -215,14 +225,18 @@ fn logout_ends_the_session_at_once() {
         block_on(async {
             let api = Api::spawn(f);
             let w = World::build(f, &api).await;
-            let login =
-                api.post("/api/v1/auth/login", None, json!({"email": w.a.email, "password": w.a.password})).await;
+            let login = api
+                .post("/api/v1/auth/login", None, json!({"email": w.a.email, "password": w.a.password}))
+                .await;
             let refresh = login.body["refresh_token"].as_str().unwrap().to_owned();
             let access = login.body["access_token"].as_str().unwrap().to_owned();
             let out = api.post("/api/v1/auth/logout", None, json!({"refresh_token": refresh})).await;
             assert_eq!(out.status, 204);
             assert_eq!(api.get("/api/v1/me", Some(&access)).await.status, 401);
-            assert_eq!(api.post("/api/v1/auth/refresh", None, json!({"refresh_token": refresh})).await.status, 401);
+            assert_eq!(
+                api.post("/api/v1/auth/refresh", None, json!({"refresh_token": refresh})).await.status,
+                401
+            );
         });
     });
 }
@@ -233,10 +247,16 @@ fn a_wrong_password_and_an_unknown_address_answer_the_same() {
         block_on(async {
             let api = Api::spawn(f);
             let w = World::build(f, &api).await;
-            let wrong =
-                api.post("/api/v1/auth/login", None, json!({"email": w.a.email, "password": "wrong password!"})).await;
-            let unknown =
-                api.post("/api/v1/auth/login", None, json!({"email": "nobody@example.com", "password": "whatever12"})).await;
+            let wrong = api
+                .post("/api/v1/auth/login", None, json!({"email": w.a.email, "password": "wrong password!"}))
+                .await;
+            let unknown = api
+                .post(
+                    "/api/v1/auth/login",
+                    None,
+                    json!({"email": "nobody@example.com", "password": "whatever12"}),
+                )
+                .await;
             assert_eq!(wrong.status, 401);
             assert_eq!(wrong.body, unknown.body);
         });
