@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Creates .venv at the repository root with the pinned contract checkers (idempotent).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+want=$(sha256sum tests/contract/requirements.txt | cut -d' ' -f1)
+if [ -x .venv/bin/python ] && [ "$(cat .venv/.requirements 2>/dev/null)" = "$want" ]; then
+    exit 0
+fi
+python3 -m venv .venv
+.venv/bin/pip install --quiet --disable-pip-version-check -r tests/contract/requirements.txt
+echo "$want" > .venv/.requirements

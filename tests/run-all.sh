@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Every test Keyport has: the Rust suites (SQLite always, PostgreSQL too when
+# KEYPORT_TEST_POSTGRES_URL is set) and the contract checks with third-party clients.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+set -o pipefail
+cargo test --workspace --all-targets 2>&1 | tee "$log"
+bash tests/contract/rest.sh
+
+# One closing line over every Rust test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "total: %d passed, %d failed\n", p, f }' "$log"
