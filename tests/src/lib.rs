@@ -221,15 +221,36 @@ pub fn rules() -> RuleSetParams {
     }
 }
 
-/// Machine number `n`: a fixed key and fingerprint derived from `n`.
+/// The private key seed of machine number `n`.
+pub fn machine_seed(n: u32) -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    seed[..4].copy_from_slice(&n.to_be_bytes());
+    seed[31] = 1;
+    seed
+}
+
+/// Machine number `n`: a fixed key pair and fingerprint derived from `n`.
 pub fn machine(n: u32) -> MachineIdentity {
-    let mut key = [0u8; 32];
-    key[..4].copy_from_slice(&n.to_be_bytes());
-    key[31] = 1;
     MachineIdentity {
         fingerprint: parse(Fingerprint::parse(&format!("sha256:machine-{n:08}"))),
-        key: MachineKey::from_bytes(key),
+        key: MachineKey::from_bytes(keyport_core::jws::public_key(&machine_seed(n))),
     }
+}
+
+/// A deactivation proof file signed by machine `n`.
+pub fn deactivation_proof(n: u32, license_id: &str, activation_id: &str) -> String {
+    let proof = keyport_core::files::DeactivationProof {
+        activation_id: parse_uuid(activation_id),
+        license_id: parse_uuid(license_id),
+        machine_key: machine(n).key.to_string(),
+        nonce: Uuid::now_v7().to_string(),
+        iat: chrono::Utc::now().timestamp(),
+    };
+    parse(keyport_core::files::write(&proof, &machine_seed(n)))
+}
+
+fn parse_uuid(text: &str) -> Uuid {
+    Uuid::parse_str(text).unwrap_or_else(|e| panic!("not a uuid '{text}': {e}"))
 }
 
 /// A display name.

@@ -152,6 +152,26 @@ error_codes! {
     ReactivationCreditsExhausted = ("reactivation_credits_exhausted", 409, Client,
         "No re-activation credit is left and the rules of this license give no more; support can grant one.",
         "Es ist kein Reaktivierungs-Guthaben übrig, und die Regeln dieser Lizenz geben keines mehr; der Support kann eines gewähren."),
+    /// A signed file (request, receipt, proof) is unreadable or its signature is wrong.
+    SignatureInvalid = ("signature_invalid", 422, Client,
+        "The signature is not valid: {reason}.",
+        "Die Signatur ist ungültig: {reason}."),
+    /// A license certificate does not verify.
+    CertificateInvalid = ("certificate_invalid", 422, Client,
+        "The license certificate is not valid: {reason}.",
+        "Das Lizenzzertifikat ist ungültig: {reason}."),
+    /// A signed file was used before.
+    Replayed = ("replayed", 409, Client,
+        "This {file} was used before; write a new one.",
+        "Diese Datei ({file}) wurde bereits verwendet; erzeugen Sie eine neue."),
+    /// A proof or receipt names another machine than the activation's.
+    WrongMachine = ("wrong_machine", 409, Client,
+        "This file was signed by another machine than the one holding the activation.",
+        "Diese Datei wurde von einem anderen Rechner signiert als dem, der die Aktivierung hält."),
+    /// The rule set does not allow offline activation.
+    OfflineNotAllowed = ("offline_not_allowed", 409, Client,
+        "The rules of this license do not allow offline activation.",
+        "Die Regeln dieser Lizenz erlauben keine Offline-Aktivierung."),
     /// The caller did not authenticate, or the credentials are wrong.
     Unauthorized = ("unauthorized", 401, Client,
         "Authentication is required, or the credentials are not valid.",

@@ -104,6 +104,8 @@ pub enum EventKind {
     TicketRegistered,
     /// A license was activated on a machine.
     LicenseActivated,
+    /// A pending offline activation was confirmed by its receipt.
+    ActivationCompleted,
     /// A machine gave its seat back.
     LicenseDeactivated,
     /// A seat moved from a lost machine to a new one.
@@ -114,11 +116,15 @@ pub enum EventKind {
     CreditsGranted,
     /// An API key was created.
     ApiKeyCreated,
+    /// A new certificate signing key became current.
+    SigningKeyRotated,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 19] = [
+        EventKind::ActivationCompleted,
+        EventKind::SigningKeyRotated,
         EventKind::ProductDefined,
         EventKind::ProductUpdated,
         EventKind::ItemUpdated,
@@ -158,6 +164,8 @@ impl EventKind {
             EventKind::LicenseRevoked => "license_revoked",
             EventKind::CreditsGranted => "credits_granted",
             EventKind::ApiKeyCreated => "api_key_created",
+            EventKind::ActivationCompleted => "activation_completed",
+            EventKind::SigningKeyRotated => "signing_key_rotated",
         }
     }
 

@@ -1,8 +1,11 @@
 #![doc = include_str!("../README.md")]
 
 pub mod catalog;
+pub mod certificate;
 pub mod error;
 pub mod event;
+pub mod files;
+pub mod jws;
 pub mod license;
 pub mod machine;
 pub mod order;

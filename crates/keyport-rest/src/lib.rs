@@ -85,6 +85,14 @@ pub fn services() -> impl actix_web::dev::HttpServiceFactory + utoipa_actix_web:
         .wrap(middleware::from_fn(problem::localize))
 }
 
+/// `GET /.well-known/jwks.json`: the public keys license certificates are signed with
+/// (RFC 8037), newest first. Public: the ISV's software and any JOSE library use it.
+pub async fn jwks(state: web::Data<RestState>) -> Result<actix_web::HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let keys = run(move || store.jwks()).await?;
+    Ok(actix_web::HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(keys))
+}
+
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, api) = actix_web::App::new()

@@ -76,15 +76,23 @@ pub enum AdminTask {
         #[arg(long)]
         name: String,
     },
+    /// Add a new current key for signing license certificates; certificates signed with
+    /// older keys keep verifying (the JWKS lists every key).
+    RotateSigningKey {
+        /// Where the data lives.
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 impl Cli {
     fn settings(&self) -> Result<Settings, String> {
         let (data, listen) = match &self.command {
             Command::Serve { data, listen } => (Some(data), *listen),
-            Command::Migrate { data } | Command::Admin { task: AdminTask::CreateApiKey { data, .. } } => {
-                (Some(data), None)
-            }
+            Command::Migrate { data }
+            | Command::Admin {
+                task: AdminTask::CreateApiKey { data, .. } | AdminTask::RotateSigningKey { data },
+            } => (Some(data), None),
         };
         let overrides = Overrides {
             data_dir: data.and_then(|d| d.data_dir.clone()),
@@ -129,6 +137,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 created.record.name,
                 created.record.id
             );
+        }
+        Command::Admin { task: AdminTask::RotateSigningKey { .. } } => {
+            let kid = tokio::task::spawn_blocking(move || {
+                let store = open_store(&settings)?;
+                let ctx = Context::new(Actor::System, Channel::Cli, chrono::Utc::now());
+                anyhow::Ok(store.rotate_signing_key(&ctx)?)
+            })
+            .await??;
+            println!("{kid}");
+            eprintln!("certificates are now signed with key {kid}; older keys still verify");
         }
     }
     Ok(())

@@ -50,6 +50,7 @@ impl Application {
                 // The docs come before the API scope, which answers everything under /api/v1.
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", openapi.clone()))
                 .route("/docs", web::get().to(docs_redirect))
+                .route("/.well-known/jwks.json", web::get().to(keyport_rest::jwks))
                 .service(keyport_rest::services())
                 .wrap_fn(|req, srv| {
                     let id: Option<String> = req.extensions().get::<RequestId>().map(|id| id.to_string());
@@ -94,5 +95,7 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         })?;
     }
     tracing::info!(database = %url.redacted(), "opening the database");
-    Ok(Store::open(&url, settings.pool_size)?)
+    let store = Store::open(&url, settings.pool_size)?;
+    store.ensure_signing_key()?;
+    Ok(store)
 }

@@ -12,6 +12,7 @@ use keyport_core::{
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::certificates;
 use crate::db::DbConn;
 use crate::events::{Subject, append};
 use crate::licenses::{Loaded, activation_view, load_in_scope, load_one};
@@ -44,14 +45,19 @@ impl Store {
             let (row, created) = match decision {
                 ActivationDecision::Existing(id) => (find_activation(&loaded, id)?, false),
                 ActivationDecision::New => {
-                    let row = insert_activation(conn, &loaded, &machine, ctx)?;
+                    let row = insert_activation(conn, &loaded, &machine, ActivationState::Active, ctx)?;
                     let data = json!({"activation_id": row.id, "machine_id": machine.id});
                     append(conn, ctx, EventKind::LicenseActivated, license_subject(&loaded), data)?;
                     (row, true)
                 }
             };
             let state = ActivationState::parse(&row.state)?;
-            Ok(ActivationOutcome { activation: activation_view(&row, &machine, state)?, created })
+            let certificate = certificates::issue(conn, &loaded, &row, &machine, ctx.now)?;
+            Ok(ActivationOutcome {
+                activation: activation_view(&row, &machine, state)?,
+                created,
+                certificate,
+            })
         })
     }
 
@@ -82,7 +88,7 @@ impl Store {
         scope: Scope,
         lost_activation_id: Uuid,
         machine: &MachineIdentity,
-    ) -> StoreResult<ActivationView> {
+    ) -> StoreResult<ActivationOutcome> {
         self.write(|conn| {
             let license_id = license_of_activation(conn, lost_activation_id)?;
             let loaded = lock_and_load(conn, scope, license_id)?;
@@ -96,7 +102,7 @@ impl Store {
             )?;
             let (lost, _) =
                 end_activation(conn, &loaded, lost_activation_id, ActivationState::Recovered, ctx)?;
-            let row = insert_activation(conn, &loaded, &new_machine, ctx)?;
+            let row = insert_activation(conn, &loaded, &new_machine, ActivationState::Active, ctx)?;
             let data = json!({
                 "lost_activation_id": lost.id,
                 "activation_id": row.id,
@@ -104,7 +110,9 @@ impl Store {
                 "credits_after": decision.credits_after,
             });
             append(conn, ctx, EventKind::LicenseRecovered, license_subject(&loaded), data)?;
-            activation_view(&row, &new_machine, ActivationState::Active)
+            let certificate = certificates::issue(conn, &loaded, &row, &new_machine, ctx.now)?;
+            let activation = activation_view(&row, &new_machine, ActivationState::Active)?;
+            Ok(ActivationOutcome { activation, created: true, certificate })
         })
     }
 
@@ -169,7 +177,7 @@ impl Store {
 
 /// Takes the license's row lock, then loads it with everything the decisions need; a
 /// license outside the scope is `not_found`.
-fn lock_and_load(conn: &mut DbConn, scope: Scope, license_id: Uuid) -> StoreResult<Loaded> {
+pub(crate) fn lock_and_load(conn: &mut DbConn, scope: Scope, license_id: Uuid) -> StoreResult<Loaded> {
     let id = license_id.to_string();
     let locked = diesel::update(licenses::table.find(&id))
         .set(licenses::lock_version.eq(licenses::lock_version + 1))
@@ -180,7 +188,7 @@ fn lock_and_load(conn: &mut DbConn, scope: Scope, license_id: Uuid) -> StoreResu
     load_in_scope(conn, scope, &id)
 }
 
-fn license_of_activation(conn: &mut DbConn, activation_id: Uuid) -> StoreResult<Uuid> {
+pub(crate) fn license_of_activation(conn: &mut DbConn, activation_id: Uuid) -> StoreResult<Uuid> {
     let license: String = activations::table
         .find(activation_id.to_string())
         .select(activations::license_id)
@@ -192,7 +200,11 @@ fn license_of_activation(conn: &mut DbConn, activation_id: Uuid) -> StoreResult<
 
 /// The machine with this public key, created on first sight; its fingerprint is kept
 /// current (hardware changes move it, the key identifies the machine).
-fn upsert_machine(conn: &mut DbConn, ctx: &Context, machine: &MachineIdentity) -> StoreResult<MachineRow> {
+pub(crate) fn upsert_machine(
+    conn: &mut DbConn,
+    ctx: &Context,
+    machine: &MachineIdentity,
+) -> StoreResult<MachineRow> {
     let key = machine.key.to_string();
     let found: Option<MachineRow> = machines::table
         .filter(machines::public_key.eq(&key))
@@ -221,17 +233,18 @@ fn upsert_machine(conn: &mut DbConn, ctx: &Context, machine: &MachineIdentity) -
     }
 }
 
-fn insert_activation(
+pub(crate) fn insert_activation(
     conn: &mut DbConn,
     loaded: &Loaded,
     machine: &MachineRow,
+    state: ActivationState,
     ctx: &Context,
 ) -> StoreResult<ActivationRow> {
     let row = ActivationRow {
         id: new_id(),
         license_id: loaded.license.id.clone(),
         machine_id: machine.id.clone(),
-        state: ActivationState::Active.as_str().to_owned(),
+        state: state.as_str().to_owned(),
         started_at: stored_time(ctx.now),
         ended_at: None,
     };
@@ -239,7 +252,7 @@ fn insert_activation(
     Ok(row)
 }
 
-fn end_activation(
+pub(crate) fn end_activation(
     conn: &mut DbConn,
     loaded: &Loaded,
     activation_id: Uuid,
@@ -271,7 +284,7 @@ fn find_activation(loaded: &Loaded, id: Uuid) -> StoreResult<ActivationRow> {
 }
 
 /// License events are about the license; the activation or grant is named in the data.
-fn license_subject(loaded: &Loaded) -> Subject<'_> {
+pub(crate) fn license_subject(loaded: &Loaded) -> Subject<'_> {
     Subject {
         kind: "license",
         id: &loaded.license.id,

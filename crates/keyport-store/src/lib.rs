@@ -2,6 +2,7 @@
 
 mod activations;
 mod catalog;
+mod certificates;
 mod customers;
 pub mod db;
 mod error;
@@ -9,6 +10,7 @@ mod events;
 mod idempotency;
 mod keys;
 mod licenses;
+mod offline;
 mod orders;
 mod passwords;
 mod rows;

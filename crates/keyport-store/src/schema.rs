@@ -188,6 +188,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     secrets,
     idempotency_keys,
+    signing_keys,
+    used_files,
 );
 
 diesel::table! {
@@ -220,5 +222,24 @@ diesel::table! {
         status -> Integer,
         body -> Text,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        seed -> Text,
+        public_key -> Text,
+        is_current -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    used_files (nonce) {
+        nonce -> Text,
+        kind -> Text,
+        activation_id -> Text,
+        used_at -> Timestamp,
     }
 }

@@ -231,6 +231,8 @@ pub struct ActivationOutcome {
     pub activation: ActivationView,
     /// Whether a seat was taken by this call.
     pub created: bool,
+    /// The signed license certificate for the machine (an armored compact JWS).
+    pub certificate: String,
 }
 
 /// One entry of the event log.

@@ -142,8 +142,11 @@ fn recovery_from_a_lost_machine_waits_out_the_blocking_period_and_spends_a_credi
         let free_on = (t0 + Duration::days(7)).format("%Y-%m-%d").to_string();
         assert_eq!(message(blocked), format!("The next re-activation is available on {free_on}."));
 
-        let moved =
-            f.store.recover(&f.ctx_at(t0 + Duration::days(8)), Scope::Staff, lost.id, &machine(2)).unwrap();
+        let moved = f
+            .store
+            .recover(&f.ctx_at(t0 + Duration::days(8)), Scope::Staff, lost.id, &machine(2))
+            .unwrap()
+            .activation;
         assert_eq!(moved.state, ActivationState::Active);
         let view = f.store.get_license(Scope::Staff, license, t0 + Duration::days(16)).unwrap();
         assert_eq!(view.seats_in_use, 1);

@@ -102,16 +102,27 @@ fn a_shop_orders_extends_and_reads_while_the_customer_activates_and_moves_the_li
             let moved =
                 api.post(&format!("/api/v1/me/activations/{activation}/recovery"), a, machine_body(12)).await;
             assert_eq!(moved.status, 201, "{}", moved.body);
-            let new_activation = moved.body["id"].as_str().unwrap().to_owned();
+            let new_activation = moved.body["activation"]["id"].as_str().unwrap().to_owned();
+            assert!(
+                moved.body["certificate"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("-----BEGIN KEYPORT LICENSE CERTIFICATE-----")
+            );
             let view = api.get(&format!("/api/v1/me/licenses/{license}"), a).await;
             assert_eq!(
                 (view.body["seats_in_use"].clone(), view.body["reactivation_credits"].clone()),
                 (json!(1), json!(0))
             );
-            let gone = api
-                .post(&format!("/api/v1/me/activations/{new_activation}/deactivation"), a, json!(null))
-                .await;
-            assert_eq!(gone.body["state"], "deactivated");
+            // Only machine 12, which holds the activation now, can give the seat back.
+            let foreign = keyport_tests::deactivation_proof(11, &license, &new_activation);
+            let refused = api.post("/api/v1/me/deactivations", a, json!({"file": foreign})).await;
+            assert_eq!((refused.status, refused.code()), (409, "wrong_machine"));
+            let proof = keyport_tests::deactivation_proof(12, &license, &new_activation);
+            let gone = api.post("/api/v1/me/deactivations", a, json!({"file": proof})).await;
+            assert_eq!(gone.body["state"], "deactivated", "{}", gone.body);
+            let replayed = api.post("/api/v1/me/deactivations", a, json!({"file": proof})).await;
+            assert_eq!((replayed.status, replayed.code()), (409, "replayed"));
             let profile = api.get("/api/v1/me", a).await;
             assert_eq!(profile.body["email"], "anna@example.com");
             let history = api.get("/api/v1/me/events?limit=100", a).await;

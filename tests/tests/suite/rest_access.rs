@@ -106,7 +106,13 @@ fn customer_a_never_reaches_customer_b_and_learns_nothing_about_it() {
             let attempts: Vec<(&str, String, Option<Value>)> = vec![
                 ("GET", format!("/api/v1/me/licenses/{b_license}"), None),
                 ("POST", format!("/api/v1/me/licenses/{b_license}/activations"), Some(machine_body(7))),
-                ("POST", format!("/api/v1/me/activations/{b_activation}/deactivation"), None),
+                (
+                    "POST",
+                    "/api/v1/me/deactivations".to_owned(),
+                    Some(json!({"file": keyport_tests::deactivation_proof(2, &b_license, &b_activation)})),
+                ),
+                ("GET", format!("/api/v1/me/transfers/{b_activation}"), None),
+                ("POST", format!("/api/v1/me/transfers/{b_activation}/cancellation"), None),
                 ("POST", format!("/api/v1/me/activations/{b_activation}/recovery"), Some(machine_body(8))),
             ];
             let portal_for_a = [("Keyport-Customer", w.a.id.as_str())];

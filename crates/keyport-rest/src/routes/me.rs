@@ -25,6 +25,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(register_ticket)
         .service(create_activation)
         .service(create_deactivation)
+        .service(create_transfer)
+        .service(list_transfers)
+        .service(get_transfer)
+        .service(create_transfer_cancellation)
+        .service(create_receipt)
         .service(create_recovery)
         .service(list_my_events);
 }
@@ -46,6 +51,15 @@ impl MachineRequest {
             key: MachineKey::parse(&self.machine_key)?,
         })
     }
+}
+
+/// A signed file (activation request, receipt or deactivation proof), as written by
+/// `keyport-client`: the armored text, or the bare compact JWS.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignedFileRequest {
+    /// The file's content.
+    pub file: String,
 }
 
 /// A ticket to register to the account.
@@ -181,22 +195,120 @@ async fn create_activation(
     Ok(response.json(outcome))
 }
 
-/// Give an activation's seat back (where the license's rules allow it).
+/// Give a seat back with a deactivation proof signed by the machine's key (written by
+/// `keyport-client deactivate`, online or as a file). Only the machine that holds the
+/// activation can sign it; a lost machine goes through recovery instead.
 #[utoipa::path(
     operation_id = "create_deactivation", tag = "customer",
-    params(("activation_id" = Uuid, Path, description = "The activation")),
+    request_body = SignedFileRequest,
     responses((status = 200, body = ActivationView), WriteProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
 )]
-#[post("/me/activations/{activation_id}/deactivation")]
+#[post("/me/deactivations")]
 async fn create_deactivation(
+    state: web::Data<RestState>,
+    who: Principal,
+    body: web::Json<SignedFileRequest>,
+) -> Result<web::Json<ActivationView>, ApiError> {
+    let scope = who.customer_scope()?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.deactivate_with_proof(&who.ctx(), scope, &body.file)).await?))
+}
+
+/// Upload an activation request file from an offline machine: the seat is held (the
+/// activation is *pending*) and the answer carries the certificate file to take back.
+#[utoipa::path(
+    operation_id = "create_transfer", tag = "customer",
+    request_body = SignedFileRequest,
+    responses(
+        (status = 201, description = "A seat is held for the machine", body = ActivationOutcome),
+        (status = 200, description = "The machine holds this license already", body = ActivationOutcome),
+        WriteProblems
+    ),
+    security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
+)]
+#[post("/me/transfers")]
+async fn create_transfer(
+    state: web::Data<RestState>,
+    who: Principal,
+    body: web::Json<SignedFileRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = who.customer_scope()?;
+    let store = state.store.clone();
+    let outcome = run(move || store.request_offline_activation(&who.ctx(), scope, &body.file)).await?;
+    let mut response = if outcome.created { HttpResponse::Created() } else { HttpResponse::Ok() };
+    Ok(response.json(outcome))
+}
+
+/// Pending offline activations ("transfers") waiting for their receipt.
+#[utoipa::path(
+    operation_id = "list_transfers", tag = "customer",
+    responses((status = 200, body = Vec<ActivationView>), ReadProblems),
+    security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
+)]
+#[get("/me/transfers")]
+async fn list_transfers(
+    state: web::Data<RestState>,
+    who: Principal,
+) -> Result<web::Json<Vec<ActivationView>>, ApiError> {
+    let scope = who.customer_scope()?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.list_transfers(scope)).await?))
+}
+
+/// Continue an interrupted transfer: the pending activation with its certificate again.
+#[utoipa::path(
+    operation_id = "get_transfer", tag = "customer",
+    params(("activation_id" = Uuid, Path, description = "The pending activation")),
+    responses((status = 200, body = ActivationOutcome), WriteProblems),
+    security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
+)]
+#[get("/me/transfers/{activation_id}")]
+async fn get_transfer(
+    state: web::Data<RestState>,
+    who: Principal,
+    path: web::Path<Uuid>,
+) -> Result<web::Json<ActivationOutcome>, ApiError> {
+    let scope = who.customer_scope()?;
+    let (store, id) = (state.store.clone(), path.into_inner());
+    Ok(web::Json(run(move || store.continue_transfer(&who.ctx(), scope, id)).await?))
+}
+
+/// Cancel a pending transfer: the held seat is free again.
+#[utoipa::path(
+    operation_id = "create_transfer_cancellation", tag = "customer",
+    params(("activation_id" = Uuid, Path, description = "The pending activation")),
+    responses((status = 200, body = ActivationView), WriteProblems),
+    security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
+)]
+#[post("/me/transfers/{activation_id}/cancellation")]
+async fn create_transfer_cancellation(
     state: web::Data<RestState>,
     who: Principal,
     path: web::Path<Uuid>,
 ) -> Result<web::Json<ActivationView>, ApiError> {
     let scope = who.customer_scope()?;
     let (store, id) = (state.store.clone(), path.into_inner());
-    Ok(web::Json(run(move || store.deactivate(&who.ctx(), scope, id)).await?))
+    Ok(web::Json(run(move || store.cancel_transfer(&who.ctx(), scope, id)).await?))
+}
+
+/// Upload the receipt file the offline machine wrote after importing its certificate: the
+/// pending activation becomes active.
+#[utoipa::path(
+    operation_id = "create_receipt", tag = "customer",
+    request_body = SignedFileRequest,
+    responses((status = 200, body = ActivationView), WriteProblems),
+    security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
+)]
+#[post("/me/receipts")]
+async fn create_receipt(
+    state: web::Data<RestState>,
+    who: Principal,
+    body: web::Json<SignedFileRequest>,
+) -> Result<web::Json<ActivationView>, ApiError> {
+    let scope = who.customer_scope()?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.complete_offline_activation(&who.ctx(), scope, &body.file)).await?))
 }
 
 /// Move the seat of an activation on a lost machine to a new machine, for one
@@ -205,7 +317,7 @@ async fn create_deactivation(
     operation_id = "create_recovery", tag = "customer",
     params(("activation_id" = Uuid, Path, description = "The activation on the lost machine")),
     request_body = MachineRequest,
-    responses((status = 201, description = "The new activation", body = ActivationView), WriteProblems),
+    responses((status = 201, description = "The new activation and its certificate", body = ActivationOutcome), WriteProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
 )]
 #[post("/me/activations/{activation_id}/recovery")]

@@ -1,0 +1,132 @@
+//! Signing keys (kept in the database, so every instance signs with the same current key and
+//! verifies with all of them) and the license certificates they sign.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use keyport_core::certificate::{self, CertificateClaims, ISSUER, Jwk, Jwks, MachineClaim, VersionClaim};
+use keyport_core::files::{FileKind, armor};
+use keyport_core::{EventKind, jws};
+use serde_json::json;
+
+use crate::catalog::features_of;
+use crate::db::DbConn;
+use crate::events::{Subject, append};
+use crate::licenses::Loaded;
+use crate::rows::{ActivationRow, MachineRow};
+use crate::schema::signing_keys;
+use crate::{Context, Store, StoreError, StoreResult, stored_time, uuid_of};
+
+fn new_key(conn: &mut DbConn, now: DateTime<Utc>) -> StoreResult<(String, [u8; 32])> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
+    let public = jws::public_key(&seed);
+    let kid = format!("{}-{}", now.format("%Y%m%d"), &hex::encode(public)[..8]);
+    diesel::update(signing_keys::table).set(signing_keys::is_current.eq(false)).execute(conn)?;
+    diesel::insert_into(signing_keys::table)
+        .values((
+            signing_keys::kid.eq(&kid),
+            signing_keys::seed.eq(hex::encode(seed)),
+            signing_keys::public_key.eq(hex::encode(public)),
+            signing_keys::is_current.eq(true),
+            signing_keys::created_at.eq(stored_time(now)),
+        ))
+        .execute(conn)?;
+    Ok((kid, seed))
+}
+
+fn seed_of(hex_seed: &str) -> StoreResult<[u8; 32]> {
+    hex::decode(hex_seed)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| StoreError::Corrupt("a signing key is not 32 bytes".to_owned()))
+}
+
+/// The current signing key (id and seed), created on first use.
+fn current_key(conn: &mut DbConn, now: DateTime<Utc>) -> StoreResult<(String, [u8; 32])> {
+    let found: Option<(String, String)> = signing_keys::table
+        .filter(signing_keys::is_current.eq(true))
+        .select((signing_keys::kid, signing_keys::seed))
+        .first(conn)
+        .optional()?;
+    match found {
+        Some((kid, seed)) => Ok((kid, seed_of(&seed)?)),
+        None => new_key(conn, now),
+    }
+}
+
+/// Signs the certificate of an activation, armored as a certificate file.
+pub(crate) fn issue(
+    conn: &mut DbConn,
+    loaded: &Loaded,
+    activation: &ActivationRow,
+    machine: &MachineRow,
+    now: DateTime<Utc>,
+) -> StoreResult<String> {
+    let (kid, seed) = current_key(conn, now)?;
+    let rules = loaded.rules()?;
+    let p = rules.params();
+    let checkin_until = p
+        .checkin_interval_days
+        .map(|days| (now + Duration::days(i64::from(days) + i64::from(p.checkin_grace_days))).timestamp());
+    let claims = CertificateClaims {
+        iss: ISSUER.to_owned(),
+        sub: uuid_of(&loaded.license.id)?,
+        jti: uuid_of(&activation.id)?,
+        iat: now.timestamp(),
+        exp: loaded.license.expires_at.map(|t| t.and_utc().timestamp()),
+        item: loaded.item.sku.clone(),
+        product: loaded.product_code.clone(),
+        features: features_of(&loaded.item)?,
+        versions: VersionClaim {
+            min: u32::try_from(loaded.item.version_min).unwrap_or_default(),
+            max: loaded.item.version_max.and_then(|v| u32::try_from(v).ok()),
+        },
+        machine: MachineClaim { fingerprint: machine.fingerprint.clone(), key: machine.public_key.clone() },
+        checkin_until,
+    };
+    Ok(armor(FileKind::Certificate, &certificate::sign(&claims, &kid, &seed)?))
+}
+
+impl Store {
+    /// Makes sure a current signing key exists (the first start creates one).
+    pub fn ensure_signing_key(&self) -> StoreResult<()> {
+        self.write(|conn| current_key(conn, Utc::now()).map(drop))
+    }
+
+    /// Adds a new current signing key; certificates signed with older keys still verify.
+    /// Returns the new key's id.
+    pub fn rotate_signing_key(&self, ctx: &Context) -> StoreResult<String> {
+        self.write(|conn| {
+            let (kid, _) = new_key(conn, ctx.now)?;
+            append(
+                conn,
+                ctx,
+                EventKind::SigningKeyRotated,
+                Subject::of("signing_key", &kid),
+                json!({"kid": kid}),
+            )?;
+            Ok(kid)
+        })
+    }
+
+    /// Every public key, newest first, as a JWKS.
+    pub fn jwks(&self) -> StoreResult<Jwks> {
+        self.read(|conn| {
+            let rows: Vec<(String, String)> = signing_keys::table
+                .order(signing_keys::created_at.desc())
+                .select((signing_keys::kid, signing_keys::public_key))
+                .load(conn)?;
+            let keys = rows
+                .into_iter()
+                .map(|(kid, public)| {
+                    let key: [u8; 32] = hex::decode(&public)
+                        .ok()
+                        .and_then(|b| b.try_into().ok())
+                        .ok_or_else(|| StoreError::Corrupt(format!("public key {kid}")))?;
+                    Ok(Jwk::ed25519(&kid, &key))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Jwks { keys })
+        })
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE used_files;
+DROP TABLE signing_keys;
