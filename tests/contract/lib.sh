@@ -5,7 +5,7 @@
 # KEYPORT_ADMIN_KEY and KEYPORT_PID, and stops the server when the script exits.
 start_keyport() {
     local bin=target/debug/keyport
-    [ -x "$bin" ] || cargo build -q -p keyport-server
+    cargo build -q -p keyport-server -p keyport-client
     KEYPORT_DATA=$(mktemp -d)
     local port
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

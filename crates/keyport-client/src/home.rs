@@ -1,0 +1,144 @@
+//! The per-user folder: the machine key (readable only by its owner), installed
+//! certificates, and the last JWKS fetched from the server.
+
+use std::path::{Path, PathBuf};
+
+use keyport_core::certificate::Jwks;
+use uuid::Uuid;
+
+use crate::{ClientError, Machine, fingerprint, machine_sources};
+
+/// The client's folder.
+#[derive(Debug, Clone)]
+pub struct Home {
+    dir: PathBuf,
+}
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> ClientError {
+    ClientError::Io(format!("cannot {what} {}: {e}", path.display()))
+}
+
+impl Home {
+    /// The folder: `explicit`, else `$KEYPORT_CLIENT_HOME`, else
+    /// `$XDG_DATA_HOME/keyport-client`, else `~/.local/share/keyport-client`.
+    pub fn locate(explicit: Option<PathBuf>) -> Home {
+        let dir = explicit
+            .or_else(|| std::env::var_os("KEYPORT_CLIENT_HOME").map(PathBuf::from))
+            .or_else(|| std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("keyport-client")))
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/keyport-client"))
+            })
+            .unwrap_or_else(|| PathBuf::from(".keyport-client"));
+        Home { dir }
+    }
+
+    /// The folder's path.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn ensure(&self) -> Result<(), ClientError> {
+        std::fs::create_dir_all(self.dir.join("certificates")).map_err(|e| io("create", &self.dir, e))?;
+        restrict(&self.dir, 0o700)
+    }
+
+    /// This machine for a product: the key pair is made once and kept (mode 0600).
+    pub fn machine(&self, product: &str) -> Result<Machine, ClientError> {
+        self.ensure()?;
+        let path = self.dir.join("machine.key");
+        let seed = match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                hex::decode(text.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()).ok_or_else(|| {
+                    ClientError::Io(format!("{} is damaged; remove it to make a new key", path.display()))
+                })?
+            }
+            Err(_) => {
+                let mut seed = [0u8; 32];
+                getrandom::fill(&mut seed).map_err(|e| ClientError::Io(format!("no randomness: {e}")))?;
+                std::fs::write(&path, hex::encode(seed)).map_err(|e| io("write", &path, e))?;
+                restrict(&path, 0o600)?;
+                seed
+            }
+        };
+        Ok(Machine::new(seed, fingerprint(product, &machine_sources())?))
+    }
+
+    fn certificate_path(&self, license: Uuid) -> PathBuf {
+        self.dir.join("certificates").join(format!("{license}.cert"))
+    }
+
+    /// Keeps a certificate for its license.
+    pub fn save_certificate(&self, license: Uuid, text: &str) -> Result<(), ClientError> {
+        self.ensure()?;
+        let path = self.certificate_path(license);
+        std::fs::write(&path, text).map_err(|e| io("write", &path, e))
+    }
+
+    /// The installed certificates: (license, file text).
+    pub fn certificates(&self) -> Result<Vec<(Uuid, String)>, ClientError> {
+        let dir = self.dir.join("certificates");
+        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let license = path.file_stem().and_then(|s| s.to_str()).and_then(|s| Uuid::parse_str(s).ok());
+            if let Some(license) = license {
+                out.push((license, std::fs::read_to_string(&path).map_err(|e| io("read", &path, e))?));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The one installed certificate, or the one of `license`.
+    pub fn certificate(&self, license: Option<Uuid>) -> Result<(Uuid, String), ClientError> {
+        let all = self.certificates()?;
+        match (license, all.len()) {
+            (Some(id), _) => all.into_iter().find(|(l, _)| *l == id),
+            (None, 1) => all.into_iter().next(),
+            (None, 0) => None,
+            (None, _) => {
+                return Err(ClientError::Io(
+                    "several licenses are installed here; name one with --license".to_owned(),
+                ));
+            }
+        }
+        .ok_or_else(|| ClientError::Io("no license certificate is installed on this machine".to_owned()))
+    }
+
+    /// Forgets a license's certificate.
+    pub fn remove_certificate(&self, license: Uuid) -> Result<(), ClientError> {
+        let path = self.certificate_path(license);
+        std::fs::remove_file(&path).map_err(|e| io("remove", &path, e))
+    }
+
+    /// Keeps the JWKS fetched from the server, for offline verification later.
+    pub fn save_jwks(&self, jwks: &Jwks) -> Result<(), ClientError> {
+        self.ensure()?;
+        let path = self.dir.join("jwks.json");
+        let text = serde_json::to_string_pretty(jwks).map_err(|e| ClientError::Io(e.to_string()))?;
+        std::fs::write(&path, text).map_err(|e| io("write", &path, e))
+    }
+
+    /// The JWKS kept from the server.
+    pub fn jwks(&self) -> Result<Jwks, ClientError> {
+        read_jwks(&self.dir.join("jwks.json"))
+    }
+}
+
+/// Reads a JWKS file (bundled with the software, or kept from the server).
+pub fn read_jwks(path: &Path) -> Result<Jwks, ClientError> {
+    let text = std::fs::read_to_string(path).map_err(|e| io("read the key set", path, e))?;
+    serde_json::from_str(&text).map_err(|e| ClientError::Io(format!("{} is not a JWKS: {e}", path.display())))
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path, mode: u32) -> Result<(), ClientError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| io("protect", path, e))
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path, _mode: u32) -> Result<(), ClientError> {
+    Ok(())
+}

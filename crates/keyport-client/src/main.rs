@@ -1,0 +1,246 @@
+//! `keyport-client`: activate, verify and move a license on this machine, online or offline.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use keyport_client::home::read_jwks;
+use keyport_client::{ClientError, Home, Server};
+use keyport_core::certificate::Jwks;
+use uuid::Uuid;
+
+/// Activate, verify and move a Keyport license on this machine.
+#[derive(Debug, Parser)]
+#[command(name = "keyport-client", version, about)]
+struct Cli {
+    /// The client's folder [default: $KEYPORT_CLIENT_HOME, $XDG_DATA_HOME/keyport-client or ~/.local/share/keyport-client].
+    #[arg(long, global = true, value_name = "DIR")]
+    home: Option<PathBuf>,
+    /// The product code the fingerprint is made for.
+    #[arg(long, global = true, default_value = "default")]
+    product: String,
+    /// What to do.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the public keys for verification come from.
+#[derive(Debug, clap::Args)]
+struct KeySource {
+    /// A JWKS file bundled with the software.
+    #[arg(long, value_name = "FILE")]
+    jwks: Option<PathBuf>,
+    /// Fetch the JWKS from this server (and keep it for offline use).
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show this machine's fingerprint and public key.
+    Fingerprint,
+    /// Activate a license of a ticket on this machine, online.
+    Activate {
+        /// The server's base URL.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// The ticket code.
+        #[arg(long)]
+        ticket: String,
+        /// Which license of the ticket [default: the first].
+        #[arg(long)]
+        license: Option<Uuid>,
+    },
+    /// Verify the installed certificate offline.
+    Verify {
+        /// Which license [default: the only one installed].
+        #[arg(long)]
+        license: Option<Uuid>,
+        /// Where the keys come from [default: the copy kept from the server].
+        #[command(flatten)]
+        keys: KeySource,
+    },
+    /// Show the installed licenses and whether they verify.
+    Status {
+        /// Where the keys come from [default: the copy kept from the server].
+        #[command(flatten)]
+        keys: KeySource,
+    },
+    /// Give this machine's seat back: online, or as a proof file to upload elsewhere.
+    Deactivate {
+        /// Which license [default: the only one installed].
+        #[arg(long)]
+        license: Option<Uuid>,
+        /// The server's base URL (online).
+        #[arg(long, value_name = "URL", required_unless_present = "offline")]
+        server: Option<String>,
+        /// The ticket code (online).
+        #[arg(long, required_unless_present = "offline")]
+        ticket: Option<String>,
+        /// Write a deactivation proof file instead of calling the server.
+        #[arg(long, requires = "out")]
+        offline: bool,
+        /// Where to write the proof file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Offline: write an activation request file for a license.
+    Request {
+        /// The license to activate here.
+        #[arg(long)]
+        license: Uuid,
+        /// Where to write the request file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Offline: install the certificate the portal returned, and write the receipt file.
+    Import {
+        /// The certificate file.
+        #[arg(long, value_name = "FILE")]
+        certificate: PathBuf,
+        /// Where to write the receipt file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Where the keys come from [default: the copy kept from the server].
+        #[command(flatten)]
+        keys: KeySource,
+    },
+}
+
+fn read(path: &PathBuf) -> Result<String, ClientError> {
+    std::fs::read_to_string(path).map_err(|e| ClientError::Io(format!("cannot read {}: {e}", path.display())))
+}
+
+fn write(path: &PathBuf, text: &str) -> Result<(), ClientError> {
+    std::fs::write(path, text).map_err(|e| ClientError::Io(format!("cannot write {}: {e}", path.display())))
+}
+
+fn keys(home: &Home, source: &KeySource) -> Result<Jwks, ClientError> {
+    match (&source.jwks, &source.server) {
+        (Some(path), _) => read_jwks(path),
+        (None, Some(url)) => {
+            let jwks = Server::new(url).jwks()?;
+            home.save_jwks(&jwks)?;
+            Ok(jwks)
+        }
+        (None, None) => home.jwks().map_err(|_| {
+            ClientError::Io("no public keys here: pass --jwks FILE or --server URL once".to_owned())
+        }),
+    }
+}
+
+fn date(seconds: Option<i64>) -> String {
+    seconds
+        .and_then(|s| DateTime::<Utc>::from_timestamp(s, 0))
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "never".to_owned())
+}
+
+fn run(cli: Cli) -> Result<(), ClientError> {
+    let home = Home::locate(cli.home.clone());
+    let machine = home.machine(&cli.product)?;
+    match cli.command {
+        Command::Fingerprint => {
+            println!("fingerprint: {}", machine.fingerprint.as_str());
+            println!("machine key: {}", machine.key);
+        }
+        Command::Activate { server, ticket, license } => {
+            let server = Server::new(&server);
+            let session = server.ticket_login(&ticket)?;
+            let license = match license {
+                Some(id) => id,
+                None => server
+                    .licenses(&session)?
+                    .first()
+                    .map(|l| l.0)
+                    .ok_or_else(|| ClientError::Io("this ticket holds no license".to_owned()))?,
+            };
+            let activated = server.activate(&session, license, &machine)?;
+            home.save_jwks(&server.jwks()?)?;
+            home.save_certificate(license, &activated.certificate)?;
+            let how = if activated.created { "activated" } else { "already active" };
+            println!("{how}: license {license} on this machine (activation {})", activated.activation_id);
+        }
+        Command::Verify { license, keys: source } => {
+            let jwks = keys(&home, &source)?;
+            let (_, text) = home.certificate(license)?;
+            let claims = machine.verify(&text, &jwks, Utc::now())?;
+            println!(
+                "valid: license {} of {} ({}), features [{}], expires {}",
+                claims.sub,
+                claims.item,
+                claims.product,
+                claims.features.join(", "),
+                date(claims.exp)
+            );
+        }
+        Command::Status { keys: source } => {
+            let jwks = keys(&home, &source).unwrap_or_default();
+            let installed = home.certificates()?;
+            if installed.is_empty() {
+                println!("no license is installed on this machine");
+            }
+            for (license, text) in installed {
+                match machine.verify(&text, &jwks, Utc::now()) {
+                    Ok(c) => {
+                        println!("{license}: valid, {} ({}), expires {}", c.item, c.product, date(c.exp))
+                    }
+                    Err(e) => println!("{license}: not valid: {e}"),
+                }
+            }
+        }
+        Command::Deactivate { license, server, ticket, offline, out } => {
+            let (license, text) = home.certificate(license)?;
+            let claims = machine
+                .verify(&text, &home.jwks().unwrap_or_default(), Utc::now())
+                .or_else(|_| unverified_claims(&text))?;
+            let proof = machine.deactivation_proof(&claims)?;
+            if offline {
+                let out = out.ok_or_else(|| ClientError::Io("--out is required".to_owned()))?;
+                write(&out, &proof)?;
+                home.remove_certificate(license)?;
+                println!("wrote {}: upload it in the portal to free the seat", out.display());
+            } else {
+                let server = Server::new(server.as_deref().unwrap_or_default());
+                let session = server.ticket_login(ticket.as_deref().unwrap_or_default())?;
+                server.deactivate(&session, &proof)?;
+                home.remove_certificate(license)?;
+                println!("deactivated: license {license} is no longer on this machine");
+            }
+        }
+        Command::Request { license, out } => {
+            write(&out, &machine.activation_request(license)?)?;
+            println!("wrote {}: upload it in the portal and bring back the certificate", out.display());
+        }
+        Command::Import { certificate, out, keys: source } => {
+            let jwks = keys(&home, &source)?;
+            let text = read(&certificate)?;
+            let claims = machine.verify(&text, &jwks, Utc::now())?;
+            home.save_certificate(claims.sub, &text)?;
+            write(&out, &machine.receipt(&claims)?)?;
+            println!(
+                "installed license {}; wrote {}: upload it in the portal to finish",
+                claims.sub,
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The claims of an installed certificate without checking its signature: enough to name
+/// the activation a deactivation proof gives back (the server checks everything).
+fn unverified_claims(text: &str) -> Result<keyport_core::certificate::CertificateClaims, ClientError> {
+    let compact = keyport_core::files::unarmor(keyport_core::files::FileKind::Certificate, text)?;
+    Ok(keyport_core::jws::Unverified::parse(&compact)?.peek()?)
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keyport-client: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
