@@ -172,6 +172,10 @@ error_codes! {
     OfflineNotAllowed = ("offline_not_allowed", 409, Client,
         "The rules of this license do not allow offline activation.",
         "Die Regeln dieser Lizenz erlauben keine Offline-Aktivierung."),
+    /// Only subscription licenses can be renewed.
+    NotASubscription = ("not_a_subscription", 409, Client,
+        "This license is not a subscription and cannot be renewed.",
+        "Diese Lizenz ist kein Abonnement und kann nicht verlängert werden."),
     /// The caller did not authenticate, or the credentials are wrong.
     Unauthorized = ("unauthorized", 401, Client,
         "Authentication is required, or the credentials are not valid.",

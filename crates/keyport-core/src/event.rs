@@ -96,6 +96,10 @@ pub enum EventKind {
     OrderCreated,
     /// New lines were added to an order.
     OrderExtended,
+    /// An order was cancelled (refunded): its licenses were revoked.
+    OrderCancelled,
+    /// A subscription license was renewed.
+    SubscriptionRenewed,
     /// A customer was created.
     CustomerCreated,
     /// A customer's e-mail address, name or number changed.
@@ -122,7 +126,9 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 21] = [
+        EventKind::OrderCancelled,
+        EventKind::SubscriptionRenewed,
         EventKind::ActivationCompleted,
         EventKind::SigningKeyRotated,
         EventKind::ProductDefined,
@@ -156,6 +162,8 @@ impl EventKind {
             EventKind::ItemDefined => "item_defined",
             EventKind::OrderCreated => "order_created",
             EventKind::OrderExtended => "order_extended",
+            EventKind::OrderCancelled => "order_cancelled",
+            EventKind::SubscriptionRenewed => "subscription_renewed",
             EventKind::CustomerCreated => "customer_created",
             EventKind::TicketRegistered => "ticket_registered",
             EventKind::LicenseActivated => "license_activated",

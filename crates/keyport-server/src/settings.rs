@@ -35,6 +35,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Database connections per instance.
     pub pool_size: u32,
+    /// The public base URL (e.g. `https://licenses.example.com`) written into the WSDL's
+    /// service address; the request's host when absent.
+    pub public_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -45,6 +48,7 @@ impl Default for Settings {
             database_url: None,
             log_format: LogFormat::Text,
             pool_size: 16,
+            public_url: None,
         }
     }
 }
@@ -57,6 +61,7 @@ impl std::fmt::Debug for Settings {
             .field("database", &self.database_url().map(|u| u.redacted()).unwrap_or_else(|e| e.to_string()))
             .field("log_format", &self.log_format)
             .field("pool_size", &self.pool_size)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }
@@ -79,7 +84,7 @@ pub struct Overrides {
 }
 
 /// The environment variables read, without their `KEYPORT_` prefix.
-const ENV_KEYS: [&str; 5] = ["data_dir", "listen", "database_url", "log_format", "pool_size"];
+const ENV_KEYS: [&str; 6] = ["data_dir", "listen", "database_url", "log_format", "pool_size", "public_url"];
 
 impl Settings {
     /// Loads settings from every source, the optional file included.

@@ -6,6 +6,7 @@ use actix_web::dev::{Server, Service};
 use actix_web::http::header::{HeaderName, HeaderValue, LOCATION};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
 use keyport_rest::RestState;
+use keyport_soap::SoapState;
 use keyport_store::Store;
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_swagger_ui::SwaggerUi;
@@ -32,21 +33,28 @@ impl Application {
         let store = open_store(settings)?;
         let listener = TcpListener::bind(settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
-        Application::with_store(listener, store)
+        Application::serve(listener, store, settings.public_url.clone())
     }
 
-    /// Serves an opened store on a bound listener.
+    /// Serves an opened store on a bound listener (the WSDL names the request's host).
     pub fn with_store(listener: TcpListener, store: Store) -> anyhow::Result<Application> {
+        Application::serve(listener, store, None)
+    }
+
+    fn serve(listener: TcpListener, store: Store, public_url: Option<String>) -> anyhow::Result<Application> {
         let port = listener.local_addr()?.port();
         let rest = web::Data::new(RestState::new(store.clone())?);
+        let soap = web::Data::new(SoapState { store: store.clone(), public_url });
         let store = web::Data::new(store);
         let openapi = keyport_rest::openapi();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(store.clone())
                 .app_data(rest.clone())
+                .app_data(soap.clone())
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))
                 .configure(health::configure)
+                .configure(keyport_soap::configure)
                 // The docs come before the API scope, which answers everything under /api/v1.
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", openapi.clone()))
                 .route("/docs", web::get().to(docs_redirect))

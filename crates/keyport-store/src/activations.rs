@@ -125,24 +125,30 @@ impl Store {
         reason: &Reason,
     ) -> StoreResult<LicenseView> {
         self.write(|conn| {
+            revoke_in(conn, ctx, license_id, reason)?;
+            load_one(conn, &license_id.to_string())?.view(ctx.now)
+        })
+    }
+
+    /// Renews a subscription license by its item's term: from its end, or from now when it
+    /// has ended. Its activations hold their seats again while it runs.
+    pub fn renew_subscription(&self, ctx: &Context, license_id: Uuid) -> StoreResult<LicenseView> {
+        self.write(|conn| {
             let loaded = lock_and_load(conn, Scope::Staff, license_id)?;
+            let days = match crate::catalog::model_of(&loaded.item)? {
+                keyport_core::LicenseModel::Subscription { days } => days,
+                _ => return Err(CoreError::new(keyport_core::ErrorCode::NotASubscription).into()),
+            };
             if loaded.license.revoked_at.is_some() {
-                return loaded.view(ctx.now);
+                return Err(CoreError::new(keyport_core::ErrorCode::LicenseRevoked).into());
             }
-            let now = stored_time(ctx.now);
+            let end = loaded.license.expires_at.map(crate::utc).unwrap_or(ctx.now).max(ctx.now);
+            let renewed = end + chrono::Duration::days(i64::from(days));
             diesel::update(licenses::table.find(&loaded.license.id))
-                .set((licenses::revoked_at.eq(now), licenses::revoke_reason.eq(reason.as_str())))
+                .set(licenses::expires_at.eq(stored_time(renewed)))
                 .execute(conn)?;
-            let holding = [ActivationState::Active.as_str(), ActivationState::Pending.as_str()];
-            diesel::update(
-                activations::table
-                    .filter(activations::license_id.eq(&loaded.license.id))
-                    .filter(activations::state.eq_any(holding)),
-            )
-            .set((activations::state.eq(ActivationState::Revoked.as_str()), activations::ended_at.eq(now)))
-            .execute(conn)?;
-            let subject = license_subject(&loaded);
-            append(conn, ctx, EventKind::LicenseRevoked, subject, json!({"reason": reason.as_str()}))?;
+            let data = json!({"expires_at": renewed.to_rfc3339(), "days": days});
+            append(conn, ctx, EventKind::SubscriptionRenewed, license_subject(&loaded), data)?;
             load_one(conn, &loaded.license.id)?.view(ctx.now)
         })
     }
@@ -173,6 +179,33 @@ impl Store {
             load_one(conn, &loaded.license.id)?.view(ctx.now)
         })
     }
+}
+
+/// Revokes a license inside the caller's transaction (nothing changes if it is revoked
+/// already): every seat it holds is freed.
+pub(crate) fn revoke_in(
+    conn: &mut DbConn,
+    ctx: &Context,
+    license_id: Uuid,
+    reason: &Reason,
+) -> StoreResult<()> {
+    let loaded = lock_and_load(conn, Scope::Staff, license_id)?;
+    if loaded.license.revoked_at.is_some() {
+        return Ok(());
+    }
+    let now = stored_time(ctx.now);
+    diesel::update(licenses::table.find(&loaded.license.id))
+        .set((licenses::revoked_at.eq(now), licenses::revoke_reason.eq(reason.as_str())))
+        .execute(conn)?;
+    let holding = [ActivationState::Active.as_str(), ActivationState::Pending.as_str()];
+    diesel::update(
+        activations::table
+            .filter(activations::license_id.eq(&loaded.license.id))
+            .filter(activations::state.eq_any(holding)),
+    )
+    .set((activations::state.eq(ActivationState::Revoked.as_str()), activations::ended_at.eq(now)))
+    .execute(conn)?;
+    append(conn, ctx, EventKind::LicenseRevoked, license_subject(&loaded), json!({"reason": reason.as_str()}))
 }
 
 /// Takes the license's row lock, then loads it with everything the decisions need; a

@@ -69,6 +69,39 @@ impl Store {
         })
     }
 
+    /// Cancels (refunds) an order: every license of its ticket is revoked with the reason,
+    /// its seats are freed, and the cancellation is recorded. Cancelling again changes
+    /// nothing.
+    pub fn cancel_order(
+        &self,
+        ctx: &Context,
+        shop: &str,
+        external_number: &str,
+        reason: &keyport_core::Reason,
+    ) -> StoreResult<crate::TicketView> {
+        let code = self.write(|conn| {
+            let found: Option<(String, String, String)> = orders::table
+                .inner_join(tickets::table)
+                .filter(orders::shop.eq(shop))
+                .filter(orders::external_number.eq(external_number))
+                .select((orders::id, orders::ticket_id, tickets::code))
+                .first(conn)
+                .optional()?;
+            let (order_id, ticket_id, code) = found.ok_or_else(|| CoreError::not_found("order"))?;
+            let license_ids: Vec<String> =
+                licenses::table.filter(licenses::ticket_id.eq(&ticket_id)).select(licenses::id).load(conn)?;
+            for id in &license_ids {
+                crate::activations::revoke_in(conn, ctx, uuid_of(id)?, reason)?;
+            }
+            let data = json!({"shop": shop, "external_number": external_number, "reason": reason.as_str(),
+                              "licenses": license_ids.len()});
+            append(conn, ctx, EventKind::OrderCancelled, Subject::of("order", &order_id), data)?;
+            Ok(code)
+        })?;
+        let code = crate::error::stored("ticket code", TicketCode::parse(&code))?;
+        self.lookup_ticket(&code, ctx.now)
+    }
+
     /// An order by shop and the shop's order number.
     pub fn get_order(&self, shop: &str, external_number: &str) -> StoreResult<OrderView> {
         self.read(|conn| {

@@ -1,0 +1,257 @@
+//! The operations: each turns its generated request into core types, calls the same store
+//! use case as REST, and answers with its generated response.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use keyport_core::{
+    CoreError, CustomerNumber, DisplayName, Email, ErrorCode, ExternalOrderNumber, OrderCustomer, OrderLine,
+    OrderRequest, Reason, Role, ShopName, Sku, TicketCode,
+};
+use keyport_store::{
+    ActivationView, Context, CustomerChanges, CustomerView, LicenseView, NewCustomer, OrderView, Scope,
+    Store, StoreError, TicketView,
+};
+use uuid::Uuid;
+use yaserde::{YaDeserialize, YaSerialize};
+
+use crate::contract::*;
+use crate::envelope::{Fault, malformed};
+
+/// Who may call an operation.
+pub fn allowed(operation: &str) -> &'static [Role] {
+    match operation {
+        "GetOrder" | "GetTicket" | "ListCustomerLicenses" | "GetCustomer" => {
+            &[Role::Admin, Role::Shop, Role::Support]
+        }
+        "GrantReactivationCredits" | "RevokeLicense" => &[Role::Admin, Role::Support],
+        _ => &[Role::Admin, Role::Shop],
+    }
+}
+
+fn store_fault(e: StoreError) -> Fault {
+    match e {
+        StoreError::Domain(e) => e.into(),
+        other => {
+            tracing::error!(error = %other, "store failure in a SOAP call");
+            CoreError::new(other.code()).into()
+        }
+    }
+}
+
+fn run<Q, R>(canonical: &str, f: impl FnOnce(Q) -> Result<R, Fault>) -> Result<String, Fault>
+where
+    Q: YaDeserialize,
+    R: YaSerialize,
+{
+    let request: Q = yaserde::de::from_str(canonical).map_err(malformed)?;
+    let response = f(request)?;
+    crate::to_xml(&response).map_err(|e| {
+        tracing::error!(error = %e, "a SOAP response could not be written");
+        Fault::from(CoreError::new(ErrorCode::InternalError))
+    })
+}
+
+/// Runs the operation named `name` on a checked, canonical payload.
+pub fn dispatch(store: &Store, ctx: &Context, name: &str, canonical: &str) -> Result<String, Fault> {
+    let s = store;
+    match name {
+        "CreateOrder" => run(canonical, |r: CreateOrder| {
+            let outcome = s.create_order(ctx, &order_request(&r)?).map_err(store_fault)?;
+            Ok(CreateOrderResponse {
+                created: outcome.created,
+                added_line: outcome
+                    .added_lines
+                    .iter()
+                    .map(|n| i32::try_from(*n).unwrap_or(i32::MAX))
+                    .collect(),
+                order: order(outcome.order),
+            })
+        }),
+        "GetOrder" => run(canonical, |r: GetOrder| {
+            let found = s.get_order(&r.shop, &r.external_order_number).map_err(store_fault)?;
+            Ok(GetOrderResponse { order: order(found) })
+        }),
+        "CancelOrder" => run(canonical, |r: CancelOrder| {
+            let reason = Reason::parse(&r.reason)?;
+            let t = s.cancel_order(ctx, &r.shop, &r.external_order_number, &reason).map_err(store_fault)?;
+            Ok(CancelOrderResponse { ticket: ticket(t) })
+        }),
+        "GetTicket" => run(canonical, |r: GetTicket| {
+            let t = s.lookup_ticket(&TicketCode::parse(&r.ticket_code)?, ctx.now).map_err(store_fault)?;
+            Ok(GetTicketResponse { ticket: ticket(t) })
+        }),
+        "ListCustomerLicenses" => run(canonical, |r: ListCustomerLicenses| {
+            let id = uuid(&r.customer_id, "customerId")?;
+            s.get_customer(id).map_err(store_fault)?;
+            let all = s.list_licenses(Scope::Customer(id), ctx.now).map_err(store_fault)?;
+            let wanted = |l: &LicenseView| r.state.is_none_or(|state| state.as_str() == l.state.as_str());
+            Ok(ListCustomerLicensesResponse {
+                license: all.into_iter().filter(wanted).map(license).collect(),
+            })
+        }),
+        "RenewSubscription" => run(canonical, |r: RenewSubscription| {
+            let l = s.renew_subscription(ctx, uuid(&r.license_id, "licenseId")?).map_err(store_fault)?;
+            Ok(RenewSubscriptionResponse { license: license(l) })
+        }),
+        "CreateCustomer" => run(canonical, |r: CreateCustomer| {
+            let new = NewCustomer {
+                email: Email::parse(&r.email)?,
+                name: DisplayName::parse(&r.name)?,
+                customer_number: r.customer_number.as_deref().map(CustomerNumber::parse).transpose()?,
+                password: None,
+            };
+            Ok(CreateCustomerResponse {
+                customer: customer(s.create_customer(ctx, &new).map_err(store_fault)?),
+            })
+        }),
+        "GetCustomer" => run(canonical, |r: GetCustomer| {
+            let found = match (&r.email, &r.customer_number) {
+                (Some(email), None) => s.find_customer_by_email(&Email::parse(email)?),
+                (None, Some(number)) => s.find_customer_by_number(&CustomerNumber::parse(number)?),
+                _ => {
+                    return Err(
+                        CoreError::invalid("GetCustomer", "give either email or customerNumber").into()
+                    );
+                }
+            };
+            Ok(GetCustomerResponse { customer: customer(found.map_err(store_fault)?) })
+        }),
+        "UpdateCustomer" => run(canonical, |r: UpdateCustomer| {
+            let changes = CustomerChanges {
+                email: r.email.as_deref().map(Email::parse).transpose()?,
+                name: r.name.as_deref().map(DisplayName::parse).transpose()?,
+                customer_number: r.customer_number.as_deref().map(CustomerNumber::parse).transpose()?,
+            };
+            let id = uuid(&r.customer_id, "customerId")?;
+            Ok(UpdateCustomerResponse {
+                customer: customer(s.update_customer(ctx, id, &changes).map_err(store_fault)?),
+            })
+        }),
+        "AssignTicket" => run(canonical, |r: AssignTicket| {
+            let code = TicketCode::parse(&r.ticket_code)?;
+            let t =
+                s.register_ticket(ctx, uuid(&r.customer_id, "customerId")?, &code).map_err(store_fault)?;
+            Ok(AssignTicketResponse { ticket: ticket(t) })
+        }),
+        "GrantReactivationCredits" => run(canonical, |r: GrantReactivationCredits| {
+            let amount = u32::try_from(r.amount)
+                .map_err(|_| CoreError::invalid("amount", "must be between 1 and 100"))?;
+            let id = uuid(&r.license_id, "licenseId")?;
+            let l = s.grant_credits(ctx, id, amount, &Reason::parse(&r.reason)?).map_err(store_fault)?;
+            Ok(GrantReactivationCreditsResponse { license: license(l) })
+        }),
+        "RevokeLicense" => run(canonical, |r: RevokeLicense| {
+            let id = uuid(&r.license_id, "licenseId")?;
+            let l = s.revoke_license(ctx, id, &Reason::parse(&r.reason)?).map_err(store_fault)?;
+            Ok(RevokeLicenseResponse { license: license(l) })
+        }),
+        other => Err(malformed(format!("the operation {other} is not implemented"))),
+    }
+}
+
+fn uuid(text: &str, field: &'static str) -> Result<Uuid, Fault> {
+    Uuid::parse_str(text.trim()).map_err(|_| CoreError::invalid(field, "is not an id").into())
+}
+
+fn order_request(r: &CreateOrder) -> Result<OrderRequest, Fault> {
+    let customer = match (&r.customer_email, &r.customer_number) {
+        (None, None) => OrderCustomer::None,
+        (Some(email), None) => OrderCustomer::ByEmail(Email::parse(email)?),
+        (None, Some(number)) => OrderCustomer::ByNumber(CustomerNumber::parse(number)?),
+        (Some(_), Some(_)) => {
+            return Err(CoreError::invalid("customer", "give either customerEmail or customerNumber").into());
+        }
+    };
+    let lines = r
+        .line
+        .iter()
+        .map(|l| {
+            let number = u32::try_from(l.line_number)
+                .map_err(|_| CoreError::invalid("lineNumber", "must be 1 or more"))?;
+            let quantity = u32::try_from(l.quantity)
+                .map_err(|_| CoreError::invalid("quantity", "must be between 1 and 1000"))?;
+            OrderLine::new(number, Sku::parse(&l.sku)?, quantity)
+        })
+        .collect::<Result<Vec<_>, CoreError>>()?;
+    Ok(OrderRequest::new(
+        ShopName::parse(&r.shop)?,
+        ExternalOrderNumber::parse(&r.external_order_number)?,
+        customer,
+        lines,
+    )?)
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn int(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn order(o: OrderView) -> Order {
+    Order {
+        id: o.id.to_string(),
+        shop: o.shop,
+        external_order_number: o.external_number,
+        ticket_code: o.ticket_code,
+        customer_id: o.customer_id.map(|c| c.to_string()),
+        line: o
+            .lines
+            .into_iter()
+            .map(|l| OrderLineResult {
+                line_number: int(l.line_number),
+                sku: l.sku,
+                quantity: int(l.quantity),
+                license_id: l.license_ids.iter().map(Uuid::to_string).collect(),
+            })
+            .collect(),
+        created_at: time(o.created_at),
+    }
+}
+
+fn ticket(t: TicketView) -> Ticket {
+    Ticket {
+        code: t.code,
+        customer_id: t.customer_id.map(|c| c.to_string()),
+        license: t.licenses.into_iter().map(license).collect(),
+    }
+}
+
+fn license(l: LicenseView) -> License {
+    License {
+        id: l.id.to_string(),
+        ticket_code: l.ticket_code,
+        sku: l.sku,
+        product_code: l.product_code,
+        state: LicenseState::parse(l.state.as_str()).unwrap_or_default(),
+        seats: int(l.seats),
+        seats_in_use: int(l.seats_in_use),
+        reactivation_credits: int(l.reactivation_credits),
+        next_credit_at: l.next_credit_at.map(time),
+        starts_at: time(l.starts_at),
+        expires_at: l.expires_at.map(time),
+        revoked_at: l.revoked_at.map(time),
+        activation: l.activations.into_iter().map(activation).collect(),
+    }
+}
+
+fn activation(a: ActivationView) -> Activation {
+    Activation {
+        id: a.id.to_string(),
+        machine_key: a.machine_key,
+        fingerprint: a.fingerprint,
+        state: ActivationState::parse(a.state.as_str()).unwrap_or_default(),
+        started_at: time(a.started_at),
+        ended_at: a.ended_at.map(time),
+    }
+}
+
+fn customer(c: CustomerView) -> Customer {
+    Customer {
+        id: c.id.to_string(),
+        email: c.email,
+        name: c.name,
+        customer_number: c.customer_number,
+        created_at: time(c.created_at),
+    }
+}

@@ -1,0 +1,120 @@
+//! The actix service at `/soap`: `GET /soap?wsdl` serves the contract with this server's
+//! address; `POST /soap` reads the envelope, authenticates, checks the payload against the
+//! contract, and dispatches.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{ACCEPT_LANGUAGE, AUTHORIZATION};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use futures_util::StreamExt as _;
+use keyport_core::{Actor, Channel, CoreError, ErrorCode, Lang};
+use keyport_store::{Context, Store};
+
+use crate::contract::OPERATIONS;
+use crate::envelope::{self, Fault};
+use crate::operations;
+
+/// The largest SOAP request accepted, in bytes.
+pub const BODY_LIMIT: usize = 512 * 1024;
+
+/// The contract as committed.
+pub const WSDL: &str = include_str!("../../../wsdl/keyport.wsdl");
+
+/// What the SOAP service shares between requests.
+#[derive(Clone)]
+pub struct SoapState {
+    /// The store.
+    pub store: Store,
+    /// The public base URL for the WSDL's service address; the request's host when absent.
+    pub public_url: Option<String>,
+}
+
+/// Mounts `/soap`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/soap").route(web::get().to(wsdl)).route(web::post().to(call)));
+}
+
+async fn wsdl(req: HttpRequest, state: web::Data<SoapState>) -> HttpResponse {
+    if !req.query_string().eq_ignore_ascii_case("wsdl") {
+        return HttpResponse::NotFound().content_type("text/plain").body("GET /soap?wsdl for the contract\n");
+    }
+    let base = state.public_url.clone().unwrap_or_else(|| {
+        let info = req.connection_info();
+        format!("{}://{}", info.scheme(), info.host())
+    });
+    let location = format!("{}/soap", base.trim_end_matches('/'));
+    let text = WSDL.replace("http://localhost:8080/soap", &crate::xml::escape(&location));
+    HttpResponse::Ok().content_type("text/xml; charset=utf-8").body(text)
+}
+
+fn lang(req: &HttpRequest) -> Lang {
+    req.headers()
+        .get(ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(Lang::from_accept_language)
+        .unwrap_or_default()
+}
+
+fn xml(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status).content_type("text/xml; charset=utf-8").body(body)
+}
+
+async fn call(req: HttpRequest, mut payload: web::Payload, state: web::Data<SoapState>) -> HttpResponse {
+    let lang = lang(&req);
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else {
+            return xml(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                envelope::fault(&envelope::malformed("the body could not be read"), lang),
+            );
+        };
+        if body.len() + chunk.len() > BODY_LIMIT {
+            let fault = Fault::from(CoreError::new(ErrorCode::PayloadTooLarge).with("limit", BODY_LIMIT));
+            return xml(StatusCode::INTERNAL_SERVER_ERROR, envelope::fault(&fault, lang));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let basic = basic_password(&req);
+    let state = state.into_inner();
+    let answer = web::block(move || handle(&state.store, &body, basic)).await;
+    match answer {
+        Ok(Ok(text)) => xml(StatusCode::OK, text),
+        Ok(Err(fault)) => xml(StatusCode::INTERNAL_SERVER_ERROR, envelope::fault(&fault, lang)),
+        Err(e) => {
+            tracing::error!(error = %e, "a SOAP call could not run");
+            let fault = Fault::from(CoreError::new(ErrorCode::InternalError));
+            xml(StatusCode::INTERNAL_SERVER_ERROR, envelope::fault(&fault, lang))
+        }
+    }
+}
+
+/// The password of HTTP Basic authentication, if given.
+fn basic_password(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    decoded.split_once(':').map(|(_, password)| password.to_owned())
+}
+
+/// Everything after the body was read: runs off the async workers.
+fn handle(store: &Store, body: &[u8], basic: Option<String>) -> Result<String, Fault> {
+    let text = std::str::from_utf8(body).map_err(|_| envelope::malformed("the body is not UTF-8"))?;
+    let request = envelope::read(text)?;
+    let operation = OPERATIONS
+        .iter()
+        .find(|op| op.input == request.payload.name)
+        .ok_or_else(|| envelope::malformed(format!("there is no operation {}", request.payload.name)))?;
+    let key =
+        request.ws_password.or(basic).ok_or_else(|| Fault::from(CoreError::new(ErrorCode::Unauthorized)))?;
+    let key =
+        store.authenticate_api_key(&key).map_err(|_| Fault::from(CoreError::new(ErrorCode::Unauthorized)))?;
+    if !operations::allowed(operation.name).contains(&key.role) {
+        return Err(CoreError::new(ErrorCode::Forbidden).into());
+    }
+    let canonical = crate::schema::check(&request.payload, operation.input).map_err(envelope::malformed)?;
+    let ctx = Context::new(Actor::ApiKey(key.id), Channel::Soap, chrono::Utc::now());
+    let payload = operations::dispatch(store, &ctx, operation.name, &canonical)?;
+    Ok(envelope::response(&payload))
+}

@@ -1,0 +1,162 @@
+//! A strict reader for incoming XML: a small tree with resolved namespaces. It refuses DTDs
+//! (so no XXE and no entity expansion), unknown entities, and malformed XML, each with a
+//! message a shop developer understands.
+
+use quick_xml::NsReader;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+
+/// An element: namespace, local name, attributes, children and text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Element {
+    /// The namespace URI, if bound.
+    pub ns: Option<String>,
+    /// The local name.
+    pub name: String,
+    /// Attributes other than namespace declarations: (namespace, local name, value).
+    pub attributes: Vec<(Option<String>, String, String)>,
+    /// Child elements, in order.
+    pub children: Vec<Element>,
+    /// The text directly inside (entities resolved).
+    pub text: String,
+}
+
+impl Element {
+    /// Whether it is `name` in namespace `ns`.
+    pub fn is(&self, ns: &str, name: &str) -> bool {
+        self.ns.as_deref() == Some(ns) && self.name == name
+    }
+
+    /// An attribute's value by local name (any namespace).
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.iter().find(|(_, n, _)| n == name).map(|(_, _, v)| v.as_str())
+    }
+}
+
+fn namespace(result: &ResolveResult<'_>) -> Result<Option<String>, String> {
+    match result {
+        ResolveResult::Bound(ns) => Ok(Some(ns.0.to_owned())),
+        ResolveResult::Unbound => Ok(None),
+        ResolveResult::Unknown(prefix) => Err(format!("the prefix '{prefix}' is not declared")),
+    }
+}
+
+fn element(reader: &NsReader<&[u8]>, ns: Option<String>, start: &BytesStart<'_>) -> Result<Element, String> {
+    let mut attributes = Vec::new();
+    for attribute in start.attributes() {
+        let attribute = attribute.map_err(|e| format!("a malformed attribute: {e}"))?;
+        let key = attribute.key.as_ref();
+        if key == "xmlns" || key.starts_with("xmlns:") {
+            continue;
+        }
+        let (resolved, local) = reader.resolver().resolve_attribute(attribute.key);
+        let value = attribute
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|e| format!("the attribute {key} cannot be read: {e}"))?;
+        attributes.push((namespace(&resolved)?, local.as_ref().to_owned(), value.into_owned()));
+    }
+    Ok(Element {
+        ns,
+        name: start.local_name().as_ref().to_owned(),
+        attributes,
+        children: Vec::new(),
+        text: String::new(),
+    })
+}
+
+/// Reads a document into its root element.
+pub fn parse(text: &str) -> Result<Element, String> {
+    let mut reader = NsReader::from_str(text);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    loop {
+        let (result, event) =
+            reader.read_resolved_event().map_err(|e| format!("the XML is malformed: {e}"))?;
+        let ns = namespace(&result);
+        match event {
+            Event::Start(e) => {
+                let node = element(&reader, ns?, &e)?;
+                stack.push(node);
+            }
+            Event::Empty(e) => {
+                let node = element(&reader, ns?, &e)?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(node),
+                    None if root.is_none() => root = Some(node),
+                    None => return Err("there is more than one root element".to_owned()),
+                }
+            }
+            Event::End(_) => {
+                let node = stack.pop().ok_or("an end tag has no start tag")?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(node),
+                    None if root.is_none() => root = Some(node),
+                    None => return Err("there is more than one root element".to_owned()),
+                }
+            }
+            Event::Text(t) => {
+                let text = t.xml_content(quick_xml::XmlVersion::Implicit1_0);
+                match stack.last_mut() {
+                    Some(parent) => parent.text.push_str(&text),
+                    None if text.trim().is_empty() => {}
+                    None => return Err("there is text outside the root element".to_owned()),
+                }
+            }
+            Event::CData(t) => {
+                let text = t.into_inner().into_owned();
+                stack.last_mut().ok_or("CDATA outside the root element")?.text.push_str(&text);
+            }
+            Event::GeneralRef(r) => {
+                let resolved = if r.is_char_ref() {
+                    r.resolve_char_ref().ok().flatten().map(String::from)
+                } else {
+                    quick_xml::escape::resolve_predefined_entity(&r.into_inner()).map(str::to_owned)
+                };
+                let resolved =
+                    resolved.ok_or("an entity other than the five predefined ones is not allowed")?;
+                stack.last_mut().ok_or("an entity outside the root element")?.text.push_str(&resolved);
+            }
+            Event::DocType(_) => {
+                return Err("a DTD or entity declaration is not allowed".to_owned());
+            }
+            Event::Eof => break,
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+        }
+    }
+    if !stack.is_empty() {
+        return Err("the document ends before its elements are closed".to_owned());
+    }
+    root.ok_or_else(|| "the document is empty".to_owned())
+}
+
+/// Escapes text for element content.
+pub fn escape(text: &str) -> String {
+    quick_xml::escape::escape(text).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_resolve_on_elements_and_attributes() {
+        let doc = parse(r#"<a:x xmlns:a="urn:a" xmlns:b="urn:b" b:k="v"><a:y>1 &amp; 2</a:y></a:x>"#);
+        let doc = doc.unwrap_or_default();
+        assert!(doc.is("urn:a", "x"));
+        assert_eq!(doc.attributes, vec![(Some("urn:b".to_owned()), "k".to_owned(), "v".to_owned())]);
+        assert_eq!(doc.children[0].text, "1 & 2");
+    }
+
+    #[test]
+    fn a_dtd_is_refused() {
+        let err = parse(r#"<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>"#).err();
+        assert_eq!(err.as_deref(), Some("a DTD or entity declaration is not allowed"));
+    }
+
+    #[test]
+    fn an_undeclared_prefix_and_broken_xml_are_refused() {
+        assert!(parse("<a:x/>").is_err());
+        assert!(parse("<x><y></x>").is_err());
+        assert!(parse("<x>&custom;</x>").is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! Writing Rust source from the contract.
+
+use std::fmt::Write as _;
+
+use crate::model::{ComplexType, Contract, Field, FieldType, SimpleType};
+
+/// `lineNumber` -> `line_number`.
+pub fn snake(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    match out.as_str() {
+        "type" | "ref" | "self" | "match" | "mod" => format!("r#{out}"),
+        _ => out,
+    }
+}
+
+/// `active` -> `Active`, `not-found` -> `NotFound`.
+pub fn camel(value: &str) -> String {
+    value
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut chars = p.chars();
+            chars.next().map(|f| f.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+        })
+        .collect()
+}
+
+fn rust_type(field: &Field) -> String {
+    let base = match &field.ty {
+        FieldType::String | FieldType::DateTime => "String".to_owned(),
+        FieldType::Int => "i32".to_owned(),
+        FieldType::Boolean => "bool".to_owned(),
+        FieldType::Enum(n) | FieldType::Complex(n) => n.clone(),
+    };
+    match (field.min, field.max) {
+        (_, None) => format!("Vec<{base}>"),
+        (_, Some(m)) if m > 1 => format!("Vec<{base}>"),
+        (0, _) => format!("Option<{base}>"),
+        _ => base,
+    }
+}
+
+fn kind(field: &Field) -> String {
+    match &field.ty {
+        FieldType::String => "Kind::String".to_owned(),
+        FieldType::Int => "Kind::Int".to_owned(),
+        FieldType::Boolean => "Kind::Boolean".to_owned(),
+        FieldType::DateTime => "Kind::DateTime".to_owned(),
+        FieldType::Enum(n) => format!("Kind::Enum({n}::VALUES)"),
+        FieldType::Complex(n) => format!("Kind::Complex({n:?})"),
+    }
+}
+
+fn write_struct(out: &mut String, ns: &str, t: &ComplexType) {
+    let what = if t.is_element { "The element" } else { "The complex type" };
+    let _ = writeln!(out, "/// {what} `{}` of the contract.", t.name);
+    let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq, Default, YaSerialize, YaDeserialize)]");
+    let _ = writeln!(
+        out,
+        "#[yaserde(rename = {:?}, prefix = \"tns\", namespaces = {{ \"tns\" = {ns:?} }})]",
+        t.name
+    );
+    let _ = writeln!(out, "pub struct {} {{", t.name);
+    for f in &t.fields {
+        let _ = writeln!(out, "    /// The `{}` element.", f.name);
+        let _ = writeln!(out, "    #[yaserde(rename = {:?}, prefix = \"tns\")]", f.name);
+        let _ = writeln!(out, "    pub {}: {},", snake(&f.name), rust_type(f));
+    }
+    let _ = writeln!(out, "}}\n");
+}
+
+fn write_enum(out: &mut String, ns: &str, t: &SimpleType) {
+    let _ = writeln!(out, "/// The enumeration `{}` of the contract.", t.name);
+    let _ =
+        writeln!(out, "#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, YaSerialize, YaDeserialize)]");
+    let _ = writeln!(
+        out,
+        "#[yaserde(rename = {:?}, prefix = \"tns\", namespaces = {{ \"tns\" = {ns:?} }})]",
+        t.name
+    );
+    let _ = writeln!(out, "pub enum {} {{", t.name);
+    for (i, v) in t.values.iter().enumerate() {
+        let _ = writeln!(out, "    /// `{v}`.");
+        if i == 0 {
+            let _ = writeln!(out, "    #[default]");
+        }
+        let _ = writeln!(out, "    #[yaserde(rename = {v:?})]");
+        let _ = writeln!(out, "    {},", camel(v));
+    }
+    let _ = writeln!(out, "}}\n");
+    let _ = writeln!(out, "impl {} {{", t.name);
+    let values: Vec<String> = t.values.iter().map(|v| format!("{v:?}")).collect();
+    let _ = writeln!(out, "    /// Every value the contract allows.");
+    let _ = writeln!(out, "    pub const VALUES: &'static [&'static str] = &[{}];\n", values.join(", "));
+    let _ = writeln!(out, "    /// The value as written in XML.");
+    let _ = writeln!(out, "    pub fn as_str(self) -> &'static str {{");
+    let _ = writeln!(out, "        match self {{");
+    for v in &t.values {
+        let _ = writeln!(out, "            {}::{} => {v:?},", t.name, camel(v));
+    }
+    let _ = writeln!(out, "        }}\n    }}\n");
+    let _ = writeln!(out, "    /// The variant of a value, if the contract allows it.");
+    let _ = writeln!(out, "    pub fn parse(value: &str) -> Option<{}> {{", t.name);
+    let _ = writeln!(out, "        match value {{");
+    for v in &t.values {
+        let _ = writeln!(out, "            {v:?} => Some({}::{}),", t.name, camel(v));
+    }
+    let _ = writeln!(out, "            _ => None,\n        }}\n    }}\n}}\n");
+}
+
+/// The generated module's source.
+pub fn generate(contract: &Contract, source: &str) -> String {
+    let ns = &contract.namespace;
+    let mut out = String::new();
+    let _ = writeln!(out, "// @generated by keyport-wsdl-gen from {source}. Do not edit: change the WSDL.\n");
+    let _ = writeln!(out, "use yaserde::{{YaDeserialize, YaSerialize}};");
+    let _ = writeln!(out, "use crate::schema::{{FieldDesc, Kind, OperationDesc, TypeDesc}};\n");
+    let _ = writeln!(out, "/// The contract's target namespace.");
+    let _ = writeln!(out, "pub const TARGET_NAMESPACE: &str = {ns:?};\n");
+    for t in &contract.simple_types {
+        write_enum(&mut out, ns, t);
+    }
+    for t in &contract.complex_types {
+        write_struct(&mut out, ns, t);
+    }
+    let _ = writeln!(out, "/// Every complex type and element, with its children in order.");
+    let _ = writeln!(out, "pub static TYPES: &[TypeDesc] = &[");
+    for t in &contract.complex_types {
+        let _ = writeln!(out, "    TypeDesc {{ name: {:?}, fields: &[", t.name);
+        for f in &t.fields {
+            let max = f.max.map_or("None".to_owned(), |m| format!("Some({m})"));
+            let _ = writeln!(
+                out,
+                "        FieldDesc {{ name: {:?}, kind: {}, min: {}, max: {max} }},",
+                f.name,
+                kind(f),
+                f.min
+            );
+        }
+        let _ = writeln!(out, "    ] }},");
+    }
+    let _ = writeln!(out, "];\n");
+    let _ = writeln!(out, "/// The operations, in the contract's order.");
+    let _ = writeln!(out, "pub static OPERATIONS: &[OperationDesc] = &[");
+    for op in &contract.operations {
+        let _ = writeln!(
+            out,
+            "    OperationDesc {{ name: {:?}, input: {:?}, output: {:?}, soap_action: {:?} }},",
+            op.name, op.input, op.output, op.soap_action
+        );
+    }
+    let _ = writeln!(out, "];");
+    out
+}
