@@ -10,6 +10,7 @@ set -o pipefail
 cargo test --workspace --all-targets 2>&1 | tee "$log"
 bash tests/contract/rest.sh
 bash tests/contract/certificate.sh
+bash tests/contract/soap.sh
 
 # One closing line over every Rust test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

@@ -9,3 +9,4 @@ mod orders;
 mod rest;
 mod rest_access;
 mod server;
+mod soap;
