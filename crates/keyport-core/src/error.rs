@@ -176,6 +176,18 @@ error_codes! {
     NotASubscription = ("not_a_subscription", 409, Client,
         "This license is not a subscription and cannot be renewed.",
         "Diese Lizenz ist kein Abonnement und kann nicht verlängert werden."),
+    /// A link from a mail is unknown, used or expired.
+    InvalidToken = ("invalid_token", 422, Client,
+        "This link is not valid (any more); ask for a new one.",
+        "Dieser Link ist (nicht mehr) gültig; fordern Sie einen neuen an."),
+    /// The account's e-mail address is not confirmed yet.
+    EmailNotVerified = ("email_not_verified", 403, Client,
+        "Confirm your e-mail address with the link we sent before logging in.",
+        "Bestätigen Sie Ihre E-Mail-Adresse mit dem gesendeten Link, bevor Sie sich anmelden."),
+    /// A single sign-on token was refused.
+    SsoTokenInvalid = ("sso_token_invalid", 401, Client,
+        "The single sign-on token is not accepted: {reason}.",
+        "Das Single-Sign-on-Token wird nicht akzeptiert: {reason}."),
     /// The caller did not authenticate, or the credentials are wrong.
     Unauthorized = ("unauthorized", 401, Client,
         "Authentication is required, or the credentials are not valid.",

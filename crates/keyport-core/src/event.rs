@@ -104,6 +104,10 @@ pub enum EventKind {
     CustomerCreated,
     /// A customer's e-mail address, name or number changed.
     CustomerUpdated,
+    /// A customer confirmed their e-mail address.
+    EmailVerified,
+    /// A customer's password was set or changed.
+    PasswordChanged,
     /// A ticket was registered to a customer.
     TicketRegistered,
     /// A license was activated on a machine.
@@ -126,7 +130,9 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 23] = [
+        EventKind::EmailVerified,
+        EventKind::PasswordChanged,
         EventKind::OrderCancelled,
         EventKind::SubscriptionRenewed,
         EventKind::ActivationCompleted,
@@ -157,6 +163,8 @@ impl EventKind {
             EventKind::ProductUpdated => "product_updated",
             EventKind::ItemUpdated => "item_updated",
             EventKind::CustomerUpdated => "customer_updated",
+            EventKind::EmailVerified => "email_verified",
+            EventKind::PasswordChanged => "password_changed",
             EventKind::RuleSetDefined => "rule_set_defined",
             EventKind::RuleSetUpdated => "rule_set_updated",
             EventKind::ItemDefined => "item_defined",

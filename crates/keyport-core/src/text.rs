@@ -132,6 +132,9 @@ impl fmt::Display for Email {
     }
 }
 
+/// Common passwords that are long enough to pass the length check.
+const COMMON_PASSWORDS: &str = include_str!("common-passwords.txt");
+
 /// A password a customer chose: 10 to 1024 characters. Never logged or shown.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
@@ -140,7 +143,8 @@ impl Password {
     /// The shortest password accepted.
     pub const MIN_LENGTH: usize = 10;
 
-    /// Checks the length.
+    /// Checks the length, and refuses passwords from a shipped list of common ones and
+    /// passwords of one repeated character.
     pub fn parse(value: &str) -> Result<Password, CoreError> {
         let length = value.chars().count();
         if length < Password::MIN_LENGTH {
@@ -148,6 +152,12 @@ impl Password {
         }
         if length > 1024 {
             return Err(CoreError::invalid("password", "must be at most 1024 characters"));
+        }
+        let lower = value.to_lowercase();
+        let common = COMMON_PASSWORDS.lines().filter(|l| !l.starts_with('#')).any(|l| l.trim() == lower);
+        let one_char = value.chars().all(|c| Some(c) == value.chars().next());
+        if common || one_char {
+            return Err(CoreError::invalid("password", "is too common; choose another"));
         }
         Ok(Password(value.to_owned()))
     }
@@ -181,6 +191,8 @@ mod tests {
     #[test]
     fn a_short_password_is_refused_and_never_shown() {
         assert!(Password::parse("short").is_err());
+        assert!(Password::parse("Password123").is_err(), "common, whatever the case");
+        assert!(Password::parse("zzzzzzzzzzzz").is_err(), "one repeated character");
         let password = Password::parse("correct horse battery").map(|p| format!("{p:?}"));
         assert_eq!(password.as_deref(), Ok("Password(***)"));
     }

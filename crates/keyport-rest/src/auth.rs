@@ -15,7 +15,8 @@ use chrono::Utc;
 use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use keyport_core::{Actor, Channel, ErrorCode, Role};
-use keyport_store::{Context, Scope, Session, SessionSubject, Store, family_of};
+use keyport_store::mail::Links;
+use keyport_store::{Context, Limit, Scope, Session, SessionSubject, Store, family_of};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -29,21 +30,76 @@ pub const ACCESS_TOKEN_SECONDS: i64 = 900;
 const ISSUER: &str = "keyport";
 const AUDIENCE: &str = "keyport-api";
 
+/// The limits on logins and resets (shared through the database across instances).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Failed logins per account before it is locked for the rest of the window.
+    pub login_per_account: Limit,
+    /// Failed logins per source address.
+    pub login_per_address: Limit,
+    /// Ticket logins per source address.
+    pub ticket_login_per_address: Limit,
+    /// Password-reset requests per source address.
+    pub reset_per_address: Limit,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let minutes = |max, m| Limit { max, window: chrono::Duration::minutes(m) };
+        Limits {
+            login_per_account: minutes(5, 15),
+            login_per_address: minutes(20, 15),
+            ticket_login_per_address: minutes(30, 15),
+            reset_per_address: minutes(5, 60),
+        }
+    }
+}
+
+/// How customers get in: where mail links point, the limits, and the trusted SSO issuers.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Where links in mails point.
+    pub links: Links,
+    /// Login and reset limits.
+    pub limits: Limits,
+    /// Trusted single sign-on issuers.
+    pub issuers: Vec<crate::sso::Issuer>,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity {
+            links: Links { base: "http://127.0.0.1:8080".to_owned() },
+            limits: Limits::default(),
+            issuers: Vec::new(),
+        }
+    }
+}
+
 /// What the REST façade shares between requests.
 #[derive(Clone)]
 pub struct RestState {
     /// The store.
     pub store: Store,
+    /// Identity settings.
+    pub identity: Identity,
     encoding: EncodingKey,
     decoding: DecodingKey,
 }
 
 impl RestState {
-    /// Loads (or creates, once per database) the access-token secret.
+    /// Loads (or creates, once per database) the access-token secret; default identity
+    /// settings.
     pub fn new(store: Store) -> Result<RestState, keyport_store::StoreError> {
+        RestState::with_identity(store, Identity::default())
+    }
+
+    /// Like [`RestState::new`], with identity settings.
+    pub fn with_identity(store: Store, identity: Identity) -> Result<RestState, keyport_store::StoreError> {
         let secret = store.secret("access_token_hs256")?;
         Ok(RestState {
             store,
+            identity,
             encoding: EncodingKey::from_secret(&secret),
             decoding: DecodingKey::from_secret(&secret),
         })

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod idempotency;
 pub mod problem;
 mod routes;
+pub mod sso;
 
 use actix_web::{middleware, web};
 use keyport_store::StoreError;
@@ -11,7 +12,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::{AppExt, scope};
 
-pub use auth::{Principal, RestState};
+pub use auth::{Identity, Limits, Principal, RestState};
 pub use problem::{ApiError, Problem};
 
 /// Where the API is mounted.

@@ -110,7 +110,11 @@ pub fn problem_response(error: &CoreError, lang: Lang) -> HttpResponse {
         detail: error.message(lang),
         facts: error.facts().iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
     };
-    let mut response = HttpResponse::build(status).content_type("application/problem+json").json(problem);
+    let mut builder = HttpResponse::build(status);
+    if let Some(seconds) = error.facts().get("seconds").filter(|_| error.code() == ErrorCode::RateLimited) {
+        builder.insert_header(("Retry-After", seconds.as_str()));
+    }
+    let mut response = builder.content_type("application/problem+json").json(problem);
     response.extensions_mut().insert(error.clone());
     response
 }

@@ -26,7 +26,7 @@ fn the_committed_openapi_document_matches_the_code() {
 #[test]
 fn every_operation_has_a_verb_resource_id_and_a_tag() {
     let api = keyport_rest::openapi();
-    let verbs = ["create_", "get_", "list_", "update_", "delete_", "refresh_", "register_"];
+    let verbs = ["create_", "get_", "list_", "update_", "delete_", "refresh_", "register_", "verify_"];
     let mut count = 0;
     for (path, item) in &api.paths.paths {
         let operations = [&item.get, &item.post, &item.put, &item.patch, &item.delete];

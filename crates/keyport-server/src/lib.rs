@@ -2,6 +2,8 @@
 
 pub mod cli;
 pub mod health;
+pub mod identity;
+pub mod mailer;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -36,8 +36,85 @@ pub struct Settings {
     /// Database connections per instance.
     pub pool_size: u32,
     /// The public base URL (e.g. `https://licenses.example.com`) written into the WSDL's
-    /// service address; the request's host when absent.
+    /// service address and into links in mails; the request's host (WSDL) or the listen
+    /// address (mails) when absent.
     pub public_url: Option<String>,
+    /// The sender of mails.
+    pub mail_from: String,
+    /// The SMTP server; without one, mails are written as `.eml` files into
+    /// `<data_dir>/mail/`.
+    pub smtp: Option<SmtpSettings>,
+    /// Login and reset limits.
+    pub limits: LimitSettings,
+    /// Trusted single sign-on issuers.
+    pub sso: Vec<SsoSettings>,
+}
+
+/// How mails leave.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// Host name.
+    pub host: String,
+    /// Port (25, 465, 587, ...).
+    pub port: u16,
+    /// `none`, `starttls` or `tls`.
+    #[serde(default = "starttls")]
+    pub security: String,
+    /// User name, if the server wants one.
+    pub username: Option<String>,
+    /// Password (never logged).
+    pub password: Option<String>,
+}
+
+fn starttls() -> String {
+    "starttls".to_owned()
+}
+
+/// Login and reset limits, each per window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    /// The window in minutes.
+    pub window_minutes: i64,
+    /// Failed logins per account in a window before it is locked.
+    pub login_failures_per_account: u32,
+    /// Failed logins per source address in a window.
+    pub login_failures_per_address: u32,
+    /// Ticket logins per source address in a window.
+    pub ticket_logins_per_address: u32,
+    /// Password-reset requests per source address in a window.
+    pub reset_requests_per_address: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            window_minutes: 15,
+            login_failures_per_account: 5,
+            login_failures_per_address: 20,
+            ticket_logins_per_address: 30,
+            reset_requests_per_address: 5,
+        }
+    }
+}
+
+/// A trusted identity provider for `POST /api/v1/auth/sso`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoSettings {
+    /// The `iss` of its tokens.
+    pub issuer: String,
+    /// The `aud` its tokens must carry.
+    pub audience: String,
+    /// Allowed algorithms: RS256, ES256, EdDSA, HS256.
+    pub algorithms: Vec<String>,
+    /// A JWKS file with its public keys.
+    pub jwks_file: Option<PathBuf>,
+    /// A URL serving its JWKS (fetched at start).
+    pub jwks_url: Option<String>,
+    /// A shared secret (HS256; never logged).
+    pub secret: Option<String>,
 }
 
 impl Default for Settings {
@@ -49,6 +126,10 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             pool_size: 16,
             public_url: None,
+            mail_from: "Keyport <keyport@localhost>".to_owned(),
+            smtp: None,
+            limits: LimitSettings::default(),
+            sso: Vec::new(),
         }
     }
 }
@@ -62,6 +143,10 @@ impl std::fmt::Debug for Settings {
             .field("log_format", &self.log_format)
             .field("pool_size", &self.pool_size)
             .field("public_url", &self.public_url)
+            .field("mail_from", &self.mail_from)
+            .field("smtp", &self.smtp.as_ref().map(|s| format!("{}:{} ({})", s.host, s.port, s.security)))
+            .field("limits", &self.limits)
+            .field("sso", &self.sso.iter().map(|s| s.issuer.clone()).collect::<Vec<_>>())
             .finish()
     }
 }
@@ -84,7 +169,7 @@ pub struct Overrides {
 }
 
 /// The environment variables read, without their `KEYPORT_` prefix.
-const ENV_KEYS: [&str; 6] = ["data_dir", "listen", "database_url", "log_format", "pool_size", "public_url"];
+const ENV_KEYS: [&str; 7] = ["data_dir", "listen", "database_url", "log_format", "pool_size", "public_url", "mail_from"];
 
 impl Settings {
     /// Loads settings from every source, the optional file included.

@@ -5,7 +5,9 @@ use std::net::TcpListener;
 use actix_web::dev::{Server, Service};
 use actix_web::http::header::{HeaderName, HeaderValue, LOCATION};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
-use keyport_rest::RestState;
+use keyport_rest::{Identity, RestState};
+
+use crate::mailer::Mailer;
 use keyport_soap::SoapState;
 use keyport_store::Store;
 use tracing_actix_web::{RequestId, TracingLogger};
@@ -24,6 +26,7 @@ pub const BODY_LIMIT: usize = keyport_rest::problem::JSON_LIMIT;
 pub struct Application {
     port: u16,
     server: Server,
+    mail: Option<(Mailer, Store)>,
 }
 
 impl Application {
@@ -33,18 +36,29 @@ impl Application {
         let store = open_store(settings)?;
         let listener = TcpListener::bind(settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
-        Application::serve(listener, store, settings.public_url.clone())
+        let identity = crate::identity::identity(settings)?;
+        let mailer = Mailer::from_settings(settings)?;
+        let mut app = Application::serve(listener, store.clone(), settings.public_url.clone(), identity)?;
+        app.mail = Some((mailer, store));
+        Ok(app)
     }
 
-    /// Serves an opened store on a bound listener (the WSDL names the request's host).
+    /// Serves an opened store on a bound listener with default identity settings and no
+    /// mail worker (mails stay in the outbox); the WSDL names the request's host.
     pub fn with_store(listener: TcpListener, store: Store) -> anyhow::Result<Application> {
-        Application::serve(listener, store, None)
+        Application::serve(listener, store, None, Identity::default())
     }
 
-    fn serve(listener: TcpListener, store: Store, public_url: Option<String>) -> anyhow::Result<Application> {
+    fn serve(
+        listener: TcpListener,
+        store: Store,
+        public_url: Option<String>,
+        identity: Identity,
+    ) -> anyhow::Result<Application> {
         let port = listener.local_addr()?.port();
-        let rest = web::Data::new(RestState::new(store.clone())?);
-        let soap = web::Data::new(SoapState { store: store.clone(), public_url });
+        let links = identity.links.clone();
+        let rest = web::Data::new(RestState::with_identity(store.clone(), identity)?);
+        let soap = web::Data::new(SoapState { store: store.clone(), public_url, links });
         let store = web::Data::new(store);
         let openapi = keyport_rest::openapi();
         let server = HttpServer::new(move || {
@@ -76,7 +90,7 @@ impl Application {
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
-        Ok(Application { port, server })
+        Ok(Application { port, server, mail: None })
     }
 
     /// The port the server listens on.
@@ -86,7 +100,12 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then finishes the requests in flight and stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let worker = self.mail.map(|(mailer, store)| tokio::spawn(mailer.run(store)));
+        let result = self.server.await;
+        if let Some(worker) = worker {
+            worker.abort();
+        }
+        result
     }
 }
 

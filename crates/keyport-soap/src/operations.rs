@@ -10,6 +10,7 @@ use keyport_store::{
     ActivationView, Context, CustomerChanges, CustomerView, LicenseView, NewCustomer, OrderView, Scope,
     Store, StoreError, TicketView,
 };
+use keyport_store::mail::Links;
 use uuid::Uuid;
 use yaserde::{YaDeserialize, YaSerialize};
 
@@ -51,7 +52,7 @@ where
 }
 
 /// Runs the operation named `name` on a checked, canonical payload.
-pub fn dispatch(store: &Store, ctx: &Context, name: &str, canonical: &str) -> Result<String, Fault> {
+pub fn dispatch(store: &Store, links: &Links, ctx: &Context, name: &str, canonical: &str) -> Result<String, Fault> {
     let s = store;
     match name {
         "CreateOrder" => run(canonical, |r: CreateOrder| {
@@ -99,9 +100,11 @@ pub fn dispatch(store: &Store, ctx: &Context, name: &str, canonical: &str) -> Re
                 customer_number: r.customer_number.as_deref().map(CustomerNumber::parse).transpose()?,
                 password: None,
             };
-            Ok(CreateCustomerResponse {
-                customer: customer(s.create_customer(ctx, &new).map_err(store_fault)?),
-            })
+            let created = s.create_customer(ctx, &new).map_err(store_fault)?;
+            if r.send_invitation == Some(true) {
+                s.invite(ctx, links, created.id).map_err(store_fault)?;
+            }
+            Ok(CreateCustomerResponse { customer: customer(created) })
         }),
         "GetCustomer" => run(canonical, |r: GetCustomer| {
             let found = match (&r.email, &r.customer_number) {

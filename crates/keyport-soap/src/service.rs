@@ -28,6 +28,8 @@ pub struct SoapState {
     pub store: Store,
     /// The public base URL for the WSDL's service address; the request's host when absent.
     pub public_url: Option<String>,
+    /// Where links in invitation mails point.
+    pub links: keyport_store::mail::Links,
 }
 
 /// Mounts `/soap`.
@@ -78,7 +80,7 @@ async fn call(req: HttpRequest, mut payload: web::Payload, state: web::Data<Soap
     }
     let basic = basic_password(&req);
     let state = state.into_inner();
-    let answer = web::block(move || handle(&state.store, &body, basic)).await;
+    let answer = web::block(move || handle(&state, &body, basic)).await;
     match answer {
         Ok(Ok(text)) => xml(StatusCode::OK, text),
         Ok(Err(fault)) => xml(StatusCode::INTERNAL_SERVER_ERROR, envelope::fault(&fault, lang)),
@@ -99,7 +101,8 @@ fn basic_password(req: &HttpRequest) -> Option<String> {
 }
 
 /// Everything after the body was read: runs off the async workers.
-fn handle(store: &Store, body: &[u8], basic: Option<String>) -> Result<String, Fault> {
+fn handle(state: &SoapState, body: &[u8], basic: Option<String>) -> Result<String, Fault> {
+    let store = &state.store;
     let text = std::str::from_utf8(body).map_err(|_| envelope::malformed("the body is not UTF-8"))?;
     let request = envelope::read(text)?;
     let operation = OPERATIONS
@@ -115,6 +118,6 @@ fn handle(store: &Store, body: &[u8], basic: Option<String>) -> Result<String, F
     }
     let canonical = crate::schema::check(&request.payload, operation.input).map_err(envelope::malformed)?;
     let ctx = Context::new(Actor::ApiKey(key.id), Channel::Soap, chrono::Utc::now());
-    let payload = operations::dispatch(store, &ctx, operation.name, &canonical)?;
+    let payload = operations::dispatch(store, &state.links, &ctx, operation.name, &canonical)?;
     Ok(envelope::response(&payload))
 }

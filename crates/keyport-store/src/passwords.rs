@@ -34,6 +34,19 @@ pub(crate) fn verify(password: &str, stored: &str) -> bool {
     }
 }
 
+/// Whether a stored hash was made with other parameters than today's (it is then
+/// replaced at the next successful login).
+pub(crate) fn needs_rehash(stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else { return true };
+    if parsed.algorithm.as_str() != Algorithm::Argon2id.as_str() {
+        return true;
+    }
+    match Params::try_from(&parsed) {
+        Ok(p) => p.m_cost() != M_COST || p.t_cost() != T_COST || p.p_cost() != P_COST,
+        Err(_) => true,
+    }
+}
+
 /// Spends the time of one verification, so an unknown address answers as slowly as a
 /// wrong password.
 pub(crate) fn burn_time(password: &str) {

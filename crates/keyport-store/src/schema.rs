@@ -54,6 +54,10 @@ diesel::table! {
         customer_number -> Nullable<Text>,
         created_at -> Timestamp,
         password_hash -> Nullable<Text>,
+        email_verified_at -> Nullable<Timestamp>,
+        language -> Text,
+        sso_issuer -> Nullable<Text>,
+        sso_subject -> Nullable<Text>,
     }
 }
 
@@ -190,6 +194,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     signing_keys,
     used_files,
+    one_time_tokens,
+    outbox,
+    rate_counters,
 );
 
 diesel::table! {
@@ -241,5 +248,38 @@ diesel::table! {
         kind -> Text,
         activation_id -> Text,
         used_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    one_time_tokens (token_hash) {
+        token_hash -> Text,
+        purpose -> Text,
+        customer_id -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        recipient -> Text,
+        subject -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    rate_counters (key) {
+        key -> Text,
+        count -> Integer,
+        window_start -> Timestamp,
     }
 }

@@ -87,6 +87,20 @@ impl Store {
             return Err(unauthorized());
         }
         let customer = uuid_of(&id)?;
+        let verified: Option<chrono::NaiveDateTime> =
+            self.read(|conn| Ok(customers::table.find(&id).select(customers::email_verified_at).first(conn)?))?;
+        if verified.is_none() {
+            return Err(CoreError::new(ErrorCode::EmailNotVerified).into());
+        }
+        if passwords::needs_rehash(&stored) {
+            if let Ok(password) = Password::parse(password) {
+                let rehashed = passwords::hash(&password)?;
+                self.write(|conn| {
+                    diesel::update(customers::table.find(&id)).set(customers::password_hash.eq(&rehashed)).execute(conn)?;
+                    Ok(())
+                })?;
+            }
+        }
         self.write(|conn| open_session(conn, ctx, SessionSubject::Customer(customer), None))
     }
 
@@ -190,6 +204,11 @@ impl Store {
 pub fn family_of(session: &Session) -> String {
     // A token is `<family>.<secret>`; see `open_session`.
     session.refresh_token.split('.').next().unwrap_or_default().to_owned()
+}
+
+/// Opens a new session (a new refresh-token family) in the caller's transaction.
+pub(crate) fn open(conn: &mut DbConn, ctx: &Context, subject: SessionSubject) -> StoreResult<Session> {
+    open_session(conn, ctx, subject, None)
 }
 
 fn open_session(

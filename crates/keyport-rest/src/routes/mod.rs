@@ -3,6 +3,7 @@
 mod catalog;
 mod customers;
 mod events;
+mod identity;
 mod me;
 mod orders;
 mod sessions;
@@ -13,6 +14,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 /// Registers every handler.
 pub fn configure(cfg: &mut ServiceConfig) {
     sessions::configure(cfg);
+    identity::configure(cfg);
     me::configure(cfg);
     catalog::configure(cfg);
     orders::configure(cfg);

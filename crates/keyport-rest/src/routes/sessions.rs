@@ -1,8 +1,8 @@
 //! `/auth`: password login, ticket login, refresh, logout.
 
-use actix_web::{HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Utc};
-use keyport_core::{Actor, Channel, Email, ErrorCode, TicketCode};
+use keyport_core::{Actor, Channel, CoreError, Email, ErrorCode, TicketCode};
 use keyport_store::{Context, Session};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -59,11 +59,11 @@ pub struct TokenResponse {
     pub refresh_expires_at: DateTime<Utc>,
 }
 
-fn anonymous() -> Context {
+pub(crate) fn anonymous() -> Context {
     Context::new(Actor::System, Channel::Rest, Utc::now())
 }
 
-fn tokens(state: &RestState, session: Session) -> Result<HttpResponse, ApiError> {
+pub(crate) fn tokens(state: &RestState, session: Session) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(TokenResponse {
         access_token: state.access_token(&session)?,
         token_type: "Bearer".to_owned(),
@@ -71,10 +71,6 @@ fn tokens(state: &RestState, session: Session) -> Result<HttpResponse, ApiError>
         refresh_token: session.refresh_token,
         refresh_expires_at: session.refresh_expires_at,
     }))
-}
-
-fn unauthorized() -> ApiError {
-    ApiError::new(ErrorCode::Unauthorized)
 }
 
 /// Log in with e-mail address and password.
@@ -86,6 +82,8 @@ fn unauthorized() -> ApiError {
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 401, description = "Wrong e-mail address or password", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The e-mail address is not confirmed yet", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
     )
@@ -93,13 +91,40 @@ fn unauthorized() -> ApiError {
 #[post("/auth/login")]
 async fn create_session(
     state: web::Data<RestState>,
+    req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let email = Email::parse(&body.email).map_err(|_| unauthorized())?;
+    let limits = state.identity.limits;
+    let account = format!("login:account:{}", body.email.trim().to_lowercase());
+    let address = format!("login:address:{}", source(&req));
     let store = state.store.clone();
-    let session = run(move || store.login(&anonymous(), &email, &body.password)).await?;
+    let session = run(move || {
+        let now = Utc::now();
+        store.check_limit(&account, limits.login_per_account, now)?;
+        store.check_limit(&address, limits.login_per_address, now)?;
+        let email = Email::parse(&body.email).map_err(|_| CoreError::new(ErrorCode::Unauthorized))?;
+        match store.login(&anonymous(), &email, &body.password) {
+            Ok(session) => {
+                store.reset_limit(&account)?;
+                Ok(session)
+            }
+            Err(e) => {
+                if e.code() == ErrorCode::Unauthorized {
+                    store.count_event(&account, limits.login_per_account, now)?;
+                    store.count_event(&address, limits.login_per_address, now)?;
+                }
+                Err(e)
+            }
+        }
+    })
+    .await?;
     tokens(&state, session)
+}
+
+/// The caller's address, for per-address limits.
+pub fn source(req: &HttpRequest) -> String {
+    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Log in with a ticket code alone; the token sees only that ticket's licenses.
@@ -109,6 +134,7 @@ async fn create_session(
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 401, description = "Unknown ticket", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many ticket logins from this address; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a ticket code", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
     )
@@ -116,11 +142,20 @@ async fn create_session(
 #[post("/auth/ticket-login")]
 async fn create_ticket_session(
     state: web::Data<RestState>,
+    req: HttpRequest,
     body: web::Json<TicketLoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let code = TicketCode::parse(&body.ticket_code)?;
+    let limit = state.identity.limits.ticket_login_per_address;
+    let address = format!("ticket-login:address:{}", source(&req));
     let store = state.store.clone();
-    let session = run(move || store.ticket_login(&anonymous(), &code)).await?;
+    let ticket = body.into_inner().ticket_code;
+    let session = run(move || {
+        let now = Utc::now();
+        store.check_limit(&address, limit, now)?;
+        store.count_event(&address, limit, now)?;
+        store.ticket_login(&anonymous(), &TicketCode::parse(&ticket)?)
+    })
+    .await?;
     tokens(&state, session)
 }
 

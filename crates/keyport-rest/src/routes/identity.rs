@@ -1,0 +1,206 @@
+//! Self-registration, e-mail verification, password reset and change, and single sign-on.
+//! Answers never tell whether an e-mail address has an account.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::Utc;
+use keyport_core::{DisplayName, Email, Lang, Password, TicketCode};
+use keyport_store::Registration;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::sessions::{TokenResponse, anonymous, source, tokens};
+use crate::auth::{Principal, RestState};
+use crate::problem::WriteProblems;
+use crate::{ApiError, run};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(register)
+        .service(verify_email)
+        .service(create_password_reset)
+        .service(confirm_password_reset)
+        .service(update_password)
+        .service(create_sso_session);
+}
+
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// The e-mail address; a verification link is sent to it.
+    pub email: String,
+    /// The display name.
+    pub name: String,
+    /// The password: at least 10 characters, not a common one.
+    pub password: String,
+    /// `en` or `de`, for the account's mails (default `en`).
+    pub language: Option<String>,
+    /// A ticket to register to the new account at once.
+    pub ticket_code: Option<String>,
+}
+
+/// An answer that says nothing about whether an account exists.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    /// What happens next.
+    pub status: String,
+}
+
+/// The token from a mail's link.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TokenQuery {
+    /// The token.
+    pub token: String,
+}
+
+/// An address that forgot its password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    /// The account's e-mail address.
+    pub email: String,
+}
+
+/// A new password set with the token from a reset or invitation mail.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetConfirmation {
+    /// The token from the mail's link.
+    pub token: String,
+    /// The new password.
+    pub new_password: String,
+}
+
+/// A password change by a logged-in customer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The current password.
+    pub old_password: String,
+    /// The new password.
+    pub new_password: String,
+}
+
+/// A token of the ISV's own identity provider.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SsoRequest {
+    /// The JWT (RS256, ES256, EdDSA or HS256) issued by a trusted issuer.
+    pub token: String,
+}
+
+fn accepted(status: &str) -> HttpResponse {
+    HttpResponse::Accepted().json(Accepted { status: status.to_owned() })
+}
+
+/// Register an account (optionally with a ticket). The answer is the same whether or not the
+/// address has an account; the mail tells the owner what happened.
+#[utoipa::path(operation_id = "register_customer", tag = "auth", request_body = RegisterRequest,
+    responses((status = 202, body = Accepted), WriteProblems))]
+#[post("/auth/register")]
+async fn register(state: web::Data<RestState>, body: web::Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let lang = match body.language.as_deref() {
+        None | Some("en") => Lang::En,
+        Some("de") => Lang::De,
+        Some(_) => return Err(keyport_core::CoreError::invalid("language", "must be en or de").into()),
+    };
+    let registration = Registration {
+        email: Email::parse(&body.email)?,
+        name: DisplayName::parse(&body.name)?,
+        password: Password::parse(&body.password)?,
+        lang,
+        ticket: body.ticket_code.as_deref().map(TicketCode::parse).transpose()?,
+    };
+    let (store, links) = (state.store.clone(), state.identity.links.clone());
+    run(move || store.register(&anonymous(), &links, &registration)).await?;
+    Ok(accepted("check your mail to confirm the address"))
+}
+
+/// Confirm an e-mail address: the link in the verification mail.
+#[utoipa::path(operation_id = "verify_email", tag = "auth", params(TokenQuery),
+    responses((status = 200, body = Accepted), WriteProblems))]
+#[get("/auth/verify-email")]
+async fn verify_email(state: web::Data<RestState>, query: web::Query<TokenQuery>) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    run(move || store.verify_email(&anonymous(), &query.token)).await?;
+    Ok(HttpResponse::Ok().json(Accepted { status: "verified".to_owned() }))
+}
+
+/// Ask for a password-reset mail. The answer is the same whether or not the address has an
+/// account.
+#[utoipa::path(operation_id = "create_password_reset", tag = "auth", request_body = ResetRequest,
+    responses((status = 202, body = Accepted), (status = 429, body = crate::Problem, content_type = "application/problem+json"), WriteProblems))]
+#[post("/auth/password-reset")]
+async fn create_password_reset(
+    state: web::Data<RestState>,
+    req: HttpRequest,
+    body: web::Json<ResetRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let email = Email::parse(&body.email)?;
+    let (store, links) = (state.store.clone(), state.identity.links.clone());
+    let (limit, address) = (state.identity.limits.reset_per_address, format!("reset:address:{}", source(&req)));
+    run(move || {
+        store.check_limit(&address, limit, Utc::now())?;
+        store.count_event(&address, limit, Utc::now())?;
+        store.request_password_reset(&anonymous(), &links, &email)
+    })
+    .await?;
+    Ok(accepted("if the address has an account, a mail with a link is on its way"))
+}
+
+/// Set a new password with the token from a reset or invitation mail; every session of the
+/// account ends.
+#[utoipa::path(operation_id = "update_password_by_token", tag = "auth", request_body = ResetConfirmation,
+    responses((status = 204, description = "The password is set"), WriteProblems))]
+#[post("/auth/password-reset/confirm")]
+async fn confirm_password_reset(
+    state: web::Data<RestState>,
+    body: web::Json<ResetConfirmation>,
+) -> Result<HttpResponse, ApiError> {
+    let password = Password::parse(&body.new_password)?;
+    let store = state.store.clone();
+    run(move || store.reset_password(&anonymous(), &body.token, &password)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Change my password.
+#[utoipa::path(operation_id = "update_password", tag = "customer", request_body = PasswordChange,
+    responses((status = 204, description = "The password is changed"), WriteProblems),
+    security(("customer_token" = [])))]
+#[post("/me/password")]
+async fn update_password(
+    state: web::Data<RestState>,
+    who: Principal,
+    body: web::Json<PasswordChange>,
+) -> Result<HttpResponse, ApiError> {
+    let customer = match who {
+        Principal::Customer { customer, portal: None } => customer,
+        _ => return Err(ApiError::new(keyport_core::ErrorCode::Forbidden)),
+    };
+    let password = Password::parse(&body.new_password)?;
+    let store = state.store.clone();
+    run(move || store.change_password(&who.ctx(), customer, &body.old_password, &password)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Exchange a token of the ISV's identity provider for Keyport tokens. The customer is found
+/// by (issuer, subject), or linked or created from a verified e-mail claim.
+#[utoipa::path(operation_id = "create_sso_session", tag = "auth", request_body = SsoRequest,
+    responses((status = 200, body = TokenResponse), WriteProblems))]
+#[post("/auth/sso")]
+async fn create_sso_session(state: web::Data<RestState>, body: web::Json<SsoRequest>) -> Result<HttpResponse, ApiError> {
+    let identity = crate::sso::verify(&body.token, &state.identity.issuers)?;
+    let email = identity.verified_email.as_deref().ok_or_else(|| {
+        keyport_core::CoreError::new(keyport_core::ErrorCode::SsoTokenInvalid)
+            .with("reason", "it carries no verified e-mail address")
+    })?;
+    let email = Email::parse(email)?;
+    let name = DisplayName::parse(identity.name.as_deref().unwrap_or(email.as_str()))?;
+    let store = state.store.clone();
+    let session =
+        run(move || store.sso_login(&anonymous(), &identity.issuer, &identity.subject, &email, &name)).await?;
+    tokens(&state, session)
+}

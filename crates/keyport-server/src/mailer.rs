@@ -1,0 +1,122 @@
+//! The mail worker: claims due mails from the outbox and sends them over SMTP, or writes
+//! them as `.eml` files when no SMTP server is configured. A failure is recorded and tried
+//! again later; the outbox keeps every mail until it is sent.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use keyport_store::Store;
+use keyport_store::mail::OutgoingMail;
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::settings::{Settings, SmtpSettings};
+
+/// Where mails go.
+#[derive(Clone)]
+pub enum Transport {
+    /// An SMTP server.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// `.eml` files in a folder.
+    Files(PathBuf),
+}
+
+/// The worker's configuration.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+}
+
+fn smtp(s: &SmtpSettings) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+    let builder = match s.security.as_str() {
+        "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
+        "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)?,
+        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?,
+        other => anyhow::bail!("smtp.security must be none, starttls or tls, not '{other}'"),
+    };
+    let builder = builder.port(s.port);
+    let builder = match (&s.username, &s.password) {
+        (Some(user), Some(password)) => builder.credentials(Credentials::new(user.clone(), password.clone())),
+        _ => builder,
+    };
+    Ok(builder.build())
+}
+
+impl Mailer {
+    /// The mailer the settings describe.
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Mailer> {
+        let transport = match &settings.smtp {
+            Some(s) => Transport::Smtp(smtp(s)?),
+            None => Transport::Files(settings.data_dir.join("mail")),
+        };
+        let from = settings
+            .mail_from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("mail_from '{}' is not a mail address: {e}", settings.mail_from))?;
+        Ok(Mailer { transport, from })
+    }
+
+    async fn send(&self, mail: &OutgoingMail) -> anyhow::Result<()> {
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(mail.to.parse()?)
+            .subject(&mail.subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(mail.body.clone())?;
+        match &self.transport {
+            Transport::Smtp(smtp) => {
+                smtp.send(message).await?;
+            }
+            Transport::Files(dir) => {
+                tokio::fs::create_dir_all(dir).await?;
+                tokio::fs::write(dir.join(format!("{}.eml", mail.id)), message.formatted()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends due mails until the process stops.
+    pub async fn run(self, store: Store) {
+        loop {
+            let claimed = {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.claim_mail(chrono::Utc::now())).await
+            };
+            let mail = match claimed {
+                Ok(Ok(Some(mail))) => mail,
+                Ok(Ok(None)) => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "the outbox cannot be read");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the mail worker failed");
+                    return;
+                }
+            };
+            let outcome = self.send(&mail).await;
+            let store = store.clone();
+            let recorded = tokio::task::spawn_blocking(move || match outcome {
+                Ok(()) => {
+                    tracing::info!(mail = %mail.id, to = %mail.to, "mail sent");
+                    store.mail_sent(&mail.id, chrono::Utc::now())
+                }
+                Err(e) => {
+                    tracing::warn!(mail = %mail.id, attempt = mail.attempts + 1, error = %e, "mail not sent; will retry");
+                    store.mail_failed(&mail.id, &e.to_string(), chrono::Utc::now())
+                }
+            })
+            .await;
+            if let Ok(Err(e)) = recorded {
+                tracing::warn!(error = %e, "a mail's outcome could not be recorded");
+            }
+        }
+    }
+}
