@@ -155,7 +155,7 @@ impl Password {
         }
         let lower = value.to_lowercase();
         let common = COMMON_PASSWORDS.lines().filter(|l| !l.starts_with('#')).any(|l| l.trim() == lower);
-        let one_char = value.chars().all(|c| Some(c) == value.chars().next());
+        let one_char = value.chars().all(|c| value.starts_with(c));
         if common || one_char {
             return Err(CoreError::invalid("password", "is too common; choose another"));
         }

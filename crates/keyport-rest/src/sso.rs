@@ -22,14 +22,23 @@ pub struct Issuer {
 
 impl std::fmt::Debug for Issuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Issuer").field("issuer", &self.issuer).field("audience", &self.audience).finish_non_exhaustive()
+        f.debug_struct("Issuer")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
     }
 }
 
 impl Issuer {
     /// An issuer whose keys come from a JWKS document.
-    pub fn with_jwks(issuer: &str, audience: &str, algorithms: Vec<Algorithm>, jwks: &str) -> Result<Issuer, String> {
-        let set: JwkSet = serde_json::from_str(jwks).map_err(|e| format!("{issuer}: the JWKS cannot be read: {e}"))?;
+    pub fn with_jwks(
+        issuer: &str,
+        audience: &str,
+        algorithms: Vec<Algorithm>,
+        jwks: &str,
+    ) -> Result<Issuer, String> {
+        let set: JwkSet =
+            serde_json::from_str(jwks).map_err(|e| format!("{issuer}: the JWKS cannot be read: {e}"))?;
         let keys = set
             .keys
             .iter()
@@ -103,7 +112,8 @@ pub fn verify(token: &str, issuers: &[Issuer]) -> Result<SsoIdentity, CoreError>
         validation.set_audience(&[&issuer.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 30;
-        let keys = issuer.keys.iter().filter(|(kid, _)| header.kid.is_none() || kid.is_none() || *kid == header.kid);
+        let keys =
+            issuer.keys.iter().filter(|(kid, _)| header.kid.is_none() || kid.is_none() || *kid == header.kid);
         for (_, key) in keys {
             match jsonwebtoken::decode::<Claims>(token, key, &validation) {
                 Ok(data) => {

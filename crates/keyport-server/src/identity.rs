@@ -23,8 +23,9 @@ fn issuer(s: &SsoSettings) -> anyhow::Result<Issuer> {
     match (&s.secret, &s.jwks_file, &s.jwks_url) {
         (Some(secret), None, None) => Ok(Issuer::with_secret(&s.issuer, &s.audience, secret.as_bytes())),
         (None, Some(file), None) => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| anyhow::anyhow!("SSO issuer {}: cannot read {}: {e}", s.issuer, file.display()))?;
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                anyhow::anyhow!("SSO issuer {}: cannot read {}: {e}", s.issuer, file.display())
+            })?;
             Issuer::with_jwks(&s.issuer, &s.audience, algorithms, &text).map_err(anyhow::Error::msg)
         }
         (None, None, Some(url)) => {

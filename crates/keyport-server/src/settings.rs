@@ -169,7 +169,8 @@ pub struct Overrides {
 }
 
 /// The environment variables read, without their `KEYPORT_` prefix.
-const ENV_KEYS: [&str; 7] = ["data_dir", "listen", "database_url", "log_format", "pool_size", "public_url", "mail_from"];
+const ENV_KEYS: [&str; 7] =
+    ["data_dir", "listen", "database_url", "log_format", "pool_size", "public_url", "mail_from"];
 
 impl Settings {
     /// Loads settings from every source, the optional file included.

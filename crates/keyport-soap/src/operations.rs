@@ -6,11 +6,11 @@ use keyport_core::{
     CoreError, CustomerNumber, DisplayName, Email, ErrorCode, ExternalOrderNumber, OrderCustomer, OrderLine,
     OrderRequest, Reason, Role, ShopName, Sku, TicketCode,
 };
+use keyport_store::mail::Links;
 use keyport_store::{
     ActivationView, Context, CustomerChanges, CustomerView, LicenseView, NewCustomer, OrderView, Scope,
     Store, StoreError, TicketView,
 };
-use keyport_store::mail::Links;
 use uuid::Uuid;
 use yaserde::{YaDeserialize, YaSerialize};
 
@@ -52,7 +52,13 @@ where
 }
 
 /// Runs the operation named `name` on a checked, canonical payload.
-pub fn dispatch(store: &Store, links: &Links, ctx: &Context, name: &str, canonical: &str) -> Result<String, Fault> {
+pub fn dispatch(
+    store: &Store,
+    links: &Links,
+    ctx: &Context,
+    name: &str,
+    canonical: &str,
+) -> Result<String, Fault> {
     let s = store;
     match name {
         "CreateOrder" => run(canonical, |r: CreateOrder| {

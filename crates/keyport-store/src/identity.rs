@@ -13,7 +13,9 @@ use crate::db::DbConn;
 use crate::events::{Subject, append};
 use crate::mail::{self, Mail};
 use crate::schema::{customers, one_time_tokens, sessions, tickets};
-use crate::{Context, Session, SessionSubject, Store, StoreError, StoreResult, new_id, stored_time, utc, uuid_of};
+use crate::{
+    Context, Session, SessionSubject, Store, StoreError, StoreResult, new_id, stored_time, utc, uuid_of,
+};
 
 /// How long a verification link lives.
 pub const VERIFY_HOURS: i64 = 48;
@@ -73,7 +75,12 @@ fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.trim().as_bytes()))
 }
 
-fn new_token(conn: &mut DbConn, purpose: Purpose, customer: &str, expires_at: DateTime<Utc>) -> StoreResult<String> {
+fn new_token(
+    conn: &mut DbConn,
+    purpose: Purpose,
+    customer: &str,
+    expires_at: DateTime<Utc>,
+) -> StoreResult<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
     let token = hex::encode(bytes);
@@ -90,25 +97,32 @@ fn new_token(conn: &mut DbConn, purpose: Purpose, customer: &str, expires_at: Da
 
 /// Uses a one-time token of one of the purposes; answers the customer id. An unknown,
 /// used or expired token is `invalid_token`.
-fn use_token(conn: &mut DbConn, token: &str, purposes: &[Purpose], now: DateTime<Utc>) -> StoreResult<String> {
-    let row: Option<(String, String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)> = one_time_tokens::table
-        .find(hash(token))
-        .select((
-            one_time_tokens::purpose,
-            one_time_tokens::customer_id,
-            one_time_tokens::expires_at,
-            one_time_tokens::used_at,
-        ))
-        .first(conn)
-        .optional()?;
+fn use_token(
+    conn: &mut DbConn,
+    token: &str,
+    purposes: &[Purpose],
+    now: DateTime<Utc>,
+) -> StoreResult<String> {
+    let row: Option<(String, String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)> =
+        one_time_tokens::table
+            .find(hash(token))
+            .select((
+                one_time_tokens::purpose,
+                one_time_tokens::customer_id,
+                one_time_tokens::expires_at,
+                one_time_tokens::used_at,
+            ))
+            .first(conn)
+            .optional()?;
     let invalid = || StoreError::from(CoreError::new(ErrorCode::InvalidToken));
     let (purpose, customer, expires_at, used_at) = row.ok_or_else(invalid)?;
     if used_at.is_some() || utc(expires_at) <= now || !purposes.iter().any(|p| p.as_str() == purpose) {
         return Err(invalid());
     }
-    let used = diesel::update(one_time_tokens::table.find(hash(token)).filter(one_time_tokens::used_at.is_null()))
-        .set(one_time_tokens::used_at.eq(stored_time(now)))
-        .execute(conn)?;
+    let used =
+        diesel::update(one_time_tokens::table.find(hash(token)).filter(one_time_tokens::used_at.is_null()))
+            .set(one_time_tokens::used_at.eq(stored_time(now)))
+            .execute(conn)?;
     if used == 0 {
         return Err(invalid());
     }
@@ -123,12 +137,23 @@ impl Store {
     /// Registers a new account (unverified until the link in the mail is used). An address
     /// that has an account already gets a mail saying so instead; the caller sees the same
     /// answer either way.
-    pub fn register(&self, ctx: &Context, links: &mail::Links, registration: &Registration) -> StoreResult<()> {
+    pub fn register(
+        &self,
+        ctx: &Context,
+        links: &mail::Links,
+        registration: &Registration,
+    ) -> StoreResult<()> {
         let hashed = crate::passwords::hash(&registration.password)?;
         self.write(|conn| {
             if let Some(existing) = crate::customers::by_email(conn, &registration.email)? {
                 let lang = lang_of(&language_of(conn, &existing.id)?);
-                return mail::enqueue(conn, ctx, &registration.email, &Mail::AlreadyRegistered { links }, lang);
+                return mail::enqueue(
+                    conn,
+                    ctx,
+                    &registration.email,
+                    &Mail::AlreadyRegistered { links },
+                    lang,
+                );
             }
             let id = new_id();
             diesel::insert_into(customers::table)
@@ -143,7 +168,9 @@ impl Store {
                 .execute(conn)?;
             if let Some(code) = &registration.ticket {
                 let changed = diesel::update(
-                    tickets::table.filter(tickets::code.eq(code.as_str())).filter(tickets::customer_id.is_null()),
+                    tickets::table
+                        .filter(tickets::code.eq(code.as_str()))
+                        .filter(tickets::customer_id.is_null()),
                 )
                 .set((tickets::customer_id.eq(&id), tickets::registered_at.eq(stored_time(ctx.now))))
                 .execute(conn)?;
@@ -152,7 +179,13 @@ impl Store {
                 }
             }
             let token = new_token(conn, Purpose::Verify, &id, ctx.now + Duration::hours(VERIFY_HOURS))?;
-            mail::enqueue(conn, ctx, &registration.email, &Mail::Verify { links, token: &token }, registration.lang)?;
+            mail::enqueue(
+                conn,
+                ctx,
+                &registration.email,
+                &Mail::Verify { links, token: &token },
+                registration.lang,
+            )?;
             let data = json!({"email": registration.email.as_str(), "self_registered": true,
                               "ticket": registration.ticket.as_ref().map(ToString::to_string)});
             append(conn, ctx, EventKind::CustomerCreated, customer_subject(&id), data)
@@ -171,11 +204,17 @@ impl Store {
     }
 
     /// Sends a password-reset link if the address has an account; answers the same either way.
-    pub fn request_password_reset(&self, ctx: &Context, links: &mail::Links, email: &Email) -> StoreResult<()> {
+    pub fn request_password_reset(
+        &self,
+        ctx: &Context,
+        links: &mail::Links,
+        email: &Email,
+    ) -> StoreResult<()> {
         self.write(|conn| {
             let Some(customer) = crate::customers::by_email(conn, email)? else { return Ok(()) };
             let lang = lang_of(&language_of(conn, &customer.id)?);
-            let token = new_token(conn, Purpose::Reset, &customer.id, ctx.now + Duration::hours(RESET_HOURS))?;
+            let token =
+                new_token(conn, Purpose::Reset, &customer.id, ctx.now + Duration::hours(RESET_HOURS))?;
             mail::enqueue(conn, ctx, email, &Mail::Reset { links, token: &token }, lang)
         })
     }
@@ -192,15 +231,23 @@ impl Store {
             diesel::update(customers::table.find(&id).filter(customers::email_verified_at.is_null()))
                 .set(customers::email_verified_at.eq(stored_time(ctx.now)))
                 .execute(conn)?;
-            diesel::update(sessions::table.filter(sessions::customer_id.eq(&id)).filter(sessions::revoked_at.is_null()))
-                .set(sessions::revoked_at.eq(stored_time(ctx.now)))
-                .execute(conn)?;
+            diesel::update(
+                sessions::table.filter(sessions::customer_id.eq(&id)).filter(sessions::revoked_at.is_null()),
+            )
+            .set(sessions::revoked_at.eq(stored_time(ctx.now)))
+            .execute(conn)?;
             append(conn, ctx, EventKind::PasswordChanged, customer_subject(&id), json!({"by": "reset"}))
         })
     }
 
     /// Changes the password of a logged-in customer, who proves the old one.
-    pub fn change_password(&self, ctx: &Context, customer: Uuid, old: &str, new: &Password) -> StoreResult<()> {
+    pub fn change_password(
+        &self,
+        ctx: &Context,
+        customer: Uuid,
+        old: &str,
+        new: &Password,
+    ) -> StoreResult<()> {
         let id = customer.to_string();
         let stored: Option<Option<String>> = self.read(|conn| {
             Ok(customers::table.find(&id).select(customers::password_hash).first(conn).optional()?)
@@ -211,7 +258,9 @@ impl Store {
         }
         let hashed = crate::passwords::hash(new)?;
         self.write(|conn| {
-            diesel::update(customers::table.find(&id)).set(customers::password_hash.eq(&hashed)).execute(conn)?;
+            diesel::update(customers::table.find(&id))
+                .set(customers::password_hash.eq(&hashed))
+                .execute(conn)?;
             append(conn, ctx, EventKind::PasswordChanged, customer_subject(&id), json!({"by": "customer"}))
         })
     }
@@ -234,7 +283,14 @@ impl Store {
 
     /// Logs in the customer an identity provider vouches for: found by (issuer, subject), or
     /// linked by its verified e-mail address, or created (verified) on first use.
-    pub fn sso_login(&self, ctx: &Context, issuer: &str, subject: &str, email: &Email, name: &DisplayName) -> StoreResult<Session> {
+    pub fn sso_login(
+        &self,
+        ctx: &Context,
+        issuer: &str,
+        subject: &str,
+        email: &Email,
+        name: &DisplayName,
+    ) -> StoreResult<Session> {
         self.write(|conn| {
             let linked: Option<String> = customers::table
                 .filter(customers::sso_issuer.eq(issuer))

@@ -31,8 +31,8 @@ pub use error::StoreError;
 pub use events::EventFilter;
 pub use idempotency::KeptAnswer;
 pub use identity::{Purpose, Registration};
-pub use limits::Limit;
 pub use keys::{ApiKeyView, KEY_PREFIX, NewApiKey};
+pub use limits::Limit;
 pub use sessions::{REFRESH_TOKEN_DAYS, Session, SessionSubject, family_of};
 pub use views::*;
 

@@ -29,7 +29,10 @@ impl Store {
                 .optional()?)
         })?;
         match row {
-            Some((count, start)) if utc(start) + limit.window > now && count >= i32::try_from(limit.max).unwrap_or(i32::MAX) => {
+            Some((count, start))
+                if utc(start) + limit.window > now
+                    && count >= i32::try_from(limit.max).unwrap_or(i32::MAX) =>
+            {
                 let seconds = (utc(start) + limit.window - now).num_seconds().max(1);
                 Err(CoreError::new(ErrorCode::RateLimited).with("seconds", seconds).into())
             }

@@ -69,41 +69,71 @@ pub fn compose(mail: &Mail<'_>, lang: Lang) -> (String, String) {
     match (mail, lang) {
         (Mail::Verify { links, token }, Lang::En) => (
             "Confirm your e-mail address".to_owned(),
-            format!("Welcome!\n\nPlease confirm your e-mail address by opening this link within 48 hours:\n\n{}\n\nIf you did not register, ignore this mail.\n", links.verify(token)),
+            format!(
+                "Welcome!\n\nPlease confirm your e-mail address by opening this link within 48 hours:\n\n{}\n\nIf you did not register, ignore this mail.\n",
+                links.verify(token)
+            ),
         ),
         (Mail::Verify { links, token }, Lang::De) => (
             "Bestätigen Sie Ihre E-Mail-Adresse".to_owned(),
-            format!("Willkommen!\n\nBitte bestätigen Sie Ihre E-Mail-Adresse innerhalb von 48 Stunden mit diesem Link:\n\n{}\n\nWenn Sie sich nicht registriert haben, ignorieren Sie diese E-Mail.\n", links.verify(token)),
+            format!(
+                "Willkommen!\n\nBitte bestätigen Sie Ihre E-Mail-Adresse innerhalb von 48 Stunden mit diesem Link:\n\n{}\n\nWenn Sie sich nicht registriert haben, ignorieren Sie diese E-Mail.\n",
+                links.verify(token)
+            ),
         ),
         (Mail::Reset { links, token }, Lang::En) => (
             "Set a new password".to_owned(),
-            format!("Someone asked to reset the password of your account.\n\nSet a new one within one hour with this link:\n\n{}\n\nIf it was not you, ignore this mail; your password stays as it is.\n", links.reset(token)),
+            format!(
+                "Someone asked to reset the password of your account.\n\nSet a new one within one hour with this link:\n\n{}\n\nIf it was not you, ignore this mail; your password stays as it is.\n",
+                links.reset(token)
+            ),
         ),
         (Mail::Reset { links, token }, Lang::De) => (
             "Neues Passwort festlegen".to_owned(),
-            format!("Jemand hat das Zurücksetzen des Passworts Ihres Kontos angefordert.\n\nLegen Sie innerhalb einer Stunde mit diesem Link ein neues fest:\n\n{}\n\nWaren Sie das nicht, ignorieren Sie diese E-Mail; Ihr Passwort bleibt unverändert.\n", links.reset(token)),
+            format!(
+                "Jemand hat das Zurücksetzen des Passworts Ihres Kontos angefordert.\n\nLegen Sie innerhalb einer Stunde mit diesem Link ein neues fest:\n\n{}\n\nWaren Sie das nicht, ignorieren Sie diese E-Mail; Ihr Passwort bleibt unverändert.\n",
+                links.reset(token)
+            ),
         ),
         (Mail::Invite { links, token }, Lang::En) => (
             "Your license account is ready".to_owned(),
-            format!("An account with your licenses was made for you.\n\nSet your password within 14 days with this link:\n\n{}\n", links.reset(token)),
+            format!(
+                "An account with your licenses was made for you.\n\nSet your password within 14 days with this link:\n\n{}\n",
+                links.reset(token)
+            ),
         ),
         (Mail::Invite { links, token }, Lang::De) => (
             "Ihr Lizenzkonto ist bereit".to_owned(),
-            format!("Für Sie wurde ein Konto mit Ihren Lizenzen angelegt.\n\nLegen Sie innerhalb von 14 Tagen mit diesem Link Ihr Passwort fest:\n\n{}\n", links.reset(token)),
+            format!(
+                "Für Sie wurde ein Konto mit Ihren Lizenzen angelegt.\n\nLegen Sie innerhalb von 14 Tagen mit diesem Link Ihr Passwort fest:\n\n{}\n",
+                links.reset(token)
+            ),
         ),
         (Mail::AlreadyRegistered { links }, Lang::En) => (
             "You already have an account".to_owned(),
-            format!("Someone tried to register with this e-mail address, which has an account already.\n\nIf you forgot your password, ask for a new one at {}.\n", links.base),
+            format!(
+                "Someone tried to register with this e-mail address, which has an account already.\n\nIf you forgot your password, ask for a new one at {}.\n",
+                links.base
+            ),
         ),
         (Mail::AlreadyRegistered { links }, Lang::De) => (
             "Sie haben bereits ein Konto".to_owned(),
-            format!("Jemand wollte sich mit dieser E-Mail-Adresse registrieren, zu der es bereits ein Konto gibt.\n\nWenn Sie Ihr Passwort vergessen haben, fordern Sie unter {} ein neues an.\n", links.base),
+            format!(
+                "Jemand wollte sich mit dieser E-Mail-Adresse registrieren, zu der es bereits ein Konto gibt.\n\nWenn Sie Ihr Passwort vergessen haben, fordern Sie unter {} ein neues an.\n",
+                links.base
+            ),
         ),
     }
 }
 
 /// Writes a mail to the outbox in the caller's transaction.
-pub(crate) fn enqueue(conn: &mut DbConn, ctx: &Context, to: &Email, mail: &Mail<'_>, lang: Lang) -> StoreResult<()> {
+pub(crate) fn enqueue(
+    conn: &mut DbConn,
+    ctx: &Context,
+    to: &Email,
+    mail: &Mail<'_>,
+    lang: Lang,
+) -> StoreResult<()> {
     let (subject, body) = compose(mail, lang);
     diesel::insert_into(outbox::table)
         .values((
@@ -162,7 +192,10 @@ impl Store {
     pub fn mail_sent(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
         self.write(|conn| {
             diesel::update(outbox::table.find(id))
-                .set((outbox::sent_at.eq(stored_time(now)), outbox::locked_until.eq(None::<chrono::NaiveDateTime>)))
+                .set((
+                    outbox::sent_at.eq(stored_time(now)),
+                    outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+                ))
                 .execute(conn)?;
             Ok(())
         })

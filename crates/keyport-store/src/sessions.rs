@@ -87,19 +87,23 @@ impl Store {
             return Err(unauthorized());
         }
         let customer = uuid_of(&id)?;
-        let verified: Option<chrono::NaiveDateTime> =
-            self.read(|conn| Ok(customers::table.find(&id).select(customers::email_verified_at).first(conn)?))?;
+        let verified: Option<chrono::NaiveDateTime> = self.read(|conn| {
+            Ok(customers::table.find(&id).select(customers::email_verified_at).first(conn)?)
+        })?;
         if verified.is_none() {
             return Err(CoreError::new(ErrorCode::EmailNotVerified).into());
         }
-        if passwords::needs_rehash(&stored) {
-            if let Ok(password) = Password::parse(password) {
-                let rehashed = passwords::hash(&password)?;
-                self.write(|conn| {
-                    diesel::update(customers::table.find(&id)).set(customers::password_hash.eq(&rehashed)).execute(conn)?;
-                    Ok(())
-                })?;
-            }
+        // Parameters changed since this hash was made: replace it now that the password is known.
+        if passwords::needs_rehash(&stored)
+            && let Ok(password) = Password::parse(password)
+        {
+            let rehashed = passwords::hash(&password)?;
+            self.write(|conn| {
+                diesel::update(customers::table.find(&id))
+                    .set(customers::password_hash.eq(&rehashed))
+                    .execute(conn)?;
+                Ok(())
+            })?;
         }
         self.write(|conn| open_session(conn, ctx, SessionSubject::Customer(customer), None))
     }

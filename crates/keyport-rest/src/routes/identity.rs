@@ -100,7 +100,10 @@ fn accepted(status: &str) -> HttpResponse {
 #[utoipa::path(operation_id = "register_customer", tag = "auth", request_body = RegisterRequest,
     responses((status = 202, body = Accepted), WriteProblems))]
 #[post("/auth/register")]
-async fn register(state: web::Data<RestState>, body: web::Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
+async fn register(
+    state: web::Data<RestState>,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let lang = match body.language.as_deref() {
         None | Some("en") => Lang::En,
@@ -123,7 +126,10 @@ async fn register(state: web::Data<RestState>, body: web::Json<RegisterRequest>)
 #[utoipa::path(operation_id = "verify_email", tag = "auth", params(TokenQuery),
     responses((status = 200, body = Accepted), WriteProblems))]
 #[get("/auth/verify-email")]
-async fn verify_email(state: web::Data<RestState>, query: web::Query<TokenQuery>) -> Result<HttpResponse, ApiError> {
+async fn verify_email(
+    state: web::Data<RestState>,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     run(move || store.verify_email(&anonymous(), &query.token)).await?;
     Ok(HttpResponse::Ok().json(Accepted { status: "verified".to_owned() }))
@@ -141,7 +147,8 @@ async fn create_password_reset(
 ) -> Result<HttpResponse, ApiError> {
     let email = Email::parse(&body.email)?;
     let (store, links) = (state.store.clone(), state.identity.links.clone());
-    let (limit, address) = (state.identity.limits.reset_per_address, format!("reset:address:{}", source(&req)));
+    let (limit, address) =
+        (state.identity.limits.reset_per_address, format!("reset:address:{}", source(&req)));
     run(move || {
         store.check_limit(&address, limit, Utc::now())?;
         store.count_event(&address, limit, Utc::now())?;
@@ -191,7 +198,10 @@ async fn update_password(
 #[utoipa::path(operation_id = "create_sso_session", tag = "auth", request_body = SsoRequest,
     responses((status = 200, body = TokenResponse), WriteProblems))]
 #[post("/auth/sso")]
-async fn create_sso_session(state: web::Data<RestState>, body: web::Json<SsoRequest>) -> Result<HttpResponse, ApiError> {
+async fn create_sso_session(
+    state: web::Data<RestState>,
+    body: web::Json<SsoRequest>,
+) -> Result<HttpResponse, ApiError> {
     let identity = crate::sso::verify(&body.token, &state.identity.issuers)?;
     let email = identity.verified_email.as_deref().ok_or_else(|| {
         keyport_core::CoreError::new(keyport_core::ErrorCode::SsoTokenInvalid)
@@ -201,6 +211,7 @@ async fn create_sso_session(state: web::Data<RestState>, body: web::Json<SsoRequ
     let name = DisplayName::parse(identity.name.as_deref().unwrap_or(email.as_str()))?;
     let store = state.store.clone();
     let session =
-        run(move || store.sso_login(&anonymous(), &identity.issuer, &identity.subject, &email, &name)).await?;
+        run(move || store.sso_login(&anonymous(), &identity.issuer, &identity.subject, &email, &name))
+            .await?;
     tokens(&state, session)
 }
