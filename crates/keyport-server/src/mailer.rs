@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use keyport_store::Store;
 use keyport_store::mail::OutgoingMail;
-use lettre::message::Mailbox;
+use lettre::message::header::ContentTransferEncoding;
+use lettre::message::{Body, Mailbox};
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -45,6 +46,17 @@ fn smtp(s: &SmtpSettings) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> 
     Ok(builder.build())
 }
 
+/// The body: for SMTP as lettre chooses (quoted-printable for long lines); for `.eml`
+/// files unencoded, so the links in them can be read and copied as they are.
+fn body(text: &str, for_files: bool) -> Body {
+    if for_files {
+        Body::new_with_encoding(text.to_owned(), ContentTransferEncoding::Binary)
+            .unwrap_or_else(|text| Body::new(String::from_utf8_lossy(&text).into_owned()))
+    } else {
+        Body::new(text.to_owned())
+    }
+}
+
 impl Mailer {
     /// The mailer the settings describe.
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Mailer> {
@@ -65,7 +77,7 @@ impl Mailer {
             .to(mail.to.parse()?)
             .subject(&mail.subject)
             .header(ContentType::TEXT_PLAIN)
-            .body(mail.body.clone())?;
+            .body(body(&mail.body, matches!(self.transport, Transport::Files(_))))?;
         match &self.transport {
             Transport::Smtp(smtp) => {
                 smtp.send(message).await?;
