@@ -12,6 +12,11 @@ bash tests/contract/rest.sh
 bash tests/contract/certificate.sh
 bash tests/contract/soap.sh
 
+# The benchmarks still run (seconds, tiny data; nothing is asserted about speed).
+rm -rf target/bench-quick
+cargo run -q -p keyport-bench -- all --quick
+test -s target/bench-quick/sqlite.md && test -s target/bench-quick/sqlite.json
+
 # One closing line over every Rust test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "total: %d passed, %d failed\n", p, f }' "$log"

@@ -8,8 +8,8 @@ use std::time::Duration;
 use keyport_store::Store;
 use keyport_store::mail::OutgoingMail;
 use lettre::message::header::ContentTransferEncoding;
-use lettre::message::{Body, Mailbox};
 use lettre::message::header::ContentType;
+use lettre::message::{Body, Mailbox};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 

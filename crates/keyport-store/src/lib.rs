@@ -18,6 +18,7 @@ mod orders;
 mod passwords;
 mod rows;
 mod schema;
+mod seed;
 mod sessions;
 mod views;
 
@@ -75,6 +76,9 @@ pub enum Scope {
 pub struct Store {
     pool: db::Pool,
     backend: Backend,
+    /// On SQLite, writers of this process queue here instead of in SQLite's busy handler,
+    /// which sleeps in steps of milliseconds and lets a queue of writers collapse.
+    write_gate: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -88,7 +92,7 @@ impl Store {
     /// message when the database cannot be reached.
     pub fn open(url: &DatabaseUrl, pool_size: u32) -> StoreResult<Store> {
         let pool = db::connect(url, pool_size.max(1))?;
-        let store = Store { pool, backend: url.backend() };
+        let store = Store { pool, backend: url.backend(), write_gate: Default::default() };
         store.migrate()?;
         Ok(store)
     }
@@ -113,7 +117,13 @@ impl Store {
     }
 
     pub(crate) fn write<T>(&self, f: impl FnMut(&mut db::DbConn) -> StoreResult<T>) -> StoreResult<T> {
-        db::write(&self.pool, f)
+        match self.backend {
+            Backend::Sqlite => {
+                let _turn = self.write_gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                db::write(&self.pool, f)
+            }
+            Backend::Postgres => db::write(&self.pool, f),
+        }
     }
 
     pub(crate) fn read<T>(&self, f: impl FnOnce(&mut db::DbConn) -> StoreResult<T>) -> StoreResult<T> {

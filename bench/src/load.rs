@@ -1,0 +1,109 @@
+//! The load loop: concurrent clients, a warm-up, a measured window, latencies and errors.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+/// What one scenario measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    /// Successful operations per second in the measured window.
+    pub throughput: f64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 95th percentile latency, ms.
+    pub p95_ms: f64,
+    /// 99th percentile latency, ms.
+    pub p99_ms: f64,
+    /// Successful operations measured.
+    pub ok: u64,
+    /// Failed operations measured.
+    pub errors: u64,
+    /// The server's peak resident memory, MB (none for in-process scenarios).
+    pub peak_rss_mb: Option<f64>,
+}
+
+impl Stats {
+    /// One line for the terminal.
+    pub fn summary(&self) -> String {
+        format!(
+            "{:.0}/s p50 {:.2} ms p95 {:.2} ms p99 {:.2} ms, {} errors, peak RSS {}",
+            self.throughput,
+            self.p50_ms,
+            self.p95_ms,
+            self.p99_ms,
+            self.errors,
+            self.peak_rss_mb.map_or("-".to_owned(), |m| format!("{m:.1} MB"))
+        )
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+/// Runs `op(n)` (n counting up from 0) from `concurrency` clients: a warm-up of a fifth of
+/// `duration`, then `duration` measured.
+pub async fn run<F, Fut>(concurrency: usize, duration: Duration, op: F) -> Stats
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let op = Arc::new(op);
+    let next = Arc::new(AtomicU64::new(0));
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let latencies = Arc::new(Mutex::new(Vec::<u64>::new()));
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (op, next, measuring, stop) = (op.clone(), next.clone(), measuring.clone(), stop.clone());
+        let (latencies, errors) = (latencies.clone(), errors.clone());
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            let mut failed = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let started = Instant::now();
+                let ok = op(n).await;
+                if measuring.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+                    if ok {
+                        mine.push(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+                    } else {
+                        failed += 1;
+                    }
+                }
+            }
+            latencies.lock().await.extend(mine);
+            errors.fetch_add(failed, Ordering::Relaxed);
+        }));
+    }
+    tokio::time::sleep(duration / 5).await;
+    measuring.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let measured = started.elapsed().as_secs_f64();
+    for w in workers {
+        let _ = w.await;
+    }
+    let mut all = std::mem::take(&mut *latencies.lock().await);
+    all.sort_unstable();
+    Stats {
+        throughput: all.len() as f64 / measured,
+        p50_ms: percentile(&all, 0.50),
+        p95_ms: percentile(&all, 0.95),
+        p99_ms: percentile(&all, 0.99),
+        ok: all.len() as u64,
+        errors: errors.load(Ordering::Relaxed),
+        peak_rss_mb: None,
+    }
+}

@@ -1,0 +1,101 @@
+//! `keyport-bench`: Keyport's speed against the limits of its own parts, as ratios measured
+//! in one run. See the crate README.
+
+mod load;
+mod report;
+mod world;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::load::Stats;
+use crate::world::{Backend, World};
+
+/// Measures Keyport's scenarios and writes the results table.
+#[derive(Debug, Parser)]
+#[command(name = "keyport-bench", about)]
+struct Cli {
+    /// A scenario (healthz, activate-rest, activate-store, list-licenses, order-rest,
+    /// order-soap) or `all`.
+    scenario: String,
+    /// The database.
+    #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "postgres"])]
+    backend: String,
+    /// Licenses seeded for the activation scenarios.
+    #[arg(long, default_value_t = 20_000)]
+    scale: u64,
+    /// Seconds each scenario is measured (after a warm-up of a fifth of it).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Seconds and tiny data: checks that every scenario runs and the table is written.
+    #[arg(long)]
+    quick: bool,
+    /// Where results go [default: bench/results, or target/bench-quick with --quick].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+const SCENARIOS: [&str; 6] =
+    ["healthz", "activate-rest", "activate-store", "list-licenses", "order-rest", "order-soap"];
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut cli = Cli::parse();
+    if cli.quick {
+        cli.scale = 200;
+        cli.duration = 1;
+        cli.concurrency = cli.concurrency.min(4);
+    }
+    let wanted: Vec<&str> = if cli.scenario == "all" {
+        SCENARIOS.to_vec()
+    } else if SCENARIOS.contains(&cli.scenario.as_str()) {
+        vec![cli.scenario.as_str()]
+    } else {
+        anyhow::bail!("unknown scenario '{}'; one of {} or all", cli.scenario, SCENARIOS.join(", "));
+    };
+    let backend = if cli.backend == "postgres" { Backend::Postgres } else { Backend::Sqlite };
+    let duration = Duration::from_secs(cli.duration.max(1));
+    let world = World::prepare(backend, cli.scale, cli.quick).await?;
+    let mut results: Vec<(String, Stats)> = Vec::new();
+    for name in wanted {
+        eprintln!("== {name}");
+        match name {
+            "list-licenses" => {
+                let (small, large) = if cli.quick { (100, 1_000) } else { (10_000, 1_000_000) };
+                world.fill_to(small).await?;
+                results.push((
+                    format!("list-licenses@{small}"),
+                    world.run(name, duration, cli.concurrency).await?,
+                ));
+                world.fill_to(large).await?;
+                results.push((
+                    format!("list-licenses@{large}"),
+                    world.run(name, duration, cli.concurrency).await?,
+                ));
+            }
+            _ => results.push((name.to_owned(), world.run(name, duration, cli.concurrency).await?)),
+        }
+        if let Some((label, stats)) = results.last() {
+            eprintln!("   {label}: {}", stats.summary());
+        }
+    }
+    world.finish().await;
+    let out = cli.out.clone().unwrap_or_else(|| {
+        if cli.quick { PathBuf::from("target/bench-quick") } else { PathBuf::from("bench/results") }
+    });
+    let settings = report::Settings {
+        backend: cli.backend.clone(),
+        scale: cli.scale,
+        duration_s: cli.duration,
+        concurrency: cli.concurrency,
+        quick: cli.quick,
+    };
+    let path = report::write(&out, &settings, &results)?;
+    println!("wrote {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! The results: JSON and a Markdown table with the machine and the ratios against targets.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::load::Stats;
+
+/// How the run was made.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// sqlite or postgres.
+    pub backend: String,
+    /// Licenses seeded for activations.
+    pub scale: u64,
+    /// Seconds measured per scenario.
+    pub duration_s: u64,
+    /// Concurrent clients.
+    pub concurrency: usize,
+    /// Whether this was the quick check.
+    pub quick: bool,
+}
+
+/// A ratio against its target.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ratio {
+    /// What is compared.
+    pub name: String,
+    /// The measured value.
+    pub value: f64,
+    /// The target, as text (`>= 0.7`, `< 20 ms`).
+    pub target: String,
+    /// Whether it is met.
+    pub met: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    machine: String,
+    date: String,
+    settings: &'a Settings,
+    scenarios: Vec<(&'a str, &'a Stats)>,
+    ratios: Vec<Ratio>,
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().to_owned())))
+        .unwrap_or_default();
+    format!("{cpu}, {cores} cores, {memory} memory, {} {}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+fn find<'a>(results: &'a [(String, Stats)], prefix: &str) -> Option<&'a Stats> {
+    results.iter().find(|(n, _)| n.starts_with(prefix)).map(|(_, s)| s)
+}
+
+fn ratios(settings: &Settings, results: &[(String, Stats)]) -> Vec<Ratio> {
+    let mut out = Vec::new();
+    let mut ratio = |name: &str, a: Option<&Stats>, b: Option<&Stats>, target: f64| {
+        if let (Some(a), Some(b)) = (a, b) {
+            let value = if b.throughput > 0.0 { a.throughput / b.throughput } else { 0.0 };
+            out.push(Ratio {
+                name: name.to_owned(),
+                value,
+                target: format!(">= {target}"),
+                met: value >= target,
+            });
+        }
+    };
+    ratio(
+        &format!("activate-rest / activate-store ({})", settings.backend),
+        find(results, "activate-rest"),
+        find(results, "activate-store"),
+        0.7,
+    );
+    ratio("order-soap / order-rest", find(results, "order-soap"), find(results, "order-rest"), 0.85);
+    let lists: Vec<&Stats> =
+        results.iter().filter(|(n, _)| n.starts_with("list-licenses@")).map(|(_, s)| s).collect();
+    if lists.len() == 2 {
+        ratio("list-licenses at the larger / at the smaller database", Some(lists[1]), Some(lists[0]), 0.8);
+    }
+    // The latency target is set for PostgreSQL, the scale-out backend; SQLite serializes its
+    // writers by design, so its p99 grows with the number of clients and is only reported.
+    if let Some(a) = find(results, "activate-rest").filter(|_| settings.backend == "postgres") {
+        out.push(Ratio {
+            name: format!("activate-rest p99 at {} concurrent ({})", settings.concurrency, settings.backend),
+            value: a.p99_ms,
+            target: "< 20 ms".to_owned(),
+            met: a.p99_ms < 20.0,
+        });
+    }
+    let peak = results.iter().filter_map(|(_, s)| s.peak_rss_mb).fold(0.0, f64::max);
+    out.push(Ratio {
+        name: "server peak RSS in any scenario (MB)".to_owned(),
+        value: peak,
+        target: "< 150".to_owned(),
+        met: peak < 150.0,
+    });
+    out
+}
+
+/// Writes `<out>/<backend>.json` and `<out>/<backend>.md`; returns the Markdown's path.
+pub fn write(out: &Path, settings: &Settings, results: &[(String, Stats)]) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(out)?;
+    let report = Report {
+        machine: machine(),
+        date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        settings,
+        scenarios: results.iter().map(|(n, s)| (n.as_str(), s)).collect(),
+        ratios: ratios(settings, results),
+    };
+    std::fs::write(out.join(format!("{}.json", settings.backend)), serde_json::to_string_pretty(&report)?)?;
+    let mut md = format!(
+        "# Keyport benchmark: {}\n\n{} on {}; {} licenses seeded, {} s per scenario after a warm-up, {} concurrent clients{}.\n\n",
+        settings.backend,
+        report.date,
+        report.machine,
+        settings.scale,
+        settings.duration_s,
+        settings.concurrency,
+        if settings.quick { " (quick check: the numbers mean nothing)" } else { "" }
+    );
+    md.push_str("| scenario | ops/s | p50 ms | p95 ms | p99 ms | errors | server peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    for (name, s) in results {
+        md.push_str(&format!(
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} |\n",
+            s.throughput,
+            s.p50_ms,
+            s.p95_ms,
+            s.p99_ms,
+            s.errors,
+            s.peak_rss_mb.map_or("-".to_owned(), |m| format!("{m:.1}"))
+        ));
+    }
+    md.push_str("\n| ratio | value | target | met |\n|---|---:|---|---|\n");
+    for r in &report.ratios {
+        md.push_str(&format!(
+            "| {} | {:.2} | {} | {} |\n",
+            r.name,
+            r.value,
+            r.target,
+            if r.met { "yes" } else { "**no**" }
+        ));
+    }
+    let path = out.join(format!("{}.md", settings.backend));
+    std::fs::write(&path, md)?;
+    Ok(path)
+}

@@ -1,0 +1,387 @@
+//! The benchmark's world: a database seeded in bulk, the real `keyport` binary started per
+//! scenario, and the operations each scenario repeats.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use diesel::{Connection, RunQueryDsl};
+use keyport_core::{
+    Actor, Channel, DisplayName, Email, ExternalOrderNumber, Features, Fingerprint, ItemSpec, LicenseModel,
+    MachineIdentity, MachineKey, OrderCustomer, OrderLine, OrderRequest, Password, ProductCode, ProductSpec,
+    Role, RuleSet, RuleSetName, RuleSetParams, ShopName, Sku, VersionRange,
+};
+use keyport_store::{Context, DatabaseUrl, NewCustomer, Scope, Store};
+use serde_json::json;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::load::{self, Stats};
+
+/// Which database the run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file.
+    Sqlite,
+    /// A fresh database on the server `KEYPORT_TEST_POSTGRES_URL` names.
+    Postgres,
+}
+
+/// The seeded database and what the scenarios need.
+pub struct World {
+    url: String,
+    dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+    store: Store,
+    bin: PathBuf,
+    run: String,
+    admin_key: String,
+    sku: String,
+    activation_customer: Uuid,
+    activation_licenses: Arc<Vec<Uuid>>,
+    tokens: Mutex<Option<(String, String)>>,
+    seeded: Mutex<u64>,
+}
+
+fn ctx() -> Context {
+    Context::new(Actor::System, Channel::Cli, Utc::now())
+}
+
+fn bad(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+/// Builds the `keyport` binary of this profile and returns its path.
+fn server_binary() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let dir = me.parent().ok_or_else(|| bad("no executable folder"))?.to_path_buf();
+    let release = dir.file_name().is_some_and(|n| n == "release");
+    let mut cargo = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    cargo.args(["build", "-q", "-p", "keyport-server"]);
+    if release {
+        cargo.arg("--release");
+    }
+    anyhow::ensure!(cargo.status()?.success(), "building keyport failed");
+    Ok(dir.join("keyport"))
+}
+
+#[expect(
+    clippy::expect_used,
+    reason = "29 characters of letters, digits, ':' and '-' always make a fingerprint"
+)]
+fn machine(n: u64) -> MachineIdentity {
+    let mut key = [7u8; 32];
+    key[..8].copy_from_slice(&n.to_be_bytes());
+    MachineIdentity {
+        fingerprint: Fingerprint::parse(&format!("sha256:bench-{n:016x}")).expect("a valid fingerprint"),
+        key: MachineKey::from_bytes(key),
+    }
+}
+
+struct Server {
+    base: String,
+    child: tokio::process::Child,
+}
+
+impl Server {
+    fn peak_rss_mb(&self) -> Option<f64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
+    }
+}
+
+impl World {
+    /// Creates and seeds the database.
+    pub async fn prepare(backend: Backend, scale: u64, quick: bool) -> anyhow::Result<World> {
+        let bin = tokio::task::spawn_blocking(server_binary).await??;
+        let dir = tempfile::tempdir()?;
+        let (url, postgres) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}", dir.path().join("keyport.db").display()), None),
+            Backend::Postgres => {
+                let admin = std::env::var("KEYPORT_TEST_POSTGRES_URL")
+                    .map_err(|_| bad("--backend postgres needs KEYPORT_TEST_POSTGRES_URL (a server URL)"))?;
+                let name = format!("keyport_bench_{}", std::process::id());
+                let mut conn = diesel::PgConnection::establish(&admin)?;
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn)?;
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin.clone());
+                (format!("{base}/{name}"), Some((admin, name)))
+            }
+        };
+        let store = Store::open(&DatabaseUrl::parse(&url)?, 16)?;
+        store.ensure_signing_key()?;
+        let (sku, admin_key, activation_customer, activation_licenses) = tokio::task::spawn_blocking({
+            let store = store.clone();
+            move || seed(&store, scale, quick)
+        })
+        .await??;
+        let seeded = scale + 10;
+        Ok(World {
+            url,
+            dir,
+            postgres,
+            store,
+            bin,
+            run: Uuid::now_v7().simple().to_string()[..8].to_owned(),
+            admin_key,
+            sku,
+            activation_customer,
+            activation_licenses: Arc::new(activation_licenses),
+            tokens: Mutex::new(None),
+            seeded: Mutex::new(seeded),
+        })
+    }
+
+    /// Adds filler licenses until the database holds about `total`.
+    pub async fn fill_to(&self, total: u64) -> anyhow::Result<()> {
+        let mut seeded = self.seeded.lock().await;
+        if *seeded < total {
+            let (store, sku, more) = (self.store.clone(), self.sku.clone(), total - *seeded);
+            let started = Instant::now();
+            tokio::task::spawn_blocking(move || store.seed_filler_licenses(&ctx(), &sku, more)).await??;
+            eprintln!("   seeded {more} licenses in {:.1} s", started.elapsed().as_secs_f64());
+            *seeded = total;
+        }
+        Ok(())
+    }
+
+    async fn start(&self) -> anyhow::Result<Server> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = tokio::process::Command::new(&self.bin)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                &self.url,
+                "--data-dir",
+            ])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        loop {
+            if reqwest::get(format!("{base}/readyz")).await.is_ok_and(|r| r.status().is_success()) {
+                return Ok(Server { base, child });
+            }
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "keyport did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn login(&self, base: &str) -> anyhow::Result<(String, String)> {
+        let mut tokens = self.tokens.lock().await;
+        if let Some(t) = tokens.clone() {
+            return Ok(t);
+        }
+        let client = reqwest::Client::new();
+        let mut out = Vec::new();
+        for email in ["activate@bench.example", "list@bench.example"] {
+            let reply: serde_json::Value = client
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&json!({"email": email, "password": "bench password 1"}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            out.push(reply["access_token"].as_str().unwrap_or_default().to_owned());
+        }
+        let pair = (out[0].clone(), out[1].clone());
+        *tokens = Some(pair.clone());
+        Ok(pair)
+    }
+
+    /// Runs one scenario on a freshly started server.
+    pub async fn run(&self, name: &str, duration: Duration, concurrency: usize) -> anyhow::Result<Stats> {
+        if name == "activate-store" {
+            let (store, customer, licenses) =
+                (self.store.clone(), self.activation_customer, self.activation_licenses.clone());
+            return Ok(load::run(concurrency, duration, move |n| {
+                let (store, licenses) = (store.clone(), licenses.clone());
+                async move {
+                    let license = licenses[usize::try_from(n).unwrap_or(0) % licenses.len()];
+                    tokio::task::spawn_blocking(move || {
+                        store
+                            .activate(&ctx(), Scope::Customer(customer), license, &machine(n + (1 << 40)))
+                            .is_ok()
+                    })
+                    .await
+                    .unwrap_or(false)
+                }
+            })
+            .await);
+        }
+        let mut server = self.start().await?;
+        let (activate_token, list_token) = self.login(&server.base).await?;
+        let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+        let base = server.base.clone();
+        let stats = match name {
+            "healthz" => {
+                load::run(concurrency, duration, move |_| {
+                    let (client, url) = (client.clone(), format!("{base}/healthz"));
+                    async move { client.get(url).send().await.is_ok_and(|r| r.status().is_success()) }
+                })
+                .await
+            }
+            "activate-rest" => {
+                let licenses = self.activation_licenses.clone();
+                load::run(concurrency, duration, move |n| {
+                    let license = licenses[usize::try_from(n).unwrap_or(0) % licenses.len()];
+                    let m = machine(n);
+                    let body =
+                        json!({"fingerprint": m.fingerprint.as_str(), "machine_key": m.key.to_string()});
+                    let request = client
+                        .post(format!("{base}/api/v1/me/licenses/{license}/activations"))
+                        .bearer_auth(&activate_token)
+                        .json(&body);
+                    async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
+                })
+                .await
+            }
+            "list-licenses" => {
+                load::run(concurrency, duration, move |_| {
+                    let request = client.get(format!("{base}/api/v1/me/licenses")).bearer_auth(&list_token);
+                    async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
+                })
+                .await
+            }
+            "order-rest" => {
+                let (key, sku, run) = (self.admin_key.clone(), self.sku.clone(), self.run.clone());
+                load::run(concurrency, duration, move |n| {
+                    let body = json!({"shop": "bench-rest", "external_order_number": format!("R-{run}-{n}"),
+                                      "lines": [{"line_number": 1, "sku": sku, "quantity": 1}]});
+                    let request = client.post(format!("{base}/api/v1/orders")).bearer_auth(&key).json(&body);
+                    async move { request.send().await.is_ok_and(|r| r.status().as_u16() == 201) }
+                })
+                .await
+            }
+            "order-soap" => {
+                let (key, sku, run) = (self.admin_key.clone(), self.sku.clone(), self.run.clone());
+                load::run(concurrency, duration, move |n| {
+                    let envelope = format!(
+                        "<e:Envelope xmlns:e=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:k=\"urn:keyport:soap:v1\"><e:Body>\
+                         <k:CreateOrder><k:shop>bench-soap</k:shop><k:externalOrderNumber>S-{run}-{n}</k:externalOrderNumber>\
+                         <k:line><k:lineNumber>1</k:lineNumber><k:sku>{sku}</k:sku><k:quantity>1</k:quantity></k:line>\
+                         </k:CreateOrder></e:Body></e:Envelope>"
+                    );
+                    let request = client
+                        .post(format!("{base}/soap"))
+                        .basic_auth("bench", Some(&key))
+                        .header("Content-Type", "text/xml; charset=utf-8")
+                        .body(envelope);
+                    async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
+                })
+                .await
+            }
+            other => anyhow::bail!("unknown scenario {other}"),
+        };
+        let peak = server.peak_rss_mb();
+        let _ = server.child.kill().await;
+        Ok(Stats { peak_rss_mb: peak, ..stats })
+    }
+
+    /// Drops the PostgreSQL database, if one was made.
+    pub async fn finish(self) {
+        drop(self.store);
+        if let Some((admin, name)) = self.postgres {
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Ok(mut conn) = diesel::PgConnection::establish(&admin) {
+                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn);
+                }
+            })
+            .await;
+        }
+    }
+}
+
+/// The catalog, an admin key, two customers (one with `scale` licenses to activate, one with
+/// ten to list).
+fn seed(store: &Store, scale: u64, _quick: bool) -> anyhow::Result<(String, String, Uuid, Vec<Uuid>)> {
+    let c = ctx();
+    store.define_product(
+        &c,
+        &ProductSpec { code: ProductCode::parse("bench")?, name: DisplayName::parse("Bench")? },
+    )?;
+    let rules = RuleSet::new(RuleSetParams {
+        name: "bench".to_owned(),
+        seats: 10_000,
+        deactivation_allowed: true,
+        offline_allowed: true,
+        initial_credits: 1,
+        blocking_days: 0,
+        replenish_credits: 1,
+        replenish_every_days: 30,
+        credit_cap: 3,
+        emergency_days: 14,
+        emergency_per_year: 1,
+        checkin_interval_days: None,
+        checkin_grace_days: 0,
+    })?;
+    store.define_rule_set(&c, &rules)?;
+    let sku = "BENCH-1".to_owned();
+    store.define_item(
+        &c,
+        &ItemSpec {
+            sku: Sku::parse(&sku)?,
+            product: ProductCode::parse("bench")?,
+            name: DisplayName::parse("Bench item")?,
+            model: LicenseModel::Perpetual,
+            features: Features::new(["export"])?,
+            versions: VersionRange::new(1, None)?,
+            rule_set: RuleSetName::parse("bench")?,
+        },
+    )?;
+    let admin_key = store.create_api_key(&c, Role::Admin, &DisplayName::parse("bench")?)?.key;
+    let mut customers = Vec::new();
+    for email in ["activate@bench.example", "list@bench.example"] {
+        let new = NewCustomer {
+            email: Email::parse(email)?,
+            name: DisplayName::parse("Bench")?,
+            customer_number: None,
+            password: Some(Password::parse("bench password 1")?),
+        };
+        customers.push(store.create_customer(&c, &new)?);
+    }
+    let order = |email: &str, number: &str, total: u64| -> anyhow::Result<Vec<Uuid>> {
+        let mut lines = Vec::new();
+        let mut left = total;
+        let mut line = 1;
+        while left > 0 {
+            let q = left.min(1000);
+            lines.push(OrderLine::new(line, Sku::parse(&sku)?, u32::try_from(q)?)?);
+            left -= q;
+            line += 1;
+        }
+        let request = OrderRequest::new(
+            ShopName::parse("bench")?,
+            ExternalOrderNumber::parse(number)?,
+            OrderCustomer::ByEmail(Email::parse(email)?),
+            lines,
+        )?;
+        let outcome = store.create_order(&c, &request)?;
+        Ok(outcome.order.lines.into_iter().flat_map(|l| l.license_ids).collect())
+    };
+    let mut activation = Vec::new();
+    let mut part = 0;
+    while (activation.len() as u64) < scale {
+        let want = (scale - activation.len() as u64).min(500_000);
+        activation.extend(order("activate@bench.example", &format!("A-{part}"), want)?);
+        part += 1;
+    }
+    order("list@bench.example", "L-1", 10)?;
+    Ok((sku, admin_key, customers[0].id, activation))
+}
