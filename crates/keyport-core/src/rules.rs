@@ -11,7 +11,9 @@ pub const MAX_CREDITS: u32 = 1_000;
 pub const MAX_PERIOD_DAYS: u32 = 3650;
 
 /// The raw numbers of a rule set, as a façade receives them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleSetParams {
     /// The rule set's unique name.
     pub name: String,

@@ -49,58 +49,6 @@ pub struct ProductChanges {
     pub name: String,
 }
 
-/// A rule set's numbers (see the rule set schema for their meaning).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RuleSetRequest {
-    /// Unique name.
-    pub name: String,
-    /// Machines a license may be active on at once (1 to 10000).
-    pub seats: u32,
-    /// Whether a machine may give its seat back.
-    pub deactivation_allowed: bool,
-    /// Whether offline activation is allowed.
-    pub offline_allowed: bool,
-    /// Re-activation credits a new license starts with.
-    pub initial_credits: u32,
-    /// Days after any activation during which no recovery is possible.
-    pub blocking_days: u32,
-    /// Credits added per replenishment period (0 for none).
-    pub replenish_credits: u32,
-    /// The replenishment period in days (0 for none).
-    pub replenish_every_days: u32,
-    /// Replenishment never lifts the balance above this.
-    pub credit_cap: u32,
-    /// Length of an emergency license, in days.
-    pub emergency_days: u32,
-    /// Emergency licenses allowed per year.
-    pub emergency_per_year: u32,
-    /// Days between check-ins, if required.
-    pub checkin_interval_days: Option<u32>,
-    /// Days of grace after a missed check-in.
-    pub checkin_grace_days: u32,
-}
-
-impl RuleSetRequest {
-    fn parse(self) -> Result<RuleSet, ApiError> {
-        Ok(RuleSet::new(RuleSetParams {
-            name: self.name,
-            seats: self.seats,
-            deactivation_allowed: self.deactivation_allowed,
-            offline_allowed: self.offline_allowed,
-            initial_credits: self.initial_credits,
-            blocking_days: self.blocking_days,
-            replenish_credits: self.replenish_credits,
-            replenish_every_days: self.replenish_every_days,
-            credit_cap: self.credit_cap,
-            emergency_days: self.emergency_days,
-            emergency_per_year: self.emergency_per_year,
-            checkin_interval_days: self.checkin_interval_days,
-            checkin_grace_days: self.checkin_grace_days,
-        })?)
-    }
-}
-
 /// An item to define.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -222,16 +170,16 @@ async fn update_product(
 }
 
 /// Define a rule set.
-#[utoipa::path(operation_id = "create_rule_set", tag = "catalog", request_body = RuleSetRequest,
+#[utoipa::path(operation_id = "create_rule_set", tag = "catalog", request_body = RuleSetParams,
     responses((status = 201, body = RuleSetView), WriteProblems), security(("api_key" = [])))]
 #[post("/rule-sets")]
 async fn create_rule_set(
     state: web::Data<RestState>,
     who: Principal,
-    body: web::Json<RuleSetRequest>,
+    body: web::Json<RuleSetParams>,
 ) -> Result<HttpResponse, ApiError> {
     who.staff(&[Role::Admin])?;
-    let rules = body.into_inner().parse()?;
+    let rules = RuleSet::new(body.into_inner())?;
     let store = state.store.clone();
     Ok(HttpResponse::Created().json(run(move || store.define_rule_set(&who.ctx(), &rules)).await?))
 }
@@ -266,14 +214,14 @@ async fn get_rule_set(
 /// Replace a rule set's numbers; its licenses follow them from now on. The name in the
 /// body must be the one in the path.
 #[utoipa::path(operation_id = "update_rule_set", tag = "catalog", params(("name" = String, Path)),
-    request_body = RuleSetRequest, responses((status = 200, body = RuleSetView), WriteProblems),
+    request_body = RuleSetParams, responses((status = 200, body = RuleSetView), WriteProblems),
     security(("api_key" = [])))]
 #[put("/rule-sets/{name}")]
 async fn update_rule_set(
     state: web::Data<RestState>,
     who: Principal,
     path: web::Path<String>,
-    body: web::Json<RuleSetRequest>,
+    body: web::Json<RuleSetParams>,
 ) -> Result<web::Json<RuleSetView>, ApiError> {
     who.staff(&[Role::Admin])?;
     if body.name != *path {
@@ -281,7 +229,7 @@ async fn update_rule_set(
             keyport_core::CoreError::invalid("name", "must be the rule set's name in the path").into()
         );
     }
-    let rules = body.into_inner().parse()?;
+    let rules = RuleSet::new(body.into_inner())?;
     let store = state.store.clone();
     Ok(web::Json(run(move || store.update_rule_set(&who.ctx(), &rules)).await?))
 }
