@@ -7,6 +7,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 set -o pipefail
+# The third-party tools (schemathesis, zeep, PyJWT, aiosmtpd) in .venv, once.
+bash tests/contract/setup.sh
 cargo test --workspace --all-targets 2>&1 | tee "$log"
 bash tests/contract/rest.sh
 bash tests/contract/certificate.sh

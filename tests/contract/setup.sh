@@ -2,6 +2,9 @@
 # Creates .venv at the repository root with the pinned contract checkers (idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# One installer at a time (tests may call this in parallel).
+exec 9>"${TMPDIR:-/tmp}/keyport-venv.lock"
+flock 9
 want=$(sha256sum tests/contract/requirements.txt | cut -d' ' -f1)
 if [ -x .venv/bin/python ] && [ "$(cat .venv/.requirements 2>/dev/null)" = "$want" ]; then
     exit 0
