@@ -41,7 +41,10 @@ impl Smtp {
     fn start() -> Smtp {
         static SETUP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         let ready = SETUP.get_or_init(|| {
-            Command::new("bash").arg(root().join("tests/contract/setup.sh")).status().is_ok_and(|s| s.success())
+            Command::new("bash")
+                .arg(root().join("tests/contract/setup.sh"))
+                .status()
+                .is_ok_and(|s| s.success())
         });
         assert!(*ready, "tests/contract/setup.sh must install the test tools (aiosmtpd)");
         let port = free_port();
