@@ -356,6 +356,17 @@ fn sso_tokens_of_each_algorithm_log_in_once_created_and_every_bad_token_is_refus
         assert_eq!(me_again["id"], me["id"], "{name}: the same user is the same customer");
     }
 
+    // A linked user needs no e-mail claim; a new one needs a verified address.
+    let mut bare = claims("https://ed.portal.test", "user-1", "ignored@example.com");
+    bare.as_object_mut().unwrap().remove("email");
+    let (status, _, linked) = exchange(sign(Algorithm::EdDSA, &ed, &bare));
+    assert_eq!(status, 200, "{linked}");
+    let mut unverified = claims("https://ed.portal.test", "user-9", "new@example.com");
+    unverified["email_verified"] = json!(false);
+    let (status, _, problem) = exchange(sign(Algorithm::EdDSA, &ed, &unverified));
+    assert_eq!((status, problem["code"].as_str()), (401, Some("sso_token_invalid")), "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("no verified e-mail address"));
+
     let good = claims("https://ed.portal.test", "user-2", "u2@example.com");
     let mut expired = good.clone();
     expired["exp"] = json!(now - 3600);

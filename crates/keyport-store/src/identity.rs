@@ -282,13 +282,14 @@ impl Store {
     }
 
     /// Logs in the customer an identity provider vouches for: found by (issuer, subject), or
-    /// linked by its verified e-mail address, or created (verified) on first use.
+    /// linked by its verified e-mail address, or created (verified) on first use. A user not
+    /// linked yet needs a verified e-mail address.
     pub fn sso_login(
         &self,
         ctx: &Context,
         issuer: &str,
         subject: &str,
-        email: &Email,
+        email: Option<&Email>,
         name: &DisplayName,
     ) -> StoreResult<Session> {
         self.write(|conn| {
@@ -298,9 +299,14 @@ impl Store {
                 .select(customers::id)
                 .first(conn)
                 .optional()?;
-            let id = match linked {
-                Some(id) => id,
-                None => match crate::customers::by_email(conn, email)? {
+            let id = match (linked, email) {
+                (Some(id), _) => id,
+                (None, None) => {
+                    return Err(CoreError::new(ErrorCode::SsoTokenInvalid)
+                        .with("reason", "it carries no verified e-mail address")
+                        .into());
+                }
+                (None, Some(email)) => match crate::customers::by_email(conn, email)? {
                     Some(existing) => {
                         diesel::update(customers::table.find(&existing.id))
                             .set((customers::sso_issuer.eq(issuer), customers::sso_subject.eq(subject)))

@@ -203,15 +203,13 @@ async fn create_sso_session(
     body: web::Json<SsoRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let identity = crate::sso::verify(&body.token, &state.identity.issuers)?;
-    let email = identity.verified_email.as_deref().ok_or_else(|| {
-        keyport_core::CoreError::new(keyport_core::ErrorCode::SsoTokenInvalid)
-            .with("reason", "it carries no verified e-mail address")
-    })?;
-    let email = Email::parse(email)?;
-    let name = DisplayName::parse(identity.name.as_deref().unwrap_or(email.as_str()))?;
+    let email = identity.verified_email.as_deref().map(Email::parse).transpose()?;
+    let shown = identity.name.clone().or_else(|| email.as_ref().map(ToString::to_string));
+    let name = DisplayName::parse(shown.as_deref().unwrap_or(&identity.subject))?;
     let store = state.store.clone();
-    let session =
-        run(move || store.sso_login(&anonymous(), &identity.issuer, &identity.subject, &email, &name))
-            .await?;
+    let session = run(move || {
+        store.sso_login(&anonymous(), &identity.issuer, &identity.subject, email.as_ref(), &name)
+    })
+    .await?;
     tokens(&state, session)
 }
