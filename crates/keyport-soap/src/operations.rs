@@ -106,10 +106,8 @@ pub fn dispatch(
                 customer_number: r.customer_number.as_deref().map(CustomerNumber::parse).transpose()?,
                 password: None,
             };
-            let created = s.create_customer(ctx, &new).map_err(store_fault)?;
-            if r.send_invitation == Some(true) {
-                s.invite(ctx, links, created.id).map_err(store_fault)?;
-            }
+            let invite = (r.send_invitation == Some(true)).then_some(links);
+            let created = s.create_customer_inviting(ctx, &new, invite).map_err(store_fault)?;
             Ok(CreateCustomerResponse { customer: customer(created) })
         }),
         "GetCustomer" => run(canonical, |r: GetCustomer| {

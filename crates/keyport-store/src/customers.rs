@@ -38,6 +38,17 @@ pub struct CustomerChanges {
 impl Store {
     /// Creates a customer; the e-mail address and the customer number must be new.
     pub fn create_customer(&self, ctx: &Context, new: &NewCustomer) -> StoreResult<CustomerView> {
+        self.create_customer_inviting(ctx, new, None)
+    }
+
+    /// Creates a customer like [`Store::create_customer`] and, with `invite`, mails an
+    /// invitation to set a first password, in the same transaction.
+    pub fn create_customer_inviting(
+        &self,
+        ctx: &Context,
+        new: &NewCustomer,
+        invite: Option<&crate::mail::Links>,
+    ) -> StoreResult<CustomerView> {
         let password_hash = new.password.as_ref().map(crate::passwords::hash).transpose()?;
         self.write(|conn| {
             if by_email(conn, &new.email)?.is_some() {
@@ -67,6 +78,9 @@ impl Store {
             }
             let subject = Subject { customer_id: Some(&row.id), ..Subject::of("customer", &row.id) };
             append(conn, ctx, EventKind::CustomerCreated, subject, json!({"email": row.email}))?;
+            if let Some(links) = invite {
+                crate::identity::invite_in(conn, ctx, links, &row.id)?;
+            }
             customer_view(row)
         })
     }

@@ -268,17 +268,7 @@ impl Store {
     /// Mails an invitation to set a first password (for accounts made by a shop).
     pub fn invite(&self, ctx: &Context, links: &mail::Links, customer: Uuid) -> StoreResult<()> {
         let id = customer.to_string();
-        self.write(|conn| {
-            let (email, lang): (String, String) = customers::table
-                .find(&id)
-                .select((customers::email, customers::language))
-                .first(conn)
-                .optional()?
-                .ok_or_else(|| CoreError::not_found("customer"))?;
-            let token = new_token(conn, Purpose::Invite, &id, ctx.now + Duration::days(INVITE_DAYS))?;
-            let email = crate::error::stored("email", Email::parse(&email))?;
-            mail::enqueue(conn, ctx, &email, &Mail::Invite { links, token: &token }, lang_of(&lang))
-        })
+        self.write(|conn| invite_in(conn, ctx, links, &id))
     }
 
     /// Logs in the customer an identity provider vouches for: found by (issuer, subject), or
@@ -335,6 +325,19 @@ impl Store {
             crate::sessions::open(conn, ctx, SessionSubject::Customer(uuid_of(&id)?))
         })
     }
+}
+
+/// Writes an invitation (a token and its mail) in the caller's transaction.
+pub(crate) fn invite_in(conn: &mut DbConn, ctx: &Context, links: &mail::Links, id: &str) -> StoreResult<()> {
+    let (email, lang): (String, String) = customers::table
+        .find(id)
+        .select((customers::email, customers::language))
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| CoreError::not_found("customer"))?;
+    let token = new_token(conn, Purpose::Invite, id, ctx.now + Duration::days(INVITE_DAYS))?;
+    let email = crate::error::stored("email", Email::parse(&email))?;
+    mail::enqueue(conn, ctx, &email, &Mail::Invite { links, token: &token }, lang_of(&lang))
 }
 
 fn language_of(conn: &mut DbConn, id: &str) -> StoreResult<String> {
