@@ -107,31 +107,52 @@ struct Server {
     _process: Running,
 }
 
+/// Starts `keyport serve` with a TOML configuration on a free port. Tests run in parallel,
+/// so a port found free can be taken by another test's server before ours binds it: a
+/// server that exits is started again on another port, and readiness only counts while our
+/// process is the one running.
 fn serve(config: &str, dir: &Path) -> Server {
-    let port = free_port();
-    let file = dir.join(format!("keyport-{port}.toml"));
-    std::fs::write(
-        &file,
-        format!("listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n{config}"),
-    )
-    .unwrap();
-    let process = Command::new(env!("CARGO_BIN_EXE_keyport"))
-        .args(["serve", "--config"])
-        .arg(&file)
-        .env_remove("KEYPORT_DATABASE_URL")
-        .env_remove("KEYPORT_DATA_DIR")
-        .env_remove("KEYPORT_LISTEN")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+    for _ in 0..5 {
+        let port = free_port();
+        let file = dir.join(format!("keyport-{port}.toml"));
+        std::fs::write(
+            &file,
+            format!("listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n{config}"),
+        )
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let start = Instant::now();
-    while request(&base, "GET", "/readyz", None, None).0 != 200 {
-        assert!(start.elapsed() < Duration::from_secs(60), "keyport did not start");
-        std::thread::sleep(Duration::from_millis(100));
+        let mut process = Running(
+            Command::new(env!("CARGO_BIN_EXE_keyport"))
+                .args(["serve", "--config"])
+                .arg(&file)
+                .env_remove("KEYPORT_DATABASE_URL")
+                .env_remove("KEYPORT_DATA_DIR")
+                .env_remove("KEYPORT_LISTEN")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let base = format!("http://127.0.0.1:{port}");
+        let start = Instant::now();
+        let mut exited = false;
+        while start.elapsed() < Duration::from_secs(60) {
+            if process.0.try_wait().unwrap().is_some() {
+                exited = true;
+                break;
+            }
+            if request(&base, "GET", "/readyz", None, None).0 == 200 {
+                std::thread::sleep(Duration::from_millis(200));
+                if process.0.try_wait().unwrap().is_none() {
+                    return Server { base, _process: process };
+                }
+                exited = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(exited, "keyport did not start");
     }
-    Server { base, _process: Running(process) }
+    panic!("keyport could not find a free port");
 }
 
 /// A JSON request over a plain socket: (status, headers, body).
@@ -430,6 +451,29 @@ fn lockout_on(database: &str) {
         assert_eq!(status, 401, "attempt {i}");
     }
     let right = json!({"email": "lock@example.com", "password": "the right phrase"});
+    // Guesses sent in parallel are counted too: exactly three get to try.
+    let (status, _, _) = request(
+        &one.base,
+        "POST",
+        "/api/v1/customers",
+        Some(&key),
+        Some(json!({
+            "email": "race@example.com", "name": "R", "password": "the right phrase"
+        })),
+    );
+    assert_eq!(status, 201);
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let base = if i % 2 == 0 { one.base.clone() } else { two.base.clone() };
+            std::thread::spawn(move || {
+                let guess = json!({"email": "race@example.com", "password": format!("guess number {i}")});
+                request(&base, "POST", "/api/v1/auth/login", None, Some(guess)).0
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 3, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 5, "{statuses:?}");
     for server in [&two, &one] {
         let (status, head, problem) =
             request(&server.base, "POST", "/api/v1/auth/login", None, Some(right.clone()));

@@ -138,7 +138,12 @@ fn check_value(child: &Element, field: &FieldDesc, path: &str, out: &mut String)
                 Kind::Complex(_) => String::new(),
             });
         }
-        out.push_str(&escape(value));
+        let canonical = match (field.kind, value) {
+            (Kind::Boolean, "1") => "true",
+            (Kind::Boolean, "0") => "false",
+            _ => value,
+        };
+        out.push_str(&escape(canonical));
     }
     out.push_str(&format!("</tns:{}>", field.name));
     Ok(())

@@ -64,6 +64,10 @@ fn element(reader: &NsReader<&[u8]>, ns: Option<String>, start: &BytesStart<'_>)
     })
 }
 
+/// The deepest nesting accepted (the contract needs far less); deeper documents are refused
+/// before they can exhaust a stack.
+pub const MAX_DEPTH: usize = 64;
+
 /// Reads a document into its root element.
 pub fn parse(text: &str) -> Result<Element, String> {
     let mut reader = NsReader::from_str(text);
@@ -75,6 +79,9 @@ pub fn parse(text: &str) -> Result<Element, String> {
         let ns = namespace(&result);
         match event {
             Event::Start(e) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(format!("the XML is nested more than {MAX_DEPTH} levels deep"));
+                }
                 let node = element(&reader, ns?, &e)?;
                 stack.push(node);
             }
@@ -151,6 +158,12 @@ mod tests {
     fn a_dtd_is_refused() {
         let err = parse(r#"<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>"#).err();
         assert_eq!(err.as_deref(), Some("a DTD or entity declaration is not allowed"));
+    }
+
+    #[test]
+    fn a_deeply_nested_document_is_refused_without_exhausting_the_stack() {
+        let deep = format!("{}{}", "<a>".repeat(100_000), "</a>".repeat(100_000));
+        assert_eq!(parse(&deep).err().as_deref(), Some("the XML is nested more than 64 levels deep"));
     }
 
     #[test]

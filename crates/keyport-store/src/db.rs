@@ -233,7 +233,9 @@ fn write_once<T>(
             }
         },
         Err(e) => {
-            <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
+            // A failed rollback marks the connection broken (the pool drops it); the error
+            // the caller needs is the one that made us roll back.
+            let _ = <DbConn as Connection>::TransactionManager::rollback_transaction(conn);
             Err(e)
         }
     }

@@ -137,13 +137,20 @@ impl Store {
                 tracing::warn!(family = %row.family_id, "a used refresh token was presented again; family revoked");
                 return Ok(Err(unauthorized()));
             }
-            if row.revoked_at.is_some() || utc(row.expires_at) <= ctx.now {
+            let family_revoked: i64 = sessions::table
+                .filter(sessions::family_id.eq(&row.family_id))
+                .filter(sessions::revoked_at.is_not_null())
+                .count()
+                .get_result(conn)?;
+            if family_revoked > 0 || utc(row.expires_at) <= ctx.now {
                 return Ok(Err(unauthorized()));
             }
             let used = diesel::update(sessions::table.find(&row.id).filter(sessions::used_at.is_null()))
                 .set(sessions::used_at.eq(stored_time(ctx.now)))
                 .execute(conn)?;
             if used == 0 {
+                // Another refresh with the same token won the race: it was used twice.
+                revoke_family(conn, ctx, &row.family_id)?;
                 return Ok(Err(unauthorized()));
             }
             let subject = row.subject()?;
@@ -263,7 +270,6 @@ struct SessionRow {
     ticket_id: Option<String>,
     expires_at: chrono::NaiveDateTime,
     used_at: Option<chrono::NaiveDateTime>,
-    revoked_at: Option<chrono::NaiveDateTime>,
 }
 
 impl SessionRow {

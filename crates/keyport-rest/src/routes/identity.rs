@@ -150,8 +150,7 @@ async fn create_password_reset(
     let (limit, address) =
         (state.identity.limits.reset_per_address, format!("reset:address:{}", source(&req)));
     run(move || {
-        store.check_limit(&address, limit, Utc::now())?;
-        store.count_event(&address, limit, Utc::now())?;
+        store.take_attempt(&address, limit, Utc::now())?;
         store.request_password_reset(&anonymous(), &links, &email)
     })
     .await?;

@@ -100,23 +100,16 @@ async fn create_session(
     let address = format!("login:address:{}", source(&req));
     let store = state.store.clone();
     let session = run(move || {
+        // Every attempt is counted before the password is checked, so parallel guesses are
+        // counted too; a success resets the account and gives the address its attempt back.
         let now = Utc::now();
-        store.check_limit(&account, limits.login_per_account, now)?;
-        store.check_limit(&address, limits.login_per_address, now)?;
+        store.take_attempt(&account, limits.login_per_account, now)?;
+        store.take_attempt(&address, limits.login_per_address, now)?;
         let email = Email::parse(&body.email).map_err(|_| CoreError::new(ErrorCode::Unauthorized))?;
-        match store.login(&anonymous(), &email, &body.password) {
-            Ok(session) => {
-                store.reset_limit(&account)?;
-                Ok(session)
-            }
-            Err(e) => {
-                if e.code() == ErrorCode::Unauthorized {
-                    store.count_event(&account, limits.login_per_account, now)?;
-                    store.count_event(&address, limits.login_per_address, now)?;
-                }
-                Err(e)
-            }
-        }
+        let session = store.login(&anonymous(), &email, &body.password)?;
+        store.reset_limit(&account)?;
+        store.refund_attempt(&address)?;
+        Ok(session)
     })
     .await?;
     tokens(&state, session)
@@ -151,8 +144,7 @@ async fn create_ticket_session(
     let ticket = body.into_inner().ticket_code;
     let session = run(move || {
         let now = Utc::now();
-        store.check_limit(&address, limit, now)?;
-        store.count_event(&address, limit, now)?;
+        store.take_attempt(&address, limit, now)?;
         store.ticket_login(&anonymous(), &TicketCode::parse(&ticket)?)
     })
     .await?;
