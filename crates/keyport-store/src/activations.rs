@@ -43,7 +43,7 @@ impl Store {
             let decision =
                 license::decide_activation(&loaded.rules()?, &loaded.history()?, machine_id, ctx.now)?;
             let (row, created) = match decision {
-                ActivationDecision::Existing(id) => (find_activation(&loaded, id)?, false),
+                ActivationDecision::Existing(id) => (loaded.activation(id)?.0, false),
                 ActivationDecision::New => {
                     let row = insert_activation(conn, &loaded, &machine, ActivationState::Active, ctx)?;
                     let data = json!({"activation_id": row.id, "machine_id": machine.id});
@@ -293,27 +293,12 @@ pub(crate) fn end_activation(
     ctx: &Context,
 ) -> StoreResult<(ActivationRow, MachineRow)> {
     let id = activation_id.to_string();
-    let (row, machine) = loaded
-        .activations
-        .iter()
-        .find(|(a, _)| a.id == id)
-        .cloned()
-        .ok_or_else(|| CoreError::not_found("activation"))?;
+    let (row, machine) = loaded.activation(activation_id)?;
     let ended_at = stored_time(ctx.now);
     diesel::update(activations::table.find(&id))
         .set((activations::state.eq(state.as_str()), activations::ended_at.eq(ended_at)))
         .execute(conn)?;
     Ok((ActivationRow { state: state.as_str().to_owned(), ended_at: Some(ended_at), ..row }, machine))
-}
-
-fn find_activation(loaded: &Loaded, id: Uuid) -> StoreResult<ActivationRow> {
-    let id = id.to_string();
-    loaded
-        .activations
-        .iter()
-        .find(|(a, _)| a.id == id)
-        .map(|(a, _)| a.clone())
-        .ok_or_else(|| CoreError::not_found("activation").into())
 }
 
 /// License events are about the license; the activation or grant is named in the data.

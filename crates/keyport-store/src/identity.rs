@@ -265,12 +265,6 @@ impl Store {
         })
     }
 
-    /// Mails an invitation to set a first password (for accounts made by a shop).
-    pub fn invite(&self, ctx: &Context, links: &mail::Links, customer: Uuid) -> StoreResult<()> {
-        let id = customer.to_string();
-        self.write(|conn| invite_in(conn, ctx, links, &id))
-    }
-
     /// Logs in the customer an identity provider vouches for: found by (issuer, subject), or
     /// linked by its verified e-mail address, or created (verified) on first use. A user not
     /// linked yet needs a verified e-mail address.

@@ -178,6 +178,16 @@ impl Loaded {
         })
     }
 
+    /// One of this license's activations, with its machine; `not_found` otherwise.
+    pub fn activation(&self, id: Uuid) -> StoreResult<(ActivationRow, MachineRow)> {
+        let id = id.to_string();
+        self.activations
+            .iter()
+            .find(|(a, _)| a.id == id)
+            .cloned()
+            .ok_or_else(|| CoreError::not_found("activation").into())
+    }
+
     /// Whether the scope may see this license.
     pub fn visible_to(&self, scope: Scope) -> bool {
         match scope {

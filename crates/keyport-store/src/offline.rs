@@ -20,7 +20,7 @@ use crate::activations::{end_activation, insert_activation, license_subject, loc
 use crate::certificates;
 use crate::db::DbConn;
 use crate::events::append;
-use crate::licenses::{Loaded, activation_view};
+use crate::licenses::activation_view;
 use crate::rows::{ActivationRow, MachineRow};
 use crate::schema::{activations, used_files};
 use crate::{ActivationOutcome, ActivationView, Context, Scope, Store, StoreResult, stored_time};
@@ -49,17 +49,6 @@ fn use_once(
         ))
         .execute(conn)?;
     Ok(())
-}
-
-/// The activation of the license with this id, with its machine.
-fn activation_of(loaded: &Loaded, id: Uuid) -> StoreResult<(ActivationRow, MachineRow)> {
-    let id = id.to_string();
-    loaded
-        .activations
-        .iter()
-        .find(|(a, _)| a.id == id)
-        .cloned()
-        .ok_or_else(|| CoreError::not_found("activation").into())
 }
 
 fn signed_by_holder(machine: &MachineRow, machine_key: &str) -> StoreResult<()> {
@@ -102,7 +91,7 @@ impl Store {
             let decision =
                 license::decide_activation(&loaded.rules()?, &loaded.history()?, machine_id, ctx.now)?;
             let (row, created) = match decision {
-                ActivationDecision::Existing(id) => (activation_of(&loaded, id)?.0, false),
+                ActivationDecision::Existing(id) => (loaded.activation(id)?.0, false),
                 ActivationDecision::New => {
                     (insert_activation(conn, &loaded, &machine_row, ActivationState::Pending, ctx)?, true)
                 }
@@ -133,7 +122,7 @@ impl Store {
         let receipt: Receipt = files::read(text)?;
         self.write(|conn| {
             let loaded = lock_and_load(conn, scope, receipt.license_id)?;
-            let (row, machine) = activation_of(&loaded, receipt.activation_id)?;
+            let (row, machine) = loaded.activation(receipt.activation_id)?;
             signed_by_holder(&machine, &receipt.machine_key)?;
             use_once(conn, ctx, "receipt", &receipt.nonce, &row.id)?;
             pending(&row)?;
@@ -167,7 +156,7 @@ impl Store {
         self.write(|conn| {
             let license_id = crate::activations::license_of_activation(conn, activation_id)?;
             let loaded = lock_and_load(conn, scope, license_id)?;
-            let (row, machine) = activation_of(&loaded, activation_id)?;
+            let (row, machine) = loaded.activation(activation_id)?;
             pending(&row)?;
             let certificate = certificates::issue(conn, &loaded, &row, &machine, ctx.now)?;
             let activation = activation_view(&row, &machine, ActivationState::Pending)?;
@@ -185,7 +174,7 @@ impl Store {
         self.write(|conn| {
             let license_id = crate::activations::license_of_activation(conn, activation_id)?;
             let loaded = lock_and_load(conn, scope, license_id)?;
-            let (row, _) = activation_of(&loaded, activation_id)?;
+            let (row, _) = loaded.activation(activation_id)?;
             pending(&row)?;
             let (row, machine) =
                 end_activation(conn, &loaded, activation_id, ActivationState::Deactivated, ctx)?;
@@ -206,7 +195,7 @@ impl Store {
         let proof: DeactivationProof = files::read(text)?;
         self.write(|conn| {
             let loaded = lock_and_load(conn, scope, proof.license_id)?;
-            let (row, machine) = activation_of(&loaded, proof.activation_id)?;
+            let (row, machine) = loaded.activation(proof.activation_id)?;
             signed_by_holder(&machine, &proof.machine_key)?;
             use_once(conn, ctx, "deactivation proof", &proof.nonce, &row.id)?;
             license::decide_deactivation(&loaded.rules()?, &loaded.history()?, proof.activation_id)?;
