@@ -43,6 +43,22 @@ pub enum OrderCustomer {
     ByEmail(crate::Email),
 }
 
+impl OrderCustomer {
+    /// Reads a customer named by at most one of an e-mail address and the shop's customer
+    /// number (the rule both façades follow for orders and lookups).
+    pub fn from_parts(email: Option<&str>, number: Option<&str>) -> Result<OrderCustomer, CoreError> {
+        match (email, number) {
+            (None, None) => Ok(OrderCustomer::None),
+            (Some(email), None) => Ok(OrderCustomer::ByEmail(crate::Email::parse(email)?)),
+            (None, Some(number)) => Ok(OrderCustomer::ByNumber(CustomerNumber::parse(number)?)),
+            (Some(_), Some(_)) => Err(CoreError::invalid(
+                "customer",
+                "give either an e-mail address or a customer number, not both",
+            )),
+        }
+    }
+}
+
 /// An order as a shop sends it (first time or again with more lines).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderRequest {
@@ -105,6 +121,17 @@ mod tests {
         let line = OrderLine::new(1, sku(), 1).unwrap_or_else(|e| panic!("{e}"));
         let err = request(vec![line.clone(), line]).err().map(|e| e.message(crate::Lang::En));
         assert_eq!(err.as_deref(), Some("Invalid value for lines: line number 1 appears twice."));
+    }
+
+    #[test]
+    fn a_customer_is_named_by_one_of_e_mail_and_number() {
+        assert_eq!(OrderCustomer::from_parts(None, None), Ok(OrderCustomer::None));
+        assert!(matches!(
+            OrderCustomer::from_parts(Some("a@example.com"), None),
+            Ok(OrderCustomer::ByEmail(_))
+        ));
+        assert!(matches!(OrderCustomer::from_parts(None, Some("K-1")), Ok(OrderCustomer::ByNumber(_))));
+        assert!(OrderCustomer::from_parts(Some("a@example.com"), Some("K-1")).is_err());
     }
 
     #[test]

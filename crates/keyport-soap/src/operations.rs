@@ -111,15 +111,8 @@ pub fn dispatch(
             Ok(CreateCustomerResponse { customer: customer(created) })
         }),
         "GetCustomer" => run(canonical, |r: GetCustomer| {
-            let found = match (&r.email, &r.customer_number) {
-                (Some(email), None) => s.find_customer_by_email(&Email::parse(email)?),
-                (None, Some(number)) => s.find_customer_by_number(&CustomerNumber::parse(number)?),
-                _ => {
-                    return Err(
-                        CoreError::invalid("GetCustomer", "give either email or customerNumber").into()
-                    );
-                }
-            };
+            let who = OrderCustomer::from_parts(r.email.as_deref(), r.customer_number.as_deref())?;
+            let found = s.find_customer(&who);
             Ok(GetCustomerResponse { customer: customer(found.map_err(store_fault)?) })
         }),
         "UpdateCustomer" => run(canonical, |r: UpdateCustomer| {
@@ -160,14 +153,7 @@ fn uuid(text: &str, field: &'static str) -> Result<Uuid, Fault> {
 }
 
 fn order_request(r: &CreateOrder) -> Result<OrderRequest, Fault> {
-    let customer = match (&r.customer_email, &r.customer_number) {
-        (None, None) => OrderCustomer::None,
-        (Some(email), None) => OrderCustomer::ByEmail(Email::parse(email)?),
-        (None, Some(number)) => OrderCustomer::ByNumber(CustomerNumber::parse(number)?),
-        (Some(_), Some(_)) => {
-            return Err(CoreError::invalid("customer", "give either customerEmail or customerNumber").into());
-        }
-    };
+    let customer = OrderCustomer::from_parts(r.customer_email.as_deref(), r.customer_number.as_deref())?;
     let lines = r
         .line
         .iter()

@@ -143,6 +143,18 @@ impl Store {
         })
     }
 
+    /// The customer named by e-mail address or customer number; naming none is
+    /// `invalid_input`.
+    pub fn find_customer(&self, who: &keyport_core::OrderCustomer) -> StoreResult<CustomerView> {
+        match who {
+            keyport_core::OrderCustomer::ByEmail(email) => self.find_customer_by_email(email),
+            keyport_core::OrderCustomer::ByNumber(number) => self.find_customer_by_number(number),
+            keyport_core::OrderCustomer::None => {
+                Err(CoreError::invalid("customer", "give an e-mail address or a customer number").into())
+            }
+        }
+    }
+
     /// A customer by e-mail address.
     pub fn find_customer_by_email(&self, email: &Email) -> StoreResult<CustomerView> {
         self.read(|conn| {

@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
-use keyport_core::{CustomerNumber, DisplayName, Email, Password, Role};
+use keyport_core::{CustomerNumber, DisplayName, Email, OrderCustomer, Password, Role};
 use keyport_store::{CustomerChanges, CustomerView, NewCustomer};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -104,21 +104,8 @@ async fn list_customers(
 ) -> Result<web::Json<Vec<CustomerView>>, ApiError> {
     who.staff(CUSTOMER_STAFF)?;
     let store = state.store.clone();
-    let found = match (&query.email, &query.customer_number) {
-        (Some(email), None) => {
-            let email = Email::parse(email)?;
-            run(move || store.find_customer_by_email(&email)).await
-        }
-        (None, Some(number)) => {
-            let number = CustomerNumber::parse(number)?;
-            run(move || store.find_customer_by_number(&number)).await
-        }
-        _ => {
-            return Err(
-                keyport_core::CoreError::invalid("query", "give either email or customer_number").into()
-            );
-        }
-    };
+    let who = OrderCustomer::from_parts(query.email.as_deref(), query.customer_number.as_deref())?;
+    let found = run(move || store.find_customer(&who)).await;
     match found {
         Ok(customer) => Ok(web::Json(vec![customer])),
         Err(e) if e.error().code() == keyport_core::ErrorCode::NotFound => Ok(web::Json(Vec::new())),

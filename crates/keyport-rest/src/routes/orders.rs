@@ -4,8 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::Utc;
 use keyport_core::{
-    CustomerNumber, Email, ExternalOrderNumber, OrderCustomer, OrderLine, OrderRequest, Role, ShopName, Sku,
-    TicketCode,
+    ExternalOrderNumber, OrderCustomer, OrderLine, OrderRequest, Role, ShopName, Sku, TicketCode,
 };
 use keyport_store::{OrderOutcome, OrderView, TicketView};
 use serde::{Deserialize, Serialize};
@@ -61,19 +60,7 @@ impl OrderRequestBody {
     fn parse(&self) -> Result<OrderRequest, ApiError> {
         let customer = match &self.customer {
             None => OrderCustomer::None,
-            Some(OrderCustomerBody { email: Some(email), customer_number: None }) => {
-                OrderCustomer::ByEmail(Email::parse(email)?)
-            }
-            Some(OrderCustomerBody { email: None, customer_number: Some(number) }) => {
-                OrderCustomer::ByNumber(CustomerNumber::parse(number)?)
-            }
-            Some(_) => {
-                return Err(keyport_core::CoreError::invalid(
-                    "customer",
-                    "give either email or customer_number",
-                )
-                .into());
-            }
+            Some(c) => OrderCustomer::from_parts(c.email.as_deref(), c.customer_number.as_deref())?,
         };
         let lines = self
             .lines
