@@ -16,7 +16,7 @@ use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use keyport_core::{Actor, Channel, ErrorCode, Role};
 use keyport_store::mail::Links;
-use keyport_store::{Context, Limit, Scope, Session, SessionSubject, Store, family_of};
+use keyport_store::{Context, Limits, Scope, Session, SessionSubject, Store, family_of};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -29,31 +29,6 @@ pub const ACT_FOR_HEADER: &str = "Keyport-Customer";
 pub const ACCESS_TOKEN_SECONDS: i64 = 900;
 const ISSUER: &str = "keyport";
 const AUDIENCE: &str = "keyport-api";
-
-/// The limits on logins and resets (shared through the database across instances).
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Failed logins per account before it is locked for the rest of the window.
-    pub login_per_account: Limit,
-    /// Failed logins per source address.
-    pub login_per_address: Limit,
-    /// Ticket logins per source address.
-    pub ticket_login_per_address: Limit,
-    /// Password-reset requests per source address.
-    pub reset_per_address: Limit,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        let minutes = |max, m| Limit { max, window: chrono::Duration::minutes(m) };
-        Limits {
-            login_per_account: minutes(5, 15),
-            login_per_address: minutes(20, 15),
-            ticket_login_per_address: minutes(30, 15),
-            reset_per_address: minutes(5, 60),
-        }
-    }
-}
 
 /// How customers get in: where mail links point, the limits, and the trusted SSO issuers.
 #[derive(Debug, Clone)]

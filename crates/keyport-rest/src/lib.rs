@@ -12,7 +12,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::{AppExt, scope};
 
-pub use auth::{Identity, Limits, Principal, RestState};
+pub use auth::{Identity, Principal, RestState};
+pub use keyport_store::Limits;
 pub use problem::{ApiError, Problem};
 
 /// Where the API is mounted.

@@ -33,7 +33,7 @@ pub use events::EventFilter;
 pub use idempotency::KeptAnswer;
 pub use identity::{Purpose, Registration};
 pub use keys::{ApiKeyView, KEY_PREFIX, NewApiKey};
-pub use limits::Limit;
+pub use limits::{Limit, Limits};
 pub use sessions::{REFRESH_TOKEN_DAYS, Session, SessionSubject, family_of};
 pub use views::*;
 

@@ -3,11 +3,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
-use keyport_core::{CoreError, ErrorCode};
+use keyport_core::{CoreError, Email, ErrorCode, TicketCode};
 
 use crate::db::DbConn;
+use crate::mail::Links;
 use crate::schema::rate_counters;
-use crate::{Store, StoreResult, stored_time, utc};
+use crate::{Context, Session, Store, StoreResult, stored_time, utc};
 
 /// A limit: at most `max` events per `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +19,83 @@ pub struct Limit {
     pub window: Duration,
 }
 
+/// The limits on logins and resets.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Failed logins per account before it is locked for the rest of the window.
+    pub login_per_account: Limit,
+    /// Failed logins per source address.
+    pub login_per_address: Limit,
+    /// Ticket logins per source address.
+    pub ticket_login_per_address: Limit,
+    /// Password-reset requests per source address.
+    pub reset_per_address: Limit,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let minutes = |max, m| Limit { max, window: Duration::minutes(m) };
+        Limits {
+            login_per_account: minutes(5, 15),
+            login_per_address: minutes(20, 15),
+            ticket_login_per_address: minutes(30, 15),
+            reset_per_address: minutes(5, 60),
+        }
+    }
+}
+
 impl Store {
+    /// Logs in by e-mail and password from a source address, within the limits: every
+    /// attempt is counted before the password is checked (so parallel guesses count too);
+    /// a success resets the account's counter and gives the address its attempt back.
+    pub fn guarded_login(
+        &self,
+        ctx: &Context,
+        limits: &Limits,
+        source: &str,
+        email: &str,
+        password: &str,
+    ) -> StoreResult<Session> {
+        let account = format!("login:account:{}", email.trim().to_lowercase());
+        let address = format!("login:address:{source}");
+        self.take_attempt(&account, limits.login_per_account, ctx.now)?;
+        self.take_attempt(&address, limits.login_per_address, ctx.now)?;
+        let email = Email::parse(email).map_err(|_| CoreError::new(ErrorCode::Unauthorized))?;
+        let session = self.login(ctx, &email, password)?;
+        self.reset_limit(&account)?;
+        self.refund_attempt(&address)?;
+        Ok(session)
+    }
+
+    /// A ticket login from a source address, within the per-address limit.
+    pub fn guarded_ticket_login(
+        &self,
+        ctx: &Context,
+        limits: &Limits,
+        source: &str,
+        code: &TicketCode,
+    ) -> StoreResult<Session> {
+        self.take_attempt(
+            &format!("ticket-login:address:{source}"),
+            limits.ticket_login_per_address,
+            ctx.now,
+        )?;
+        self.ticket_login(ctx, code)
+    }
+
+    /// A password-reset request from a source address, within the per-address limit.
+    pub fn guarded_password_reset(
+        &self,
+        ctx: &Context,
+        limits: &Limits,
+        source: &str,
+        links: &Links,
+        email: &Email,
+    ) -> StoreResult<()> {
+        self.take_attempt(&format!("reset:address:{source}"), limits.reset_per_address, ctx.now)?;
+        self.request_password_reset(ctx, links, email)
+    }
+
     /// Counts an attempt for `key` and refuses it with `rate_limited` when it is over the
     /// limit. Counting and checking happen in one transaction, on the row this attempt just
     /// changed, so parallel attempts cannot slip past the check before they are counted.

@@ -2,7 +2,6 @@
 //! Answers never tell whether an e-mail address has an account.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use chrono::Utc;
 use keyport_core::{DisplayName, Email, Lang, Password, TicketCode};
 use keyport_store::Registration;
 use serde::{Deserialize, Serialize};
@@ -147,13 +146,8 @@ async fn create_password_reset(
 ) -> Result<HttpResponse, ApiError> {
     let email = Email::parse(&body.email)?;
     let (store, links) = (state.store.clone(), state.identity.links.clone());
-    let (limit, address) =
-        (state.identity.limits.reset_per_address, format!("reset:address:{}", source(&req)));
-    run(move || {
-        store.take_attempt(&address, limit, Utc::now())?;
-        store.request_password_reset(&anonymous(), &links, &email)
-    })
-    .await?;
+    let (limits, source) = (state.identity.limits, source(&req));
+    run(move || store.guarded_password_reset(&anonymous(), &limits, &source, &links, &email)).await?;
     Ok(accepted("if the address has an account, a mail with a link is on its way"))
 }
 

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Utc};
-use keyport_core::{Actor, Channel, CoreError, Email, ErrorCode, TicketCode};
+use keyport_core::{Actor, Channel, TicketCode};
 use keyport_store::{Context, Session};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -94,24 +94,9 @@ async fn create_session(
     req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    let limits = state.identity.limits;
-    let account = format!("login:account:{}", body.email.trim().to_lowercase());
-    let address = format!("login:address:{}", source(&req));
-    let store = state.store.clone();
-    let session = run(move || {
-        // Every attempt is counted before the password is checked, so parallel guesses are
-        // counted too; a success resets the account and gives the address its attempt back.
-        let now = Utc::now();
-        store.take_attempt(&account, limits.login_per_account, now)?;
-        store.take_attempt(&address, limits.login_per_address, now)?;
-        let email = Email::parse(&body.email).map_err(|_| CoreError::new(ErrorCode::Unauthorized))?;
-        let session = store.login(&anonymous(), &email, &body.password)?;
-        store.reset_limit(&account)?;
-        store.refund_attempt(&address)?;
-        Ok(session)
-    })
-    .await?;
+    let (store, limits, source) = (state.store.clone(), state.identity.limits, source(&req));
+    let session =
+        run(move || store.guarded_login(&anonymous(), &limits, &source, &body.email, &body.password)).await?;
     tokens(&state, session)
 }
 
@@ -138,16 +123,9 @@ async fn create_ticket_session(
     req: HttpRequest,
     body: web::Json<TicketLoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = state.identity.limits.ticket_login_per_address;
-    let address = format!("ticket-login:address:{}", source(&req));
-    let store = state.store.clone();
-    let ticket = body.into_inner().ticket_code;
-    let session = run(move || {
-        let now = Utc::now();
-        store.take_attempt(&address, limit, now)?;
-        store.ticket_login(&anonymous(), &TicketCode::parse(&ticket)?)
-    })
-    .await?;
+    let code = TicketCode::parse(&body.ticket_code)?;
+    let (store, limits, source) = (state.store.clone(), state.identity.limits, source(&req));
+    let session = run(move || store.guarded_ticket_login(&anonymous(), &limits, &source, &code)).await?;
     tokens(&state, session)
 }
 
