@@ -118,7 +118,7 @@ impl World {
                 (format!("{base}/{name}"), Some((admin, name)))
             }
         };
-        let store = Store::open(&DatabaseUrl::parse(&url)?, 16)?;
+        let store = Store::open(&DatabaseUrl::parse(&url)?, keyport_store::PoolOptions::server(16))?;
         store.ensure_signing_key()?;
         let (sku, admin_key, activation_customer, activation_licenses) = tokio::task::spawn_blocking({
             let store = store.clone();

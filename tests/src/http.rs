@@ -52,6 +52,11 @@ impl Api {
         Api { base, client: reqwest::Client::new() }
     }
 
+    /// A client for a server that is already running at `base`.
+    pub fn at(base: &str) -> Api {
+        Api { base: base.to_owned(), client: reqwest::Client::new() }
+    }
+
     /// Sends a request with an optional bearer token, extra headers and JSON body.
     pub async fn send(
         &self,

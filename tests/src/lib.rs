@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 pub mod http;
+pub mod proxy;
+pub mod tiny_fs;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -23,14 +25,23 @@ pub struct TestDb {
     backend: Backend,
     _dir: Option<tempfile::TempDir>,
     postgres: Option<(String, String)>,
+    text: String,
 }
 
 impl TestDb {
     /// A new SQLite file in a temporary folder.
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"));
-        let url = DatabaseUrl::sqlite_file(&dir.path().join("keyport.db"));
-        TestDb { url, backend: Backend::Sqlite, _dir: Some(dir), postgres: None }
+        let path = dir.path().join("keyport.db");
+        let url = DatabaseUrl::sqlite_file(&path);
+        TestDb { url, backend: Backend::Sqlite, _dir: Some(dir), postgres: None, text: sqlite_text(&path) }
+    }
+
+    /// A new SQLite file in a folder of the caller's (which outlives it).
+    pub fn sqlite_in(dir: &std::path::Path) -> TestDb {
+        let path = dir.join("keyport.db");
+        let url = DatabaseUrl::sqlite_file(&path);
+        TestDb { url, backend: Backend::Sqlite, _dir: None, postgres: None, text: sqlite_text(&path) }
     }
 
     /// A new PostgreSQL database on the server `admin_url` names.
@@ -48,6 +59,7 @@ impl TestDb {
             backend: Backend::Postgres,
             _dir: None,
             postgres: Some((admin_url.to_owned(), name)),
+            text: url,
         }
     }
 
@@ -67,10 +79,19 @@ impl TestDb {
         &self.url
     }
 
+    /// The database's URL as text (for a command line or a proxy).
+    pub fn url_text(&self) -> String {
+        self.text.clone()
+    }
+
     /// The backend.
     pub fn backend(&self) -> Backend {
         self.backend
     }
+}
+
+fn sqlite_text(path: &std::path::Path) -> String {
+    format!("sqlite://{}", path.display())
 }
 
 impl Drop for TestDb {
@@ -109,8 +130,18 @@ pub struct Fixture {
 impl Fixture {
     /// Opens (and migrates) a store on a fresh database.
     pub fn new(db: TestDb) -> Fixture {
-        let store = Store::open(db.url(), 16).unwrap_or_else(|e| panic!("cannot open {:?}: {e}", db.url()));
+        let store = Store::open(db.url(), keyport_store::PoolOptions::server(16)).unwrap_or_else(|e| panic!("cannot open {:?}: {e}", db.url()));
         Fixture { store, db, counter: AtomicU32::new(0) }
+    }
+
+    /// A fixture over a store the test opened itself on `db` (e.g. through a proxy).
+    pub fn with_store(db: TestDb, store: Store) -> Fixture {
+        Fixture { store, db, counter: AtomicU32::new(0) }
+    }
+
+    /// The database's URL.
+    pub fn url(&self) -> &DatabaseUrl {
+        self.db.url()
     }
 
     /// Runs a test once on each backend, saying which one runs (shown when it fails).

@@ -135,6 +135,19 @@ pub struct LicenseHistory {
 }
 
 impl LicenseHistory {
+    /// The time a decision is made at: `now`, or the latest recorded change when that is
+    /// later. A writer reads its clock before it waits for the license's lock; a racing
+    /// writer that committed first may have stamped its change a moment later, and that
+    /// change has happened all the same (a credit it spent is spent).
+    pub fn decision_time(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.activations
+            .iter()
+            .flat_map(|a| [Some(a.started_at), a.ended_at])
+            .flatten()
+            .chain(self.grants.iter().map(|g| g.at))
+            .fold(now, DateTime::max)
+    }
+
     /// Whether the license has run out at `now`.
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.expires_at.is_some_and(|end| end <= now)
@@ -324,6 +337,7 @@ pub fn decide_recovery(
     new_machine_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<RecoveryDecision, CoreError> {
+    let now = history.decision_time(now);
     history.usable(now)?;
     let lost = find(history, lost_activation_id)?;
     if lost.state != ActivationState::Active {
@@ -332,8 +346,10 @@ pub fn decide_recovery(
     if history.holder(new_machine_id).is_some() {
         return Err(CoreError::new(ErrorCode::MachineAlreadyActive));
     }
+    // A zero blocking period never blocks, even when a racing recovery has just started an
+    // activation a moment "after" this request's clock reading.
     let blocking = Duration::days(i64::from(rules.params().blocking_days));
-    if let Some(last) = history.activations.iter().map(|a| a.started_at).max() {
+    if let Some(last) = history.activations.iter().map(|a| a.started_at).max().filter(|_| blocking > Duration::zero()) {
         let free_at = last + blocking;
         if now < free_at {
             return Err(CoreError::new(ErrorCode::RecoveryBlocked)

@@ -295,6 +295,29 @@ fn play(r: &RuleSet, steps: &[Step]) -> (LicenseHistory, DateTime<Utc>) {
     (history, now)
 }
 
+#[test]
+fn a_credit_spent_by_a_racing_recovery_stamped_a_moment_later_is_spent() {
+    let r = rules(RuleSetParams {
+        initial_credits: 1,
+        blocking_days: 0,
+        replenish_credits: 0,
+        replenish_every_days: 0,
+        credit_cap: 1,
+        ..standard()
+    });
+    let later = t0() + Duration::milliseconds(3);
+    let mut history = fresh();
+    history.activations.push(ActivationRecord {
+        state: ActivationState::Recovered,
+        ended_at: Some(later),
+        ..active(10, 1, t0())
+    });
+    history.activations.push(active(11, 2, later));
+    history.activations.push(active(12, 3, t0()));
+    let decision = decide_recovery(&r, &history, id(12), id(4), t0());
+    assert_eq!(decision.map_err(|e| e.code()), Err(ErrorCode::ReactivationCreditsExhausted));
+}
+
 proptest! {
     #[test]
     fn active_activations_never_exceed_seats_and_credits_never_go_negative(
@@ -343,6 +366,28 @@ proptest! {
             prop_assert_eq!(
                 decide_recovery(&r, &history, lost, id(machine.into()), now),
                 decide_recovery(&r, &shuffled, lost, id(machine.into()), now)
+            );
+        }
+    }
+
+    #[test]
+    fn a_zero_blocking_period_never_blocks_a_recovery(
+        params in rule_params(),
+        steps in proptest::collection::vec(step(), 0..30),
+        machine in 0u8..12,
+        pick in any::<u8>(),
+        skew_seconds in 0i64..120,
+    ) {
+        let r = rules(RuleSetParams { blocking_days: 0, ..params });
+        let (history, now) = play(&r, &steps);
+        if !history.activations.is_empty() {
+            let lost = history.activations[usize::from(pick) % history.activations.len()].id;
+            // A racing recovery may have started an activation just "after" this clock reading.
+            let asked_at = now - Duration::seconds(skew_seconds);
+            let decision = decide_recovery(&r, &history, lost, id(machine.into()), asked_at);
+            prop_assert!(
+                !matches!(&decision, Err(e) if e.code() == ErrorCode::RecoveryBlocked),
+                "{:?}", decision
             );
         }
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use keyport_core::{Actor, Channel, DisplayName, Role};
-use keyport_store::Context;
+use keyport_store::{Context, PoolOptions};
 
 use crate::settings::{LogFormat, Overrides, Settings};
 use crate::startup::{Application, open_store};
@@ -13,7 +13,7 @@ use crate::startup::{Application, open_store};
 #[derive(Debug, Parser)]
 #[command(name = "keyport", version, about)]
 pub struct Cli {
-    /// A TOML configuration file (keys: data_dir, listen, database_url, log_format, pool_size).
+    /// A TOML configuration file; its keys are listed in the README ("Configuration").
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// How logs are written: text or json [env: KEYPORT_LOG_FORMAT].
@@ -83,6 +83,16 @@ pub enum AdminTask {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Print the rows of each table that grows with use, and prune what is past its
+    /// retention now (`keyport serve` does so every few minutes).
+    Storage {
+        /// Where the data lives.
+        #[command(flatten)]
+        data: DataArgs,
+        /// Delete rows past their retention before counting.
+        #[arg(long)]
+        prune: bool,
+    },
 }
 
 impl Cli {
@@ -91,7 +101,10 @@ impl Cli {
             Command::Serve { data, listen } => (Some(data), *listen),
             Command::Migrate { data }
             | Command::Admin {
-                task: AdminTask::CreateApiKey { data, .. } | AdminTask::RotateSigningKey { data },
+                task:
+                    AdminTask::CreateApiKey { data, .. }
+                    | AdminTask::RotateSigningKey { data }
+                    | AdminTask::Storage { data, .. },
             } => (Some(data), None),
         };
         let overrides = Overrides {
@@ -118,14 +131,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate { .. } => {
             let settings = settings.clone();
-            tokio::task::spawn_blocking(move || open_store(&settings)).await??;
+            tokio::task::spawn_blocking(move || open_store(&settings, PoolOptions::command())).await??;
             println!("migrations applied");
         }
         Command::Admin { task: AdminTask::CreateApiKey { role, name, .. } } => {
             let role = Role::parse(&role)?;
             let name = DisplayName::parse(&name)?;
             let created = tokio::task::spawn_blocking(move || {
-                let store = open_store(&settings)?;
+                let store = open_store(&settings, PoolOptions::command())?;
                 let ctx = Context::new(Actor::System, Channel::Cli, chrono::Utc::now());
                 anyhow::Ok(store.create_api_key(&ctx, role, &name)?)
             })
@@ -140,13 +153,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Admin { task: AdminTask::RotateSigningKey { .. } } => {
             let kid = tokio::task::spawn_blocking(move || {
-                let store = open_store(&settings)?;
+                let store = open_store(&settings, PoolOptions::command())?;
                 let ctx = Context::new(Actor::System, Channel::Cli, chrono::Utc::now());
                 anyhow::Ok(store.rotate_signing_key(&ctx)?)
             })
             .await??;
             println!("{kid}");
             eprintln!("certificates are now signed with key {kid}; older keys still verify");
+        }
+        Command::Admin { task: AdminTask::Storage { prune, .. } } => {
+            let retention = settings.retention.retention(&settings.limits);
+            let store = tokio::task::spawn_blocking(move || open_store(&settings, PoolOptions::command())).await??;
+            if prune {
+                crate::pruner::prune_all(&store, retention).await;
+            }
+            let sizes = tokio::task::spawn_blocking(move || store.table_sizes()).await??;
+            for (table, rows) in sizes {
+                println!("{table:<18} {rows:>12}");
+            }
         }
     }
     Ok(())

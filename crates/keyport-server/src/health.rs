@@ -1,5 +1,7 @@
 //! `/healthz` (the process is up) and `/readyz` (the database answers).
 
+use std::time::Duration;
+
 use actix_web::{HttpResponse, get, web};
 use keyport_core::{CoreError, ErrorCode, Lang};
 use keyport_store::Store;
@@ -16,19 +18,27 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// The database answers; 503 with a problem document when it does not.
+/// How long the readiness check waits for the database: a load balancer needs an answer
+/// within a second, not after the database's own timeouts.
+const READY_WAIT: Duration = Duration::from_millis(800);
+
+/// The database answers; 503 with a problem document within a second when it does not.
 #[get("/readyz")]
 async fn readyz(store: web::Data<Store>) -> HttpResponse {
     let store = store.into_inner();
-    let checked = web::block(move || store.ping()).await;
+    let checked = tokio::time::timeout(READY_WAIT, web::block(move || store.ping(READY_WAIT))).await;
     match checked {
-        Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready"})),
-        Ok(Err(e)) => {
+        Ok(Ok(Ok(()))) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Ok(Ok(Err(e))) => {
             tracing::warn!(error = %e, "readiness check failed");
             unavailable()
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check could not run");
+            unavailable()
+        }
+        Err(_) => {
+            tracing::warn!(waited_ms = READY_WAIT.as_millis(), "the database did not answer the readiness check in time");
             unavailable()
         }
     }
@@ -36,7 +46,10 @@ async fn readyz(store: web::Data<Store>) -> HttpResponse {
 
 fn unavailable() -> HttpResponse {
     let error = CoreError::new(ErrorCode::Unavailable);
-    HttpResponse::ServiceUnavailable().content_type("application/problem+json").json(json!({
+    HttpResponse::ServiceUnavailable()
+        .insert_header(("Retry-After", "1"))
+        .content_type("application/problem+json")
+        .json(json!({
         "type": "about:blank",
         "title": "Service Unavailable",
         "status": 503,

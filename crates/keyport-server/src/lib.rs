@@ -4,6 +4,7 @@ pub mod cli;
 pub mod health;
 pub mod identity;
 pub mod mailer;
+pub mod pruner;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

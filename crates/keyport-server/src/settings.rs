@@ -35,6 +35,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Database connections per instance.
     pub pool_size: u32,
+    /// How long a request waits for a database connection, in milliseconds, before it is
+    /// answered 503 with `Retry-After` (while the database is down or every connection is
+    /// busy).
+    pub database_wait_ms: u64,
     /// The public base URL (e.g. `https://licenses.example.com`) written into the WSDL's
     /// service address and into links in mails; the request's host (WSDL) or the listen
     /// address (mails) when absent.
@@ -48,6 +52,56 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Trusted single sign-on issuers.
     pub sso: Vec<SsoSettings>,
+    /// How long rows that grow per request are kept.
+    pub retention: RetentionSettings,
+}
+
+/// How long rows that grow per request are kept before the pruning job deletes them. The
+/// event log, licenses and activations are the record and are kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Idempotency keys, in hours from their first answer.
+    pub idempotency_key_hours: u32,
+    /// Sessions, in days from their expiry or revocation.
+    pub session_days: u32,
+    /// One-time tokens (verification, reset, invitation), in days from their expiry.
+    pub one_time_token_days: u32,
+    /// Sent mails, in days from sending.
+    pub sent_mail_days: u32,
+    /// Mails given up, in days from their creation.
+    pub failed_mail_days: u32,
+    /// Seconds between pruning passes.
+    pub prune_every_seconds: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            idempotency_key_hours: 24,
+            session_days: 30,
+            one_time_token_days: 7,
+            sent_mail_days: 14,
+            failed_mail_days: 90,
+            prune_every_seconds: 300,
+        }
+    }
+}
+
+impl RetentionSettings {
+    /// The store's retention; rate-limit counters are kept for a day or the longest window.
+    pub fn retention(&self, limits: &LimitSettings) -> keyport_store::Retention {
+        use chrono::Duration;
+        let longest_window = Duration::minutes(limits.window_minutes.max(60));
+        keyport_store::Retention {
+            idempotency_keys: Duration::hours(i64::from(self.idempotency_key_hours.max(1))),
+            sessions: Duration::days(i64::from(self.session_days)),
+            one_time_tokens: Duration::days(i64::from(self.one_time_token_days)),
+            sent_mail: Duration::days(i64::from(self.sent_mail_days)),
+            failed_mail: Duration::days(i64::from(self.failed_mail_days)),
+            rate_counters: longest_window.max(Duration::hours(24)),
+        }
+    }
 }
 
 /// How mails leave.
@@ -125,11 +179,13 @@ impl Default for Settings {
             database_url: None,
             log_format: LogFormat::Text,
             pool_size: 16,
+            database_wait_ms: 2000,
             public_url: None,
             mail_from: "Keyport <keyport@localhost>".to_owned(),
             smtp: None,
             limits: LimitSettings::default(),
             sso: Vec::new(),
+            retention: RetentionSettings::default(),
         }
     }
 }
@@ -142,11 +198,13 @@ impl std::fmt::Debug for Settings {
             .field("database", &self.database_url().map(|u| u.redacted()).unwrap_or_else(|e| e.to_string()))
             .field("log_format", &self.log_format)
             .field("pool_size", &self.pool_size)
+            .field("database_wait_ms", &self.database_wait_ms)
             .field("public_url", &self.public_url)
             .field("mail_from", &self.mail_from)
             .field("smtp", &self.smtp.as_ref().map(|s| format!("{}:{} ({})", s.host, s.port, s.security)))
             .field("limits", &self.limits)
             .field("sso", &self.sso.iter().map(|s| s.issuer.clone()).collect::<Vec<_>>())
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -169,8 +227,16 @@ pub struct Overrides {
 }
 
 /// The environment variables read, without their `KEYPORT_` prefix.
-const ENV_KEYS: [&str; 7] =
-    ["data_dir", "listen", "database_url", "log_format", "pool_size", "public_url", "mail_from"];
+const ENV_KEYS: [&str; 8] = [
+    "data_dir",
+    "listen",
+    "database_url",
+    "log_format",
+    "pool_size",
+    "database_wait_ms",
+    "public_url",
+    "mail_from",
+];
 
 impl Settings {
     /// Loads settings from every source, the optional file included.
@@ -187,6 +253,14 @@ impl Settings {
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|e| format!("invalid configuration: {e}"))
+    }
+
+    /// The pool a server runs with.
+    pub fn server_pool(&self) -> keyport_store::PoolOptions {
+        keyport_store::PoolOptions {
+            acquire_timeout: std::time::Duration::from_millis(self.database_wait_ms.max(1)),
+            ..keyport_store::PoolOptions::server(self.pool_size)
+        }
     }
 
     /// The database URL: the configured one, or the SQLite file in the data folder.

@@ -9,7 +9,7 @@ use keyport_rest::{Identity, RestState};
 
 use crate::mailer::Mailer;
 use keyport_soap::SoapState;
-use keyport_store::Store;
+use keyport_store::{PoolOptions, Store};
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -26,20 +26,33 @@ pub const BODY_LIMIT: usize = keyport_rest::problem::JSON_LIMIT;
 pub struct Application {
     port: u16,
     server: Server,
-    mail: Option<(Mailer, Store)>,
+    workers: Option<Workers>,
+}
+
+/// The background jobs `keyport serve` runs beside the HTTP server.
+struct Workers {
+    store: Store,
+    mailer: Mailer,
+    retention: keyport_store::Retention,
+    prune_every: std::time::Duration,
 }
 
 impl Application {
     /// Opens the store (creating the data folder and migrating), binds the listen address
     /// and prepares the server. Port 0 picks a free port; see [`Application::port`].
     pub fn build(settings: &Settings) -> anyhow::Result<Application> {
-        let store = open_store(settings)?;
+        let store = open_store(settings, settings.server_pool())?;
         let listener = TcpListener::bind(settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let identity = crate::identity::identity(settings)?;
         let mailer = Mailer::from_settings(settings)?;
         let mut app = Application::serve(listener, store.clone(), settings.public_url.clone(), identity)?;
-        app.mail = Some((mailer, store));
+        app.workers = Some(Workers {
+            store,
+            mailer,
+            retention: settings.retention.retention(&settings.limits),
+            prune_every: std::time::Duration::from_secs(u64::from(settings.retention.prune_every_seconds.max(1))),
+        });
         Ok(app)
     }
 
@@ -90,7 +103,7 @@ impl Application {
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
-        Ok(Application { port, server, mail: None })
+        Ok(Application { port, server, workers: None })
     }
 
     /// The port the server listens on.
@@ -100,10 +113,15 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then finishes the requests in flight and stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let worker = self.mail.map(|(mailer, store)| tokio::spawn(mailer.run(store)));
+        let jobs = self.workers.map(|w| {
+            [
+                tokio::spawn(w.mailer.run(w.store.clone())),
+                tokio::spawn(crate::pruner::run(w.store, w.retention, w.prune_every)),
+            ]
+        });
         let result = self.server.await;
-        if let Some(worker) = worker {
-            worker.abort();
+        for job in jobs.into_iter().flatten() {
+            job.abort();
         }
         result
     }
@@ -113,16 +131,17 @@ async fn docs_redirect() -> HttpResponse {
     HttpResponse::Found().insert_header((LOCATION, "/docs/")).finish()
 }
 
-/// Creates the data folder if needed, then opens and migrates the configured database.
-pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+/// Creates the data folder if needed (readable by its owner only: it holds the signing
+/// keys and mails with one-time links), then opens and migrates the configured database.
+pub fn open_store(settings: &Settings, pool: PoolOptions) -> anyhow::Result<Store> {
     let url = settings.database_url()?;
     if url.backend() == keyport_store::Backend::Sqlite {
-        std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+        keyport_store::files::owner_only_dir(&settings.data_dir).map_err(|e| {
             anyhow::anyhow!("cannot create the data folder {}: {e}", settings.data_dir.display())
         })?;
     }
     tracing::info!(database = %url.redacted(), "opening the database");
-    let store = Store::open(&url, settings.pool_size)?;
+    let store = Store::open(&url, pool)?;
     store.ensure_signing_key()?;
     Ok(store)
 }

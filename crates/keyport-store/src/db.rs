@@ -83,6 +83,32 @@ impl DatabaseUrl {
         self.backend
     }
 
+    /// The URL with a PostgreSQL `connect_timeout` (whole seconds, at least 1) unless it
+    /// names one: without it a connection to an unreachable server waits for the operating
+    /// system's TCP timeout.
+    fn with_connect_timeout(&self, timeout: Duration) -> DatabaseUrl {
+        match self.backend {
+            Backend::Sqlite => self.clone(),
+            Backend::Postgres if self.target.contains("connect_timeout=") => self.clone(),
+            Backend::Postgres => {
+                let separator = if self.target.contains('?') { '&' } else { '?' };
+                let seconds = timeout.as_secs().max(1);
+                DatabaseUrl {
+                    backend: Backend::Postgres,
+                    target: format!("{}{separator}connect_timeout={seconds}", self.target),
+                }
+            }
+        }
+    }
+
+    /// The SQLite file's path, if this is one.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match self.backend {
+            Backend::Sqlite => Some(std::path::Path::new(&self.target)),
+            Backend::Postgres => None,
+        }
+    }
+
     /// The URL with any password hidden, for logs.
     pub fn redacted(&self) -> String {
         match self.backend {
@@ -125,8 +151,10 @@ impl ManageConnection for Manager {
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.url.target)
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
+                // The busy timeout comes first: switching to WAL needs a lock that another
+                // instance starting at the same moment may hold.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
                 )
                 .map_err(diesel::r2d2::Error::QueryError)?;
@@ -155,15 +183,42 @@ impl ManageConnection for Manager {
 /// A pool of connections.
 pub type Pool = r2d2::Pool<Manager>;
 
+/// How the pool behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Connections at most.
+    pub max_size: u32,
+    /// Idle connections kept open in the background. A server keeps one; a command that
+    /// exits after its work keeps none, so no pool thread is still connecting while the
+    /// process exits (libpq's TLS clean-up racing such a thread crashed `keyport migrate`).
+    pub min_idle: u32,
+    /// How long a request waits for a connection before it is answered `unavailable`; it
+    /// also bounds a new PostgreSQL connection's `connect_timeout`.
+    pub acquire_timeout: Duration,
+}
+
+impl PoolOptions {
+    /// A long-running server's pool of `max_size` connections.
+    pub fn server(max_size: u32) -> PoolOptions {
+        PoolOptions { max_size: max_size.max(1), min_idle: 1, acquire_timeout: Duration::from_secs(2) }
+    }
+
+    /// A short command's pool: one connection, none kept in the background.
+    pub fn command() -> PoolOptions {
+        PoolOptions { max_size: 2, min_idle: 0, acquire_timeout: Duration::from_secs(10) }
+    }
+}
+
 /// Connects (once, to fail early with a clear message) and builds the pool.
-pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<Pool, StoreError> {
+pub fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<Pool, StoreError> {
+    let url = url.with_connect_timeout(options.acquire_timeout);
     let manager = Manager { url: url.clone() };
     // A first connection outside the pool reports the real reason it failed.
     manager.connect().map_err(|e| StoreError::Connect(format!("{}: {}", url.redacted(), one_line(&e))))?;
     r2d2::Pool::builder()
-        .max_size(max_size)
-        .min_idle(Some(1))
-        .connection_timeout(Duration::from_secs(10))
+        .max_size(options.max_size.max(1))
+        .min_idle(Some(options.min_idle.min(options.max_size)))
+        .connection_timeout(options.acquire_timeout)
         .build(manager)
         .map_err(|e| StoreError::Connect(format!("{}: {e}", url.redacted())))
 }
@@ -173,18 +228,48 @@ fn one_line(error: &dyn std::fmt::Display) -> String {
     error.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Applies every pending migration of the connection's backend. On PostgreSQL an advisory
-/// lock keeps several instances starting at once from migrating twice.
-pub fn migrate(conn: &mut DbConn) -> Result<(), StoreError> {
+/// Applies every pending migration of the connection's backend, under a lock that keeps
+/// several instances starting at once from migrating twice: an advisory lock on PostgreSQL,
+/// an exclusive lock on a file beside the database on SQLite (`<file>.migrate-lock`).
+pub fn migrate(conn: &mut DbConn, url: &DatabaseUrl) -> Result<(), StoreError> {
     let failed = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
     match conn {
-        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop).map_err(failed),
+        DbConn::Sqlite(c) => {
+            let _lock = match url.sqlite_path() {
+                Some(path) => Some(MigrationLock::take(path)?),
+                None => None,
+            };
+            c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop).map_err(failed)
+        }
         DbConn::Pg(c) => {
             diesel::sql_query("SELECT pg_advisory_lock(4242001)").execute(c)?;
             let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop).map_err(failed);
             diesel::sql_query("SELECT pg_advisory_unlock(4242001)").execute(c)?;
             result
         }
+    }
+}
+
+/// An exclusive lock on `<database file>.migrate-lock`, released when dropped (and by the
+/// operating system when the process dies, so a crash never leaves it held).
+struct MigrationLock(std::fs::File);
+
+impl MigrationLock {
+    fn take(database: &std::path::Path) -> Result<MigrationLock, StoreError> {
+        let mut name = database.as_os_str().to_owned();
+        name.push(".migrate-lock");
+        let path = std::path::PathBuf::from(name);
+        let file = crate::files::owner_only_file(&path)
+            .map_err(|e| StoreError::Migration(format!("cannot open the lock file {}: {e}", path.display())))?;
+        file.lock()
+            .map_err(|e| StoreError::Migration(format!("cannot lock {}: {e}", path.display())))?;
+        Ok(MigrationLock(file))
+    }
+}
+
+impl Drop for MigrationLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
     }
 }
 
@@ -207,6 +292,13 @@ pub fn write<T>(
             other => return other,
         }
     }
+}
+
+/// Checks that the database answers, waiting at most `wait` for a connection.
+pub fn ping(pool: &Pool, wait: Duration) -> Result<(), StoreError> {
+    let mut conn = pool.get_timeout(wait).map_err(|e| StoreError::Pool(e.to_string()))?;
+    conn.batch_execute("SELECT 1")?;
+    Ok(())
 }
 
 /// Runs `f` in one read transaction (a consistent view).

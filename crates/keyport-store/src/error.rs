@@ -41,8 +41,11 @@ impl StoreError {
         match self {
             StoreError::Domain(e) => e.code(),
             StoreError::Connect(_) | StoreError::Pool(_) => ErrorCode::Unavailable,
-            StoreError::Database(e) if is_busy(e) => ErrorCode::Unavailable,
-            _ => ErrorCode::InternalError,
+            StoreError::Database(e) if is_busy(e) || is_outage(e) => ErrorCode::Unavailable,
+            StoreError::Database(_)
+            | StoreError::Migration(_)
+            | StoreError::Config(_)
+            | StoreError::Corrupt(_) => ErrorCode::InternalError,
         }
     }
 
@@ -80,6 +83,33 @@ fn is_busy(e: &DieselError) -> bool {
             m.contains("database is locked")
                 || m.contains("database table is locked")
                 || m.contains("deadlock detected")
+        }
+        _ => false,
+    }
+}
+
+/// The database cannot take the request now, through no fault of the request: the
+/// connection to PostgreSQL broke, or SQLite's file is full, read-only or failing.
+fn is_outage(e: &DieselError) -> bool {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => {
+            true
+        }
+        DieselError::DatabaseError(_, info) => {
+            let m = info.message();
+            [
+                "database or disk is full",
+                "attempt to write a readonly database",
+                "disk I/O error",
+                "unable to open database file",
+                "server closed the connection",
+                "terminating connection",
+                "could not connect to server",
+                "connection to server",
+                "no connection to the server",
+            ]
+            .iter()
+            .any(|needle| m.contains(needle))
         }
         _ => false,
     }

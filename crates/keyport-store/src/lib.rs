@@ -7,6 +7,7 @@ mod customers;
 pub mod db;
 mod error;
 mod events;
+pub mod files;
 mod idempotency;
 mod identity;
 mod keys;
@@ -16,6 +17,7 @@ pub mod mail;
 mod offline;
 mod orders;
 mod passwords;
+mod retention;
 mod rows;
 mod schema;
 mod seed;
@@ -27,13 +29,14 @@ use keyport_core::{Actor, Channel};
 
 pub use catalog::ItemChanges;
 pub use customers::{CustomerChanges, NewCustomer};
-pub use db::{Backend, DatabaseUrl};
+pub use db::{Backend, DatabaseUrl, PoolOptions};
 pub use error::StoreError;
 pub use events::EventFilter;
 pub use idempotency::KeptAnswer;
 pub use identity::{Purpose, Registration};
 pub use keys::{ApiKeyView, KEY_PREFIX, NewApiKey};
 pub use limits::{Limit, Limits};
+pub use retention::{COUNTED_TABLES, Pruned, Retention};
 pub use sessions::{REFRESH_TOKEN_DAYS, Session, SessionSubject, family_of};
 pub use views::*;
 
@@ -76,6 +79,7 @@ pub enum Scope {
 pub struct Store {
     pool: db::Pool,
     backend: Backend,
+    url: DatabaseUrl,
     /// On SQLite, writers of this process queue here instead of in SQLite's busy handler,
     /// which sleeps in steps of milliseconds and lets a queue of writers collapse.
     write_gate: std::sync::Arc<std::sync::Mutex<()>>,
@@ -90,9 +94,16 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Connects, applies pending migrations, and returns the store. Fails with a clear
     /// message when the database cannot be reached.
-    pub fn open(url: &DatabaseUrl, pool_size: u32) -> StoreResult<Store> {
-        let pool = db::connect(url, pool_size.max(1))?;
-        let store = Store { pool, backend: url.backend(), write_gate: Default::default() };
+    /// A new SQLite file is made readable by its owner only.
+    pub fn open(url: &DatabaseUrl, options: PoolOptions) -> StoreResult<Store> {
+        if let Some(path) = url.sqlite_path()
+            && !path.exists()
+        {
+            files::owner_only_file(path)
+                .map_err(|e| StoreError::Connect(format!("{}: cannot create it: {e}", url.redacted())))?;
+        }
+        let pool = db::connect(url, options)?;
+        let store = Store { pool, backend: url.backend(), url: url.clone(), write_gate: Default::default() };
         store.migrate()?;
         Ok(store)
     }
@@ -100,7 +111,7 @@ impl Store {
     /// Applies pending migrations (also done by [`Store::open`]).
     pub fn migrate(&self) -> StoreResult<()> {
         let mut conn = self.pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
-        db::migrate(&mut conn)
+        db::migrate(&mut conn, &self.url)
     }
 
     /// Which backend this store runs on.
@@ -108,12 +119,9 @@ impl Store {
         self.backend
     }
 
-    /// Checks that the database answers.
-    pub fn ping(&self) -> StoreResult<()> {
-        use diesel::connection::SimpleConnection;
-        let mut conn = self.pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
-        conn.batch_execute("SELECT 1")?;
-        Ok(())
+    /// Checks that the database answers, waiting at most `wait` for a connection.
+    pub fn ping(&self, wait: std::time::Duration) -> StoreResult<()> {
+        db::ping(&self.pool, wait)
     }
 
     pub(crate) fn write<T>(&self, f: impl FnMut(&mut db::DbConn) -> StoreResult<T>) -> StoreResult<T> {

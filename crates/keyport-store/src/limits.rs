@@ -56,11 +56,13 @@ impl Store {
         email: &str,
         password: &str,
     ) -> StoreResult<Session> {
-        let account = format!("login:account:{}", email.trim().to_lowercase());
-        let address = format!("login:address:{source}");
-        self.take_attempt(&account, limits.login_per_account, ctx.now)?;
+        // The address is counted first: once it is limited, its guesses add no rows for
+        // new accounts. Text that is no e-mail address names no account and adds none.
+        let address = format!("login:address:{}", bounded(source));
         self.take_attempt(&address, limits.login_per_address, ctx.now)?;
         let email = Email::parse(email).map_err(|_| CoreError::new(ErrorCode::Unauthorized))?;
+        let account = format!("login:account:{}", email.as_str().to_lowercase());
+        self.take_attempt(&account, limits.login_per_account, ctx.now)?;
         let session = self.login(ctx, &email, password)?;
         self.reset_limit(&account)?;
         self.refund_attempt(&address)?;
@@ -76,7 +78,7 @@ impl Store {
         code: &TicketCode,
     ) -> StoreResult<Session> {
         self.take_attempt(
-            &format!("ticket-login:address:{source}"),
+            &format!("ticket-login:address:{}", bounded(source)),
             limits.ticket_login_per_address,
             ctx.now,
         )?;
@@ -92,7 +94,7 @@ impl Store {
         links: &Links,
         email: &Email,
     ) -> StoreResult<()> {
-        self.take_attempt(&format!("reset:address:{source}"), limits.reset_per_address, ctx.now)?;
+        self.take_attempt(&format!("reset:address:{}", bounded(source)), limits.reset_per_address, ctx.now)?;
         self.request_password_reset(ctx, links, email)
     }
 
@@ -124,6 +126,15 @@ impl Store {
             diesel::delete(rate_counters::table.find(key)).execute(conn)?;
             Ok(())
         })
+    }
+}
+
+/// A source address as a counter key: at most 64 characters (an IPv6 address has 45), so a
+/// forged header cannot grow the table by kilobytes per row.
+fn bounded(source: &str) -> &str {
+    match source.char_indices().nth(64) {
+        Some((end, _)) => &source[..end],
+        None => source,
     }
 }
 

@@ -165,33 +165,50 @@ pub struct OutgoingMail {
 
 impl Store {
     /// Claims the next due mail for this instance, if any.
+    ///
+    /// The claim is one conditional update that repeats every condition of "due" (not sent,
+    /// attempts left, its time has come, no live claim): on PostgreSQL a racing instance
+    /// waits for the row and then sees the other's change, so a mail another instance has
+    /// claimed or sent in the meantime is never claimed again. This is the pattern every
+    /// outbox of Keyport's uses.
     pub fn claim_mail(&self, now: DateTime<Utc>) -> StoreResult<Option<OutgoingMail>> {
+        let at = stored_time(now);
         self.write(|conn| {
-            let due: Option<(String, String, String, String, i32)> = outbox::table
+            let due: Option<String> = outbox::table
                 .filter(outbox::sent_at.is_null())
                 .filter(outbox::attempts.lt(MAX_ATTEMPTS))
-                .filter(outbox::next_attempt_at.le(stored_time(now)))
-                .filter(outbox::locked_until.is_null().or(outbox::locked_until.lt(stored_time(now))))
+                .filter(outbox::next_attempt_at.le(at))
+                .filter(outbox::locked_until.is_null().or(outbox::locked_until.lt(at)))
                 .order(outbox::next_attempt_at.asc())
-                .select((outbox::id, outbox::recipient, outbox::subject, outbox::body, outbox::attempts))
+                .select(outbox::id)
                 .first(conn)
                 .optional()?;
-            let Some((id, to, subject, body, attempts)) = due else { return Ok(None) };
+            let Some(id) = due else { return Ok(None) };
             let claimed = diesel::update(
                 outbox::table
                     .find(&id)
-                    .filter(outbox::locked_until.is_null().or(outbox::locked_until.lt(stored_time(now)))),
+                    .filter(outbox::sent_at.is_null())
+                    .filter(outbox::attempts.lt(MAX_ATTEMPTS))
+                    .filter(outbox::next_attempt_at.le(at))
+                    .filter(outbox::locked_until.is_null().or(outbox::locked_until.lt(at))),
             )
             .set(outbox::locked_until.eq(stored_time(now + Duration::seconds(CLAIM_SECONDS))))
             .execute(conn)?;
-            Ok((claimed == 1).then_some(OutgoingMail { id, to, subject, body, attempts }))
+            if claimed != 1 {
+                return Ok(None);
+            }
+            let (to, subject, body, attempts) = outbox::table
+                .find(&id)
+                .select((outbox::recipient, outbox::subject, outbox::body, outbox::attempts))
+                .first(conn)?;
+            Ok(Some(OutgoingMail { id, to, subject, body, attempts }))
         })
     }
 
     /// Records a sent mail.
     pub fn mail_sent(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
         self.write(|conn| {
-            diesel::update(outbox::table.find(id))
+            diesel::update(outbox::table.find(id).filter(outbox::sent_at.is_null()))
                 .set((
                     outbox::sent_at.eq(stored_time(now)),
                     outbox::locked_until.eq(None::<chrono::NaiveDateTime>),

@@ -6,6 +6,7 @@ mod concurrency;
 mod events;
 mod licenses;
 mod orders;
+mod reliability;
 mod rest;
 mod rest_access;
 mod server;

@@ -1,0 +1,54 @@
+//! The pruning job: every few minutes, deletes the rows whose retention is over (see
+//! [`keyport_store::Retention`]) in batches of [`BATCH`] rows per table, each batch its own
+//! short transaction, pausing between batches so requests are never kept waiting long.
+
+use std::time::Duration;
+
+use keyport_store::{Retention, Store};
+
+/// Rows deleted per table and transaction.
+pub const BATCH: i64 = 500;
+
+/// Prunes until the process stops.
+pub async fn run(store: Store, retention: Retention, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        prune_all(&store, retention).await;
+    }
+}
+
+/// One pass: batches until no table has a full batch left.
+pub async fn prune_all(store: &Store, retention: Retention) {
+    loop {
+        let store = store.clone();
+        let pass = tokio::task::spawn_blocking(move || store.prune(&retention, chrono::Utc::now(), BATCH)).await;
+        match pass {
+            Ok(Ok(pruned)) => {
+                if pruned.total() > 0 {
+                    tracing::info!(?pruned, "pruned rows past their retention");
+                }
+                let full = [
+                    pruned.idempotency_keys,
+                    pruned.sessions,
+                    pruned.one_time_tokens,
+                    pruned.mails,
+                    pruned.rate_counters,
+                ]
+                .iter()
+                .any(|n| i64::try_from(*n).unwrap_or(i64::MAX) >= BATCH);
+                if !full {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "pruning failed; trying again in the next pass");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the pruning job failed");
+                return;
+            }
+        }
+    }
+}

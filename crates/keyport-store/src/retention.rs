@@ -1,0 +1,156 @@
+//! Retention: what grows per request or per day and is not the product's record is pruned
+//! after its time, in small batches (each its own short transaction, so no prune holds a
+//! lock for long). The event log is the record and is kept; so are the rows a license's
+//! history is made of (orders, licenses, activations, used offline files).
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+
+use crate::schema::{idempotency_keys, one_time_tokens, outbox, rate_counters, sessions};
+use crate::{Store, StoreResult, stored_time};
+
+/// How long each kind of row is kept once it has no more use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Idempotency keys, from their first answer (a client's retries come within this).
+    pub idempotency_keys: Duration,
+    /// Sessions, from their expiry or revocation.
+    pub sessions: Duration,
+    /// One-time tokens (verification, reset, invitation), from their expiry.
+    pub one_time_tokens: Duration,
+    /// Sent mails, from sending.
+    pub sent_mail: Duration,
+    /// Mails given up after their last attempt, from their creation.
+    pub failed_mail: Duration,
+    /// Rate-limit counters, from the start of their window: at least the longest window.
+    pub rate_counters: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            idempotency_keys: Duration::hours(24),
+            sessions: Duration::days(30),
+            one_time_tokens: Duration::days(7),
+            sent_mail: Duration::days(14),
+            failed_mail: Duration::days(90),
+            rate_counters: Duration::hours(24),
+        }
+    }
+}
+
+/// What one pruning pass deleted, per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Idempotency keys.
+    pub idempotency_keys: usize,
+    /// Sessions.
+    pub sessions: usize,
+    /// One-time tokens.
+    pub one_time_tokens: usize,
+    /// Mails.
+    pub mails: usize,
+    /// Rate-limit counters.
+    pub rate_counters: usize,
+}
+
+impl Pruned {
+    /// Rows deleted in all.
+    pub fn total(&self) -> usize {
+        self.idempotency_keys + self.sessions + self.one_time_tokens + self.mails + self.rate_counters
+    }
+}
+
+/// The tables whose size an operator watches, for `keyport admin storage`.
+pub const COUNTED_TABLES: [&str; 12] = [
+    "customers",
+    "tickets",
+    "licenses",
+    "activations",
+    "events",
+    "sessions",
+    "one_time_tokens",
+    "idempotency_keys",
+    "outbox",
+    "rate_counters",
+    "used_files",
+    "api_keys",
+];
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+impl Store {
+    /// Deletes at most `batch` expired rows of each table; call again while it deletes a
+    /// full batch of any.
+    pub fn prune(&self, retention: &Retention, now: DateTime<Utc>, batch: i64) -> StoreResult<Pruned> {
+        let cutoff = |keep: Duration| stored_time(now - keep);
+        let idempotency_keys = self.write(|conn| {
+            let old: Vec<(String, String)> = idempotency_keys::table
+                .filter(idempotency_keys::created_at.lt(cutoff(retention.idempotency_keys)))
+                .select((idempotency_keys::principal, idempotency_keys::key))
+                .limit(batch)
+                .load(conn)?;
+            let mut deleted = 0;
+            for (principal, key) in &old {
+                deleted += diesel::delete(idempotency_keys::table.find((principal, key))).execute(conn)?;
+            }
+            Ok(deleted)
+        })?;
+        let sessions = self.write(|conn| {
+            let ended = cutoff(retention.sessions);
+            let old: Vec<String> = sessions::table
+                .filter(sessions::expires_at.lt(ended).or(sessions::revoked_at.lt(ended)))
+                .select(sessions::id)
+                .limit(batch)
+                .load(conn)?;
+            Ok(diesel::delete(sessions::table.filter(sessions::id.eq_any(&old))).execute(conn)?)
+        })?;
+        let one_time_tokens = self.write(|conn| {
+            let old: Vec<String> = one_time_tokens::table
+                .filter(one_time_tokens::expires_at.lt(cutoff(retention.one_time_tokens)))
+                .select(one_time_tokens::token_hash)
+                .limit(batch)
+                .load(conn)?;
+            Ok(diesel::delete(one_time_tokens::table.filter(one_time_tokens::token_hash.eq_any(&old)))
+                .execute(conn)?)
+        })?;
+        let mails = self.write(|conn| {
+            let old: Vec<String> = outbox::table
+                .filter(outbox::sent_at.lt(cutoff(retention.sent_mail)).or(outbox::sent_at
+                    .is_null()
+                    .and(outbox::attempts.ge(crate::mail::MAX_ATTEMPTS))
+                    .and(outbox::created_at.lt(cutoff(retention.failed_mail)))))
+                .select(outbox::id)
+                .limit(batch)
+                .load(conn)?;
+            Ok(diesel::delete(outbox::table.filter(outbox::id.eq_any(&old))).execute(conn)?)
+        })?;
+        let rate_counters = self.write(|conn| {
+            let old: Vec<String> = rate_counters::table
+                .filter(rate_counters::window_start.lt(cutoff(retention.rate_counters)))
+                .select(rate_counters::key)
+                .limit(batch)
+                .load(conn)?;
+            Ok(diesel::delete(rate_counters::table.filter(rate_counters::key.eq_any(&old))).execute(conn)?)
+        })?;
+        Ok(Pruned { idempotency_keys, sessions, one_time_tokens, mails, rate_counters })
+    }
+
+    /// Rows per table of [`COUNTED_TABLES`], for an operator watching what grows.
+    pub fn table_sizes(&self) -> StoreResult<Vec<(&'static str, i64)>> {
+        self.read(|conn| {
+            COUNTED_TABLES
+                .iter()
+                .map(|table| {
+                    let count: Count =
+                        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}")).get_result(conn)?;
+                    Ok((*table, count.n))
+                })
+                .collect()
+        })
+    }
+}
