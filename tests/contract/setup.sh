@@ -6,9 +6,15 @@ cd "$(dirname "$0")/../.."
 exec 9>"${TMPDIR:-/tmp}/keyport-venv.lock"
 flock 9
 want=$(sha256sum tests/contract/requirements.txt | cut -d' ' -f1)
-if [ -x .venv/bin/python ] && [ "$(cat .venv/.requirements 2>/dev/null)" = "$want" ]; then
-    exit 0
+if ! [ -x .venv/bin/python ] || [ "$(cat .venv/.requirements 2>/dev/null)" != "$want" ]; then
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check -r tests/contract/requirements.txt
+    echo "$want" > .venv/.requirements
 fi
-python3 -m venv .venv
-.venv/bin/pip install --quiet --disable-pip-version-check -r tests/contract/requirements.txt
-echo "$want" > .venv/.requirements
+# redocly (npm), pinned by its lock file.
+lock=tests/contract/redocly/package-lock.json
+want=$(sha256sum "$lock" | cut -d' ' -f1)
+if [ "$(cat tests/contract/redocly/node_modules/.lock-hash 2>/dev/null)" != "$want" ]; then
+    (cd tests/contract/redocly && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" > tests/contract/redocly/node_modules/.lock-hash
+fi

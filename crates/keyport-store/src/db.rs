@@ -21,6 +21,9 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrati
 /// a racing unique insert is tried before the error reaches the caller.
 const WRITE_ATTEMPTS: u32 = 12;
 
+/// How long opening a SQLite connection waits for another process's lock.
+const SQLITE_OPEN_WAIT: Duration = Duration::from_secs(10);
+
 pub use multi::DbConn;
 
 mod multi {
@@ -152,13 +155,20 @@ impl ManageConnection for Manager {
                 let mut conn = SqliteConnection::establish(&self.url.target)
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
                 // The busy timeout comes first: switching to WAL needs a lock that another
-                // instance starting at the same moment may hold.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                )
-                .map_err(diesel::r2d2::Error::QueryError)?;
-                Ok(DbConn::Sqlite(conn))
+                // process may hold, and SQLite does not always wait for it by itself.
+                conn.batch_execute("PRAGMA busy_timeout = 5000;").map_err(diesel::r2d2::Error::QueryError)?;
+                let started = std::time::Instant::now();
+                loop {
+                    match conn.batch_execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                    ) {
+                        Ok(()) => return Ok(DbConn::Sqlite(conn)),
+                        Err(e) if e.to_string().contains("locked") && started.elapsed() < SQLITE_OPEN_WAIT => {
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        Err(e) => return Err(diesel::r2d2::Error::QueryError(e)),
+                    }
+                }
             }
         }
     }
@@ -228,19 +238,13 @@ fn one_line(error: &dyn std::fmt::Display) -> String {
     error.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Applies every pending migration of the connection's backend, under a lock that keeps
-/// several instances starting at once from migrating twice: an advisory lock on PostgreSQL,
-/// an exclusive lock on a file beside the database on SQLite (`<file>.migrate-lock`).
-pub fn migrate(conn: &mut DbConn, url: &DatabaseUrl) -> Result<(), StoreError> {
+/// Applies every pending migration of the connection's backend. On PostgreSQL an advisory
+/// lock keeps several instances starting at once from migrating twice; on SQLite the caller
+/// holds a [`StartLock`].
+pub fn migrate(conn: &mut DbConn) -> Result<(), StoreError> {
     let failed = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
     match conn {
-        DbConn::Sqlite(c) => {
-            let _lock = match url.sqlite_path() {
-                Some(path) => Some(MigrationLock::take(path)?),
-                None => None,
-            };
-            c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop).map_err(failed)
-        }
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop).map_err(failed),
         DbConn::Pg(c) => {
             diesel::sql_query("SELECT pg_advisory_lock(4242001)").execute(c)?;
             let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop).map_err(failed);
@@ -250,26 +254,31 @@ pub fn migrate(conn: &mut DbConn, url: &DatabaseUrl) -> Result<(), StoreError> {
     }
 }
 
-/// An exclusive lock on `<database file>.migrate-lock`, released when dropped (and by the
-/// operating system when the process dies, so a crash never leaves it held).
-struct MigrationLock(std::fs::File);
+/// On SQLite, an exclusive lock on `<database file>.start-lock` while an instance opens and
+/// migrates the file, so instances started at the same moment take turns; released when
+/// dropped, and by the operating system when the process dies (a crash never leaves it
+/// held). Nothing on PostgreSQL, whose advisory lock does the same.
+pub struct StartLock(Option<std::fs::File>);
 
-impl MigrationLock {
-    fn take(database: &std::path::Path) -> Result<MigrationLock, StoreError> {
+impl StartLock {
+    /// Waits for the lock of the database `url` names.
+    pub fn take(url: &DatabaseUrl) -> Result<StartLock, StoreError> {
+        let Some(database) = url.sqlite_path() else { return Ok(StartLock(None)) };
         let mut name = database.as_os_str().to_owned();
-        name.push(".migrate-lock");
+        name.push(".start-lock");
         let path = std::path::PathBuf::from(name);
         let file = crate::files::owner_only_file(&path)
-            .map_err(|e| StoreError::Migration(format!("cannot open the lock file {}: {e}", path.display())))?;
-        file.lock()
-            .map_err(|e| StoreError::Migration(format!("cannot lock {}: {e}", path.display())))?;
-        Ok(MigrationLock(file))
+            .map_err(|e| StoreError::Connect(format!("cannot open the lock file {}: {e}", path.display())))?;
+        file.lock().map_err(|e| StoreError::Connect(format!("cannot lock {}: {e}", path.display())))?;
+        Ok(StartLock(Some(file)))
     }
 }
 
-impl Drop for MigrationLock {
+impl Drop for StartLock {
     fn drop(&mut self) {
-        let _ = self.0.unlock();
+        if let Some(file) = &self.0 {
+            let _ = file.unlock();
+        }
     }
 }
 
@@ -293,6 +302,7 @@ pub fn write<T>(
         }
     }
 }
+
 
 /// Checks that the database answers, waiting at most `wait` for a connection.
 pub fn ping(pool: &Pool, wait: Duration) -> Result<(), StoreError> {

@@ -102,16 +102,21 @@ impl Store {
             files::owner_only_file(path)
                 .map_err(|e| StoreError::Connect(format!("{}: cannot create it: {e}", url.redacted())))?;
         }
+        // Instances starting at the same moment on one SQLite file take turns.
+        let _turn = db::StartLock::take(url)?;
         let pool = db::connect(url, options)?;
         let store = Store { pool, backend: url.backend(), url: url.clone(), write_gate: Default::default() };
-        store.migrate()?;
+        let mut conn = store.pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
+        db::migrate(&mut conn)?;
+        drop(conn);
         Ok(store)
     }
 
     /// Applies pending migrations (also done by [`Store::open`]).
     pub fn migrate(&self) -> StoreResult<()> {
         let mut conn = self.pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
-        db::migrate(&mut conn, &self.url)
+        let _turn = db::StartLock::take(&self.url)?;
+        db::migrate(&mut conn)
     }
 
     /// Which backend this store runs on.

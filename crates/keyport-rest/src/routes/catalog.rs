@@ -112,7 +112,7 @@ impl ItemChangesRequest {
 
 /// Define a product.
 #[utoipa::path(operation_id = "create_product", tag = "catalog", request_body = ProductRequest,
-    responses((status = 201, body = ProductView), WriteProblems), security(("api_key" = [])))]
+    responses((status = 201, description = "The new product", body = ProductView), WriteProblems), security(("api_key" = [])))]
 #[post("/products")]
 async fn create_product(
     state: web::Data<RestState>,
@@ -127,7 +127,7 @@ async fn create_product(
 
 /// Every product.
 #[utoipa::path(operation_id = "list_products", tag = "catalog",
-    responses((status = 200, body = Vec<ProductView>), ReadProblems), security(("api_key" = [])))]
+    responses((status = 200, description = "Every product", body = Vec<ProductView>), ReadProblems), security(("api_key" = [])))]
 #[get("/products")]
 async fn list_products(
     state: web::Data<RestState>,
@@ -140,7 +140,7 @@ async fn list_products(
 
 /// One product.
 #[utoipa::path(operation_id = "get_product", tag = "catalog", params(("code" = String, Path)),
-    responses((status = 200, body = ProductView), ReadProblems), security(("api_key" = [])))]
+    responses((status = 200, description = "The product", body = ProductView), ReadProblems), security(("api_key" = [])))]
 #[get("/products/{code}")]
 async fn get_product(
     state: web::Data<RestState>,
@@ -154,7 +154,7 @@ async fn get_product(
 
 /// Rename a product.
 #[utoipa::path(operation_id = "update_product", tag = "catalog", params(("code" = String, Path)),
-    request_body = ProductChanges, responses((status = 200, body = ProductView), WriteProblems),
+    request_body = ProductChanges, responses((status = 200, description = "The renamed product", body = ProductView), WriteProblems),
     security(("api_key" = [])))]
 #[patch("/products/{code}")]
 async fn update_product(
@@ -171,7 +171,7 @@ async fn update_product(
 
 /// Define a rule set.
 #[utoipa::path(operation_id = "create_rule_set", tag = "catalog", request_body = RuleSetParams,
-    responses((status = 201, body = RuleSetView), WriteProblems), security(("api_key" = [])))]
+    responses((status = 201, description = "The new rule set", body = RuleSetView), WriteProblems), security(("api_key" = [])))]
 #[post("/rule-sets")]
 async fn create_rule_set(
     state: web::Data<RestState>,
@@ -186,7 +186,7 @@ async fn create_rule_set(
 
 /// Every rule set.
 #[utoipa::path(operation_id = "list_rule_sets", tag = "catalog",
-    responses((status = 200, body = Vec<RuleSetView>), ReadProblems), security(("api_key" = [])))]
+    responses((status = 200, description = "Every rule set", body = Vec<RuleSetView>), ReadProblems), security(("api_key" = [])))]
 #[get("/rule-sets")]
 async fn list_rule_sets(
     state: web::Data<RestState>,
@@ -199,7 +199,7 @@ async fn list_rule_sets(
 
 /// One rule set.
 #[utoipa::path(operation_id = "get_rule_set", tag = "catalog", params(("name" = String, Path)),
-    responses((status = 200, body = RuleSetView), ReadProblems), security(("api_key" = [])))]
+    responses((status = 200, description = "The rule set", body = RuleSetView), ReadProblems), security(("api_key" = [])))]
 #[get("/rule-sets/{name}")]
 async fn get_rule_set(
     state: web::Data<RestState>,
@@ -214,7 +214,7 @@ async fn get_rule_set(
 /// Replace a rule set's numbers; its licenses follow them from now on. The name in the
 /// body must be the one in the path.
 #[utoipa::path(operation_id = "update_rule_set", tag = "catalog", params(("name" = String, Path)),
-    request_body = RuleSetParams, responses((status = 200, body = RuleSetView), WriteProblems),
+    request_body = RuleSetParams, responses((status = 200, description = "The changed rule set", body = RuleSetView), WriteProblems),
     security(("api_key" = [])))]
 #[put("/rule-sets/{name}")]
 async fn update_rule_set(
@@ -236,7 +236,7 @@ async fn update_rule_set(
 
 /// Define an item of a product under a rule set.
 #[utoipa::path(operation_id = "create_item", tag = "catalog", request_body = ItemRequest,
-    responses((status = 201, body = ItemView), WriteProblems), security(("api_key" = [])))]
+    responses((status = 201, description = "The new item", body = ItemView), WriteProblems), security(("api_key" = [])))]
 #[post("/items")]
 async fn create_item(
     state: web::Data<RestState>,
@@ -251,7 +251,7 @@ async fn create_item(
 
 /// Every item.
 #[utoipa::path(operation_id = "list_items", tag = "catalog",
-    responses((status = 200, body = Vec<ItemView>), ReadProblems), security(("api_key" = [])))]
+    responses((status = 200, description = "Every item", body = Vec<ItemView>), ReadProblems), security(("api_key" = [])))]
 #[get("/items")]
 async fn list_items(
     state: web::Data<RestState>,
@@ -264,7 +264,7 @@ async fn list_items(
 
 /// One item.
 #[utoipa::path(operation_id = "get_item", tag = "catalog", params(("sku" = String, Path)),
-    responses((status = 200, body = ItemView), ReadProblems), security(("api_key" = [])))]
+    responses((status = 200, description = "The item", body = ItemView), ReadProblems), security(("api_key" = [])))]
 #[get("/items/{sku}")]
 async fn get_item(
     state: web::Data<RestState>,
@@ -278,7 +278,7 @@ async fn get_item(
 
 /// Change an item's name, features or rule set.
 #[utoipa::path(operation_id = "update_item", tag = "catalog", params(("sku" = String, Path)),
-    request_body = ItemChangesRequest, responses((status = 200, body = ItemView), WriteProblems),
+    request_body = ItemChangesRequest, responses((status = 200, description = "The changed item", body = ItemView), WriteProblems),
     security(("api_key" = [])))]
 #[patch("/items/{sku}")]
 async fn update_item(

@@ -62,7 +62,7 @@ pub struct CustomerQuery {
     operation_id = "create_customer", tag = "customers",
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeats of this key get the first answer again")),
     request_body = CustomerRequest,
-    responses((status = 201, body = CustomerView), WriteProblems),
+    responses((status = 201, description = "The new customer", body = CustomerView), WriteProblems),
     security(("api_key" = []))
 )]
 #[post("/customers")]
@@ -93,7 +93,7 @@ async fn create_customer(
 #[utoipa::path(
     operation_id = "list_customers", tag = "customers",
     params(CustomerQuery),
-    responses((status = 200, body = Vec<CustomerView>), ReadProblems),
+    responses((status = 200, description = "The matching customers (zero or one)", body = Vec<CustomerView>), ReadProblems),
     security(("api_key" = []))
 )]
 #[get("/customers")]
@@ -117,7 +117,7 @@ async fn list_customers(
 #[utoipa::path(
     operation_id = "get_customer", tag = "customers",
     params(("customer_id" = Uuid, Path)),
-    responses((status = 200, body = CustomerView), ReadProblems),
+    responses((status = 200, description = "The customer", body = CustomerView), ReadProblems),
     security(("api_key" = []))
 )]
 #[get("/customers/{customer_id}")]
@@ -136,7 +136,7 @@ async fn get_customer(
     operation_id = "update_customer", tag = "customers",
     params(("customer_id" = Uuid, Path)),
     request_body = CustomerChangesRequest,
-    responses((status = 200, body = CustomerView), WriteProblems),
+    responses((status = 200, description = "The changed customer", body = CustomerView), WriteProblems),
     security(("api_key" = []))
 )]
 #[patch("/customers/{customer_id}")]

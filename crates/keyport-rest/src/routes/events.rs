@@ -35,7 +35,7 @@ pub struct EventQuery {
 
 /// The event log, oldest first, with filters and a cursor.
 #[utoipa::path(operation_id = "list_events", tag = "events", params(EventQuery),
-    responses((status = 200, body = Page<EventView>), ReadProblems), security(("api_key" = [])))]
+    responses((status = 200, description = "A page of events", body = Page<EventView>), ReadProblems), security(("api_key" = [])))]
 #[get("/events")]
 async fn list_events(
     state: web::Data<RestState>,

@@ -96,8 +96,8 @@ fn accepted(status: &str) -> HttpResponse {
 
 /// Register an account (optionally with a ticket). The answer is the same whether or not the
 /// address has an account; the mail tells the owner what happened.
-#[utoipa::path(operation_id = "register_customer", tag = "auth", request_body = RegisterRequest,
-    responses((status = 202, body = Accepted), WriteProblems))]
+#[utoipa::path(operation_id = "register_customer", tag = "auth", security(), request_body = RegisterRequest,
+    responses((status = 202, description = "Accepted; a mail tells the address's owner what happened", body = Accepted), WriteProblems))]
 #[post("/auth/register")]
 async fn register(
     state: web::Data<RestState>,
@@ -122,8 +122,8 @@ async fn register(
 }
 
 /// Confirm an e-mail address: the link in the verification mail.
-#[utoipa::path(operation_id = "verify_email", tag = "auth", params(TokenQuery),
-    responses((status = 200, body = Accepted), WriteProblems))]
+#[utoipa::path(operation_id = "verify_email", tag = "auth", security(), params(TokenQuery),
+    responses((status = 200, description = "The address is confirmed", body = Accepted), WriteProblems))]
 #[get("/auth/verify-email")]
 async fn verify_email(
     state: web::Data<RestState>,
@@ -136,8 +136,8 @@ async fn verify_email(
 
 /// Ask for a password-reset mail. The answer is the same whether or not the address has an
 /// account.
-#[utoipa::path(operation_id = "create_password_reset", tag = "auth", request_body = ResetRequest,
-    responses((status = 202, body = Accepted), (status = 429, body = crate::Problem, content_type = "application/problem+json"), WriteProblems))]
+#[utoipa::path(operation_id = "create_password_reset", tag = "auth", security(), request_body = ResetRequest,
+    responses((status = 202, description = "Accepted; if the address has an account, a mail with a link is on its way", body = Accepted), (status = 429, description = "Too many reset requests; see Retry-After", body = crate::Problem, content_type = "application/problem+json"), WriteProblems))]
 #[post("/auth/password-reset")]
 async fn create_password_reset(
     state: web::Data<RestState>,
@@ -153,7 +153,7 @@ async fn create_password_reset(
 
 /// Set a new password with the token from a reset or invitation mail; every session of the
 /// account ends.
-#[utoipa::path(operation_id = "update_password_by_token", tag = "auth", request_body = ResetConfirmation,
+#[utoipa::path(operation_id = "update_password_by_token", tag = "auth", security(), request_body = ResetConfirmation,
     responses((status = 204, description = "The password is set"), WriteProblems))]
 #[post("/auth/password-reset/confirm")]
 async fn confirm_password_reset(
@@ -188,8 +188,8 @@ async fn update_password(
 
 /// Exchange a token of the ISV's identity provider for Keyport tokens. The customer is found
 /// by (issuer, subject), or linked or created from a verified e-mail claim.
-#[utoipa::path(operation_id = "create_sso_session", tag = "auth", request_body = SsoRequest,
-    responses((status = 200, body = TokenResponse), WriteProblems))]
+#[utoipa::path(operation_id = "create_sso_session", tag = "auth", security(), request_body = SsoRequest,
+    responses((status = 200, description = "Logged in", body = TokenResponse), WriteProblems))]
 #[post("/auth/sso")]
 async fn create_sso_session(
     state: web::Data<RestState>,

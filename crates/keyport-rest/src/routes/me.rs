@@ -84,7 +84,7 @@ pub struct HistoryQuery {
 /// My account.
 #[utoipa::path(
     operation_id = "get_profile", tag = "customer",
-    responses((status = 200, body = CustomerView), ReadProblems),
+    responses((status = 200, description = "My account", body = CustomerView), ReadProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
 )]
 #[get("/me")]
@@ -100,7 +100,7 @@ async fn get_profile(
 /// My licenses, with state, seats in use, re-activation credits and the date of the next one.
 #[utoipa::path(
     operation_id = "list_my_licenses", tag = "customer",
-    responses((status = 200, body = Vec<LicenseView>), ReadProblems),
+    responses((status = 200, description = "My licenses", body = Vec<LicenseView>), ReadProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
 )]
 #[get("/me/licenses")]
@@ -117,7 +117,7 @@ async fn list_my_licenses(
 #[utoipa::path(
     operation_id = "get_my_license", tag = "customer",
     params(("license_id" = Uuid, Path, description = "The license")),
-    responses((status = 200, body = LicenseView), ReadProblems),
+    responses((status = 200, description = "The license", body = LicenseView), ReadProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
 )]
 #[get("/me/licenses/{license_id}")]
@@ -135,7 +135,7 @@ async fn get_my_license(
 /// My tickets and their licenses.
 #[utoipa::path(
     operation_id = "list_my_tickets", tag = "customer",
-    responses((status = 200, body = Vec<TicketView>), ReadProblems),
+    responses((status = 200, description = "My tickets", body = Vec<TicketView>), ReadProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
 )]
 #[get("/me/tickets")]
@@ -152,7 +152,7 @@ async fn list_my_tickets(
 #[utoipa::path(
     operation_id = "register_ticket", tag = "customer",
     request_body = RegisterTicketRequest,
-    responses((status = 200, body = TicketView), WriteProblems),
+    responses((status = 200, description = "The registered ticket", body = TicketView), WriteProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
 )]
 #[post("/me/tickets")]
@@ -201,7 +201,7 @@ async fn create_activation(
 #[utoipa::path(
     operation_id = "create_deactivation", tag = "customer",
     request_body = SignedFileRequest,
-    responses((status = 200, body = ActivationView), WriteProblems),
+    responses((status = 200, description = "The ended activation", body = ActivationView), WriteProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
 )]
 #[post("/me/deactivations")]
@@ -243,7 +243,7 @@ async fn create_transfer(
 /// Pending offline activations ("transfers") waiting for their receipt.
 #[utoipa::path(
     operation_id = "list_transfers", tag = "customer",
-    responses((status = 200, body = Vec<ActivationView>), ReadProblems),
+    responses((status = 200, description = "The pending transfers", body = Vec<ActivationView>), ReadProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
 )]
 #[get("/me/transfers")]
@@ -260,7 +260,7 @@ async fn list_transfers(
 #[utoipa::path(
     operation_id = "get_transfer", tag = "customer",
     params(("activation_id" = Uuid, Path, description = "The pending activation")),
-    responses((status = 200, body = ActivationOutcome), WriteProblems),
+    responses((status = 200, description = "The pending activation and its certificate", body = ActivationOutcome), WriteProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
 )]
 #[get("/me/transfers/{activation_id}")]
@@ -278,7 +278,7 @@ async fn get_transfer(
 #[utoipa::path(
     operation_id = "create_transfer_cancellation", tag = "customer",
     params(("activation_id" = Uuid, Path, description = "The pending activation")),
-    responses((status = 200, body = ActivationView), WriteProblems),
+    responses((status = 200, description = "The cancelled activation", body = ActivationView), WriteProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
 )]
 #[post("/me/transfers/{activation_id}/cancellation")]
@@ -297,7 +297,7 @@ async fn create_transfer_cancellation(
 #[utoipa::path(
     operation_id = "create_receipt", tag = "customer",
     request_body = SignedFileRequest,
-    responses((status = 200, body = ActivationView), WriteProblems),
+    responses((status = 200, description = "The activation, now active", body = ActivationView), WriteProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
 )]
 #[post("/me/receipts")]
@@ -338,7 +338,7 @@ async fn create_recovery(
 #[utoipa::path(
     operation_id = "list_my_events", tag = "customer",
     params(HistoryQuery),
-    responses((status = 200, body = Page<EventView>), ReadProblems),
+    responses((status = 200, description = "A page of my history", body = Page<EventView>), ReadProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
 )]
 #[get("/me/events")]

@@ -112,7 +112,7 @@ async fn create_order(
 #[utoipa::path(
     operation_id = "get_order", tag = "orders",
     params(("shop" = String, Path), ("external_order_number" = String, Path)),
-    responses((status = 200, body = OrderView), ReadProblems),
+    responses((status = 200, description = "The order", body = OrderView), ReadProblems),
     security(("api_key" = []))
 )]
 #[get("/orders/{shop}/{external_order_number}")]
@@ -131,7 +131,7 @@ async fn get_order(
 #[utoipa::path(
     operation_id = "get_ticket", tag = "orders",
     params(("ticket_code" = String, Path, description = "The ticket code; dashes optional")),
-    responses((status = 200, body = TicketView), ReadProblems),
+    responses((status = 200, description = "The ticket with its licenses", body = TicketView), ReadProblems),
     security(("api_key" = []))
 )]
 #[get("/tickets/{ticket_code}")]

@@ -77,7 +77,7 @@ pub(crate) fn tokens(state: &RestState, session: Session) -> Result<HttpResponse
 ///
 /// Any failure answers the same 401, whether or not the address has an account.
 #[utoipa::path(
-    operation_id = "create_session", tag = "auth",
+    operation_id = "create_session", tag = "auth", security(),
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
@@ -107,7 +107,7 @@ pub fn source(req: &HttpRequest) -> String {
 
 /// Log in with a ticket code alone; the token sees only that ticket's licenses.
 #[utoipa::path(
-    operation_id = "create_ticket_session", tag = "auth",
+    operation_id = "create_ticket_session", tag = "auth", security(),
     request_body = TicketLoginRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
@@ -131,7 +131,7 @@ async fn create_ticket_session(
 
 /// Trade a refresh token for new tokens. Each refresh token works once.
 #[utoipa::path(
-    operation_id = "refresh_session", tag = "auth",
+    operation_id = "refresh_session", tag = "auth", security(),
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "New tokens", body = TokenResponse),
@@ -152,7 +152,7 @@ async fn refresh_session(
 
 /// Log out: the session's refresh and access tokens stop working.
 #[utoipa::path(
-    operation_id = "delete_session", tag = "auth",
+    operation_id = "delete_session", tag = "auth", security(),
     request_body = RefreshRequest,
     responses(
         (status = 204, description = "Logged out"),

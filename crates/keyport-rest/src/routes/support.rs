@@ -51,7 +51,7 @@ pub struct TicketTransferRequest {
 
 /// Any license, with its activations.
 #[utoipa::path(operation_id = "get_license", tag = "support", params(("license_id" = Uuid, Path)),
-    responses((status = 200, body = LicenseView), ReadProblems), security(("api_key" = [])))]
+    responses((status = 200, description = "The license with its activations", body = LicenseView), ReadProblems), security(("api_key" = [])))]
 #[get("/licenses/{license_id}")]
 async fn get_license(
     state: web::Data<RestState>,
@@ -65,7 +65,7 @@ async fn get_license(
 
 /// Grant extra re-activation credits, with a reason.
 #[utoipa::path(operation_id = "create_credit_grant", tag = "support", params(("license_id" = Uuid, Path)),
-    request_body = CreditGrantRequest, responses((status = 200, body = LicenseView), WriteProblems),
+    request_body = CreditGrantRequest, responses((status = 200, description = "The license with its new credits", body = LicenseView), WriteProblems),
     security(("api_key" = [])))]
 #[post("/licenses/{license_id}/credit-grants")]
 async fn create_credit_grant(
@@ -82,7 +82,7 @@ async fn create_credit_grant(
 
 /// Revoke a license: its seats are freed and it cannot be activated again.
 #[utoipa::path(operation_id = "create_revocation", tag = "support", params(("license_id" = Uuid, Path)),
-    request_body = RevocationRequest, responses((status = 200, body = LicenseView), WriteProblems),
+    request_body = RevocationRequest, responses((status = 200, description = "The revoked license", body = LicenseView), WriteProblems),
     security(("api_key" = [])))]
 #[post("/licenses/{license_id}/revocation")]
 async fn create_revocation(
@@ -99,7 +99,7 @@ async fn create_revocation(
 
 /// Move a ticket, with its licenses, to another customer.
 #[utoipa::path(operation_id = "create_ticket_transfer", tag = "support", params(("ticket_code" = String, Path)),
-    request_body = TicketTransferRequest, responses((status = 200, body = TicketView), WriteProblems),
+    request_body = TicketTransferRequest, responses((status = 200, description = "The moved ticket", body = TicketView), WriteProblems),
     security(("api_key" = [])))]
 #[post("/tickets/{ticket_code}/transfer")]
 async fn create_ticket_transfer(

@@ -1,0 +1,4 @@
+-- Hardening: at most one current signing key, even when instances start at the same moment.
+UPDATE signing_keys SET is_current = false
+WHERE is_current AND kid <> (SELECT kid FROM signing_keys WHERE is_current ORDER BY created_at DESC, kid DESC LIMIT 1);
+CREATE UNIQUE INDEX signing_keys_one_current ON signing_keys(is_current) WHERE is_current;
