@@ -130,7 +130,8 @@ pub struct Fixture {
 impl Fixture {
     /// Opens (and migrates) a store on a fresh database.
     pub fn new(db: TestDb) -> Fixture {
-        let store = Store::open(db.url(), keyport_store::PoolOptions::server(16)).unwrap_or_else(|e| panic!("cannot open {:?}: {e}", db.url()));
+        let store = Store::open(db.url(), keyport_store::PoolOptions::server(16))
+            .unwrap_or_else(|e| panic!("cannot open {:?}: {e}", db.url()));
         Fixture { store, db, counter: AtomicU32::new(0) }
     }
 

@@ -38,7 +38,7 @@ impl Home {
     }
 
     fn ensure(&self) -> Result<(), ClientError> {
-        std::fs::create_dir_all(self.dir.join("certificates")).map_err(|e| io("create", &self.dir, e))?;
+        private_dir(&self.dir.join("certificates"))?;
         restrict(&self.dir, 0o700)
     }
 
@@ -55,8 +55,7 @@ impl Home {
             Err(_) => {
                 let mut seed = [0u8; 32];
                 getrandom::fill(&mut seed).map_err(|e| ClientError::Io(format!("no randomness: {e}")))?;
-                std::fs::write(&path, hex::encode(seed)).map_err(|e| io("write", &path, e))?;
-                restrict(&path, 0o600)?;
+                write_private(&path, &hex::encode(seed))?;
                 seed
             }
         };
@@ -70,8 +69,7 @@ impl Home {
     /// Keeps a certificate for its license.
     pub fn save_certificate(&self, license: Uuid, text: &str) -> Result<(), ClientError> {
         self.ensure()?;
-        let path = self.certificate_path(license);
-        std::fs::write(&path, text).map_err(|e| io("write", &path, e))
+        write_private(&self.certificate_path(license), text)
     }
 
     /// The installed certificates: (license, file text).
@@ -117,7 +115,7 @@ impl Home {
         self.ensure()?;
         let path = self.dir.join("jwks.json");
         let text = serde_json::to_string_pretty(jwks).map_err(|e| ClientError::Io(e.to_string()))?;
-        std::fs::write(&path, text).map_err(|e| io("write", &path, e))
+        write_private(&path, &text)
     }
 
     /// The JWKS kept from the server.
@@ -130,6 +128,30 @@ impl Home {
 pub fn read_jwks(path: &Path) -> Result<Jwks, ClientError> {
     let text = std::fs::read_to_string(path).map_err(|e| io("read the key set", path, e))?;
     serde_json::from_str(&text).map_err(|e| ClientError::Io(format!("{} is not a JWKS: {e}", path.display())))
+}
+
+/// Creates a folder (and its parents) that only its owner can open (0700 on Unix), and
+/// takes access away from one made by an earlier version.
+fn private_dir(path: &Path) -> Result<(), ClientError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path).map_err(|e| io("create", path, e))?;
+    restrict(path, 0o700)
+}
+
+/// Writes a file only its owner can read (0600 on Unix), created with that mode so it is
+/// never readable by others, not even for a moment.
+fn write_private(path: &Path, text: &str) -> Result<(), ClientError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| io("write", path, e))?;
+    file.write_all(text.as_bytes()).map_err(|e| io("write", path, e))?;
+    restrict(path, 0o600)
 }
 
 #[cfg(unix)]

@@ -104,6 +104,10 @@ error_codes! {
     NotFound = ("not_found", 404, Client,
         "No {resource} was found.",
         "Es wurde kein(e) {resource} gefunden."),
+    /// The path exists, but not for this HTTP method.
+    MethodNotAllowed = ("method_not_allowed", 405, Client,
+        "This path does not answer {method}; it answers {allowed}.",
+        "Dieser Pfad beantwortet {method} nicht, sondern {allowed}."),
     /// A resource with the same unique value exists already.
     AlreadyExists = ("already_exists", 409, Client,
         "A {resource} with this {field} exists already.",
@@ -112,6 +116,10 @@ error_codes! {
     OrderLineConflict = ("order_line_conflict", 409, Client,
         "Order line {line_number} was sent before with other content; a line cannot change.",
         "Bestellposition {line_number} wurde bereits mit anderem Inhalt gesendet; eine Position kann sich nicht ändern."),
+    /// The order was cancelled: it is final and takes no new lines.
+    OrderCancelled = ("order_cancelled", 409, Client,
+        "This order was cancelled on {date}; a cancelled order cannot take new lines.",
+        "Diese Bestellung wurde am {date} storniert; eine stornierte Bestellung kann keine neuen Positionen aufnehmen."),
     /// The ticket belongs to a customer account already.
     TicketAlreadyRegistered = ("ticket_already_registered", 409, Client,
         "This ticket is registered to another customer account already.",

@@ -18,13 +18,13 @@ pub use error::{CoreError, ErrorCode, FaultSide, Lang};
 pub use event::{Actor, Channel, EventKind, Role};
 pub use license::{
     ActivationDecision, ActivationRecord, ActivationState, CreditGrant, Credits, LicenseHistory,
-    LicenseState, RecoveryDecision,
+    LicenseState, RecoveryDecision, RevocationDecision,
 };
 pub use machine::{Fingerprint, MachineIdentity, MachineKey};
-pub use order::{OrderCustomer, OrderLine, OrderRequest};
+pub use order::{CancelDecision, Cancellation, OrderCustomer, OrderLine, OrderRequest};
 pub use rules::{RuleSet, RuleSetParams};
 pub use text::{
     CustomerNumber, DisplayName, Email, ExternalOrderNumber, Password, ProductCode, Reason, RuleSetName,
-    ShopName, Sku,
+    ShopName, Sku, SsoSubject, check_text,
 };
 pub use ticket::TicketCode;

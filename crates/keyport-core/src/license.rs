@@ -349,7 +349,9 @@ pub fn decide_recovery(
     // A zero blocking period never blocks, even when a racing recovery has just started an
     // activation a moment "after" this request's clock reading.
     let blocking = Duration::days(i64::from(rules.params().blocking_days));
-    if let Some(last) = history.activations.iter().map(|a| a.started_at).max().filter(|_| blocking > Duration::zero()) {
+    if let Some(last) =
+        history.activations.iter().map(|a| a.started_at).max().filter(|_| blocking > Duration::zero())
+    {
         let free_at = last + blocking;
         if now < free_at {
             return Err(CoreError::new(ErrorCode::RecoveryBlocked)
@@ -367,6 +369,50 @@ pub fn decide_recovery(
         });
     }
     Ok(RecoveryDecision { credits_after: credits.available - 1 })
+}
+
+/// What a revocation request comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationDecision {
+    /// Revoke now: every seat is freed and the revocation recorded.
+    Revoke,
+    /// Revoked before: a revoked license is final; the answer is the license as it is (the
+    /// first reason stays) and nothing is recorded.
+    AlreadyRevoked,
+}
+
+/// Revoking a revoked license changes nothing.
+pub fn decide_revocation(history: &LicenseHistory) -> RevocationDecision {
+    if history.revoked_at.is_some() { RevocationDecision::AlreadyRevoked } else { RevocationDecision::Revoke }
+}
+
+/// The most credits one support grant can give.
+pub const MAX_GRANT: u32 = 100;
+
+/// May support grant `amount` credits? 1 to [`MAX_GRANT`], and never on a revoked license:
+/// it can never spend them. An expired license may take them (a renewal brings it back).
+pub fn decide_credit_grant(history: &LicenseHistory, amount: u32) -> Result<(), CoreError> {
+    if !(1..=MAX_GRANT).contains(&amount) {
+        return Err(CoreError::invalid("amount", "must be between 1 and 100"));
+    }
+    if history.revoked_at.is_some() {
+        return Err(CoreError::new(ErrorCode::LicenseRevoked));
+    }
+    Ok(())
+}
+
+/// The new end of a subscription renewed by `days`: from its end, or from `now` once it has
+/// ended. A revoked license is final and is not renewed.
+pub fn decide_renewal(
+    history: &LicenseHistory,
+    days: u32,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, CoreError> {
+    if history.revoked_at.is_some() {
+        return Err(CoreError::new(ErrorCode::LicenseRevoked));
+    }
+    let end = history.expires_at.unwrap_or(now).max(now);
+    Ok(end + Duration::days(i64::from(days)))
 }
 
 fn find(history: &LicenseHistory, activation_id: Uuid) -> Result<&ActivationRecord, CoreError> {

@@ -392,3 +392,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_revoked_license_is_final() {
+    let mut history = fresh();
+    assert_eq!(decide_revocation(&history), RevocationDecision::Revoke);
+    assert_eq!(decide_credit_grant(&history, 1), Ok(()));
+    assert_eq!(decide_renewal(&history, 30, t0()), Ok(t0() + days(30)));
+    history.revoked_at = Some(t0());
+    assert_eq!(decide_revocation(&history), RevocationDecision::AlreadyRevoked);
+    assert_eq!(decide_credit_grant(&history, 1).map_err(|e| e.code()), Err(ErrorCode::LicenseRevoked));
+    assert_eq!(decide_renewal(&history, 30, t0()).map_err(|e| e.code()), Err(ErrorCode::LicenseRevoked));
+}
+
+#[test]
+fn a_grant_is_one_to_a_hundred_credits_and_an_expired_license_may_take_it() {
+    let mut history = fresh();
+    history.expires_at = Some(t0());
+    assert!(decide_credit_grant(&history, 0).is_err());
+    assert!(decide_credit_grant(&history, MAX_GRANT + 1).is_err());
+    assert_eq!(decide_credit_grant(&history, MAX_GRANT), Ok(()));
+    assert_eq!(decide_renewal(&history, 10, t0() + days(5)), Ok(t0() + days(15)), "from now once ended");
+}

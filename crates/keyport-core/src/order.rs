@@ -1,7 +1,10 @@
-//! Orders from a shop: lines of item × quantity, each with the shop's line number.
+//! Orders from a shop: lines of item × quantity, each with the shop's line number; and the
+//! rules of a cancelled order, which is final.
 
-use crate::error::CoreError;
-use crate::text::{CustomerNumber, ExternalOrderNumber, ShopName, Sku};
+use chrono::{DateTime, Utc};
+
+use crate::error::{CoreError, ErrorCode};
+use crate::text::{CustomerNumber, ExternalOrderNumber, Reason, ShopName, Sku};
 
 /// The most licenses one order line can create.
 pub const MAX_QUANTITY: u32 = 1_000;
@@ -97,6 +100,44 @@ impl OrderRequest {
     }
 }
 
+/// When and why an order was cancelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellation {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why, as the shop said.
+    pub reason: Reason,
+}
+
+/// What a cancellation request comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelDecision {
+    /// Cancel now: revoke the order's licenses and record it.
+    Cancel,
+    /// Cancelled before: the answer is the existing cancellation; nothing changes and
+    /// nothing is recorded (the first reason stays).
+    AlreadyCancelled,
+}
+
+/// A cancelled order is final: cancelling it again changes nothing.
+pub fn decide_cancellation(existing: Option<&Cancellation>) -> CancelDecision {
+    match existing {
+        Some(_) => CancelDecision::AlreadyCancelled,
+        None => CancelDecision::Cancel,
+    }
+}
+
+/// May an order take `new_lines` lines it has not seen before? A cancelled order takes
+/// none (`order_cancelled`); a retry that adds nothing is still answered with the order.
+pub fn decide_extension(cancellation: Option<&Cancellation>, new_lines: usize) -> Result<(), CoreError> {
+    match cancellation {
+        Some(c) if new_lines > 0 => {
+            Err(CoreError::new(ErrorCode::OrderCancelled).with("date", c.at.format("%Y-%m-%d")))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +173,21 @@ mod tests {
         ));
         assert!(matches!(OrderCustomer::from_parts(None, Some("K-1")), Ok(OrderCustomer::ByNumber(_))));
         assert!(OrderCustomer::from_parts(Some("a@example.com"), Some("K-1")).is_err());
+    }
+
+    #[test]
+    fn a_cancelled_order_is_final() {
+        let cancelled = Cancellation {
+            at: DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default(),
+            reason: Reason::parse("refund").unwrap_or_else(|e| panic!("{e}")),
+        };
+        assert_eq!(decide_cancellation(None), CancelDecision::Cancel);
+        assert_eq!(decide_cancellation(Some(&cancelled)), CancelDecision::AlreadyCancelled);
+        let refused = decide_extension(Some(&cancelled), 1).err();
+        assert_eq!(refused.as_ref().map(CoreError::code), Some(ErrorCode::OrderCancelled));
+        assert_eq!(refused.map(|e| e.facts()["date"].clone()).as_deref(), Some("2027-01-15"));
+        assert_eq!(decide_extension(Some(&cancelled), 0), Ok(()), "a retry adding nothing is answered");
+        assert_eq!(decide_extension(None, 3), Ok(()));
     }
 
     #[test]

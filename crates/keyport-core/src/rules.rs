@@ -16,30 +16,41 @@ pub const MAX_PERIOD_DAYS: u32 = 3650;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleSetParams {
     /// The rule set's unique name.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub name: String,
     /// Machines a license may be active on at once.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10000))]
     pub seats: u32,
     /// Whether a machine may give its seat back.
     pub deactivation_allowed: bool,
     /// Whether offline activation is allowed.
     pub offline_allowed: bool,
     /// Re-activation credits a new license starts with.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1000))]
     pub initial_credits: u32,
     /// Days after any activation during which no recovery is possible.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 3650))]
     pub blocking_days: u32,
     /// Credits added every `replenish_every_days` (K).
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1000))]
     pub replenish_credits: u32,
     /// The replenishment period in days (P); 0 means no replenishment.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 3650))]
     pub replenish_every_days: u32,
     /// Replenishment never lifts the balance above this.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1000))]
     pub credit_cap: u32,
     /// Length of an emergency license, in days.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 365))]
     pub emergency_days: u32,
     /// Emergency licenses allowed per year.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 365))]
     pub emergency_per_year: u32,
     /// Days between check-ins the software must make, if any.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3650))]
     pub checkin_interval_days: Option<u32>,
     /// Days of grace after a missed check-in.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 3650))]
     pub checkin_grace_days: u32,
 }
 

@@ -43,6 +43,27 @@ macro_rules! text_value {
     };
 }
 
+/// The most characters any text Keyport takes may have, whatever its field. Each field's
+/// own type (below) has a tighter bound; this one holds for text no type checks yet
+/// (passwords, tokens, signed files) and for every string an entry point reads.
+pub const MAX_TEXT: usize = 16 * 1024;
+
+/// The check every entry point (JSON bodies, SOAP values) makes on every
+/// string before anything else sees it: no NUL character (PostgreSQL refuses it in text)
+/// and at most [`MAX_TEXT`] characters. `field` names the value in the error.
+pub fn check_text(field: &str, value: &str) -> Result<(), CoreError> {
+    let refuse = |reason: &str| {
+        Err(CoreError::new(crate::ErrorCode::InvalidInput).with("field", field).with("reason", reason))
+    };
+    if value.contains('\0') {
+        return refuse("must not contain the NUL character");
+    }
+    if value.len() > MAX_TEXT && value.chars().count() > MAX_TEXT {
+        return refuse(&format!("must be at most {MAX_TEXT} characters"));
+    }
+    Ok(())
+}
+
 fn code_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
 }
@@ -89,6 +110,13 @@ text_value!(
 text_value!(
     /// Why a support action or a revocation was done.
     Reason, field = "reason", max = 500, allowed = printable,
+    hint = "must not contain control characters"
+);
+
+text_value!(
+    /// A user's id at a single sign-on issuer (the `sub` claim; OpenID Connect allows 255
+    /// ASCII characters). Stored in a unique index, so it is bounded like every indexed text.
+    SsoSubject, field = "sub", max = 255, allowed = printable,
     hint = "must not contain control characters"
 );
 
@@ -195,6 +223,19 @@ mod tests {
         assert!(Password::parse("zzzzzzzzzzzz").is_err(), "one repeated character");
         let password = Password::parse("correct horse battery").map(|p| format!("{p:?}"));
         assert_eq!(password.as_deref(), Ok("Password(***)"));
+    }
+
+    #[test]
+    fn text_with_a_nul_or_beyond_the_bound_is_refused_naming_the_field() {
+        let err = check_text("lines[0].sku", "a\0b").err().map(|e| e.message(Lang::En));
+        assert_eq!(
+            err.as_deref(),
+            Some("Invalid value for lines[0].sku: must not contain the NUL character.")
+        );
+        assert!(check_text("name", &"x".repeat(MAX_TEXT)).is_ok());
+        assert!(check_text("name", &"x".repeat(MAX_TEXT + 1)).is_err());
+        assert!(SsoSubject::parse(&"s".repeat(256)).is_err());
+        assert!(SsoSubject::parse("a\0b").is_err());
     }
 
     #[test]

@@ -232,17 +232,23 @@ impl FromRequest for Principal {
                 };
             }
             let claims = state.verify(&token)?;
-            let store = state.store.clone();
-            let sid = claims.sid.clone();
-            if !run(move || store.session_is_open(&sid)).await? {
-                return Err(ApiError::new(ErrorCode::Unauthorized));
+            let unauthorized = || ApiError::new(ErrorCode::Unauthorized);
+            let parse = |id: &str| Uuid::parse_str(id).map_err(|_| unauthorized());
+            let subject = match claims.sub.split_once(':') {
+                Some(("customer", id)) => SessionSubject::Customer(parse(id)?),
+                Some(("ticket", id)) => SessionSubject::Ticket(parse(id)?),
+                _ => return Err(unauthorized()),
+            };
+            // The session must exist, be open, and be the token's subject's: a signed token
+            // naming a session that never was, or someone else's, is refused.
+            let (store, sid) = (state.store.clone(), claims.sid);
+            if run(move || store.open_session_subject(&sid)).await? != Some(subject) {
+                return Err(unauthorized());
             }
-            let parse = |id: &str| Uuid::parse_str(id).map_err(|_| ApiError::new(ErrorCode::Unauthorized));
-            match claims.sub.split_once(':') {
-                Some(("customer", id)) => Ok(Principal::Customer { customer: parse(id)?, portal: None }),
-                Some(("ticket", id)) => Ok(Principal::Ticket { ticket: parse(id)? }),
-                _ => Err(ApiError::new(ErrorCode::Unauthorized)),
-            }
+            Ok(match subject {
+                SessionSubject::Customer(customer) => Principal::Customer { customer, portal: None },
+                SessionSubject::Ticket(ticket) => Principal::Ticket { ticket },
+            })
         })
     }
 }

@@ -2,6 +2,9 @@
 
 pub mod auth;
 pub mod idempotency;
+pub mod input;
+pub mod methods;
+mod openapi_common;
 pub mod problem;
 mod routes;
 pub mod sso;
@@ -43,6 +46,7 @@ pub async fn run<T: Send + 'static>(
         (name = "support", description = "Support actions on licenses and tickets"),
         (name = "events", description = "The event log"),
     ),
+    servers((url = "/", description = "This Keyport server; every path starts with /api/v1")),
     modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;
@@ -83,7 +87,8 @@ pub fn services() -> impl actix_web::dev::HttpServiceFactory + utoipa_actix_web:
         .app_data(problem::path_config())
         .app_data(problem::payload_config())
         .configure(routes::configure)
-        .default_service(web::to(problem::no_route))
+        .default_service(web::to(methods::no_route))
+        .wrap(middleware::from_fn(input::refuse_unusable_path))
         .wrap(middleware::from_fn(problem::localize))
 }
 
@@ -97,11 +102,12 @@ pub async fn jwks(state: web::Data<RestState>) -> Result<actix_web::HttpResponse
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = actix_web::App::new()
+    let (_, mut api) = actix_web::App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .service(services())
         .split_for_parts();
+    openapi_common::CommonAnswers.modify(&mut api);
     api
 }
 

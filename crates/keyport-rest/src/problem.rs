@@ -114,6 +114,11 @@ pub fn problem_response(error: &CoreError, lang: Lang) -> HttpResponse {
     if let Some(seconds) = retry_after(error) {
         builder.insert_header(("Retry-After", seconds));
     }
+    if let Some(allowed) =
+        error.facts().get("allowed").filter(|_| error.code() == ErrorCode::MethodNotAllowed)
+    {
+        builder.insert_header(("Allow", allowed.as_str()));
+    }
     let mut response = builder.content_type("application/problem+json").json(problem);
     response.extensions_mut().insert(error.clone());
     response
@@ -192,11 +197,6 @@ pub fn path_config() -> web::PathConfig {
 /// Any other body (a payload limit outside JSON).
 pub fn payload_config() -> web::PayloadConfig {
     web::PayloadConfig::new(JSON_LIMIT)
-}
-
-/// Unknown routes under the API answer with a problem document too.
-pub async fn no_route() -> Result<HttpResponse, ApiError> {
-    Err(ApiError(CoreError::new(ErrorCode::NotFound).with("resource", "route")))
 }
 
 /// The problems a reading call can answer with.

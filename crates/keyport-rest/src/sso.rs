@@ -4,7 +4,7 @@
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use keyport_core::{CoreError, ErrorCode};
+use keyport_core::{CoreError, ErrorCode, SsoSubject};
 use serde::Deserialize;
 
 /// A trusted identity provider.
@@ -67,8 +67,8 @@ impl Issuer {
 pub struct SsoIdentity {
     /// The issuer.
     pub issuer: String,
-    /// The user's id at the issuer.
-    pub subject: String,
+    /// The user's id at the issuer (checked: it is stored in a unique index).
+    pub subject: SsoSubject,
     /// The e-mail address, if the issuer says it is verified.
     pub verified_email: Option<String>,
     /// The display name, if given.
@@ -118,9 +118,13 @@ pub fn verify(token: &str, issuers: &[Issuer]) -> Result<SsoIdentity, CoreError>
             match jsonwebtoken::decode::<Claims>(token, key, &validation) {
                 Ok(data) => {
                     let c = data.claims;
+                    // A verified token still carries the issuer's text: it is checked like
+                    // any input before it reaches the database.
+                    let subject =
+                        SsoSubject::parse(&c.sub).map_err(|_| refused("the subject claim is not usable"))?;
                     return Ok(SsoIdentity {
                         issuer: c.iss,
-                        subject: c.sub,
+                        subject,
                         verified_email: c.email.filter(|_| c.email_verified.unwrap_or(false)),
                         name: c.name,
                     });

@@ -163,7 +163,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Admin { task: AdminTask::Storage { prune, .. } } => {
             let retention = settings.retention.retention(&settings.limits);
-            let store = tokio::task::spawn_blocking(move || open_store(&settings, PoolOptions::command())).await??;
+            let store =
+                tokio::task::spawn_blocking(move || open_store(&settings, PoolOptions::command())).await??;
             if prune {
                 crate::pruner::prune_all(&store, retention).await;
             }

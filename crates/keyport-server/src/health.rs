@@ -38,7 +38,10 @@ async fn readyz(store: web::Data<Store>) -> HttpResponse {
             unavailable()
         }
         Err(_) => {
-            tracing::warn!(waited_ms = READY_WAIT.as_millis(), "the database did not answer the readiness check in time");
+            tracing::warn!(
+                waited_ms = READY_WAIT.as_millis(),
+                "the database did not answer the readiness check in time"
+            );
             unavailable()
         }
     }
@@ -50,10 +53,10 @@ fn unavailable() -> HttpResponse {
         .insert_header(("Retry-After", "1"))
         .content_type("application/problem+json")
         .json(json!({
-        "type": "about:blank",
-        "title": "Service Unavailable",
-        "status": 503,
-        "code": error.code().as_str(),
-        "detail": error.message(Lang::En),
-    }))
+            "type": "about:blank",
+            "title": "Service Unavailable",
+            "status": 503,
+            "code": error.code().as_str(),
+            "detail": error.message(Lang::En),
+        }))
 }

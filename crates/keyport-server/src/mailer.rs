@@ -83,8 +83,14 @@ impl Mailer {
                 smtp.send(message).await?;
             }
             Transport::Files(dir) => {
-                tokio::fs::create_dir_all(dir).await?;
-                tokio::fs::write(dir.join(format!("{}.eml", mail.id)), message.formatted()).await?;
+                // Mails hold one-time links: the folder and files are their owner's only.
+                let (dir, path) = (dir.clone(), dir.join(format!("{}.eml", mail.id)));
+                let text = message.formatted();
+                tokio::task::spawn_blocking(move || {
+                    keyport_store::files::owner_only_dir(&dir)?;
+                    keyport_store::files::write_owner_only(&path, &text)
+                })
+                .await??;
             }
         }
         Ok(())

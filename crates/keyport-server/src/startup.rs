@@ -51,7 +51,9 @@ impl Application {
             store,
             mailer,
             retention: settings.retention.retention(&settings.limits),
-            prune_every: std::time::Duration::from_secs(u64::from(settings.retention.prune_every_seconds.max(1))),
+            prune_every: std::time::Duration::from_secs(u64::from(
+                settings.retention.prune_every_seconds.max(1),
+            )),
         });
         Ok(app)
     }
@@ -87,6 +89,8 @@ impl Application {
                 .route("/docs", web::get().to(docs_redirect))
                 .route("/.well-known/jwks.json", web::get().to(keyport_rest::jwks))
                 .service(keyport_rest::services())
+                .default_service(web::to(keyport_rest::methods::no_route))
+                .wrap(actix_web::middleware::from_fn(keyport_rest::methods::head_as_get))
                 .wrap_fn(|req, srv| {
                     let id: Option<String> = req.extensions().get::<RequestId>().map(|id| id.to_string());
                     let fut = srv.call(req);
@@ -98,7 +102,7 @@ impl Application {
                         Ok(res)
                     }
                 })
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
         })
         .shutdown_timeout(10)
         .listen(listener)?

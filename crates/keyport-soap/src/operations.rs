@@ -199,6 +199,8 @@ fn order(o: OrderView) -> Order {
             })
             .collect(),
         created_at: time(o.created_at),
+        cancelled_at: o.cancelled_at.map(time),
+        cancel_reason: o.cancel_reason,
     }
 }
 

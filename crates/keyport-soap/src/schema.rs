@@ -120,6 +120,9 @@ fn check_value(child: &Element, field: &FieldDesc, path: &str, out: &mut String)
             return Err(format!("{path}: must hold a plain value"));
         }
         let value = child.text.trim();
+        if value.chars().count() > keyport_core::text::MAX_TEXT {
+            return Err(format!("{path}: must be at most {} characters", keyport_core::text::MAX_TEXT));
+        }
         let ok = match field.kind {
             Kind::String => !value.is_empty() || field.min == 0,
             Kind::Int => value.parse::<i32>().is_ok(),

@@ -68,8 +68,22 @@ fn element(reader: &NsReader<&[u8]>, ns: Option<String>, start: &BytesStart<'_>)
 /// before they can exhaust a stack.
 pub const MAX_DEPTH: usize = 64;
 
+/// Whether XML 1.0 allows the character at all (its `Char` production): no NUL, no C0
+/// control but tab, line feed and carriage return, no U+FFFE or U+FFFF. quick-xml passes
+/// such characters through; a value that holds one must never reach the database.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
+}
+
+fn refuse_char(c: char) -> String {
+    format!("the character U+{:04X} is not allowed in XML", u32::from(c))
+}
+
 /// Reads a document into its root element.
 pub fn parse(text: &str) -> Result<Element, String> {
+    if let Some(c) = text.chars().find(|c| !xml_char(*c)) {
+        return Err(refuse_char(c));
+    }
     let mut reader = NsReader::from_str(text);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
@@ -121,6 +135,9 @@ pub fn parse(text: &str) -> Result<Element, String> {
                 };
                 let resolved =
                     resolved.ok_or("an entity other than the five predefined ones is not allowed")?;
+                if let Some(c) = resolved.chars().find(|c| !xml_char(*c)) {
+                    return Err(refuse_char(c));
+                }
                 stack.last_mut().ok_or("an entity outside the root element")?.text.push_str(&resolved);
             }
             Event::DocType(_) => {
@@ -164,6 +181,20 @@ mod tests {
     fn a_deeply_nested_document_is_refused_without_exhausting_the_stack() {
         let deep = format!("{}{}", "<a>".repeat(100_000), "</a>".repeat(100_000));
         assert_eq!(parse(&deep).err().as_deref(), Some("the XML is nested more than 64 levels deep"));
+    }
+
+    #[test]
+    fn characters_xml_does_not_allow_are_refused_raw_or_referenced() {
+        assert_eq!(
+            parse("<x>a\u{0}b</x>").err().as_deref(),
+            Some("the character U+0000 is not allowed in XML")
+        );
+        assert_eq!(
+            parse("<x>a&#1;b</x>").err().as_deref(),
+            Some("the character U+0001 is not allowed in XML")
+        );
+        assert!(parse("<x>a&#0;b</x>").is_err());
+        assert!(parse("<x>tab\tand\nline</x>").is_ok());
     }
 
     #[test]

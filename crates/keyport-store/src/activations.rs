@@ -7,7 +7,8 @@
 
 use diesel::prelude::*;
 use keyport_core::{
-    ActivationDecision, ActivationState, CoreError, EventKind, MachineIdentity, Reason, license,
+    ActivationDecision, ActivationState, CoreError, EventKind, MachineIdentity, Reason, RevocationDecision,
+    license,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -15,15 +16,13 @@ use uuid::Uuid;
 use crate::certificates;
 use crate::db::DbConn;
 use crate::events::{Subject, append};
-use crate::licenses::{Loaded, activation_view, load_in_scope, load_one};
+use crate::licenses::{Loaded, activation_view, load_in_scope, load_one, scope_sees};
 use crate::rows::{ActivationRow, CreditGrantRow, MachineRow};
-use crate::schema::{activations, credit_grants, licenses, machines};
+use crate::schema::{activations, credit_grants, licenses, machines, tickets};
 use crate::{
-    ActivationOutcome, ActivationView, Context, LicenseView, Scope, Store, StoreResult, new_id, stored_time,
+    ActivationOutcome, ActivationView, Context, LicenseView, Scope, Store, StoreError, StoreResult, new_id,
+    stored_time,
 };
-
-/// The most credits one grant can give.
-pub const MAX_GRANT: u32 = 100;
 
 impl Store {
     /// Activates a license on a machine. The same machine again gets its existing
@@ -69,8 +68,7 @@ impl Store {
         activation_id: Uuid,
     ) -> StoreResult<ActivationView> {
         self.write(|conn| {
-            let license_id = license_of_activation(conn, activation_id)?;
-            let loaded = lock_and_load(conn, scope, license_id)?;
+            let loaded = lock_activation_in_scope(conn, scope, activation_id)?;
             license::decide_deactivation(&loaded.rules()?, &loaded.history()?, activation_id)?;
             let (row, machine) =
                 end_activation(conn, &loaded, activation_id, ActivationState::Deactivated, ctx)?;
@@ -90,8 +88,7 @@ impl Store {
         machine: &MachineIdentity,
     ) -> StoreResult<ActivationOutcome> {
         self.write(|conn| {
-            let license_id = license_of_activation(conn, lost_activation_id)?;
-            let loaded = lock_and_load(conn, scope, license_id)?;
+            let loaded = lock_activation_in_scope(conn, scope, lost_activation_id)?;
             let new_machine = upsert_machine(conn, ctx, machine)?;
             let decision = license::decide_recovery(
                 &loaded.rules()?,
@@ -116,8 +113,8 @@ impl Store {
         })
     }
 
-    /// Revokes a license: every seat is freed and nothing can activate it again. Revoking a
-    /// revoked license changes nothing.
+    /// Revokes a license: every seat is freed and nothing can activate it again. A revoked
+    /// license is final: revoking it again changes nothing and records nothing.
     pub fn revoke_license(
         &self,
         ctx: &Context,
@@ -139,11 +136,7 @@ impl Store {
                 keyport_core::LicenseModel::Subscription { days } => days,
                 _ => return Err(CoreError::new(keyport_core::ErrorCode::NotASubscription).into()),
             };
-            if loaded.license.revoked_at.is_some() {
-                return Err(CoreError::new(keyport_core::ErrorCode::LicenseRevoked).into());
-            }
-            let end = loaded.license.expires_at.map(crate::utc).unwrap_or(ctx.now).max(ctx.now);
-            let renewed = end + chrono::Duration::days(i64::from(days));
+            let renewed = license::decide_renewal(&loaded.history()?, days, ctx.now)?;
             diesel::update(licenses::table.find(&loaded.license.id))
                 .set(licenses::expires_at.eq(stored_time(renewed)))
                 .execute(conn)?;
@@ -153,7 +146,8 @@ impl Store {
         })
     }
 
-    /// Grants extra re-activation credits (support), with the reason recorded.
+    /// Grants extra re-activation credits (support), with the reason recorded; never to a
+    /// revoked license, which can never spend them.
     pub fn grant_credits(
         &self,
         ctx: &Context,
@@ -161,11 +155,9 @@ impl Store {
         amount: u32,
         reason: &Reason,
     ) -> StoreResult<LicenseView> {
-        if !(1..=MAX_GRANT).contains(&amount) {
-            return Err(CoreError::invalid("amount", "must be between 1 and 100").into());
-        }
         self.write(|conn| {
             let loaded = lock_and_load(conn, Scope::Staff, license_id)?;
+            license::decide_credit_grant(&loaded.history()?, amount)?;
             let grant = CreditGrantRow {
                 id: new_id(),
                 license_id: loaded.license.id.clone(),
@@ -190,7 +182,7 @@ pub(crate) fn revoke_in(
     reason: &Reason,
 ) -> StoreResult<()> {
     let loaded = lock_and_load(conn, Scope::Staff, license_id)?;
-    if loaded.license.revoked_at.is_some() {
+    if license::decide_revocation(&loaded.history()?) == RevocationDecision::AlreadyRevoked {
         return Ok(());
     }
     let now = stored_time(ctx.now);
@@ -221,14 +213,28 @@ pub(crate) fn lock_and_load(conn: &mut DbConn, scope: Scope, license_id: Uuid) -
     load_in_scope(conn, scope, &id)
 }
 
-pub(crate) fn license_of_activation(conn: &mut DbConn, activation_id: Uuid) -> StoreResult<Uuid> {
-    let license: String = activations::table
-        .find(activation_id.to_string())
-        .select(activations::license_id)
+/// Takes the lock of the license an activation belongs to and loads it, when the scope may
+/// see that license. An activation of a license outside the scope answers exactly like one
+/// that does not exist (`not_found`, resource "activation"), and its license is not locked.
+pub(crate) fn lock_activation_in_scope(
+    conn: &mut DbConn,
+    scope: Scope,
+    activation_id: Uuid,
+) -> StoreResult<Loaded> {
+    let hidden = || StoreError::from(CoreError::not_found("activation"));
+    let found: Option<(String, String, Option<String>)> = activations::table
+        .inner_join(licenses::table.inner_join(tickets::table))
+        .filter(activations::id.eq(activation_id.to_string()))
+        .select((licenses::id, tickets::id, tickets::customer_id))
         .first(conn)
-        .optional()?
-        .ok_or_else(|| CoreError::not_found("activation"))?;
-    crate::uuid_of(&license)
+        .optional()?;
+    let Some((license_id, ticket_id, customer_id)) = found else { return Err(hidden()) };
+    if !scope_sees(scope, &ticket_id, customer_id.as_deref()) {
+        return Err(hidden());
+    }
+    let loaded = lock_and_load(conn, Scope::Staff, crate::uuid_of(&license_id)?)?;
+    // The ticket may have moved to another customer between the look and the lock.
+    if loaded.visible_to(scope) { Ok(loaded) } else { Err(hidden()) }
 }
 
 /// The machine with this public key, created on first sight; its fingerprint is kept

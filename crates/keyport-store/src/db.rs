@@ -163,7 +163,9 @@ impl ManageConnection for Manager {
                         "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
                     ) {
                         Ok(()) => return Ok(DbConn::Sqlite(conn)),
-                        Err(e) if e.to_string().contains("locked") && started.elapsed() < SQLITE_OPEN_WAIT => {
+                        Err(e)
+                            if e.to_string().contains("locked") && started.elapsed() < SQLITE_OPEN_WAIT =>
+                        {
                             std::thread::sleep(Duration::from_millis(20));
                         }
                         Err(e) => return Err(diesel::r2d2::Error::QueryError(e)),
@@ -302,7 +304,6 @@ pub fn write<T>(
         }
     }
 }
-
 
 /// Checks that the database answers, waiting at most `wait` for a connection.
 pub fn ping(pool: &Pool, wait: Duration) -> Result<(), StoreError> {

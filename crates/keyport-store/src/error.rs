@@ -92,9 +92,10 @@ fn is_busy(e: &DieselError) -> bool {
 /// connection to PostgreSQL broke, or SQLite's file is full, read-only or failing.
 fn is_outage(e: &DieselError) -> bool {
     match e {
-        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => {
-            true
-        }
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
         DieselError::DatabaseError(_, info) => {
             let m = info.message();
             [

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::db::DbConn;
 use crate::rows::{EventRow, NewEvent};
 use crate::schema::events;
-use crate::{Context, EventView, Page, Store, StoreResult, new_id, stored_time, utc, uuid_of};
+use crate::{Context, EventPage, EventView, Store, StoreResult, new_id, stored_time, utc, uuid_of};
 
 /// The most events one page returns.
 pub const MAX_PAGE: u32 = 500;
@@ -73,7 +73,7 @@ pub struct EventFilter {
 
 impl Store {
     /// Queries the event log, oldest first, one page at a time.
-    pub fn query_events(&self, filter: &EventFilter) -> StoreResult<Page<EventView>> {
+    pub fn query_events(&self, filter: &EventFilter) -> StoreResult<EventPage> {
         let limit = filter.limit.unwrap_or(100);
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(CoreError::invalid("limit", "must be between 1 and 500").into());
@@ -115,7 +115,7 @@ impl Store {
             let items =
                 rows.into_iter().take(limit as usize).map(event_view).collect::<StoreResult<Vec<_>>>()?;
             let next_cursor = if more { items.last().map(|e| e.seq.to_string()) } else { None };
-            Ok(Page { items, next_cursor })
+            Ok(EventPage { items, next_cursor })
         })
     }
 }

@@ -96,11 +96,21 @@ impl Store {
     /// message when the database cannot be reached.
     /// A new SQLite file is made readable by its owner only.
     pub fn open(url: &DatabaseUrl, options: PoolOptions) -> StoreResult<Store> {
-        if let Some(path) = url.sqlite_path()
-            && !path.exists()
-        {
-            files::owner_only_file(path)
-                .map_err(|e| StoreError::Connect(format!("{}: cannot create it: {e}", url.redacted())))?;
+        if let Some(path) = url.sqlite_path() {
+            let cannot = |e: std::io::Error| StoreError::Connect(format!("{}: {e}", url.redacted()));
+            if path.exists() {
+                // A database (and its journal) made by an earlier version may be readable by all.
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut file = path.as_os_str().to_owned();
+                    file.push(suffix);
+                    let file = std::path::PathBuf::from(file);
+                    if files::restrict_to_owner(&file).map_err(cannot)? {
+                        tracing::warn!(file = %file.display(), "made readable by its owner only");
+                    }
+                }
+            } else {
+                files::owner_only_file(path).map_err(cannot)?;
+            }
         }
         // Instances starting at the same moment on one SQLite file take turns.
         let _turn = db::StartLock::take(url)?;

@@ -190,16 +190,22 @@ impl Loaded {
 
     /// Whether the scope may see this license.
     pub fn visible_to(&self, scope: Scope) -> bool {
-        match scope {
-            Scope::Staff => true,
-            Scope::Customer(id) => self.ticket.customer_id.as_deref() == Some(id.to_string().as_str()),
-            Scope::Ticket(id) => self.ticket.id == id.to_string(),
-        }
+        scope_sees(scope, &self.ticket.id, self.ticket.customer_id.as_deref())
     }
 
     /// The customer whose ticket holds this license, if registered.
     pub fn customer_id(&self) -> Option<&str> {
         self.ticket.customer_id.as_deref()
+    }
+}
+
+/// The one rule of what a scope sees: a license (and everything under it: activations,
+/// transfers) on a ticket of this customer, or on this ticket; staff see all.
+pub(crate) fn scope_sees(scope: Scope, ticket_id: &str, customer_id: Option<&str>) -> bool {
+    match scope {
+        Scope::Staff => true,
+        Scope::Customer(id) => customer_id == Some(id.to_string().as_str()),
+        Scope::Ticket(id) => ticket_id == id.to_string(),
     }
 }
 

@@ -16,7 +16,10 @@ use keyport_core::{
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::activations::{end_activation, insert_activation, license_subject, lock_and_load, upsert_machine};
+use crate::activations::{
+    end_activation, insert_activation, license_subject, lock_activation_in_scope, lock_and_load,
+    upsert_machine,
+};
 use crate::certificates;
 use crate::db::DbConn;
 use crate::events::append;
@@ -33,8 +36,10 @@ fn use_once(
     nonce: &str,
     activation: &str,
 ) -> StoreResult<()> {
-    if nonce.is_empty() || nonce.len() > 128 {
-        return Err(CoreError::invalid("nonce", "must be 1 to 128 characters").into());
+    if nonce.is_empty() || nonce.len() > 128 || nonce.chars().any(char::is_control) {
+        return Err(
+            CoreError::invalid("nonce", "must be 1 to 128 characters, none a control character").into()
+        );
     }
     let used: i64 = used_files::table.find(nonce).count().get_result(conn)?;
     if used > 0 {
@@ -154,8 +159,7 @@ impl Store {
         activation_id: Uuid,
     ) -> StoreResult<ActivationOutcome> {
         self.write(|conn| {
-            let license_id = crate::activations::license_of_activation(conn, activation_id)?;
-            let loaded = lock_and_load(conn, scope, license_id)?;
+            let loaded = lock_activation_in_scope(conn, scope, activation_id)?;
             let (row, machine) = loaded.activation(activation_id)?;
             pending(&row)?;
             let certificate = certificates::issue(conn, &loaded, &row, &machine, ctx.now)?;
@@ -172,8 +176,7 @@ impl Store {
         activation_id: Uuid,
     ) -> StoreResult<ActivationView> {
         self.write(|conn| {
-            let license_id = crate::activations::license_of_activation(conn, activation_id)?;
-            let loaded = lock_and_load(conn, scope, license_id)?;
+            let loaded = lock_activation_in_scope(conn, scope, activation_id)?;
             let (row, _) = loaded.activation(activation_id)?;
             pending(&row)?;
             let (row, machine) =

@@ -1,8 +1,10 @@
-//! Use cases of orders: create or extend (idempotent per shop and order number), and read.
+//! Use cases of orders: create or extend (idempotent per shop and order number), cancel
+//! (final), and read.
 
 use diesel::prelude::*;
+use keyport_core::order::{CancelDecision, Cancellation, decide_cancellation, decide_extension};
 use keyport_core::ticket::TICKET_RANDOM_BYTES;
-use keyport_core::{CoreError, ErrorCode, EventKind, OrderCustomer, OrderRequest, TicketCode};
+use keyport_core::{CoreError, ErrorCode, EventKind, OrderCustomer, OrderRequest, Reason, TicketCode};
 use serde_json::json;
 
 use crate::catalog::model_of;
@@ -20,7 +22,7 @@ impl Store {
     /// Creates the order with one ticket holding a license per unit ordered, or, when the
     /// shop sent this order number before, adds only the lines not seen before: a retry
     /// changes nothing and a later line extends the same ticket. A line number sent again
-    /// with other content is refused.
+    /// with other content is refused, and so is a new line for a cancelled order.
     pub fn create_order(&self, ctx: &Context, request: &OrderRequest) -> StoreResult<OrderOutcome> {
         self.write(|conn| {
             let existing: Option<OrderRow> = orders::table
@@ -30,14 +32,15 @@ impl Store {
                 .first(conn)
                 .optional()?;
             let (order, created) = match existing {
-                Some(order) => (order, false),
+                // Locked, so a cancellation committing meanwhile is seen below.
+                Some(order) => (lock_order(conn, &order.id)?, false),
                 None => (insert_order(conn, ctx, request)?, true),
             };
             let known: Vec<OrderLineRow> = order_lines::table
                 .filter(order_lines::order_id.eq(&order.id))
                 .select(OrderLineRow::as_select())
                 .load(conn)?;
-            let mut added = Vec::new();
+            let mut new_lines = Vec::new();
             for line in &request.lines {
                 let item = item_by_sku(conn, line.sku.as_str())?;
                 let number = i32::try_from(line.line_number)
@@ -50,11 +53,14 @@ impl Store {
                             .with("line_number", line.line_number)
                             .into());
                     }
-                    None => {
-                        insert_line(conn, ctx, &order, &item, number, quantity)?;
-                        added.push(line.line_number);
-                    }
+                    None => new_lines.push((line.line_number, item, number, quantity)),
                 }
+            }
+            decide_extension(cancellation_of(&order)?.as_ref(), new_lines.len())?;
+            let mut added = Vec::new();
+            for (line_number, item, number, quantity) in new_lines {
+                insert_line(conn, ctx, &order, &item, number, quantity)?;
+                added.push(line_number);
             }
             let subject =
                 Subject { customer_id: order.customer_id.as_deref(), ..Subject::of("order", &order.id) };
@@ -70,8 +76,9 @@ impl Store {
     }
 
     /// Cancels (refunds) an order: every license of its ticket is revoked with the reason,
-    /// its seats are freed, and the cancellation is recorded. Cancelling again changes
-    /// nothing.
+    /// its seats are freed, and the cancellation (when, why) is kept on the order and
+    /// recorded. A cancelled order is final: cancelling again answers the existing
+    /// cancellation, changes nothing and records nothing.
     pub fn cancel_order(
         &self,
         ctx: &Context,
@@ -80,16 +87,29 @@ impl Store {
         reason: &keyport_core::Reason,
     ) -> StoreResult<crate::TicketView> {
         let code = self.write(|conn| {
-            let found: Option<(String, String, String)> = orders::table
+            let found: Option<(String, String)> = orders::table
                 .inner_join(tickets::table)
                 .filter(orders::shop.eq(shop))
                 .filter(orders::external_number.eq(external_number))
-                .select((orders::id, orders::ticket_id, tickets::code))
+                .select((orders::id, tickets::code))
                 .first(conn)
                 .optional()?;
-            let (order_id, ticket_id, code) = found.ok_or_else(|| CoreError::not_found("order"))?;
-            let license_ids: Vec<String> =
-                licenses::table.filter(licenses::ticket_id.eq(&ticket_id)).select(licenses::id).load(conn)?;
+            let (order_id, code) = found.ok_or_else(|| CoreError::not_found("order"))?;
+            let order = lock_order(conn, &order_id)?;
+            match decide_cancellation(cancellation_of(&order)?.as_ref()) {
+                CancelDecision::AlreadyCancelled => return Ok(code),
+                CancelDecision::Cancel => {}
+            }
+            diesel::update(orders::table.find(&order_id))
+                .set((
+                    orders::cancelled_at.eq(stored_time(ctx.now)),
+                    orders::cancel_reason.eq(reason.as_str()),
+                ))
+                .execute(conn)?;
+            let license_ids: Vec<String> = licenses::table
+                .filter(licenses::ticket_id.eq(&order.ticket_id))
+                .select(licenses::id)
+                .load(conn)?;
             for id in &license_ids {
                 crate::activations::revoke_in(conn, ctx, uuid_of(id)?, reason)?;
             }
@@ -115,6 +135,21 @@ impl Store {
             order_view(conn, order)
         })
     }
+}
+
+/// Takes the order's row lock (a no-op update) and reads it again: writers of one order
+/// (an extension, a cancellation) queue up on PostgreSQL and see each other's commits.
+fn lock_order(conn: &mut DbConn, id: &str) -> StoreResult<OrderRow> {
+    diesel::update(orders::table.find(id)).set(orders::shop.eq(orders::shop)).execute(conn)?;
+    Ok(orders::table.find(id).select(OrderRow::as_select()).first(conn)?)
+}
+
+/// The order's cancellation, if it was cancelled.
+fn cancellation_of(order: &OrderRow) -> StoreResult<Option<Cancellation>> {
+    let Some(at) = order.cancelled_at else { return Ok(None) };
+    let reason =
+        crate::error::stored("cancel reason", Reason::parse(order.cancel_reason.as_deref().unwrap_or("")))?;
+    Ok(Some(Cancellation { at: utc(at), reason }))
 }
 
 fn item_by_sku(conn: &mut DbConn, sku: &str) -> StoreResult<ItemRow> {
@@ -149,6 +184,8 @@ fn insert_order(conn: &mut DbConn, ctx: &Context, request: &OrderRequest) -> Sto
         ticket_id: ticket.id,
         customer_id,
         created_at: stored_time(ctx.now),
+        cancelled_at: None,
+        cancel_reason: None,
     };
     diesel::insert_into(orders::table).values(&order).execute(conn)?;
     Ok(order)
@@ -230,6 +267,8 @@ fn order_view(conn: &mut DbConn, order: OrderRow) -> StoreResult<OrderView> {
         customer_id: order.customer_id.as_deref().map(uuid_of).transpose()?,
         lines: line_views,
         created_at: utc(order.created_at),
+        cancelled_at: order.cancelled_at.map(utc),
+        cancel_reason: order.cancel_reason,
     })
 }
 

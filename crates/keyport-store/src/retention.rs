@@ -120,10 +120,12 @@ impl Store {
         })?;
         let mails = self.write(|conn| {
             let old: Vec<String> = outbox::table
-                .filter(outbox::sent_at.lt(cutoff(retention.sent_mail)).or(outbox::sent_at
-                    .is_null()
-                    .and(outbox::attempts.ge(crate::mail::MAX_ATTEMPTS))
-                    .and(outbox::created_at.lt(cutoff(retention.failed_mail)))))
+                .filter(
+                    outbox::sent_at.lt(cutoff(retention.sent_mail)).or(outbox::sent_at
+                        .is_null()
+                        .and(outbox::attempts.ge(crate::mail::MAX_ATTEMPTS))
+                        .and(outbox::created_at.lt(cutoff(retention.failed_mail)))),
+                )
                 .select(outbox::id)
                 .limit(batch)
                 .load(conn)?;

@@ -88,6 +88,8 @@ pub(crate) struct OrderRow {
     pub ticket_id: String,
     pub customer_id: Option<String>,
     pub created_at: NaiveDateTime,
+    pub cancelled_at: Option<NaiveDateTime>,
+    pub cancel_reason: Option<String>,
 }
 
 /// An order line row.

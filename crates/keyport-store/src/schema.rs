@@ -79,6 +79,8 @@ diesel::table! {
         ticket_id -> Text,
         customer_id -> Nullable<Text>,
         created_at -> Timestamp,
+        cancelled_at -> Nullable<Timestamp>,
+        cancel_reason -> Nullable<Text>,
     }
 }
 

@@ -176,15 +176,20 @@ impl Store {
         })
     }
 
-    /// Whether a session family is still open (not logged out, not revoked for reuse).
-    pub fn session_is_open(&self, family_id: &str) -> StoreResult<bool> {
+    /// Who an open session family is for: `None` when no session of the family exists, or
+    /// it was ended (logout, a reused refresh token, a password reset). An access token is
+    /// accepted only when this is the subject it names.
+    pub fn open_session_subject(&self, family_id: &str) -> StoreResult<Option<SessionSubject>> {
         self.read(|conn| {
-            let revoked: i64 = sessions::table
+            let rows: Vec<(SessionRow, Option<chrono::NaiveDateTime>)> = sessions::table
                 .filter(sessions::family_id.eq(family_id))
-                .filter(sessions::revoked_at.is_not_null())
-                .count()
-                .get_result(conn)?;
-            Ok(revoked == 0)
+                .select((SessionRow::as_select(), sessions::revoked_at))
+                .load(conn)?;
+            if rows.iter().any(|(_, revoked)| revoked.is_some()) {
+                return Ok(None);
+            }
+            // Every session of a family is for the same subject (refresh keeps it).
+            rows.first().map(|(row, _)| row.subject()).transpose()
         })
     }
 

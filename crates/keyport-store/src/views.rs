@@ -119,6 +119,10 @@ pub struct OrderView {
     pub lines: Vec<OrderLineView>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When it was cancelled, if it was; a cancelled order is final.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// Why it was cancelled, if it was.
+    pub cancel_reason: Option<String>,
 }
 
 /// One order line and the licenses it created.
@@ -263,12 +267,12 @@ pub struct EventView {
     pub at: DateTime<Utc>,
 }
 
-/// A page of results and the cursor for the next one.
+/// A page of events and the cursor for the next one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Page<T> {
-    /// The results.
-    pub items: Vec<T>,
+pub struct EventPage {
+    /// The events, oldest first.
+    pub items: Vec<EventView>,
     /// Pass this as `after` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }

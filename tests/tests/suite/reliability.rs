@@ -21,7 +21,8 @@ fn links() -> Links {
 fn reset_mails(f: &Fixture, round: usize, n: usize) {
     for i in 0..n {
         let email = parse(Email::parse(&format!("user{round}-{i}@example.com")));
-        let new = NewCustomer { email: email.clone(), name: name("User"), customer_number: None, password: None };
+        let new =
+            NewCustomer { email: email.clone(), name: name("User"), customer_number: None, password: None };
         f.store.create_customer(&f.ctx(), &new).unwrap();
         f.store.request_password_reset(&f.ctx(), &links(), &email).unwrap();
     }
@@ -98,7 +99,10 @@ fn racing_recoveries_for_the_last_credit_refuse_the_loser_for_its_credits_not_a_
                     let (store, barrier, ctx, lost) = (f.store.clone(), barrier.clone(), f.ctx(), *lost);
                     std::thread::spawn(move || {
                         barrier.wait();
-                        store.recover(&ctx, Scope::Staff, lost, &machine(base + m)).map(drop).map_err(|e| e.code())
+                        store
+                            .recover(&ctx, Scope::Staff, lost, &machine(base + m))
+                            .map(drop)
+                            .map_err(|e| e.code())
                     })
                 })
                 .collect();
@@ -149,8 +153,9 @@ fn rows_past_their_retention_are_pruned_and_the_rest_kept() {
 fn behind_proxy(db: &TestDb) -> (Proxy, Store) {
     let url = db.url_text();
     let proxy = Proxy::start(&url);
-    let store = Store::open(&keyport_store::DatabaseUrl::parse(&proxy.url()).unwrap(), PoolOptions::server(4))
-        .unwrap();
+    let store =
+        Store::open(&keyport_store::DatabaseUrl::parse(&proxy.url()).unwrap(), PoolOptions::server(4))
+            .unwrap();
     (proxy, store)
 }
 

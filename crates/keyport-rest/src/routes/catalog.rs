@@ -13,6 +13,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::CATALOG_READERS;
 use crate::auth::{Principal, RestState};
+use crate::input::Json;
 use crate::problem::{ReadProblems, WriteProblems};
 use crate::{ApiError, run};
 
@@ -36,8 +37,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct ProductRequest {
     /// Unique code: letters, digits, '-', '_', '.'.
+    #[schema(min_length = 1, max_length = 64)]
     pub code: String,
     /// Display name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
 }
 
@@ -46,7 +49,19 @@ pub struct ProductRequest {
 #[serde(deny_unknown_fields)]
 pub struct ProductChanges {
     /// Display name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
+}
+
+/// How long a license of an item lasts: for ever, for a subscription's term, or for a
+/// demo's days. The contract names the values; the handler parses them into core's model.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[expect(dead_code, reason = "the contract names the values; requests carry them as text")]
+enum LicenseModelName {
+    Perpetual,
+    Subscription,
+    Demo,
 }
 
 /// An item to define.
@@ -54,14 +69,19 @@ pub struct ProductChanges {
 #[serde(deny_unknown_fields)]
 pub struct ItemRequest {
     /// Unique article number.
+    #[schema(min_length = 1, max_length = 64)]
     pub sku: String,
     /// The product's code.
+    #[schema(min_length = 1, max_length = 64)]
     pub product_code: String,
     /// Display name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// `perpetual`, `subscription` or `demo`.
+    #[schema(value_type = LicenseModelName)]
     pub license_model: String,
     /// Term in days, for subscriptions and demos (1 to 3650).
+    #[schema(minimum = 1, maximum = 3650)]
     pub duration_days: Option<u32>,
     /// Feature names: lower-case letters, digits, '-', '_'.
     #[serde(default)]
@@ -71,6 +91,7 @@ pub struct ItemRequest {
     /// The highest entitled major version; open when absent.
     pub version_max: Option<u32>,
     /// The rule set's name.
+    #[schema(min_length = 1, max_length = 64)]
     pub rule_set: String,
 }
 
@@ -93,10 +114,12 @@ impl ItemRequest {
 #[serde(deny_unknown_fields)]
 pub struct ItemChangesRequest {
     /// New display name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     /// New feature names (replacing the old ones).
     pub features: Option<Vec<String>>,
     /// Another rule set, by name.
+    #[schema(min_length = 1, max_length = 64)]
     pub rule_set: Option<String>,
 }
 
@@ -117,7 +140,7 @@ impl ItemChangesRequest {
 async fn create_product(
     state: web::Data<RestState>,
     who: Principal,
-    body: web::Json<ProductRequest>,
+    body: Json<ProductRequest>,
 ) -> Result<HttpResponse, ApiError> {
     who.staff(&[Role::Admin])?;
     let spec = ProductSpec { code: ProductCode::parse(&body.code)?, name: DisplayName::parse(&body.name)? };
@@ -161,7 +184,7 @@ async fn update_product(
     state: web::Data<RestState>,
     who: Principal,
     path: web::Path<String>,
-    body: web::Json<ProductChanges>,
+    body: Json<ProductChanges>,
 ) -> Result<web::Json<ProductView>, ApiError> {
     who.staff(&[Role::Admin])?;
     let name = DisplayName::parse(&body.name)?;
@@ -176,7 +199,7 @@ async fn update_product(
 async fn create_rule_set(
     state: web::Data<RestState>,
     who: Principal,
-    body: web::Json<RuleSetParams>,
+    body: Json<RuleSetParams>,
 ) -> Result<HttpResponse, ApiError> {
     who.staff(&[Role::Admin])?;
     let rules = RuleSet::new(body.into_inner())?;
@@ -221,7 +244,7 @@ async fn update_rule_set(
     state: web::Data<RestState>,
     who: Principal,
     path: web::Path<String>,
-    body: web::Json<RuleSetParams>,
+    body: Json<RuleSetParams>,
 ) -> Result<web::Json<RuleSetView>, ApiError> {
     who.staff(&[Role::Admin])?;
     if body.name != *path {
@@ -241,7 +264,7 @@ async fn update_rule_set(
 async fn create_item(
     state: web::Data<RestState>,
     who: Principal,
-    body: web::Json<ItemRequest>,
+    body: Json<ItemRequest>,
 ) -> Result<HttpResponse, ApiError> {
     who.staff(&[Role::Admin])?;
     let spec = body.into_inner().parse()?;
@@ -285,7 +308,7 @@ async fn update_item(
     state: web::Data<RestState>,
     who: Principal,
     path: web::Path<String>,
-    body: web::Json<ItemChangesRequest>,
+    body: Json<ItemChangesRequest>,
 ) -> Result<web::Json<ItemView>, ApiError> {
     who.staff(&[Role::Admin])?;
     let changes = body.into_inner().parse()?;

@@ -10,6 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::{Principal, RestState};
+use crate::input::Json;
 use crate::problem::{ReadProblems, WriteProblems};
 use crate::{ApiError, idempotency, run};
 
@@ -24,13 +25,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct CustomerRequest {
     /// E-mail address; unique.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// Display name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// The shop's customer number; unique when given.
+    #[schema(min_length = 1, max_length = 64)]
     pub customer_number: Option<String>,
     /// A password to log in with (at least 10 characters); without one, the customer logs
     /// in with a ticket until they get one.
+    #[schema(format = Password, min_length = 10, max_length = 1024)]
     pub password: Option<String>,
 }
 
@@ -39,10 +44,13 @@ pub struct CustomerRequest {
 #[serde(deny_unknown_fields)]
 pub struct CustomerChangesRequest {
     /// New e-mail address.
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     /// New display name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     /// New customer number.
+    #[schema(min_length = 1, max_length = 64)]
     pub customer_number: Option<String>,
 }
 
@@ -62,7 +70,7 @@ pub struct CustomerQuery {
     operation_id = "create_customer", tag = "customers",
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeats of this key get the first answer again")),
     request_body = CustomerRequest,
-    responses((status = 201, description = "The new customer", body = CustomerView), WriteProblems),
+    responses((status = 201, description = "The new customer", body = CustomerView, headers(("Idempotent-Replayed" = bool, description = "`true` when this is the kept answer to an earlier request with the same Idempotency-Key"))), WriteProblems),
     security(("api_key" = []))
 )]
 #[post("/customers")]
@@ -70,7 +78,7 @@ async fn create_customer(
     state: web::Data<RestState>,
     who: Principal,
     req: HttpRequest,
-    body: web::Json<CustomerRequest>,
+    body: Json<CustomerRequest>,
 ) -> Result<HttpResponse, ApiError> {
     who.staff(CUSTOMER_STAFF)?;
     let new = NewCustomer {
@@ -144,7 +152,7 @@ async fn update_customer(
     state: web::Data<RestState>,
     who: Principal,
     path: web::Path<Uuid>,
-    body: web::Json<CustomerChangesRequest>,
+    body: Json<CustomerChangesRequest>,
 ) -> Result<web::Json<CustomerView>, ApiError> {
     who.staff(CUSTOMER_STAFF)?;
     let changes = CustomerChanges {

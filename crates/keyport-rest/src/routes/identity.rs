@@ -10,6 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::sessions::{TokenResponse, anonymous, source, tokens};
 use crate::auth::{Principal, RestState};
+use crate::input::Json;
 use crate::problem::WriteProblems;
 use crate::{ApiError, run};
 
@@ -27,10 +28,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// The e-mail address; a verification link is sent to it.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// The display name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// The password: at least 10 characters, not a common one.
+    #[schema(format = Password, min_length = 10, max_length = 1024)]
     pub password: String,
     /// `en` or `de`, for the account's mails (default `en`).
     pub language: Option<String>,
@@ -59,6 +63,7 @@ pub struct TokenQuery {
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
     /// The account's e-mail address.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
 }
 
@@ -69,6 +74,7 @@ pub struct ResetConfirmation {
     /// The token from the mail's link.
     pub token: String,
     /// The new password.
+    #[schema(format = Password, min_length = 10, max_length = 1024)]
     pub new_password: String,
 }
 
@@ -79,6 +85,7 @@ pub struct PasswordChange {
     /// The current password.
     pub old_password: String,
     /// The new password.
+    #[schema(format = Password, min_length = 10, max_length = 1024)]
     pub new_password: String,
 }
 
@@ -101,7 +108,7 @@ fn accepted(status: &str) -> HttpResponse {
 #[post("/auth/register")]
 async fn register(
     state: web::Data<RestState>,
-    body: web::Json<RegisterRequest>,
+    body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let lang = match body.language.as_deref() {
@@ -142,7 +149,7 @@ async fn verify_email(
 async fn create_password_reset(
     state: web::Data<RestState>,
     req: HttpRequest,
-    body: web::Json<ResetRequest>,
+    body: Json<ResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let email = Email::parse(&body.email)?;
     let (store, links) = (state.store.clone(), state.identity.links.clone());
@@ -158,7 +165,7 @@ async fn create_password_reset(
 #[post("/auth/password-reset/confirm")]
 async fn confirm_password_reset(
     state: web::Data<RestState>,
-    body: web::Json<ResetConfirmation>,
+    body: Json<ResetConfirmation>,
 ) -> Result<HttpResponse, ApiError> {
     let password = Password::parse(&body.new_password)?;
     let store = state.store.clone();
@@ -174,7 +181,7 @@ async fn confirm_password_reset(
 async fn update_password(
     state: web::Data<RestState>,
     who: Principal,
-    body: web::Json<PasswordChange>,
+    body: Json<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
     let customer = match who {
         Principal::Customer { customer, portal: None } => customer,
@@ -193,15 +200,19 @@ async fn update_password(
 #[post("/auth/sso")]
 async fn create_sso_session(
     state: web::Data<RestState>,
-    body: web::Json<SsoRequest>,
+    body: Json<SsoRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let identity = crate::sso::verify(&body.token, &state.identity.issuers)?;
     let email = identity.verified_email.as_deref().map(Email::parse).transpose()?;
-    let shown = identity.name.clone().or_else(|| email.as_ref().map(ToString::to_string));
-    let name = DisplayName::parse(shown.as_deref().unwrap_or(&identity.subject))?;
+    // The first of name claim, e-mail address and subject that makes a display name.
+    let name = [identity.name.clone(), email.as_ref().map(ToString::to_string)]
+        .into_iter()
+        .flatten()
+        .find_map(|shown| DisplayName::parse(&shown).ok())
+        .map_or_else(|| DisplayName::parse(identity.subject.as_str()), Ok)?;
     let store = state.store.clone();
     let session = run(move || {
-        store.sso_login(&anonymous(), &identity.issuer, &identity.subject, email.as_ref(), &name)
+        store.sso_login(&anonymous(), &identity.issuer, identity.subject.as_str(), email.as_ref(), &name)
     })
     .await?;
     tokens(&state, session)

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, get, post, web};
 use chrono::Utc;
 use keyport_core::{Fingerprint, MachineIdentity, MachineKey, TicketCode};
 use keyport_store::{
-    ActivationOutcome, ActivationView, CustomerView, EventFilter, EventView, LicenseView, Page, TicketView,
+    ActivationOutcome, ActivationView, CustomerView, EventFilter, EventPage, LicenseView, TicketView,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -14,6 +14,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::{Principal, RestState};
+use crate::input::Json;
 use crate::problem::{ReadProblems, WriteProblems};
 use crate::{ApiError, run};
 
@@ -78,6 +79,7 @@ pub struct HistoryQuery {
     /// The `next_cursor` of the previous page.
     pub after: Option<String>,
     /// At most this many (1 to 500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -159,7 +161,7 @@ async fn list_my_tickets(
 async fn register_ticket(
     state: web::Data<RestState>,
     who: Principal,
-    body: web::Json<RegisterTicketRequest>,
+    body: Json<RegisterTicketRequest>,
 ) -> Result<web::Json<TicketView>, ApiError> {
     let customer = who.customer()?;
     let code = TicketCode::parse(&body.ticket_code)?;
@@ -185,7 +187,7 @@ async fn create_activation(
     state: web::Data<RestState>,
     who: Principal,
     path: web::Path<Uuid>,
-    body: web::Json<MachineRequest>,
+    body: Json<MachineRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = who.customer_scope()?;
     let machine = body.parse()?;
@@ -208,7 +210,7 @@ async fn create_activation(
 async fn create_deactivation(
     state: web::Data<RestState>,
     who: Principal,
-    body: web::Json<SignedFileRequest>,
+    body: Json<SignedFileRequest>,
 ) -> Result<web::Json<ActivationView>, ApiError> {
     let scope = who.customer_scope()?;
     let store = state.store.clone();
@@ -231,7 +233,7 @@ async fn create_deactivation(
 async fn create_transfer(
     state: web::Data<RestState>,
     who: Principal,
-    body: web::Json<SignedFileRequest>,
+    body: Json<SignedFileRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = who.customer_scope()?;
     let store = state.store.clone();
@@ -304,7 +306,7 @@ async fn create_transfer_cancellation(
 async fn create_receipt(
     state: web::Data<RestState>,
     who: Principal,
-    body: web::Json<SignedFileRequest>,
+    body: Json<SignedFileRequest>,
 ) -> Result<web::Json<ActivationView>, ApiError> {
     let scope = who.customer_scope()?;
     let store = state.store.clone();
@@ -325,7 +327,7 @@ async fn create_recovery(
     state: web::Data<RestState>,
     who: Principal,
     path: web::Path<Uuid>,
-    body: web::Json<MachineRequest>,
+    body: Json<MachineRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = who.customer_scope()?;
     let machine = body.parse()?;
@@ -338,7 +340,7 @@ async fn create_recovery(
 #[utoipa::path(
     operation_id = "list_my_events", tag = "customer",
     params(HistoryQuery),
-    responses((status = 200, description = "A page of my history", body = Page<EventView>), ReadProblems),
+    responses((status = 200, description = "A page of my history", body = EventPage), ReadProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
 )]
 #[get("/me/events")]
@@ -346,7 +348,7 @@ async fn list_my_events(
     state: web::Data<RestState>,
     who: Principal,
     query: web::Query<HistoryQuery>,
-) -> Result<web::Json<Page<EventView>>, ApiError> {
+) -> Result<web::Json<EventPage>, ApiError> {
     let query = query.into_inner();
     let mut filter = EventFilter { after: query.after, limit: query.limit, ..EventFilter::default() };
     match who.customer_scope()? {

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::{Principal, RestState};
+use crate::input::Json;
 use crate::problem::{ReadProblems, WriteProblems};
 use crate::{ApiError, idempotency, run};
 
@@ -25,8 +26,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct OrderRequestBody {
     /// The shop's name.
+    #[schema(min_length = 1, max_length = 64)]
     pub shop: String,
     /// The shop's order number.
+    #[schema(min_length = 1, max_length = 64)]
     pub external_order_number: String,
     /// The customer, if the shop knows them: by e-mail or by the shop's customer number.
     pub customer: Option<OrderCustomerBody>,
@@ -39,8 +42,10 @@ pub struct OrderRequestBody {
 #[serde(deny_unknown_fields)]
 pub struct OrderCustomerBody {
     /// The customer's e-mail address.
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     /// The shop's customer number.
+    #[schema(min_length = 1, max_length = 64)]
     pub customer_number: Option<String>,
 }
 
@@ -49,10 +54,13 @@ pub struct OrderCustomerBody {
 #[serde(deny_unknown_fields)]
 pub struct OrderLineBody {
     /// The shop's line number (1 or more), unique in the order.
+    #[schema(minimum = 1)]
     pub line_number: u32,
     /// The item's article number.
+    #[schema(min_length = 1, max_length = 64)]
     pub sku: String,
     /// How many licenses (1 to 1000).
+    #[schema(minimum = 1, maximum = 1000)]
     pub quantity: u32,
 }
 
@@ -83,8 +91,8 @@ impl OrderRequestBody {
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeats of this key get the first answer again")),
     request_body = OrderRequestBody,
     responses(
-        (status = 201, description = "Created, with its ticket", body = OrderOutcome),
-        (status = 200, description = "Sent before: extended by new lines, or unchanged", body = OrderOutcome),
+        (status = 201, description = "Created, with its ticket", body = OrderOutcome, headers(("Idempotent-Replayed" = bool, description = "`true` when this is the kept answer to an earlier request with the same Idempotency-Key"))),
+        (status = 200, description = "Sent before: extended by new lines, or unchanged", body = OrderOutcome, headers(("Idempotent-Replayed" = bool, description = "`true` when this is the kept answer to an earlier request with the same Idempotency-Key"))),
         WriteProblems
     ),
     security(("api_key" = []))
@@ -94,7 +102,7 @@ async fn create_order(
     state: web::Data<RestState>,
     who: Principal,
     req: HttpRequest,
-    body: web::Json<OrderRequestBody>,
+    body: Json<OrderRequestBody>,
 ) -> Result<HttpResponse, ApiError> {
     who.staff(&[Role::Admin, Role::Shop])?;
     let request = body.parse()?;

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::{ACCESS_TOKEN_SECONDS, RestState};
+use crate::input::Json;
 use crate::{ApiError, Problem, run};
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -23,8 +24,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// The account's e-mail address.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// The password.
+    #[schema(format = Password)]
     pub password: String,
 }
 
@@ -92,7 +95,7 @@ pub(crate) fn tokens(state: &RestState, session: Session) -> Result<HttpResponse
 async fn create_session(
     state: web::Data<RestState>,
     req: HttpRequest,
-    body: web::Json<LoginRequest>,
+    body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (store, limits, source) = (state.store.clone(), state.identity.limits, source(&req));
     let session =
@@ -121,7 +124,7 @@ pub fn source(req: &HttpRequest) -> String {
 async fn create_ticket_session(
     state: web::Data<RestState>,
     req: HttpRequest,
-    body: web::Json<TicketLoginRequest>,
+    body: Json<TicketLoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let code = TicketCode::parse(&body.ticket_code)?;
     let (store, limits, source) = (state.store.clone(), state.identity.limits, source(&req));
@@ -143,7 +146,7 @@ async fn create_ticket_session(
 #[post("/auth/refresh")]
 async fn refresh_session(
     state: web::Data<RestState>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let session = run(move || store.refresh_session(&anonymous(), &body.refresh_token)).await?;
@@ -164,7 +167,7 @@ async fn refresh_session(
 #[post("/auth/logout")]
 async fn delete_session(
     state: web::Data<RestState>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     run(move || store.logout(&anonymous(), &body.refresh_token)).await?;

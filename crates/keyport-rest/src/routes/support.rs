@@ -11,6 +11,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::{Principal, RestState};
+use crate::input::Json;
 use crate::problem::{ReadProblems, WriteProblems};
 use crate::{ApiError, run};
 
@@ -30,6 +31,7 @@ pub struct CreditGrantRequest {
     /// How many (1 to 100).
     pub amount: u32,
     /// Why, for the event log.
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }
 
@@ -38,6 +40,7 @@ pub struct CreditGrantRequest {
 #[serde(deny_unknown_fields)]
 pub struct RevocationRequest {
     /// Why, for the event log and the customer.
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }
 
@@ -72,7 +75,7 @@ async fn create_credit_grant(
     state: web::Data<RestState>,
     who: Principal,
     path: web::Path<Uuid>,
-    body: web::Json<CreditGrantRequest>,
+    body: Json<CreditGrantRequest>,
 ) -> Result<web::Json<LicenseView>, ApiError> {
     who.staff(SUPPORT)?;
     let reason = Reason::parse(&body.reason)?;
@@ -89,7 +92,7 @@ async fn create_revocation(
     state: web::Data<RestState>,
     who: Principal,
     path: web::Path<Uuid>,
-    body: web::Json<RevocationRequest>,
+    body: Json<RevocationRequest>,
 ) -> Result<web::Json<LicenseView>, ApiError> {
     who.staff(SUPPORT)?;
     let reason = Reason::parse(&body.reason)?;
@@ -106,7 +109,7 @@ async fn create_ticket_transfer(
     state: web::Data<RestState>,
     who: Principal,
     path: web::Path<String>,
-    body: web::Json<TicketTransferRequest>,
+    body: Json<TicketTransferRequest>,
 ) -> Result<web::Json<TicketView>, ApiError> {
     who.staff(SUPPORT)?;
     let code = TicketCode::parse(&path)?;

@@ -1,0 +1,2 @@
+ALTER TABLE orders DROP COLUMN cancel_reason;
+ALTER TABLE orders DROP COLUMN cancelled_at;
