@@ -7,9 +7,11 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 set -o pipefail
-# The third-party tools (schemathesis, zeep, PyJWT, aiosmtpd) in .venv, once.
-bash tests/contract/setup.sh
+# Debian packages first (installed when root, else named with the command that installs
+# them), then the third-party checkers in .venv and tests/contract/redocly, once.
+bash tests/prerequisites.sh
 cargo test --workspace --all-targets 2>&1 | tee "$log"
+bash tests/contract/openapi.sh
 bash tests/contract/rest.sh
 bash tests/contract/certificate.sh
 bash tests/contract/soap.sh
