@@ -108,6 +108,10 @@ error_codes! {
     MethodNotAllowed = ("method_not_allowed", 405, Client,
         "This path does not answer {method}; it answers {allowed}.",
         "Dieser Pfad beantwortet {method} nicht, sondern {allowed}."),
+    /// A request with the same Idempotency-Key is still running.
+    IdempotencyKeyInUse = ("idempotency_key_in_use", 409, Client,
+        "A request with this Idempotency-Key is still being processed; send it again in a moment to get its answer.",
+        "Eine Anfrage mit diesem Idempotency-Key wird noch bearbeitet; senden Sie sie gleich noch einmal, um ihre Antwort zu erhalten."),
     /// A resource with the same unique value exists already.
     AlreadyExists = ("already_exists", 409, Client,
         "A {resource} with this {field} exists already.",

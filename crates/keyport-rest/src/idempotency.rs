@@ -1,12 +1,13 @@
 //! `Idempotency-Key` on creating calls: the same key from the same caller with the same
 //! request gets the first successful answer again (with `Idempotent-Replayed: true`); with
-//! another request it is refused with 422. Failed answers are not kept, so a retry after a
-//! failure runs again.
+//! another request it is refused with 422; while the first request still runs, 409
+//! `idempotency_key_in_use`. Failed answers are not kept, so a retry after a failure runs
+//! again.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use keyport_core::CoreError;
-use keyport_store::KeptAnswer;
+use keyport_store::{Claim, KeptAnswer};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -46,18 +47,35 @@ where
     let principal = who.name();
     let text = serde_json::to_string(request).map_err(|e| ApiError::internal(&e))?;
     let hash = hex::encode(Sha256::digest(format!("{} {}\n{text}", req.method(), req.path())));
-    let (store, p, k, h) = (state.store.clone(), principal.clone(), key.clone(), hash.clone());
-    if let Some(kept) = run(move || store.kept_answer(&p, &k, &h)).await? {
-        let status = StatusCode::from_u16(kept.status).unwrap_or(StatusCode::OK);
-        return Ok(HttpResponse::build(status)
-            .insert_header(("Idempotent-Replayed", "true"))
-            .content_type("application/json")
-            .body(kept.body));
+    let (store, p, k) = (state.store.clone(), principal.clone(), key.clone());
+    let now = chrono::Utc::now();
+    match run(move || store.claim_idempotency_key(&p, &k, &hash, now)).await? {
+        Claim::Answered(kept) => {
+            let status = StatusCode::from_u16(kept.status).map_err(|e| ApiError::internal(&e))?;
+            Ok(HttpResponse::build(status)
+                .insert_header(("Idempotent-Replayed", "true"))
+                .content_type("application/json")
+                .body(kept.body))
+        }
+        Claim::Claimed => {
+            let answered = match create().await {
+                Ok((status, body)) => serde_json::to_string(&body)
+                    .map(|text| (status, text))
+                    .map_err(|e| ApiError::internal(&e)),
+                Err(e) => Err(e),
+            };
+            let store = state.store.clone();
+            match answered {
+                Ok((status, text)) => {
+                    let answer = KeptAnswer { status: status.as_u16(), body: text.clone() };
+                    run(move || store.keep_answer(&principal, &key, &answer)).await?;
+                    Ok(HttpResponse::build(status).content_type("application/json").body(text))
+                }
+                Err(e) => {
+                    run(move || store.release_claim(&principal, &key)).await?;
+                    Err(e)
+                }
+            }
+        }
     }
-    let (status, body) = create().await?;
-    let text = serde_json::to_string(&body).map_err(|e| ApiError::internal(&e))?;
-    let answer = KeptAnswer { status: status.as_u16(), body: text.clone() };
-    let store = state.store.clone();
-    run(move || store.keep_answer(&principal, &key, &hash, &answer)).await?;
-    Ok(HttpResponse::build(status).content_type("application/json").body(text))
 }

@@ -129,7 +129,7 @@ pub fn problem_response(error: &CoreError, lang: Lang) -> HttpResponse {
 fn retry_after(error: &CoreError) -> Option<String> {
     match error.code() {
         ErrorCode::RateLimited => error.facts().get("seconds").cloned(),
-        ErrorCode::Unavailable => Some("1".to_owned()),
+        ErrorCode::Unavailable | ErrorCode::IdempotencyKeyInUse => Some("1".to_owned()),
         _ => None,
     }
 }

@@ -43,7 +43,11 @@ where
     Q: YaDeserialize,
     R: YaSerialize,
 {
-    let request: Q = yaserde::de::from_str(canonical).map_err(malformed)?;
+    let request: Q = yaserde::de::from_str(canonical).map_err(|e| {
+        // The schema check has passed, so this is ours to fix; the library's words stay in the log.
+        tracing::warn!(error = %e, "a payload the schema accepted could not be read");
+        malformed("the payload does not match the operation's message")
+    })?;
     let response = f(request)?;
     crate::to_xml(&response).map_err(|e| {
         tracing::error!(error = %e, "a SOAP response could not be written");

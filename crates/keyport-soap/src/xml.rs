@@ -41,10 +41,31 @@ fn namespace(result: &ResolveResult<'_>) -> Result<Option<String>, String> {
     }
 }
 
+/// The reader's error in our own words (a library's text names its internals), with the
+/// byte offset where reading stopped.
+fn described(error: &quick_xml::Error, at: u64) -> String {
+    let what = match error {
+        quick_xml::Error::Io(_) => "the body could not be read",
+        quick_xml::Error::Syntax(_) => {
+            "the XML syntax is broken (a tag, comment or CDATA section is not closed)"
+        }
+        quick_xml::Error::IllFormed(_) => {
+            "the XML is not well-formed (an element is closed that was not open, or not closed)"
+        }
+        quick_xml::Error::InvalidAttr(_) => "an attribute is malformed",
+        quick_xml::Error::Encoding(_) => "the text is not valid UTF-8",
+        quick_xml::Error::Escape(_) => "an escape (&...;) is not allowed",
+        quick_xml::Error::Namespace(_) => {
+            "the namespace declarations are not allowed (a reserved prefix, or too many in scope)"
+        }
+    };
+    format!("the XML is malformed at byte {at}: {what}")
+}
+
 fn element(reader: &NsReader<&[u8]>, ns: Option<String>, start: &BytesStart<'_>) -> Result<Element, String> {
     let mut attributes = Vec::new();
     for attribute in start.attributes() {
-        let attribute = attribute.map_err(|e| format!("a malformed attribute: {e}"))?;
+        let attribute = attribute.map_err(|_| "an attribute is malformed".to_owned())?;
         let key = attribute.key.as_ref();
         if key == "xmlns" || key.starts_with("xmlns:") {
             continue;
@@ -52,7 +73,7 @@ fn element(reader: &NsReader<&[u8]>, ns: Option<String>, start: &BytesStart<'_>)
         let (resolved, local) = reader.resolver().resolve_attribute(attribute.key);
         let value = attribute
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|e| format!("the attribute {key} cannot be read: {e}"))?;
+            .map_err(|_| format!("the attribute {key} holds an escape (&...;) that is not allowed"))?;
         attributes.push((namespace(&resolved)?, local.as_ref().to_owned(), value.into_owned()));
     }
     Ok(Element {
@@ -88,8 +109,10 @@ pub fn parse(text: &str) -> Result<Element, String> {
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     loop {
-        let (result, event) =
-            reader.read_resolved_event().map_err(|e| format!("the XML is malformed: {e}"))?;
+        let (result, event) = match reader.read_resolved_event() {
+            Ok(read) => read,
+            Err(e) => return Err(described(&e, reader.error_position())),
+        };
         let ns = namespace(&result);
         match event {
             Event::Start(e) => {

@@ -1,11 +1,23 @@
 //! Idempotency keys: a creating call sent again with the same `Idempotency-Key` by the same
 //! caller gets the first answer again; the same key with another request is refused.
+//!
+//! The key is claimed before the call runs, in one transaction of its own: of two requests
+//! with the same key arriving together, one claims it and runs, the other is told the key is
+//! in use (or, once the first has answered, gets that answer). A claim whose request failed
+//! is released, so a retry runs again; one left by a crashed instance expires.
 
+use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
-use keyport_core::CoreError;
+use keyport_core::{CoreError, ErrorCode};
 
 use crate::schema::idempotency_keys;
 use crate::{Store, StoreResult, stored_time};
+
+/// The status a claim holds while its request runs.
+const RUNNING: i32 = 0;
+
+/// How long a claim whose request never answered (a crash) blocks its key.
+pub const ABANDONED_AFTER_SECONDS: i64 = 60;
 
 /// An answer kept for a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,58 +28,101 @@ pub struct KeptAnswer {
     pub body: String,
 }
 
+/// What claiming a key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is this request's now: run it, then [`Store::keep_answer`] or
+    /// [`Store::release_claim`].
+    Claimed,
+    /// The key's request has answered: send this again.
+    Answered(KeptAnswer),
+}
+
 impl Store {
-    /// The answer kept for (caller, key), if any. A key seen with another request is
-    /// `invalid_input`.
-    pub fn kept_answer(
+    /// Claims (caller, key) for a request with `request_hash`. The same key with another
+    /// request is `invalid_input`; a key whose request is still running is
+    /// `idempotency_key_in_use`.
+    pub fn claim_idempotency_key(
         &self,
         principal: &str,
         key: &str,
         request_hash: &str,
-    ) -> StoreResult<Option<KeptAnswer>> {
-        self.read(|conn| {
-            let row: Option<(String, i32, String)> = idempotency_keys::table
+        now: DateTime<Utc>,
+    ) -> StoreResult<Claim> {
+        self.write(|conn| {
+            let row: Option<(String, i32, String, chrono::NaiveDateTime)> = idempotency_keys::table
                 .find((principal, key))
-                .select((idempotency_keys::request_hash, idempotency_keys::status, idempotency_keys::body))
+                .select((
+                    idempotency_keys::request_hash,
+                    idempotency_keys::status,
+                    idempotency_keys::body,
+                    idempotency_keys::created_at,
+                ))
                 .first(conn)
                 .optional()?;
+            let abandoned = stored_time(now - Duration::seconds(ABANDONED_AFTER_SECONDS));
             match row {
-                None => Ok(None),
-                Some((hash, _, _)) if hash != request_hash => Err(CoreError::invalid(
+                Some((hash, _, _, _)) if hash != request_hash => Err(CoreError::invalid(
                     "Idempotency-Key",
                     "was used before with another request; use a new key for a new request",
                 )
                 .into()),
-                Some((_, status, body)) => {
-                    Ok(Some(KeptAnswer { status: u16::try_from(status).unwrap_or(500), body }))
+                Some((_, RUNNING, _, claimed_at)) if claimed_at > abandoned => {
+                    Err(CoreError::new(ErrorCode::IdempotencyKeyInUse).into())
+                }
+                Some((_, RUNNING, _, _)) => {
+                    diesel::update(idempotency_keys::table.find((principal, key)))
+                        .set(idempotency_keys::created_at.eq(stored_time(now)))
+                        .execute(conn)?;
+                    Ok(Claim::Claimed)
+                }
+                Some((_, status, body, _)) => {
+                    let status = u16::try_from(status).map_err(|_| {
+                        crate::StoreError::Corrupt(format!("idempotency key with status {status}"))
+                    })?;
+                    Ok(Claim::Answered(KeptAnswer { status, body }))
+                }
+                None => {
+                    // A racing claim of the same key makes this insert fail with a unique
+                    // violation; the write is then tried again and finds that claim.
+                    diesel::insert_into(idempotency_keys::table)
+                        .values((
+                            idempotency_keys::principal.eq(principal),
+                            idempotency_keys::key.eq(key),
+                            idempotency_keys::request_hash.eq(request_hash),
+                            idempotency_keys::status.eq(RUNNING),
+                            idempotency_keys::body.eq(""),
+                            idempotency_keys::created_at.eq(stored_time(now)),
+                        ))
+                        .execute(conn)?;
+                    Ok(Claim::Claimed)
                 }
             }
         })
     }
 
-    /// Keeps the answer to a request for its key (the first answer wins).
-    pub fn keep_answer(
-        &self,
-        principal: &str,
-        key: &str,
-        request_hash: &str,
-        answer: &KeptAnswer,
-    ) -> StoreResult<()> {
+    /// Keeps the answer of the request that claimed (caller, key).
+    pub fn keep_answer(&self, principal: &str, key: &str, answer: &KeptAnswer) -> StoreResult<()> {
         self.write(|conn| {
-            let exists: i64 = idempotency_keys::table.find((principal, key)).count().get_result(conn)?;
-            if exists > 0 {
-                return Ok(());
-            }
-            diesel::insert_into(idempotency_keys::table)
-                .values((
-                    idempotency_keys::principal.eq(principal),
-                    idempotency_keys::key.eq(key),
-                    idempotency_keys::request_hash.eq(request_hash),
-                    idempotency_keys::status.eq(i32::from(answer.status)),
-                    idempotency_keys::body.eq(&answer.body),
-                    idempotency_keys::created_at.eq(stored_time(chrono::Utc::now())),
-                ))
-                .execute(conn)?;
+            diesel::update(
+                idempotency_keys::table.find((principal, key)).filter(idempotency_keys::status.eq(RUNNING)),
+            )
+            .set((
+                idempotency_keys::status.eq(i32::from(answer.status)),
+                idempotency_keys::body.eq(&answer.body),
+            ))
+            .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    /// Releases the claim of a request that failed, so that a retry runs again.
+    pub fn release_claim(&self, principal: &str, key: &str) -> StoreResult<()> {
+        self.write(|conn| {
+            diesel::delete(
+                idempotency_keys::table.find((principal, key)).filter(idempotency_keys::status.eq(RUNNING)),
+            )
+            .execute(conn)?;
             Ok(())
         })
     }

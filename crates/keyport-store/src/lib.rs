@@ -32,7 +32,7 @@ pub use customers::{CustomerChanges, NewCustomer};
 pub use db::{Backend, DatabaseUrl, PoolOptions};
 pub use error::StoreError;
 pub use events::EventFilter;
-pub use idempotency::KeptAnswer;
+pub use idempotency::{Claim, KeptAnswer};
 pub use identity::{Purpose, Registration};
 pub use keys::{ApiKeyView, KEY_PREFIX, NewApiKey};
 pub use limits::{Limit, Limits};

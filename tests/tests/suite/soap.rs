@@ -260,6 +260,31 @@ fn bad_requests(key: &str) -> Vec<(&'static str, String, &'static str)> {
             envelope(Some(key), "<k:CreateOrder><k:shop>w</k:shop><k:externalOrderNumber>1</k:externalOrderNumber><k:line><k:lineNumber>one</k:lineNumber><k:sku>X</k:sku><k:quantity>1</k:quantity></k:line></k:CreateOrder>"),
             "malformed_request",
         ),
+        (
+            "a NUL written as a character reference",
+            envelope(Some(key), "<k:GetOrder><k:shop>web&#0;shop</k:shop><k:externalOrderNumber>1</k:externalOrderNumber></k:GetOrder>"),
+            "malformed_request",
+        ),
+        (
+            "a control character written as a character reference",
+            envelope(Some(key), "<k:GetOrder><k:shop>web&#1;shop</k:shop><k:externalOrderNumber>1</k:externalOrderNumber></k:GetOrder>"),
+            "malformed_request",
+        ),
+        (
+            "a raw control character",
+            envelope(Some(key), "<k:GetOrder><k:shop>web\u{1}shop</k:shop><k:externalOrderNumber>1</k:externalOrderNumber></k:GetOrder>"),
+            "malformed_request",
+        ),
+        (
+            "text far longer than any field",
+            envelope(Some(key), &format!("<k:GetOrder><k:shop>webshop</k:shop><k:externalOrderNumber>{}</k:externalOrderNumber></k:GetOrder>", "9".repeat(20_000))),
+            "malformed_request",
+        ),
+        (
+            "more namespace bindings than allowed",
+            envelope(Some(key), &format!("<k:GetOrder {}><k:shop>webshop</k:shop><k:externalOrderNumber>1</k:externalOrderNumber></k:GetOrder>", (0..300).map(|n| format!("xmlns:n{n}=\"urn:n{n}\"")).collect::<Vec<_>>().join(" "))),
+            "malformed_request",
+        ),
         ("no security header", envelope(None, ok_body), "unauthorized"),
         ("a wrong password", envelope(Some("kp_wrong"), ok_body), "unauthorized"),
         ("SOAP 1.2", ok_body.replace("<k:GetOrder>", "<e:Envelope xmlns:e=\"http://www.w3.org/2003/05/soap-envelope\"><e:Body><k:GetOrder xmlns:k=\"urn:keyport:soap:v1\">").replace("</k:GetOrder>", "</k:GetOrder></e:Body></e:Envelope>"), "malformed_request"),
@@ -291,6 +316,10 @@ fn every_kind_of_bad_input_gets_a_client_fault_with_its_code_and_changes_nothing
                     "{what}: {answer}"
                 );
                 assert_eq!(fault_code(&answer), code, "{what}: {answer}");
+                assert!(
+                    !answer.contains("::") && !answer.contains("set_max"),
+                    "{what}: a library's words: {answer}"
+                );
                 assert_valid(&answer, dir.path());
             }
             let after = api.get("/api/v1/events?limit=500", Some(&w.admin)).await.body["items"]
