@@ -17,14 +17,26 @@ use yaserde::{YaDeserialize, YaSerialize};
 use crate::contract::*;
 use crate::envelope::{Fault, malformed};
 
-/// Who may call an operation.
-pub fn allowed(operation: &str) -> &'static [Role] {
+/// Who may call an operation. Shops create and change what they sell; support reads and
+/// acts on licenses. Unlike REST, `UpdateCustomer` and `CreateCustomer` are a shop's (its
+/// ERP keeps customer master data), and support reads orders and customers but changes
+/// only licenses.
+pub fn allowed(operation: Operation) -> &'static [Role] {
+    const READ: &[Role] = &[Role::Admin, Role::Shop, Role::Support];
+    const SELL: &[Role] = &[Role::Admin, Role::Shop];
+    const SUPPORT: &[Role] = &[Role::Admin, Role::Support];
     match operation {
-        "GetOrder" | "GetTicket" | "ListCustomerLicenses" | "GetCustomer" => {
-            &[Role::Admin, Role::Shop, Role::Support]
-        }
-        "GrantReactivationCredits" | "RevokeLicense" => &[Role::Admin, Role::Support],
-        _ => &[Role::Admin, Role::Shop],
+        Operation::GetOrder
+        | Operation::GetTicket
+        | Operation::ListCustomerLicenses
+        | Operation::GetCustomer => READ,
+        Operation::GrantReactivationCredits | Operation::RevokeLicense => SUPPORT,
+        Operation::CreateOrder
+        | Operation::CancelOrder
+        | Operation::RenewSubscription
+        | Operation::CreateCustomer
+        | Operation::UpdateCustomer
+        | Operation::AssignTicket => SELL,
     }
 }
 
@@ -60,12 +72,12 @@ pub fn dispatch(
     store: &Store,
     links: &Links,
     ctx: &Context,
-    name: &str,
+    operation: Operation,
     canonical: &str,
 ) -> Result<String, Fault> {
     let s = store;
-    match name {
-        "CreateOrder" => run(canonical, |r: CreateOrder| {
+    match operation {
+        Operation::CreateOrder => run(canonical, |r: CreateOrder| {
             let outcome = s.create_order(ctx, &order_request(&r)?).map_err(store_fault)?;
             Ok(CreateOrderResponse {
                 created: outcome.created,
@@ -77,20 +89,20 @@ pub fn dispatch(
                 order: order(outcome.order),
             })
         }),
-        "GetOrder" => run(canonical, |r: GetOrder| {
+        Operation::GetOrder => run(canonical, |r: GetOrder| {
             let found = s.get_order(&r.shop, &r.external_order_number).map_err(store_fault)?;
             Ok(GetOrderResponse { order: order(found) })
         }),
-        "CancelOrder" => run(canonical, |r: CancelOrder| {
+        Operation::CancelOrder => run(canonical, |r: CancelOrder| {
             let reason = Reason::parse(&r.reason)?;
             let t = s.cancel_order(ctx, &r.shop, &r.external_order_number, &reason).map_err(store_fault)?;
             Ok(CancelOrderResponse { ticket: ticket(t) })
         }),
-        "GetTicket" => run(canonical, |r: GetTicket| {
+        Operation::GetTicket => run(canonical, |r: GetTicket| {
             let t = s.lookup_ticket(&TicketCode::parse(&r.ticket_code)?, ctx.now).map_err(store_fault)?;
             Ok(GetTicketResponse { ticket: ticket(t) })
         }),
-        "ListCustomerLicenses" => run(canonical, |r: ListCustomerLicenses| {
+        Operation::ListCustomerLicenses => run(canonical, |r: ListCustomerLicenses| {
             let id = uuid(&r.customer_id, "customerId")?;
             s.get_customer(id).map_err(store_fault)?;
             let all = s.list_licenses(Scope::Customer(id), ctx.now).map_err(store_fault)?;
@@ -99,11 +111,11 @@ pub fn dispatch(
                 license: all.into_iter().filter(wanted).map(license).collect(),
             })
         }),
-        "RenewSubscription" => run(canonical, |r: RenewSubscription| {
+        Operation::RenewSubscription => run(canonical, |r: RenewSubscription| {
             let l = s.renew_subscription(ctx, uuid(&r.license_id, "licenseId")?).map_err(store_fault)?;
             Ok(RenewSubscriptionResponse { license: license(l) })
         }),
-        "CreateCustomer" => run(canonical, |r: CreateCustomer| {
+        Operation::CreateCustomer => run(canonical, |r: CreateCustomer| {
             let new = NewCustomer {
                 email: Email::parse(&r.email)?,
                 name: DisplayName::parse(&r.name)?,
@@ -114,12 +126,12 @@ pub fn dispatch(
             let created = s.create_customer_inviting(ctx, &new, invite).map_err(store_fault)?;
             Ok(CreateCustomerResponse { customer: customer(created) })
         }),
-        "GetCustomer" => run(canonical, |r: GetCustomer| {
+        Operation::GetCustomer => run(canonical, |r: GetCustomer| {
             let who = OrderCustomer::from_parts(r.email.as_deref(), r.customer_number.as_deref())?;
             let found = s.find_customer(&who);
             Ok(GetCustomerResponse { customer: customer(found.map_err(store_fault)?) })
         }),
-        "UpdateCustomer" => run(canonical, |r: UpdateCustomer| {
+        Operation::UpdateCustomer => run(canonical, |r: UpdateCustomer| {
             let changes = CustomerChanges {
                 email: r.email.as_deref().map(Email::parse).transpose()?,
                 name: r.name.as_deref().map(DisplayName::parse).transpose()?,
@@ -130,25 +142,24 @@ pub fn dispatch(
                 customer: customer(s.update_customer(ctx, id, &changes).map_err(store_fault)?),
             })
         }),
-        "AssignTicket" => run(canonical, |r: AssignTicket| {
+        Operation::AssignTicket => run(canonical, |r: AssignTicket| {
             let code = TicketCode::parse(&r.ticket_code)?;
             let t =
                 s.register_ticket(ctx, uuid(&r.customer_id, "customerId")?, &code).map_err(store_fault)?;
             Ok(AssignTicketResponse { ticket: ticket(t) })
         }),
-        "GrantReactivationCredits" => run(canonical, |r: GrantReactivationCredits| {
+        Operation::GrantReactivationCredits => run(canonical, |r: GrantReactivationCredits| {
             let amount = u32::try_from(r.amount)
                 .map_err(|_| CoreError::invalid("amount", "must be between 1 and 100"))?;
             let id = uuid(&r.license_id, "licenseId")?;
             let l = s.grant_credits(ctx, id, amount, &Reason::parse(&r.reason)?).map_err(store_fault)?;
             Ok(GrantReactivationCreditsResponse { license: license(l) })
         }),
-        "RevokeLicense" => run(canonical, |r: RevokeLicense| {
+        Operation::RevokeLicense => run(canonical, |r: RevokeLicense| {
             let id = uuid(&r.license_id, "licenseId")?;
             let l = s.revoke_license(ctx, id, &Reason::parse(&r.reason)?).map_err(store_fault)?;
             Ok(RevokeLicenseResponse { license: license(l) })
         }),
-        other => Err(malformed(format!("the operation {other} is not implemented"))),
     }
 }
 

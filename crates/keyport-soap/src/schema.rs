@@ -48,6 +48,8 @@ pub struct TypeDesc {
 /// An operation of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OperationDesc {
+    /// The operation.
+    pub operation: crate::contract::Operation,
     /// The operation's name.
     pub name: &'static str,
     /// The request element.

@@ -113,11 +113,11 @@ fn handle(state: &SoapState, body: &[u8], basic: Option<String>) -> Result<Strin
         request.ws_password.or(basic).ok_or_else(|| Fault::from(CoreError::new(ErrorCode::Unauthorized)))?;
     let key =
         store.authenticate_api_key(&key).map_err(|_| Fault::from(CoreError::new(ErrorCode::Unauthorized)))?;
-    if !operations::allowed(operation.name).contains(&key.role) {
+    if !operations::allowed(operation.operation).contains(&key.role) {
         return Err(CoreError::new(ErrorCode::Forbidden).into());
     }
     let canonical = crate::schema::check(&request.payload, operation.input).map_err(envelope::malformed)?;
     let ctx = Context::new(Actor::ApiKey(key.id), Channel::Soap, chrono::Utc::now());
-    let payload = operations::dispatch(store, &state.links, &ctx, operation.name, &canonical)?;
+    let payload = operations::dispatch(store, &state.links, &ctx, operation.operation, &canonical)?;
     Ok(envelope::response(&payload))
 }

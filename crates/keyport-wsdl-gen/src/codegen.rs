@@ -150,13 +150,22 @@ pub fn generate(contract: &Contract, source: &str) -> String {
         let _ = writeln!(out, "    ] }},");
     }
     let _ = writeln!(out, "];\n");
+    let _ = writeln!(out, "/// Every operation of the contract: a new one in the WSDL is a new variant, which the");
+    let _ = writeln!(out, "/// dispatch and the role table must handle before the crate compiles.");
+    let _ = writeln!(out, "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]");
+    let _ = writeln!(out, "pub enum Operation {{");
+    for op in &contract.operations {
+        let _ = writeln!(out, "    /// `{}`.", op.name);
+        let _ = writeln!(out, "    {},", op.name);
+    }
+    let _ = writeln!(out, "}}\n");
     let _ = writeln!(out, "/// The operations, in the contract's order.");
     let _ = writeln!(out, "pub static OPERATIONS: &[OperationDesc] = &[");
     for op in &contract.operations {
         let _ = writeln!(
             out,
-            "    OperationDesc {{ name: {:?}, input: {:?}, output: {:?}, soap_action: {:?} }},",
-            op.name, op.input, op.output, op.soap_action
+            "    OperationDesc {{ operation: Operation::{}, name: {:?}, input: {:?}, output: {:?}, soap_action: {:?} }},",
+            op.name, op.name, op.input, op.output, op.soap_action
         );
     }
     let _ = writeln!(out, "];");
