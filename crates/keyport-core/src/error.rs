@@ -96,6 +96,10 @@ error_codes! {
     PayloadTooLarge = ("payload_too_large", 413, Client,
         "The request body is larger than the limit of {limit} bytes.",
         "Der Inhalt der Anfrage ist größer als die Grenze von {limit} Bytes."),
+    /// The client sent its request too slowly.
+    RequestTimeout = ("request_timeout", 408, Client,
+        "The request was not received within {seconds} seconds; send it again.",
+        "Die Anfrage ist nicht innerhalb von {seconds} Sekunden eingegangen; bitte senden Sie sie erneut."),
     /// A ticket code could not be read.
     InvalidTicketCode = ("invalid_ticket_code", 422, Client,
         "This is not a valid ticket code: {reason}.",

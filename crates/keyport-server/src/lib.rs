@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 
 pub mod cli;
+pub mod guards;
 pub mod health;
 pub mod identity;
 pub mod mailer;
+pub mod proxies;
 pub mod pruner;
 pub mod settings;
 pub mod startup;

@@ -54,6 +54,29 @@ pub struct Settings {
     pub sso: Vec<SsoSettings>,
     /// How long rows that grow per request are kept.
     pub retention: RetentionSettings,
+    /// Proxies (e.g. the nginx in front) whose `X-Forwarded-For`, `-Proto` and `-Host`
+    /// are believed; from anyone else they are ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Limits on slow and greedy clients.
+    pub http: HttpSettings,
+}
+
+/// Limits on slow and greedy clients.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// A request's head (line and headers) must arrive within this many milliseconds (408).
+    pub head_timeout_ms: u64,
+    /// A request's body must arrive within this many milliseconds (408).
+    pub body_timeout_ms: u64,
+    /// Requests one client address may have in flight at once (more get 429).
+    pub requests_per_address: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings { head_timeout_ms: 5_000, body_timeout_ms: 15_000, requests_per_address: 64 }
+    }
 }
 
 /// How long rows that grow per request are kept before the pruning job deletes them. The
@@ -186,6 +209,8 @@ impl Default for Settings {
             limits: LimitSettings::default(),
             sso: Vec::new(),
             retention: RetentionSettings::default(),
+            trusted_proxies: Vec::new(),
+            http: HttpSettings::default(),
         }
     }
 }
@@ -205,6 +230,8 @@ impl std::fmt::Debug for Settings {
             .field("limits", &self.limits)
             .field("sso", &self.sso.iter().map(|s| s.issuer.clone()).collect::<Vec<_>>())
             .field("retention", &self.retention)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("http", &self.http)
             .finish()
     }
 }

@@ -13,7 +13,11 @@ use keyport_store::{PoolOptions, Store};
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_swagger_ui::SwaggerUi;
 
+use std::time::Duration;
+
+use crate::guards::Guards;
 use crate::health;
+use crate::proxies::TrustedProxies;
 use crate::settings::Settings;
 
 /// The response header that carries the request id (also in every log line of the request).
@@ -27,6 +31,32 @@ pub struct Application {
     port: u16,
     server: Server,
     workers: Option<Workers>,
+}
+
+/// How the server meets its clients.
+struct Front {
+    public_url: Option<String>,
+    identity: Identity,
+    trusted: TrustedProxies,
+    guards: Guards,
+    head_timeout: Duration,
+}
+
+impl Default for Front {
+    fn default() -> Self {
+        let http = crate::settings::HttpSettings::default();
+        Front {
+            public_url: None,
+            identity: Identity::default(),
+            trusted: TrustedProxies::default(),
+            guards: Guards::new(
+                Duration::from_millis(http.body_timeout_ms),
+                BODY_LIMIT,
+                http.requests_per_address,
+            ),
+            head_timeout: Duration::from_millis(http.head_timeout_ms),
+        }
+    }
 }
 
 /// The background jobs `keyport serve` runs beside the HTTP server.
@@ -46,7 +76,18 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let identity = crate::identity::identity(settings)?;
         let mailer = Mailer::from_settings(settings)?;
-        let mut app = Application::serve(listener, store.clone(), settings.public_url.clone(), identity)?;
+        let front = Front {
+            public_url: settings.public_url.clone(),
+            identity,
+            trusted: TrustedProxies(settings.trusted_proxies.clone()),
+            guards: Guards::new(
+                Duration::from_millis(settings.http.body_timeout_ms.max(1)),
+                BODY_LIMIT,
+                settings.http.requests_per_address,
+            ),
+            head_timeout: Duration::from_millis(settings.http.head_timeout_ms.max(1)),
+        };
+        let mut app = Application::serve(listener, store.clone(), front)?;
         app.workers = Some(Workers {
             store,
             mailer,
@@ -61,15 +102,12 @@ impl Application {
     /// Serves an opened store on a bound listener with default identity settings and no
     /// mail worker (mails stay in the outbox); the WSDL names the request's host.
     pub fn with_store(listener: TcpListener, store: Store) -> anyhow::Result<Application> {
-        Application::serve(listener, store, None, Identity::default())
+        Application::serve(listener, store, Front::default())
     }
 
-    fn serve(
-        listener: TcpListener,
-        store: Store,
-        public_url: Option<String>,
-        identity: Identity,
-    ) -> anyhow::Result<Application> {
+    fn serve(listener: TcpListener, store: Store, front: Front) -> anyhow::Result<Application> {
+        let Front { public_url, identity, trusted, guards, head_timeout } = front;
+        let (trusted, guards) = (web::Data::new(trusted), web::Data::new(guards));
         let port = listener.local_addr()?.port();
         let links = identity.links.clone();
         let rest = web::Data::new(RestState::with_identity(store.clone(), identity)?);
@@ -82,6 +120,8 @@ impl Application {
                 .app_data(rest.clone())
                 .app_data(soap.clone())
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))
+                .app_data(trusted.clone())
+                .app_data(guards.clone())
                 .configure(health::configure)
                 .configure(keyport_soap::configure)
                 // The docs come before the API scope, which answers everything under /api/v1.
@@ -91,6 +131,8 @@ impl Application {
                 .service(keyport_rest::services())
                 .default_service(web::to(keyport_rest::methods::no_route))
                 .wrap(actix_web::middleware::from_fn(keyport_rest::methods::head_as_get))
+                .wrap(actix_web::middleware::from_fn(crate::guards::guard))
+                .wrap(actix_web::middleware::from_fn(crate::proxies::resolve))
                 .wrap_fn(|req, srv| {
                     let id: Option<String> = req.extensions().get::<RequestId>().map(|id| id.to_string());
                     let fut = srv.call(req);
@@ -105,6 +147,7 @@ impl Application {
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
         })
         .shutdown_timeout(10)
+        .client_request_timeout(head_timeout)
         .listen(listener)?
         .run();
         Ok(Application { port, server, workers: None })

@@ -41,9 +41,17 @@ async fn wsdl(req: HttpRequest, state: web::Data<SoapState>) -> HttpResponse {
     if !req.query_string().eq_ignore_ascii_case("wsdl") {
         return HttpResponse::NotFound().content_type("text/plain").body("GET /soap?wsdl for the contract\n");
     }
+    // The configured public URL; else the origin (forwarded headers count only from a
+    // trusted proxy); never a caller's own X-Forwarded-Host.
     let base = state.public_url.clone().unwrap_or_else(|| {
-        let info = req.connection_info();
-        format!("{}://{}", info.scheme(), info.host())
+        use actix_web::HttpMessage;
+        match req.extensions().get::<keyport_core::net::Origin>() {
+            Some(origin) => format!("{}://{}", origin.scheme, origin.host),
+            None => {
+                let host = req.headers().get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+                format!("http://{host}")
+            }
+        }
     });
     let location = format!("{}/soap", base.trim_end_matches('/'));
     let text = WSDL.replace("http://localhost:8080/soap", &crate::xml::escape(&location));

@@ -253,7 +253,11 @@ impl Store {
             Ok(customers::table.find(&id).select(customers::password_hash).first(conn).optional()?)
         })?;
         let stored = stored.ok_or_else(|| CoreError::not_found("customer"))?;
-        if !stored.as_deref().is_some_and(|s| crate::passwords::verify(old, s)) {
+        let matches = match stored.as_deref() {
+            Some(stored) => crate::passwords::verify(old, stored)?,
+            None => false,
+        };
+        if !matches {
             return Err(CoreError::invalid("old_password", "is not the current password").into());
         }
         let hashed = crate::passwords::hash(new)?;

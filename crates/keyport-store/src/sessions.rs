@@ -79,11 +79,11 @@ impl Store {
         let (id, stored) = match found {
             Some((id, Some(stored))) => (id, stored),
             _ => {
-                passwords::burn_time(password);
+                passwords::burn_time(password)?;
                 return Err(unauthorized());
             }
         };
-        if !passwords::verify(password, &stored) {
+        if !passwords::verify(password, &stored)? {
             return Err(unauthorized());
         }
         let customer = uuid_of(&id)?;

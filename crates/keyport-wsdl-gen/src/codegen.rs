@@ -150,7 +150,10 @@ pub fn generate(contract: &Contract, source: &str) -> String {
         let _ = writeln!(out, "    ] }},");
     }
     let _ = writeln!(out, "];\n");
-    let _ = writeln!(out, "/// Every operation of the contract: a new one in the WSDL is a new variant, which the");
+    let _ = writeln!(
+        out,
+        "/// Every operation of the contract: a new one in the WSDL is a new variant, which the"
+    );
     let _ = writeln!(out, "/// dispatch and the role table must handle before the crate compiles.");
     let _ = writeln!(out, "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]");
     let _ = writeln!(out, "pub enum Operation {{");

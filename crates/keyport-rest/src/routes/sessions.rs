@@ -103,9 +103,14 @@ async fn create_session(
     tokens(&state, session)
 }
 
-/// The caller's address, for per-address limits.
+/// The caller's address, for per-address limits: the request's origin (which believes
+/// forwarded headers from trusted proxies only), or the connection's peer.
 pub fn source(req: &HttpRequest) -> String {
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".to_owned())
+    use actix_web::HttpMessage;
+    match req.extensions().get::<keyport_core::net::Origin>() {
+        Some(origin) => origin.client.to_string(),
+        None => req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".to_owned()),
+    }
 }
 
 /// Log in with a ticket code alone; the token sees only that ticket's licenses.

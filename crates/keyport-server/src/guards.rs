@@ -1,0 +1,126 @@
+//! Guards against clients that hold the server: a request body must arrive within a
+//! deadline (a slow body is answered `408`), and one address may have only so many requests
+//! in flight at once (more are answered `429`). Slow request heads are cut by actix's own
+//! `client_request_timeout`. Every guard answers with a problem document.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use actix_web::HttpMessage;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use keyport_core::{CoreError, ErrorCode, Lang};
+use keyport_rest::problem::problem_response;
+
+/// The limits the guards apply.
+#[derive(Debug, Clone)]
+pub struct Guards {
+    /// The whole body must arrive within this.
+    pub body_timeout: Duration,
+    /// The largest body read (larger ones are left to the handlers' `413`).
+    pub body_limit: usize,
+    /// Requests in flight per client address.
+    pub per_address: usize,
+    in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Guards {
+    /// Guards with these limits.
+    pub fn new(body_timeout: Duration, body_limit: usize, per_address: usize) -> Guards {
+        Guards { body_timeout, body_limit, per_address: per_address.max(1), in_flight: Arc::default() }
+    }
+
+    /// Counts a request of `address` in, or refuses it when the address has too many.
+    fn enter(&self, address: IpAddr) -> Option<InFlight> {
+        let mut map = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = map.entry(address).or_insert(0);
+        if *count >= self.per_address {
+            return None;
+        }
+        *count += 1;
+        Some(InFlight { address, map: self.in_flight.clone() })
+    }
+}
+
+/// One request in flight, counted out when dropped.
+struct InFlight {
+    address: IpAddr,
+    map: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = map.get_mut(&self.address) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                map.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// Middleware: the per-address cap and the body deadline.
+pub async fn guard(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(guards) = req.app_data::<actix_web::web::Data<Guards>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let address = crate::proxies::client_address(&req);
+    let Some(_counted) = guards.enter(address) else {
+        let error = CoreError::new(ErrorCode::RateLimited).with("seconds", 1);
+        return Ok(req.into_response(problem_response(&error, Lang::En)));
+    };
+    let payload = req.take_payload();
+    match tokio::time::timeout(guards.body_timeout, read_body(payload, guards.body_limit)).await {
+        Ok(Ok(body)) => {
+            req.set_payload(Payload::from(body));
+            Ok(next.call(req).await?.map_into_boxed_body())
+        }
+        // A broken body is left for the handler's own answer (400 or 413).
+        Ok(Err(rest)) => {
+            req.set_payload(rest);
+            Ok(next.call(req).await?.map_into_boxed_body())
+        }
+        Err(_) => {
+            let error = CoreError::new(ErrorCode::RequestTimeout)
+                .with("seconds", guards.body_timeout.as_secs().max(1));
+            let mut response = problem_response(&error, Lang::En);
+            response.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+            Ok(req.into_response(response))
+        }
+    }
+}
+
+/// Reads the body up to `limit` bytes. Over the limit or on an error, the part read and
+/// the rest are handed back as one payload, so the handler answers as it always does.
+async fn read_body(mut payload: Payload, limit: usize) -> Result<Bytes, Payload> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        match chunk {
+            Ok(chunk) if body.len() + chunk.len() <= limit => body.extend_from_slice(&chunk),
+            Ok(chunk) => {
+                body.extend_from_slice(&chunk);
+                return Err(rejoin(body.freeze(), payload));
+            }
+            Err(e) => {
+                let failed = futures_util::stream::once(async move { Err(e) });
+                return Err(Payload::Stream { payload: Box::pin(failed) });
+            }
+        }
+    }
+    Ok(body.freeze())
+}
+
+/// The bytes read so far followed by the rest of the stream.
+fn rejoin(read: Bytes, rest: Payload) -> Payload {
+    let head = futures_util::stream::once(async move { Ok(read) });
+    Payload::Stream { payload: Box::pin(head.chain(rest)) }
+}
