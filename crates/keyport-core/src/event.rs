@@ -118,6 +118,8 @@ pub enum EventKind {
     LicenseDeactivated,
     /// A seat moved from a lost machine to a new one.
     LicenseRecovered,
+    /// An activation moved to a new machine key on the same hardware (a reinstalled client).
+    MachineRebound,
     /// A license was revoked.
     LicenseRevoked,
     /// Support granted re-activation credits.
@@ -126,11 +128,15 @@ pub enum EventKind {
     ApiKeyCreated,
     /// A new certificate signing key became current.
     SigningKeyRotated,
+    /// An API key was revoked.
+    ApiKeyRevoked,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 23] = [
+    pub const ALL: [EventKind; 25] = [
+        EventKind::MachineRebound,
+        EventKind::ApiKeyRevoked,
         EventKind::EmailVerified,
         EventKind::PasswordChanged,
         EventKind::OrderCancelled,
@@ -182,6 +188,8 @@ impl EventKind {
             EventKind::ApiKeyCreated => "api_key_created",
             EventKind::ActivationCompleted => "activation_completed",
             EventKind::SigningKeyRotated => "signing_key_rotated",
+            EventKind::MachineRebound => "machine_rebound",
+            EventKind::ApiKeyRevoked => "api_key_revoked",
         }
     }
 

@@ -102,6 +102,8 @@ pub struct ActivationRecord {
     pub id: Uuid,
     /// The machine it binds.
     pub machine_id: Uuid,
+    /// The hardware fingerprint the machine had when it was bound.
+    pub fingerprint: Option<String>,
     /// Its stored state.
     pub state: ActivationState,
     /// When it began.
@@ -284,20 +286,34 @@ fn day(t: DateTime<Utc>) -> String {
 pub enum ActivationDecision {
     /// The machine holds this activation already: activating again is free.
     Existing(Uuid),
+    /// The same hardware (fingerprint) holds this activation under another machine key: the
+    /// client was reinstalled and its key lost. The activation moves to the new key for free.
+    Rebind(Uuid),
     /// A new activation takes a free seat.
     New,
 }
 
-/// May `machine_id` activate this license at `now`?
+/// May `machine_id`, whose hardware has `fingerprint`, activate this license at `now`?
+/// The same machine again gets its activation; the same hardware under a new machine key
+/// (a reinstalled client) gets its activation moved to the new key, for free; anything else
+/// needs a free seat.
 pub fn decide_activation(
     rules: &RuleSet,
     history: &LicenseHistory,
     machine_id: Uuid,
+    fingerprint: &str,
     now: DateTime<Utc>,
 ) -> Result<ActivationDecision, CoreError> {
     history.usable(now)?;
     if let Some(existing) = history.holder(machine_id) {
         return Ok(ActivationDecision::Existing(existing.id));
+    }
+    let same_hardware = history
+        .activations
+        .iter()
+        .find(|a| a.state == ActivationState::Active && a.fingerprint.as_deref() == Some(fingerprint));
+    if let Some(reinstalled) = same_hardware {
+        return Ok(ActivationDecision::Rebind(reinstalled.id));
     }
     if history.seats_in_use(now) >= rules.seats() {
         return Err(CoreError::new(ErrorCode::SeatsExhausted).with("seats", rules.seats()));

@@ -33,10 +33,16 @@ fn fresh() -> LicenseHistory {
     }
 }
 
+/// The hardware fingerprint of a test machine.
+fn fp(machine: Uuid) -> String {
+    format!("sha256:hardware-{}", machine.as_u128())
+}
+
 fn active(activation: u128, machine: u128, at: DateTime<Utc>) -> ActivationRecord {
     ActivationRecord {
         id: id(activation),
         machine_id: id(machine),
+        fingerprint: Some(fp(id(machine))),
         state: ActivationState::Active,
         started_at: at,
         ended_at: None,
@@ -45,7 +51,7 @@ fn active(activation: u128, machine: u128, at: DateTime<Utc>) -> ActivationRecor
 
 #[test]
 fn a_free_seat_gives_a_new_activation() {
-    let decision = decide_activation(&rules(standard()), &fresh(), id(1), t0());
+    let decision = decide_activation(&rules(standard()), &fresh(), id(1), &fp(id(1)), t0());
     assert_eq!(decision, Ok(ActivationDecision::New));
 }
 
@@ -54,7 +60,7 @@ fn the_same_machine_again_gets_its_existing_activation_for_free() {
     let mut history = fresh();
     history.activations.push(active(10, 1, t0()));
     history.activations.push(active(11, 2, t0()));
-    let decision = decide_activation(&rules(standard()), &history, id(1), t0() + days(1));
+    let decision = decide_activation(&rules(standard()), &history, id(1), &fp(id(1)), t0() + days(1));
     assert_eq!(decision, Ok(ActivationDecision::Existing(id(10))));
 }
 
@@ -63,12 +69,33 @@ fn activation_is_refused_when_all_seats_are_taken() {
     let mut history = fresh();
     history.activations.push(active(10, 1, t0()));
     history.activations.push(active(11, 2, t0()));
-    let err = decide_activation(&rules(standard()), &history, id(3), t0()).err();
+    let err = decide_activation(&rules(standard()), &history, id(3), &fp(id(3)), t0()).err();
     assert_eq!(err.as_ref().map(CoreError::code), Some(ErrorCode::SeatsExhausted));
     assert_eq!(
         err.map(|e| e.message(Lang::En)).as_deref(),
         Some("All 2 seats of this license are in use; deactivate it on another machine first.")
     );
+}
+
+#[test]
+fn a_reinstalled_client_on_the_same_hardware_gets_its_activation_back_even_with_every_seat_taken() {
+    let r = rules(RuleSetParams { seats: 1, ..standard() });
+    let mut history = fresh();
+    history.activations.push(active(10, 1, t0()));
+    let decision = decide_activation(&r, &history, id(99), &fp(id(1)), t0() + days(3));
+    assert_eq!(decision, Ok(ActivationDecision::Rebind(id(10))));
+}
+
+#[test]
+fn hardware_whose_activation_has_ended_takes_a_seat_like_any_machine() {
+    let r = rules(RuleSetParams { seats: 1, ..standard() });
+    let mut history = fresh();
+    history.activations.push(ActivationRecord {
+        state: ActivationState::Deactivated,
+        ended_at: Some(t0()),
+        ..active(10, 1, t0())
+    });
+    assert_eq!(decide_activation(&r, &history, id(99), &fp(id(1)), t0()), Ok(ActivationDecision::New));
 }
 
 #[test]
@@ -80,13 +107,16 @@ fn a_deactivated_seat_is_free_again() {
         ended_at: Some(t0()),
         ..active(11, 2, t0())
     });
-    assert_eq!(decide_activation(&rules(standard()), &history, id(3), t0()), Ok(ActivationDecision::New));
+    assert_eq!(
+        decide_activation(&rules(standard()), &history, id(3), &fp(id(3)), t0()),
+        Ok(ActivationDecision::New)
+    );
 }
 
 #[test]
 fn an_expired_subscription_refuses_activation_with_its_end_date() {
     let history = LicenseHistory { expires_at: Some(t0() + days(365)), ..fresh() };
-    let err = decide_activation(&rules(standard()), &history, id(1), t0() + days(400)).err();
+    let err = decide_activation(&rules(standard()), &history, id(1), &fp(id(1)), t0() + days(400)).err();
     assert_eq!(err.map(|e| e.message(Lang::En)).as_deref(), Some("This license expired on 2027-01-01."));
     assert_eq!(history.state(t0() + days(400)), LicenseState::Expired);
     assert_eq!(history.state(t0() + days(10)), LicenseState::Inactive);
@@ -98,7 +128,7 @@ fn a_revoked_license_refuses_everything() {
     history.activations.push(active(10, 1, t0()));
     let r = rules(standard());
     assert_eq!(
-        decide_activation(&r, &history, id(2), t0()).err().map(|e| e.code()),
+        decide_activation(&r, &history, id(2), &fp(id(2)), t0()).err().map(|e| e.code()),
         Some(ErrorCode::LicenseRevoked)
     );
     assert_eq!(
@@ -254,7 +284,9 @@ fn play(r: &RuleSet, steps: &[Step]) -> (LicenseHistory, DateTime<Utc>) {
         match *step {
             Step::Activate { machine, after_hours } => {
                 now += Duration::hours(i64::from(after_hours));
-                if let Ok(ActivationDecision::New) = decide_activation(r, &history, id(machine.into()), now) {
+                if let Ok(ActivationDecision::New) =
+                    decide_activation(r, &history, id(machine.into()), &fp(id(machine.into())), now)
+                {
                     next_id += 1;
                     history.activations.push(active(next_id, machine.into(), now));
                 }
@@ -358,8 +390,8 @@ proptest! {
         shuffled.grants.reverse();
         prop_assert_eq!(credits(&r, &history, now), credits(&r, &shuffled, now));
         prop_assert_eq!(
-            decide_activation(&r, &history, id(machine.into()), now),
-            decide_activation(&r, &shuffled, id(machine.into()), now)
+            decide_activation(&r, &history, id(machine.into()), &fp(id(machine.into())), now),
+            decide_activation(&r, &shuffled, id(machine.into()), &fp(id(machine.into())), now)
         );
         if !history.activations.is_empty() {
             let lost = history.activations[usize::from(pick) % history.activations.len()].id;

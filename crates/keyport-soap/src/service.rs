@@ -34,7 +34,20 @@ pub struct SoapState {
 
 /// Mounts `/soap`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/soap").route(web::get().to(wsdl)).route(web::post().to(call)));
+    cfg.service(
+        web::resource("/soap")
+            .route(web::get().to(wsdl))
+            .route(web::post().to(call))
+            .default_service(web::to(other_method)),
+    );
+}
+
+/// Any other method: 405 with the methods `/soap` answers.
+async fn other_method() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header(("Allow", "GET, POST, HEAD"))
+        .content_type("text/plain")
+        .body("/soap answers GET /soap?wsdl (the contract) and POST (operations)\n")
 }
 
 async fn wsdl(req: HttpRequest, state: web::Data<SoapState>) -> HttpResponse {

@@ -39,10 +39,16 @@ impl Store {
             let loaded = lock_and_load(conn, scope, license_id)?;
             let machine = upsert_machine(conn, ctx, machine)?;
             let machine_id = crate::uuid_of(&machine.id)?;
-            let decision =
-                license::decide_activation(&loaded.rules()?, &loaded.history()?, machine_id, ctx.now)?;
+            let decision = license::decide_activation(
+                &loaded.rules()?,
+                &loaded.history()?,
+                machine_id,
+                &machine.fingerprint,
+                ctx.now,
+            )?;
             let (row, created) = match decision {
                 ActivationDecision::Existing(id) => (loaded.activation(id)?.0, false),
+                ActivationDecision::Rebind(id) => (rebind(conn, ctx, &loaded, id, &machine)?, false),
                 ActivationDecision::New => {
                     let row = insert_activation(conn, &loaded, &machine, ActivationState::Active, ctx)?;
                     let data = json!({"activation_id": row.id, "machine_id": machine.id});
@@ -252,13 +258,9 @@ pub(crate) fn upsert_machine(
         .optional()?;
     let fingerprint = machine.fingerprint.as_str();
     match found {
-        Some(row) if row.fingerprint == fingerprint => Ok(row),
-        Some(row) => {
-            diesel::update(machines::table.find(&row.id))
-                .set(machines::fingerprint.eq(fingerprint))
-                .execute(conn)?;
-            Ok(MachineRow { fingerprint: fingerprint.to_owned(), ..row })
-        }
+        // The row keeps the fingerprint it was first seen with (older activations show it);
+        // this activation keeps the one it is made with.
+        Some(row) => Ok(MachineRow { fingerprint: fingerprint.to_owned(), ..row }),
         None => {
             let row = MachineRow {
                 id: new_id(),
@@ -286,9 +288,32 @@ pub(crate) fn insert_activation(
         state: state.as_str().to_owned(),
         started_at: stored_time(ctx.now),
         ended_at: None,
+        fingerprint: Some(machine.fingerprint.clone()),
     };
     diesel::insert_into(activations::table).values(&row).execute(conn)?;
     Ok(row)
+}
+
+/// Moves an activation to a new machine key on the same hardware (a reinstalled client),
+/// for free, with an event.
+pub(crate) fn rebind(
+    conn: &mut DbConn,
+    ctx: &Context,
+    loaded: &Loaded,
+    activation_id: Uuid,
+    machine: &MachineRow,
+) -> StoreResult<ActivationRow> {
+    let (row, old_machine) = loaded.activation(activation_id)?;
+    diesel::update(activations::table.find(&row.id))
+        .set((activations::machine_id.eq(&machine.id), activations::fingerprint.eq(&machine.fingerprint)))
+        .execute(conn)?;
+    let data = json!({"activation_id": row.id, "from_machine_id": old_machine.id, "machine_id": machine.id});
+    append(conn, ctx, EventKind::MachineRebound, license_subject(loaded), data)?;
+    Ok(ActivationRow {
+        machine_id: machine.id.clone(),
+        fingerprint: Some(machine.fingerprint.clone()),
+        ..row
+    })
 }
 
 pub(crate) fn end_activation(

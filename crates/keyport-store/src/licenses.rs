@@ -119,10 +119,11 @@ impl Loaded {
         let activations = self
             .activations
             .iter()
-            .map(|(a, _)| {
+            .map(|(a, m)| {
                 Ok(ActivationRecord {
                     id: uuid_of(&a.id)?,
                     machine_id: uuid_of(&a.machine_id)?,
+                    fingerprint: Some(a.fingerprint.clone().unwrap_or_else(|| m.fingerprint.clone())),
                     state: stored("activation state", ActivationState::parse(&a.state))?,
                     started_at: utc(a.started_at),
                     ended_at: a.ended_at.map(utc),
@@ -219,7 +220,7 @@ pub(crate) fn activation_view(
         license_id: uuid_of(&row.license_id)?,
         machine_id: uuid_of(&machine.id)?,
         machine_key: machine.public_key.clone(),
-        fingerprint: machine.fingerprint.clone(),
+        fingerprint: row.fingerprint.clone().unwrap_or_else(|| machine.fingerprint.clone()),
         state,
         started_at: utc(row.started_at),
         ended_at: row.ended_at.map(utc),

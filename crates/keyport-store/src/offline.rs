@@ -93,10 +93,18 @@ impl Store {
             }
             let machine_row = upsert_machine(conn, ctx, &machine)?;
             let machine_id = crate::uuid_of(&machine_row.id)?;
-            let decision =
-                license::decide_activation(&loaded.rules()?, &loaded.history()?, machine_id, ctx.now)?;
+            let decision = license::decide_activation(
+                &loaded.rules()?,
+                &loaded.history()?,
+                machine_id,
+                &machine_row.fingerprint,
+                ctx.now,
+            )?;
             let (row, created) = match decision {
                 ActivationDecision::Existing(id) => (loaded.activation(id)?.0, false),
+                ActivationDecision::Rebind(id) => {
+                    (crate::activations::rebind(conn, ctx, &loaded, id, &machine_row)?, false)
+                }
                 ActivationDecision::New => {
                     (insert_activation(conn, &loaded, &machine_row, ActivationState::Pending, ctx)?, true)
                 }

@@ -148,6 +148,7 @@ pub(crate) struct ActivationRow {
     pub state: String,
     pub started_at: NaiveDateTime,
     pub ended_at: Option<NaiveDateTime>,
+    pub fingerprint: Option<String>,
 }
 
 /// A credit grant row.

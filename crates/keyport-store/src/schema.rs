@@ -127,6 +127,7 @@ diesel::table! {
         state -> Text,
         started_at -> Timestamp,
         ended_at -> Nullable<Timestamp>,
+        fingerprint -> Nullable<Text>,
     }
 }
 

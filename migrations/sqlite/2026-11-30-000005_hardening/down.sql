@@ -1,1 +1,2 @@
 DROP INDEX signing_keys_one_current;
+ALTER TABLE activations DROP COLUMN fingerprint;

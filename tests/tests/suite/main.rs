@@ -4,6 +4,7 @@
 mod catalog;
 mod concurrency;
 mod events;
+mod hostile;
 mod licenses;
 mod orders;
 mod reliability;

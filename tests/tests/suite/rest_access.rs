@@ -127,6 +127,16 @@ fn customer_a_never_reaches_customer_b_and_learns_nothing_about_it() {
                     let reply = api.send(method, path, Some(token), headers, body.clone()).await;
                     assert_eq!(reply.status, 404, "{who}: {method} {path}: {}", reply.body);
                     assert_eq!(reply.code(), "not_found");
+                    // Exactly the answer for an id that does not exist: nothing tells B's
+                    // resources apart from none.
+                    let random = uuid::Uuid::now_v7().to_string();
+                    let ghost_path = path.replace(&b_license, &random).replace(&b_activation, &random);
+                    let ghost = api.send(method, &ghost_path, Some(token), headers, body.clone()).await;
+                    assert_eq!(
+                        (ghost.status, &ghost.body["detail"]),
+                        (reply.status, &reply.body["detail"]),
+                        "{who}: {method} {path} answers unlike a missing id"
+                    );
                 }
                 let mine = api.send("GET", "/api/v1/me/licenses", Some(token), headers, None).await;
                 let ids: Vec<&str> =
@@ -181,11 +191,20 @@ fn forged_expired_and_unsigned_tokens_are_refused() {
             let mut other = claims.clone();
             other["aud"] = json!("someone-else");
             let wrong_audience = sign(&other, &secret);
+            // Signed with the real secret, but naming a session that never was, or B's.
+            let mut ghost = claims.clone();
+            ghost["sid"] = json!(uuid::Uuid::now_v7().to_string());
+            let ghost_session = sign(&ghost, &secret);
+            let mut borrowed = claims.clone();
+            borrowed["sid"] = claims_of(&w.b.token)["sid"].clone();
+            let borrowed_session = sign(&borrowed, &secret);
             for (what, token) in [
                 ("alg none", unsigned.as_str()),
                 ("wrong key", wrong_key.as_str()),
                 ("expired", expired.as_str()),
                 ("wrong audience", wrong_audience.as_str()),
+                ("a session that never existed", ghost_session.as_str()),
+                ("another customer's session", borrowed_session.as_str()),
                 ("garbage", "not-a-token"),
                 ("unknown API key", "kp_000000000000000000000000000000000000000000000000"),
             ] {
