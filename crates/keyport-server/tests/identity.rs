@@ -4,30 +4,19 @@
 //! SSO tokens signed with keys made here, and lockout shared by two instances.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{Running, free_port, request, serve};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A child process stopped when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// aiosmtpd writing every received mail into a maildir.
@@ -100,101 +89,6 @@ fn token_in(mail: &str, link: &str) -> String {
     let unfolded = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
     let start = unfolded.find(link).unwrap_or_else(|| panic!("no {link} in {mail}")) + link.len();
     unfolded[start..].chars().take_while(char::is_ascii_hexdigit).collect()
-}
-
-struct Server {
-    base: String,
-    _process: Running,
-}
-
-/// Starts `keyport serve` with a TOML configuration on a free port. Tests run in parallel,
-/// so a port found free can be taken by another test's server before ours binds it: a
-/// server that exits is started again on another port, and readiness only counts while our
-/// process is the one running.
-fn serve(config: &str, dir: &Path) -> Server {
-    for _ in 0..5 {
-        let port = free_port();
-        let file = dir.join(format!("keyport-{port}.toml"));
-        std::fs::write(
-            &file,
-            format!("listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n{config}"),
-        )
-        .unwrap();
-        let mut process = Running(
-            Command::new(env!("CARGO_BIN_EXE_keyport"))
-                .args(["serve", "--config"])
-                .arg(&file)
-                .env_remove("KEYPORT_DATABASE_URL")
-                .env_remove("KEYPORT_DATA_DIR")
-                .env_remove("KEYPORT_LISTEN")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let base = format!("http://127.0.0.1:{port}");
-        let start = Instant::now();
-        let mut exited = false;
-        while start.elapsed() < Duration::from_secs(60) {
-            if process.0.try_wait().unwrap().is_some() {
-                exited = true;
-                break;
-            }
-            if request(&base, "GET", "/readyz", None, None).0 == 200 {
-                std::thread::sleep(Duration::from_millis(200));
-                if process.0.try_wait().unwrap().is_none() {
-                    return Server { base, _process: process };
-                }
-                exited = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        assert!(exited, "keyport did not start");
-    }
-    panic!("keyport could not find a free port");
-}
-
-/// A JSON request over a plain socket: (status, headers, body).
-fn request(
-    base: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, String, Value) {
-    let address = base.trim_start_matches("http://");
-    let Ok(mut stream) = TcpStream::connect(address) else { return (0, String::new(), Value::Null) };
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let _ = write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text);
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let (head, content) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let content = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        dechunk(content)
-    } else {
-        content.to_owned()
-    };
-    (status, head.to_owned(), serde_json::from_str(&content).unwrap_or(Value::Null))
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 fn smtp_config(smtp: &Smtp, data: &Path) -> String {
