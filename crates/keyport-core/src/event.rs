@@ -204,7 +204,7 @@ impl EventKind {
 
 /// A role an API key has.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Everything.
@@ -237,9 +237,46 @@ impl Role {
     }
 }
 
+/// Whether an API key works at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiKeyState {
+    /// It works.
+    Active,
+    /// Its expiry has passed.
+    Expired,
+    /// It was revoked.
+    Revoked,
+}
+
+impl ApiKeyState {
+    /// The state at `now` of a key revoked at `revoked_at` (if) that expires at `expires_at`
+    /// (if): a revocation wins over an expiry, and a key expires at its expiry exactly.
+    pub fn at(
+        revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> ApiKeyState {
+        match (revoked_at, expires_at) {
+            (Some(_), _) => ApiKeyState::Revoked,
+            (None, Some(end)) if end <= now => ApiKeyState::Expired,
+            (None, Some(_) | None) => ApiKeyState::Active,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_works_until_its_expiry_and_never_after_a_revocation() {
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let hour = chrono::Duration::hours(1);
+        assert_eq!(ApiKeyState::at(None, None, now), ApiKeyState::Active);
+        assert_eq!(ApiKeyState::at(None, Some(now + hour), now), ApiKeyState::Active);
+        assert_eq!(ApiKeyState::at(None, Some(now), now), ApiKeyState::Expired);
+        assert_eq!(ApiKeyState::at(Some(now - hour), Some(now + hour), now), ApiKeyState::Revoked);
+    }
 
     #[test]
     fn every_event_kind_reads_back_from_its_name() {

@@ -16,7 +16,7 @@ pub mod ticket;
 
 pub use catalog::{Features, ItemSpec, LicenseModel, ProductSpec, VersionRange};
 pub use error::{CoreError, ErrorCode, FaultSide, Lang};
-pub use event::{Actor, Channel, EventKind, Role};
+pub use event::{Actor, ApiKeyState, Channel, EventKind, Role};
 pub use license::{
     ActivationDecision, ActivationRecord, ActivationState, CreditGrant, Credits, LicenseHistory,
     LicenseState, RecoveryDecision, RevocationDecision,

@@ -216,7 +216,7 @@ impl FromRequest for Principal {
             let token = bearer.ok_or_else(|| ApiError::new(ErrorCode::Unauthorized))?;
             if token.starts_with(keyport_store::KEY_PREFIX) {
                 let store = state.store.clone();
-                let key = run(move || store.authenticate_api_key(&token)).await?;
+                let key = run(move || store.authenticate_api_key(&token, Utc::now())).await?;
                 return match act_for {
                     None => Ok(Principal::Staff { key: key.id, role: key.role }),
                     Some(_) if key.role != Role::Portal => Err(ApiError::new(ErrorCode::Forbidden)),

@@ -45,6 +45,7 @@ pub async fn run<T: Send + 'static>(
         (name = "customers", description = "Customer accounts"),
         (name = "support", description = "Support actions on licenses and tickets"),
         (name = "events", description = "The event log"),
+        (name = "admin", description = "API keys"),
     ),
     servers((url = "/", description = "This Keyport server; every path starts with /api/v1")),
     modifiers(&SecuritySchemes)

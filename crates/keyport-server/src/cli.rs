@@ -75,6 +75,24 @@ pub enum AdminTask {
         /// What the key is for, e.g. "web shop".
         #[arg(long)]
         name: String,
+        /// The key stops working after this many days; never when absent.
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
+        expires_in_days: Option<u32>,
+    },
+    /// List the API keys (id, role, name, state; never the keys themselves).
+    ListApiKeys {
+        /// Where the data lives.
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Revoke an API key at once.
+    RevokeApiKey {
+        /// Where the data lives.
+        #[command(flatten)]
+        data: DataArgs,
+        /// The key's id, as `list-api-keys` shows it.
+        #[arg(long)]
+        id: uuid::Uuid,
     },
     /// Add a new current key for signing license certificates; certificates signed with
     /// older keys keep verifying (the JWKS lists every key).
@@ -103,6 +121,8 @@ impl Cli {
             | Command::Admin {
                 task:
                     AdminTask::CreateApiKey { data, .. }
+                    | AdminTask::ListApiKeys { data }
+                    | AdminTask::RevokeApiKey { data, .. }
                     | AdminTask::RotateSigningKey { data }
                     | AdminTask::Storage { data, .. },
             } => (Some(data), None),
@@ -134,13 +154,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || open_store(&settings, PoolOptions::command())).await??;
             println!("migrations applied");
         }
-        Command::Admin { task: AdminTask::CreateApiKey { role, name, .. } } => {
+        Command::Admin { task: AdminTask::CreateApiKey { role, name, expires_in_days, .. } } => {
             let role = Role::parse(&role)?;
             let name = DisplayName::parse(&name)?;
             let created = tokio::task::spawn_blocking(move || {
                 let store = open_store(&settings, PoolOptions::command())?;
                 let ctx = Context::new(Actor::System, Channel::Cli, chrono::Utc::now());
-                anyhow::Ok(store.create_api_key(&ctx, role, &name)?)
+                let expires = expires_in_days.map(|days| ctx.now + chrono::Duration::days(i64::from(days)));
+                anyhow::Ok(store.create_api_key_until(&ctx, role, &name, expires)?)
             })
             .await??;
             println!("{}", created.key);
@@ -160,6 +181,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await??;
             println!("{kid}");
             eprintln!("certificates are now signed with key {kid}; older keys still verify");
+        }
+        Command::Admin { task: AdminTask::ListApiKeys { .. } } => {
+            let keys = tokio::task::spawn_blocking(move || {
+                anyhow::Ok(open_store(&settings, PoolOptions::command())?.list_api_keys()?)
+            })
+            .await??;
+            let now = chrono::Utc::now();
+            for key in keys {
+                let state = match keyport_core::ApiKeyState::at(key.revoked_at, key.expires_at, now) {
+                    keyport_core::ApiKeyState::Active => match key.expires_at {
+                        Some(end) => format!("active until {}", end.format("%Y-%m-%d %H:%M UTC")),
+                        None => "active".to_owned(),
+                    },
+                    keyport_core::ApiKeyState::Expired => "expired".to_owned(),
+                    keyport_core::ApiKeyState::Revoked => "revoked".to_owned(),
+                };
+                println!("{}  {:<8} {:<28} {}", key.id, key.role.as_str(), state, key.name);
+            }
+        }
+        Command::Admin { task: AdminTask::RevokeApiKey { id, .. } } => {
+            let revoked = tokio::task::spawn_blocking(move || {
+                let store = open_store(&settings, PoolOptions::command())?;
+                let ctx = Context::new(Actor::System, Channel::Cli, chrono::Utc::now());
+                anyhow::Ok(store.revoke_api_key(&ctx, id)?)
+            })
+            .await??;
+            eprintln!("revoked {} key '{}' ({})", revoked.role.as_str(), revoked.name, revoked.id);
         }
         Command::Admin { task: AdminTask::Storage { prune, .. } } => {
             let retention = settings.retention.retention(&settings.limits);

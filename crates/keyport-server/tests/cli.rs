@@ -166,3 +166,27 @@ fn migrate_prepares_a_database_and_says_so() {
     std::fs::File::open(dir.path().join("keyport.db")).unwrap().read_exact(&mut header).unwrap();
     assert_eq!(&header, b"SQLite format 3");
 }
+
+#[test]
+fn keys_are_listed_with_their_state_and_a_revoked_key_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let out = keyport().args(args).arg("--data-dir").arg(&data).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let key =
+        run(&["admin", "create-api-key", "--role", "shop", "--name", "web shop", "--expires-in-days", "30"]);
+    run(&["admin", "create-api-key", "--role", "admin", "--name", "ops"]);
+    let listed = run(&["admin", "list-api-keys"]);
+    assert!(!listed.contains(key.trim()), "the list never shows a key");
+    let shop = listed.lines().find(|l| l.contains("web shop")).unwrap();
+    assert!(shop.contains("shop") && shop.contains("active until"), "{shop}");
+    let id = shop.split_whitespace().next().unwrap().to_owned();
+    run(&["admin", "revoke-api-key", "--id", &id]);
+    let listed = run(&["admin", "list-api-keys"]);
+    let shop = listed.lines().find(|l| l.contains("web shop")).unwrap();
+    assert!(shop.contains("revoked"), "{shop}");
+    assert!(listed.lines().any(|l| l.contains("ops") && l.contains("active")), "{listed}");
+}

@@ -132,8 +132,9 @@ fn handle(state: &SoapState, body: &[u8], basic: Option<String>) -> Result<Strin
         .ok_or_else(|| envelope::malformed(format!("there is no operation {}", request.payload.name)))?;
     let key =
         request.ws_password.or(basic).ok_or_else(|| Fault::from(CoreError::new(ErrorCode::Unauthorized)))?;
-    let key =
-        store.authenticate_api_key(&key).map_err(|_| Fault::from(CoreError::new(ErrorCode::Unauthorized)))?;
+    let key = store
+        .authenticate_api_key(&key, chrono::Utc::now())
+        .map_err(|_| Fault::from(CoreError::new(ErrorCode::Unauthorized)))?;
     if !operations::allowed(operation.operation).contains(&key.role) {
         return Err(CoreError::new(ErrorCode::Forbidden).into());
     }

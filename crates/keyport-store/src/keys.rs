@@ -2,8 +2,9 @@
 //! checked on every request. Keys carry 192 random bits, so a fast hash is safe and keeps the
 //! check off the hot path's budget.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use keyport_core::{CoreError, DisplayName, ErrorCode, EventKind, Role};
+use keyport_core::{ApiKeyState, CoreError, DisplayName, ErrorCode, EventKind, Role};
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -29,6 +30,10 @@ pub struct ApiKeyView {
     pub role: Role,
     /// When it was created.
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A key just created: the plain key, to be shown once, and what is stored.
@@ -45,8 +50,23 @@ fn hash(key: &str) -> String {
 }
 
 impl Store {
-    /// Creates an API key with a role and a name.
+    /// Creates an API key with a role and a name that never expires.
     pub fn create_api_key(&self, ctx: &Context, role: Role, name: &DisplayName) -> StoreResult<NewApiKey> {
+        self.create_api_key_until(ctx, role, name, None)
+    }
+
+    /// Creates an API key with a role and a name, working until `expires_at` if given (which
+    /// must be in the future).
+    pub fn create_api_key_until(
+        &self,
+        ctx: &Context,
+        role: Role,
+        name: &DisplayName,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<NewApiKey> {
+        if expires_at.is_some_and(|end| end <= ctx.now) {
+            return Err(CoreError::invalid("expires_at", "must be in the future").into());
+        }
         let mut secret = [0u8; 24];
         getrandom::fill(&mut secret).map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
         let key = format!("{KEY_PREFIX}{}", hex::encode(secret));
@@ -57,27 +77,67 @@ impl Store {
             key_hash: hash(&key),
             created_at: stored_time(ctx.now),
             revoked_at: None,
+            expires_at: expires_at.map(stored_time),
         };
         self.write(|conn| {
             diesel::insert_into(api_keys::table).values(&row).execute(conn)?;
-            let data = json!({"name": row.name, "role": row.role});
+            let data = json!({"name": row.name, "role": row.role, "expires_at": expires_at});
             append(conn, ctx, EventKind::ApiKeyCreated, Subject::of("api_key", &row.id), data)?;
             Ok(())
         })?;
         Ok(NewApiKey { key, record: key_view(row)? })
     }
 
-    /// The key's record, if the key is known and not revoked; `unauthorized` otherwise.
-    pub fn authenticate_api_key(&self, key: &str) -> StoreResult<ApiKeyView> {
+    /// The key's record, if the key is known, not revoked and not expired at `now`;
+    /// `unauthorized` otherwise (the same answer for each, so a caller learns nothing).
+    pub fn authenticate_api_key(&self, key: &str, now: DateTime<Utc>) -> StoreResult<ApiKeyView> {
         let digest = hash(key.trim());
         self.read(|conn| {
             let row: Option<ApiKeyRow> = api_keys::table
                 .filter(api_keys::key_hash.eq(&digest))
-                .filter(api_keys::revoked_at.is_null())
                 .select(ApiKeyRow::as_select())
                 .first(conn)
                 .optional()?;
-            key_view(row.ok_or_else(|| CoreError::new(ErrorCode::Unauthorized))?)
+            let view = key_view(row.ok_or_else(|| CoreError::new(ErrorCode::Unauthorized))?)?;
+            match ApiKeyState::at(view.revoked_at, view.expires_at, now) {
+                ApiKeyState::Active => Ok(view),
+                ApiKeyState::Expired | ApiKeyState::Revoked => {
+                    Err(CoreError::new(ErrorCode::Unauthorized).into())
+                }
+            }
+        })
+    }
+
+    /// Every API key, newest first (never the keys themselves).
+    pub fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyView>> {
+        self.read(|conn| {
+            let rows: Vec<ApiKeyRow> = api_keys::table
+                .order(api_keys::created_at.desc())
+                .select(ApiKeyRow::as_select())
+                .load(conn)?;
+            rows.into_iter().map(key_view).collect()
+        })
+    }
+
+    /// Revokes an API key at once. Revoking a revoked key changes nothing and answers its
+    /// first revocation.
+    pub fn revoke_api_key(&self, ctx: &Context, id: Uuid) -> StoreResult<ApiKeyView> {
+        self.write(|conn| {
+            let revoked =
+                diesel::update(api_keys::table.find(id.to_string()).filter(api_keys::revoked_at.is_null()))
+                    .set(api_keys::revoked_at.eq(stored_time(ctx.now)))
+                    .execute(conn)?;
+            let row: ApiKeyRow = api_keys::table
+                .find(id.to_string())
+                .select(ApiKeyRow::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| CoreError::not_found("API key"))?;
+            if revoked == 1 {
+                let data = json!({"name": row.name, "role": row.role});
+                append(conn, ctx, EventKind::ApiKeyRevoked, Subject::of("api_key", &row.id), data)?;
+            }
+            key_view(row)
         })
     }
 }
@@ -88,5 +148,7 @@ fn key_view(row: ApiKeyRow) -> StoreResult<ApiKeyView> {
         name: row.name,
         role: crate::error::stored("role", Role::parse(&row.role))?,
         created_at: utc(row.created_at),
+        expires_at: row.expires_at.map(utc),
+        revoked_at: row.revoked_at.map(utc),
     })
 }

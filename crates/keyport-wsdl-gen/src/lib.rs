@@ -89,8 +89,9 @@ mod tests {
             r#"FieldDesc { name: "color", kind: Kind::Enum(Color::VALUES), min: 0, max: Some(1) }"#
         ));
         assert!(code.contains(
-            r#"OperationDesc { name: "Put", input: "Put", output: "PutResponse", soap_action: "urn:t#Put" }"#
+            r#"OperationDesc { operation: Operation::Put, name: "Put", input: "Put", output: "PutResponse", soap_action: "urn:t#Put" }"#
         ));
+        assert!(code.contains("pub enum Operation {\n    /// `Put`.\n    Put,\n}"), "{code}");
     }
 
     #[test]

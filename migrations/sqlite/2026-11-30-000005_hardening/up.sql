@@ -8,3 +8,6 @@ CREATE UNIQUE INDEX signing_keys_one_current ON signing_keys(is_current) WHERE i
 -- customer was shown.
 ALTER TABLE activations ADD COLUMN fingerprint TEXT;
 UPDATE activations SET fingerprint = (SELECT fingerprint FROM machines WHERE machines.id = activations.machine_id);
+
+-- API keys may expire.
+ALTER TABLE api_keys ADD COLUMN expires_at TIMESTAMP;

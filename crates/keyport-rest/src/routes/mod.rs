@@ -1,5 +1,6 @@
 //! The handlers, one module per endpoint family.
 
+mod api_keys;
 mod catalog;
 mod customers;
 mod events;
@@ -21,6 +22,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     customers::configure(cfg);
     support::configure(cfg);
     events::configure(cfg);
+    api_keys::configure(cfg);
 }
 
 /// Roles that may read the catalog.

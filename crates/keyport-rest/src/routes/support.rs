@@ -29,6 +29,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct CreditGrantRequest {
     /// How many (1 to 100).
+    #[schema(minimum = 1, maximum = 100)]
     pub amount: u32,
     /// Why, for the event log.
     #[schema(min_length = 1, max_length = 500)]

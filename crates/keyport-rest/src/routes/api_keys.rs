@@ -1,0 +1,91 @@
+//! API keys, for admins: create one (shown once), list them, revoke one at once.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use keyport_core::{DisplayName, Role};
+use keyport_store::ApiKeyView;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use crate::auth::{Principal, RestState};
+use crate::input::Json;
+use crate::problem::{ReadProblems, WriteProblems};
+use crate::{ApiError, run};
+
+const ADMIN: &[Role] = &[Role::Admin];
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_api_keys).service(create_api_key).service(create_api_key_revocation);
+}
+
+/// A key to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyRequest {
+    /// What the key is for, e.g. "web shop".
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// When it stops working; never when absent.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A key just created: the key itself is shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    /// The key, to be stored by the caller now: only its hash is kept.
+    pub key: String,
+    /// What is stored.
+    pub record: ApiKeyView,
+}
+
+/// Every API key, newest first (never the keys themselves).
+#[utoipa::path(operation_id = "list_api_keys", tag = "admin",
+    responses((status = 200, description = "Every API key", body = Vec<ApiKeyView>), ReadProblems),
+    security(("api_key" = [])))]
+#[get("/api-keys")]
+async fn list_api_keys(
+    state: web::Data<RestState>,
+    who: Principal,
+) -> Result<web::Json<Vec<ApiKeyView>>, ApiError> {
+    who.staff(ADMIN)?;
+    let store = state.store.clone();
+    Ok(web::Json(run(move || store.list_api_keys()).await?))
+}
+
+/// Create an API key; the answer is the only time the key is shown.
+#[utoipa::path(operation_id = "create_api_key", tag = "admin", request_body = ApiKeyRequest,
+    responses((status = 201, description = "The new key, shown once", body = CreatedApiKey), WriteProblems),
+    security(("api_key" = [])))]
+#[post("/api-keys")]
+async fn create_api_key(
+    state: web::Data<RestState>,
+    who: Principal,
+    body: Json<ApiKeyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    who.staff(ADMIN)?;
+    let name = DisplayName::parse(&body.name)?;
+    let (store, role, expires_at) = (state.store.clone(), body.role, body.expires_at);
+    let created = run(move || store.create_api_key_until(&who.ctx(), role, &name, expires_at)).await?;
+    Ok(HttpResponse::build(StatusCode::CREATED)
+        .json(CreatedApiKey { key: created.key, record: created.record }))
+}
+
+/// Revoke an API key: it stops working at once. Revoking it again changes nothing.
+#[utoipa::path(operation_id = "create_api_key_revocation", tag = "admin", params(("key_id" = Uuid, Path)),
+    responses((status = 200, description = "The revoked key", body = ApiKeyView), WriteProblems),
+    security(("api_key" = [])))]
+#[post("/api-keys/{key_id}/revocation")]
+async fn create_api_key_revocation(
+    state: web::Data<RestState>,
+    who: Principal,
+    path: web::Path<Uuid>,
+) -> Result<web::Json<ApiKeyView>, ApiError> {
+    who.staff(ADMIN)?;
+    let (store, id) = (state.store.clone(), path.into_inner());
+    Ok(web::Json(run(move || store.revoke_api_key(&who.ctx(), id)).await?))
+}
