@@ -37,7 +37,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct ProductRequest {
     /// Unique code: letters, digits, '-', '_', '.'.
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
     pub code: String,
     /// Display name.
     #[schema(min_length = 1, max_length = 200)]
@@ -69,10 +69,10 @@ enum LicenseModelName {
 #[serde(deny_unknown_fields)]
 pub struct ItemRequest {
     /// Unique article number.
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
     pub sku: String,
     /// The product's code.
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
     pub product_code: String,
     /// Display name.
     #[schema(min_length = 1, max_length = 200)]
@@ -91,7 +91,7 @@ pub struct ItemRequest {
     /// The highest entitled major version; open when absent.
     pub version_max: Option<u32>,
     /// The rule set's name.
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
     pub rule_set: String,
 }
 
@@ -119,7 +119,7 @@ pub struct ItemChangesRequest {
     /// New feature names (replacing the old ones).
     pub features: Option<Vec<String>>,
     /// Another rule set, by name.
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
     pub rule_set: Option<String>,
 }
 

@@ -26,7 +26,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct OrderRequestBody {
     /// The shop's name.
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
     pub shop: String,
     /// The shop's order number.
     #[schema(min_length = 1, max_length = 64)]
@@ -57,7 +57,7 @@ pub struct OrderLineBody {
     #[schema(minimum = 1)]
     pub line_number: u32,
     /// The item's article number.
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
     pub sku: String,
     /// How many licenses (1 to 1000).
     #[schema(minimum = 1, maximum = 1000)]
