@@ -110,6 +110,16 @@ impl Home {
         std::fs::remove_file(&path).map_err(|e| io("remove", &path, e))
     }
 
+    /// Keeps a copy of a deactivation proof until the owner uploads it; answers where.
+    pub fn keep_proof(&self, license: Uuid, proof: &str) -> Result<PathBuf, ClientError> {
+        self.ensure()?;
+        let dir = self.dir.join("proofs");
+        private_dir(&dir)?;
+        let path = dir.join(format!("{license}.proof"));
+        write_private(&path, proof)?;
+        Ok(path)
+    }
+
     /// Keeps the JWKS fetched from the server, for offline verification later.
     pub fn save_jwks(&self, jwks: &Jwks) -> Result<(), ClientError> {
         self.ensure()?;

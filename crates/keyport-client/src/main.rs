@@ -51,6 +51,22 @@ enum Command {
         #[arg(long)]
         license: Option<Uuid>,
     },
+    /// Move a license from a machine that was lost (broken, stolen, wiped) to this one. It
+    /// spends one re-activation credit; a reinstalled machine needs `activate` instead, free.
+    Recover {
+        /// The server's base URL.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// The ticket code.
+        #[arg(long)]
+        ticket: String,
+        /// Which license of the ticket [default: the first].
+        #[arg(long)]
+        license: Option<Uuid>,
+        /// The lost machine's activation [default: the only active one].
+        #[arg(long)]
+        activation: Option<Uuid>,
+    },
     /// Verify the installed certificate offline.
     Verify {
         /// Which license [default: the only one installed].
@@ -117,7 +133,12 @@ fn write(path: &PathBuf, text: &str) -> Result<(), ClientError> {
 
 fn keys(home: &Home, source: &KeySource) -> Result<Jwks, ClientError> {
     match (&source.jwks, &source.server) {
-        (Some(path), _) => read_jwks(path),
+        (Some(path), _) => {
+            // Kept, so later checks need no --jwks.
+            let jwks = read_jwks(path)?;
+            home.save_jwks(&jwks)?;
+            Ok(jwks)
+        }
         (None, Some(url)) => {
             let jwks = Server::new(url).jwks()?;
             home.save_jwks(&jwks)?;
@@ -161,6 +182,47 @@ fn run(cli: Cli) -> Result<(), ClientError> {
             let how = if activated.created { "activated" } else { "already active" };
             println!("{how}: license {license} on this machine (activation {})", activated.activation_id);
         }
+        Command::Recover { server, ticket, license, activation } => {
+            let server = Server::new(&server);
+            let session = server.ticket_login(&ticket)?;
+            let license = match license {
+                Some(id) => id,
+                None => server
+                    .licenses(&session)?
+                    .first()
+                    .map(|l| l.0)
+                    .ok_or_else(|| ClientError::Io("this ticket holds no license".to_owned()))?,
+            };
+            let lost = match activation {
+                Some(id) => id,
+                None => {
+                    let mine = machine.key.to_string();
+                    let active: Vec<_> = server
+                        .activations(&session, license)?
+                        .into_iter()
+                        .filter(|(_, key, state)| state == "active" && *key != mine)
+                        .collect();
+                    match active.as_slice() {
+                        [(id, _, _)] => *id,
+                        [] => return Err(ClientError::Io("no other machine holds this license".to_owned())),
+                        several => {
+                            let ids: Vec<String> = several.iter().map(|(id, _, _)| id.to_string()).collect();
+                            return Err(ClientError::Io(format!(
+                                "several machines hold this license; name the lost one with --activation ({})",
+                                ids.join(", ")
+                            )));
+                        }
+                    }
+                }
+            };
+            let recovered = server.recover(&session, license, lost, &machine)?;
+            home.save_jwks(&server.jwks()?)?;
+            home.save_certificate(license, &recovered.certificate)?;
+            println!(
+                "recovered: license {license} moved here from activation {lost} (new activation {})",
+                recovered.activation_id
+            );
+        }
         Command::Verify { license, keys: source } => {
             let jwks = keys(&home, &source)?;
             let (_, text) = home.certificate(license)?;
@@ -198,8 +260,15 @@ fn run(cli: Cli) -> Result<(), ClientError> {
             if offline {
                 let out = out.ok_or_else(|| ClientError::Io("--out is required".to_owned()))?;
                 write(&out, &proof)?;
+                // The license leaves this machine now (the proof says so); a copy of the
+                // proof stays here in case the file gets lost before it is uploaded.
+                let kept = home.keep_proof(license, &proof)?;
                 home.remove_certificate(license)?;
-                println!("wrote {}: upload it in the portal to free the seat", out.display());
+                println!(
+                    "wrote {}: the license is removed from this machine now; upload the file in the portal to free the seat (a copy is kept in {})",
+                    out.display(),
+                    kept.display()
+                );
             } else {
                 let server = Server::new(server.as_deref().unwrap_or_default());
                 let session = server.ticket_login(ticket.as_deref().unwrap_or_default())?;

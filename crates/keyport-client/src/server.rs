@@ -111,6 +111,62 @@ impl Server {
         })
     }
 
+    /// The activations of a license: (activation id, machine key, state).
+    pub fn activations(
+        &self,
+        session: &Session,
+        license: Uuid,
+    ) -> Result<Vec<(Uuid, String, String)>, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Activation {
+            id: Uuid,
+            machine_key: String,
+            state: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct License {
+            activations: Vec<Activation>,
+        }
+        let license: License =
+            self.call("GET", &format!("/api/v1/me/licenses/{license}"), Some(&session.token), None)?;
+        Ok(license.activations.into_iter().map(|a| (a.id, a.machine_key, a.state)).collect())
+    }
+
+    /// Moves the seat of a lost machine's activation to this machine; it spends one
+    /// re-activation credit.
+    pub fn recover(
+        &self,
+        session: &Session,
+        license: Uuid,
+        lost_activation: Uuid,
+        machine: &Machine,
+    ) -> Result<Activated, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Activation {
+            id: Uuid,
+        }
+        #[derive(serde::Deserialize)]
+        struct Outcome {
+            activation: Activation,
+            created: bool,
+            certificate: String,
+        }
+        let body =
+            json!({"fingerprint": machine.fingerprint.as_str(), "machine_key": machine.key.to_string()});
+        let outcome: Outcome = self.call(
+            "POST",
+            &format!("/api/v1/me/activations/{lost_activation}/recovery"),
+            Some(&session.token),
+            Some(body),
+        )?;
+        Ok(Activated {
+            license_id: license,
+            activation_id: outcome.activation.id,
+            created: outcome.created,
+            certificate: outcome.certificate,
+        })
+    }
+
     /// Sends a deactivation proof.
     pub fn deactivate(&self, session: &Session, proof: &str) -> Result<(), ClientError> {
         let _: Value = self.call(

@@ -95,6 +95,69 @@ fn online_activate_verify_and_deactivate_with_the_cli() {
 }
 
 #[test]
+fn a_reinstalled_pc_activates_again_for_free_and_a_lost_one_is_recovered_with_a_credit() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let w = World::build(f, &api).await;
+            let license = w.b.license.clone();
+            let activate = ["activate", "--server", &api.base, "--ticket", &w.b.ticket_code];
+            let first = Pc::new("pc-office");
+            assert!(first.run(&activate).await.ok);
+            assert_eq!(seats_in_use(&api, &w, &license).await, 2);
+
+            // The same PC with its client folder wiped: a new machine key, the same hardware.
+            let reinstalled = Pc::new("pc-office");
+            let again = reinstalled.run(&activate).await;
+            assert!(again.ok, "{}", again.stderr);
+            assert_eq!(seats_in_use(&api, &w, &license).await, 2, "the seat came back, no new one");
+            let view = api.get(&format!("/api/v1/licenses/{license}"), Some(&w.admin)).await;
+            let credits = view.body["reactivation_credits"].clone();
+
+            // The office PC is stolen: a new PC recovers its seat with a credit.
+            let new_pc = Pc::new("pc-new");
+            let office = view.body["activations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| {
+                    a["state"] == "active"
+                        && a["fingerprint"] != json!(keyport_tests::machine(2).fingerprint.as_str())
+                })
+                .unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let recovered = new_pc
+                .run(&[
+                    "recover",
+                    "--server",
+                    &api.base,
+                    "--ticket",
+                    &w.b.ticket_code,
+                    "--activation",
+                    &office,
+                ])
+                .await;
+            assert!(recovered.ok, "{}", recovered.stderr);
+            assert!(
+                recovered.stdout.starts_with(&format!("recovered: license {license}")),
+                "{}",
+                recovered.stdout
+            );
+            assert!(new_pc.run(&["verify"]).await.ok, "the new PC holds a valid certificate");
+            let after = api.get(&format!("/api/v1/licenses/{license}"), Some(&w.admin)).await;
+            assert_eq!(after.body["seats_in_use"], 2);
+            assert_eq!(
+                after.body["reactivation_credits"].as_u64(),
+                credits.as_u64().map(|c| c - 1),
+                "one credit spent"
+            );
+        });
+    });
+}
+
+#[test]
 fn offline_request_certificate_import_receipt_and_proof_with_the_cli() {
     Fixture::each(|f| {
         block_on(async {
