@@ -275,7 +275,11 @@ impl CoreError {
     pub fn message(&self, lang: Lang) -> String {
         let mut out = self.code.template(lang).to_owned();
         for (name, value) in &self.facts {
-            out = out.replace(&format!("{{{name}}}"), value);
+            let translated = match lang {
+                Lang::En => None,
+                Lang::De => crate::phrases::german(value),
+            };
+            out = out.replace(&format!("{{{name}}}"), translated.as_deref().unwrap_or(value));
         }
         out
     }

@@ -10,6 +10,7 @@ pub mod license;
 pub mod machine;
 pub mod net;
 pub mod order;
+pub mod phrases;
 pub mod rules;
 pub mod text;
 pub mod ticket;

@@ -22,11 +22,13 @@ pub use problem::{ApiError, Problem};
 /// Where the API is mounted.
 pub const BASE_PATH: &str = "/api/v1";
 
-/// Runs a store call off the async workers and turns its error into a problem.
+/// Runs a store call off the async workers, inside the request's span (so the store's log
+/// lines carry the request id), and turns its error into a problem.
 pub async fn run<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    web::block(f).await.map_err(|e| ApiError::internal(&e))?.map_err(ApiError::from)
+    let span = tracing::Span::current();
+    web::block(move || span.in_scope(f)).await.map_err(|e| ApiError::internal(&e))?.map_err(ApiError::from)
 }
 
 #[derive(OpenApi)]

@@ -22,6 +22,8 @@ pub fn init(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_span_events(FmtSpan::CLOSE)
+        // Colour codes only for a terminal, never into a file or a collector.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -48,6 +50,7 @@ impl RootSpanBuilder for RequestSpan {
             request_id = %request_id,
             http.status_code = tracing::field::Empty,
             error.code = tracing::field::Empty,
+            soap.operation = tracing::field::Empty,
         )
     }
 

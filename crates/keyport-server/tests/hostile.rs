@@ -243,3 +243,28 @@ fn forwarded_headers_count_only_from_trusted_proxies() {
         "behind a trusted proxy the WSDL names the public host"
     );
 }
+
+#[test]
+fn a_store_log_line_written_during_a_request_carries_its_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let config = format!(
+        "{}log_format = \"json\"\n[limits]\nwindow_minutes = 15\nlogin_failures_per_account = 5\nlogin_failures_per_address = 1\nticket_logins_per_address = 30\nreset_requests_per_address = 5\n",
+        data_config(&dir.path().join("data"))
+    );
+    let server = serve_logging(&config, dir.path(), Some(&log));
+    let body = json!({"email": "who@example.com", "password": "wrong-password"});
+    let _ = request(&server.base, "POST", "/api/v1/auth/login", None, Some(body.clone()));
+    let (status, head, _) = request(&server.base, "POST", "/api/v1/auth/login", None, Some(body));
+    assert_eq!(status, 429);
+    let id = head.lines().find_map(|l| l.strip_prefix("x-request-id: ")).unwrap().trim().to_owned();
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"] == "a rate limit refused an attempt")
+        .unwrap_or_else(|| panic!("no store line in {text}"));
+    assert_eq!(line["target"], "keyport_store::limits");
+    assert_eq!(line["span"]["request_id"], id.as_str(), "{line}");
+}

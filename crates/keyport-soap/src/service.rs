@@ -101,10 +101,15 @@ async fn call(req: HttpRequest, mut payload: web::Payload, state: web::Data<Soap
     }
     let basic = basic_password(&req);
     let state = state.into_inner();
-    let answer = web::block(move || handle(&state, &body, basic)).await;
+    // The request's span goes along, so the store's log lines carry the request id.
+    let span = tracing::Span::current();
+    let answer = web::block(move || span.in_scope(|| handle(&state, &body, basic))).await;
     match answer {
         Ok(Ok(text)) => xml(StatusCode::OK, text),
-        Ok(Err(fault)) => xml(StatusCode::INTERNAL_SERVER_ERROR, envelope::fault(&fault, lang)),
+        Ok(Err(fault)) => {
+            tracing::Span::current().record("error.code", fault.error.code().as_str());
+            xml(StatusCode::INTERNAL_SERVER_ERROR, envelope::fault(&fault, lang))
+        }
         Err(e) => {
             tracing::error!(error = %e, "a SOAP call could not run");
             let fault = Fault::from(CoreError::new(ErrorCode::InternalError));
@@ -130,6 +135,7 @@ fn handle(state: &SoapState, body: &[u8], basic: Option<String>) -> Result<Strin
         .iter()
         .find(|op| op.input == request.payload.name)
         .ok_or_else(|| envelope::malformed(format!("there is no operation {}", request.payload.name)))?;
+    tracing::Span::current().record("soap.operation", operation.name);
     let key =
         request.ws_password.or(basic).ok_or_else(|| Fault::from(CoreError::new(ErrorCode::Unauthorized)))?;
     let key = store

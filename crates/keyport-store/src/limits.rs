@@ -105,6 +105,9 @@ impl Store {
         let (count, start) = self.write(|conn| bump(conn, key, limit, now))?;
         if count > i32::try_from(limit.max).unwrap_or(i32::MAX) {
             let seconds = (utc(start) + limit.window - now).num_seconds().max(1);
+            // The kind of counter, never its key (an address or an account).
+            let kind = key.rsplit_once(':').map_or("other", |(kind, _)| kind);
+            tracing::info!(limit = kind, retry_after_seconds = seconds, "a rate limit refused an attempt");
             return Err(CoreError::new(ErrorCode::RateLimited).with("seconds", seconds).into());
         }
         Ok(())

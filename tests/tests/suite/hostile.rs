@@ -309,3 +309,24 @@ fn concurrent_hostile_logins_are_bounded_not_fatal() {
         });
     });
 }
+
+#[test]
+fn german_messages_carry_their_facts_in_german() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let admin = api_key(f, Role::Admin);
+            let de = [("Accept-Language", "de")];
+            let missing = api.send("GET", "/api/v1/rule-sets/nope", Some(&admin), &de, None).await;
+            assert_eq!(missing.body["detail"], "Es wurde kein(e) Regelwerk gefunden.");
+            let order = json!({"shop": "webshop", "external_order_number": "DE-1",
+                               "lines": [{"line_number": 1, "sku": "NOPE-1", "quantity": 1}]});
+            let unknown = api.send("POST", "/api/v1/orders", Some(&admin), &de, Some(order)).await;
+            assert_eq!(unknown.body["detail"], "Es wurde kein(e) Artikel mit der SKU NOPE-1 gefunden.");
+            let empty = api
+                .send("POST", "/api/v1/products", Some(&admin), &de, Some(json!({"code": "x", "name": " "})))
+                .await;
+            assert_eq!(empty.body["detail"], "Ungültiger Wert für name: darf nicht leer sein.");
+        });
+    });
+}

@@ -1,0 +1,106 @@
+//! The words facts are made of, in German: a message's template is translated in the error
+//! table, and the facts it names (a resource, a reason) are translated here, so a German
+//! message carries no English words. Values that are data (a SKU, a date, a number) stay
+//! as they are.
+
+/// `fact` in German, when it is one of the phrases Keyport writes into facts.
+pub fn german(fact: &str) -> Option<String> {
+    if let Some(word) = WORDS.iter().find(|(en, _)| *en == fact).map(|(_, de)| (*de).to_owned()) {
+        return Some(word);
+    }
+    if let Some(sku) = fact.strip_prefix("item with SKU ") {
+        return Some(format!("Artikel mit der SKU {sku}"));
+    }
+    if let Some((min, max)) = fact.strip_prefix("must be between ").and_then(|r| r.split_once(" and ")) {
+        return Some(format!("muss zwischen {min} und {max} liegen"));
+    }
+    if let Some(n) = fact.strip_prefix("must be at most ").and_then(|r| r.strip_suffix(" characters")) {
+        return Some(format!("darf höchstens {n} Zeichen lang sein"));
+    }
+    if let Some(n) = fact.strip_prefix("must be at least ").and_then(|r| r.strip_suffix(" characters")) {
+        return Some(format!("muss mindestens {n} Zeichen lang sein"));
+    }
+    if let Some(value) = fact.strip_suffix(" is not an event kind") {
+        return Some(format!("{value} ist keine Ereignisart"));
+    }
+    if let Some(value) = fact.strip_suffix(" is not an activation state") {
+        return Some(format!("{value} ist kein Aktivierungszustand"));
+    }
+    None
+}
+
+/// Fixed phrases: resources, fields' reasons.
+const WORDS: &[(&str, &str)] = &[
+    ("license", "Lizenz"),
+    ("activation", "Aktivierung"),
+    ("customer", "Kunde"),
+    ("ticket", "Ticket"),
+    ("product", "Produkt"),
+    ("item", "Artikel"),
+    ("rule set", "Regelwerk"),
+    ("order", "Bestellung"),
+    ("API key", "API-Schlüssel"),
+    ("route", "Route"),
+    ("resource", "Ressource"),
+    ("must not be empty", "darf nicht leer sein"),
+    ("must not contain control characters", "darf keine Steuerzeichen enthalten"),
+    ("must not contain the NUL character", "darf kein NUL-Zeichen enthalten"),
+    (
+        "may contain only letters, digits, '-', '_' and '.'",
+        "darf nur Buchstaben, Ziffern, '-', '_' und '.' enthalten",
+    ),
+    ("must be 1 or more", "muss 1 oder größer sein"),
+    ("the part before '@' is not valid", "der Teil vor dem '@' ist ungültig"),
+    ("the domain after '@' is not valid", "die Domain nach dem '@' ist ungültig"),
+    ("must contain '@'", "muss ein '@' enthalten"),
+    ("names must be unique", "Namen müssen eindeutig sein"),
+    ("must not be below version_min", "darf nicht unter version_min liegen"),
+    ("must not be below initial_credits", "darf nicht unter initial_credits liegen"),
+    ("must be unpadded base64url", "muss base64url ohne Auffüllung sein"),
+    ("must be the rule set's name in the path", "muss der Name des Regelwerks im Pfad sein"),
+    ("must be perpetual, subscription or demo", "muss perpetual, subscription oder demo sein"),
+    ("must be in the future", "muss in der Zukunft liegen"),
+    ("must be en or de", "muss en oder de sein"),
+    ("must be empty for a perpetual license", "muss bei einer unbefristeten Lizenz leer sein"),
+    ("must be admin, support, shop or portal", "muss admin, support, shop oder portal sein"),
+    ("must be a 32-byte Ed25519 public key", "muss ein 32 Byte langer öffentlicher Ed25519-Schlüssel sein"),
+    ("must be 1 to 200 visible characters", "muss 1 bis 200 sichtbare Zeichen lang sein"),
+    (
+        "must be 1 to 128 characters, none a control character",
+        "muss 1 bis 128 Zeichen lang sein, ohne Steuerzeichen",
+    ),
+    ("is too large", "ist zu groß"),
+    ("is too common; choose another", "ist zu verbreitet; wählen Sie ein anderes"),
+    ("is required for this license model", "ist für dieses Lizenzmodell erforderlich"),
+    ("is not the current password", "ist nicht das aktuelle Passwort"),
+    ("is not an id", "ist keine ID"),
+    ("is not a cursor from this log", "ist kein Cursor dieses Protokolls"),
+    (
+        "give an e-mail address or a customer number",
+        "geben Sie eine E-Mail-Adresse oder eine Kundennummer an",
+    ),
+    ("at most 100 features", "höchstens 100 Funktionen"),
+    ("an order needs at least one line", "eine Bestellung braucht mindestens eine Position"),
+    ("an order can have at most 500 lines", "eine Bestellung kann höchstens 500 Positionen haben"),
+    (
+        "was used before with another request; use a new key for a new request",
+        "wurde bereits mit einer anderen Anfrage verwendet; verwenden Sie für eine neue Anfrage einen neuen Schlüssel",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_reasons_and_reasons_with_numbers_read_in_german() {
+        assert_eq!(german("rule set").as_deref(), Some("Regelwerk"));
+        assert_eq!(german("item with SKU CAD-5").as_deref(), Some("Artikel mit der SKU CAD-5"));
+        assert_eq!(german("must be between 1 and 500").as_deref(), Some("muss zwischen 1 und 500 liegen"));
+        assert_eq!(
+            german("must be at most 64 characters").as_deref(),
+            Some("darf höchstens 64 Zeichen lang sein")
+        );
+        assert_eq!(german("CAD-5"), None, "data stays as it is");
+    }
+}
