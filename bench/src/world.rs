@@ -53,12 +53,25 @@ fn bad(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
-/// Builds the `keyport` binary of this profile and returns its path.
+/// The `keyport` binary to measure: `KEYPORT_BIN` when set; under `cargo run`, the binary
+/// of this profile, built first; otherwise the `keyport` next to this executable (an
+/// installed pair needs no cargo).
 fn server_binary() -> anyhow::Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("KEYPORT_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
     let me = std::env::current_exe()?;
     let dir = me.parent().ok_or_else(|| bad("no executable folder"))?.to_path_buf();
+    let Some(cargo_bin) = std::env::var_os("CARGO") else {
+        let beside = dir.join("keyport");
+        anyhow::ensure!(
+            beside.exists(),
+            "no keyport binary next to keyport-bench: set KEYPORT_BIN=/path/to/keyport or run it with cargo run"
+        );
+        return Ok(beside);
+    };
     let release = dir.file_name().is_some_and(|n| n == "release");
-    let mut cargo = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    let mut cargo = std::process::Command::new(cargo_bin);
     cargo.args(["build", "-q", "-p", "keyport-server"]);
     if release {
         cargo.arg("--release");

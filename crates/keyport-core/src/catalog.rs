@@ -168,6 +168,17 @@ pub struct ItemSpec {
     pub rule_set: RuleSetName,
 }
 
+/// What an item update changes; `None` keeps the value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemChanges {
+    /// A new display name.
+    pub name: Option<crate::DisplayName>,
+    /// New features.
+    pub features: Option<Features>,
+    /// Another rule set, by name.
+    pub rule_set: Option<crate::RuleSetName>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ pub mod rules;
 pub mod text;
 pub mod ticket;
 
-pub use catalog::{Features, ItemSpec, LicenseModel, ProductSpec, VersionRange};
+pub use catalog::{Features, ItemChanges, ItemSpec, LicenseModel, ProductSpec, VersionRange};
 pub use error::{CoreError, ErrorCode, FaultSide, Lang};
 pub use event::{Actor, ApiKeyState, Channel, EventKind, Role};
 pub use license::{

@@ -11,7 +11,7 @@ use crate::rules::RuleSet;
 
 /// Where an activation stands.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivationState {
     /// An offline activation waiting for its receipt; it holds a seat.
@@ -67,7 +67,7 @@ impl ActivationState {
 
 /// A license's state, derived from its activations and dates.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LicenseState {
     /// Revoked by support or a cancelled order.

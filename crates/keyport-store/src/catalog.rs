@@ -1,9 +1,8 @@
 //! Use cases of the catalog: products, rule sets and items.
 
 use diesel::prelude::*;
-use keyport_core::{
-    CoreError, DisplayName, ErrorCode, EventKind, Features, ItemSpec, LicenseModel, ProductSpec, RuleSet,
-    RuleSetName, RuleSetParams, VersionRange,
+use keyport_core::{ItemChanges, 
+    CoreError, DisplayName, ErrorCode, EventKind, Features, ItemSpec, LicenseModel, ProductSpec, RuleSet, RuleSetParams, VersionRange,
 };
 use serde_json::json;
 
@@ -253,17 +252,6 @@ impl Store {
             rows.into_iter().map(|(row, product, rules)| item_view(row, &product, &rules)).collect()
         })
     }
-}
-
-/// What an item update changes; `None` keeps the value.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ItemChanges {
-    /// A new display name.
-    pub name: Option<DisplayName>,
-    /// New features.
-    pub features: Option<Features>,
-    /// Another rule set, by name.
-    pub rule_set: Option<RuleSetName>,
 }
 
 pub(crate) fn find_rule_set(conn: &mut DbConn, name: &str) -> StoreResult<Option<RuleSetRow>> {

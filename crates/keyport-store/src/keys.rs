@@ -5,10 +5,11 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use keyport_core::{ApiKeyState, CoreError, DisplayName, ErrorCode, EventKind, Role};
-use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+pub use keyport_api::ApiKeyView;
 
 use crate::events::{Subject, append};
 use crate::rows::ApiKeyRow;
@@ -17,24 +18,6 @@ use crate::{Context, Store, StoreError, StoreResult, new_id, stored_time, utc, u
 
 /// Every key starts with this, so a leaked key is easy to recognize in logs and scanners.
 pub const KEY_PREFIX: &str = "kp_";
-
-/// An API key as stored (never the key itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ApiKeyView {
-    /// Its id (recorded as the actor of its changes).
-    pub id: Uuid,
-    /// What it is for.
-    pub name: String,
-    /// What it may do.
-    pub role: Role,
-    /// When it was created.
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    /// When it stops working, if ever.
-    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// When it was revoked, if it was.
-    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
-}
 
 /// A key just created: the plain key, to be shown once, and what is stored.
 #[derive(Debug, Clone)]

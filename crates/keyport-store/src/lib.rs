@@ -22,12 +22,11 @@ mod rows;
 mod schema;
 mod seed;
 mod sessions;
-mod views;
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use keyport_core::{Actor, Channel};
 
-pub use catalog::ItemChanges;
+pub use keyport_core::ItemChanges;
 pub use customers::{CustomerChanges, NewCustomer};
 pub use db::{Backend, DatabaseUrl, PoolOptions};
 pub use error::StoreError;
@@ -38,7 +37,7 @@ pub use keys::{ApiKeyView, KEY_PREFIX, NewApiKey};
 pub use limits::{Limit, Limits};
 pub use retention::{COUNTED_TABLES, Pruned, Retention};
 pub use sessions::{REFRESH_TOKEN_DAYS, Session, SessionSubject, family_of};
-pub use views::*;
+pub use keyport_api::views::*;
 
 /// The result of a use case.
 pub type StoreResult<T> = Result<T, StoreError>;

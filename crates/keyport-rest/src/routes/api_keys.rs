@@ -1,12 +1,10 @@
 //! API keys, for admins: create one (shown once), list them, revoke one at once.
 
+use keyport_api::{ApiKeyRequest, CreatedApiKey};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
-use chrono::{DateTime, Utc};
 use keyport_core::{DisplayName, Role};
 use keyport_store::ApiKeyView;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
@@ -19,28 +17,6 @@ const ADMIN: &[Role] = &[Role::Admin];
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_api_keys).service(create_api_key).service(create_api_key_revocation);
-}
-
-/// A key to create.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApiKeyRequest {
-    /// What the key is for, e.g. "web shop".
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
-    /// What it may do.
-    pub role: Role,
-    /// When it stops working; never when absent.
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-/// A key just created: the key itself is shown this once.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedApiKey {
-    /// The key, to be stored by the caller now: only its hash is kept.
-    pub key: String,
-    /// What is stored.
-    pub record: ApiKeyView,
 }
 
 /// Every API key, newest first (never the keys themselves).

@@ -1,14 +1,13 @@
 //! `/products`, `/rule-sets`, `/items`: the catalog. Admins change it; every staff role
 //! reads it.
 
+use keyport_api::{ItemChangesRequest, ItemRequest, ProductChanges, ProductRequest};
 use actix_web::{HttpResponse, get, patch, post, put, web};
 use keyport_core::{
-    DisplayName, Features, ItemSpec, LicenseModel, ProductCode, ProductSpec, Role, RuleSet, RuleSetName,
-    RuleSetParams, Sku, VersionRange,
+    DisplayName, ProductCode, ProductSpec, Role, RuleSet,
+    RuleSetParams,
 };
-use keyport_store::{ItemChanges, ItemView, ProductView, RuleSetView};
-use serde::Deserialize;
-use utoipa::ToSchema;
+use keyport_store::{ItemView, ProductView, RuleSetView};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::CATALOG_READERS;
@@ -30,107 +29,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(list_items)
         .service(get_item)
         .service(update_item);
-}
-
-/// A product to define.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProductRequest {
-    /// Unique code: letters, digits, '-', '_', '.'.
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
-    pub code: String,
-    /// Display name.
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
-}
-
-/// A product's new name.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProductChanges {
-    /// Display name.
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
-}
-
-/// How long a license of an item lasts: for ever, for a subscription's term, or for a
-/// demo's days. The contract names the values; the handler parses them into core's model.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[expect(dead_code, reason = "the contract names the values; requests carry them as text")]
-enum LicenseModelName {
-    Perpetual,
-    Subscription,
-    Demo,
-}
-
-/// An item to define.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ItemRequest {
-    /// Unique article number.
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
-    pub sku: String,
-    /// The product's code.
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
-    pub product_code: String,
-    /// Display name.
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
-    /// `perpetual`, `subscription` or `demo`.
-    #[schema(value_type = LicenseModelName)]
-    pub license_model: String,
-    /// Term in days, for subscriptions and demos (1 to 3650).
-    #[schema(minimum = 1, maximum = 3650)]
-    pub duration_days: Option<u32>,
-    /// Feature names: lower-case letters, digits, '-', '_'.
-    #[serde(default)]
-    pub features: Vec<String>,
-    /// The lowest entitled major version.
-    pub version_min: u32,
-    /// The highest entitled major version; open when absent.
-    pub version_max: Option<u32>,
-    /// The rule set's name.
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
-    pub rule_set: String,
-}
-
-impl ItemRequest {
-    fn parse(self) -> Result<ItemSpec, ApiError> {
-        Ok(ItemSpec {
-            sku: Sku::parse(&self.sku)?,
-            product: ProductCode::parse(&self.product_code)?,
-            name: DisplayName::parse(&self.name)?,
-            model: LicenseModel::parse(&self.license_model, self.duration_days)?,
-            features: Features::new(&self.features)?,
-            versions: VersionRange::new(self.version_min, self.version_max)?,
-            rule_set: RuleSetName::parse(&self.rule_set)?,
-        })
-    }
-}
-
-/// What to change on an item; absent fields stay.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ItemChangesRequest {
-    /// New display name.
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: Option<String>,
-    /// New feature names (replacing the old ones).
-    pub features: Option<Vec<String>>,
-    /// Another rule set, by name.
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
-    pub rule_set: Option<String>,
-}
-
-impl ItemChangesRequest {
-    fn parse(self) -> Result<ItemChanges, ApiError> {
-        Ok(ItemChanges {
-            name: self.name.as_deref().map(DisplayName::parse).transpose()?,
-            features: self.features.map(Features::new).transpose()?,
-            rule_set: self.rule_set.as_deref().map(RuleSetName::parse).transpose()?,
-        })
-    }
 }
 
 /// Define a product.

@@ -1,11 +1,10 @@
 //! `/customers`: customer accounts, for shops, portals, support and admins.
 
+use keyport_api::{CustomerChangesRequest, CustomerQuery, CustomerRequest};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use keyport_core::{CustomerNumber, DisplayName, Email, OrderCustomer, Password, Role};
 use keyport_store::{CustomerChanges, CustomerView, NewCustomer};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
@@ -18,51 +17,6 @@ const CUSTOMER_STAFF: &[Role] = &[Role::Admin, Role::Support, Role::Shop, Role::
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_customer).service(list_customers).service(get_customer).service(update_customer);
-}
-
-/// A customer account to create.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CustomerRequest {
-    /// E-mail address; unique.
-    #[schema(format = Email, max_length = 254)]
-    pub email: String,
-    /// Display name.
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
-    /// The shop's customer number; unique when given.
-    #[schema(min_length = 1, max_length = 64)]
-    pub customer_number: Option<String>,
-    /// A password to log in with (at least 10 characters); without one, the customer logs
-    /// in with a ticket until they get one.
-    #[schema(format = Password, min_length = 10, max_length = 1024)]
-    pub password: Option<String>,
-}
-
-/// What to change on a customer; absent fields stay.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CustomerChangesRequest {
-    /// New e-mail address.
-    #[schema(format = Email, max_length = 254)]
-    pub email: Option<String>,
-    /// New display name.
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: Option<String>,
-    /// New customer number.
-    #[schema(min_length = 1, max_length = 64)]
-    pub customer_number: Option<String>,
-}
-
-/// Which customers to find.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct CustomerQuery {
-    /// By e-mail address (any case).
-    pub email: Option<String>,
-    /// By the shop's customer number.
-    pub customer_number: Option<String>,
 }
 
 /// Create a customer account. Accepts an `Idempotency-Key` header.

@@ -1,14 +1,13 @@
 //! Self-registration, e-mail verification, password reset and change, and single sign-on.
 //! Answers never tell whether an e-mail address has an account.
 
+use keyport_api::{Accepted, PasswordChange, RegisterRequest, ResetConfirmation, ResetRequest, SsoRequest, TokenQuery, TokenResponse};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use keyport_core::{DisplayName, Email, Lang, Password, TicketCode};
 use keyport_store::Registration;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::sessions::{TokenResponse, anonymous, source, tokens};
+use super::sessions::{anonymous, source, tokens};
 use crate::auth::{Principal, RestState};
 use crate::input::Json;
 use crate::problem::WriteProblems;
@@ -21,80 +20,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(confirm_password_reset)
         .service(update_password)
         .service(create_sso_session);
-}
-
-/// A new account.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterRequest {
-    /// The e-mail address; a verification link is sent to it.
-    #[schema(format = Email, max_length = 254)]
-    pub email: String,
-    /// The display name.
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
-    /// The password: at least 10 characters, not a common one.
-    #[schema(format = Password, min_length = 10, max_length = 1024)]
-    pub password: String,
-    /// `en` or `de`, for the account's mails (default `en`).
-    pub language: Option<String>,
-    /// A ticket to register to the new account at once.
-    pub ticket_code: Option<String>,
-}
-
-/// An answer that says nothing about whether an account exists.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Accepted {
-    /// What happens next.
-    pub status: String,
-}
-
-/// The token from a mail's link.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct TokenQuery {
-    /// The token.
-    pub token: String,
-}
-
-/// An address that forgot its password.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResetRequest {
-    /// The account's e-mail address.
-    #[schema(format = Email, max_length = 254)]
-    pub email: String,
-}
-
-/// A new password set with the token from a reset or invitation mail.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResetConfirmation {
-    /// The token from the mail's link.
-    pub token: String,
-    /// The new password.
-    #[schema(format = Password, min_length = 10, max_length = 1024)]
-    pub new_password: String,
-}
-
-/// A password change by a logged-in customer.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordChange {
-    /// The current password.
-    pub old_password: String,
-    /// The new password.
-    #[schema(format = Password, min_length = 10, max_length = 1024)]
-    pub new_password: String,
-}
-
-/// A token of the ISV's own identity provider.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SsoRequest {
-    /// The JWT (RS256, ES256, EdDSA or HS256) issued by a trusted issuer.
-    pub token: String,
 }
 
 fn accepted(status: &str) -> HttpResponse {

@@ -2,14 +2,13 @@
 //! deactivation, recovery, history. Works with a customer token, a ticket-login token
 //! (that ticket only), or a portal key acting for a customer.
 
+use keyport_api::{HistoryQuery, MachineRequest, RegisterTicketRequest, SignedFileRequest};
 use actix_web::{HttpResponse, get, post, web};
 use chrono::Utc;
-use keyport_core::{Fingerprint, MachineIdentity, MachineKey, TicketCode};
+use keyport_core::TicketCode;
 use keyport_store::{
     ActivationOutcome, ActivationView, CustomerView, EventFilter, EventPage, LicenseView, TicketView,
 };
-use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
@@ -33,54 +32,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(create_receipt)
         .service(create_recovery)
         .service(list_my_events);
-}
-
-/// A machine as the client presents it.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MachineRequest {
-    /// The machine's fingerprint, computed by the client (16 to 128 characters).
-    pub fingerprint: String,
-    /// The machine's Ed25519 public key, unpadded base64url (32 bytes).
-    pub machine_key: String,
-}
-
-impl MachineRequest {
-    fn parse(&self) -> Result<MachineIdentity, ApiError> {
-        Ok(MachineIdentity {
-            fingerprint: Fingerprint::parse(&self.fingerprint)?,
-            key: MachineKey::parse(&self.machine_key)?,
-        })
-    }
-}
-
-/// A signed file (activation request, receipt or deactivation proof), as written by
-/// `keyport-client`: the armored text, or the bare compact JWS.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SignedFileRequest {
-    /// The file's content.
-    pub file: String,
-}
-
-/// A ticket to register to the account.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterTicketRequest {
-    /// The ticket code; case, spaces and dashes do not matter.
-    pub ticket_code: String,
-}
-
-/// A page of the history.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct HistoryQuery {
-    /// The `next_cursor` of the previous page.
-    pub after: Option<String>,
-    /// At most this many (1 to 500, default 100).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<u32>,
 }
 
 /// My account.

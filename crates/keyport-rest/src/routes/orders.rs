@@ -1,14 +1,13 @@
 //! `/orders` and `/tickets`: what shops send and read.
 
+use keyport_api::{OrderRequestBody};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::Utc;
 use keyport_core::{
-    ExternalOrderNumber, OrderCustomer, OrderLine, OrderRequest, Role, ShopName, Sku, TicketCode,
+    Role, TicketCode,
 };
 use keyport_store::{OrderOutcome, OrderView, TicketView};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::{Principal, RestState};
@@ -18,70 +17,6 @@ use crate::{ApiError, idempotency, run};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_order).service(get_order).service(get_ticket);
-}
-
-/// An order as a shop sends it. Sending the same shop and order number again adds only
-/// lines whose numbers are new; a line number with other content is refused.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OrderRequestBody {
-    /// The shop's name.
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
-    pub shop: String,
-    /// The shop's order number.
-    #[schema(min_length = 1, max_length = 64)]
-    pub external_order_number: String,
-    /// The customer, if the shop knows them: by e-mail or by the shop's customer number.
-    pub customer: Option<OrderCustomerBody>,
-    /// The lines.
-    pub lines: Vec<OrderLineBody>,
-}
-
-/// Who an order is for.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OrderCustomerBody {
-    /// The customer's e-mail address.
-    #[schema(format = Email, max_length = 254)]
-    pub email: Option<String>,
-    /// The shop's customer number.
-    #[schema(min_length = 1, max_length = 64)]
-    pub customer_number: Option<String>,
-}
-
-/// One order line.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OrderLineBody {
-    /// The shop's line number (1 or more), unique in the order.
-    #[schema(minimum = 1)]
-    pub line_number: u32,
-    /// The item's article number.
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
-    pub sku: String,
-    /// How many licenses (1 to 1000).
-    #[schema(minimum = 1, maximum = 1000)]
-    pub quantity: u32,
-}
-
-impl OrderRequestBody {
-    fn parse(&self) -> Result<OrderRequest, ApiError> {
-        let customer = match &self.customer {
-            None => OrderCustomer::None,
-            Some(c) => OrderCustomer::from_parts(c.email.as_deref(), c.customer_number.as_deref())?,
-        };
-        let lines = self
-            .lines
-            .iter()
-            .map(|l| OrderLine::new(l.line_number, Sku::parse(&l.sku)?, l.quantity))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(OrderRequest::new(
-            ShopName::parse(&self.shop)?,
-            ExternalOrderNumber::parse(&self.external_order_number)?,
-            customer,
-            lines,
-        )?)
-    }
 }
 
 /// Create an order, or extend it with new lines. Answers 201 when this call created the

@@ -1,11 +1,10 @@
 //! `/auth`: password login, ticket login, refresh, logout.
 
+use keyport_api::{LoginRequest, RefreshRequest, TicketLoginRequest, TokenResponse};
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use keyport_core::{Actor, Channel, TicketCode};
 use keyport_store::{Context, Session};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::{ACCESS_TOKEN_SECONDS, RestState};
@@ -17,49 +16,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(create_ticket_session)
         .service(refresh_session)
         .service(delete_session);
-}
-
-/// E-mail address and password.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    /// The account's e-mail address.
-    #[schema(format = Email, max_length = 254)]
-    pub email: String,
-    /// The password.
-    #[schema(format = Password)]
-    pub password: String,
-}
-
-/// A ticket code, as the buyer typed it.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TicketLoginRequest {
-    /// The ticket code; case, spaces and dashes do not matter.
-    pub ticket_code: String,
-}
-
-/// A refresh token.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RefreshRequest {
-    /// The refresh token from the last login or refresh.
-    pub refresh_token: String,
-}
-
-/// Tokens for a session.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenResponse {
-    /// Send as `Authorization: Bearer <access_token>`.
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until the access token expires.
-    pub expires_in: i64,
-    /// Use once at `/auth/refresh` for the next tokens; a second use ends the session.
-    pub refresh_token: String,
-    /// When the refresh token expires.
-    pub refresh_expires_at: DateTime<Utc>,
 }
 
 pub(crate) fn anonymous() -> Context {

@@ -1,12 +1,11 @@
 //! Support actions: read any license, grant re-activation credits, revoke a license, move a
 //! ticket to another customer.
 
+use keyport_api::{CreditGrantRequest, RevocationRequest, TicketTransferRequest};
 use actix_web::{get, post, web};
 use chrono::Utc;
 use keyport_core::{Reason, Role, TicketCode};
 use keyport_store::{LicenseView, Scope, TicketView};
-use serde::Deserialize;
-use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
@@ -22,35 +21,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(create_credit_grant)
         .service(create_revocation)
         .service(create_ticket_transfer);
-}
-
-/// Extra re-activation credits.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreditGrantRequest {
-    /// How many (1 to 100).
-    #[schema(minimum = 1, maximum = 100)]
-    pub amount: u32,
-    /// Why, for the event log.
-    #[schema(min_length = 1, max_length = 500)]
-    pub reason: String,
-}
-
-/// Why a license is revoked.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RevocationRequest {
-    /// Why, for the event log and the customer.
-    #[schema(min_length = 1, max_length = 500)]
-    pub reason: String,
-}
-
-/// The customer a ticket moves to.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TicketTransferRequest {
-    /// The receiving customer.
-    pub customer_id: Uuid,
 }
 
 /// Any license, with its activations.

@@ -1,12 +1,13 @@
-//! What the use cases return: plain values a façade renders as JSON or XML.
+//! What the use cases return and the REST API answers: plain values, rendered as JSON by
+//! REST (and as XML by SOAP's own types), read back by `keyport-client`.
 
 use chrono::{DateTime, Utc};
-use keyport_core::{ActivationState, LicenseState};
-use serde::Serialize;
+use keyport_core::{ActivationState, LicenseState, Role};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A product.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProductView {
     /// Its id.
@@ -20,7 +21,7 @@ pub struct ProductView {
 }
 
 /// A rule set with all its numbers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleSetView {
     /// Its id.
@@ -58,7 +59,7 @@ pub struct RuleSetView {
 }
 
 /// An item (orderable article).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemView {
     /// Its id.
@@ -86,7 +87,7 @@ pub struct ItemView {
 }
 
 /// A customer account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerView {
     /// Its id.
@@ -102,7 +103,7 @@ pub struct CustomerView {
 }
 
 /// An order with its lines and ticket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderView {
     /// Its id.
@@ -126,7 +127,7 @@ pub struct OrderView {
 }
 
 /// One order line and the licenses it created.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderLineView {
     /// The shop's line number.
@@ -140,7 +141,7 @@ pub struct OrderLineView {
 }
 
 /// What creating or sending an order again did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderOutcome {
     /// The order as it is now.
@@ -152,7 +153,7 @@ pub struct OrderOutcome {
 }
 
 /// A ticket and its licenses.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TicketView {
     /// The code, grouped.
@@ -168,7 +169,7 @@ pub struct TicketView {
 }
 
 /// A license with everything a customer needs to see.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LicenseView {
     /// Its id.
@@ -206,7 +207,7 @@ pub struct LicenseView {
 }
 
 /// An activation of a license on a machine.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActivationView {
     /// Its id.
@@ -228,7 +229,7 @@ pub struct ActivationView {
 }
 
 /// What an activation attempt gave.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActivationOutcome {
     /// The activation (new, or the machine's existing one).
@@ -240,7 +241,7 @@ pub struct ActivationOutcome {
 }
 
 /// One entry of the event log.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventView {
     /// Its position in the log (the cursor).
@@ -268,11 +269,63 @@ pub struct EventView {
 }
 
 /// A page of events and the cursor for the next one.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventPage {
     /// The events, oldest first.
     pub items: Vec<EventView>,
     /// Pass this as `after` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// An API key as stored (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiKeyView {
+    /// Its id (recorded as the actor of its changes).
+    pub id: Uuid,
+    /// What it is for.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A key just created: the key itself is shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedApiKey {
+    /// The key, to be stored by the caller now: only its hash is kept.
+    pub key: String,
+    /// What is stored.
+    pub record: ApiKeyView,
+}
+
+/// An answer that says nothing about whether an account exists.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Accepted {
+    /// What happens next.
+    pub status: String,
+}
+
+/// Tokens for a session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenResponse {
+    /// Send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Use once at `/auth/refresh` for the next tokens; a second use ends the session.
+    pub refresh_token: String,
+    /// When the refresh token expires.
+    pub refresh_expires_at: DateTime<Utc>,
 }

@@ -1,0 +1,7 @@
+#![doc = include_str!("../README.md")]
+
+pub mod requests;
+pub mod views;
+
+pub use requests::*;
+pub use views::*;

@@ -1,0 +1,460 @@
+//! Request bodies and query parameters of the REST API, with the checks that turn each into
+//! core's values (`parse`): a façade calls them, a client builds them.
+
+use keyport_core::{
+    CoreError, DisplayName, ExternalOrderNumber, Features, Fingerprint, ItemChanges, ItemSpec, LicenseModel, MachineIdentity,
+    MachineKey, OrderCustomer, OrderLine, OrderRequest, ProductCode, Role, RuleSetName, ShopName, Sku, VersionRange,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A key to create.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyRequest {
+    /// What the key is for, e.g. "web shop".
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// When it stops working; never when absent.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A product to define.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProductRequest {
+    /// Unique code: letters, digits, '-', '_', '.'.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$"))]
+    pub code: String,
+    /// Display name.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub name: String,
+}
+
+/// A product's new name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProductChanges {
+    /// Display name.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub name: String,
+}
+
+/// How long a license of an item lasts: for ever, for a subscription's term, or for a
+/// demo's days. The contract names the values; the handler parses them into core's model.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(rename_all = "lowercase"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LicenseModelName {
+    /// Valid for ever.
+    Perpetual,
+    /// For a term of `duration_days`, renewable.
+    Subscription,
+    /// For `duration_days`, to try the software.
+    Demo,
+}
+
+/// An item to define.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ItemRequest {
+    /// Unique article number.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$"))]
+    pub sku: String,
+    /// The product's code.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$"))]
+    pub product_code: String,
+    /// Display name.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub name: String,
+    /// `perpetual`, `subscription` or `demo`.
+    #[cfg_attr(feature = "openapi", schema(value_type = LicenseModelName))]
+    pub license_model: String,
+    /// Term in days, for subscriptions and demos (1 to 3650).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3650))]
+    pub duration_days: Option<u32>,
+    /// Feature names: lower-case letters, digits, '-', '_'.
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// The lowest entitled major version.
+    pub version_min: u32,
+    /// The highest entitled major version; open when absent.
+    pub version_max: Option<u32>,
+    /// The rule set's name.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$"))]
+    pub rule_set: String,
+}
+
+impl ItemRequest {
+    /// The request as core's checked value; the first invalid field is the error.
+    pub fn parse(self) -> Result<ItemSpec, CoreError> {
+        Ok(ItemSpec {
+            sku: Sku::parse(&self.sku)?,
+            product: ProductCode::parse(&self.product_code)?,
+            name: DisplayName::parse(&self.name)?,
+            model: LicenseModel::parse(&self.license_model, self.duration_days)?,
+            features: Features::new(&self.features)?,
+            versions: VersionRange::new(self.version_min, self.version_max)?,
+            rule_set: RuleSetName::parse(&self.rule_set)?,
+        })
+    }
+}
+
+/// What to change on an item; absent fields stay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ItemChangesRequest {
+    /// New display name.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub name: Option<String>,
+    /// New feature names (replacing the old ones).
+    pub features: Option<Vec<String>>,
+    /// Another rule set, by name.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$"))]
+    pub rule_set: Option<String>,
+}
+
+impl ItemChangesRequest {
+    /// The request as core's checked value; the first invalid field is the error.
+    pub fn parse(self) -> Result<ItemChanges, CoreError> {
+        Ok(ItemChanges {
+            name: self.name.as_deref().map(DisplayName::parse).transpose()?,
+            features: self.features.map(Features::new).transpose()?,
+            rule_set: self.rule_set.as_deref().map(RuleSetName::parse).transpose()?,
+        })
+    }
+}
+
+/// A customer account to create.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CustomerRequest {
+    /// E-mail address; unique.
+    #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
+    pub email: String,
+    /// Display name.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub name: String,
+    /// The shop's customer number; unique when given.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
+    pub customer_number: Option<String>,
+    /// A password to log in with (at least 10 characters); without one, the customer logs
+    /// in with a ticket until they get one.
+    #[cfg_attr(feature = "openapi", schema(format = Password, min_length = 10, max_length = 1024))]
+    pub password: Option<String>,
+}
+
+/// What to change on a customer; absent fields stay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CustomerChangesRequest {
+    /// New e-mail address.
+    #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
+    pub email: Option<String>,
+    /// New display name.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub name: Option<String>,
+    /// New customer number.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
+    pub customer_number: Option<String>,
+}
+
+/// Which customers to find.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct CustomerQuery {
+    /// By e-mail address (any case).
+    pub email: Option<String>,
+    /// By the shop's customer number.
+    pub customer_number: Option<String>,
+}
+
+/// Filters and the page.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    /// Only events about this license.
+    pub license_id: Option<Uuid>,
+    /// Only events about this customer.
+    pub customer_id: Option<Uuid>,
+    /// Only events of this kind, e.g. `license_activated`.
+    #[cfg_attr(feature = "openapi", param(max_length = 64))]
+    pub kind: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub after: Option<String>,
+    /// At most this many (1 to 500, default 100).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 500))]
+    pub limit: Option<u32>,
+}
+
+/// A new account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// The e-mail address; a verification link is sent to it.
+    #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
+    pub email: String,
+    /// The display name.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub name: String,
+    /// The password: at least 10 characters, not a common one.
+    #[cfg_attr(feature = "openapi", schema(format = Password, min_length = 10, max_length = 1024))]
+    pub password: String,
+    /// `en` or `de`, for the account's mails (default `en`).
+    pub language: Option<String>,
+    /// A ticket to register to the new account at once.
+    pub ticket_code: Option<String>,
+}
+
+/// The token from a mail's link.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct TokenQuery {
+    /// The token.
+    pub token: String,
+}
+
+/// An address that forgot its password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    /// The account's e-mail address.
+    #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
+    pub email: String,
+}
+
+/// A new password set with the token from a reset or invitation mail.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ResetConfirmation {
+    /// The token from the mail's link.
+    pub token: String,
+    /// The new password.
+    #[cfg_attr(feature = "openapi", schema(format = Password, min_length = 10, max_length = 1024))]
+    pub new_password: String,
+}
+
+/// A password change by a logged-in customer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The current password.
+    pub old_password: String,
+    /// The new password.
+    #[cfg_attr(feature = "openapi", schema(format = Password, min_length = 10, max_length = 1024))]
+    pub new_password: String,
+}
+
+/// A token of the ISV's own identity provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SsoRequest {
+    /// The JWT (RS256, ES256, EdDSA or HS256) issued by a trusted issuer.
+    pub token: String,
+}
+
+/// A machine as the client presents it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MachineRequest {
+    /// The machine's fingerprint, computed by the client (16 to 128 characters).
+    pub fingerprint: String,
+    /// The machine's Ed25519 public key, unpadded base64url (32 bytes).
+    pub machine_key: String,
+}
+
+impl MachineRequest {
+    /// The request as core's checked value; the first invalid field is the error.
+    pub fn parse(&self) -> Result<MachineIdentity, CoreError> {
+        Ok(MachineIdentity {
+            fingerprint: Fingerprint::parse(&self.fingerprint)?,
+            key: MachineKey::parse(&self.machine_key)?,
+        })
+    }
+}
+
+/// A signed file (activation request, receipt or deactivation proof), as written by
+/// `keyport-client`: the armored text, or the bare compact JWS.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SignedFileRequest {
+    /// The file's content.
+    pub file: String,
+}
+
+/// A ticket to register to the account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RegisterTicketRequest {
+    /// The ticket code; case, spaces and dashes do not matter.
+    pub ticket_code: String,
+}
+
+/// A page of the history.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// The `next_cursor` of the previous page.
+    pub after: Option<String>,
+    /// At most this many (1 to 500, default 100).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 500))]
+    pub limit: Option<u32>,
+}
+
+/// An order as a shop sends it. Sending the same shop and order number again adds only
+/// lines whose numbers are new; a line number with other content is refused.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct OrderRequestBody {
+    /// The shop's name.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$"))]
+    pub shop: String,
+    /// The shop's order number.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
+    pub external_order_number: String,
+    /// The customer, if the shop knows them: by e-mail or by the shop's customer number.
+    pub customer: Option<OrderCustomerBody>,
+    /// The lines.
+    pub lines: Vec<OrderLineBody>,
+}
+
+/// Who an order is for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct OrderCustomerBody {
+    /// The customer's e-mail address.
+    #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
+    pub email: Option<String>,
+    /// The shop's customer number.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
+    pub customer_number: Option<String>,
+}
+
+/// One order line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct OrderLineBody {
+    /// The shop's line number (1 or more), unique in the order.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+    pub line_number: u32,
+    /// The item's article number.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$"))]
+    pub sku: String,
+    /// How many licenses (1 to 1000).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
+    pub quantity: u32,
+}
+
+impl OrderRequestBody {
+    /// The request as core's checked value; the first invalid field is the error.
+    pub fn parse(&self) -> Result<OrderRequest, CoreError> {
+        let customer = match &self.customer {
+            None => OrderCustomer::None,
+            Some(c) => OrderCustomer::from_parts(c.email.as_deref(), c.customer_number.as_deref())?,
+        };
+        let lines = self
+            .lines
+            .iter()
+            .map(|l| OrderLine::new(l.line_number, Sku::parse(&l.sku)?, l.quantity))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(OrderRequest::new(
+            ShopName::parse(&self.shop)?,
+            ExternalOrderNumber::parse(&self.external_order_number)?,
+            customer,
+            lines,
+        )?)
+    }
+}
+
+/// E-mail address and password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The account's e-mail address.
+    #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
+    pub email: String,
+    /// The password.
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
+    pub password: String,
+}
+
+/// A ticket code, as the buyer typed it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TicketLoginRequest {
+    /// The ticket code; case, spaces and dashes do not matter.
+    pub ticket_code: String,
+}
+
+/// A refresh token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh.
+    pub refresh_token: String,
+}
+
+/// Extra re-activation credits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreditGrantRequest {
+    /// How many (1 to 100).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
+    pub amount: u32,
+    /// Why, for the event log.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
+    pub reason: String,
+}
+
+/// Why a license is revoked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RevocationRequest {
+    /// Why, for the event log and the customer.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
+    pub reason: String,
+}
+
+/// The customer a ticket moves to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TicketTransferRequest {
+    /// The receiving customer.
+    pub customer_id: Uuid,
+}
