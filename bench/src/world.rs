@@ -203,14 +203,19 @@ impl World {
         let client = reqwest::Client::new();
         let mut out = Vec::new();
         for email in ["activate@bench.example", "list@bench.example"] {
-            let reply: serde_json::Value = client
+            let login = keyport_api::LoginRequest {
+                email: email.to_owned(),
+                password: "bench password 1".to_owned(),
+            };
+            let reply: keyport_api::TokenResponse = client
                 .post(format!("{base}/api/v1/auth/login"))
-                .json(&json!({"email": email, "password": "bench password 1"}))
+                .json(&login)
                 .send()
                 .await?
+                .error_for_status()?
                 .json()
                 .await?;
-            out.push(reply["access_token"].as_str().unwrap_or_default().to_owned());
+            out.push(reply.access_token);
         }
         let pair = (out[0].clone(), out[1].clone());
         *tokens = Some(pair.clone());

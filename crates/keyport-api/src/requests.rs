@@ -1,11 +1,12 @@
 //! Request bodies and query parameters of the REST API, with the checks that turn each into
 //! core's values (`parse`): a façade calls them, a client builds them.
 
-use keyport_core::{
-    CoreError, DisplayName, ExternalOrderNumber, Features, Fingerprint, ItemChanges, ItemSpec, LicenseModel, MachineIdentity,
-    MachineKey, OrderCustomer, OrderLine, OrderRequest, ProductCode, Role, RuleSetName, ShopName, Sku, VersionRange,
-};
 use chrono::{DateTime, Utc};
+use keyport_core::{
+    CoreError, DisplayName, ExternalOrderNumber, Features, Fingerprint, ItemChanges, ItemSpec, LicenseModel,
+    MachineIdentity, MachineKey, OrderCustomer, OrderLine, OrderRequest, ProductCode, Role, RuleSetName,
+    ShopName, Sku, VersionRange,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

@@ -173,7 +173,7 @@ fn run(cli: Cli) -> Result<(), ClientError> {
                 None => server
                     .licenses(&session)?
                     .first()
-                    .map(|l| l.0)
+                    .map(|l| l.id)
                     .ok_or_else(|| ClientError::Io("this ticket holds no license".to_owned()))?,
             };
             let activated = server.activate(&session, license, &machine)?;
@@ -190,7 +190,7 @@ fn run(cli: Cli) -> Result<(), ClientError> {
                 None => server
                     .licenses(&session)?
                     .first()
-                    .map(|l| l.0)
+                    .map(|l| l.id)
                     .ok_or_else(|| ClientError::Io("this ticket holds no license".to_owned()))?,
             };
             let lost = match activation {
@@ -198,15 +198,16 @@ fn run(cli: Cli) -> Result<(), ClientError> {
                 None => {
                     let mine = machine.key.to_string();
                     let active: Vec<_> = server
-                        .activations(&session, license)?
+                        .license(&session, license)?
+                        .activations
                         .into_iter()
-                        .filter(|(_, key, state)| state == "active" && *key != mine)
+                        .filter(|a| a.state == keyport_core::ActivationState::Active && a.machine_key != mine)
                         .collect();
                     match active.as_slice() {
-                        [(id, _, _)] => *id,
+                        [lost] => lost.id,
                         [] => return Err(ClientError::Io("no other machine holds this license".to_owned())),
                         several => {
-                            let ids: Vec<String> = several.iter().map(|(id, _, _)| id.to_string()).collect();
+                            let ids: Vec<String> = several.iter().map(|a| a.id.to_string()).collect();
                             return Err(ClientError::Io(format!(
                                 "several machines hold this license; name the lost one with --activation ({})",
                                 ids.join(", ")

@@ -1,8 +1,12 @@
-//! The online calls, over the REST API.
+//! The online calls, over the REST API, with the contract's own types (`keyport-api`): an
+//! answer missing a field is an error that says so, never an empty value.
 
+use keyport_api::{
+    ActivationOutcome, LicenseView, MachineRequest, SignedFileRequest, TicketLoginRequest, TokenResponse,
+};
 use keyport_core::certificate::Jwks;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{ClientError, Machine};
@@ -31,6 +35,27 @@ pub struct Activated {
     pub certificate: String,
 }
 
+impl Activated {
+    fn from(license_id: Uuid, outcome: ActivationOutcome) -> Activated {
+        Activated {
+            license_id,
+            activation_id: outcome.activation.id,
+            created: outcome.created,
+            certificate: outcome.certificate,
+        }
+    }
+}
+
+/// A problem document, as far as the client shows it.
+#[derive(serde::Deserialize)]
+struct Problem {
+    code: String,
+    detail: String,
+}
+
+/// No body.
+const NONE: Option<&()> = None;
+
 impl Server {
     /// A server by its base URL, e.g. `https://licenses.example.com`.
     pub fn new(base: &str) -> Server {
@@ -42,7 +67,7 @@ impl Server {
         method: &str,
         path: &str,
         token: Option<&str>,
-        body: Option<Value>,
+        body: Option<&impl Serialize>,
     ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
         let mut request = match method {
@@ -53,38 +78,38 @@ impl Server {
             request = request.bearer_auth(token);
         }
         if let Some(body) = body {
-            request = request.json(&body);
+            request = request.json(body);
         }
         let response = request.send().map_err(|e| ClientError::Network(e.to_string()))?;
         let status = response.status();
-        let value: Value = response.json().map_err(|e| ClientError::Network(e.to_string()))?;
+        let text = response.text().map_err(|e| ClientError::Network(e.to_string()))?;
         if !status.is_success() {
-            return Err(ClientError::Server {
-                code: value["code"].as_str().unwrap_or("unknown").to_owned(),
-                detail: value["detail"].as_str().unwrap_or("the server refused").to_owned(),
+            return Err(match serde_json::from_str::<Problem>(&text) {
+                Ok(problem) => ClientError::Server { code: problem.code, detail: problem.detail },
+                Err(_) => {
+                    ClientError::Network(format!("the server answered {status} without a problem document"))
+                }
             });
         }
-        serde_json::from_value(value).map_err(|e| ClientError::Network(format!("unexpected answer: {e}")))
+        serde_json::from_str(&text)
+            .map_err(|e| ClientError::Network(format!("unexpected answer from {path}: {e}")))
     }
 
     /// Logs in with a ticket code.
     pub fn ticket_login(&self, ticket: &str) -> Result<Session, ClientError> {
-        let answer: Value =
-            self.call("POST", "/api/v1/auth/ticket-login", None, Some(json!({"ticket_code": ticket})))?;
-        let token = answer["access_token"].as_str().unwrap_or_default().to_owned();
-        Ok(Session { token })
+        let body = TicketLoginRequest { ticket_code: ticket.to_owned() };
+        let tokens: TokenResponse = self.call("POST", "/api/v1/auth/ticket-login", None, Some(&body))?;
+        Ok(Session { token: tokens.access_token })
     }
 
-    /// The licenses the session sees: (id, sku, state).
-    pub fn licenses(&self, session: &Session) -> Result<Vec<(Uuid, String, String)>, ClientError> {
-        let list: Vec<Value> = self.call("GET", "/api/v1/me/licenses", Some(&session.token), None)?;
-        Ok(list
-            .iter()
-            .filter_map(|l| {
-                let id = Uuid::parse_str(l["id"].as_str()?).ok()?;
-                Some((id, l["sku"].as_str()?.to_owned(), l["state"].as_str()?.to_owned()))
-            })
-            .collect())
+    /// The licenses the session sees.
+    pub fn licenses(&self, session: &Session) -> Result<Vec<LicenseView>, ClientError> {
+        self.call("GET", "/api/v1/me/licenses", Some(&session.token), NONE)
+    }
+
+    /// One license the session sees, with its activations.
+    pub fn license(&self, session: &Session, license: Uuid) -> Result<LicenseView, ClientError> {
+        self.call("GET", &format!("/api/v1/me/licenses/{license}"), Some(&session.token), NONE)
     }
 
     /// Activates a license on this machine.
@@ -94,42 +119,10 @@ impl Server {
         license: Uuid,
         machine: &Machine,
     ) -> Result<Activated, ClientError> {
-        let body =
-            json!({"fingerprint": machine.fingerprint.as_str(), "machine_key": machine.key.to_string()});
-        let answer: Value = self.call(
-            "POST",
-            &format!("/api/v1/me/licenses/{license}/activations"),
-            Some(&session.token),
-            Some(body),
-        )?;
-        Ok(Activated {
-            license_id: license,
-            activation_id: Uuid::parse_str(answer["activation"]["id"].as_str().unwrap_or_default())
-                .map_err(|e| ClientError::Network(format!("unexpected answer: {e}")))?,
-            created: answer["created"].as_bool().unwrap_or(false),
-            certificate: answer["certificate"].as_str().unwrap_or_default().to_owned(),
-        })
-    }
-
-    /// The activations of a license: (activation id, machine key, state).
-    pub fn activations(
-        &self,
-        session: &Session,
-        license: Uuid,
-    ) -> Result<Vec<(Uuid, String, String)>, ClientError> {
-        #[derive(serde::Deserialize)]
-        struct Activation {
-            id: Uuid,
-            machine_key: String,
-            state: String,
-        }
-        #[derive(serde::Deserialize)]
-        struct License {
-            activations: Vec<Activation>,
-        }
-        let license: License =
-            self.call("GET", &format!("/api/v1/me/licenses/{license}"), Some(&session.token), None)?;
-        Ok(license.activations.into_iter().map(|a| (a.id, a.machine_key, a.state)).collect())
+        let path = format!("/api/v1/me/licenses/{license}/activations");
+        let outcome: ActivationOutcome =
+            self.call("POST", &path, Some(&session.token), Some(&body_of(machine)))?;
+        Ok(Activated::from(license, outcome))
     }
 
     /// Moves the seat of a lost machine's activation to this machine; it spends one
@@ -141,45 +134,29 @@ impl Server {
         lost_activation: Uuid,
         machine: &Machine,
     ) -> Result<Activated, ClientError> {
-        #[derive(serde::Deserialize)]
-        struct Activation {
-            id: Uuid,
-        }
-        #[derive(serde::Deserialize)]
-        struct Outcome {
-            activation: Activation,
-            created: bool,
-            certificate: String,
-        }
-        let body =
-            json!({"fingerprint": machine.fingerprint.as_str(), "machine_key": machine.key.to_string()});
-        let outcome: Outcome = self.call(
-            "POST",
-            &format!("/api/v1/me/activations/{lost_activation}/recovery"),
-            Some(&session.token),
-            Some(body),
-        )?;
-        Ok(Activated {
-            license_id: license,
-            activation_id: outcome.activation.id,
-            created: outcome.created,
-            certificate: outcome.certificate,
-        })
+        let path = format!("/api/v1/me/activations/{lost_activation}/recovery");
+        let outcome: ActivationOutcome =
+            self.call("POST", &path, Some(&session.token), Some(&body_of(machine)))?;
+        Ok(Activated::from(license, outcome))
     }
 
     /// Sends a deactivation proof.
     pub fn deactivate(&self, session: &Session, proof: &str) -> Result<(), ClientError> {
-        let _: Value = self.call(
-            "POST",
-            "/api/v1/me/deactivations",
-            Some(&session.token),
-            Some(json!({"file": proof})),
-        )?;
+        let body = SignedFileRequest { file: proof.to_owned() };
+        let _: keyport_api::ActivationView =
+            self.call("POST", "/api/v1/me/deactivations", Some(&session.token), Some(&body))?;
         Ok(())
     }
 
     /// The server's public keys.
     pub fn jwks(&self) -> Result<Jwks, ClientError> {
-        self.call("GET", "/.well-known/jwks.json", None, None)
+        self.call("GET", "/.well-known/jwks.json", None, NONE)
+    }
+}
+
+fn body_of(machine: &Machine) -> MachineRequest {
+    MachineRequest {
+        fingerprint: machine.fingerprint.as_str().to_owned(),
+        machine_key: machine.key.to_string(),
     }
 }

@@ -1,8 +1,9 @@
 //! Use cases of the catalog: products, rule sets and items.
 
 use diesel::prelude::*;
-use keyport_core::{ItemChanges, 
-    CoreError, DisplayName, ErrorCode, EventKind, Features, ItemSpec, LicenseModel, ProductSpec, RuleSet, RuleSetParams, VersionRange,
+use keyport_core::{
+    CoreError, DisplayName, ErrorCode, EventKind, Features, ItemChanges, ItemSpec, LicenseModel, ProductSpec,
+    RuleSet, RuleSetParams, VersionRange,
 };
 use serde_json::json;
 

@@ -26,18 +26,18 @@ mod sessions;
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use keyport_core::{Actor, Channel};
 
-pub use keyport_core::ItemChanges;
 pub use customers::{CustomerChanges, NewCustomer};
 pub use db::{Backend, DatabaseUrl, PoolOptions};
 pub use error::StoreError;
 pub use events::EventFilter;
 pub use idempotency::{Claim, KeptAnswer};
 pub use identity::{Purpose, Registration};
+pub use keyport_api::views::*;
+pub use keyport_core::ItemChanges;
 pub use keys::{ApiKeyView, KEY_PREFIX, NewApiKey};
 pub use limits::{Limit, Limits};
 pub use retention::{COUNTED_TABLES, Pruned, Retention};
 pub use sessions::{REFRESH_TOKEN_DAYS, Session, SessionSubject, family_of};
-pub use keyport_api::views::*;
 
 /// The result of a use case.
 pub type StoreResult<T> = Result<T, StoreError>;

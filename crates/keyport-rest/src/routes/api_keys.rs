@@ -1,8 +1,8 @@
 //! API keys, for admins: create one (shown once), list them, revoke one at once.
 
-use keyport_api::{ApiKeyRequest, CreatedApiKey};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
+use keyport_api::{ApiKeyRequest, CreatedApiKey};
 use keyport_core::{DisplayName, Role};
 use keyport_store::ApiKeyView;
 use utoipa_actix_web::service_config::ServiceConfig;

@@ -1,12 +1,9 @@
 //! `/products`, `/rule-sets`, `/items`: the catalog. Admins change it; every staff role
 //! reads it.
 
-use keyport_api::{ItemChangesRequest, ItemRequest, ProductChanges, ProductRequest};
 use actix_web::{HttpResponse, get, patch, post, put, web};
-use keyport_core::{
-    DisplayName, ProductCode, ProductSpec, Role, RuleSet,
-    RuleSetParams,
-};
+use keyport_api::{ItemChangesRequest, ItemRequest, ProductChanges, ProductRequest};
+use keyport_core::{DisplayName, ProductCode, ProductSpec, Role, RuleSet, RuleSetParams};
 use keyport_store::{ItemView, ProductView, RuleSetView};
 use utoipa_actix_web::service_config::ServiceConfig;
 

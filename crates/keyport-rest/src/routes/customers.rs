@@ -1,8 +1,8 @@
 //! `/customers`: customer accounts, for shops, portals, support and admins.
 
-use keyport_api::{CustomerChangesRequest, CustomerQuery, CustomerRequest};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use keyport_api::{CustomerChangesRequest, CustomerQuery, CustomerRequest};
 use keyport_core::{CustomerNumber, DisplayName, Email, OrderCustomer, Password, Role};
 use keyport_store::{CustomerChanges, CustomerView, NewCustomer};
 use utoipa_actix_web::service_config::ServiceConfig;

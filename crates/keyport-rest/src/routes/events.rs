@@ -1,7 +1,7 @@
 //! `/events`: the event log for admins and support.
 
-use keyport_api::{EventQuery};
 use actix_web::{get, web};
+use keyport_api::EventQuery;
 use keyport_core::{EventKind, Role};
 use keyport_store::{EventFilter, EventPage};
 use utoipa_actix_web::service_config::ServiceConfig;

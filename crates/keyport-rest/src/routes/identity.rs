@@ -1,8 +1,11 @@
 //! Self-registration, e-mail verification, password reset and change, and single sign-on.
 //! Answers never tell whether an e-mail address has an account.
 
-use keyport_api::{Accepted, PasswordChange, RegisterRequest, ResetConfirmation, ResetRequest, SsoRequest, TokenQuery, TokenResponse};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use keyport_api::{
+    Accepted, PasswordChange, RegisterRequest, ResetConfirmation, ResetRequest, SsoRequest, TokenQuery,
+    TokenResponse,
+};
 use keyport_core::{DisplayName, Email, Lang, Password, TicketCode};
 use keyport_store::Registration;
 use utoipa_actix_web::service_config::ServiceConfig;

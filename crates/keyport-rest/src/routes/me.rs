@@ -2,9 +2,9 @@
 //! deactivation, recovery, history. Works with a customer token, a ticket-login token
 //! (that ticket only), or a portal key acting for a customer.
 
-use keyport_api::{HistoryQuery, MachineRequest, RegisterTicketRequest, SignedFileRequest};
 use actix_web::{HttpResponse, get, post, web};
 use chrono::Utc;
+use keyport_api::{HistoryQuery, MachineRequest, RegisterTicketRequest, SignedFileRequest};
 use keyport_core::TicketCode;
 use keyport_store::{
     ActivationOutcome, ActivationView, CustomerView, EventFilter, EventPage, LicenseView, TicketView,

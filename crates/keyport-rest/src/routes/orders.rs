@@ -1,12 +1,10 @@
 //! `/orders` and `/tickets`: what shops send and read.
 
-use keyport_api::{OrderRequestBody};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::Utc;
-use keyport_core::{
-    Role, TicketCode,
-};
+use keyport_api::OrderRequestBody;
+use keyport_core::{Role, TicketCode};
 use keyport_store::{OrderOutcome, OrderView, TicketView};
 use utoipa_actix_web::service_config::ServiceConfig;
 

@@ -1,8 +1,8 @@
 //! `/auth`: password login, ticket login, refresh, logout.
 
-use keyport_api::{LoginRequest, RefreshRequest, TicketLoginRequest, TokenResponse};
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::Utc;
+use keyport_api::{LoginRequest, RefreshRequest, TicketLoginRequest, TokenResponse};
 use keyport_core::{Actor, Channel, TicketCode};
 use keyport_store::{Context, Session};
 use utoipa_actix_web::service_config::ServiceConfig;

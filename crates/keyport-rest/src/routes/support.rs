@@ -1,9 +1,9 @@
 //! Support actions: read any license, grant re-activation credits, revoke a license, move a
 //! ticket to another customer.
 
-use keyport_api::{CreditGrantRequest, RevocationRequest, TicketTransferRequest};
 use actix_web::{get, post, web};
 use chrono::Utc;
+use keyport_api::{CreditGrantRequest, RevocationRequest, TicketTransferRequest};
 use keyport_core::{Reason, Role, TicketCode};
 use keyport_store::{LicenseView, Scope, TicketView};
 use utoipa_actix_web::service_config::ServiceConfig;
