@@ -388,12 +388,12 @@ impl OrderRequestBody {
             .iter()
             .map(|l| OrderLine::new(l.line_number, Sku::parse(&l.sku)?, l.quantity))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(OrderRequest::new(
+        OrderRequest::new(
             ShopName::parse(&self.shop)?,
             ExternalOrderNumber::parse(&self.external_order_number)?,
             customer,
             lines,
-        )?)
+        )
     }
 }
 

@@ -116,6 +116,10 @@ error_codes! {
     IdempotencyKeyInUse = ("idempotency_key_in_use", 409, Client,
         "A request with this Idempotency-Key is still being processed; send it again in a moment to get its answer.",
         "Eine Anfrage mit diesem Idempotency-Key wird noch bearbeitet; senden Sie sie gleich noch einmal, um ihre Antwort zu erhalten."),
+    /// An API key that must stay is not revoked.
+    KeyRevocationRefused = ("key_revocation_refused", 409, Client,
+        "This API key cannot be revoked: {reason}.",
+        "Dieser API-Schlüssel kann nicht widerrufen werden: {reason}."),
     /// A resource with the same unique value exists already.
     AlreadyExists = ("already_exists", 409, Client,
         "A {resource} with this {field} exists already.",

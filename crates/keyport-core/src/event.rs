@@ -264,9 +264,45 @@ impl ApiKeyState {
     }
 }
 
+/// May the API key `target` (of `role`) be revoked by `actor`, when `other_admins` other
+/// admin keys work? Never the key the request itself came with, and never the last working
+/// admin key: REST would have no admin left (the command line can still revoke both).
+pub fn decide_key_revocation(
+    target: uuid::Uuid,
+    role: Role,
+    actor: &Actor,
+    other_admins: u64,
+) -> Result<(), crate::CoreError> {
+    let refused = |reason: &str| {
+        Err(crate::CoreError::new(crate::ErrorCode::KeyRevocationRefused).with("reason", reason))
+    };
+    let own = match actor {
+        Actor::ApiKey(id) | Actor::PortalForCustomer { api_key: id, .. } => *id == target,
+        Actor::System | Actor::Customer(_) | Actor::Ticket(_) => false,
+    };
+    if own {
+        return refused("it is the key of this request");
+    }
+    if role == Role::Admin && other_admins == 0 && *actor != Actor::System {
+        return refused("it is the last working admin key");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn neither_the_own_key_nor_the_last_admin_key_is_revoked_over_the_api() {
+        let (me, other) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2));
+        let code = |r: Result<(), crate::CoreError>| r.map_err(|e| e.code());
+        let refused = Err(crate::ErrorCode::KeyRevocationRefused);
+        assert_eq!(code(decide_key_revocation(me, Role::Shop, &Actor::ApiKey(me), 3)), refused);
+        assert_eq!(code(decide_key_revocation(other, Role::Admin, &Actor::ApiKey(me), 0)), refused);
+        assert_eq!(decide_key_revocation(other, Role::Admin, &Actor::ApiKey(me), 1), Ok(()));
+        assert_eq!(decide_key_revocation(other, Role::Admin, &Actor::System, 0), Ok(()), "the CLI may");
+    }
 
     #[test]
     fn a_key_works_until_its_expiry_and_never_after_a_revocation() {

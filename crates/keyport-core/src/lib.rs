@@ -17,7 +17,7 @@ pub mod ticket;
 
 pub use catalog::{Features, ItemChanges, ItemSpec, LicenseModel, ProductSpec, VersionRange};
 pub use error::{CoreError, ErrorCode, FaultSide, Lang};
-pub use event::{Actor, ApiKeyState, Channel, EventKind, Role};
+pub use event::{Actor, ApiKeyState, Channel, EventKind, Role, decide_key_revocation};
 pub use license::{
     ActivationDecision, ActivationRecord, ActivationState, CreditGrant, Credits, LicenseHistory,
     LicenseState, RecoveryDecision, RevocationDecision,

@@ -104,6 +104,10 @@ pub struct ActivationRecord {
     pub machine_id: Uuid,
     /// The hardware fingerprint the machine had when it was bound.
     pub fingerprint: Option<String>,
+    /// When it last moved to a new machine key on the same hardware, if it did.
+    pub rebound_at: Option<DateTime<Utc>>,
+    /// The machine it was bound to before that move.
+    pub previous_machine_id: Option<Uuid>,
     /// Its stored state.
     pub state: ActivationState,
     /// When it began.
@@ -294,9 +298,13 @@ pub enum ActivationDecision {
 }
 
 /// May `machine_id`, whose hardware has `fingerprint`, activate this license at `now`?
-/// The same machine again gets its activation; the same hardware under a new machine key
-/// (a reinstalled client) gets its activation moved to the new key, for free; anything else
-/// needs a free seat.
+///
+/// - The same machine again gets its activation, for free.
+/// - The same hardware under a new machine key (a reinstalled client whose key was lost)
+///   gets its activation moved to the new key, for free, but at most once per blocking
+///   period (at least a day) and never straight back to the key it moved from: a
+///   fingerprint copied to other machines cannot pass a seat around.
+/// - Anything else needs a free seat.
 pub fn decide_activation(
     rules: &RuleSet,
     history: &LicenseHistory,
@@ -308,17 +316,25 @@ pub fn decide_activation(
     if let Some(existing) = history.holder(machine_id) {
         return Ok(ActivationDecision::Existing(existing.id));
     }
-    let same_hardware = history
+    let period = Duration::days(i64::from(rules.params().blocking_days.max(1)));
+    let same_hardware: Vec<&ActivationRecord> = history
         .activations
         .iter()
-        .find(|a| a.state == ActivationState::Active && a.fingerprint.as_deref() == Some(fingerprint));
-    if let Some(reinstalled) = same_hardware {
-        return Ok(ActivationDecision::Rebind(reinstalled.id));
+        .filter(|a| a.state == ActivationState::Active && a.fingerprint.as_deref() == Some(fingerprint))
+        .filter(|a| a.previous_machine_id != Some(machine_id))
+        .collect();
+    if let Some(free) = same_hardware.iter().find(|a| a.rebound_at.is_none_or(|at| at + period <= now)) {
+        return Ok(ActivationDecision::Rebind(free.id));
     }
-    if history.seats_in_use(now) >= rules.seats() {
-        return Err(CoreError::new(ErrorCode::SeatsExhausted).with("seats", rules.seats()));
+    if history.seats_in_use(now) < rules.seats() {
+        return Ok(ActivationDecision::New);
     }
-    Ok(ActivationDecision::New)
+    match same_hardware.iter().filter_map(|a| a.rebound_at).map(|at| at + period).min() {
+        Some(next) => Err(CoreError::new(ErrorCode::RecoveryBlocked)
+            .with("date", day(next))
+            .with("at", next.to_rfc3339())),
+        None => Err(CoreError::new(ErrorCode::SeatsExhausted).with("seats", rules.seats())),
+    }
 }
 
 /// May this activation give its seat back?

@@ -43,6 +43,8 @@ fn active(activation: u128, machine: u128, at: DateTime<Utc>) -> ActivationRecor
         id: id(activation),
         machine_id: id(machine),
         fingerprint: Some(fp(id(machine))),
+        rebound_at: None,
+        previous_machine_id: None,
         state: ActivationState::Active,
         started_at: at,
         ended_at: None,
@@ -84,6 +86,25 @@ fn a_reinstalled_client_on_the_same_hardware_gets_its_activation_back_even_with_
     history.activations.push(active(10, 1, t0()));
     let decision = decide_activation(&r, &history, id(99), &fp(id(1)), t0() + days(3));
     assert_eq!(decision, Ok(ActivationDecision::Rebind(id(10))));
+}
+
+#[test]
+fn a_copied_fingerprint_cannot_pass_a_seat_back_and_forth() {
+    let r = rules(RuleSetParams { seats: 1, blocking_days: 0, ..standard() });
+    let mut history = fresh();
+    // Machine 1's activation moved to machine 9 (same fingerprint) an hour ago.
+    history.activations.push(ActivationRecord {
+        machine_id: id(9),
+        rebound_at: Some(t0()),
+        previous_machine_id: Some(id(1)),
+        ..active(10, 1, t0())
+    });
+    let back = decide_activation(&r, &history, id(1), &fp(id(1)), t0() + Duration::hours(1));
+    assert_eq!(back.map_err(|e| e.code()), Err(ErrorCode::SeatsExhausted), "never straight back");
+    let third = decide_activation(&r, &history, id(7), &fp(id(1)), t0() + Duration::hours(1));
+    assert_eq!(third.map_err(|e| e.code()), Err(ErrorCode::RecoveryBlocked), "at most once a day");
+    let later = decide_activation(&r, &history, id(7), &fp(id(1)), t0() + days(1));
+    assert_eq!(later, Ok(ActivationDecision::Rebind(id(10))));
 }
 
 #[test]

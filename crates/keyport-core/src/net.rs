@@ -33,17 +33,12 @@ pub struct Arrival<'a> {
 /// `trusted`, from the connection and `Host` otherwise. Behind several trusted proxies the
 /// client is the right-most address of `X-Forwarded-For` that is not a trusted proxy.
 pub fn origin(peer: IpAddr, arrival: &Arrival<'_>, trusted: &[IpAddr]) -> Origin {
+    let peer = peer.to_canonical();
     let direct = Origin { client: peer, scheme: "http".to_owned(), host: host_or_default(arrival.host) };
     if !trusted.contains(&peer) {
         return direct;
     }
-    let client = arrival
-        .forwarded_for
-        .map(|list| {
-            list.split(',').map(str::trim).filter_map(|a| a.parse::<IpAddr>().ok()).collect::<Vec<_>>()
-        })
-        .and_then(|chain| chain.iter().rev().find(|a| !trusted.contains(a)).or(chain.first()).copied())
-        .unwrap_or(peer);
+    let client = arrival.forwarded_for.map_or(peer, |list| client_in(list, peer, trusted));
     let scheme = match arrival.forwarded_proto.map(str::trim) {
         Some(p) if p.eq_ignore_ascii_case("https") => "https",
         Some(_) | None => "http",
@@ -54,6 +49,21 @@ pub fn origin(peer: IpAddr, arrival: &Arrival<'_>, trusted: &[IpAddr]) -> Origin
         scheme: scheme.to_owned(),
         host: host.filter(|h| valid_host(h)).map_or(direct.host, str::to_owned),
     }
+}
+
+/// Walks `X-Forwarded-For` from the right, past the trusted proxies: the first other entry
+/// is the client. An entry that is no address (`unknown`, a port, a socket path) ends the
+/// walk at the proxy that wrote it, so nothing left of it is believed.
+fn client_in(list: &str, peer: IpAddr, trusted: &[IpAddr]) -> IpAddr {
+    let mut last_trusted = peer;
+    for entry in list.rsplit(',').map(str::trim).filter(|e| !e.is_empty()) {
+        match entry.parse::<IpAddr>().map(|a| a.to_canonical()) {
+            Ok(address) if trusted.contains(&address) => last_trusted = address,
+            Ok(address) => return address,
+            Err(_) => return last_trusted,
+        }
+    }
+    last_trusted
 }
 
 fn host_or_default(host: Option<&str>) -> String {
@@ -112,6 +122,15 @@ mod tests {
         let trusted = [ip("127.0.0.1"), ip("10.0.0.2")];
         let o = origin(ip("127.0.0.1"), &forwarded("6.6.6.6, 198.51.100.7, 10.0.0.2", "a.example"), &trusted);
         assert_eq!(o.client, ip("198.51.100.7"), "a spoofed left-most entry is not believed");
+    }
+
+    #[test]
+    fn an_entry_that_is_no_address_stops_the_walk_and_mapped_addresses_match() {
+        let trusted = [ip("127.0.0.1")];
+        let o = origin(ip("::ffff:127.0.0.1"), &forwarded("6.6.6.6, unknown", "a.example"), &trusted);
+        assert_eq!(o.client, ip("127.0.0.1"), "the spoofed entry left of 'unknown' is not believed");
+        let o = origin(ip("::ffff:127.0.0.1"), &forwarded("198.51.100.7", "a.example"), &trusted);
+        assert_eq!(o.client, ip("198.51.100.7"), "an IPv4-mapped peer is the trusted proxy");
     }
 
     #[test]

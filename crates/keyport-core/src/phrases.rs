@@ -70,6 +70,8 @@ const WORDS: &[(&str, &str)] = &[
         "muss 1 bis 128 Zeichen lang sein, ohne Steuerzeichen",
     ),
     ("is too large", "ist zu groß"),
+    ("it is the key of this request", "es ist der Schlüssel dieser Anfrage"),
+    ("it is the last working admin key", "es ist der letzte gültige Admin-Schlüssel"),
     ("is too common; choose another", "ist zu verbreitet; wählen Sie ein anderes"),
     ("is required for this license model", "ist für dieses Lizenzmodell erforderlich"),
     ("is not the current password", "ist nicht das aktuelle Passwort"),

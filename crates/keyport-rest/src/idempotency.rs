@@ -27,8 +27,8 @@ pub async fn once<T, F, Fut>(
 ) -> Result<HttpResponse, ApiError>
 where
     T: Serialize,
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<(StatusCode, T), ApiError>>,
+    F: FnOnce() -> Fut + 'static,
+    Fut: std::future::Future<Output = Result<(StatusCode, T), ApiError>> + 'static,
 {
     let key = match req.headers().get(HEADER) {
         None => None,
@@ -58,24 +58,36 @@ where
                 .body(kept.body))
         }
         Claim::Claimed => {
-            let answered = match create().await {
-                Ok((status, body)) => serde_json::to_string(&body)
-                    .map(|text| (status, text))
-                    .map_err(|e| ApiError::internal(&e)),
-                Err(e) => Err(e),
-            };
+            // The call and the keeping of its answer run as a task of their own: a client
+            // that hangs up does not leave the key claimed with its change made.
             let store = state.store.clone();
-            match answered {
-                Ok((status, text)) => {
-                    let answer = KeptAnswer { status: status.as_u16(), body: text.clone() };
-                    run(move || store.keep_answer(&principal, &key, &answer)).await?;
-                    Ok(HttpResponse::build(status).content_type("application/json").body(text))
+            let task = actix_web::rt::spawn(async move {
+                let answered = match create().await {
+                    Ok((status, body)) => serde_json::to_string(&body)
+                        .map(|text| (status, text))
+                        .map_err(|e| ApiError::internal(&e)),
+                    Err(e) => Err(e),
+                };
+                match answered {
+                    Ok((status, text)) => {
+                        let answer = KeptAnswer { status: status.as_u16(), body: text.clone() };
+                        // The change is made: the caller gets its answer even if keeping it
+                        // fails (a retry then runs again once the claim is abandoned).
+                        if let Err(e) = run(move || store.keep_answer(&principal, &key, &answer)).await {
+                            tracing::warn!(error = %e, "an idempotent answer could not be kept");
+                        }
+                        Ok((status, text))
+                    }
+                    Err(e) => {
+                        if let Err(release) = run(move || store.release_claim(&principal, &key)).await {
+                            tracing::warn!(error = %release, "an idempotency claim could not be released");
+                        }
+                        Err(e)
+                    }
                 }
-                Err(e) => {
-                    run(move || store.release_claim(&principal, &key)).await?;
-                    Err(e)
-                }
-            }
+            });
+            let (status, text) = task.await.map_err(|e| ApiError::internal(&e))??;
+            Ok(HttpResponse::build(status).content_type("application/json").body(text))
         }
     }
 }

@@ -79,14 +79,16 @@ pub async fn guard(
         return Ok(req.into_response(problem_response(&error, Lang::En)));
     };
     let payload = req.take_payload();
-    match tokio::time::timeout(guards.body_timeout, read_body(payload, guards.body_limit)).await {
+    let deadline = tokio::time::Instant::now() + guards.body_timeout;
+    match tokio::time::timeout_at(deadline, read_body(payload, guards.body_limit)).await {
         Ok(Ok(body)) => {
             req.set_payload(Payload::from(body));
             Ok(next.call(req).await?.map_into_boxed_body())
         }
-        // A broken body is left for the handler's own answer (400 or 413).
+        // A body over the limit or broken is left for the handler's own answer (413 or
+        // 400); what is still to come must arrive within the same deadline.
         Ok(Err(rest)) => {
-            req.set_payload(rest);
+            req.set_payload(with_deadline(rest, deadline));
             Ok(next.call(req).await?.map_into_boxed_body())
         }
         Err(_) => {
@@ -117,6 +119,23 @@ async fn read_body(mut payload: Payload, limit: usize) -> Result<Bytes, Payload>
         }
     }
     Ok(body.freeze())
+}
+
+/// The payload, cut with an error when `deadline` passes before it ends.
+fn with_deadline(payload: Payload, deadline: tokio::time::Instant) -> Payload {
+    let stream = futures_util::stream::unfold(Some(payload), move |state| async move {
+        let mut payload = state?;
+        match tokio::time::timeout_at(deadline, payload.next()).await {
+            Ok(Some(item)) => Some((item, Some(payload))),
+            Ok(None) => None,
+            Err(_) => {
+                let late =
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "the body did not arrive in time");
+                Some((Err(actix_web::error::PayloadError::Io(late)), None))
+            }
+        }
+    });
+    Payload::Stream { payload: Box::pin(stream) }
 }
 
 /// The bytes read so far followed by the rest of the stream.

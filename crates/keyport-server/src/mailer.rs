@@ -38,7 +38,7 @@ fn smtp(s: &SmtpSettings) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> 
         "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?,
         other => anyhow::bail!("smtp.security must be none, starttls or tls, not '{other}'"),
     };
-    let builder = builder.port(s.port);
+    let builder = builder.port(s.port).timeout(Some(Duration::from_secs(10)));
     let builder = match (&s.username, &s.password) {
         (Some(user), Some(password)) => builder.credentials(Credentials::new(user.clone(), password.clone())),
         _ => builder,
@@ -119,7 +119,16 @@ impl Mailer {
                     return;
                 }
             };
-            let outcome = self.send(&mail).await;
+            // A send must end well within the claim, or another instance could claim and
+            // send the same mail again.
+            let limit =
+                Duration::from_secs(u64::try_from(keyport_store::mail::CLAIM_SECONDS / 2).unwrap_or(30));
+            let outcome = match tokio::time::timeout(limit, self.send(&mail)).await {
+                Ok(sent) => sent,
+                Err(_) => {
+                    Err(anyhow::anyhow!("the mail server did not answer within {} seconds", limit.as_secs()))
+                }
+            };
             let store = store.clone();
             let recorded = tokio::task::spawn_blocking(move || match outcome {
                 Ok(()) => {

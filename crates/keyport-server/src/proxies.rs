@@ -19,9 +19,13 @@ pub struct TrustedProxies(pub Vec<IpAddr>);
 fn origin_of(req: &ServiceRequest, trusted: &[IpAddr]) -> Origin {
     let peer = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    // Every X-Forwarded-For line, in order, as one list (a proxy may add a line of its own).
+    let forwarded_for: Vec<&str> =
+        req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).collect();
+    let forwarded_for = forwarded_for.join(",");
     let arrival = Arrival {
         host: header("host"),
-        forwarded_for: header("x-forwarded-for"),
+        forwarded_for: (!forwarded_for.is_empty()).then_some(forwarded_for.as_str()),
         forwarded_proto: header("x-forwarded-proto"),
         forwarded_host: header("x-forwarded-host"),
     };
@@ -32,7 +36,7 @@ fn origin_of(req: &ServiceRequest, trusted: &[IpAddr]) -> Origin {
 pub fn client_address(req: &ServiceRequest) -> IpAddr {
     match req.extensions().get::<Origin>() {
         Some(origin) => origin.client,
-        None => req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip()),
+        None => req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip().to_canonical()),
     }
 }
 

@@ -23,8 +23,16 @@ use crate::settings::Settings;
 /// The response header that carries the request id (also in every log line of the request).
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// The largest request body accepted, in bytes.
+/// The largest request body accepted, in bytes (REST's JSON limit).
 pub const BODY_LIMIT: usize = keyport_rest::problem::JSON_LIMIT;
+
+/// The most of a body the guards read before the handler sees it: the largest any
+/// handler accepts (SOAP's), so every accepted body arrives under the body deadline.
+const GUARDED_BODY: usize = if keyport_soap::service::BODY_LIMIT > BODY_LIMIT {
+    keyport_soap::service::BODY_LIMIT
+} else {
+    BODY_LIMIT
+};
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -82,7 +90,7 @@ impl Application {
             trusted: TrustedProxies(settings.trusted_proxies.clone()),
             guards: Guards::new(
                 Duration::from_millis(settings.http.body_timeout_ms.max(1)),
-                BODY_LIMIT,
+                GUARDED_BODY,
                 settings.http.requests_per_address,
             ),
             head_timeout: Duration::from_millis(settings.http.head_timeout_ms.max(1)),

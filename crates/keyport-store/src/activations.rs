@@ -47,7 +47,9 @@ impl Store {
                 ctx.now,
             )?;
             let (row, created) = match decision {
-                ActivationDecision::Existing(id) => (loaded.activation(id)?.0, false),
+                ActivationDecision::Existing(id) => {
+                    (current_hardware(conn, loaded.activation(id)?.0, &machine)?, false)
+                }
                 ActivationDecision::Rebind(id) => (rebind(conn, ctx, &loaded, id, &machine)?, false),
                 ActivationDecision::New => {
                     let row = insert_activation(conn, &loaded, &machine, ActivationState::Active, ctx)?;
@@ -289,9 +291,28 @@ pub(crate) fn insert_activation(
         started_at: stored_time(ctx.now),
         ended_at: None,
         fingerprint: Some(machine.fingerprint.clone()),
+        rebound_at: None,
+        previous_machine_id: None,
     };
     diesel::insert_into(activations::table).values(&row).execute(conn)?;
     Ok(row)
+}
+
+/// The machine of an activation presents other hardware than it was bound with (a new
+/// disk, a new board): the activation keeps the fingerprint it is used with now, so its
+/// certificate matches the machine.
+pub(crate) fn current_hardware(
+    conn: &mut DbConn,
+    row: ActivationRow,
+    machine: &MachineRow,
+) -> StoreResult<ActivationRow> {
+    if row.fingerprint.as_deref() == Some(machine.fingerprint.as_str()) {
+        return Ok(row);
+    }
+    diesel::update(activations::table.find(&row.id))
+        .set(activations::fingerprint.eq(&machine.fingerprint))
+        .execute(conn)?;
+    Ok(ActivationRow { fingerprint: Some(machine.fingerprint.clone()), ..row })
 }
 
 /// Moves an activation to a new machine key on the same hardware (a reinstalled client),

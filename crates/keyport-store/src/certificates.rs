@@ -81,7 +81,11 @@ pub(crate) fn issue(
             min: u32::try_from(loaded.item.version_min).unwrap_or_default(),
             max: loaded.item.version_max.and_then(|v| u32::try_from(v).ok()),
         },
-        machine: MachineClaim { fingerprint: machine.fingerprint.clone(), key: machine.public_key.clone() },
+        // The hardware the activation was made for (the machine row keeps the first seen).
+        machine: MachineClaim {
+            fingerprint: activation.fingerprint.clone().unwrap_or_else(|| machine.fingerprint.clone()),
+            key: machine.public_key.clone(),
+        },
         checkin_until,
     };
     Ok(armor(FileKind::Certificate, &certificate::sign(&claims, &kid, &seed)?))

@@ -128,11 +128,35 @@ impl std::fmt::Debug for DatabaseUrl {
 }
 
 fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let base = match base.split_once("://").and_then(|(scheme, rest)| {
+        let (userinfo, host) = rest.split_once('@')?;
+        let (user, _) = userinfo.split_once(':')?;
+        Some(format!("{scheme}://{user}:***@{host}"))
+    }) {
+        Some(redacted) => redacted,
+        None => base.to_owned(),
+    };
+    // libpq also takes a password as a parameter.
+    let query = query.map(|q| {
+        q.split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _))
+                    if name.eq_ignore_ascii_case("password") || name.eq_ignore_ascii_case("sslpassword") =>
+                {
+                    format!("{name}=***")
+                }
+                _ => pair.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    match query {
+        Some(query) => format!("{base}?{query}"),
+        None => base,
     }
 }
 
@@ -349,4 +373,22 @@ fn backoff(attempt: u32) -> Duration {
     let mut jitter = [0u8; 1];
     let _ = getrandom::fill(&mut jitter);
     Duration::from_millis(u64::from(attempt.min(8)) * 5 + u64::from(jitter[0] % 10))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_is_hidden_wherever_the_url_carries_it() {
+        assert_eq!(redact_password("postgres://k:hunter2@db/keyport"), "postgres://k:***@db/keyport");
+        assert_eq!(
+            redact_password("postgres:///keyport?host=/run/postgresql&password=hunter2"),
+            "postgres:///keyport?host=/run/postgresql&password=***"
+        );
+        assert_eq!(
+            redact_password("postgres://k@db/keyport?sslmode=require"),
+            "postgres://k@db/keyport?sslmode=require"
+        );
+    }
 }

@@ -71,10 +71,21 @@ impl Store {
                     Err(CoreError::new(ErrorCode::IdempotencyKeyInUse).into())
                 }
                 Some((_, RUNNING, _, _)) => {
-                    diesel::update(idempotency_keys::table.find((principal, key)))
-                        .set(idempotency_keys::created_at.eq(stored_time(now)))
-                        .execute(conn)?;
-                    Ok(Claim::Claimed)
+                    // An abandoned claim is taken over by one caller only: the update repeats
+                    // the conditions, so a racing caller's takeover makes this one change
+                    // nothing.
+                    let taken = diesel::update(
+                        idempotency_keys::table
+                            .find((principal, key))
+                            .filter(idempotency_keys::status.eq(RUNNING))
+                            .filter(idempotency_keys::created_at.le(abandoned)),
+                    )
+                    .set(idempotency_keys::created_at.eq(stored_time(now)))
+                    .execute(conn)?;
+                    match taken {
+                        1 => Ok(Claim::Claimed),
+                        _ => Err(CoreError::new(ErrorCode::IdempotencyKeyInUse).into()),
+                    }
                 }
                 Some((_, status, body, _)) => {
                     let status = u16::try_from(status).map_err(|_| {

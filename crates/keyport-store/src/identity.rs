@@ -97,7 +97,9 @@ fn new_token(
 
 /// Uses a one-time token of one of the purposes; answers the customer id. An unknown,
 /// used or expired token is `invalid_token`.
-fn use_token(
+/// The customer a valid, unused token of one of `purposes` is for; `invalid_token`
+/// otherwise. Changes nothing.
+fn check_token(
     conn: &mut DbConn,
     token: &str,
     purposes: &[Purpose],
@@ -119,6 +121,17 @@ fn use_token(
     if used_at.is_some() || utc(expires_at) <= now || !purposes.iter().any(|p| p.as_str() == purpose) {
         return Err(invalid());
     }
+    Ok(customer)
+}
+
+fn use_token(
+    conn: &mut DbConn,
+    token: &str,
+    purposes: &[Purpose],
+    now: DateTime<Utc>,
+) -> StoreResult<String> {
+    let customer = check_token(conn, token, purposes, now)?;
+    let invalid = || StoreError::from(CoreError::new(ErrorCode::InvalidToken));
     let used =
         diesel::update(one_time_tokens::table.find(hash(token)).filter(one_time_tokens::used_at.is_null()))
             .set(one_time_tokens::used_at.eq(stored_time(now)))
@@ -222,6 +235,9 @@ impl Store {
     /// Sets a new password with a reset or invitation token. It confirms the address too,
     /// and ends every session of the account.
     pub fn reset_password(&self, ctx: &Context, token: &str, password: &Password) -> StoreResult<()> {
+        // A token that cannot work costs no password hashing: junk tokens cannot fill the
+        // hashing queue. The write below checks it again and uses it.
+        self.read(|conn| check_token(conn, token, &[Purpose::Reset, Purpose::Invite], ctx.now))?;
         let hashed = crate::passwords::hash(password)?;
         self.write(|conn| {
             let id = use_token(conn, token, &[Purpose::Reset, Purpose::Invite], ctx.now)?;

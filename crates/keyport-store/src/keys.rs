@@ -106,6 +106,29 @@ impl Store {
     /// first revocation.
     pub fn revoke_api_key(&self, ctx: &Context, id: Uuid) -> StoreResult<ApiKeyView> {
         self.write(|conn| {
+            let target: ApiKeyRow = api_keys::table
+                .find(id.to_string())
+                .select(ApiKeyRow::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| CoreError::not_found("API key"))?;
+            if target.revoked_at.is_some() {
+                return key_view(target);
+            }
+            let admins: Vec<ApiKeyRow> = api_keys::table
+                .filter(api_keys::role.eq(Role::Admin.as_str()))
+                .filter(api_keys::revoked_at.is_null())
+                .filter(api_keys::id.ne(id.to_string()))
+                .select(ApiKeyRow::as_select())
+                .load(conn)?;
+            let working = admins.iter().filter(|k| k.expires_at.is_none_or(|end| utc(end) > ctx.now)).count();
+            let role = crate::error::stored("role", Role::parse(&target.role))?;
+            keyport_core::decide_key_revocation(
+                id,
+                role,
+                &ctx.actor,
+                u64::try_from(working).unwrap_or(u64::MAX),
+            )?;
             let revoked =
                 diesel::update(api_keys::table.find(id.to_string()).filter(api_keys::revoked_at.is_null()))
                     .set(api_keys::revoked_at.eq(stored_time(ctx.now)))

@@ -124,6 +124,8 @@ impl Loaded {
                     id: uuid_of(&a.id)?,
                     machine_id: uuid_of(&a.machine_id)?,
                     fingerprint: Some(a.fingerprint.clone().unwrap_or_else(|| m.fingerprint.clone())),
+                    rebound_at: a.rebound_at.map(utc),
+                    previous_machine_id: a.previous_machine_id.as_deref().map(uuid_of).transpose()?,
                     state: stored("activation state", ActivationState::parse(&a.state))?,
                     started_at: utc(a.started_at),
                     ended_at: a.ended_at.map(utc),

@@ -101,7 +101,10 @@ impl Store {
                 ctx.now,
             )?;
             let (row, created) = match decision {
-                ActivationDecision::Existing(id) => (loaded.activation(id)?.0, false),
+                ActivationDecision::Existing(id) => (
+                    crate::activations::current_hardware(conn, loaded.activation(id)?.0, &machine_row)?,
+                    false,
+                ),
                 ActivationDecision::Rebind(id) => {
                     (crate::activations::rebind(conn, ctx, &loaded, id, &machine_row)?, false)
                 }

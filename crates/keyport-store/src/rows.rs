@@ -149,6 +149,8 @@ pub(crate) struct ActivationRow {
     pub started_at: NaiveDateTime,
     pub ended_at: Option<NaiveDateTime>,
     pub fingerprint: Option<String>,
+    pub rebound_at: Option<NaiveDateTime>,
+    pub previous_machine_id: Option<String>,
 }
 
 /// A credit grant row.

@@ -128,6 +128,8 @@ diesel::table! {
         started_at -> Timestamp,
         ended_at -> Nullable<Timestamp>,
         fingerprint -> Nullable<Text>,
+        rebound_at -> Nullable<Timestamp>,
+        previous_machine_id -> Nullable<Text>,
     }
 }
 

@@ -1,3 +1,10 @@
+DROP INDEX rate_counters_window;
+DROP INDEX one_time_tokens_expires;
+DROP INDEX idempotency_keys_created;
+DROP INDEX sessions_revoked;
+DROP INDEX sessions_expires;
+ALTER TABLE activations DROP COLUMN previous_machine_id;
+ALTER TABLE activations DROP COLUMN rebound_at;
 ALTER TABLE api_keys DROP COLUMN expires_at;
 DROP INDEX signing_keys_one_current;
 ALTER TABLE activations DROP COLUMN fingerprint;

@@ -11,3 +11,12 @@ UPDATE activations SET fingerprint = (SELECT fingerprint FROM machines WHERE mac
 
 -- API keys may expire.
 ALTER TABLE api_keys ADD COLUMN expires_at TIMESTAMP;
+-- A reinstalled client's activation moves to its new key at most once a period, never back.
+ALTER TABLE activations ADD COLUMN rebound_at TIMESTAMP;
+ALTER TABLE activations ADD COLUMN previous_machine_id TEXT;
+-- What the pruning job looks for, found by index rather than a full scan.
+CREATE INDEX sessions_expires ON sessions(expires_at);
+CREATE INDEX sessions_revoked ON sessions(revoked_at);
+CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
+CREATE INDEX one_time_tokens_expires ON one_time_tokens(expires_at);
+CREATE INDEX rate_counters_window ON rate_counters(window_start);

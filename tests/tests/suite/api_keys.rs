@@ -50,6 +50,18 @@ fn an_admin_creates_lists_and_revokes_keys_and_a_revoked_key_stops_at_once() {
             let events = api.get("/api/v1/events?kind=api_key_revoked", Some(&admin)).await;
             assert_eq!(events.body["items"].as_array().unwrap().len(), 1, "revoking twice is one revocation");
 
+            let own =
+                listed.body.as_array().unwrap().iter().find(|k| k["role"] == "admin").unwrap()["id"].clone();
+            let own = own.as_str().unwrap();
+            let refused =
+                api.post(&format!("/api/v1/api-keys/{own}/revocation"), Some(&admin), json!({})).await;
+            assert_eq!(
+                (refused.status, refused.code()),
+                (409, "key_revocation_refused"),
+                "not the key of the request"
+            );
+            assert_eq!(api.get("/api/v1/products", Some(&admin)).await.status, 200);
+
             let past = (Utc::now() - Duration::hours(1)).to_rfc3339();
             let invalid = api
                 .post(

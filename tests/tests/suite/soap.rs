@@ -376,7 +376,7 @@ fn http_basic_works_as_well_and_roles_are_enforced() {
                 .await
                 .unwrap();
             assert!(
-                german.contains("<faultstring>Es wurde kein(e) license gefunden.</faultstring>"),
+                german.contains("<faultstring>Es wurde kein(e) Lizenz gefunden.</faultstring>"),
                 "{german}"
             );
             let wsdl = reqwest::get(format!("{}/soap?wsdl", api.base)).await.unwrap().text().await.unwrap();
