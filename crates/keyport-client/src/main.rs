@@ -238,7 +238,7 @@ fn run(cli: Cli) -> Result<(), ClientError> {
             );
         }
         Command::Status { keys: source } => {
-            let jwks = keys(&home, &source).unwrap_or_default();
+            let jwks = keys(&home, &source)?;
             let installed = home.certificates()?;
             if installed.is_empty() {
                 println!("no license is installed on this machine");

@@ -137,7 +137,15 @@ pub fn fault(fault: &Fault, lang: Lang) -> String {
             .map(|(name, value)| crate::contract::Fact { name: (*name).to_owned(), value: value.clone() })
             .collect(),
     };
-    let detail = crate::to_xml(&detail).unwrap_or_default();
+    // Written by hand when the serializer fails, so the caller always gets the code.
+    let detail = crate::to_xml(&detail).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a fault detail could not be written");
+        format!(
+            "<tns:KeyportFault xmlns:tns=\"urn:keyport:soap:v1\"><tns:code>{}</tns:code><tns:message>{}</tns:message></tns:KeyportFault>",
+            escape(error.code().as_str()),
+            escape(&error.message(lang))
+        )
+    });
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soap:Envelope xmlns:soap=\"{SOAP_ENV}\"><soap:Body><soap:Fault>\
          <faultcode>soap:{code}</faultcode><faultstring>{}</faultstring><detail>{detail}</detail>\

@@ -227,13 +227,37 @@ fn ticket(t: TicketView) -> Ticket {
     }
 }
 
+/// Core's license state as the contract names it: a state core gains must be added to the
+/// WSDL, or this does not compile.
+fn license_state(state: keyport_core::LicenseState) -> LicenseState {
+    match state {
+        keyport_core::LicenseState::Active => LicenseState::Active,
+        keyport_core::LicenseState::Pending => LicenseState::Pending,
+        keyport_core::LicenseState::Inactive => LicenseState::Inactive,
+        keyport_core::LicenseState::Expired => LicenseState::Expired,
+        keyport_core::LicenseState::Revoked => LicenseState::Revoked,
+    }
+}
+
+/// Core's activation state as the contract names it (exhaustive, like [`license_state`]).
+fn activation_state(state: keyport_core::ActivationState) -> ActivationState {
+    match state {
+        keyport_core::ActivationState::Pending => ActivationState::Pending,
+        keyport_core::ActivationState::Active => ActivationState::Active,
+        keyport_core::ActivationState::Deactivated => ActivationState::Deactivated,
+        keyport_core::ActivationState::Recovered => ActivationState::Recovered,
+        keyport_core::ActivationState::Revoked => ActivationState::Revoked,
+        keyport_core::ActivationState::Expired => ActivationState::Expired,
+    }
+}
+
 fn license(l: LicenseView) -> License {
     License {
         id: l.id.to_string(),
         ticket_code: l.ticket_code,
         sku: l.sku,
         product_code: l.product_code,
-        state: LicenseState::parse(l.state.as_str()).unwrap_or_default(),
+        state: license_state(l.state),
         seats: int(l.seats),
         seats_in_use: int(l.seats_in_use),
         reactivation_credits: int(l.reactivation_credits),
@@ -250,7 +274,7 @@ fn activation(a: ActivationView) -> Activation {
         id: a.id.to_string(),
         machine_key: a.machine_key,
         fingerprint: a.fingerprint,
-        state: ActivationState::parse(a.state.as_str()).unwrap_or_default(),
+        state: activation_state(a.state),
         started_at: time(a.started_at),
         ended_at: a.ended_at.map(time),
     }

@@ -34,6 +34,11 @@ fn new_key(conn: &mut DbConn, now: DateTime<Utc>) -> StoreResult<(String, [u8; 3
     Ok((kid, seed))
 }
 
+/// A stored version number; a negative one is corrupt data, never version 0 or "any".
+fn version(stored: i32) -> StoreResult<u32> {
+    u32::try_from(stored).map_err(|_| StoreError::Corrupt(format!("an item's version is {stored}")))
+}
+
 fn seed_of(hex_seed: &str) -> StoreResult<[u8; 32]> {
     hex::decode(hex_seed)
         .ok()
@@ -78,8 +83,8 @@ pub(crate) fn issue(
         product: loaded.product_code.clone(),
         features: features_of(&loaded.item)?,
         versions: VersionClaim {
-            min: u32::try_from(loaded.item.version_min).unwrap_or_default(),
-            max: loaded.item.version_max.and_then(|v| u32::try_from(v).ok()),
+            min: version(loaded.item.version_min)?,
+            max: loaded.item.version_max.map(version).transpose()?,
         },
         // The hardware the activation was made for (the machine row keeps the first seen).
         machine: MachineClaim {

@@ -5,8 +5,8 @@ use keyport_core::{CoreError, CustomerNumber, DisplayName, Email, ErrorCode, Eve
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::db::DbConn;
 use crate::events::{Subject, append};
+use crate::lookup::{by_email, by_number};
 use crate::rows::CustomerRow;
 use crate::schema::customers;
 use crate::{Context, CustomerView, Store, StoreResult, new_id, stored_time, utc, uuid_of};
@@ -172,22 +172,6 @@ impl Store {
 
 fn taken(field: &'static str) -> crate::StoreError {
     CoreError::new(ErrorCode::AlreadyExists).with("resource", "customer").with("field", field).into()
-}
-
-pub(crate) fn by_email(conn: &mut DbConn, email: &Email) -> StoreResult<Option<CustomerRow>> {
-    Ok(customers::table
-        .filter(customers::email.eq(email.as_str()))
-        .select(CustomerRow::as_select())
-        .first(conn)
-        .optional()?)
-}
-
-pub(crate) fn by_number(conn: &mut DbConn, number: &CustomerNumber) -> StoreResult<Option<CustomerRow>> {
-    Ok(customers::table
-        .filter(customers::customer_number.eq(number.as_str()))
-        .select(CustomerRow::as_select())
-        .first(conn)
-        .optional()?)
 }
 
 fn customer_view(row: CustomerRow) -> StoreResult<CustomerView> {

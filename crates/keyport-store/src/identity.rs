@@ -158,7 +158,7 @@ impl Store {
     ) -> StoreResult<()> {
         let hashed = crate::passwords::hash(&registration.password)?;
         self.write(|conn| {
-            if let Some(existing) = crate::customers::by_email(conn, &registration.email)? {
+            if let Some(existing) = crate::lookup::by_email(conn, &registration.email)? {
                 let lang = lang_of(&language_of(conn, &existing.id)?);
                 return mail::enqueue(
                     conn,
@@ -224,7 +224,7 @@ impl Store {
         email: &Email,
     ) -> StoreResult<()> {
         self.write(|conn| {
-            let Some(customer) = crate::customers::by_email(conn, email)? else { return Ok(()) };
+            let Some(customer) = crate::lookup::by_email(conn, email)? else { return Ok(()) };
             let lang = lang_of(&language_of(conn, &customer.id)?);
             let token =
                 new_token(conn, Purpose::Reset, &customer.id, ctx.now + Duration::hours(RESET_HOURS))?;
@@ -310,7 +310,7 @@ impl Store {
                         .with("reason", "it carries no verified e-mail address")
                         .into());
                 }
-                (None, Some(email)) => match crate::customers::by_email(conn, email)? {
+                (None, Some(email)) => match crate::lookup::by_email(conn, email)? {
                     Some(existing) => {
                         diesel::update(customers::table.find(&existing.id))
                             .set((customers::sso_issuer.eq(issuer), customers::sso_subject.eq(subject)))

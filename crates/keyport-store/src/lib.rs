@@ -4,7 +4,7 @@ mod activations;
 mod catalog;
 mod certificates;
 mod customers;
-pub mod db;
+mod db;
 mod error;
 mod events;
 pub mod files;
@@ -13,6 +13,7 @@ mod identity;
 mod keys;
 mod licenses;
 mod limits;
+mod lookup;
 pub mod mail;
 mod offline;
 mod orders;
@@ -20,6 +21,7 @@ mod passwords;
 mod retention;
 mod rows;
 mod schema;
+#[cfg(feature = "bench-seed")]
 mod seed;
 mod sessions;
 

@@ -16,7 +16,7 @@ use crate::catalog::{features_of, rule_set_of};
 use crate::db::DbConn;
 use crate::error::stored;
 use crate::events::{Subject, append};
-use crate::orders::display_code;
+use crate::rows::display_code;
 use crate::rows::{ActivationRow, CreditGrantRow, ItemRow, LicenseRow, MachineRow, RuleSetRow, TicketRow};
 use crate::schema::{activations, credit_grants, items, licenses, machines, products, rule_sets, tickets};
 use crate::{

@@ -8,9 +8,9 @@ use keyport_core::{CoreError, ErrorCode, EventKind, OrderCustomer, OrderRequest,
 use serde_json::json;
 
 use crate::catalog::model_of;
-use crate::customers::{by_email, by_number};
 use crate::db::DbConn;
 use crate::events::{Subject, append};
+use crate::lookup::{by_email, by_number};
 use crate::rows::{ItemRow, NewLicense, OrderLineRow, OrderRow, TicketRow};
 use crate::schema::{items, licenses, order_lines, orders, tickets};
 use crate::{
@@ -263,16 +263,11 @@ fn order_view(conn: &mut DbConn, order: OrderRow) -> StoreResult<OrderView> {
         id: uuid_of(&order.id)?,
         shop: order.shop,
         external_number: order.external_number,
-        ticket_code: display_code(&ticket_code)?,
+        ticket_code: crate::rows::display_code(&ticket_code)?,
         customer_id: order.customer_id.as_deref().map(uuid_of).transpose()?,
         lines: line_views,
         created_at: utc(order.created_at),
         cancelled_at: order.cancelled_at.map(utc),
         cancel_reason: order.cancel_reason,
     })
-}
-
-/// A stored ticket code in its grouped form.
-pub(crate) fn display_code(stored: &str) -> StoreResult<String> {
-    Ok(crate::error::stored("ticket code", TicketCode::parse(stored))?.to_string())
 }

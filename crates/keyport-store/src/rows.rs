@@ -209,3 +209,8 @@ pub(crate) struct NewEvent {
     pub data: String,
     pub at: NaiveDateTime,
 }
+
+/// A stored ticket code in its grouped form.
+pub(crate) fn display_code(stored: &str) -> crate::StoreResult<String> {
+    Ok(crate::error::stored("ticket code", keyport_core::TicketCode::parse(stored))?.to_string())
+}

@@ -1,0 +1,26 @@
+//! Finding a customer by a unique value: the lookups several use cases share, below them
+//! all (they use only the schema and the rows).
+
+use diesel::prelude::*;
+use keyport_core::{CustomerNumber, Email};
+
+use crate::StoreResult;
+use crate::db::DbConn;
+use crate::rows::CustomerRow;
+use crate::schema::customers;
+
+pub(crate) fn by_email(conn: &mut DbConn, email: &Email) -> StoreResult<Option<CustomerRow>> {
+    Ok(customers::table
+        .filter(customers::email.eq(email.as_str()))
+        .select(CustomerRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub(crate) fn by_number(conn: &mut DbConn, number: &CustomerNumber) -> StoreResult<Option<CustomerRow>> {
+    Ok(customers::table
+        .filter(customers::customer_number.eq(number.as_str()))
+        .select(CustomerRow::as_select())
+        .first(conn)
+        .optional()?)
+}
