@@ -66,6 +66,59 @@ pub struct CertificateClaims {
     pub checkin_until: Option<i64>,
 }
 
+/// What a certificate is issued for: the license and its activation on one machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entitlement {
+    /// The license.
+    pub license_id: Uuid,
+    /// The activation (one per machine that holds the license).
+    pub activation_id: Uuid,
+    /// When the license ends, if it does.
+    pub license_expires_at: Option<DateTime<Utc>>,
+    /// The item's article number.
+    pub sku: String,
+    /// The product's code.
+    pub product: String,
+    /// The features unlocked.
+    pub features: Vec<String>,
+    /// The major versions entitled.
+    pub versions: crate::VersionRange,
+    /// The machine it is bound to: its key and the fingerprint of its hardware.
+    pub machine: MachineClaim,
+}
+
+/// Until when a certificate issued at `now` lets the software run without checking in:
+/// the check-in interval plus its grace, where the rule set asks for check-ins.
+pub fn checkin_lease(rules: &crate::RuleSetParams, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    rules
+        .checkin_interval_days
+        .map(|days| now + chrono::Duration::days(i64::from(days) + i64::from(rules.checkin_grace_days)))
+}
+
+/// The claims of the certificate for an entitlement issued at `now` under `rules`.
+pub fn claims(
+    entitlement: &Entitlement,
+    rules: &crate::RuleSetParams,
+    now: DateTime<Utc>,
+) -> CertificateClaims {
+    CertificateClaims {
+        iss: ISSUER.to_owned(),
+        sub: entitlement.license_id,
+        jti: entitlement.activation_id,
+        iat: now.timestamp(),
+        exp: entitlement.license_expires_at.map(|t| t.timestamp()),
+        item: entitlement.sku.clone(),
+        product: entitlement.product.clone(),
+        features: entitlement.features.clone(),
+        versions: VersionClaim {
+            min: entitlement.versions.min_major(),
+            max: entitlement.versions.max_major(),
+        },
+        machine: entitlement.machine.clone(),
+        checkin_until: checkin_lease(rules, now).map(|t| t.timestamp()),
+    }
+}
+
 /// Signs certificate claims with a server key.
 pub fn sign(claims: &CertificateClaims, kid: &str, seed: &[u8; 32]) -> Result<String, CoreError> {
     jws::sign(claims, CERTIFICATE_TYPE, Some(kid), seed)
@@ -175,6 +228,30 @@ fn day(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod lease {
+        use proptest::prelude::*;
+
+        use super::super::checkin_lease;
+        use crate::rules::tests::standard;
+
+        proptest! {
+            #[test]
+            fn a_lease_exists_exactly_when_check_ins_are_asked_for_and_lasts_interval_plus_grace(
+                interval in proptest::option::of(1u32..3650),
+                grace in 0u32..3650,
+                at in 0i64..4_000_000_000,
+            ) {
+                let now = chrono::DateTime::from_timestamp(at, 0).unwrap_or_default();
+                let rules = crate::RuleSetParams { checkin_interval_days: interval, checkin_grace_days: grace, ..standard() };
+                let lease = checkin_lease(&rules, now);
+                prop_assert_eq!(lease.is_some(), interval.is_some());
+                if let (Some(lease), Some(days)) = (lease, interval) {
+                    prop_assert_eq!((lease - now).num_days(), i64::from(days) + i64::from(grace));
+                }
+            }
+        }
+    }
     use chrono::TimeZone;
 
     fn claims(exp: Option<i64>) -> CertificateClaims {

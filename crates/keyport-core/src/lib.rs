@@ -23,7 +23,9 @@ pub use license::{
     LicenseState, RecoveryDecision, RevocationDecision,
 };
 pub use machine::{Fingerprint, MachineIdentity, MachineKey};
-pub use order::{CancelDecision, Cancellation, OrderCustomer, OrderLine, OrderRequest};
+pub use order::{
+    CancelDecision, Cancellation, HeldLine, OrderCustomer, OrderLine, OrderRequest, decide_lines,
+};
 pub use rules::{RuleSet, RuleSetParams};
 pub use text::{
     CustomerNumber, DisplayName, Email, ExternalOrderNumber, Password, ProductCode, Reason, RuleSetName,

@@ -8,6 +8,8 @@ use crate::text::{CustomerNumber, ExternalOrderNumber, Reason, ShopName, Sku};
 
 /// The most licenses one order line can create.
 pub const MAX_QUANTITY: u32 = 1_000;
+/// The highest line number (what both databases keep in an integer column).
+pub const MAX_LINE_NUMBER: u32 = 2_147_483_647;
 /// The most lines one order can have.
 pub const MAX_LINES: usize = 500;
 
@@ -23,10 +25,13 @@ pub struct OrderLine {
 }
 
 impl OrderLine {
-    /// Checks the line number (1 or more) and quantity (1 to 1000).
+    /// Checks the line number (1 to 2147483647) and quantity (1 to 1000).
     pub fn new(line_number: u32, sku: Sku, quantity: u32) -> Result<OrderLine, CoreError> {
         if line_number == 0 {
             return Err(CoreError::invalid("line_number", "must be 1 or more"));
+        }
+        if line_number > MAX_LINE_NUMBER {
+            return Err(CoreError::invalid("line_number", "is too large"));
         }
         if !(1..=MAX_QUANTITY).contains(&quantity) {
             return Err(CoreError::invalid("quantity", "must be between 1 and 1000"));
@@ -127,6 +132,41 @@ pub fn decide_cancellation(existing: Option<&Cancellation>) -> CancelDecision {
     }
 }
 
+/// A line an order holds already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLine {
+    /// The shop's line number.
+    pub line_number: u32,
+    /// The item's article number.
+    pub sku: String,
+    /// How many licenses.
+    pub quantity: u32,
+}
+
+/// Which lines of `request` the order adds, given the lines it holds: a line number seen
+/// with the same item and quantity is a retry (nothing to add), with other content a
+/// conflict (`order_line_conflict`); a cancelled order adds none (`order_cancelled`).
+pub fn decide_lines<'r>(
+    held: &[HeldLine],
+    cancellation: Option<&Cancellation>,
+    request: &'r OrderRequest,
+) -> Result<Vec<&'r OrderLine>, CoreError> {
+    let mut new_lines = Vec::new();
+    for line in &request.lines {
+        match held.iter().find(|h| h.line_number == line.line_number) {
+            Some(h) if h.sku == line.sku.as_str() && h.quantity == line.quantity => {}
+            Some(_) => {
+                return Err(
+                    CoreError::new(ErrorCode::OrderLineConflict).with("line_number", line.line_number)
+                );
+            }
+            None => new_lines.push(line),
+        }
+    }
+    decide_extension(cancellation, new_lines.len())?;
+    Ok(new_lines)
+}
+
 /// May an order take `new_lines` lines it has not seen before? A cancelled order takes
 /// none (`order_cancelled`); a retry that adds nothing is still answered with the order.
 pub fn decide_extension(cancellation: Option<&Cancellation>, new_lines: usize) -> Result<(), CoreError> {
@@ -141,6 +181,65 @@ pub fn decide_extension(cancellation: Option<&Cancellation>, new_lines: usize) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod merge {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn line(n: u32, sku: &str, q: u32) -> OrderLine {
+            OrderLine::new(n, Sku::parse(sku).unwrap_or_else(|e| panic!("{e}")), q)
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+
+        fn order(lines: Vec<OrderLine>) -> OrderRequest {
+            let shop = ShopName::parse("webshop").unwrap_or_else(|e| panic!("{e}"));
+            let number = ExternalOrderNumber::parse("A-1").unwrap_or_else(|e| panic!("{e}"));
+            OrderRequest::new(shop, number, OrderCustomer::None, lines).unwrap_or_else(|e| panic!("{e}"))
+        }
+
+        fn held(lines: &[&OrderLine]) -> Vec<HeldLine> {
+            lines
+                .iter()
+                .map(|l| HeldLine {
+                    line_number: l.line_number,
+                    sku: l.sku.as_str().to_owned(),
+                    quantity: l.quantity,
+                })
+                .collect()
+        }
+
+        proptest! {
+            #[test]
+            fn sending_an_order_again_adds_nothing_and_new_numbers_only_what_is_new(
+                first in proptest::collection::btree_map(1u32..50, (0usize..3, 1u32..5), 1..10),
+                later in proptest::collection::btree_map(50u32..99, (0usize..3, 1u32..5), 0..5),
+            ) {
+                let skus = ["A-1", "B-2", "C-3"];
+                let to_lines = |m: &std::collections::BTreeMap<u32, (usize, u32)>| -> Vec<OrderLine> {
+                    m.iter().map(|(n, (s, q))| line(*n, skus[*s], *q)).collect()
+                };
+                let request = order(to_lines(&first));
+                let added = decide_lines(&[], None, &request).unwrap_or_default();
+                prop_assert_eq!(added.len(), first.len());
+                let kept = held(&added);
+                prop_assert!(decide_lines(&kept, None, &request).unwrap_or_default().is_empty());
+                let mut both = to_lines(&first);
+                both.extend(to_lines(&later));
+                let extended = order(both);
+                let new = decide_lines(&kept, None, &extended).unwrap_or_default();
+                prop_assert_eq!(new.iter().map(|l| l.line_number).collect::<Vec<_>>(), later.keys().copied().collect::<Vec<_>>());
+            }
+        }
+
+        #[test]
+        fn a_line_number_sent_again_with_other_content_is_a_conflict() {
+            let kept = held(&[&line(1, "A-1", 2)]);
+            let request = order(vec![line(1, "A-1", 3)]);
+            let conflict = decide_lines(&kept, None, &request).map(|l| l.len()).map_err(|e| e.code());
+            assert_eq!(conflict, Err(ErrorCode::OrderLineConflict));
+        }
+    }
 
     fn sku() -> Sku {
         Sku::parse("CAD-PRO").unwrap_or_else(|e| panic!("{e}"))

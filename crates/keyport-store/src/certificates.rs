@@ -1,9 +1,9 @@
 //! Signing keys (kept in the database, so every instance signs with the same current key and
 //! verifies with all of them) and the license certificates they sign.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use keyport_core::certificate::{self, CertificateClaims, ISSUER, Jwk, Jwks, MachineClaim, VersionClaim};
+use keyport_core::certificate::{self, Entitlement, Jwk, Jwks, MachineClaim};
 use keyport_core::files::{FileKind, armor};
 use keyport_core::{EventKind, jws};
 use serde_json::json;
@@ -68,31 +68,27 @@ pub(crate) fn issue(
     now: DateTime<Utc>,
 ) -> StoreResult<String> {
     let (kid, seed) = current_key(conn, now)?;
-    let rules = loaded.rules()?;
-    let p = rules.params();
-    let checkin_until = p
-        .checkin_interval_days
-        .map(|days| (now + Duration::days(i64::from(days) + i64::from(p.checkin_grace_days))).timestamp());
-    let claims = CertificateClaims {
-        iss: ISSUER.to_owned(),
-        sub: uuid_of(&loaded.license.id)?,
-        jti: uuid_of(&activation.id)?,
-        iat: now.timestamp(),
-        exp: loaded.license.expires_at.map(|t| t.and_utc().timestamp()),
-        item: loaded.item.sku.clone(),
+    let entitlement = Entitlement {
+        license_id: uuid_of(&loaded.license.id)?,
+        activation_id: uuid_of(&activation.id)?,
+        license_expires_at: loaded.license.expires_at.map(|t| t.and_utc()),
+        sku: loaded.item.sku.clone(),
         product: loaded.product_code.clone(),
         features: features_of(&loaded.item)?,
-        versions: VersionClaim {
-            min: version(loaded.item.version_min)?,
-            max: loaded.item.version_max.map(version).transpose()?,
-        },
+        versions: crate::error::stored(
+            "an item's versions",
+            keyport_core::VersionRange::new(
+                version(loaded.item.version_min)?,
+                loaded.item.version_max.map(version).transpose()?,
+            ),
+        )?,
         // The hardware the activation was made for (the machine row keeps the first seen).
         machine: MachineClaim {
             fingerprint: activation.fingerprint.clone().unwrap_or_else(|| machine.fingerprint.clone()),
             key: machine.public_key.clone(),
         },
-        checkin_until,
     };
+    let claims = certificate::claims(&entitlement, loaded.rules()?.params(), now);
     Ok(armor(FileKind::Certificate, &certificate::sign(&claims, &kid, &seed)?))
 }
 

@@ -2,7 +2,7 @@
 //! (final), and read.
 
 use diesel::prelude::*;
-use keyport_core::order::{CancelDecision, Cancellation, decide_cancellation, decide_extension};
+use keyport_core::order::{CancelDecision, Cancellation, HeldLine, decide_cancellation, decide_lines};
 use keyport_core::ticket::TICKET_RANDOM_BYTES;
 use keyport_core::{CoreError, ErrorCode, EventKind, OrderCustomer, OrderRequest, Reason, TicketCode};
 use serde_json::json;
@@ -36,31 +36,32 @@ impl Store {
                 Some(order) => (lock_order(conn, &order.id)?, false),
                 None => (insert_order(conn, ctx, request)?, true),
             };
-            let known: Vec<OrderLineRow> = order_lines::table
+            // The lines held, by SKU (unique, never changed), for core to merge with.
+            let held: Vec<(i32, String, i32)> = order_lines::table
+                .inner_join(items::table)
                 .filter(order_lines::order_id.eq(&order.id))
-                .select(OrderLineRow::as_select())
+                .select((order_lines::line_number, items::sku, order_lines::quantity))
                 .load(conn)?;
-            let mut new_lines = Vec::new();
-            for line in &request.lines {
+            let held = held
+                .into_iter()
+                .map(|(number, sku, quantity)| {
+                    Ok(HeldLine {
+                        line_number: unsigned("line number", number)?,
+                        sku,
+                        quantity: unsigned("quantity", quantity)?,
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            let new_lines = decide_lines(&held, cancellation_of(&order)?.as_ref(), request)?;
+            let mut added = Vec::new();
+            for line in new_lines {
                 let item = item_by_sku(conn, line.sku.as_str())?;
                 let number = i32::try_from(line.line_number)
                     .map_err(|_| CoreError::invalid("line_number", "is too large"))?;
-                let quantity = i32::try_from(line.quantity).unwrap_or(i32::MAX);
-                match known.iter().find(|k| k.line_number == number) {
-                    Some(k) if k.item_id == item.id && k.quantity == quantity => continue,
-                    Some(_) => {
-                        return Err(CoreError::new(ErrorCode::OrderLineConflict)
-                            .with("line_number", line.line_number)
-                            .into());
-                    }
-                    None => new_lines.push((line.line_number, item, number, quantity)),
-                }
-            }
-            decide_extension(cancellation_of(&order)?.as_ref(), new_lines.len())?;
-            let mut added = Vec::new();
-            for (line_number, item, number, quantity) in new_lines {
+                let quantity = i32::try_from(line.quantity)
+                    .map_err(|_| CoreError::invalid("quantity", "must be between 1 and 1000"))?;
                 insert_line(conn, ctx, &order, &item, number, quantity)?;
-                added.push(line_number);
+                added.push(line.line_number);
             }
             let subject =
                 Subject { customer_id: order.customer_id.as_deref(), ..Subject::of("order", &order.id) };
@@ -253,9 +254,9 @@ fn order_view(conn: &mut DbConn, order: OrderRow) -> StoreResult<OrderView> {
             .map(|(id, _)| uuid_of(id))
             .collect::<StoreResult<Vec<_>>>()?;
         line_views.push(OrderLineView {
-            line_number: u32::try_from(line.line_number).unwrap_or_default(),
+            line_number: unsigned("line number", line.line_number)?,
             sku,
-            quantity: u32::try_from(line.quantity).unwrap_or_default(),
+            quantity: unsigned("quantity", line.quantity)?,
             license_ids,
         });
     }
@@ -270,4 +271,9 @@ fn order_view(conn: &mut DbConn, order: OrderRow) -> StoreResult<OrderView> {
         cancelled_at: order.cancelled_at.map(utc),
         cancel_reason: order.cancel_reason,
     })
+}
+
+/// A stored count that must not be negative.
+fn unsigned(what: &str, stored: i32) -> StoreResult<u32> {
+    u32::try_from(stored).map_err(|_| crate::StoreError::Corrupt(format!("an order's {what} is {stored}")))
 }
