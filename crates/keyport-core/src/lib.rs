@@ -8,6 +8,7 @@ pub mod files;
 pub mod jws;
 pub mod license;
 pub mod machine;
+pub mod mail;
 pub mod net;
 pub mod order;
 pub mod phrases;

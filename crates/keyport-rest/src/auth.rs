@@ -15,7 +15,7 @@ use chrono::Utc;
 use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use keyport_core::{Actor, Channel, ErrorCode, Role};
-use keyport_store::mail::Links;
+use keyport_store::mail::MailLinks;
 use keyport_store::{Context, Limits, Scope, Session, SessionSubject, Store, family_of};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -34,7 +34,7 @@ const AUDIENCE: &str = "keyport-api";
 #[derive(Debug, Clone)]
 pub struct Identity {
     /// Where links in mails point.
-    pub links: Links,
+    pub links: MailLinks,
     /// Login and reset limits.
     pub limits: Limits,
     /// Trusted single sign-on issuers.
@@ -44,7 +44,7 @@ pub struct Identity {
 impl Default for Identity {
     fn default() -> Self {
         Identity {
-            links: Links { base: "http://127.0.0.1:8080".to_owned() },
+            links: crate::mail_links("http://127.0.0.1:8080"),
             limits: Limits::default(),
             issuers: Vec::new(),
         }

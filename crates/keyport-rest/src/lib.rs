@@ -22,6 +22,18 @@ pub use problem::{ApiError, Problem};
 /// Where the API is mounted.
 pub const BASE_PATH: &str = "/api/v1";
 
+/// Where the links in mails point, for a server at `public_base`: the e-mail verification
+/// route this façade serves, and the portal pages a person opens (`/reset-password` for
+/// resets and invitations, the root for everything else).
+pub fn mail_links(public_base: &str) -> keyport_store::mail::MailLinks {
+    let base = public_base.trim_end_matches('/');
+    keyport_store::mail::MailLinks {
+        verify_email: format!("{base}{BASE_PATH}/auth/verify-email"),
+        set_password: format!("{base}/reset-password"),
+        portal: base.to_owned(),
+    }
+}
+
 /// Runs a store call off the async workers, inside the request's span (so the store's log
 /// lines carry the request id), and turns its error into a problem.
 pub async fn run<T: Send + 'static>(

@@ -4,7 +4,6 @@ use jsonwebtoken::Algorithm;
 use keyport_rest::sso::Issuer;
 use keyport_rest::{Identity, Limits};
 use keyport_store::Limit;
-use keyport_store::mail::Links;
 
 use crate::settings::{Settings, SsoSettings};
 
@@ -49,9 +48,9 @@ pub fn identity(settings: &Settings) -> anyhow::Result<Identity> {
     let window = chrono::Duration::minutes(l.window_minutes.max(1));
     let limit = |max| Limit { max, window };
     Ok(Identity {
-        links: Links {
-            base: settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen)),
-        },
+        links: keyport_rest::mail_links(
+            &settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen)),
+        ),
         limits: Limits {
             login_per_account: limit(l.login_failures_per_account),
             login_per_address: limit(l.login_failures_per_address),

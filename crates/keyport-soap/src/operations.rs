@@ -6,7 +6,7 @@ use keyport_core::{
     CoreError, CustomerNumber, DisplayName, Email, ErrorCode, ExternalOrderNumber, OrderCustomer, OrderLine,
     OrderRequest, Reason, Role, ShopName, Sku, TicketCode,
 };
-use keyport_store::mail::Links;
+use keyport_store::mail::MailLinks;
 use keyport_store::{
     ActivationView, Context, CustomerChanges, CustomerView, LicenseView, NewCustomer, OrderView, Scope,
     Store, StoreError, TicketView,
@@ -70,7 +70,7 @@ where
 /// Runs the operation named `name` on a checked, canonical payload.
 pub fn dispatch(
     store: &Store,
-    links: &Links,
+    links: &MailLinks,
     ctx: &Context,
     operation: Operation,
     canonical: &str,

@@ -29,7 +29,7 @@ pub struct SoapState {
     /// The public base URL for the WSDL's service address; the request's host when absent.
     pub public_url: Option<String>,
     /// Where links in invitation mails point.
-    pub links: keyport_store::mail::Links,
+    pub links: keyport_store::mail::MailLinks,
 }
 
 /// Mounts `/soap`.

@@ -47,7 +47,7 @@ impl Store {
         &self,
         ctx: &Context,
         new: &NewCustomer,
-        invite: Option<&crate::mail::Links>,
+        invite: Option<&crate::mail::MailLinks>,
     ) -> StoreResult<CustomerView> {
         let password_hash = new.password.as_ref().map(crate::passwords::hash).transpose()?;
         self.write(|conn| {

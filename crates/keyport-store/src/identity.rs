@@ -2,7 +2,7 @@
 //! invitation by one-time tokens (stored hashed), password change, and single sign-on links.
 //! Mails are written to the outbox in the same transaction as the change they announce.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use keyport_core::{CoreError, DisplayName, Email, ErrorCode, EventKind, Lang, Password, TicketCode};
 use serde_json::json;
@@ -12,17 +12,12 @@ use uuid::Uuid;
 use crate::db::DbConn;
 use crate::events::{Subject, append};
 use crate::mail::{self, Mail};
+use keyport_core::mail::{INVITE_LIFETIME, RESET_LIFETIME, VERIFY_LIFETIME};
+
 use crate::schema::{customers, one_time_tokens, sessions, tickets};
 use crate::{
     Context, Session, SessionSubject, Store, StoreError, StoreResult, new_id, stored_time, utc, uuid_of,
 };
-
-/// How long a verification link lives.
-pub const VERIFY_HOURS: i64 = 48;
-/// How long a password-reset link lives.
-pub const RESET_HOURS: i64 = 1;
-/// How long an invitation lives.
-pub const INVITE_DAYS: i64 = 14;
 
 /// What a link in a mail is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,20 +148,14 @@ impl Store {
     pub fn register(
         &self,
         ctx: &Context,
-        links: &mail::Links,
+        links: &mail::MailLinks,
         registration: &Registration,
     ) -> StoreResult<()> {
         let hashed = crate::passwords::hash(&registration.password)?;
         self.write(|conn| {
             if let Some(existing) = crate::lookup::by_email(conn, &registration.email)? {
                 let lang = lang_of(&language_of(conn, &existing.id)?);
-                return mail::enqueue(
-                    conn,
-                    ctx,
-                    &registration.email,
-                    &Mail::AlreadyRegistered { links },
-                    lang,
-                );
+                return mail::enqueue(conn, ctx, &registration.email, &Mail::AlreadyRegistered, links, lang);
             }
             let id = new_id();
             diesel::insert_into(customers::table)
@@ -191,12 +180,13 @@ impl Store {
                     return Err(CoreError::new(ErrorCode::TicketAlreadyRegistered).into());
                 }
             }
-            let token = new_token(conn, Purpose::Verify, &id, ctx.now + Duration::hours(VERIFY_HOURS))?;
+            let token = new_token(conn, Purpose::Verify, &id, ctx.now + VERIFY_LIFETIME.duration())?;
             mail::enqueue(
                 conn,
                 ctx,
                 &registration.email,
-                &Mail::Verify { links, token: &token },
+                &Mail::Verify { token: &token },
+                links,
                 registration.lang,
             )?;
             let data = json!({"email": registration.email.as_str(), "self_registered": true,
@@ -220,15 +210,14 @@ impl Store {
     pub fn request_password_reset(
         &self,
         ctx: &Context,
-        links: &mail::Links,
+        links: &mail::MailLinks,
         email: &Email,
     ) -> StoreResult<()> {
         self.write(|conn| {
             let Some(customer) = crate::lookup::by_email(conn, email)? else { return Ok(()) };
             let lang = lang_of(&language_of(conn, &customer.id)?);
-            let token =
-                new_token(conn, Purpose::Reset, &customer.id, ctx.now + Duration::hours(RESET_HOURS))?;
-            mail::enqueue(conn, ctx, email, &Mail::Reset { links, token: &token }, lang)
+            let token = new_token(conn, Purpose::Reset, &customer.id, ctx.now + RESET_LIFETIME.duration())?;
+            mail::enqueue(conn, ctx, email, &Mail::Reset { token: &token }, links, lang)
         })
     }
 
@@ -342,16 +331,21 @@ impl Store {
 }
 
 /// Writes an invitation (a token and its mail) in the caller's transaction.
-pub(crate) fn invite_in(conn: &mut DbConn, ctx: &Context, links: &mail::Links, id: &str) -> StoreResult<()> {
+pub(crate) fn invite_in(
+    conn: &mut DbConn,
+    ctx: &Context,
+    links: &mail::MailLinks,
+    id: &str,
+) -> StoreResult<()> {
     let (email, lang): (String, String) = customers::table
         .find(id)
         .select((customers::email, customers::language))
         .first(conn)
         .optional()?
         .ok_or_else(|| CoreError::not_found("customer"))?;
-    let token = new_token(conn, Purpose::Invite, id, ctx.now + Duration::days(INVITE_DAYS))?;
+    let token = new_token(conn, Purpose::Invite, id, ctx.now + INVITE_LIFETIME.duration())?;
     let email = crate::error::stored("email", Email::parse(&email))?;
-    mail::enqueue(conn, ctx, &email, &Mail::Invite { links, token: &token }, lang_of(&lang))
+    mail::enqueue(conn, ctx, &email, &Mail::Invite { token: &token }, links, lang_of(&lang))
 }
 
 fn language_of(conn: &mut DbConn, id: &str) -> StoreResult<String> {

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use keyport_core::{CoreError, Email, ErrorCode, TicketCode};
 
 use crate::db::DbConn;
-use crate::mail::Links;
+use crate::mail::MailLinks;
 use crate::schema::rate_counters;
 use crate::{Context, Session, Store, StoreResult, stored_time, utc};
 
@@ -91,7 +91,7 @@ impl Store {
         ctx: &Context,
         limits: &Limits,
         source: &str,
-        links: &Links,
+        links: &MailLinks,
         email: &Email,
     ) -> StoreResult<()> {
         self.take_attempt(&format!("reset:address:{}", bounded(source)), limits.reset_per_address, ctx.now)?;

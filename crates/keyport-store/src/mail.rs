@@ -16,115 +16,7 @@ pub const MAX_ATTEMPTS: i32 = 10;
 /// How long a claimed mail is reserved for the instance sending it.
 pub const CLAIM_SECONDS: i64 = 60;
 
-/// Where links in mails point.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Links {
-    /// The public base URL, e.g. `https://licenses.example.com`.
-    pub base: String,
-}
-
-impl Links {
-    fn verify(&self, token: &str) -> String {
-        format!("{}/api/v1/auth/verify-email?token={token}", self.base.trim_end_matches('/'))
-    }
-
-    fn reset(&self, token: &str) -> String {
-        format!("{}/reset-password?token={token}", self.base.trim_end_matches('/'))
-    }
-}
-
-/// The mails Keyport sends.
-#[derive(Debug, Clone, Copy)]
-pub enum Mail<'a> {
-    /// Confirm a new account's address.
-    Verify {
-        /// Where links point.
-        links: &'a Links,
-        /// The one-time token.
-        token: &'a str,
-    },
-    /// Set a new password.
-    Reset {
-        /// Where links point.
-        links: &'a Links,
-        /// The one-time token.
-        token: &'a str,
-    },
-    /// Set a first password for an account a shop made.
-    Invite {
-        /// Where links point.
-        links: &'a Links,
-        /// The one-time token.
-        token: &'a str,
-    },
-    /// Someone tried to register an address that has an account.
-    AlreadyRegistered {
-        /// Where links point.
-        links: &'a Links,
-    },
-}
-
-/// Subject and body of a mail in a language.
-pub fn compose(mail: &Mail<'_>, lang: Lang) -> (String, String) {
-    match (mail, lang) {
-        (Mail::Verify { links, token }, Lang::En) => (
-            "Confirm your e-mail address".to_owned(),
-            format!(
-                "Welcome!\n\nPlease confirm your e-mail address by opening this link within 48 hours:\n\n{}\n\nIf you did not register, ignore this mail.\n",
-                links.verify(token)
-            ),
-        ),
-        (Mail::Verify { links, token }, Lang::De) => (
-            "Bestätigen Sie Ihre E-Mail-Adresse".to_owned(),
-            format!(
-                "Willkommen!\n\nBitte bestätigen Sie Ihre E-Mail-Adresse innerhalb von 48 Stunden mit diesem Link:\n\n{}\n\nWenn Sie sich nicht registriert haben, ignorieren Sie diese E-Mail.\n",
-                links.verify(token)
-            ),
-        ),
-        (Mail::Reset { links, token }, Lang::En) => (
-            "Set a new password".to_owned(),
-            format!(
-                "Someone asked to reset the password of your account.\n\nSet a new one within one hour with this link:\n\n{}\n\nIf it was not you, ignore this mail; your password stays as it is.\n",
-                links.reset(token)
-            ),
-        ),
-        (Mail::Reset { links, token }, Lang::De) => (
-            "Neues Passwort festlegen".to_owned(),
-            format!(
-                "Jemand hat das Zurücksetzen des Passworts Ihres Kontos angefordert.\n\nLegen Sie innerhalb einer Stunde mit diesem Link ein neues fest:\n\n{}\n\nWaren Sie das nicht, ignorieren Sie diese E-Mail; Ihr Passwort bleibt unverändert.\n",
-                links.reset(token)
-            ),
-        ),
-        (Mail::Invite { links, token }, Lang::En) => (
-            "Your license account is ready".to_owned(),
-            format!(
-                "An account with your licenses was made for you.\n\nSet your password within 14 days with this link:\n\n{}\n",
-                links.reset(token)
-            ),
-        ),
-        (Mail::Invite { links, token }, Lang::De) => (
-            "Ihr Lizenzkonto ist bereit".to_owned(),
-            format!(
-                "Für Sie wurde ein Konto mit Ihren Lizenzen angelegt.\n\nLegen Sie innerhalb von 14 Tagen mit diesem Link Ihr Passwort fest:\n\n{}\n",
-                links.reset(token)
-            ),
-        ),
-        (Mail::AlreadyRegistered { links }, Lang::En) => (
-            "You already have an account".to_owned(),
-            format!(
-                "Someone tried to register with this e-mail address, which has an account already.\n\nIf you forgot your password, ask for a new one at {}.\n",
-                links.base
-            ),
-        ),
-        (Mail::AlreadyRegistered { links }, Lang::De) => (
-            "Sie haben bereits ein Konto".to_owned(),
-            format!(
-                "Jemand wollte sich mit dieser E-Mail-Adresse registrieren, zu der es bereits ein Konto gibt.\n\nWenn Sie Ihr Passwort vergessen haben, fordern Sie unter {} ein neues an.\n",
-                links.base
-            ),
-        ),
-    }
-}
+pub use keyport_core::mail::{Mail, MailLinks};
 
 /// Writes a mail to the outbox in the caller's transaction.
 pub(crate) fn enqueue(
@@ -132,9 +24,10 @@ pub(crate) fn enqueue(
     ctx: &Context,
     to: &Email,
     mail: &Mail<'_>,
+    links: &MailLinks,
     lang: Lang,
 ) -> StoreResult<()> {
-    let (subject, body) = compose(mail, lang);
+    let (subject, body) = keyport_core::mail::compose(mail, links, lang);
     diesel::insert_into(outbox::table)
         .values((
             outbox::id.eq(new_id()),

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use keyport_core::{Email, ErrorCode, Role, RuleSetParams};
-use keyport_store::mail::Links;
+use keyport_store::mail::MailLinks;
 use keyport_store::{Limit, NewCustomer, PoolOptions, Retention, Scope, Store};
 use keyport_tests::http::{Api, api_key, block_on};
 use keyport_tests::proxy::Proxy;
 use keyport_tests::{Fixture, POSTGRES_ENV, TestDb, machine, name, parse, rules};
 
-fn links() -> Links {
-    Links { base: "https://licenses.example.com".to_owned() }
+fn links() -> MailLinks {
+    keyport_rest::mail_links("https://licenses.example.com")
 }
 
 /// `n` customers, each with a password-reset mail in the outbox.
