@@ -425,7 +425,7 @@ pub const MAX_GRANT: u32 = 100;
 /// it can never spend them. An expired license may take them (a renewal brings it back).
 pub fn decide_credit_grant(history: &LicenseHistory, amount: u32) -> Result<(), CoreError> {
     if !(1..=MAX_GRANT).contains(&amount) {
-        return Err(CoreError::invalid("amount", "must be between 1 and 100"));
+        return Err(CoreError::invalid("amount", format!("must be between 1 and {MAX_GRANT}")));
     }
     if history.revoked_at.is_some() {
         return Err(CoreError::new(ErrorCode::LicenseRevoked));
@@ -433,18 +433,34 @@ pub fn decide_credit_grant(history: &LicenseHistory, amount: u32) -> Result<(), 
     Ok(())
 }
 
-/// The new end of a subscription renewed by `days`: from its end, or from `now` once it has
-/// ended. A revoked license is final and is not renewed.
+/// The new end of a license of `model` renewed at `now`: a subscription runs its term
+/// again from its end, or from `now` once it has ended. Only a subscription is renewed
+/// (`not_a_subscription`), and a revoked license is final (`license_revoked`).
 pub fn decide_renewal(
+    model: crate::LicenseModel,
     history: &LicenseHistory,
-    days: u32,
     now: DateTime<Utc>,
-) -> Result<DateTime<Utc>, CoreError> {
+) -> Result<Renewal, CoreError> {
+    let days = match model {
+        crate::LicenseModel::Subscription { days } => days,
+        crate::LicenseModel::Perpetual | crate::LicenseModel::Demo { .. } => {
+            return Err(CoreError::new(ErrorCode::NotASubscription));
+        }
+    };
     if history.revoked_at.is_some() {
         return Err(CoreError::new(ErrorCode::LicenseRevoked));
     }
     let end = history.expires_at.unwrap_or(now).max(now);
-    Ok(end + Duration::days(i64::from(days)))
+    Ok(Renewal { expires_at: end + Duration::days(i64::from(days)), days })
+}
+
+/// A subscription's renewal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Renewal {
+    /// The new end.
+    pub expires_at: DateTime<Utc>,
+    /// The term it was renewed by.
+    pub days: u32,
 }
 
 fn find(history: &LicenseHistory, activation_id: Uuid) -> Result<&ActivationRecord, CoreError> {

@@ -451,11 +451,19 @@ fn a_revoked_license_is_final() {
     let mut history = fresh();
     assert_eq!(decide_revocation(&history), RevocationDecision::Revoke);
     assert_eq!(decide_credit_grant(&history, 1), Ok(()));
-    assert_eq!(decide_renewal(&history, 30, t0()), Ok(t0() + days(30)));
+    assert_eq!(
+        decide_renewal(crate::LicenseModel::Subscription { days: 30 }, &history, t0()).map(|r| r.expires_at),
+        Ok(t0() + days(30))
+    );
     history.revoked_at = Some(t0());
     assert_eq!(decide_revocation(&history), RevocationDecision::AlreadyRevoked);
     assert_eq!(decide_credit_grant(&history, 1).map_err(|e| e.code()), Err(ErrorCode::LicenseRevoked));
-    assert_eq!(decide_renewal(&history, 30, t0()).map_err(|e| e.code()), Err(ErrorCode::LicenseRevoked));
+    assert_eq!(
+        decide_renewal(crate::LicenseModel::Subscription { days: 30 }, &history, t0())
+            .map(|r| r.days)
+            .map_err(|e| e.code()),
+        Err(ErrorCode::LicenseRevoked)
+    );
 }
 
 #[test]
@@ -465,5 +473,18 @@ fn a_grant_is_one_to_a_hundred_credits_and_an_expired_license_may_take_it() {
     assert!(decide_credit_grant(&history, 0).is_err());
     assert!(decide_credit_grant(&history, MAX_GRANT + 1).is_err());
     assert_eq!(decide_credit_grant(&history, MAX_GRANT), Ok(()));
-    assert_eq!(decide_renewal(&history, 10, t0() + days(5)), Ok(t0() + days(15)), "from now once ended");
+    assert_eq!(
+        decide_renewal(crate::LicenseModel::Subscription { days: 10 }, &history, t0() + days(5))
+            .map(|r| r.expires_at),
+        Ok(t0() + days(15)),
+        "from now once ended"
+    );
+}
+
+#[test]
+fn only_a_subscription_is_renewed() {
+    for model in [crate::LicenseModel::Perpetual, crate::LicenseModel::Demo { days: 30 }] {
+        let refused = decide_renewal(model, &fresh(), t0()).map(|r| r.days).map_err(|e| e.code());
+        assert_eq!(refused, Err(ErrorCode::NotASubscription));
+    }
 }

@@ -140,15 +140,12 @@ impl Store {
     pub fn renew_subscription(&self, ctx: &Context, license_id: Uuid) -> StoreResult<LicenseView> {
         self.write(|conn| {
             let loaded = lock_and_load(conn, Scope::Staff, license_id)?;
-            let days = match crate::catalog::model_of(&loaded.item)? {
-                keyport_core::LicenseModel::Subscription { days } => days,
-                _ => return Err(CoreError::new(keyport_core::ErrorCode::NotASubscription).into()),
-            };
-            let renewed = license::decide_renewal(&loaded.history()?, days, ctx.now)?;
+            let model = crate::catalog::model_of(&loaded.item)?;
+            let renewed = license::decide_renewal(model, &loaded.history()?, ctx.now)?;
             diesel::update(licenses::table.find(&loaded.license.id))
-                .set(licenses::expires_at.eq(stored_time(renewed)))
+                .set(licenses::expires_at.eq(stored_time(renewed.expires_at)))
                 .execute(conn)?;
-            let data = json!({"expires_at": renewed.to_rfc3339(), "days": days});
+            let data = json!({"expires_at": renewed.expires_at.to_rfc3339(), "days": renewed.days});
             append(conn, ctx, EventKind::SubscriptionRenewed, license_subject(&loaded), data)?;
             load_one(conn, &loaded.license.id)?.view(ctx.now)
         })

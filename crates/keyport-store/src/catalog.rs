@@ -100,8 +100,8 @@ impl Store {
                 updated.name = name.as_str().to_owned();
             }
             if let Some(features) = &changes.features {
-                updated.features =
-                    serde_json::to_string(features.names()).unwrap_or_else(|_| "[]".to_owned());
+                updated.features = serde_json::to_string(features.names())
+                    .map_err(|e| crate::StoreError::Corrupt(format!("features: {e}")))?;
             }
             if let Some(rule_set) = &changes.rule_set {
                 let rules = find_rule_set(conn, rule_set.as_str())?
@@ -215,7 +215,8 @@ impl Store {
                 name: spec.name.as_str().to_owned(),
                 license_model: spec.model.kind().to_owned(),
                 duration_days: spec.model.days().map(signed),
-                features: serde_json::to_string(spec.features.names()).unwrap_or_else(|_| "[]".to_owned()),
+                features: serde_json::to_string(spec.features.names())
+                    .map_err(|e| crate::StoreError::Corrupt(format!("features: {e}")))?,
                 version_min: signed(spec.versions.min_major()),
                 version_max: spec.versions.max_major().map(signed),
                 created_at: stored_time(ctx.now),

@@ -135,11 +135,14 @@ impl Loaded {
         let grants = self
             .grants
             .iter()
-            .map(|g| CreditGrant {
-                at: utc(g.granted_at),
-                amount: u32::try_from(g.amount).unwrap_or_default(),
+            .map(|g| {
+                Ok(CreditGrant {
+                    at: utc(g.granted_at),
+                    amount: u32::try_from(g.amount)
+                        .map_err(|_| crate::StoreError::Corrupt(format!("a credit grant of {}", g.amount)))?,
+                })
             })
-            .collect();
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(LicenseHistory {
             starts_at: utc(self.license.starts_at),
             expires_at: self.license.expires_at.map(utc),
