@@ -73,6 +73,11 @@ fn online_activate_verify_and_deactivate_with_the_cli() {
                 activated.stdout
             );
             assert_eq!(seats_in_use(&api, &w, &license).await, 2, "machine 2 of the world and this PC");
+            let mode = |p: &Path| {
+                std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777
+            };
+            assert_eq!(mode(&pc.file("certificates")), 0o700, "the certificates folder is the owner's only");
+            assert_eq!(mode(&certificate_file(&pc, &license)), 0o600, "a certificate is the owner's only");
 
             let verified = pc.run(&["verify"]).await;
             assert!(verified.ok, "{}", verified.stderr);
