@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 pub use home::Home;
-pub use server::Server;
+pub use server::{Server, Session};
 
 /// Everything that can go wrong, with a message for the person at the keyboard.
 #[derive(Debug, thiserror::Error)]

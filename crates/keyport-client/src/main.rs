@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use keyport_client::home::read_jwks;
-use keyport_client::{ClientError, Home, Server};
+use keyport_client::{ClientError, Home, Server, Session};
 use keyport_core::certificate::Jwks;
 use uuid::Uuid;
 
@@ -157,6 +157,18 @@ fn date(seconds: Option<i64>) -> String {
         .unwrap_or_else(|| "never".to_owned())
 }
 
+/// The license named, or the ticket's first.
+fn pick_license(server: &Server, session: &Session, named: Option<Uuid>) -> Result<Uuid, ClientError> {
+    match named {
+        Some(id) => Ok(id),
+        None => server
+            .licenses(session)?
+            .first()
+            .map(|l| l.id)
+            .ok_or_else(|| ClientError::Io("this ticket holds no license".to_owned())),
+    }
+}
+
 fn run(cli: Cli) -> Result<(), ClientError> {
     let home = Home::locate(cli.home.clone());
     let machine = home.machine(&cli.product)?;
@@ -168,14 +180,7 @@ fn run(cli: Cli) -> Result<(), ClientError> {
         Command::Activate { server, ticket, license } => {
             let server = Server::new(&server);
             let session = server.ticket_login(&ticket)?;
-            let license = match license {
-                Some(id) => id,
-                None => server
-                    .licenses(&session)?
-                    .first()
-                    .map(|l| l.id)
-                    .ok_or_else(|| ClientError::Io("this ticket holds no license".to_owned()))?,
-            };
+            let license = pick_license(&server, &session, license)?;
             let activated = server.activate(&session, license, &machine)?;
             home.save_jwks(&server.jwks()?)?;
             home.save_certificate(license, &activated.certificate)?;
@@ -185,14 +190,7 @@ fn run(cli: Cli) -> Result<(), ClientError> {
         Command::Recover { server, ticket, license, activation } => {
             let server = Server::new(&server);
             let session = server.ticket_login(&ticket)?;
-            let license = match license {
-                Some(id) => id,
-                None => server
-                    .licenses(&session)?
-                    .first()
-                    .map(|l| l.id)
-                    .ok_or_else(|| ClientError::Io("this ticket holds no license".to_owned()))?,
-            };
+            let license = pick_license(&server, &session, license)?;
             let lost = match activation {
                 Some(id) => id,
                 None => {
