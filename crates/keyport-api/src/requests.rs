@@ -366,7 +366,7 @@ pub struct OrderCustomerBody {
 #[serde(deny_unknown_fields)]
 pub struct OrderLineBody {
     /// The shop's line number (1 or more), unique in the order.
-    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 2147483647))]
     pub line_number: u32,
     /// The item's article number.
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$"))]

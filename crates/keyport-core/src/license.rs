@@ -326,15 +326,17 @@ pub fn decide_activation(
     if let Some(free) = same_hardware.iter().find(|a| a.rebound_at.is_none_or(|at| at + period <= now)) {
         return Ok(ActivationDecision::Rebind(free.id));
     }
+    // The same hardware holds an activation that moved too recently: a new seat would leave
+    // that one behind with a key nobody has (only a paid recovery could free it).
+    if let Some(next) = same_hardware.iter().filter_map(|a| a.rebound_at).map(|at| at + period).min() {
+        return Err(CoreError::new(ErrorCode::RecoveryBlocked)
+            .with("date", day(next))
+            .with("at", next.to_rfc3339()));
+    }
     if history.seats_in_use(now) < rules.seats() {
         return Ok(ActivationDecision::New);
     }
-    match same_hardware.iter().filter_map(|a| a.rebound_at).map(|at| at + period).min() {
-        Some(next) => Err(CoreError::new(ErrorCode::RecoveryBlocked)
-            .with("date", day(next))
-            .with("at", next.to_rfc3339())),
-        None => Err(CoreError::new(ErrorCode::SeatsExhausted).with("seats", rules.seats())),
-    }
+    Err(CoreError::new(ErrorCode::SeatsExhausted).with("seats", rules.seats()))
 }
 
 /// May this activation give its seat back?

@@ -34,6 +34,8 @@ pub struct Arrival<'a> {
 /// client is the right-most address of `X-Forwarded-For` that is not a trusted proxy.
 pub fn origin(peer: IpAddr, arrival: &Arrival<'_>, trusted: &[IpAddr]) -> Origin {
     let peer = peer.to_canonical();
+    let trusted: Vec<IpAddr> = trusted.iter().map(IpAddr::to_canonical).collect();
+    let trusted = trusted.as_slice();
     let direct = Origin { client: peer, scheme: "http".to_owned(), host: host_or_default(arrival.host) };
     if !trusted.contains(&peer) {
         return direct;

@@ -57,11 +57,13 @@ where
                 .content_type("application/json")
                 .body(kept.body))
         }
-        Claim::Claimed => {
+        Claim::Claimed(claimed_at) => {
             // The call and the keeping of its answer run as a task of their own: a client
             // that hangs up does not leave the key claimed with its change made.
             let store = state.store.clone();
-            let task = actix_web::rt::spawn(async move {
+            let (release_store, release_principal, release_key) =
+                (state.store.clone(), principal.clone(), key.clone());
+            let work = async move {
                 let answered = match create().await {
                     Ok((status, body)) => serde_json::to_string(&body)
                         .map(|text| (status, text))
@@ -73,20 +75,38 @@ where
                         let answer = KeptAnswer { status: status.as_u16(), body: text.clone() };
                         // The change is made: the caller gets its answer even if keeping it
                         // fails (a retry then runs again once the claim is abandoned).
-                        if let Err(e) = run(move || store.keep_answer(&principal, &key, &answer)).await {
+                        if let Err(e) =
+                            run(move || store.keep_answer(&principal, &key, claimed_at, &answer)).await
+                        {
                             tracing::warn!(error = %e, "an idempotent answer could not be kept");
                         }
                         Ok((status, text))
                     }
                     Err(e) => {
-                        if let Err(release) = run(move || store.release_claim(&principal, &key)).await {
+                        if let Err(release) =
+                            run(move || store.release_claim(&principal, &key, claimed_at)).await
+                        {
                             tracing::warn!(error = %release, "an idempotency claim could not be released");
                         }
                         Err(e)
                     }
                 }
-            });
-            let (status, text) = task.await.map_err(|e| ApiError::internal(&e))??;
+            };
+            let task = actix_web::rt::spawn(tracing::Instrument::instrument(work, tracing::Span::current()));
+            let (status, text) = match task.await {
+                Ok(answered) => answered?,
+                // The call panicked: its claim is released, so a retry runs again.
+                Err(e) => {
+                    let released = run(move || {
+                        release_store.release_claim(&release_principal, &release_key, claimed_at)
+                    })
+                    .await;
+                    if let Err(release) = released {
+                        tracing::warn!(error = %release, "an idempotency claim could not be released");
+                    }
+                    return Err(ApiError::internal(&e));
+                }
+            };
             Ok(HttpResponse::build(status).content_type("application/json").body(text))
         }
     }

@@ -322,14 +322,22 @@ pub(crate) fn rebind(
     machine: &MachineRow,
 ) -> StoreResult<ActivationRow> {
     let (row, old_machine) = loaded.activation(activation_id)?;
+    let now = stored_time(ctx.now);
     diesel::update(activations::table.find(&row.id))
-        .set((activations::machine_id.eq(&machine.id), activations::fingerprint.eq(&machine.fingerprint)))
+        .set((
+            activations::machine_id.eq(&machine.id),
+            activations::fingerprint.eq(&machine.fingerprint),
+            activations::rebound_at.eq(now),
+            activations::previous_machine_id.eq(&old_machine.id),
+        ))
         .execute(conn)?;
     let data = json!({"activation_id": row.id, "from_machine_id": old_machine.id, "machine_id": machine.id});
     append(conn, ctx, EventKind::MachineRebound, license_subject(loaded), data)?;
     Ok(ActivationRow {
         machine_id: machine.id.clone(),
         fingerprint: Some(machine.fingerprint.clone()),
+        rebound_at: Some(now),
+        previous_machine_id: Some(old_machine.id.clone()),
         ..row
     })
 }

@@ -6,7 +6,7 @@
 //! in use (or, once the first has answered, gets that answer). A claim whose request failed
 //! is released, so a retry runs again; one left by a crashed instance expires.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use diesel::prelude::*;
 use keyport_core::{CoreError, ErrorCode};
 
@@ -32,8 +32,9 @@ pub struct KeptAnswer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// The key is this request's now: run it, then [`Store::keep_answer`] or
-    /// [`Store::release_claim`].
-    Claimed,
+    /// [`Store::release_claim`] with this claim's time (so a claim taken over after it was
+    /// abandoned is not the old caller's to keep or release).
+    Claimed(DateTime<Utc>),
     /// The key's request has answered: send this again.
     Answered(KeptAnswer),
 }
@@ -83,7 +84,7 @@ impl Store {
                     .set(idempotency_keys::created_at.eq(stored_time(now)))
                     .execute(conn)?;
                     match taken {
-                        1 => Ok(Claim::Claimed),
+                        1 => Ok(Claim::Claimed(now.trunc_subsecs(6))),
                         _ => Err(CoreError::new(ErrorCode::IdempotencyKeyInUse).into()),
                     }
                 }
@@ -106,17 +107,26 @@ impl Store {
                             idempotency_keys::created_at.eq(stored_time(now)),
                         ))
                         .execute(conn)?;
-                    Ok(Claim::Claimed)
+                    Ok(Claim::Claimed(now.trunc_subsecs(6)))
                 }
             }
         })
     }
 
-    /// Keeps the answer of the request that claimed (caller, key).
-    pub fn keep_answer(&self, principal: &str, key: &str, answer: &KeptAnswer) -> StoreResult<()> {
+    /// Keeps the answer of the request that claimed (caller, key) at `claimed_at`.
+    pub fn keep_answer(
+        &self,
+        principal: &str,
+        key: &str,
+        claimed_at: DateTime<Utc>,
+        answer: &KeptAnswer,
+    ) -> StoreResult<()> {
         self.write(|conn| {
             diesel::update(
-                idempotency_keys::table.find((principal, key)).filter(idempotency_keys::status.eq(RUNNING)),
+                idempotency_keys::table
+                    .find((principal, key))
+                    .filter(idempotency_keys::status.eq(RUNNING))
+                    .filter(idempotency_keys::created_at.eq(stored_time(claimed_at))),
             )
             .set((
                 idempotency_keys::status.eq(i32::from(answer.status)),
@@ -127,11 +137,15 @@ impl Store {
         })
     }
 
-    /// Releases the claim of a request that failed, so that a retry runs again.
-    pub fn release_claim(&self, principal: &str, key: &str) -> StoreResult<()> {
+    /// Releases the claim (made at `claimed_at`) of a request that failed, so that a retry
+    /// runs again.
+    pub fn release_claim(&self, principal: &str, key: &str, claimed_at: DateTime<Utc>) -> StoreResult<()> {
         self.write(|conn| {
             diesel::delete(
-                idempotency_keys::table.find((principal, key)).filter(idempotency_keys::status.eq(RUNNING)),
+                idempotency_keys::table
+                    .find((principal, key))
+                    .filter(idempotency_keys::status.eq(RUNNING))
+                    .filter(idempotency_keys::created_at.eq(stored_time(claimed_at))),
             )
             .execute(conn)?;
             Ok(())

@@ -115,6 +115,25 @@ impl Store {
             if target.revoked_at.is_some() {
                 return key_view(target);
             }
+            // Revocations take turns on PostgreSQL (SQLite's write lock does so already): two
+            // admins revoking each other at once must not both see the other still working.
+            if let crate::db::DbConn::Pg(pg) = conn {
+                diesel::sql_query(
+                    "SELECT id FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL FOR UPDATE",
+                )
+                .execute(pg)?;
+            }
+            // The caller's own key may have been revoked while this request waited.
+            if let keyport_core::Actor::ApiKey(own) = &ctx.actor {
+                let own_revoked: Option<Option<chrono::NaiveDateTime>> = api_keys::table
+                    .find(own.to_string())
+                    .select(api_keys::revoked_at)
+                    .first(conn)
+                    .optional()?;
+                if own_revoked.is_some_and(|at| at.is_some()) {
+                    return Err(CoreError::new(ErrorCode::Unauthorized).into());
+                }
+            }
             let admins: Vec<ApiKeyRow> = api_keys::table
                 .filter(api_keys::role.eq(Role::Admin.as_str()))
                 .filter(api_keys::revoked_at.is_null())

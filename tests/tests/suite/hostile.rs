@@ -281,6 +281,14 @@ fn the_same_pc_reinstalled_gets_its_seat_back_for_free() {
             );
             let events = api.get("/api/v1/me/events", Some(&w.a.token)).await;
             assert!(events.body.to_string().contains("machine_rebound"), "the rebinding is an event");
+            // A third key on the same hardware the same day: no second free move, and no
+            // second seat that would strand the first.
+            let mut third = machine_body(1);
+            third["machine_key"] = machine_body(98)["machine_key"].clone();
+            let refused = api.post(&path, Some(&w.a.token), third).await;
+            assert_eq!((refused.status, refused.code()), (409, "recovery_blocked"), "{}", refused.body);
+            let license = api.get(&format!("/api/v1/me/licenses/{}", w.a.license), Some(&w.a.token)).await;
+            assert_eq!(license.body["seats_in_use"], 1);
         });
     });
 }

@@ -126,8 +126,12 @@ fn rows_past_their_retention_are_pruned_and_the_rest_kept() {
             f.store.mail_sent(&mail.id, Utc::now()).unwrap();
         }
         let answer = keyport_store::KeptAnswer { status: 201, body: "{}".to_owned() };
-        f.store.claim_idempotency_key("shop", "key-1", "hash", Utc::now()).unwrap();
-        f.store.keep_answer("shop", "key-1", &answer).unwrap();
+        let keyport_store::Claim::Claimed(at) =
+            f.store.claim_idempotency_key("shop", "key-1", "hash", Utc::now()).unwrap()
+        else {
+            panic!("a new key is claimed")
+        };
+        f.store.keep_answer("shop", "key-1", at, &answer).unwrap();
         let count = |table: &str| {
             f.store.table_sizes().unwrap().into_iter().find(|(t, _)| *t == table).map(|(_, n)| n).unwrap()
         };
