@@ -86,20 +86,30 @@ impl DatabaseUrl {
         self.backend
     }
 
-    /// The URL with a PostgreSQL `connect_timeout` (whole seconds, at least 1) unless it
-    /// names one: without it a connection to an unreachable server waits for the operating
-    /// system's TCP timeout.
+    /// The URL with a PostgreSQL `connect_timeout` (whole seconds, at least 1) and TCP
+    /// keepalives, unless it names them: without them a connection to an unreachable server
+    /// waits for the operating system's TCP timeouts.
     fn with_connect_timeout(&self, timeout: Duration) -> DatabaseUrl {
         match self.backend {
             Backend::Sqlite => self.clone(),
-            Backend::Postgres if self.target.contains("connect_timeout=") => self.clone(),
             Backend::Postgres => {
-                let separator = if self.target.contains('?') { '&' } else { '?' };
-                let seconds = timeout.as_secs().max(1);
-                DatabaseUrl {
-                    backend: Backend::Postgres,
-                    target: format!("{}{separator}connect_timeout={seconds}", self.target),
+                // TCP keepalives notice a connection whose peer vanished (a network that
+                // drops packets) within about a minute instead of the system's hours.
+                let mut target = self.target.clone();
+                let seconds = timeout.as_secs().max(1).to_string();
+                for (name, value) in [
+                    ("connect_timeout", seconds.as_str()),
+                    ("keepalives", "1"),
+                    ("keepalives_idle", "30"),
+                    ("keepalives_interval", "10"),
+                    ("keepalives_count", "3"),
+                ] {
+                    if !target.contains(&format!("{name}=")) {
+                        let separator = if target.contains('?') { '&' } else { '?' };
+                        target = format!("{target}{separator}{name}={value}");
+                    }
                 }
+                DatabaseUrl { backend: Backend::Postgres, target }
             }
         }
     }
