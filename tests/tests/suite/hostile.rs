@@ -338,3 +338,24 @@ fn german_messages_carry_their_facts_in_german() {
         });
     });
 }
+
+#[test]
+fn a_whole_number_written_with_a_fraction_is_an_integer_as_json_schema_says() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let admin = api_key(f, Role::Admin);
+            let rules = json!({"name": "floaty", "seats": 2.0, "deactivation_allowed": true, "offline_allowed": true,
+                "initial_credits": 1.0, "blocking_days": 0, "replenish_credits": 0, "replenish_every_days": 0,
+                "credit_cap": 1, "emergency_days": 14, "emergency_per_year": 1, "checkin_grace_days": 0});
+            let created = api.post("/api/v1/rule-sets", Some(&admin), rules.clone()).await;
+            assert_eq!(created.status, 201, "{}", created.body);
+            assert_eq!(created.body["seats"], 2);
+            let mut half = rules;
+            half["name"] = json!("half");
+            half["seats"] = json!(2.5);
+            let refused = api.post("/api/v1/rule-sets", Some(&admin), half).await;
+            assert_eq!((refused.status, refused.code()), (422, "invalid_input"), "{}", refused.body);
+        });
+    });
+}
