@@ -214,6 +214,9 @@ pub enum ReadProblems {
     /// A query parameter is invalid.
     #[response(status = 422, content_type = "application/problem+json")]
     Invalid(Problem),
+    /// Too many requests from this address at once, or over a limit; see Retry-After.
+    #[response(status = 429, content_type = "application/problem+json")]
+    TooMany(Problem),
 }
 
 /// The problems a changing call can answer with.
@@ -240,4 +243,10 @@ pub enum WriteProblems {
     /// A field is missing, unknown or has an invalid value; `facts.field` names it.
     #[response(status = 422, content_type = "application/problem+json")]
     Invalid(Problem),
+    /// The body did not arrive in time.
+    #[response(status = 408, content_type = "application/problem+json")]
+    Timeout(Problem),
+    /// Too many requests from this address at once, or over a limit; see Retry-After.
+    #[response(status = 429, content_type = "application/problem+json")]
+    TooMany(Problem),
 }

@@ -56,6 +56,8 @@ pub fn identity(settings: &Settings) -> anyhow::Result<Identity> {
             login_per_address: limit(l.login_failures_per_address),
             ticket_login_per_address: limit(l.ticket_logins_per_address),
             reset_per_address: limit(l.reset_requests_per_address),
+            register_per_address: limit(l.registrations_per_address),
+            mails_per_account: limit(l.mails_per_account),
         },
         issuers: settings.sso.iter().map(issuer).collect::<anyhow::Result<Vec<_>>>()?,
     })

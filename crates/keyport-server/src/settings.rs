@@ -162,6 +162,10 @@ pub struct LimitSettings {
     pub ticket_logins_per_address: u32,
     /// Password-reset requests per source address in a window.
     pub reset_requests_per_address: u32,
+    /// Registrations per source address in a window.
+    pub registrations_per_address: u32,
+    /// Mails (registration notices, reset links) to one e-mail address in a window.
+    pub mails_per_account: u32,
 }
 
 impl Default for LimitSettings {
@@ -172,6 +176,8 @@ impl Default for LimitSettings {
             login_failures_per_address: 20,
             ticket_logins_per_address: 30,
             reset_requests_per_address: 5,
+            registrations_per_address: 10,
+            mails_per_account: 3,
         }
     }
 }

@@ -30,6 +30,11 @@ pub struct Limits {
     pub ticket_login_per_address: Limit,
     /// Password-reset requests per source address.
     pub reset_per_address: Limit,
+    /// Registrations per source address (each costs a password hash and may send a mail).
+    pub register_per_address: Limit,
+    /// Registrations and reset requests naming one e-mail address, from anywhere: each
+    /// sends that address a mail, so nobody can bury an inbox.
+    pub mails_per_account: Limit,
 }
 
 impl Default for Limits {
@@ -40,6 +45,8 @@ impl Default for Limits {
             login_per_address: minutes(20, 15),
             ticket_login_per_address: minutes(30, 15),
             reset_per_address: minutes(5, 60),
+            register_per_address: minutes(10, 60),
+            mails_per_account: minutes(3, 60),
         }
     }
 }
@@ -95,7 +102,28 @@ impl Store {
         email: &Email,
     ) -> StoreResult<()> {
         self.take_attempt(&format!("reset:address:{}", bounded(source)), limits.reset_per_address, ctx.now)?;
+        self.take_attempt(&format!("mail:account:{}", email.as_str()), limits.mails_per_account, ctx.now)?;
         self.request_password_reset(ctx, links, email)
+    }
+
+    /// A registration from a source address, within the per-address limit and the limit of
+    /// mails to the address it names.
+    pub fn guarded_register(
+        &self,
+        ctx: &Context,
+        limits: &Limits,
+        source: &str,
+        links: &MailLinks,
+        registration: &crate::Registration,
+    ) -> StoreResult<()> {
+        self.take_attempt(
+            &format!("register:address:{}", bounded(source)),
+            limits.register_per_address,
+            ctx.now,
+        )?;
+        let email = registration.email.as_str();
+        self.take_attempt(&format!("mail:account:{email}"), limits.mails_per_account, ctx.now)?;
+        self.register(ctx, links, registration)
     }
 
     /// Counts an attempt for `key` and refuses it with `rate_limited` when it is over the

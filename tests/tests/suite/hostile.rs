@@ -359,3 +359,32 @@ fn a_whole_number_written_with_a_fraction_is_an_integer_as_json_schema_says() {
         });
     });
 }
+
+#[test]
+fn registrations_cannot_bury_an_inbox_or_flood_the_password_hashing() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let body =
+                |email: &str| json!({"email": email, "name": "Eve", "password": "a long enough phrase"});
+            let statuses: Vec<u16> = {
+                let mut out = Vec::new();
+                for _ in 0..4 {
+                    out.push(
+                        api.post("/api/v1/auth/register", None, body("victim@example.com")).await.status,
+                    );
+                }
+                out
+            };
+            assert_eq!(statuses, vec![202, 202, 202, 429], "three mails to one address, then 429");
+            let mut last = 0;
+            for n in 0..10 {
+                last = api
+                    .post("/api/v1/auth/register", None, body(&format!("new{n}@example.com")))
+                    .await
+                    .status;
+            }
+            assert_eq!(last, 429, "ten registrations from one address, then 429");
+        });
+    });
+}

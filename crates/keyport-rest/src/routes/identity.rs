@@ -36,6 +36,7 @@ fn accepted(status: &str) -> HttpResponse {
 #[post("/auth/register")]
 async fn register(
     state: web::Data<RestState>,
+    req: HttpRequest,
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -51,8 +52,9 @@ async fn register(
         lang,
         ticket: body.ticket_code.as_deref().map(TicketCode::parse).transpose()?,
     };
-    let (store, links) = (state.store.clone(), state.identity.links.clone());
-    run(move || store.register(&anonymous(), &links, &registration)).await?;
+    let (store, links, limits, source) =
+        (state.store.clone(), state.identity.links.clone(), state.identity.limits, source(&req));
+    run(move || store.guarded_register(&anonymous(), &limits, &source, &links, &registration)).await?;
     Ok(accepted("check your mail to confirm the address"))
 }
 
