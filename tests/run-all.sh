@@ -13,6 +13,7 @@ bash tests/prerequisites.sh
 cargo test --workspace --all-targets 2>&1 | tee "$log"
 bash tests/contract/openapi.sh
 bash tests/contract/rest.sh
+bash tests/contract/metrics.sh
 bash tests/contract/certificate.sh
 bash tests/contract/soap.sh
 

@@ -78,6 +78,7 @@ static TABLE: LazyLock<MethodTable> = LazyLock::new(|| {
         ("/soap", &[Method::GET, Method::POST]),
         ("/.well-known/jwks.json", &[Method::GET]),
         ("/docs", &[Method::GET]),
+        ("/metrics", &[Method::GET]),
     ])
 });
 

@@ -5,6 +5,7 @@ pub mod guards;
 pub mod health;
 pub mod identity;
 pub mod mailer;
+pub mod metrics;
 pub mod proxies;
 pub mod pruner;
 pub mod settings;

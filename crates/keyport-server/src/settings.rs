@@ -59,6 +59,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Limits on slow and greedy clients.
     pub http: HttpSettings,
+    /// A bearer token `/metrics` asks for; open to anyone who reaches it when absent.
+    pub metrics_token: Option<String>,
 }
 
 /// Limits on slow and greedy clients.
@@ -217,6 +219,7 @@ impl Default for Settings {
             retention: RetentionSettings::default(),
             trusted_proxies: Vec::new(),
             http: HttpSettings::default(),
+            metrics_token: None,
         }
     }
 }
@@ -238,6 +241,7 @@ impl std::fmt::Debug for Settings {
             .field("retention", &self.retention)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("http", &self.http)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -260,7 +264,7 @@ pub struct Overrides {
 }
 
 /// The environment variables read, without their `KEYPORT_` prefix.
-const ENV_KEYS: [&str; 8] = [
+const ENV_KEYS: [&str; 9] = [
     "data_dir",
     "listen",
     "database_url",
@@ -269,6 +273,7 @@ const ENV_KEYS: [&str; 8] = [
     "database_wait_ms",
     "public_url",
     "mail_from",
+    "metrics_token",
 ];
 
 impl Settings {

@@ -43,6 +43,7 @@ pub struct Application {
 
 /// How the server meets its clients.
 struct Front {
+    metrics: crate::metrics::MetricsAccess,
     public_url: Option<String>,
     identity: Identity,
     trusted: TrustedProxies,
@@ -54,6 +55,7 @@ impl Default for Front {
     fn default() -> Self {
         let http = crate::settings::HttpSettings::default();
         Front {
+            metrics: crate::metrics::MetricsAccess::default(),
             public_url: None,
             identity: Identity::default(),
             trusted: TrustedProxies::default(),
@@ -85,6 +87,7 @@ impl Application {
         let identity = crate::identity::identity(settings)?;
         let mailer = Mailer::from_settings(settings)?;
         let front = Front {
+            metrics: crate::metrics::MetricsAccess(settings.metrics_token.clone()),
             public_url: settings.public_url.clone(),
             identity,
             trusted: TrustedProxies(settings.trusted_proxies.clone()),
@@ -114,8 +117,9 @@ impl Application {
     }
 
     fn serve(listener: TcpListener, store: Store, front: Front) -> anyhow::Result<Application> {
-        let Front { public_url, identity, trusted, guards, head_timeout } = front;
-        let (trusted, guards) = (web::Data::new(trusted), web::Data::new(guards));
+        let Front { metrics, public_url, identity, trusted, guards, head_timeout } = front;
+        let (trusted, guards, metrics) =
+            (web::Data::new(trusted), web::Data::new(guards), web::Data::new(metrics));
         let port = listener.local_addr()?.port();
         let links = identity.links.clone();
         let rest = web::Data::new(RestState::with_identity(store.clone(), identity)?);
@@ -130,6 +134,8 @@ impl Application {
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))
                 .app_data(trusted.clone())
                 .app_data(guards.clone())
+                .app_data(metrics.clone())
+                .route("/metrics", web::get().to(crate::metrics::metrics))
                 .configure(health::configure)
                 .configure(keyport_soap::configure)
                 // The docs come before the API scope, which answers everything under /api/v1.
@@ -140,6 +146,7 @@ impl Application {
                 .default_service(web::to(keyport_rest::methods::no_route))
                 .wrap(actix_web::middleware::from_fn(keyport_rest::methods::head_as_get))
                 .wrap(actix_web::middleware::from_fn(crate::guards::guard))
+                .wrap(actix_web::middleware::from_fn(crate::metrics::record))
                 .wrap(actix_web::middleware::from_fn(crate::proxies::resolve))
                 .wrap_fn(|req, srv| {
                     let id: Option<String> = req.extensions().get::<RequestId>().map(|id| id.to_string());

@@ -108,6 +108,7 @@ async fn call(req: HttpRequest, mut payload: web::Payload, state: web::Data<Soap
         Ok(Ok(text)) => xml(StatusCode::OK, text),
         Ok(Err(fault)) => {
             tracing::Span::current().record("error.code", fault.error.code().as_str());
+            metrics::counter!("keyport_refusals_total", "code" => fault.error.code().as_str()).increment(1);
             xml(StatusCode::INTERNAL_SERVER_ERROR, envelope::fault(&fault, lang))
         }
         Err(e) => {
@@ -128,7 +129,6 @@ fn basic_password(req: &HttpRequest) -> Option<String> {
 
 /// Everything after the body was read: runs off the async workers.
 fn handle(state: &SoapState, body: &[u8], basic: Option<String>) -> Result<String, Fault> {
-    let store = &state.store;
     let text = std::str::from_utf8(body).map_err(|_| envelope::malformed("the body is not UTF-8"))?;
     let request = envelope::read(text)?;
     let operation = OPERATIONS
@@ -136,8 +136,32 @@ fn handle(state: &SoapState, body: &[u8], basic: Option<String>) -> Result<Strin
         .find(|op| op.input == request.payload.name)
         .ok_or_else(|| envelope::malformed(format!("there is no operation {}", request.payload.name)))?;
     tracing::Span::current().record("soap.operation", operation.name);
-    let key =
-        request.ws_password.or(basic).ok_or_else(|| Fault::from(CoreError::new(ErrorCode::Unauthorized)))?;
+    let started = std::time::Instant::now();
+    let answered = run_operation(state, operation, &request, basic);
+    let outcome = match &answered {
+        Ok(_) => "ok",
+        Err(fault) => fault.error.code().as_str(),
+    };
+    metrics::counter!("keyport_soap_requests_total", "operation" => operation.name, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("keyport_soap_request_duration_seconds", "operation" => operation.name)
+        .record(started.elapsed().as_secs_f64());
+    answered
+}
+
+/// An operation of a read envelope: authentication, role, the strict schema check, the call.
+fn run_operation(
+    state: &SoapState,
+    operation: &crate::schema::OperationDesc,
+    request: &envelope::Request,
+    basic: Option<String>,
+) -> Result<String, Fault> {
+    let store = &state.store;
+    let key = request
+        .ws_password
+        .clone()
+        .or(basic)
+        .ok_or_else(|| Fault::from(CoreError::new(ErrorCode::Unauthorized)))?;
     let key = store
         .authenticate_api_key(&key, chrono::Utc::now())
         .map_err(|_| Fault::from(CoreError::new(ErrorCode::Unauthorized)))?;

@@ -89,7 +89,9 @@ pub(crate) fn issue(
         },
     };
     let claims = certificate::claims(&entitlement, loaded.rules()?.params(), now);
-    Ok(armor(FileKind::Certificate, &certificate::sign(&claims, &kid, &seed)?))
+    let signed = certificate::sign(&claims, &kid, &seed)?;
+    metrics::counter!("keyport_certificates_signed_total").increment(1);
+    Ok(armor(FileKind::Certificate, &signed))
 }
 
 impl Store {

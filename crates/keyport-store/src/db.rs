@@ -328,15 +328,22 @@ pub fn write<T>(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut conn = pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
+        let mut conn = pool.get().map_err(pool_timeout)?;
         match write_once(&mut conn, &mut f) {
             Err(e) if e.is_retryable() && attempt < WRITE_ATTEMPTS => {
                 tracing::debug!(attempt, error = %e, "retrying a write after a conflict");
+                metrics::counter!("keyport_db_write_retries_total").increment(1);
                 std::thread::sleep(backoff(attempt));
             }
             other => return other,
         }
     }
+}
+
+/// No connection became free in time: counted, for the operator's dashboard.
+fn pool_timeout(e: diesel::r2d2::PoolError) -> StoreError {
+    metrics::counter!("keyport_db_pool_timeouts_total").increment(1);
+    StoreError::Pool(e.to_string())
 }
 
 /// Checks that the database answers, waiting at most `wait` for a connection.
@@ -348,7 +355,7 @@ pub fn ping(pool: &Pool, wait: Duration) -> Result<(), StoreError> {
 
 /// Runs `f` in one read transaction (a consistent view).
 pub fn read<T>(pool: &Pool, f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
-    let mut conn = pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
+    let mut conn = pool.get().map_err(pool_timeout)?;
     let conn: &mut DbConn = &mut conn;
     conn.transaction(f)
 }

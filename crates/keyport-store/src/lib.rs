@@ -140,6 +140,12 @@ impl Store {
         db::ping(&self.pool, wait)
     }
 
+    /// Connections of the pool: (open, idle).
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
     pub(crate) fn write<T>(&self, f: impl FnMut(&mut db::DbConn) -> StoreResult<T>) -> StoreResult<T> {
         match self.backend {
             Backend::Sqlite => {

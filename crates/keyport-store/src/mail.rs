@@ -98,6 +98,18 @@ impl Store {
         })
     }
 
+    /// Mails waiting to be sent (not given up), and the age in seconds of the oldest.
+    pub fn outbox_stats(&self, now: DateTime<Utc>) -> StoreResult<(i64, Option<i64>)> {
+        self.read(|conn| {
+            let waiting =
+                outbox::table.filter(outbox::sent_at.is_null()).filter(outbox::attempts.lt(MAX_ATTEMPTS));
+            let depth: i64 = waiting.count().get_result(conn)?;
+            let oldest: Option<chrono::NaiveDateTime> =
+                waiting.select(diesel::dsl::min(outbox::created_at)).first(conn)?;
+            Ok((depth, oldest.map(|t| (now - crate::utc(t)).num_seconds().max(0))))
+        })
+    }
+
     /// Records a sent mail.
     pub fn mail_sent(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
         self.write(|conn| {
