@@ -101,6 +101,31 @@ pub enum AdminTask {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Write a consistent copy of the SQLite database while it is in use (mode 0600).
+    Backup {
+        /// Where the data lives.
+        #[command(flatten)]
+        data: DataArgs,
+        /// The new backup file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Open a backup without changing it: integrity, migrations, rows per table.
+    VerifyBackup {
+        /// The backup file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Replace the SQLite database of the data folder with a verified backup; refused while
+    /// a `keyport serve` uses it.
+    Restore {
+        /// Where the data lives.
+        #[command(flatten)]
+        data: DataArgs,
+        /// The backup file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
     /// Print the rows of each table that grows with use, and prune what is past its
     /// retention now (`keyport serve` does so every few minutes).
     Storage {
@@ -117,6 +142,7 @@ impl Cli {
     fn settings(&self) -> Result<Settings, String> {
         let (data, listen) = match &self.command {
             Command::Serve { data, listen } => (Some(data), *listen),
+            Command::Admin { task: AdminTask::VerifyBackup { .. } } => (None, None),
             Command::Migrate { data }
             | Command::Admin {
                 task:
@@ -124,7 +150,9 @@ impl Cli {
                     | AdminTask::ListApiKeys { data }
                     | AdminTask::RevokeApiKey { data, .. }
                     | AdminTask::RotateSigningKey { data }
-                    | AdminTask::Storage { data, .. },
+                    | AdminTask::Storage { data, .. }
+                    | AdminTask::Backup { data, .. }
+                    | AdminTask::Restore { data, .. },
             } => (Some(data), None),
         };
         let overrides = Overrides {
@@ -209,6 +237,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await??;
             eprintln!("revoked {} key '{}' ({})", revoked.role.as_str(), revoked.name, revoked.id);
         }
+        Command::Admin { task: AdminTask::Backup { out, .. } } => {
+            let store =
+                tokio::task::spawn_blocking(move || open_store(&settings, PoolOptions::command())).await??;
+            let target = out.clone();
+            tokio::task::spawn_blocking(move || store.backup_to(&target)).await??;
+            let report = tokio::task::spawn_blocking(move || keyport_store::verify_backup(&out)).await??;
+            print_report(&report);
+        }
+        Command::Admin { task: AdminTask::VerifyBackup { file } } => {
+            let report = tokio::task::spawn_blocking(move || keyport_store::verify_backup(&file)).await??;
+            print_report(&report);
+        }
+        Command::Admin { task: AdminTask::Restore { from, .. } } => {
+            let url = settings.database_url()?;
+            let report = tokio::task::spawn_blocking(move || keyport_store::restore(&url, &from)).await??;
+            print_report(&report);
+            eprintln!("restored; start keyport serve (pending migrations run at start)");
+        }
         Command::Admin { task: AdminTask::Storage { prune, .. } } => {
             let retention = settings.retention.retention(&settings.limits);
             let store =
@@ -223,4 +269,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_report(report: &keyport_store::BackupReport) {
+    println!("integrity          ok");
+    println!("pending migrations {:>12}", report.pending_migrations);
+    for (table, rows) in &report.rows {
+        println!("{table:<18} {rows:>12}");
+    }
 }

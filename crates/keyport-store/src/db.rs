@@ -14,7 +14,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::error::StoreError;
 
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+pub(crate) const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 
 /// How often a write that met a lock conflict, a busy database, a serialization failure or
@@ -351,6 +351,16 @@ pub fn ping(pool: &Pool, wait: Duration) -> Result<(), StoreError> {
     let mut conn = pool.get_timeout(wait).map_err(|e| StoreError::Pool(e.to_string()))?;
     conn.batch_execute("SELECT 1")?;
     Ok(())
+}
+
+/// Runs `f` on a connection outside any transaction (for statements that refuse one, such
+/// as `VACUUM INTO`).
+pub fn untransacted<T>(
+    pool: &Pool,
+    f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut conn = pool.get().map_err(pool_timeout)?;
+    f(&mut conn)
 }
 
 /// Runs `f` in one read transaction (a consistent view).

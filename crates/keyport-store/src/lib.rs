@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod activations;
+mod backup;
 mod catalog;
 mod certificates;
 mod customers;
@@ -28,6 +29,7 @@ mod sessions;
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use keyport_core::{Actor, Channel};
 
+pub use backup::{BackupReport, ServeLock, restore, serve_lock_path, verify_backup};
 pub use customers::{CustomerChanges, NewCustomer};
 pub use db::{Backend, DatabaseUrl, PoolOptions};
 pub use error::StoreError;
