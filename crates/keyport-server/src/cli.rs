@@ -238,6 +238,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("revoked {} key '{}' ({})", revoked.role.as_str(), revoked.name, revoked.id);
         }
         Command::Admin { task: AdminTask::Backup { out, .. } } => {
+            // A backup of a database that is not there would be a new, empty one.
+            if let Some(database) = settings.database_url()?.sqlite_path()
+                && !database.exists()
+            {
+                anyhow::bail!(
+                    "there is no database at {}; name the data folder with --data-dir",
+                    database.display()
+                );
+            }
             let store =
                 tokio::task::spawn_blocking(move || open_store(&settings, PoolOptions::command())).await??;
             let target = out.clone();

@@ -39,8 +39,6 @@ pub struct Application {
     port: u16,
     server: Server,
     workers: Option<Workers>,
-    /// While serving, a restore cannot replace the SQLite database.
-    _serving: Option<keyport_store::ServeLock>,
 }
 
 /// How the server meets its clients.
@@ -84,7 +82,6 @@ impl Application {
     /// and prepares the server. Port 0 picks a free port; see [`Application::port`].
     pub fn build(settings: &Settings) -> anyhow::Result<Application> {
         let store = open_store(settings, settings.server_pool())?;
-        let serving = keyport_store::ServeLock::take(&settings.database_url()?)?;
         let listener = TcpListener::bind(settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let identity = crate::identity::identity(settings)?;
@@ -102,7 +99,6 @@ impl Application {
             head_timeout: Duration::from_millis(settings.http.head_timeout_ms.max(1)),
         };
         let mut app = Application::serve(listener, store.clone(), front)?;
-        app._serving = serving;
         app.workers = Some(Workers {
             store,
             mailer,
@@ -169,7 +165,7 @@ impl Application {
         .client_request_timeout(head_timeout)
         .listen(listener)?
         .run();
-        Ok(Application { port, server, workers: None, _serving: None })
+        Ok(Application { port, server, workers: None })
     }
 
     /// The port the server listens on.

@@ -82,6 +82,7 @@ fn a_backup_under_load_restores_every_order_acknowledged_before_it_began() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("stop it before restoring"));
     drop(server);
 
+    let bytes_before = std::fs::read(&backup).unwrap();
     let verified = Command::new(env!("CARGO_BIN_EXE_keyport"))
         .args(["admin", "verify-backup"])
         .arg(&backup)
@@ -89,6 +90,17 @@ fn a_backup_under_load_restores_every_order_acknowledged_before_it_began() {
         .unwrap();
     assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
     assert!(String::from_utf8_lossy(&verified.stdout).contains("integrity          ok"));
+    assert!(std::fs::read(&backup).unwrap() == bytes_before, "verifying a backup changes nothing in it");
+
+    // Restoring over the stopped server's own database keeps the one it replaces.
+    let over = keyport(&["admin", "restore", "--from", backup.to_str().unwrap()], &data);
+    assert!(over.status.success(), "restore: {}", String::from_utf8_lossy(&over.stderr));
+    assert!(data.join("keyport.db.before-restore").exists(), "the replaced database is kept");
+    let not_a_db = dir.path().join("notes.txt");
+    std::fs::write(&not_a_db, "not a database").unwrap();
+    let bad = keyport(&["admin", "restore", "--from", not_a_db.to_str().unwrap()], &data);
+    assert!(!bad.status.success(), "a file that is no Keyport database is not restored");
+    assert!(data.join("keyport.db").exists(), "and the database stays in place");
 
     let restored = dir.path().join("restored");
     keyport_store::files::owner_only_dir(&restored).unwrap();

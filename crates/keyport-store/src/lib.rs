@@ -83,6 +83,8 @@ pub struct Store {
     pool: db::Pool,
     backend: Backend,
     url: DatabaseUrl,
+    /// On SQLite, held while the store is open: no restore replaces the file underneath.
+    _in_use: Option<std::sync::Arc<backup::ServeLock>>,
     /// On SQLite, writers of this process queue here instead of in SQLite's busy handler,
     /// which sleeps in steps of milliseconds and lets a queue of writers collapse.
     write_gate: std::sync::Arc<std::sync::Mutex<()>>,
@@ -117,8 +119,15 @@ impl Store {
         }
         // Instances starting at the same moment on one SQLite file take turns.
         let _turn = db::StartLock::take(url)?;
+        let in_use = backup::ServeLock::take(url)?.map(std::sync::Arc::new);
         let pool = db::connect(url, options)?;
-        let store = Store { pool, backend: url.backend(), url: url.clone(), write_gate: Default::default() };
+        let store = Store {
+            pool,
+            backend: url.backend(),
+            url: url.clone(),
+            _in_use: in_use,
+            write_gate: Default::default(),
+        };
         let mut conn = store.pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
         db::migrate(&mut conn)?;
         drop(conn);

@@ -32,8 +32,9 @@ pub struct Limits {
     pub reset_per_address: Limit,
     /// Registrations per source address (each costs a password hash and may send a mail).
     pub register_per_address: Limit,
-    /// Registrations and reset requests naming one e-mail address, from anywhere: each
-    /// sends that address a mail, so nobody can bury an inbox.
+    /// Registrations naming one e-mail address, from anywhere: each sends that address a
+    /// mail, so nobody can bury an inbox. (Password resets have no such budget: it would let
+    /// anyone block a person's own reset.)
     pub mails_per_account: Limit,
 }
 
@@ -102,7 +103,6 @@ impl Store {
         email: &Email,
     ) -> StoreResult<()> {
         self.take_attempt(&format!("reset:address:{}", bounded(source)), limits.reset_per_address, ctx.now)?;
-        self.take_attempt(&format!("mail:account:{}", email.as_str()), limits.mails_per_account, ctx.now)?;
         self.request_password_reset(ctx, links, email)
     }
 
@@ -122,7 +122,7 @@ impl Store {
             ctx.now,
         )?;
         let email = registration.email.as_str();
-        self.take_attempt(&format!("mail:account:{email}"), limits.mails_per_account, ctx.now)?;
+        self.take_attempt(&format!("register:account:{email}"), limits.mails_per_account, ctx.now)?;
         self.register(ctx, links, registration)
     }
 
