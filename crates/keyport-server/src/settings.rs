@@ -166,7 +166,7 @@ pub struct LimitSettings {
     pub reset_requests_per_address: u32,
     /// Registrations per source address in a window.
     pub registrations_per_address: u32,
-    /// Mails (registration notices, reset links) to one e-mail address in a window.
+    /// Registrations naming one e-mail address in a window (each mails that address).
     pub mails_per_account: u32,
 }
 
