@@ -35,34 +35,36 @@ struct KeySource {
     server: Option<String>,
 }
 
+/// A license of a ticket, on a server.
+#[derive(Debug, clap::Args)]
+struct Online {
+    /// The server's base URL.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The ticket code.
+    #[arg(long)]
+    ticket: String,
+    /// Which license of the ticket [default: the first].
+    #[arg(long)]
+    license: Option<Uuid>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Show this machine's fingerprint and public key.
     Fingerprint,
     /// Activate a license of a ticket on this machine, online.
     Activate {
-        /// The server's base URL.
-        #[arg(long, value_name = "URL")]
-        server: String,
-        /// The ticket code.
-        #[arg(long)]
-        ticket: String,
-        /// Which license of the ticket [default: the first].
-        #[arg(long)]
-        license: Option<Uuid>,
+        /// The server, the ticket and the license.
+        #[command(flatten)]
+        online: Online,
     },
     /// Move a license from a machine that was lost (broken, stolen, wiped) to this one. It
     /// spends one re-activation credit; a reinstalled machine needs `activate` instead, free.
     Recover {
-        /// The server's base URL.
-        #[arg(long, value_name = "URL")]
-        server: String,
-        /// The ticket code.
-        #[arg(long)]
-        ticket: String,
-        /// Which license of the ticket [default: the first].
-        #[arg(long)]
-        license: Option<Uuid>,
+        /// The server, the ticket and the license.
+        #[command(flatten)]
+        online: Online,
         /// The lost machine's activation [default: the only active one].
         #[arg(long)]
         activation: Option<Uuid>,
@@ -177,7 +179,7 @@ fn run(cli: Cli) -> Result<(), ClientError> {
             println!("fingerprint: {}", machine.fingerprint.as_str());
             println!("machine key: {}", machine.key);
         }
-        Command::Activate { server, ticket, license } => {
+        Command::Activate { online: Online { server, ticket, license } } => {
             let server = Server::new(&server);
             let session = server.ticket_login(&ticket)?;
             let license = pick_license(&server, &session, license)?;
@@ -187,7 +189,7 @@ fn run(cli: Cli) -> Result<(), ClientError> {
             let how = if activated.created { "activated" } else { "already active" };
             println!("{how}: license {license} on this machine (activation {})", activated.activation_id);
         }
-        Command::Recover { server, ticket, license, activation } => {
+        Command::Recover { online: Online { server, ticket, license }, activation } => {
             let server = Server::new(&server);
             let session = server.ticket_login(&ticket)?;
             let license = pick_license(&server, &session, license)?;
