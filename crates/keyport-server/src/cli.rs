@@ -126,6 +126,25 @@ pub enum AdminTask {
         #[arg(long, value_name = "FILE")]
         from: PathBuf,
     },
+    /// Write every row of the database to a portable file (JSON lines, mode 0600), e.g. to
+    /// move from SQLite to PostgreSQL.
+    Export {
+        /// Where the data lives.
+        #[command(flatten)]
+        data: DataArgs,
+        /// The new export file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Read an export into a new, empty database of either backend (migrated first).
+    Import {
+        /// Where the data goes.
+        #[command(flatten)]
+        data: DataArgs,
+        /// The export file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
     /// Print the rows of each table that grows with use, and prune what is past its
     /// retention now (`keyport serve` does so every few minutes).
     Storage {
@@ -152,6 +171,8 @@ impl Cli {
                     | AdminTask::RotateSigningKey { data }
                     | AdminTask::Storage { data, .. }
                     | AdminTask::Backup { data, .. }
+                    | AdminTask::Export { data, .. }
+                    | AdminTask::Import { data, .. }
                     | AdminTask::Restore { data, .. },
             } => (Some(data), None),
         };
@@ -253,6 +274,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || store.backup_to(&target)).await??;
             let report = tokio::task::spawn_blocking(move || keyport_store::verify_backup(&out)).await??;
             print_report(&report);
+        }
+        Command::Admin { task: AdminTask::Export { out, .. } } => {
+            if out.exists() {
+                anyhow::bail!("{} exists already; name a new file", out.display());
+            }
+            let store =
+                tokio::task::spawn_blocking(move || open_store(&settings, PoolOptions::command())).await??;
+            let rows = tokio::task::spawn_blocking(move || {
+                let file = keyport_store::files::owner_only_file(&out)?;
+                let mut writer = std::io::BufWriter::new(file);
+                let rows = store.export(&mut writer)?;
+                std::io::Write::flush(&mut writer)?;
+                anyhow::Ok(rows)
+            })
+            .await??;
+            eprintln!("exported {rows} rows");
+        }
+        Command::Admin { task: AdminTask::Import { from, .. } } => {
+            let rows = tokio::task::spawn_blocking(move || {
+                let url = settings.database_url()?;
+                if url.backend() == keyport_store::Backend::Sqlite {
+                    keyport_store::files::owner_only_dir(&settings.data_dir)?;
+                }
+                // Opened (and migrated) without a signing key of its own: the imported keys are it.
+                let store = keyport_store::Store::open(&url, PoolOptions::command())?;
+                let file = std::fs::File::open(&from)
+                    .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", from.display()))?;
+                anyhow::Ok(store.import(std::io::BufReader::new(file))?)
+            })
+            .await??;
+            eprintln!("imported {rows} rows");
         }
         Command::Admin { task: AdminTask::VerifyBackup { file } } => {
             let report = tokio::task::spawn_blocking(move || keyport_store::verify_backup(&file)).await??;

@@ -25,6 +25,7 @@ mod schema;
 #[cfg(feature = "bench-seed")]
 mod seed;
 mod sessions;
+mod transfer;
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use keyport_core::{Actor, Channel};
@@ -42,6 +43,7 @@ pub use keys::{ApiKeyView, KEY_PREFIX, NewApiKey};
 pub use limits::{Limit, Limits};
 pub use retention::{COUNTED_TABLES, Pruned, Retention};
 pub use sessions::{REFRESH_TOKEN_DAYS, Session, SessionSubject, family_of};
+pub use transfer::TABLES;
 
 /// The result of a use case.
 pub type StoreResult<T> = Result<T, StoreError>;

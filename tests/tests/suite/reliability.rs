@@ -249,3 +249,57 @@ fn a_full_sqlite_disk_answers_503_and_logs_never_panics() {
         assert_eq!(api.get("/healthz", None).await.status, 200, "the server still runs");
     });
 }
+
+/// The certificate's compact JWS out of its armored file.
+fn compact(certificate: &str) -> String {
+    keyport_core::files::unarmor(keyport_core::files::FileKind::Certificate, certificate).unwrap()
+}
+
+#[test]
+fn a_database_moves_between_backends_and_its_certificates_keep_verifying() {
+    let Ok(admin) = std::env::var(POSTGRES_ENV) else {
+        eprintln!("skipped: {POSTGRES_ENV} is not set (the test command sets it in CI)");
+        return;
+    };
+    for (from, to) in [
+        (TestDb::sqlite(), TestDb::postgres(admin.trim())),
+        (TestDb::postgres(admin.trim()), TestDb::sqlite()),
+    ] {
+        eprintln!("--- from {:?} to {:?}", from.backend(), to.backend());
+        let source = Fixture::new(from);
+        source.store.ensure_signing_key().unwrap();
+        let license = source.license_at(Utc::now(), rules());
+        let activated = source.store.activate(&source.ctx(), Scope::Staff, license, &machine(1)).unwrap();
+        reset_mails(&source, 0, 2);
+        let mut file = Vec::new();
+        let rows = source.store.export(&mut file).unwrap();
+        assert!(rows > 10, "{rows} rows exported");
+
+        let target = Fixture::new(to);
+        assert_eq!(target.store.import(file.as_slice()).unwrap(), rows);
+        let now = Utc::now();
+        let before = source.store.get_license(Scope::Staff, license, now).unwrap();
+        let after = target.store.get_license(Scope::Staff, license, now).unwrap();
+        assert_eq!(after, before, "the license, its activations and credits moved as they were");
+        let events = |f: &Fixture| {
+            f.store
+                .query_events(&keyport_store::EventFilter { limit: Some(500), ..Default::default() })
+                .unwrap()
+                .items
+        };
+        assert_eq!(events(&target), events(&source), "every event moved, in order");
+        let jwks = target.store.jwks().unwrap();
+        assert_eq!(jwks, source.store.jwks().unwrap(), "the signing keys moved");
+        let claims = keyport_core::certificate::verify(&compact(&activated.certificate), &jwks, now).unwrap();
+        assert_eq!(claims.sub, license, "a certificate issued before the move verifies after it");
+
+        // The moved database goes on working: a second machine, a new event after the old ones.
+        target.store.activate(&target.ctx(), Scope::Staff, license, &machine(2)).unwrap();
+        let moved = events(&target);
+        assert_eq!(moved.len(), events(&source).len() + 1);
+        assert!(
+            target.store.import(file.as_slice()).is_err(),
+            "an import into a database with rows is refused"
+        );
+    }
+}
