@@ -113,3 +113,40 @@ fn a_backup_under_load_restores_every_order_acknowledged_before_it_began() {
         assert_eq!(status, 200, "order {number}, acknowledged before the backup, is in it");
     }
 }
+
+#[test]
+fn the_command_line_moves_a_sqlite_database_to_postgresql() {
+    let Ok(admin_url) = std::env::var("KEYPORT_TEST_POSTGRES_URL") else {
+        eprintln!("KEYPORT_TEST_POSTGRES_URL is not set: the move to PostgreSQL is checked in CI");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(
+        keyport(&["admin", "create-api-key", "--role", "shop", "--name", "shop"], &data).status.success()
+    );
+    let export = dir.path().join("keyport.export");
+    let exported = keyport(&["admin", "export", "--out", export.to_str().unwrap()], &data);
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    assert_eq!(std::fs::metadata(&export).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let name = format!("keyport_move_{}", std::process::id());
+    let psql = |sql: &str| Command::new("psql").arg(admin_url.trim()).args(["-qc", sql]).status().unwrap();
+    assert!(psql(&format!("CREATE DATABASE {name}")).success());
+    let url = format!("{}/{name}", admin_url.trim().rsplit_once('/').unwrap().0);
+    let imported = Command::new(env!("CARGO_BIN_EXE_keyport"))
+        .args(["admin", "import", "--from", export.to_str().unwrap(), "--database-url", &url])
+        .output()
+        .unwrap();
+    let keys = Command::new(env!("CARGO_BIN_EXE_keyport"))
+        .args(["admin", "list-api-keys", "--database-url", &url])
+        .output()
+        .unwrap();
+    psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert!(
+        String::from_utf8_lossy(&keys.stdout).contains("shop"),
+        "the key moved: {}",
+        String::from_utf8_lossy(&keys.stdout)
+    );
+}
