@@ -129,7 +129,7 @@ fn usable_path(path: &Path) -> StoreResult<String> {
 }
 
 /// The lock every `keyport serve` holds (shared) on its SQLite database while it runs.
-pub fn serve_lock_path(database: &Path) -> PathBuf {
+fn serve_lock_path(database: &Path) -> PathBuf {
     let mut name = database.as_os_str().to_owned();
     name.push(".serve-lock");
     PathBuf::from(name)

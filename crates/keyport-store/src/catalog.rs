@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::db::DbConn;
 use crate::error::stored;
 use crate::events::{Subject, append};
-use crate::rows::{ItemRow, ProductRow, RuleSetRow};
+use crate::rows::{ItemRow, ProductRow, RuleSetRow, unsigned};
 use crate::schema::{items, products, rule_sets};
 use crate::{
     Context, ItemView, ProductView, RuleSetView, Store, StoreResult, new_id, stored_time, utc, uuid_of,
@@ -22,10 +22,6 @@ fn exists(resource: &'static str, field: &'static str) -> CoreError {
 
 fn signed(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
-}
-
-fn unsigned(what: &str, value: i32) -> StoreResult<u32> {
-    u32::try_from(value).map_err(|_| crate::StoreError::Corrupt(format!("{what} is negative")))
 }
 
 impl Store {
@@ -353,15 +349,20 @@ fn rule_set_view(row: RuleSetRow) -> StoreResult<RuleSetView> {
     })
 }
 
-fn item_view(row: ItemRow, product_code: &str, rule_set: &str) -> StoreResult<ItemView> {
-    let model = model_of(&row)?;
-    let versions = stored(
+/// The major versions an item entitles, as stored.
+pub(crate) fn versions_of(row: &ItemRow) -> StoreResult<VersionRange> {
+    stored(
         "versions",
         VersionRange::new(
             unsigned("version_min", row.version_min)?,
             row.version_max.map(|v| unsigned("version_max", v)).transpose()?,
         ),
-    )?;
+    )
+}
+
+fn item_view(row: ItemRow, product_code: &str, rule_set: &str) -> StoreResult<ItemView> {
+    let model = model_of(&row)?;
+    let versions = versions_of(&row)?;
     Ok(ItemView {
         id: uuid_of(&row.id)?,
         features: features_of(&row)?,

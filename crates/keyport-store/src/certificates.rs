@@ -34,11 +34,6 @@ fn new_key(conn: &mut DbConn, now: DateTime<Utc>) -> StoreResult<(String, [u8; 3
     Ok((kid, seed))
 }
 
-/// A stored version number; a negative one is corrupt data, never version 0 or "any".
-fn version(stored: i32) -> StoreResult<u32> {
-    u32::try_from(stored).map_err(|_| StoreError::Corrupt(format!("an item's version is {stored}")))
-}
-
 fn seed_of(hex_seed: &str) -> StoreResult<[u8; 32]> {
     hex::decode(hex_seed)
         .ok()
@@ -75,13 +70,7 @@ pub(crate) fn issue(
         sku: loaded.item.sku.clone(),
         product: loaded.product_code.clone(),
         features: features_of(&loaded.item)?,
-        versions: crate::error::stored(
-            "an item's versions",
-            keyport_core::VersionRange::new(
-                version(loaded.item.version_min)?,
-                loaded.item.version_max.map(version).transpose()?,
-            ),
-        )?,
+        versions: crate::catalog::versions_of(&loaded.item)?,
         // The hardware the activation was made for (the machine row keeps the first seen).
         machine: MachineClaim {
             fingerprint: activation.fingerprint.clone().unwrap_or_else(|| machine.fingerprint.clone()),

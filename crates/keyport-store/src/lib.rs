@@ -30,7 +30,7 @@ mod transfer;
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use keyport_core::{Actor, Channel};
 
-pub use backup::{BackupReport, ServeLock, restore, serve_lock_path, verify_backup};
+pub use backup::{BackupReport, ServeLock, restore, verify_backup};
 pub use customers::{CustomerChanges, NewCustomer};
 pub use db::{Backend, DatabaseUrl, PoolOptions};
 pub use error::StoreError;

@@ -138,8 +138,7 @@ impl Loaded {
             .map(|g| {
                 Ok(CreditGrant {
                     at: utc(g.granted_at),
-                    amount: u32::try_from(g.amount)
-                        .map_err(|_| crate::StoreError::Corrupt(format!("a credit grant of {}", g.amount)))?,
+                    amount: crate::rows::unsigned("a credit grant", g.amount)?,
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;

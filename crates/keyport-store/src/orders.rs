@@ -11,7 +11,7 @@ use crate::catalog::model_of;
 use crate::db::DbConn;
 use crate::events::{Subject, append};
 use crate::lookup::{by_email, by_number};
-use crate::rows::{ItemRow, NewLicense, OrderLineRow, OrderRow, TicketRow};
+use crate::rows::{ItemRow, NewLicense, OrderLineRow, OrderRow, TicketRow, unsigned};
 use crate::schema::{items, licenses, order_lines, orders, tickets};
 use crate::{
     Context, OrderLineView, OrderOutcome, OrderView, Store, StoreError, StoreResult, new_id, stored_time,
@@ -271,9 +271,4 @@ fn order_view(conn: &mut DbConn, order: OrderRow) -> StoreResult<OrderView> {
         cancelled_at: order.cancelled_at.map(utc),
         cancel_reason: order.cancel_reason,
     })
-}
-
-/// A stored count that must not be negative.
-fn unsigned(what: &str, stored: i32) -> StoreResult<u32> {
-    u32::try_from(stored).map_err(|_| crate::StoreError::Corrupt(format!("an order's {what} is {stored}")))
 }

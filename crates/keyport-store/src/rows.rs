@@ -214,3 +214,9 @@ pub(crate) struct NewEvent {
 pub(crate) fn display_code(stored: &str) -> crate::StoreResult<String> {
     Ok(crate::error::stored("ticket code", keyport_core::TicketCode::parse(stored))?.to_string())
 }
+
+/// A stored count or number that must not be negative; a negative one is corrupt data,
+/// never a plausible 0.
+pub(crate) fn unsigned(what: &str, stored: i32) -> crate::StoreResult<u32> {
+    u32::try_from(stored).map_err(|_| crate::StoreError::Corrupt(format!("{what} is {stored}")))
+}

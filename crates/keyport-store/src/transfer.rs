@@ -93,9 +93,7 @@ fn columns(conn: &mut DbConn, backend: Backend, table: &str) -> StoreResult<Vec<
 fn literal(value: &Value, kind: Kind, backend: Backend) -> StoreResult<String> {
     Ok(match (value, kind) {
         (Value::Null, _) => "NULL".to_owned(),
-        (Value::Bool(b), Kind::Boolean) | (Value::Bool(b), Kind::Other | Kind::Timestamp) => {
-            bool_literal(*b, backend)
-        }
+        (Value::Bool(b), _) => bool_literal(*b, backend),
         (Value::Number(n), Kind::Boolean) => bool_literal(n.as_i64() != Some(0), backend),
         (Value::Number(n), Kind::Other | Kind::Timestamp) => n.to_string(),
         (Value::String(s), Kind::Timestamp) => format!("'{}'", s.replacen('T', " ", 1).replace('\'', "''")),
