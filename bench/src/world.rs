@@ -361,6 +361,7 @@ fn seed(store: &Store, scale: u64, _quick: bool) -> anyhow::Result<(String, Stri
             features: Features::new(["export"])?,
             versions: VersionRange::new(1, None)?,
             rule_set: RuleSetName::parse("bench")?,
+            self_service: false,
         },
     )?;
     let admin_key = store.create_api_key(&c, Role::Admin, &DisplayName::parse("bench")?)?.key;

@@ -196,6 +196,8 @@ impl Fixture {
             features: parse(Features::new(["export", "render"])),
             versions: parse(VersionRange::new(5, Some(5))),
             rule_set: parse(RuleSetName::parse(rules.name().as_str())),
+            // Demo items of the fixture are offered for self-service (product `cad-<n>`).
+            self_service: matches!(model, LicenseModel::Demo { .. }),
         };
         self.store.define_item(&ctx, &spec).unwrap_or_else(|e| panic!("{e}"));
         sku
@@ -279,6 +281,47 @@ pub fn deactivation_proof(n: u32, license_id: &str, activation_id: &str) -> Stri
         iat: chrono::Utc::now().timestamp(),
     };
     parse(keyport_core::files::write(&proof, &machine_seed(n)))
+}
+
+/// A check-in signed by machine `n` at `at` (queued or live), reporting version `5.1.0` on
+/// Windows.
+pub fn check_in(n: u32, license_id: Uuid, activation_id: Uuid, at: DateTime<Utc>, queued: bool) -> String {
+    let statement = keyport_core::checkin::CheckIn {
+        activation_id,
+        license_id,
+        machine_key: machine(n).key.to_string(),
+        at_ms: at.timestamp_millis(),
+        queued,
+        report: keyport_core::checkin::ClientReport {
+            version: "5.1.0".to_owned(),
+            os: "windows".to_owned(),
+            os_version: "11 (23H2)".to_owned(),
+            arch: "x86_64".to_owned(),
+            locale: "de-DE".to_owned(),
+        },
+    };
+    parse(keyport_core::files::write(&statement, &machine_seed(n)))
+}
+
+/// A usage report of a session, signed by machine `n` at `at`.
+pub fn usage_report(
+    n: u32,
+    (license_id, activation_id): (Uuid, Uuid),
+    session_id: Uuid,
+    event: keyport_core::checkin::SessionEvent,
+    at: DateTime<Utc>,
+) -> String {
+    let report = keyport_core::checkin::UsageReport {
+        activation_id,
+        license_id,
+        machine_key: machine(n).key.to_string(),
+        session_id,
+        event,
+        at_ms: at.timestamp_millis(),
+        version: "5.1.0".to_owned(),
+        os: "linux".to_owned(),
+    };
+    parse(keyport_core::files::write(&report, &machine_seed(n)))
 }
 
 fn parse_uuid(text: &str) -> Uuid {

@@ -92,16 +92,21 @@ pub struct ItemRequest {
     /// The rule set's name.
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$"))]
     pub rule_set: String,
+    /// Whether customers and the ISV's software may request it themselves (demo items only).
+    #[serde(default)]
+    pub self_service: bool,
 }
 
 impl ItemRequest {
     /// The request as core's checked value; the first invalid field is the error.
     pub fn parse(self) -> Result<ItemSpec, CoreError> {
+        let model = LicenseModel::parse(&self.license_model, self.duration_days)?;
         Ok(ItemSpec {
             sku: Sku::parse(&self.sku)?,
             product: ProductCode::parse(&self.product_code)?,
             name: DisplayName::parse(&self.name)?,
-            model: LicenseModel::parse(&self.license_model, self.duration_days)?,
+            self_service: keyport_core::catalog::check_self_service(model, self.self_service)?,
+            model,
             features: Features::new(&self.features)?,
             versions: VersionRange::new(self.version_min, self.version_max)?,
             rule_set: RuleSetName::parse(&self.rule_set)?,
@@ -458,4 +463,65 @@ pub struct RevocationRequest {
 pub struct TicketTransferRequest {
     /// The receiving customer.
     pub customer_id: Uuid,
+}
+
+/// A check-in or usage report signed by the machine key (written by `keyport-client`), as
+/// the bare compact JWS or armored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SignedReportRequest {
+    /// The signed statement.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 8192))]
+    pub proof: String,
+}
+
+/// An emergency license on this machine, for an activation on a lost machine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyRequest {
+    /// The new machine.
+    pub machine: MachineRequest,
+}
+
+/// A demo of a product, for the logged-in customer; activated on the machine when one is
+/// named.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MyDemoRequest {
+    /// The product's code.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$"))]
+    pub product_code: String,
+    /// The machine to activate the demo on.
+    pub machine: Option<MachineRequest>,
+}
+
+/// A demo of a product, asked for by the ISV's software on a machine, for an e-mail address:
+/// the demo is activated on the machine at once, and the ticket is mailed to the address.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DemoRequest {
+    /// The product's code.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$"))]
+    pub product_code: String,
+    /// The user's e-mail address.
+    #[cfg_attr(feature = "openapi", schema(min_length = 3, max_length = 254))]
+    pub email: String,
+    /// The language of the mail: `en` (default) or `de`.
+    pub language: Option<String>,
+    /// The machine the software runs on.
+    pub machine: MachineRequest,
+}
+
+/// Support ends an emergency license early.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EndEmergencyRequest {
+    /// Why, for the event log.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
+    pub reason: String,
 }

@@ -82,6 +82,8 @@ pub struct ItemView {
     pub version_max: Option<u32>,
     /// The rule set's name.
     pub rule_set: String,
+    /// Whether customers and the software may request it themselves (demo items).
+    pub self_service: bool,
     /// When it was defined.
     pub created_at: DateTime<Utc>,
 }
@@ -226,6 +228,8 @@ pub struct ActivationView {
     pub started_at: DateTime<Utc>,
     /// When it ended, if it did.
     pub ended_at: Option<DateTime<Utc>>,
+    /// Where this is an emergency license: when it ends by itself. It takes no seat.
+    pub emergency_until: Option<DateTime<Utc>>,
 }
 
 /// What an activation attempt gave.
@@ -328,4 +332,68 @@ pub struct TokenResponse {
     pub refresh_token: String,
     /// When the refresh token expires.
     pub refresh_expires_at: DateTime<Utc>,
+}
+
+/// What a check-in learns about its license.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CheckInOutcome {
+    /// Where the license stands on this machine.
+    pub validity: keyport_core::checkin::Validity,
+    /// The license.
+    pub license_id: Uuid,
+    /// The machine's activation.
+    pub activation_id: Uuid,
+    /// When the license (or this emergency license) ends, if it does.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// A renewed certificate, when the license runs here and the check-in was live (not
+    /// queued). Where the rule set asks for check-ins, it carries a new `checkin_until`.
+    pub certificate: Option<String>,
+    /// The renewed certificate's check-in lease, if it has one.
+    pub checkin_until: Option<DateTime<Utc>>,
+}
+
+/// What a usage report did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionOutcome {
+    /// Where the license stands on this machine; a session starts only where it is active.
+    pub validity: keyport_core::checkin::Validity,
+    /// The session.
+    pub session_id: Uuid,
+    /// Whether the session is open after this report.
+    pub open: bool,
+}
+
+/// An emergency license that was started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EmergencyOutcome {
+    /// The emergency activation on the new machine.
+    pub activation: ActivationView,
+    /// Its certificate, which ends with it.
+    pub certificate: String,
+    /// When it ends.
+    pub emergency_until: DateTime<Utc>,
+    /// Emergency licenses left in the 365 days up to now.
+    pub left_this_year: u32,
+}
+
+/// A demo that was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DemoOutcome {
+    /// The demo license.
+    pub license_id: Uuid,
+    /// The product.
+    pub product_code: String,
+    /// The item.
+    pub sku: String,
+    /// When the demo ends.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The ticket holding it: shown to a logged-in customer or a shop; a demo asked for by
+    /// the software has its ticket mailed to the address instead.
+    pub ticket_code: Option<String>,
+    /// The activation on the machine, with its certificate, when the request named one.
+    pub activation: Option<ActivationOutcome>,
 }

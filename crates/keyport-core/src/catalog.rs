@@ -166,6 +166,19 @@ pub struct ItemSpec {
     pub versions: VersionRange,
     /// The rule set its licenses follow.
     pub rule_set: RuleSetName,
+    /// Whether customers and the ISV's software may request it themselves: demo items only.
+    pub self_service: bool,
+}
+
+/// Only a demo item is offered for self-service.
+pub fn check_self_service(model: LicenseModel, self_service: bool) -> Result<bool, CoreError> {
+    match model {
+        LicenseModel::Demo { .. } => Ok(self_service),
+        LicenseModel::Perpetual | LicenseModel::Subscription { .. } if self_service => {
+            Err(CoreError::invalid("self_service", "only a demo item can be offered for self-service"))
+        }
+        LicenseModel::Perpetual | LicenseModel::Subscription { .. } => Ok(false),
+    }
 }
 
 /// What an item update changes; `None` keeps the value.

@@ -196,6 +196,46 @@ error_codes! {
     NotASubscription = ("not_a_subscription", 409, Client,
         "This license is not a subscription and cannot be renewed.",
         "Diese Lizenz ist kein Abonnement und kann nicht verlängert werden."),
+    /// A check-in or usage report was signed too far from the server's time.
+    StaleProof = ("stale_proof", 422, Client,
+        "This report was signed at {signed_at}, more than {minutes} minutes away from the server's time {now}; check the computer's clock and send a new one.",
+        "Diese Meldung wurde um {signed_at} signiert, mehr als {minutes} Minuten von der Serverzeit {now} entfernt; prüfen Sie die Uhr des Rechners und senden Sie eine neue."),
+    /// The rule set gives no emergency licenses.
+    EmergencyNotOffered = ("emergency_not_offered", 409, Client,
+        "The rules of this license allow no emergency licenses.",
+        "Die Regeln dieser Lizenz erlauben keine Notfall-Lizenzen."),
+    /// An emergency license was asked for while a recovery is possible.
+    RecoveryPossible = ("recovery_possible", 409, Client,
+        "A recovery is possible now ({credits} re-activation credits available); move the license with a recovery instead of an emergency license.",
+        "Eine Wiederherstellung ist jetzt möglich ({credits} Reaktivierungen verfügbar); übertragen Sie die Lizenz per Wiederherstellung statt mit einer Notfall-Lizenz."),
+    /// Every emergency license of the rolling year is used.
+    EmergencyAllowanceUsed = ("emergency_allowance_used", 409, Client,
+        "All {allowed} emergency licenses of the last 365 days are used; the next is possible on {date}.",
+        "Alle {allowed} Notfall-Lizenzen der letzten 365 Tage sind verbraucht; die nächste ist ab dem {date} möglich."),
+    /// An emergency license of the license is running already.
+    EmergencyRunning = ("emergency_running", 409, Client,
+        "An emergency license of this license runs until {date} already; only one can run at a time.",
+        "Eine Notfall-Lizenz dieser Lizenz läuft bereits bis zum {date}; es kann nur eine zur selben Zeit laufen."),
+    /// An emergency license cannot itself be recovered.
+    EmergencyNotRecoverable = ("emergency_not_recoverable", 409, Client,
+        "An emergency license ends by itself and cannot be moved; recover the lost machine's activation instead.",
+        "Eine Notfall-Lizenz endet von selbst und kann nicht übertragen werden; stellen Sie stattdessen die Aktivierung des verlorenen Rechners wieder her."),
+    /// The product offers no self-service demo.
+    DemoNotOffered = ("demo_not_offered", 404, Client,
+        "No demo of the product '{product}' is offered.",
+        "Für das Produkt '{product}' wird keine Demo angeboten."),
+    /// A demo of the product was had before by this customer or on this machine.
+    DemoAlreadyUsed = ("demo_already_used", 409, Client,
+        "A demo of '{product}' was used before by this customer account or on this computer; there is one demo per customer and per computer.",
+        "Eine Demo von '{product}' wurde bereits von diesem Kundenkonto oder auf diesem Rechner genutzt; es gibt eine Demo pro Kunde und pro Rechner."),
+    /// Demos are not given to addresses of this domain.
+    DemoDomainRefused = ("demo_domain_refused", 422, Client,
+        "Demos are not given to addresses at {domain}; use another e-mail address.",
+        "An Adressen bei {domain} werden keine Demos vergeben; verwenden Sie eine andere E-Mail-Adresse."),
+    /// A machine has too many usage sessions open.
+    TooManySessions = ("too_many_sessions", 429, Client,
+        "This machine has {limit} usage sessions open already; end one before starting another.",
+        "Auf diesem Rechner sind bereits {limit} Nutzungssitzungen offen; beenden Sie eine, bevor Sie eine weitere beginnen."),
     /// A link from a mail is unknown, used or expired.
     InvalidToken = ("invalid_token", 422, Client,
         "This link is not valid (any more); ask for a new one.",

@@ -130,11 +130,23 @@ pub enum EventKind {
     SigningKeyRotated,
     /// An API key was revoked.
     ApiKeyRevoked,
+    /// An emergency license started on a new machine.
+    EmergencyStarted,
+    /// Support ended an emergency license early.
+    EmergencyEnded,
+    /// A demo license was given.
+    DemoRequested,
+    /// A customer who had a demo bought the product.
+    DemoConverted,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 25] = [
+    pub const ALL: [EventKind; 29] = [
+        EventKind::EmergencyStarted,
+        EventKind::EmergencyEnded,
+        EventKind::DemoRequested,
+        EventKind::DemoConverted,
         EventKind::MachineRebound,
         EventKind::ApiKeyRevoked,
         EventKind::EmailVerified,
@@ -190,6 +202,10 @@ impl EventKind {
             EventKind::SigningKeyRotated => "signing_key_rotated",
             EventKind::MachineRebound => "machine_rebound",
             EventKind::ApiKeyRevoked => "api_key_revoked",
+            EventKind::EmergencyStarted => "emergency_started",
+            EventKind::EmergencyEnded => "emergency_ended",
+            EventKind::DemoRequested => "demo_requested",
+            EventKind::DemoConverted => "demo_converted",
         }
     }
 

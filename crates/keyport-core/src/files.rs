@@ -30,6 +30,10 @@ pub enum FileKind {
     Receipt,
     /// Written when the machine gives its seat back.
     DeactivationProof,
+    /// Sent when the software checks in (kept in the client's queue while offline).
+    CheckIn,
+    /// Sent when a session of use starts, goes on or ends.
+    UsageReport,
 }
 
 impl FileKind {
@@ -40,6 +44,8 @@ impl FileKind {
             FileKind::Certificate => "KEYPORT LICENSE CERTIFICATE",
             FileKind::Receipt => "KEYPORT ACTIVATION RECEIPT",
             FileKind::DeactivationProof => "KEYPORT DEACTIVATION PROOF",
+            FileKind::CheckIn => "KEYPORT CHECK-IN",
+            FileKind::UsageReport => "KEYPORT USAGE REPORT",
         }
     }
 
@@ -50,6 +56,8 @@ impl FileKind {
             FileKind::Certificate => crate::certificate::CERTIFICATE_TYPE,
             FileKind::Receipt => "keyport-activation-receipt",
             FileKind::DeactivationProof => "keyport-deactivation-proof",
+            FileKind::CheckIn => "keyport-checkin",
+            FileKind::UsageReport => "keyport-usage-report",
         }
     }
 }

@@ -2,6 +2,9 @@
 
 pub mod catalog;
 pub mod certificate;
+pub mod checkin;
+pub mod demo;
+pub mod emergency;
 pub mod error;
 pub mod event;
 pub mod files;

@@ -114,6 +114,22 @@ pub struct ActivationRecord {
     pub started_at: DateTime<Utc>,
     /// When it ended, if it did.
     pub ended_at: Option<DateTime<Utc>>,
+    /// Where this is an emergency license: when it ends by itself. It holds no seat of the
+    /// license's own, and it holds nothing once this time has passed.
+    pub emergency_until: Option<DateTime<Utc>>,
+}
+
+impl ActivationRecord {
+    /// Whether this activation holds its machine's place on the license at `now`: a
+    /// pending or active one, and an emergency license only until it ends.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.state.holds_seat() && self.emergency_until.is_none_or(|until| until > now)
+    }
+
+    /// Whether this is an emergency license (running or not).
+    pub fn is_emergency(&self) -> bool {
+        self.emergency_until.is_some()
+    }
 }
 
 /// Re-activation credits that support granted.
@@ -159,12 +175,13 @@ impl LicenseHistory {
         self.expires_at.is_some_and(|end| end <= now)
     }
 
-    /// Activations holding a seat at `now` (none once revoked or expired).
+    /// Activations holding a seat at `now` (none once revoked or expired). An emergency
+    /// license comes on top of the seats and is not counted.
     pub fn seats_in_use(&self, now: DateTime<Utc>) -> u32 {
         if self.revoked_at.is_some() || self.is_expired(now) {
             return 0;
         }
-        let held = self.activations.iter().filter(|a| a.state.holds_seat()).count();
+        let held = self.activations.iter().filter(|a| a.state.holds_seat() && !a.is_emergency()).count();
         u32::try_from(held).unwrap_or(u32::MAX)
     }
 
@@ -174,7 +191,7 @@ impl LicenseHistory {
             LicenseState::Revoked
         } else if self.is_expired(now) {
             LicenseState::Expired
-        } else if self.activations.iter().any(|a| a.state == ActivationState::Active) {
+        } else if self.activations.iter().any(|a| a.state == ActivationState::Active && a.is_live(now)) {
             LicenseState::Active
         } else if self.activations.iter().any(|a| a.state == ActivationState::Pending) {
             LicenseState::Pending
@@ -184,16 +201,17 @@ impl LicenseHistory {
     }
 
     /// An activation's state at `now`: one that holds a seat shows `expired` or `revoked`
-    /// once its license is.
+    /// once its license is, and an emergency license `expired` once its time has passed.
     pub fn effective_state(&self, activation: &ActivationRecord, now: DateTime<Utc>) -> ActivationState {
         match self.state(now) {
-            LicenseState::Expired if activation.state.holds_seat() => ActivationState::Expired,
             LicenseState::Revoked if activation.state.holds_seat() => ActivationState::Revoked,
+            LicenseState::Expired if activation.state.holds_seat() => ActivationState::Expired,
+            _ if activation.state.holds_seat() && !activation.is_live(now) => ActivationState::Expired,
             _ => activation.state,
         }
     }
 
-    fn usable(&self, now: DateTime<Utc>) -> Result<(), CoreError> {
+    pub(crate) fn usable(&self, now: DateTime<Utc>) -> Result<(), CoreError> {
         if self.revoked_at.is_some() {
             return Err(CoreError::new(ErrorCode::LicenseRevoked));
         }
@@ -203,8 +221,20 @@ impl LicenseHistory {
         }
     }
 
-    fn holder(&self, machine_id: Uuid) -> Option<&ActivationRecord> {
-        self.activations.iter().find(|a| a.machine_id == machine_id && a.state.holds_seat())
+    /// The live activation of this machine at `now`, if it has one.
+    pub(crate) fn holder(&self, machine_id: Uuid, now: DateTime<Utc>) -> Option<&ActivationRecord> {
+        self.activations.iter().find(|a| a.machine_id == machine_id && a.is_live(now))
+    }
+
+    /// When a recovery becomes possible after the latest activation: emergency licenses do
+    /// not count (they would push a recovery out forever). `None` when nothing blocks.
+    fn blocked_until(&self, blocking: Duration) -> Option<DateTime<Utc>> {
+        // A zero blocking period never blocks, even when a racing recovery has just started
+        // an activation a moment "after" this request's clock reading.
+        if blocking <= Duration::zero() {
+            return None;
+        }
+        self.activations.iter().filter(|a| !a.is_emergency()).map(|a| a.started_at).max().map(|t| t + blocking)
     }
 }
 
@@ -281,7 +311,7 @@ fn period_index(start: DateTime<Utc>, period: Duration, t: DateTime<Utc>) -> i64
     (t - start).num_seconds() / period
 }
 
-fn day(t: DateTime<Utc>) -> String {
+pub(crate) fn day(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d").to_string()
 }
 
@@ -313,7 +343,7 @@ pub fn decide_activation(
     now: DateTime<Utc>,
 ) -> Result<ActivationDecision, CoreError> {
     history.usable(now)?;
-    if let Some(existing) = history.holder(machine_id) {
+    if let Some(existing) = history.holder(machine_id, now) {
         return Ok(ActivationDecision::Existing(existing.id));
     }
     let period = Duration::days(i64::from(rules.params().blocking_days.max(1)));
@@ -360,6 +390,9 @@ pub fn decide_deactivation(
 pub struct RecoveryDecision {
     /// Credits left after this recovery spends one.
     pub credits_after: u32,
+    /// The new machine runs an emergency license of this license: the recovery makes that
+    /// activation a normal one instead of starting another.
+    pub converts: Option<Uuid>,
 }
 
 /// May the seat of the active activation `lost_activation_id`, on a machine that was lost,
@@ -377,21 +410,19 @@ pub fn decide_recovery(
     if lost.state != ActivationState::Active {
         return Err(CoreError::new(ErrorCode::ActivationNotActive).with("state", lost.state.as_str()));
     }
-    if history.holder(new_machine_id).is_some() {
-        return Err(CoreError::new(ErrorCode::MachineAlreadyActive));
+    if lost.is_emergency() {
+        return Err(CoreError::new(ErrorCode::EmergencyNotRecoverable));
     }
-    // A zero blocking period never blocks, even when a racing recovery has just started an
-    // activation a moment "after" this request's clock reading.
+    let converts = match history.holder(new_machine_id, now) {
+        Some(held) if held.is_emergency() => Some(held.id),
+        Some(_) => return Err(CoreError::new(ErrorCode::MachineAlreadyActive)),
+        None => None,
+    };
     let blocking = Duration::days(i64::from(rules.params().blocking_days));
-    if let Some(last) =
-        history.activations.iter().map(|a| a.started_at).max().filter(|_| blocking > Duration::zero())
-    {
-        let free_at = last + blocking;
-        if now < free_at {
-            return Err(CoreError::new(ErrorCode::RecoveryBlocked)
-                .with("date", day(free_at))
-                .with("at", free_at.to_rfc3339()));
-        }
+    if let Some(free_at) = history.blocked_until(blocking).filter(|free_at| now < *free_at) {
+        return Err(CoreError::new(ErrorCode::RecoveryBlocked)
+            .with("date", day(free_at))
+            .with("at", free_at.to_rfc3339()));
     }
     let credits = credits(rules, history, now);
     if credits.available == 0 {
@@ -402,7 +433,7 @@ pub fn decide_recovery(
             None => CoreError::new(ErrorCode::ReactivationCreditsExhausted),
         });
     }
-    Ok(RecoveryDecision { credits_after: credits.available - 1 })
+    Ok(RecoveryDecision { credits_after: credits.available - 1, converts })
 }
 
 /// What a revocation request comes to.
@@ -465,7 +496,7 @@ pub struct Renewal {
     pub days: u32,
 }
 
-fn find(history: &LicenseHistory, activation_id: Uuid) -> Result<&ActivationRecord, CoreError> {
+pub(crate) fn find(history: &LicenseHistory, activation_id: Uuid) -> Result<&ActivationRecord, CoreError> {
     history
         .activations
         .iter()

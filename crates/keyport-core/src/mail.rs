@@ -78,6 +78,15 @@ pub enum Mail<'a> {
     },
     /// Someone tried to register an address that has an account.
     AlreadyRegistered,
+    /// A demo was given to this address: its ticket, to log in with or register.
+    DemoTicket {
+        /// The product's code.
+        product: &'a str,
+        /// The ticket holding the demo, as shown to people.
+        ticket_code: &'a str,
+        /// The demo's length.
+        days: u32,
+    },
 }
 
 fn link(base: &str, token: &str) -> String {
@@ -150,6 +159,20 @@ pub fn compose(mail: &Mail<'_>, links: &MailLinks, lang: Lang) -> (String, Strin
                 links.portal
             ),
         ),
+        (Mail::DemoTicket { product, ticket_code, days }, Lang::En) => (
+            format!("Your demo of {product}"),
+            format!(
+                "Your demo of {product} runs for {days} days on the computer it was requested on.\n\nIts ticket is {ticket_code}. Log in with it, or register it to your account, at {}.\n\nIf you did not ask for a demo, ignore this mail.\n",
+                links.portal
+            ),
+        ),
+        (Mail::DemoTicket { product, ticket_code, days }, Lang::De) => (
+            format!("Ihre Demo von {product}"),
+            format!(
+                "Ihre Demo von {product} läuft {days} Tage auf dem Rechner, auf dem sie angefordert wurde.\n\nIhr Ticket lautet {ticket_code}. Melden Sie sich damit an oder ordnen Sie es Ihrem Konto zu unter {}.\n\nWenn Sie keine Demo angefordert haben, ignorieren Sie diese E-Mail.\n",
+                links.portal
+            ),
+        ),
     }
 }
 
@@ -173,6 +196,7 @@ mod tests {
                 (Mail::Reset { token: "t0k3n" }, Some(RESET_LIFETIME), links().set_password),
                 (Mail::Invite { token: "t0k3n" }, Some(INVITE_LIFETIME), links().set_password),
                 (Mail::AlreadyRegistered, None, links().portal),
+                (Mail::DemoTicket { product: "cad", ticket_code: "ABCDE", days: 30 }, None, links().portal),
             ] {
                 let (subject, body) = compose(&mail, &links(), lang);
                 assert!(!subject.is_empty());

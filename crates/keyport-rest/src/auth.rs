@@ -39,6 +39,8 @@ pub struct Identity {
     pub limits: Limits,
     /// Trusted single sign-on issuers.
     pub issuers: Vec<crate::sso::Issuer>,
+    /// Who gets no demo.
+    pub demo: keyport_core::demo::DemoPolicy,
 }
 
 impl Default for Identity {
@@ -47,6 +49,7 @@ impl Default for Identity {
             links: crate::mail_links("http://127.0.0.1:8080"),
             limits: Limits::default(),
             issuers: Vec::new(),
+            demo: keyport_core::demo::DemoPolicy::default(),
         }
     }
 }

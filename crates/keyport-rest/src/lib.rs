@@ -60,6 +60,7 @@ pub async fn run<T: Send + 'static>(
         (name = "support", description = "Support actions on licenses and tickets"),
         (name = "events", description = "The event log"),
         (name = "admin", description = "API keys"),
+        (name = "field", description = "The licensed software in the field: check-ins, usage sessions, demos"),
     ),
     servers((url = "/", description = "This Keyport server; every path starts with /api/v1")),
     modifiers(&SecuritySchemes)

@@ -60,5 +60,6 @@ pub fn identity(settings: &Settings) -> anyhow::Result<Identity> {
             mails_per_account: limit(l.mails_per_account),
         },
         issuers: settings.sso.iter().map(issuer).collect::<anyhow::Result<Vec<_>>>()?,
+        demo: keyport_core::demo::DemoPolicy { refused_domains: settings.demo.refused_domains.clone() },
     })
 }

@@ -34,6 +34,8 @@ pub async fn prune_all(store: &Store, retention: Retention) {
                     pruned.one_time_tokens,
                     pruned.mails,
                     pruned.rate_counters,
+                    pruned.usage_days,
+                    pruned.idle_sessions,
                 ]
                 .iter()
                 .any(|n| i64::try_from(*n).unwrap_or(i64::MAX) >= BATCH);

@@ -52,6 +52,9 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Trusted single sign-on issuers.
     pub sso: Vec<SsoSettings>,
+    /// Self-service demos.
+    #[serde(default)]
+    pub demo: DemoSettings,
     /// How long rows that grow per request are kept.
     pub retention: RetentionSettings,
     /// Proxies (e.g. the nginx in front) whose `X-Forwarded-For`, `-Proto` and `-Host`
@@ -96,6 +99,9 @@ pub struct RetentionSettings {
     pub sent_mail_days: u32,
     /// Mails given up, in days from their creation.
     pub failed_mail_days: u32,
+    /// Daily usage rows (check-ins and sessions), in days from their day.
+    #[serde(default = "default_usage_days")]
+    pub usage_days: u32,
     /// Seconds between pruning passes.
     pub prune_every_seconds: u32,
 }
@@ -108,9 +114,14 @@ impl Default for RetentionSettings {
             one_time_token_days: 7,
             sent_mail_days: 14,
             failed_mail_days: 90,
+            usage_days: default_usage_days(),
             prune_every_seconds: 300,
         }
     }
+}
+
+fn default_usage_days() -> u32 {
+    730
 }
 
 impl RetentionSettings {
@@ -125,6 +136,7 @@ impl RetentionSettings {
             sent_mail: Duration::days(i64::from(self.sent_mail_days)),
             failed_mail: Duration::days(i64::from(self.failed_mail_days)),
             rate_counters: longest_window.max(Duration::hours(24)),
+            usage_days: Duration::days(i64::from(self.usage_days.max(1))),
         }
     }
 }
@@ -148,6 +160,15 @@ pub struct SmtpSettings {
 
 fn starttls() -> String {
     "starttls".to_owned()
+}
+
+/// Self-service demos.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoSettings {
+    /// E-mail domains (and their subdomains) that get no demo, e.g. throw-away mail services.
+    #[serde(default)]
+    pub refused_domains: Vec<String>,
 }
 
 /// Login and reset limits, each per window.
@@ -216,6 +237,7 @@ impl Default for Settings {
             smtp: None,
             limits: LimitSettings::default(),
             sso: Vec::new(),
+            demo: DemoSettings::default(),
             retention: RetentionSettings::default(),
             trusted_proxies: Vec::new(),
             http: HttpSettings::default(),
@@ -238,6 +260,7 @@ impl std::fmt::Debug for Settings {
             .field("smtp", &self.smtp.as_ref().map(|s| format!("{}:{} ({})", s.host, s.port, s.security)))
             .field("limits", &self.limits)
             .field("sso", &self.sso.iter().map(|s| s.issuer.clone()).collect::<Vec<_>>())
+            .field("demo", &self.demo)
             .field("retention", &self.retention)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("http", &self.http)

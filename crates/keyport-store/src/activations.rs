@@ -35,37 +35,7 @@ impl Store {
         license_id: Uuid,
         machine: &MachineIdentity,
     ) -> StoreResult<ActivationOutcome> {
-        self.write(|conn| {
-            let loaded = lock_and_load(conn, scope, license_id)?;
-            let machine = upsert_machine(conn, ctx, machine)?;
-            let machine_id = crate::uuid_of(&machine.id)?;
-            let decision = license::decide_activation(
-                &loaded.rules()?,
-                &loaded.history()?,
-                machine_id,
-                &machine.fingerprint,
-                ctx.now,
-            )?;
-            let (row, created) = match decision {
-                ActivationDecision::Existing(id) => {
-                    (current_hardware(conn, loaded.activation(id)?.0, &machine)?, false)
-                }
-                ActivationDecision::Rebind(id) => (rebind(conn, ctx, &loaded, id, &machine)?, false),
-                ActivationDecision::New => {
-                    let row = insert_activation(conn, &loaded, &machine, ActivationState::Active, ctx)?;
-                    let data = json!({"activation_id": row.id, "machine_id": machine.id});
-                    append(conn, ctx, EventKind::LicenseActivated, license_subject(&loaded), data)?;
-                    (row, true)
-                }
-            };
-            let state = ActivationState::parse(&row.state)?;
-            let certificate = certificates::issue(conn, &loaded, &row, &machine, ctx.now)?;
-            Ok(ActivationOutcome {
-                activation: activation_view(&row, &machine, state)?,
-                created,
-                certificate,
-            })
-        })
+        self.write(|conn| activate_in(conn, ctx, scope, license_id, machine))
     }
 
     /// Gives an activation's seat back, where the rule set allows it.
@@ -107,12 +77,23 @@ impl Store {
             )?;
             let (lost, _) =
                 end_activation(conn, &loaded, lost_activation_id, ActivationState::Recovered, ctx)?;
-            let row = insert_activation(conn, &loaded, &new_machine, ActivationState::Active, ctx)?;
+            let row = match decision.converts {
+                // The new machine runs an emergency license: it becomes a normal activation.
+                Some(emergency) => {
+                    let (row, _) = loaded.activation(emergency)?;
+                    diesel::update(activations::table.find(&row.id))
+                        .set(activations::emergency_until.eq(None::<chrono::NaiveDateTime>))
+                        .execute(conn)?;
+                    ActivationRow { emergency_until: None, ..row }
+                }
+                None => insert_activation(conn, &loaded, &new_machine, ActivationState::Active, ctx)?,
+            };
             let data = json!({
                 "lost_activation_id": lost.id,
                 "activation_id": row.id,
                 "machine_id": new_machine.id,
                 "credits_after": decision.credits_after,
+                "converted_emergency": decision.converts.is_some(),
             });
             append(conn, ctx, EventKind::LicenseRecovered, license_subject(&loaded), data)?;
             let certificate = certificates::issue(conn, &loaded, &row, &new_machine, ctx.now)?;
@@ -176,6 +157,46 @@ impl Store {
             load_one(conn, &loaded.license.id)?.view(ctx.now)
         })
     }
+}
+
+/// Activates a license on a machine inside the caller's transaction (see
+/// [`Store::activate`]).
+pub(crate) fn activate_in(
+    conn: &mut DbConn,
+    ctx: &Context,
+    scope: Scope,
+    license_id: Uuid,
+    machine: &MachineIdentity,
+) -> StoreResult<ActivationOutcome> {
+    let loaded = lock_and_load(conn, scope, license_id)?;
+    let machine = upsert_machine(conn, ctx, machine)?;
+    let machine_id = crate::uuid_of(&machine.id)?;
+    let decision = license::decide_activation(
+        &loaded.rules()?,
+        &loaded.history()?,
+        machine_id,
+        &machine.fingerprint,
+        ctx.now,
+    )?;
+    let (row, created) = match decision {
+        ActivationDecision::Existing(id) => {
+            (current_hardware(conn, loaded.activation(id)?.0, &machine)?, false)
+        }
+        ActivationDecision::Rebind(id) => (rebind(conn, ctx, &loaded, id, &machine)?, false),
+        ActivationDecision::New => {
+            let row = insert_activation(conn, &loaded, &machine, ActivationState::Active, ctx)?;
+            let data = json!({"activation_id": row.id, "machine_id": machine.id});
+            append(conn, ctx, EventKind::LicenseActivated, license_subject(&loaded), data)?;
+            (row, true)
+        }
+    };
+    let state = ActivationState::parse(&row.state)?;
+    let certificate = certificates::issue(conn, &loaded, &row, &machine, ctx.now)?;
+    Ok(ActivationOutcome {
+        activation: activation_view(&row, &machine, state)?,
+        created,
+        certificate,
+    })
 }
 
 /// Revokes a license inside the caller's transaction (nothing changes if it is revoked
@@ -290,6 +311,7 @@ pub(crate) fn insert_activation(
         fingerprint: Some(machine.fingerprint.clone()),
         rebound_at: None,
         previous_machine_id: None,
+        emergency_until: None,
     };
     diesel::insert_into(activations::table).values(&row).execute(conn)?;
     Ok(row)

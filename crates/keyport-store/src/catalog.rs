@@ -216,6 +216,7 @@ impl Store {
                 version_min: signed(spec.versions.min_major()),
                 version_max: spec.versions.max_major().map(signed),
                 created_at: stored_time(ctx.now),
+                self_service: spec.self_service,
             };
             diesel::insert_into(items::table).values(&row).execute(conn)?;
             append(conn, ctx, EventKind::ItemDefined, Subject::of("item", &row.id), json!({"sku": row.sku}))?;
@@ -374,6 +375,7 @@ fn item_view(row: ItemRow, product_code: &str, rule_set: &str) -> StoreResult<It
         version_min: versions.min_major(),
         version_max: versions.max_major(),
         rule_set: rule_set.to_owned(),
+        self_service: row.self_service,
         created_at: utc(row.created_at),
     })
 }

@@ -66,7 +66,11 @@ pub(crate) fn issue(
     let entitlement = Entitlement {
         license_id: uuid_of(&loaded.license.id)?,
         activation_id: uuid_of(&activation.id)?,
-        license_expires_at: loaded.license.expires_at.map(|t| t.and_utc()),
+        // An emergency license's certificate ends with it.
+        license_expires_at: match (loaded.license.expires_at, activation.emergency_until) {
+            (Some(license), Some(emergency)) => Some(license.min(emergency).and_utc()),
+            (license, emergency) => license.or(emergency).map(|t| t.and_utc()),
+        },
         sku: loaded.item.sku.clone(),
         product: loaded.product_code.clone(),
         features: features_of(&loaded.item)?,

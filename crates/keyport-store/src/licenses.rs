@@ -129,6 +129,7 @@ impl Loaded {
                     state: stored("activation state", ActivationState::parse(&a.state))?,
                     started_at: utc(a.started_at),
                     ended_at: a.ended_at.map(utc),
+                    emergency_until: a.emergency_until.map(utc),
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
@@ -227,7 +228,16 @@ pub(crate) fn activation_view(
         fingerprint: row.fingerprint.clone().unwrap_or_else(|| machine.fingerprint.clone()),
         state,
         started_at: utc(row.started_at),
-        ended_at: row.ended_at.map(utc),
+        // An emergency license that ran out ended at its time.
+        ended_at: row.ended_at.map(utc).or(match state {
+            ActivationState::Expired => row.emergency_until.map(utc),
+            ActivationState::Pending
+            | ActivationState::Active
+            | ActivationState::Deactivated
+            | ActivationState::Recovered
+            | ActivationState::Revoked => None,
+        }),
+        emergency_until: row.emergency_until.map(utc),
     })
 }
 

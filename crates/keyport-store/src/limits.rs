@@ -126,6 +126,24 @@ impl Store {
         self.register(ctx, links, registration)
     }
 
+    /// A demo asked for by the software for an e-mail address, within the per-address
+    /// registration limit and the limit of mails to that address (each demo mails it).
+    pub fn guarded_demo(
+        &self,
+        ctx: &Context,
+        limits: &Limits,
+        source: &str,
+        links: &MailLinks,
+        policy: &keyport_core::demo::DemoPolicy,
+        demo: &crate::SoftwareDemo<'_>,
+    ) -> StoreResult<crate::DemoOutcome> {
+        self.take_attempt(&format!("demo:address:{}", bounded(source)), limits.register_per_address, ctx.now)?;
+        let email = demo.email.as_str();
+        self.take_attempt(&format!("demo:account:{email}"), limits.mails_per_account, ctx.now)?;
+        let who = crate::DemoFor::Email { email: demo.email, lang: demo.lang, links };
+        self.request_demo(ctx, demo.product, who, Some(demo.machine), policy)
+    }
+
     /// Counts an attempt for `key` and refuses it with `rate_limited` when it is over the
     /// limit. Counting and checking happen in one transaction, on the row this attempt just
     /// changed, so parallel attempts cannot slip past the check before they are counted.

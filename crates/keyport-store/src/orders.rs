@@ -18,62 +18,67 @@ use crate::{
     utc, uuid_of,
 };
 
+/// Creates or extends an order inside the caller's transaction (see
+/// [`Store::create_order`]).
+pub(crate) fn create_order_in(conn: &mut DbConn, ctx: &Context, request: &OrderRequest) -> StoreResult<OrderOutcome> {
+    let existing: Option<OrderRow> = orders::table
+        .filter(orders::shop.eq(request.shop.as_str()))
+        .filter(orders::external_number.eq(request.external_number.as_str()))
+        .select(OrderRow::as_select())
+        .first(conn)
+        .optional()?;
+    let (order, created) = match existing {
+        // Locked, so a cancellation committing meanwhile is seen below.
+        Some(order) => (lock_order(conn, &order.id)?, false),
+        None => (insert_order(conn, ctx, request)?, true),
+    };
+    // The lines held, by SKU (unique, never changed), for core to merge with.
+    let held: Vec<(i32, String, i32)> = order_lines::table
+        .inner_join(items::table)
+        .filter(order_lines::order_id.eq(&order.id))
+        .select((order_lines::line_number, items::sku, order_lines::quantity))
+        .load(conn)?;
+    let held = held
+        .into_iter()
+        .map(|(number, sku, quantity)| {
+            Ok(HeldLine {
+                line_number: unsigned("line number", number)?,
+                sku,
+                quantity: unsigned("quantity", quantity)?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    let new_lines = decide_lines(&held, cancellation_of(&order)?.as_ref(), request)?;
+    let mut added = Vec::new();
+    for line in new_lines {
+        let item = item_by_sku(conn, line.sku.as_str())?;
+        let number = i32::try_from(line.line_number)
+            .map_err(|_| CoreError::invalid("line_number", "is too large"))?;
+        let quantity = i32::try_from(line.quantity)
+            .map_err(|_| CoreError::invalid("quantity", "must be between 1 and 1000"))?;
+        insert_line(conn, ctx, &order, &item, number, quantity)?;
+        added.push(line.line_number);
+    }
+    let subject =
+        Subject { customer_id: order.customer_id.as_deref(), ..Subject::of("order", &order.id) };
+    let data =
+        json!({"shop": order.shop, "external_number": order.external_number, "added_lines": added});
+    if created {
+        append(conn, ctx, EventKind::OrderCreated, subject, data)?;
+    } else if !added.is_empty() {
+        append(conn, ctx, EventKind::OrderExtended, subject, data)?;
+    }
+    crate::demos::record_conversions(conn, ctx, &order, &added)?;
+    Ok(OrderOutcome { order: order_view(conn, order)?, created, added_lines: added })
+}
+
 impl Store {
     /// Creates the order with one ticket holding a license per unit ordered, or, when the
     /// shop sent this order number before, adds only the lines not seen before: a retry
     /// changes nothing and a later line extends the same ticket. A line number sent again
     /// with other content is refused, and so is a new line for a cancelled order.
     pub fn create_order(&self, ctx: &Context, request: &OrderRequest) -> StoreResult<OrderOutcome> {
-        self.write(|conn| {
-            let existing: Option<OrderRow> = orders::table
-                .filter(orders::shop.eq(request.shop.as_str()))
-                .filter(orders::external_number.eq(request.external_number.as_str()))
-                .select(OrderRow::as_select())
-                .first(conn)
-                .optional()?;
-            let (order, created) = match existing {
-                // Locked, so a cancellation committing meanwhile is seen below.
-                Some(order) => (lock_order(conn, &order.id)?, false),
-                None => (insert_order(conn, ctx, request)?, true),
-            };
-            // The lines held, by SKU (unique, never changed), for core to merge with.
-            let held: Vec<(i32, String, i32)> = order_lines::table
-                .inner_join(items::table)
-                .filter(order_lines::order_id.eq(&order.id))
-                .select((order_lines::line_number, items::sku, order_lines::quantity))
-                .load(conn)?;
-            let held = held
-                .into_iter()
-                .map(|(number, sku, quantity)| {
-                    Ok(HeldLine {
-                        line_number: unsigned("line number", number)?,
-                        sku,
-                        quantity: unsigned("quantity", quantity)?,
-                    })
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
-            let new_lines = decide_lines(&held, cancellation_of(&order)?.as_ref(), request)?;
-            let mut added = Vec::new();
-            for line in new_lines {
-                let item = item_by_sku(conn, line.sku.as_str())?;
-                let number = i32::try_from(line.line_number)
-                    .map_err(|_| CoreError::invalid("line_number", "is too large"))?;
-                let quantity = i32::try_from(line.quantity)
-                    .map_err(|_| CoreError::invalid("quantity", "must be between 1 and 1000"))?;
-                insert_line(conn, ctx, &order, &item, number, quantity)?;
-                added.push(line.line_number);
-            }
-            let subject =
-                Subject { customer_id: order.customer_id.as_deref(), ..Subject::of("order", &order.id) };
-            let data =
-                json!({"shop": order.shop, "external_number": order.external_number, "added_lines": added});
-            if created {
-                append(conn, ctx, EventKind::OrderCreated, subject, data)?;
-            } else if !added.is_empty() {
-                append(conn, ctx, EventKind::OrderExtended, subject, data)?;
-            }
-            Ok(OrderOutcome { order: order_view(conn, order)?, created, added_lines: added })
-        })
+        self.write(|conn| create_order_in(conn, ctx, request))
     }
 
     /// Cancels (refunds) an order: every license of its ticket is revoked with the reason,

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 
-use crate::schema::{idempotency_keys, one_time_tokens, outbox, rate_counters, sessions};
+use crate::schema::{idempotency_keys, one_time_tokens, outbox, rate_counters, sessions, usage_days};
 use crate::{Store, StoreResult, stored_time};
 
 /// How long each kind of row is kept once it has no more use.
@@ -24,6 +24,8 @@ pub struct Retention {
     pub failed_mail: Duration,
     /// Rate-limit counters, from the start of their window: at least the longest window.
     pub rate_counters: Duration,
+    /// Daily usage rows (check-ins, sessions), from their day.
+    pub usage_days: Duration,
 }
 
 impl Default for Retention {
@@ -35,6 +37,7 @@ impl Default for Retention {
             sent_mail: Duration::days(14),
             failed_mail: Duration::days(90),
             rate_counters: Duration::hours(24),
+            usage_days: Duration::days(730),
         }
     }
 }
@@ -52,17 +55,27 @@ pub struct Pruned {
     pub mails: usize,
     /// Rate-limit counters.
     pub rate_counters: usize,
+    /// Daily usage rows.
+    pub usage_days: usize,
+    /// Usage sessions closed for want of a heartbeat.
+    pub idle_sessions: usize,
 }
 
 impl Pruned {
     /// Rows deleted in all.
     pub fn total(&self) -> usize {
-        self.idempotency_keys + self.sessions + self.one_time_tokens + self.mails + self.rate_counters
+        self.idempotency_keys
+            + self.sessions
+            + self.one_time_tokens
+            + self.mails
+            + self.rate_counters
+            + self.usage_days
+            + self.idle_sessions
     }
 }
 
 /// The tables whose size an operator watches, for `keyport admin storage`.
-pub const COUNTED_TABLES: [&str; 12] = [
+pub const COUNTED_TABLES: [&str; 15] = [
     "customers",
     "tickets",
     "licenses",
@@ -75,6 +88,9 @@ pub const COUNTED_TABLES: [&str; 12] = [
     "rate_counters",
     "used_files",
     "api_keys",
+    "demo_claims",
+    "usage_sessions",
+    "usage_days",
 ];
 
 #[derive(QueryableByName)]
@@ -139,7 +155,20 @@ impl Store {
                 .load(conn)?;
             Ok(diesel::delete(rate_counters::table.filter(rate_counters::key.eq_any(&old))).execute(conn)?)
         })?;
-        Ok(Pruned { idempotency_keys, sessions, one_time_tokens, mails, rate_counters })
+        let usage_days = self.write(|conn| {
+            let old: Vec<(String, chrono::NaiveDateTime, String)> = usage_days::table
+                .filter(usage_days::day.lt(cutoff(retention.usage_days)))
+                .select((usage_days::activation_id, usage_days::day, usage_days::version))
+                .limit(batch)
+                .load(conn)?;
+            let mut deleted = 0;
+            for key in &old {
+                deleted += diesel::delete(usage_days::table.find(key.clone())).execute(conn)?;
+            }
+            Ok(deleted)
+        })?;
+        let idle_sessions = self.close_idle_sessions(now, batch)?;
+        Ok(Pruned { idempotency_keys, sessions, one_time_tokens, mails, rate_counters, usage_days, idle_sessions })
     }
 
     /// Rows per table of [`COUNTED_TABLES`], for an operator watching what grows.

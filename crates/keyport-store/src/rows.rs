@@ -54,6 +54,7 @@ pub(crate) struct ItemRow {
     pub version_min: i32,
     pub version_max: Option<i32>,
     pub created_at: NaiveDateTime,
+    pub self_service: bool,
 }
 
 /// A customer row.
@@ -151,6 +152,7 @@ pub(crate) struct ActivationRow {
     pub fingerprint: Option<String>,
     pub rebound_at: Option<NaiveDateTime>,
     pub previous_machine_id: Option<String>,
+    pub emergency_until: Option<NaiveDateTime>,
 }
 
 /// A credit grant row.

@@ -43,6 +43,7 @@ diesel::table! {
         version_min -> Integer,
         version_max -> Nullable<Integer>,
         created_at -> Timestamp,
+        self_service -> Bool,
     }
 }
 
@@ -130,6 +131,14 @@ diesel::table! {
         fingerprint -> Nullable<Text>,
         rebound_at -> Nullable<Timestamp>,
         previous_machine_id -> Nullable<Text>,
+        emergency_until -> Nullable<Timestamp>,
+        last_checkin_at -> Nullable<Timestamp>,
+        last_proof_ms -> Nullable<BigInt>,
+        client_version -> Nullable<Text>,
+        client_os -> Nullable<Text>,
+        client_os_version -> Nullable<Text>,
+        client_arch -> Nullable<Text>,
+        client_locale -> Nullable<Text>,
     }
 }
 
@@ -171,6 +180,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    demo_claims (product_id, claimant) {
+        product_id -> Text,
+        claimant -> Text,
+        license_id -> Text,
+        customer_id -> Nullable<Text>,
+        claimed_at -> Timestamp,
+        converted_order_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    usage_sessions (id) {
+        id -> Text,
+        activation_id -> Text,
+        version -> Text,
+        os -> Text,
+        started_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    usage_days (activation_id, day, version) {
+        activation_id -> Text,
+        day -> Timestamp,
+        version -> Text,
+        os -> Text,
+        checkins -> Integer,
+        sessions -> Integer,
+        seconds -> BigInt,
+    }
+}
+
 diesel::joinable!(items -> products (product_id));
 diesel::joinable!(items -> rule_sets (rule_set_id));
 diesel::joinable!(orders -> tickets (ticket_id));
@@ -180,6 +223,9 @@ diesel::joinable!(licenses -> items (item_id));
 diesel::joinable!(licenses -> tickets (ticket_id));
 diesel::joinable!(activations -> licenses (license_id));
 diesel::joinable!(activations -> machines (machine_id));
+diesel::joinable!(usage_sessions -> activations (activation_id));
+diesel::joinable!(usage_days -> activations (activation_id));
+diesel::joinable!(demo_claims -> products (product_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     products,
@@ -203,6 +249,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     one_time_tokens,
     outbox,
     rate_counters,
+    demo_claims,
+    usage_sessions,
+    usage_days,
 );
 
 diesel::table! {

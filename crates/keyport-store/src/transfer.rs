@@ -13,7 +13,7 @@ use crate::db::DbConn;
 use crate::{Backend, Store, StoreError, StoreResult};
 
 /// Every table, parents before the tables that refer to them.
-pub const TABLES: [&str; 21] = [
+pub const TABLES: [&str; 24] = [
     "products",
     "rule_sets",
     "items",
@@ -35,6 +35,9 @@ pub const TABLES: [&str; 21] = [
     "one_time_tokens",
     "outbox",
     "rate_counters",
+    "demo_claims",
+    "usage_sessions",
+    "usage_days",
 ];
 
 /// The format's version, in the header line.

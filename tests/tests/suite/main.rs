@@ -5,6 +5,7 @@ mod api_keys;
 mod catalog;
 mod concurrency;
 mod events;
+mod field;
 mod hostile;
 mod licenses;
 mod orders;

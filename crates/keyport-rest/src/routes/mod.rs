@@ -4,6 +4,7 @@ mod api_keys;
 mod catalog;
 mod customers;
 mod events;
+mod field;
 mod identity;
 mod me;
 mod orders;
@@ -23,6 +24,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     support::configure(cfg);
     events::configure(cfg);
     api_keys::configure(cfg);
+    field::configure(cfg);
 }
 
 /// Roles that may read the catalog.

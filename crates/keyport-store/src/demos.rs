@@ -1,0 +1,259 @@
+//! Demo licenses: a self-service demo item of a product becomes a ticket with one demo
+//! license (an order of the shop [`DEMO_SHOP`]), activated on the machine when the request
+//! comes from one. The claims (`customer:<id>`, `machine:<fingerprint>`) are written in the
+//! same transaction under a unique key: a racing second request fails on the key, is tried
+//! again, and then sees the first one's claim (`demo_already_used`). A later purchase of the
+//! product by the same customer is recorded as a conversion.
+
+use diesel::prelude::*;
+use keyport_core::demo::{self, Claimant, DemoPolicy};
+use keyport_core::{
+    CoreError, DisplayName, Email, ErrorCode, EventKind, ExternalOrderNumber, Lang, MachineIdentity, OrderCustomer,
+    OrderLine, OrderRequest, ProductCode, ShopName, Sku,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::db::DbConn;
+use crate::events::{Subject, append};
+use crate::lookup::by_email;
+use crate::mail::{Mail, MailLinks};
+use crate::rows::{CustomerRow, ItemRow, OrderRow};
+use crate::schema::{customers, demo_claims, items, order_lines, products};
+use crate::{Context, DemoOutcome, Scope, Store, StoreResult, new_id, stored_time, uuid_of};
+
+/// The shop name demo orders are recorded under.
+pub const DEMO_SHOP: &str = "keyport-demo";
+
+/// A demo the ISV's software asks for on a machine, for an e-mail address.
+#[derive(Debug, Clone, Copy)]
+pub struct SoftwareDemo<'a> {
+    /// The product.
+    pub product: &'a ProductCode,
+    /// The user's address: the ticket is mailed there.
+    pub email: &'a Email,
+    /// The mail's language.
+    pub lang: Lang,
+    /// The machine the demo is activated on.
+    pub machine: &'a MachineIdentity,
+}
+
+/// Who a demo is for.
+#[derive(Debug, Clone, Copy)]
+pub enum DemoFor<'a> {
+    /// A logged-in customer, whose address must be confirmed; sees the ticket code.
+    Customer(Uuid),
+    /// The ISV's software on a machine, for an address: an account is made for a new address,
+    /// and the ticket is mailed to it (not shown), in its language.
+    Email {
+        /// The address.
+        email: &'a Email,
+        /// The mail's language.
+        lang: Lang,
+        /// Where the mail's links point.
+        links: &'a MailLinks,
+    },
+    /// A shop, for a customer it knows (an account is made for a new address, confirmed:
+    /// the shop vouches for it); sees the ticket code.
+    Shop(&'a Email),
+}
+
+impl Store {
+    /// Gives a demo of `product` to `who`, activated on `machine` when one is named, within
+    /// the limits: one per customer and one per machine per product, none for a refused
+    /// e-mail domain.
+    pub fn request_demo(
+        &self,
+        ctx: &Context,
+        product: &ProductCode,
+        who: DemoFor<'_>,
+        machine: Option<&MachineIdentity>,
+        policy: &DemoPolicy,
+    ) -> StoreResult<DemoOutcome> {
+        self.write(|conn| {
+            let (item, product_id) = demo_item(conn, product)?;
+            let customer = demo_customer(conn, ctx, who)?;
+            let email = crate::error::stored("e-mail address", Email::parse(&customer.email))?;
+            let wanted = demo::claimants(uuid_of(&customer.id)?, machine.map(|m| m.fingerprint.as_str()));
+            let keys: Vec<String> = wanted.iter().map(Claimant::key).collect();
+            let taken: Vec<String> = demo_claims::table
+                .filter(demo_claims::product_id.eq(&product_id))
+                .filter(demo_claims::claimant.eq_any(&keys))
+                .select(demo_claims::claimant)
+                .load(conn)?;
+            let taken: Vec<Claimant> = wanted.iter().filter(|c| taken.contains(&c.key())).cloned().collect();
+            let model = crate::catalog::model_of(&item)?;
+            let days = demo::decide_demo(product.as_str(), model, item.self_service, &email, policy, &taken)?;
+            let order = demo_order(conn, ctx, &item, &email)?;
+            let license_id = order.order.lines.first().and_then(|l| l.license_ids.first().copied()).ok_or_else(
+                || crate::StoreError::Corrupt("a demo order holds no license".to_owned()),
+            )?;
+            for key in &keys {
+                diesel::insert_into(demo_claims::table)
+                    .values((
+                        demo_claims::product_id.eq(&product_id),
+                        demo_claims::claimant.eq(key),
+                        demo_claims::license_id.eq(license_id.to_string()),
+                        demo_claims::customer_id.eq(&customer.id),
+                        demo_claims::claimed_at.eq(stored_time(ctx.now)),
+                    ))
+                    .execute(conn)?;
+            }
+            let activation = match machine {
+                Some(machine) => {
+                    Some(crate::activations::activate_in(conn, ctx, Scope::Staff, license_id, machine)?)
+                }
+                None => None,
+            };
+            let license_text = license_id.to_string();
+            let subject = Subject {
+                license_id: Some(&license_text),
+                customer_id: Some(&customer.id),
+                ..Subject::of("license", &license_text)
+            };
+            let data = json!({"product": product.as_str(), "sku": item.sku, "days": days,
+                              "machine": activation.as_ref().map(|a| a.activation.machine_id)});
+            append(conn, ctx, EventKind::DemoRequested, subject, data)?;
+            let ticket_code = order.order.ticket_code.clone();
+            let shown = match who {
+                DemoFor::Customer(_) | DemoFor::Shop(_) => Some(ticket_code),
+                DemoFor::Email { email, lang, links } => {
+                    let mail = Mail::DemoTicket { product: product.as_str(), ticket_code: &ticket_code, days };
+                    crate::mail::enqueue(conn, ctx, email, &mail, links, lang)?;
+                    None
+                }
+            };
+            let expires_at = model.expires_at(ctx.now);
+            Ok(DemoOutcome {
+                license_id,
+                product_code: product.as_str().to_owned(),
+                sku: item.sku.clone(),
+                expires_at,
+                ticket_code: shown,
+                activation,
+            })
+        })
+    }
+}
+
+/// The product's demo item: the self-service one, else any (so the refusal can say the demo
+/// is not offered).
+fn demo_item(conn: &mut DbConn, product: &ProductCode) -> StoreResult<(ItemRow, String)> {
+    let found: Option<(ItemRow, String)> = items::table
+        .inner_join(products::table)
+        .filter(products::code.eq(product.as_str()))
+        .filter(items::license_model.eq("demo"))
+        .order((items::self_service.desc(), items::created_at.asc(), items::id.asc()))
+        .select((ItemRow::as_select(), products::id))
+        .first(conn)
+        .optional()?;
+    found.ok_or_else(|| CoreError::new(ErrorCode::DemoNotOffered).with("product", product.as_str()).into())
+}
+
+fn demo_customer(conn: &mut DbConn, ctx: &Context, who: DemoFor<'_>) -> StoreResult<CustomerRow> {
+    let (email, verified, lang) = match who {
+        DemoFor::Customer(id) => {
+            let found: Option<(CustomerRow, Option<chrono::NaiveDateTime>)> = customers::table
+                .find(id.to_string())
+                .select((CustomerRow::as_select(), customers::email_verified_at))
+                .first(conn)
+                .optional()?;
+            let (row, verified_at) = found.ok_or_else(|| CoreError::not_found("customer"))?;
+            if verified_at.is_none() {
+                return Err(CoreError::new(ErrorCode::EmailNotVerified).into());
+            }
+            return Ok(row);
+        }
+        DemoFor::Email { email, lang, .. } => (email, false, lang),
+        DemoFor::Shop(email) => (email, true, Lang::En),
+    };
+    if let Some(row) = by_email(conn, email)? {
+        return Ok(row);
+    }
+    let name = crate::error::stored("name", DisplayName::parse(email.as_str()))?;
+    let row = CustomerRow {
+        id: new_id(),
+        email: email.as_str().to_owned(),
+        name: name.as_str().to_owned(),
+        customer_number: None,
+        created_at: stored_time(ctx.now),
+    };
+    diesel::insert_into(customers::table).values(&row).execute(conn)?;
+    let language = match lang {
+        Lang::En => "en",
+        Lang::De => "de",
+    };
+    diesel::update(customers::table.find(&row.id))
+        .set((
+            customers::email_verified_at.eq(verified.then(|| stored_time(ctx.now))),
+            customers::language.eq(language),
+        ))
+        .execute(conn)?;
+    let subject = Subject { customer_id: Some(&row.id), ..Subject::of("customer", &row.id) };
+    append(conn, ctx, EventKind::CustomerCreated, subject, json!({"email": row.email, "demo": true}))?;
+    Ok(row)
+}
+
+fn demo_order(
+    conn: &mut DbConn,
+    ctx: &Context,
+    item: &ItemRow,
+    email: &Email,
+) -> StoreResult<crate::OrderOutcome> {
+    let request = OrderRequest::new(
+        ShopName::parse(DEMO_SHOP)?,
+        ExternalOrderNumber::parse(&format!("DEMO-{}", new_id()))?,
+        OrderCustomer::ByEmail(email.clone()),
+        vec![OrderLine::new(1, Sku::parse(&item.sku)?, 1)?],
+    )?;
+    crate::orders::create_order_in(conn, ctx, &request)
+}
+
+/// Records a conversion for each product of the added lines that the order's customer had a
+/// demo of (once per demo): an event linking the demo license to the order.
+pub(crate) fn record_conversions(
+    conn: &mut DbConn,
+    ctx: &Context,
+    order: &OrderRow,
+    added: &[u32],
+) -> StoreResult<()> {
+    let Some(customer_id) = order.customer_id.as_deref() else { return Ok(()) };
+    if order.shop == DEMO_SHOP || added.is_empty() {
+        return Ok(());
+    }
+    let numbers: Vec<i32> = added.iter().filter_map(|n| i32::try_from(*n).ok()).collect();
+    let bought: Vec<(String, String)> = order_lines::table
+        .inner_join(items::table)
+        .filter(order_lines::order_id.eq(&order.id))
+        .filter(order_lines::line_number.eq_any(&numbers))
+        .filter(items::license_model.ne("demo"))
+        .select((items::product_id, items::sku))
+        .load(conn)?;
+    let claimant = Claimant::Customer(uuid_of(customer_id)?).key();
+    for (product_id, sku) in bought {
+        let demo_license: Option<String> = demo_claims::table
+            .filter(demo_claims::product_id.eq(&product_id))
+            .filter(demo_claims::claimant.eq(&claimant))
+            .filter(demo_claims::converted_order_id.is_null())
+            .select(demo_claims::license_id)
+            .first(conn)
+            .optional()?;
+        let Some(demo_license) = demo_license else { continue };
+        diesel::update(
+            demo_claims::table
+                .filter(demo_claims::license_id.eq(&demo_license))
+                .filter(demo_claims::converted_order_id.is_null()),
+        )
+        .set(demo_claims::converted_order_id.eq(&order.id))
+        .execute(conn)?;
+        let subject = Subject {
+            license_id: Some(&demo_license),
+            customer_id: Some(customer_id),
+            ..Subject::of("license", &demo_license)
+        };
+        let data = json!({"demo_license_id": demo_license, "order_id": order.id, "shop": order.shop,
+                          "external_number": order.external_number, "sku": sku});
+        append(conn, ctx, EventKind::DemoConverted, subject, data)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+DROP TABLE usage_days;
+DROP TABLE usage_sessions;
+DROP TABLE demo_claims;
+ALTER TABLE items DROP COLUMN self_service;
+DROP INDEX activations_emergency;
+ALTER TABLE activations DROP COLUMN client_locale;
+ALTER TABLE activations DROP COLUMN client_arch;
+ALTER TABLE activations DROP COLUMN client_os_version;
+ALTER TABLE activations DROP COLUMN client_os;
+ALTER TABLE activations DROP COLUMN client_version;
+ALTER TABLE activations DROP COLUMN last_proof_ms;
+ALTER TABLE activations DROP COLUMN last_checkin_at;
+ALTER TABLE activations DROP COLUMN emergency_until;
