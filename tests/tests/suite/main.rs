@@ -12,5 +12,6 @@ mod orders;
 mod reliability;
 mod rest;
 mod rest_access;
+mod rest_field;
 mod server;
 mod soap;
