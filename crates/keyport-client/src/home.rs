@@ -120,6 +120,65 @@ impl Home {
         Ok(path)
     }
 
+    /// Keeps a check-in that could not be sent, to send later (oldest first); at most
+    /// [`QUEUE_LIMIT`] per license are kept, the oldest dropped first.
+    pub fn queue_check_in(&self, license: Uuid, at_ms: i64, proof: &str) -> Result<(), ClientError> {
+        self.ensure()?;
+        let dir = self.dir.join("queue");
+        private_dir(&dir)?;
+        write_private(&dir.join(format!("{license}-{at_ms:015}.checkin")), proof)?;
+        let queued = self.queued_check_ins(license)?;
+        for (path, _) in queued.iter().take(queued.len().saturating_sub(QUEUE_LIMIT)) {
+            std::fs::remove_file(path).map_err(|e| io("remove", path, e))?;
+        }
+        Ok(())
+    }
+
+    /// The queued check-ins of a license, oldest first: (file, proof).
+    pub fn queued_check_ins(&self, license: Uuid) -> Result<Vec<(PathBuf, String)>, ClientError> {
+        let dir = self.dir.join("queue");
+        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+        let prefix = format!("{license}-");
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if name.starts_with(&prefix) && name.ends_with(".checkin") {
+                out.push((path.clone(), std::fs::read_to_string(&path).map_err(|e| io("read", &path, e))?));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Forgets a queued check-in once it was sent (or can never be).
+    pub fn unqueue(&self, path: &Path) -> Result<(), ClientError> {
+        std::fs::remove_file(path).map_err(|e| io("remove", path, e))
+    }
+
+    /// Remembers the open session of a license.
+    pub fn save_session(&self, license: Uuid, session: Uuid) -> Result<(), ClientError> {
+        self.ensure()?;
+        let dir = self.dir.join("sessions");
+        private_dir(&dir)?;
+        write_private(&dir.join(format!("{license}.session")), &session.to_string())
+    }
+
+    /// The open session of a license, if one was started here.
+    pub fn session(&self, license: Uuid) -> Option<Uuid> {
+        let path = self.dir.join("sessions").join(format!("{license}.session"));
+        std::fs::read_to_string(path).ok().and_then(|s| Uuid::parse_str(s.trim()).ok())
+    }
+
+    /// Forgets the open session of a license.
+    pub fn remove_session(&self, license: Uuid) -> Result<(), ClientError> {
+        let path = self.dir.join("sessions").join(format!("{license}.session"));
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", &path, e)),
+            _ => Ok(()),
+        }
+    }
+
     /// Keeps the JWKS fetched from the server, for offline verification later.
     pub fn save_jwks(&self, jwks: &Jwks) -> Result<(), ClientError> {
         self.ensure()?;
@@ -133,6 +192,10 @@ impl Home {
         read_jwks(&self.dir.join("jwks.json"))
     }
 }
+
+/// The most check-ins kept per license while the server cannot be reached (a month of daily
+/// ones, with room to spare).
+pub const QUEUE_LIMIT: usize = 64;
 
 /// Reads a JWKS file (bundled with the software, or kept from the server).
 pub fn read_jwks(path: &Path) -> Result<Jwks, ClientError> {

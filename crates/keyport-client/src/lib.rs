@@ -5,6 +5,7 @@ pub mod server;
 
 use chrono::{DateTime, Utc};
 use keyport_core::certificate::{self, CertificateClaims, Jwks};
+use keyport_core::checkin::{CheckIn, ClientReport, SessionEvent, UsageReport};
 use keyport_core::files::{self, ActivationRequest, DeactivationProof, FileKind, Receipt};
 use keyport_core::{CoreError, Fingerprint, Lang, MachineKey, jws};
 use sha2::{Digest, Sha256};
@@ -102,6 +103,47 @@ impl Machine {
         Ok(files::write(&proof, &self.seed)?)
     }
 
+    /// A check-in signed by this machine for the activation a certificate names, signed at
+    /// `at`; `queued` for one kept while the server could not be reached.
+    pub fn check_in(
+        &self,
+        claims: &CertificateClaims,
+        report: &ClientReport,
+        at: DateTime<Utc>,
+        queued: bool,
+    ) -> Result<String, ClientError> {
+        let statement = CheckIn {
+            activation_id: claims.jti,
+            license_id: claims.sub,
+            machine_key: self.key.to_string(),
+            at_ms: at.timestamp_millis(),
+            queued,
+            report: report.clone(),
+        };
+        Ok(files::write(&statement, &self.seed)?)
+    }
+
+    /// A usage report of a session of use, signed by this machine now.
+    pub fn usage_report(
+        &self,
+        claims: &CertificateClaims,
+        session_id: Uuid,
+        event: SessionEvent,
+        report: &ClientReport,
+    ) -> Result<String, ClientError> {
+        let statement = UsageReport {
+            activation_id: claims.jti,
+            license_id: claims.sub,
+            machine_key: self.key.to_string(),
+            session_id,
+            event,
+            at_ms: Utc::now().timestamp_millis(),
+            version: report.version.clone(),
+            os: report.os.clone(),
+        };
+        Ok(files::write(&statement, &self.seed)?)
+    }
+
     /// Verifies a certificate offline: signed by a key of the JWKS, not expired, lease not
     /// passed, and issued to this machine.
     pub fn verify(
@@ -129,6 +171,42 @@ pub fn fingerprint(product: &str, sources: &[String]) -> Result<Fingerprint, Cli
         hasher.update(source.trim().as_bytes());
     }
     Ok(Fingerprint::parse(&format!("sha256:{}", hex::encode(hasher.finalize())))?)
+}
+
+/// What this software reports when it checks in: its version, and this system's OS (from the
+/// build target), OS version (`KEYPORT_CLIENT_OS_VERSION`, or `/etc/os-release` on Linux),
+/// architecture and locale (`LC_ALL`, `LANG`).
+pub fn client_report(version: &str) -> ClientReport {
+    let os = match std::env::consts::OS {
+        "windows" => "windows",
+        "macos" => "macos",
+        "linux" => "linux",
+        other => other,
+    };
+    let os_version = std::env::var("KEYPORT_CLIENT_OS_VERSION").ok().or_else(os_release).unwrap_or_default();
+    let locale = ["LC_ALL", "LANG"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|v| !v.is_empty())
+        .map(|v| v.split(['.', '@']).next().unwrap_or_default().replace('_', "-"))
+        .unwrap_or_default();
+    let keep = |text: String, max: usize, extra: &[char]| -> String {
+        text.chars().filter(|c| c.is_ascii_alphanumeric() || extra.contains(c)).take(max).collect()
+    };
+    ClientReport {
+        version: version.to_owned(),
+        os: os.to_owned(),
+        os_version: keep(os_version, 64, &['.', '-', '_', ' ', '(', ')']),
+        arch: keep(std::env::consts::ARCH.to_owned(), 32, &['-', '_']),
+        locale: keep(locale, 35, &['-', '_']),
+    }
+}
+
+fn os_release() -> Option<String> {
+    let text = std::fs::read_to_string("/etc/os-release").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VERSION_ID="))
+        .map(|v| v.trim_matches('"').to_owned())
 }
 
 /// The stable identifiers of this machine, from the OS (or `KEYPORT_CLIENT_MACHINE_ID`,

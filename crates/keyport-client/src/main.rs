@@ -9,6 +9,8 @@ use keyport_client::{ClientError, Home, Server, Session};
 use keyport_core::certificate::Jwks;
 use uuid::Uuid;
 
+mod field;
+
 /// Activate, verify and move a Keyport license on this machine.
 #[derive(Debug, Parser)]
 #[command(name = "keyport-client", version, about)]
@@ -49,6 +51,43 @@ struct Online {
     license: Option<Uuid>,
 }
 
+/// A license installed here, and the server it checks in with.
+#[derive(Debug, clap::Args)]
+struct Field {
+    /// The server's base URL.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// Which license [default: the only one installed].
+    #[arg(long)]
+    license: Option<Uuid>,
+    /// The version of the software that reports.
+    #[arg(long = "app-version", value_name = "VERSION", default_value = env!("CARGO_PKG_VERSION"))]
+    app_version: String,
+}
+
+/// What happens to a session of use.
+#[derive(Debug, Subcommand)]
+enum SessionAction {
+    /// The software started: open a session (remembered here).
+    Start {
+        /// The server and the license.
+        #[command(flatten)]
+        field: Field,
+    },
+    /// The software still runs (send one every 15 minutes).
+    Heartbeat {
+        /// The server and the license.
+        #[command(flatten)]
+        field: Field,
+    },
+    /// The software ended: close the session.
+    Stop {
+        /// The server and the license.
+        #[command(flatten)]
+        field: Field,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Show this machine's fingerprint and public key.
@@ -68,6 +107,44 @@ enum Command {
         /// The lost machine's activation [default: the only active one].
         #[arg(long)]
         activation: Option<Uuid>,
+    },
+    /// Run a license on this machine for a few days while its machine is lost and a
+    /// recovery is blocked (blocking period, or no credit left). Spends no credit.
+    Emergency {
+        /// The server, the ticket and the license.
+        #[command(flatten)]
+        online: Online,
+        /// The lost machine's activation [default: the only active one].
+        #[arg(long)]
+        activation: Option<Uuid>,
+    },
+    /// Check in with the server: report the version and system, learn whether the license
+    /// is still valid, and renew the certificate's check-in lease. Check-ins that cannot be
+    /// sent are kept and sent, oldest first, by the next one. Fails when the license no
+    /// longer runs here (revoked, expired, seat lost).
+    Checkin {
+        /// The server, the license and the version.
+        #[command(flatten)]
+        field: Field,
+    },
+    /// Report a session of use (start, heartbeat, stop).
+    Session {
+        /// What happens.
+        #[command(subcommand)]
+        action: SessionAction,
+    },
+    /// Ask for a demo of the product (`--product`) on this machine: it is activated here at
+    /// once, and its ticket is mailed to the address.
+    Demo {
+        /// The server's base URL.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// The user's e-mail address.
+        #[arg(long)]
+        email: String,
+        /// The mail's language: en or de.
+        #[arg(long)]
+        language: Option<String>,
     },
     /// Verify the installed certificate offline.
     Verify {
@@ -193,35 +270,42 @@ fn run(cli: Cli) -> Result<(), ClientError> {
             let server = Server::new(&server);
             let session = server.ticket_login(&ticket)?;
             let license = pick_license(&server, &session, license)?;
-            let lost = match activation {
-                Some(id) => id,
-                None => {
-                    let mine = machine.key.to_string();
-                    let active: Vec<_> = server
-                        .license(&session, license)?
-                        .activations
-                        .into_iter()
-                        .filter(|a| a.state == keyport_core::ActivationState::Active && a.machine_key != mine)
-                        .collect();
-                    match active.as_slice() {
-                        [lost] => lost.id,
-                        [] => return Err(ClientError::Io("no other machine holds this license".to_owned())),
-                        several => {
-                            let ids: Vec<String> = several.iter().map(|a| a.id.to_string()).collect();
-                            return Err(ClientError::Io(format!(
-                                "several machines hold this license; name the lost one with --activation ({})",
-                                ids.join(", ")
-                            )));
-                        }
-                    }
-                }
-            };
+            let lost = lost_activation(&server, &session, license, &machine, activation)?;
             let recovered = server.recover(&session, license, lost, &machine)?;
             home.save_jwks(&server.jwks()?)?;
             home.save_certificate(license, &recovered.certificate)?;
             println!(
                 "recovered: license {license} moved here from activation {lost} (new activation {})",
                 recovered.activation_id
+            );
+        }
+        Command::Emergency { online: Online { server, ticket, license }, activation } => {
+            let server = Server::new(&server);
+            let session = server.ticket_login(&ticket)?;
+            let license = pick_license(&server, &session, license)?;
+            let lost = lost_activation(&server, &session, license, &machine, activation)?;
+            let emergency = server.emergency(&session, lost, &machine)?;
+            home.save_jwks(&server.jwks()?)?;
+            home.save_certificate(license, &emergency.certificate)?;
+            println!(
+                "emergency license: license {license} runs here until {} ({} more this year)",
+                emergency.emergency_until.format("%Y-%m-%d %H:%M UTC"),
+                emergency.left_this_year
+            );
+        }
+        Command::Checkin { field } => field::check_in(&home, &machine, &field)?,
+        Command::Session { action } => field::session(&home, &machine, &action)?,
+        Command::Demo { server, email, language } => {
+            let server = Server::new(&server);
+            let demo = server.demo(&cli.product, &email, language.as_deref(), &machine)?;
+            home.save_jwks(&server.jwks()?)?;
+            if let Some(activation) = &demo.activation {
+                home.save_certificate(demo.license_id, &activation.certificate)?;
+            }
+            let until = demo.expires_at.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default();
+            println!(
+                "demo of {} activated on this machine until {until} (license {}); the ticket was mailed to {email}",
+                demo.product_code, demo.license_id
             );
         }
         Command::Verify { license, keys: source } => {
@@ -298,9 +382,42 @@ fn run(cli: Cli) -> Result<(), ClientError> {
     Ok(())
 }
 
+/// The lost machine's activation: the one named, or the only active one of another machine.
+fn lost_activation(
+    server: &Server,
+    session: &Session,
+    license: Uuid,
+    machine: &keyport_client::Machine,
+    named: Option<Uuid>,
+) -> Result<Uuid, ClientError> {
+    if let Some(id) = named {
+        return Ok(id);
+    }
+    let mine = machine.key.to_string();
+    let active: Vec<_> = server
+        .license(session, license)?
+        .activations
+        .into_iter()
+        .filter(|a| {
+            a.state == keyport_core::ActivationState::Active && a.machine_key != mine && a.emergency_until.is_none()
+        })
+        .collect();
+    match active.as_slice() {
+        [lost] => Ok(lost.id),
+        [] => Err(ClientError::Io("no other machine holds this license".to_owned())),
+        several => {
+            let ids: Vec<String> = several.iter().map(|a| a.id.to_string()).collect();
+            Err(ClientError::Io(format!(
+                "several machines hold this license; name the lost one with --activation ({})",
+                ids.join(", ")
+            )))
+        }
+    }
+}
+
 /// The claims of an installed certificate without checking its signature: enough to name
 /// the activation a deactivation proof gives back (the server checks everything).
-fn unverified_claims(text: &str) -> Result<keyport_core::certificate::CertificateClaims, ClientError> {
+pub(crate) fn unverified_claims(text: &str) -> Result<keyport_core::certificate::CertificateClaims, ClientError> {
     let compact = keyport_core::files::unarmor(keyport_core::files::FileKind::Certificate, text)?;
     Ok(keyport_core::jws::Unverified::parse(&compact)?.peek()?)
 }

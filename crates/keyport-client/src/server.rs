@@ -2,7 +2,8 @@
 //! answer missing a field is an error that says so, never an empty value.
 
 use keyport_api::{
-    ActivationOutcome, LicenseView, MachineRequest, SignedFileRequest, TicketLoginRequest, TokenResponse,
+    ActivationOutcome, CheckInOutcome, DemoOutcome, DemoRequest, EmergencyOutcome, EmergencyRequest, LicenseView,
+    MachineRequest, SessionOutcome, SignedFileRequest, SignedReportRequest, TicketLoginRequest, TokenResponse,
 };
 use keyport_core::certificate::Jwks;
 use serde::Serialize;
@@ -146,6 +147,49 @@ impl Server {
         let _: keyport_api::ActivationView =
             self.call("POST", "/api/v1/me/deactivations", Some(&session.token), Some(&body))?;
         Ok(())
+    }
+
+    /// Sends a signed check-in (no login needed).
+    pub fn check_in(&self, proof: &str) -> Result<CheckInOutcome, ClientError> {
+        let body = SignedReportRequest { proof: proof.to_owned() };
+        self.call("POST", "/api/v1/checkins", None, Some(&body))
+    }
+
+    /// Sends a signed usage report (no login needed).
+    pub fn usage_report(&self, proof: &str) -> Result<SessionOutcome, ClientError> {
+        let body = SignedReportRequest { proof: proof.to_owned() };
+        self.call("POST", "/api/v1/usage-reports", None, Some(&body))
+    }
+
+    /// Asks for a demo of a product on this machine, for an e-mail address (the ticket is
+    /// mailed there).
+    pub fn demo(
+        &self,
+        product: &str,
+        email: &str,
+        language: Option<&str>,
+        machine: &Machine,
+    ) -> Result<DemoOutcome, ClientError> {
+        let body = DemoRequest {
+            product_code: product.to_owned(),
+            email: email.to_owned(),
+            language: language.map(str::to_owned),
+            machine: body_of(machine),
+        };
+        self.call("POST", "/api/v1/demos", None, Some(&body))
+    }
+
+    /// Runs a license on this machine as an emergency license while the machine of
+    /// `lost_activation` is lost and a recovery is blocked.
+    pub fn emergency(
+        &self,
+        session: &Session,
+        lost_activation: Uuid,
+        machine: &Machine,
+    ) -> Result<EmergencyOutcome, ClientError> {
+        let path = format!("/api/v1/me/activations/{lost_activation}/emergency");
+        let body = EmergencyRequest { machine: body_of(machine) };
+        self.call("POST", &path, Some(&session.token), Some(&body))
     }
 
     /// The server's public keys.

@@ -370,3 +370,92 @@ fn certificates_signed_before_a_key_rotation_still_verify_after_it() {
         });
     });
 }
+
+#[test]
+fn check_ins_renew_the_lease_queue_while_offline_and_learn_a_revocation() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let rules = keyport_core::RuleSetParams { checkin_interval_days: Some(7), checkin_grace_days: 2, ..keyport_tests::rules() };
+            let sku = f.item(keyport_core::LicenseModel::Perpetual, rules);
+            let ticket = f.order(&sku, 1).order.ticket_code;
+            let pc = Pc::new("pc-field");
+            assert!(pc.run(&["activate", "--server", &api.base, "--ticket", &ticket]).await.ok);
+            let field = ["--server", api.base.as_str(), "--app-version", "5.2.0"];
+
+            let first = pc.run(&[&["checkin"][..], &field[..]].concat()).await;
+            assert!(first.ok, "{}", first.stderr);
+            assert!(first.stdout.contains("is active; check in again by"), "{}", first.stdout);
+
+            // The server cannot be reached: the check-ins are kept, the certificate still works.
+            let offline = ["checkin", "--server", "http://127.0.0.1:9", "--app-version", "5.2.0"];
+            for _ in 0..2 {
+                let kept = pc.run(&offline).await;
+                assert!(kept.ok, "{}", kept.stderr);
+                assert!(kept.stdout.contains("the check-in is kept"), "{}", kept.stdout);
+            }
+            assert_eq!(std::fs::read_dir(pc.file("queue")).unwrap().count(), 2);
+            assert!(pc.run(&["verify"]).await.ok);
+
+            // Back online: the queue goes first, oldest first, then the live check-in.
+            let back = pc.run(&[&["checkin"][..], &field[..]].concat()).await;
+            assert!(back.ok, "{}", back.stderr);
+            assert!(back.stdout.starts_with("sent 2 queued check-ins (0 refused"), "{}", back.stdout);
+            assert_eq!(std::fs::read_dir(pc.file("queue")).unwrap().count(), 0);
+
+            // Sessions of use open and close.
+            let start = pc.run(&[&["session", "start"][..], &field[..]].concat()).await;
+            assert!(start.ok && start.stdout.contains("started"), "{} {}", start.stdout, start.stderr);
+            let stop = pc.run(&[&["session", "stop"][..], &field[..]].concat()).await;
+            assert!(stop.ok && stop.stdout.contains("ended"), "{} {}", stop.stdout, stop.stderr);
+            let none = pc.run(&[&["session", "stop"][..], &field[..]].concat()).await;
+            assert!(!none.ok && none.stderr.contains("no session is open"), "{}", none.stderr);
+
+            // Support revokes the license: the next check-in learns it and removes the certificate.
+            let admin = keyport_tests::http::api_key(f, keyport_core::Role::Admin);
+            let license = api.get(&format!("/api/v1/tickets/{ticket}"), Some(&admin)).await.body["licenses"][0]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let revoked = api.post(&format!("/api/v1/licenses/{license}/revocation"), Some(&admin), json!({"reason": "refund"})).await;
+            assert_eq!(revoked.status, 200, "{}", revoked.body);
+            let told = pc.run(&[&["checkin"][..], &field[..]].concat()).await;
+            assert!(!told.ok && told.stderr.contains("was revoked"), "{}", told.stderr);
+            assert!(!certificate_file(&pc, &license).exists());
+        });
+    });
+}
+
+#[test]
+fn a_demo_is_asked_for_from_the_software_and_an_emergency_license_runs_beside_a_lost_machine() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let demo_sku = f.item(keyport_core::LicenseModel::Demo { days: 14 }, keyport_tests::rules());
+            let product = demo_sku.to_lowercase();
+            let pc = Pc::new("pc-demo");
+            let demo = pc.run(&["--product", &product, "demo", "--server", &api.base, "--email", "eva@example.com"]).await;
+            assert!(demo.ok, "{}", demo.stderr);
+            assert!(demo.stdout.contains("the ticket was mailed to eva@example.com"), "{}", demo.stdout);
+            assert!(pc.run(&["--product", &product, "verify"]).await.ok);
+            let again = pc.run(&["--product", &product, "demo", "--server", &api.base, "--email", "eva2@example.com"]).await;
+            assert!(!again.ok && again.stderr.contains("(demo_already_used)"), "{}", again.stderr);
+
+            let blocked = keyport_core::RuleSetParams {
+                seats: 1, initial_credits: 0, credit_cap: 0, replenish_credits: 0, replenish_every_days: 0,
+                blocking_days: 30, ..keyport_tests::rules()
+            };
+            let sku = f.item(keyport_core::LicenseModel::Perpetual, blocked);
+            let ticket = f.order(&sku, 1).order.ticket_code;
+            let old = Pc::new("pc-stolen");
+            assert!(old.run(&["activate", "--server", &api.base, "--ticket", &ticket]).await.ok);
+            let new_pc = Pc::new("pc-replacement");
+            let recover = new_pc.run(&["recover", "--server", &api.base, "--ticket", &ticket]).await;
+            assert!(!recover.ok && (recover.stderr.contains("(no_reactivation_credits)") || recover.stderr.contains("(recovery_blocked)")), "{}", recover.stderr);
+            let emergency = new_pc.run(&["emergency", "--server", &api.base, "--ticket", &ticket]).await;
+            assert!(emergency.ok, "{}", emergency.stderr);
+            assert!(emergency.stdout.contains("runs here until"), "{}", emergency.stdout);
+            assert!(new_pc.run(&["verify"]).await.ok);
+        });
+    });
+}

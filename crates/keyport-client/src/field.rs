@@ -1,0 +1,153 @@
+//! The commands of the software in the field: check-in with its offline queue, and usage
+//! sessions.
+
+use chrono::{DateTime, Utc};
+use keyport_api::CheckInOutcome;
+use keyport_client::{ClientError, Home, Machine, Server, client_report};
+use keyport_core::certificate::CertificateClaims;
+use keyport_core::checkin::{SessionEvent, Validity};
+use uuid::Uuid;
+
+use crate::{Field, SessionAction};
+
+/// The installed license's claims: verified when the keys are here, else as written (the
+/// server checks every statement anyway, and a certificate whose lease ran out must still
+/// be able to check in).
+fn installed(home: &Home, machine: &Machine, license: Option<Uuid>) -> Result<(Uuid, CertificateClaims), ClientError> {
+    let (license, text) = home.certificate(license)?;
+    let claims = machine
+        .verify(&text, &home.jwks().unwrap_or_default(), Utc::now())
+        .or_else(|_| crate::unverified_claims(&text))?;
+    Ok((license, claims))
+}
+
+/// A failure worth trying again later: the network, or a server that cannot answer now.
+fn temporary(e: &ClientError) -> bool {
+    match e {
+        ClientError::Network(_) => true,
+        ClientError::Server { code, .. } => matches!(code.as_str(), "unavailable" | "internal_error" | "rate_limited"),
+        ClientError::Refused(_) | ClientError::Io(_) => false,
+    }
+}
+
+fn lease(claims: &CertificateClaims) -> String {
+    claims
+        .checkin_until
+        .and_then(|s| DateTime::<Utc>::from_timestamp(s, 0))
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "its end".to_owned())
+}
+
+/// Sends the queued check-ins, oldest first; stops at the first temporary failure. Ones the
+/// server refuses for good (a replay, too old) are dropped. Answers (sent, dropped, stopped).
+fn flush(home: &Home, server: &Server, license: Uuid) -> Result<(usize, usize, bool), ClientError> {
+    let (mut sent, mut dropped) = (0, 0);
+    for (path, proof) in home.queued_check_ins(license)? {
+        match server.check_in(&proof) {
+            Ok(_) => sent += 1,
+            Err(e) if temporary(&e) => return Ok((sent, dropped, true)),
+            Err(ClientError::Server { .. }) => dropped += 1,
+            Err(e) => return Err(e),
+        }
+        home.unqueue(&path)?;
+    }
+    Ok((sent, dropped, false))
+}
+
+/// `keyport-client checkin`.
+pub fn check_in(home: &Home, machine: &Machine, field: &Field) -> Result<(), ClientError> {
+    let (license, claims) = installed(home, machine, field.license)?;
+    let server = Server::new(&field.server);
+    let report = client_report(&field.app_version);
+    let (sent, dropped, stopped) = flush(home, &server, license)?;
+    if sent + dropped > 0 {
+        println!("sent {sent} queued check-ins ({dropped} refused for good and dropped)");
+    }
+    let now = Utc::now();
+    let answer = if stopped {
+        Err(ClientError::Network("the server could not take the queued check-ins".to_owned()))
+    } else {
+        server.check_in(&machine.check_in(&claims, &report, now, false)?)
+    };
+    match answer {
+        Ok(outcome) => answered(home, license, &outcome),
+        Err(e) if temporary(&e) => {
+            let queued = machine.check_in(&claims, &report, now, true)?;
+            home.queue_check_in(license, now.timestamp_millis(), &queued)?;
+            let waiting = home.queued_check_ins(license)?.len();
+            println!(
+                "{e}; the check-in is kept and sent with the next one ({waiting} waiting); the certificate works until {}",
+                lease(&claims)
+            );
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn answered(home: &Home, license: Uuid, outcome: &CheckInOutcome) -> Result<(), ClientError> {
+    match outcome.validity {
+        Validity::Active => {
+            if let Some(certificate) = &outcome.certificate {
+                home.save_certificate(license, certificate)?;
+            }
+            let until = outcome.checkin_until.map(|t| t.format("%Y-%m-%d").to_string());
+            match until {
+                Some(until) => println!("checked in: license {license} is active; check in again by {until}"),
+                None => println!("checked in: license {license} is active"),
+            }
+            Ok(())
+        }
+        Validity::Pending => {
+            println!("checked in: license {license} waits for its receipt (offline activation)");
+            Ok(())
+        }
+        Validity::Revoked | Validity::SeatLost => {
+            home.remove_certificate(license)?;
+            let why = if outcome.validity == Validity::Revoked {
+                "was revoked"
+            } else {
+                "no longer holds a seat on this machine (deactivated, moved, or an emergency license that ended)"
+            };
+            Err(ClientError::Io(format!("license {license} {why}; its certificate is removed from this machine")))
+        }
+        Validity::Expired => Err(ClientError::Io(format!("license {license} has expired"))),
+    }
+}
+
+/// `keyport-client session start|heartbeat|stop`.
+pub fn session(home: &Home, machine: &Machine, action: &SessionAction) -> Result<(), ClientError> {
+    let (field, event) = match action {
+        SessionAction::Start { field } => (field, SessionEvent::Start),
+        SessionAction::Heartbeat { field } => (field, SessionEvent::Heartbeat),
+        SessionAction::Stop { field } => (field, SessionEvent::End),
+    };
+    let (license, claims) = installed(home, machine, field.license)?;
+    let session = match (event, home.session(license)) {
+        (SessionEvent::Start, _) => Uuid::now_v7(),
+        (SessionEvent::Heartbeat | SessionEvent::End, Some(open)) => open,
+        (SessionEvent::Heartbeat | SessionEvent::End, None) => {
+            return Err(ClientError::Io("no session is open for this license here; start one first".to_owned()));
+        }
+    };
+    let report = client_report(&field.app_version);
+    let outcome = Server::new(&field.server).usage_report(&machine.usage_report(&claims, session, event, &report)?)?;
+    match (event, outcome.open) {
+        (SessionEvent::Start, true) => {
+            home.save_session(license, session)?;
+            println!("session {session} started");
+        }
+        (SessionEvent::Start, false) => {
+            return Err(ClientError::Io(format!(
+                "no session started: the license is {:?} on this machine",
+                outcome.validity
+            )));
+        }
+        (SessionEvent::Heartbeat, open) => println!("session {session} {}", if open { "goes on" } else { "was closed" }),
+        (SessionEvent::End, _) => {
+            home.remove_session(license)?;
+            println!("session {session} ended");
+        }
+    }
+    Ok(())
+}
