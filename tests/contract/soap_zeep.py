@@ -29,7 +29,7 @@ def expect_fault(call, code: str, what: str) -> None:
 
 
 def main() -> int:
-    base, key, sku = sys.argv[1], sys.argv[2], sys.argv[3]
+    base, key, sku, demo_product = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
     client = zeep.Client(f"{base}/soap?wsdl", wsse=UsernameToken("webshop", key))
     service = client.service
 
@@ -69,6 +69,16 @@ def main() -> int:
     cancelled = service.CancelOrder(shop="zeep-shop", externalOrderNumber="Z-100", reason="refund")
     assert all(l.state == "revoked" for l in cancelled.license)
     print("ok: CancelOrder -> every license revoked")
+
+    demo = service.CreateDemoLicense(productCode=demo_product, customerEmail="zoe@example.com")
+    assert demo.customerId == customer.id and len(demo.license) == 1 and demo.license[0].sku == "CAD-DEMO", demo
+    assert demo.license[0].expiresAt is not None
+    print("ok: CreateDemoLicense", demo.code)
+    expect_fault(
+        lambda: service.CreateDemoLicense(productCode=demo_product, customerEmail="zoe@example.com"),
+        "demo_already_used",
+        "a second demo for the same customer",
+    )
 
     expect_fault(
         lambda: service.CreateOrder(shop="zeep-shop", externalOrderNumber="Z-101", line=[{"lineNumber": 1, "sku": "NO-SUCH-SKU", "quantity": 1}]),

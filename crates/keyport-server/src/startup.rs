@@ -121,9 +121,9 @@ impl Application {
         let (trusted, guards, metrics) =
             (web::Data::new(trusted), web::Data::new(guards), web::Data::new(metrics));
         let port = listener.local_addr()?.port();
-        let links = identity.links.clone();
+        let (links, demo) = (identity.links.clone(), identity.demo.clone());
         let rest = web::Data::new(RestState::with_identity(store.clone(), identity)?);
-        let soap = web::Data::new(SoapState { store: store.clone(), public_url, links });
+        let soap = web::Data::new(SoapState { store: store.clone(), public_url, links, demo });
         let store = web::Data::new(store);
         let openapi = keyport_rest::openapi();
         let server = HttpServer::new(move || {

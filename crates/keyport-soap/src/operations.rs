@@ -6,6 +6,9 @@ use keyport_core::{
     CoreError, CustomerNumber, DisplayName, Email, ErrorCode, ExternalOrderNumber, OrderCustomer, OrderLine,
     OrderRequest, Reason, Role, ShopName, Sku, TicketCode,
 };
+use keyport_core::ProductCode;
+use keyport_core::demo::DemoPolicy;
+use keyport_store::DemoFor;
 use keyport_store::mail::MailLinks;
 use keyport_store::{
     ActivationView, Context, CustomerChanges, CustomerView, LicenseView, NewCustomer, OrderView, Scope,
@@ -36,7 +39,8 @@ pub fn allowed(operation: Operation) -> &'static [Role] {
         | Operation::RenewSubscription
         | Operation::CreateCustomer
         | Operation::UpdateCustomer
-        | Operation::AssignTicket => SELL,
+        | Operation::AssignTicket
+        | Operation::CreateDemoLicense => SELL,
     }
 }
 
@@ -71,6 +75,7 @@ where
 pub fn dispatch(
     store: &Store,
     links: &MailLinks,
+    demo: &DemoPolicy,
     ctx: &Context,
     operation: Operation,
     canonical: &str,
@@ -154,6 +159,12 @@ pub fn dispatch(
             let id = uuid(&r.license_id, "licenseId")?;
             let l = s.grant_credits(ctx, id, amount, &Reason::parse(&r.reason)?).map_err(store_fault)?;
             Ok(GrantReactivationCreditsResponse { license: license(l) })
+        }),
+        Operation::CreateDemoLicense => run(canonical, |r: CreateDemoLicense| {
+            let (product, email) = (ProductCode::parse(&r.product_code)?, Email::parse(&r.customer_email)?);
+            let given = s.request_demo(ctx, &product, DemoFor::Shop(&email), None, demo).map_err(store_fault)?;
+            let code = TicketCode::parse(given.ticket_code.as_deref().unwrap_or_default())?;
+            Ok(CreateDemoLicenseResponse { ticket: ticket(s.lookup_ticket(&code, ctx.now).map_err(store_fault)?) })
         }),
         Operation::RevokeLicense => run(canonical, |r: RevokeLicense| {
             let id = uuid(&r.license_id, "licenseId")?;
@@ -277,6 +288,7 @@ fn activation(a: ActivationView) -> Activation {
         state: activation_state(a.state),
         started_at: time(a.started_at),
         ended_at: a.ended_at.map(time),
+        emergency_until: a.emergency_until.map(time),
     }
 }
 

@@ -30,6 +30,8 @@ pub struct SoapState {
     pub public_url: Option<String>,
     /// Where links in invitation mails point.
     pub links: keyport_store::mail::MailLinks,
+    /// Who gets no demo.
+    pub demo: keyport_core::demo::DemoPolicy,
 }
 
 /// Mounts `/soap`.
@@ -170,6 +172,6 @@ fn run_operation(
     }
     let canonical = crate::schema::check(&request.payload, operation.input).map_err(envelope::malformed)?;
     let ctx = Context::new(Actor::ApiKey(key.id), Channel::Soap, chrono::Utc::now());
-    let payload = operations::dispatch(store, &state.links, &ctx, operation.operation, &canonical)?;
+    let payload = operations::dispatch(store, &state.links, &state.demo, &ctx, operation.operation, &canonical)?;
     Ok(envelope::response(&payload))
 }

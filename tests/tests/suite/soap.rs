@@ -192,6 +192,13 @@ fn every_operation_answers_as_its_golden_file_and_the_xsd_say() {
             check("GrantReactivationCredits", &granted);
             let (_, revoked) = call(&api, &support, &format!("<k:RevokeLicense><k:licenseId>{}</k:licenseId><k:reason>chargeback</k:reason></k:RevokeLicense>", w.b.license)).await;
             check("RevokeLicense", &revoked);
+            let demo = f.item(keyport_core::LicenseModel::Demo { days: 30 }, keyport_tests::rules());
+            let (status, given) = call(&api, &shop, &format!("<k:CreateDemoLicense><k:productCode>{}</k:productCode><k:customerEmail>carl@example.com</k:customerEmail></k:CreateDemoLicense>", demo.to_lowercase())).await;
+            assert_eq!(status, 200, "{given}");
+            check("CreateDemoLicense", &given);
+            let (status, twice) = call(&api, &shop, &format!("<k:CreateDemoLicense><k:productCode>{}</k:productCode><k:customerEmail>carl@example.com</k:customerEmail></k:CreateDemoLicense>", demo.to_lowercase())).await;
+            assert_eq!(status, 500);
+            assert!(twice.contains("<tns:code>demo_already_used</tns:code>"), "{twice}");
             let (_, cancelled) = call(&api, &shop, "<k:CancelOrder><k:shop>webshop</k:shop><k:externalOrderNumber>G-1</k:externalOrderNumber><k:reason>refund</k:reason></k:CancelOrder>").await;
             check("CancelOrder", &cancelled);
             assert_eq!(field(&cancelled, "state"), "revoked");
