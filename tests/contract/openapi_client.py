@@ -12,9 +12,12 @@ from keyport_rest_api_client.api.catalog import create_item, create_product, cre
 from keyport_rest_api_client.api.customer import create_activation, list_my_licenses
 from keyport_rest_api_client.api.customers import create_customer
 from keyport_rest_api_client.api.events import list_events
+from keyport_rest_api_client.api.field import create_checkin, create_demo
 from keyport_rest_api_client.api.orders import create_order, get_order
 from keyport_rest_api_client.models import (
     CustomerRequest,
+    DemoOutcome,
+    DemoRequest,
     EventPage,
     ItemRequest,
     ItemView,
@@ -28,6 +31,7 @@ from keyport_rest_api_client.models import (
     Problem,
     ProductRequest,
     RuleSetParams,
+    SignedReportRequest,
     TokenResponse,
 )
 from keyport_rest_api_client.types import UNSET
@@ -91,6 +95,24 @@ machine = MachineRequest(fingerprint="sha256:generated-client-machine",
 activated = create_activation.sync_detailed(client=me, license_id=licenses[0].id, body=machine)
 expect(activated.status_code == 201, "the license activates on a machine (201)")
 expect(bool(activated.parsed.certificate), "the activation carries its certificate")
+
+demo_item = ItemRequest(
+    sku="GEN-DEMO", product_code="gen-pro", name="Generated Pro demo", license_model=LicenseModelName.DEMO,
+    duration_days=14, version_min=1, rule_set="gen-standard", self_service=True,
+)
+expect(create_item.sync_detailed(client=staff, body=demo_item).status_code == 201, "a self-service demo item is created")
+other_machine = MachineRequest(fingerprint="sha256:generated-demo-machine",
+                               machine_key="IB8eHRwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE")
+demo = create_demo.sync_detailed(client=public, body=DemoRequest(
+    product_code="gen-pro", email="trial@example.com", machine=other_machine))
+expect(demo.status_code == 201 and isinstance(demo.parsed, DemoOutcome) and demo.parsed.activation is not None,
+       "the software gets a demo activated on its machine without a login (201)")
+second = create_demo.sync_detailed(client=public, body=DemoRequest(
+    product_code="gen-pro", email="trial2@example.com", machine=other_machine))
+expect(second.status_code == 409 and isinstance(second.parsed, Problem) and second.parsed.code == "demo_already_used",
+       "a second demo on the same machine is a problem with a stable code")
+forged = create_checkin.sync_detailed(client=public, body=SignedReportRequest(proof="a.b.c"))
+expect(forged.status_code == 422 and isinstance(forged.parsed, Problem), "a check-in with a broken proof is refused")
 
 page = list_events.sync(client=staff, limit=500)
 expect(isinstance(page, EventPage) and any(e.kind == "license_activated" for e in page.items),
