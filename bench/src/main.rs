@@ -17,8 +17,8 @@ use crate::world::{Backend, World};
 #[derive(Debug, Parser)]
 #[command(name = "keyport-bench", about)]
 struct Cli {
-    /// A scenario (healthz, activate-rest, activate-store, list-licenses, order-rest,
-    /// order-soap) or `all`.
+    /// Scenarios, comma-separated (healthz, activate-rest, activate-store, checkin,
+    /// list-licenses, order-rest, order-soap), or `all`.
     scenario: String,
     /// The database.
     #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "postgres"])]
@@ -40,8 +40,8 @@ struct Cli {
     out: Option<PathBuf>,
 }
 
-const SCENARIOS: [&str; 6] =
-    ["healthz", "activate-rest", "activate-store", "list-licenses", "order-rest", "order-soap"];
+const SCENARIOS: [&str; 7] =
+    ["healthz", "activate-rest", "activate-store", "checkin", "list-licenses", "order-rest", "order-soap"];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -53,10 +53,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let wanted: Vec<&str> = if cli.scenario == "all" {
         SCENARIOS.to_vec()
-    } else if SCENARIOS.contains(&cli.scenario.as_str()) {
-        vec![cli.scenario.as_str()]
     } else {
-        anyhow::bail!("unknown scenario '{}'; one of {} or all", cli.scenario, SCENARIOS.join(", "));
+        let named: Vec<&str> = cli.scenario.split(',').map(str::trim).collect();
+        if let Some(unknown) = named.iter().find(|n| !SCENARIOS.contains(n)) {
+            anyhow::bail!("unknown scenario '{unknown}'; one of {} or all", SCENARIOS.join(", "));
+        }
+        named
     };
     let backend = if cli.backend == "postgres" { Backend::Postgres } else { Backend::Sqlite };
     let duration = Duration::from_secs(cli.duration.max(1));

@@ -83,6 +83,12 @@ fn ratios(settings: &Settings, results: &[(String, Stats)]) -> Vec<Ratio> {
         find(results, "activate-store"),
         0.7,
     );
+    ratio(
+        &format!("checkin / activate-store ({})", settings.backend),
+        find(results, "checkin"),
+        find(results, "activate-store"),
+        1.5,
+    );
     ratio("order-soap / order-rest", find(results, "order-soap"), find(results, "order-rest"), 0.85);
     let lists: Vec<&Stats> =
         results.iter().filter(|(n, _)| n.starts_with("list-licenses@")).map(|(_, s)| s).collect();

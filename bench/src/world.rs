@@ -93,6 +93,18 @@ fn machine(n: u64) -> MachineIdentity {
     }
 }
 
+/// A machine whose key can sign: the seed and its identity.
+fn signing_machine(n: u64) -> ([u8; 32], MachineIdentity) {
+    let mut seed = [9u8; 32];
+    seed[..8].copy_from_slice(&n.to_be_bytes());
+    let m = machine(n | (1 << 50));
+    (seed, MachineIdentity { key: MachineKey::from_bytes(keyport_core::jws::public_key(&seed)), ..m })
+}
+
+/// Activations on machines whose keys sign, for the check-in scenario: (seed, license,
+/// activation, the newest check-in time used).
+type Field = Vec<([u8; 32], Uuid, Uuid, std::sync::atomic::AtomicI64)>;
+
 struct Server {
     base: String,
     child: tokio::process::Child,
@@ -247,6 +259,20 @@ impl World {
         let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
         let base = server.base.clone();
         let stats = match name {
+            "checkin" => {
+                let field = Arc::new(self.field(if concurrency <= 4 { 50 } else { 1000 }).await?);
+                load::run(concurrency, duration, move |n| {
+                    let (seed, license, activation, last) = &field[usize::try_from(n).unwrap_or(0) % field.len()];
+                    // Each activation takes only newer check-ins: never the same millisecond twice.
+                    let now = Utc::now().timestamp_millis();
+                    let at = now.max(last.fetch_add(0, std::sync::atomic::Ordering::Relaxed) + 1);
+                    last.fetch_max(at, std::sync::atomic::Ordering::Relaxed);
+                    let proof = check_in(seed, *license, *activation, at);
+                    let request = client.post(format!("{base}/api/v1/checkins")).json(&json!({"proof": proof}));
+                    async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
+                })
+                .await
+            }
             "healthz" => {
                 load::run(concurrency, duration, move |_| {
                     let (client, url) = (client.clone(), format!("{base}/healthz"));
@@ -311,6 +337,26 @@ impl World {
         Ok(Stats { peak_rss_mb: peak, ..stats })
     }
 
+    /// Activates `count` licenses on machines whose keys sign (in the store, before the clock
+    /// starts).
+    async fn field(&self, count: usize) -> anyhow::Result<Field> {
+        let (store, customer) = (self.store.clone(), self.activation_customer);
+        let licenses: Vec<Uuid> = self.activation_licenses.iter().copied().take(count).collect();
+        let run = u64::from_str_radix(&self.run, 16).unwrap_or(0) << 20;
+        tokio::task::spawn_blocking(move || {
+            licenses
+                .into_iter()
+                .enumerate()
+                .map(|(i, license)| {
+                    let (seed, m) = signing_machine(run + i as u64);
+                    let outcome = store.activate(&ctx(), Scope::Customer(customer), license, &m)?;
+                    Ok((seed, license, outcome.activation.id, std::sync::atomic::AtomicI64::new(0)))
+                })
+                .collect::<anyhow::Result<Field>>()
+        })
+        .await?
+    }
+
     /// Drops the PostgreSQL database, if one was made.
     pub async fn finish(self) {
         drop(self.store);
@@ -324,6 +370,25 @@ impl World {
             .await;
         }
     }
+}
+
+#[expect(clippy::expect_used, reason = "the bench's own statement always signs")]
+fn check_in(seed: &[u8; 32], license_id: Uuid, activation_id: Uuid, at_ms: i64) -> String {
+    let statement = keyport_core::checkin::CheckIn {
+        activation_id,
+        license_id,
+        machine_key: MachineKey::from_bytes(keyport_core::jws::public_key(seed)).to_string(),
+        at_ms,
+        queued: false,
+        report: keyport_core::checkin::ClientReport {
+            version: "5.1.0".to_owned(),
+            os: "linux".to_owned(),
+            os_version: "12".to_owned(),
+            arch: "x86_64".to_owned(),
+            locale: "en-US".to_owned(),
+        },
+    };
+    keyport_core::files::write(&statement, seed).expect("a signed check-in")
 }
 
 /// The catalog, an admin key, two customers (one with `scale` licenses to activate, one with

@@ -27,6 +27,12 @@ pub const CLOCK_SKEW_MINUTES: i64 = 5;
 pub const QUEUE_MAX_AGE_DAYS: i64 = 30;
 /// The most usage sessions one activation may have open.
 pub const MAX_OPEN_SESSIONS: u32 = 16;
+/// The most versions counted apart per activation and day; more are counted as
+/// [`OTHER_VERSION`], so a machine that reports a new version string with every check-in
+/// cannot grow the usage table.
+pub const MAX_VERSIONS_PER_DAY: i64 = 8;
+/// Where versions beyond [`MAX_VERSIONS_PER_DAY`] are counted.
+pub const OTHER_VERSION: &str = "other";
 /// A session with no heartbeat for this long is closed at its last heartbeat (clients send
 /// one every 15 minutes).
 pub const SESSION_TIMEOUT_MINUTES: i64 = 45;

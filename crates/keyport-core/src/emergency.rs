@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::error::{CoreError, ErrorCode};
-use crate::license::{self, ActivationState, LicenseHistory, day};
+use crate::license::{self, LicenseHistory, day};
 use crate::rules::RuleSet;
 
 /// The window the yearly allowance counts in.
@@ -73,13 +73,7 @@ pub fn decide_emergency(
     if p.emergency_days == 0 || p.emergency_per_year == 0 {
         return Err(CoreError::new(ErrorCode::EmergencyNotOffered));
     }
-    let lost = license::find(history, lost_activation_id)?;
-    if lost.state != ActivationState::Active {
-        return Err(CoreError::new(ErrorCode::ActivationNotActive).with("state", lost.state.as_str()));
-    }
-    if lost.is_emergency() {
-        return Err(CoreError::new(ErrorCode::EmergencyNotRecoverable));
-    }
+    license::lost_machine(history, lost_activation_id)?;
     if history.holder(new_machine_id, now).is_some() {
         return Err(CoreError::new(ErrorCode::MachineAlreadyActive));
     }
@@ -121,7 +115,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::license::ActivationRecord;
+    use crate::license::{ActivationRecord, ActivationState};
     use crate::rules::tests::standard;
 
     fn t0() -> DateTime<Utc> {

@@ -406,13 +406,7 @@ pub fn decide_recovery(
 ) -> Result<RecoveryDecision, CoreError> {
     let now = history.decision_time(now);
     history.usable(now)?;
-    let lost = find(history, lost_activation_id)?;
-    if lost.state != ActivationState::Active {
-        return Err(CoreError::new(ErrorCode::ActivationNotActive).with("state", lost.state.as_str()));
-    }
-    if lost.is_emergency() {
-        return Err(CoreError::new(ErrorCode::EmergencyNotRecoverable));
-    }
+    lost_machine(history, lost_activation_id)?;
     let converts = match history.holder(new_machine_id, now) {
         Some(held) if held.is_emergency() => Some(held.id),
         Some(_) => return Err(CoreError::new(ErrorCode::MachineAlreadyActive)),
@@ -494,6 +488,19 @@ pub struct Renewal {
     pub expires_at: DateTime<Utc>,
     /// The term it was renewed by.
     pub days: u32,
+}
+
+/// The activation of a machine that was lost: it must be active, and not an emergency
+/// license (which ends by itself and is never moved).
+pub(crate) fn lost_machine(history: &LicenseHistory, activation_id: Uuid) -> Result<&ActivationRecord, CoreError> {
+    let lost = find(history, activation_id)?;
+    if lost.state != ActivationState::Active {
+        return Err(CoreError::new(ErrorCode::ActivationNotActive).with("state", lost.state.as_str()));
+    }
+    if lost.is_emergency() {
+        return Err(CoreError::new(ErrorCode::EmergencyNotRecoverable));
+    }
+    Ok(lost)
 }
 
 pub(crate) fn find(history: &LicenseHistory, activation_id: Uuid) -> Result<&ActivationRecord, CoreError> {

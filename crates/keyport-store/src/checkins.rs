@@ -51,6 +51,16 @@ fn add_usage(
     (checkins, sessions, seconds): (i32, i32, i64),
 ) -> StoreResult<()> {
     let day = stored_time(checkin::usage_day(at));
+    let versions: Vec<String> = usage_days::table
+        .filter(usage_days::activation_id.eq(activation_id))
+        .filter(usage_days::day.eq(day))
+        .select(usage_days::version)
+        .load(conn)?;
+    let version = if versions.iter().any(|v| v == version) || (versions.len() as i64) < checkin::MAX_VERSIONS_PER_DAY {
+        version
+    } else {
+        checkin::OTHER_VERSION
+    };
     let key = usage_days::table.find((activation_id, day, version));
     let updated = diesel::update(key)
         .set((

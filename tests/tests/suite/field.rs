@@ -360,3 +360,33 @@ fn a_demo_for_the_software_mails_its_ticket_and_a_purchase_is_a_conversion() {
         assert_eq!(events(f, EventKind::DemoConverted).len(), 1);
     });
 }
+
+#[test]
+fn a_machine_reporting_a_new_version_with_every_check_in_cannot_grow_the_usage_table() {
+    Fixture::each(|f| {
+        let now = Utc::now();
+        let (license, activation) = checked(f, now - Duration::days(1));
+        for n in 0..20i64 {
+            let statement = keyport_core::checkin::CheckIn {
+                activation_id: activation,
+                license_id: license,
+                machine_key: machine(1).key.to_string(),
+                at_ms: now.timestamp_millis() + n,
+                queued: false,
+                report: keyport_core::checkin::ClientReport {
+                    version: format!("5.{n}.0"),
+                    os: "linux".to_owned(),
+                    os_version: String::new(),
+                    arch: String::new(),
+                    locale: String::new(),
+                },
+            };
+            let proof = parse(keyport_core::files::write(&statement, &keyport_tests::machine_seed(1)));
+            f.store.check_in(now, &proof).unwrap();
+        }
+        let cap = keyport_core::checkin::MAX_VERSIONS_PER_DAY + 1;
+        // One day may straddle midnight UTC during the loop: at most two days' rows.
+        assert!(table(f, "usage_days") <= 2 * cap, "{}", table(f, "usage_days"));
+        assert!(table(f, "usage_days") >= cap);
+    });
+}
