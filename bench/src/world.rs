@@ -262,13 +262,17 @@ impl World {
             "checkin" => {
                 let field = Arc::new(self.field(if concurrency <= 4 { 50 } else { 1000 }).await?);
                 load::run(concurrency, duration, move |n| {
-                    let (seed, license, activation, last) = &field[usize::try_from(n).unwrap_or(0) % field.len()];
+                    let (seed, license, activation, last) =
+                        &field[usize::try_from(n).unwrap_or(0) % field.len()];
                     // Each activation takes only newer check-ins: never the same millisecond twice.
                     let now = Utc::now().timestamp_millis();
-                    let at = now.max(last.fetch_add(0, std::sync::atomic::Ordering::Relaxed) + 1);
-                    last.fetch_max(at, std::sync::atomic::Ordering::Relaxed);
+                    let relaxed = std::sync::atomic::Ordering::Relaxed;
+                    let previous =
+                        last.fetch_update(relaxed, relaxed, |l| Some(now.max(l + 1))).unwrap_or(now);
+                    let at = now.max(previous + 1);
                     let proof = check_in(seed, *license, *activation, at);
-                    let request = client.post(format!("{base}/api/v1/checkins")).json(&json!({"proof": proof}));
+                    let request =
+                        client.post(format!("{base}/api/v1/checkins")).json(&json!({"proof": proof}));
                     async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
                 })
                 .await

@@ -74,10 +74,13 @@ def main() -> int:
     assert demo.customerId == customer.id and len(demo.license) == 1 and demo.license[0].sku == "CAD-DEMO", demo
     assert demo.license[0].expiresAt is not None
     print("ok: CreateDemoLicense", demo.code)
+    retry = service.CreateDemoLicense(productCode=demo_product, customerEmail="zoe@example.com")
+    assert retry.code == demo.code, "a retry answers the same demo ticket"
+    print("ok: CreateDemoLicense again -> the same ticket")
     expect_fault(
-        lambda: service.CreateDemoLicense(productCode=demo_product, customerEmail="zoe@example.com"),
-        "demo_already_used",
-        "a second demo for the same customer",
+        lambda: service.CreateDemoLicense(productCode="no-such-product", customerEmail="zoe@example.com"),
+        "demo_not_offered",
+        "a product without a demo",
     )
 
     expect_fault(

@@ -127,6 +127,8 @@ pub struct ItemChangesRequest {
     /// Another rule set, by name.
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$"))]
     pub rule_set: Option<String>,
+    /// Offer the demo item for self-service, or withdraw the offer (demo items only).
+    pub self_service: Option<bool>,
 }
 
 impl ItemChangesRequest {
@@ -136,6 +138,7 @@ impl ItemChangesRequest {
             name: self.name.as_deref().map(DisplayName::parse).transpose()?,
             features: self.features.map(Features::new).transpose()?,
             rule_set: self.rule_set.as_deref().map(RuleSetName::parse).transpose()?,
+            self_service: self.self_service,
         })
     }
 }

@@ -13,7 +13,11 @@ use crate::{Field, SessionAction};
 /// The installed license's claims: verified when the keys are here, else as written (the
 /// server checks every statement anyway, and a certificate whose lease ran out must still
 /// be able to check in).
-fn installed(home: &Home, machine: &Machine, license: Option<Uuid>) -> Result<(Uuid, CertificateClaims), ClientError> {
+fn installed(
+    home: &Home,
+    machine: &Machine,
+    license: Option<Uuid>,
+) -> Result<(Uuid, CertificateClaims), ClientError> {
     let (license, text) = home.certificate(license)?;
     let claims = machine
         .verify(&text, &home.jwks().unwrap_or_default(), Utc::now())
@@ -25,7 +29,9 @@ fn installed(home: &Home, machine: &Machine, license: Option<Uuid>) -> Result<(U
 fn temporary(e: &ClientError) -> bool {
     match e {
         ClientError::Network(_) => true,
-        ClientError::Server { code, .. } => matches!(code.as_str(), "unavailable" | "internal_error" | "rate_limited"),
+        ClientError::Server { code, .. } => {
+            matches!(code.as_str(), "unavailable" | "internal_error" | "rate_limited")
+        }
         ClientError::Refused(_) | ClientError::Io(_) => false,
     }
 }
@@ -38,20 +44,21 @@ fn lease(claims: &CertificateClaims) -> String {
         .unwrap_or_else(|| "its end".to_owned())
 }
 
-/// Sends the queued check-ins, oldest first; stops at the first temporary failure. Ones the
-/// server refuses for good (a replay, too old) are dropped. Answers (sent, dropped, stopped).
-fn flush(home: &Home, server: &Server, license: Uuid) -> Result<(usize, usize, bool), ClientError> {
+/// Sends the queued check-ins, oldest first; stops at the first temporary failure (the rest
+/// wait for the next time). Ones the server refuses for good (a replay, too old) are
+/// dropped. Answers (sent, dropped).
+fn flush(home: &Home, server: &Server, license: Uuid) -> Result<(usize, usize), ClientError> {
     let (mut sent, mut dropped) = (0, 0);
     for (path, proof) in home.queued_check_ins(license)? {
         match server.check_in(&proof) {
             Ok(_) => sent += 1,
-            Err(e) if temporary(&e) => return Ok((sent, dropped, true)),
+            Err(e) if temporary(&e) => break,
             Err(ClientError::Server { .. }) => dropped += 1,
             Err(e) => return Err(e),
         }
         home.unqueue(&path)?;
     }
-    Ok((sent, dropped, false))
+    Ok((sent, dropped))
 }
 
 /// `keyport-client checkin`.
@@ -59,17 +66,14 @@ pub fn check_in(home: &Home, machine: &Machine, field: &Field) -> Result<(), Cli
     let (license, claims) = installed(home, machine, field.license)?;
     let server = Server::new(&field.server);
     let report = client_report(&field.app_version);
-    let (sent, dropped, stopped) = flush(home, &server, license)?;
+    let (sent, dropped) = flush(home, &server, license)?;
     if sent + dropped > 0 {
         println!("sent {sent} queued check-ins ({dropped} refused for good and dropped)");
     }
+    // The live check-in goes even when queued ones could not: the license must not run out
+    // because of an old report (a queued one older than a taken live one is dropped later).
     let now = Utc::now();
-    let answer = if stopped {
-        Err(ClientError::Network("the server could not take the queued check-ins".to_owned()))
-    } else {
-        server.check_in(&machine.check_in(&claims, &report, now, false)?)
-    };
-    match answer {
+    match server.check_in(&machine.check_in(&claims, &report, now, false)?) {
         Ok(outcome) => answered(home, license, &outcome),
         Err(e) if temporary(&e) => {
             let queued = machine.check_in(&claims, &report, now, true)?;
@@ -104,12 +108,18 @@ fn answered(home: &Home, license: Uuid, outcome: &CheckInOutcome) -> Result<(), 
         }
         Validity::Revoked | Validity::SeatLost => {
             home.remove_certificate(license)?;
+            home.remove_session(license)?;
+            for (path, _) in home.queued_check_ins(license)? {
+                home.unqueue(&path)?;
+            }
             let why = if outcome.validity == Validity::Revoked {
                 "was revoked"
             } else {
                 "no longer holds a seat on this machine (deactivated, moved, or an emergency license that ended)"
             };
-            Err(ClientError::Io(format!("license {license} {why}; its certificate is removed from this machine")))
+            Err(ClientError::Io(format!(
+                "license {license} {why}; its certificate is removed from this machine"
+            )))
         }
         Validity::Expired => Err(ClientError::Io(format!("license {license} has expired"))),
     }
@@ -127,11 +137,14 @@ pub fn session(home: &Home, machine: &Machine, action: &SessionAction) -> Result
         (SessionEvent::Start, _) => Uuid::now_v7(),
         (SessionEvent::Heartbeat | SessionEvent::End, Some(open)) => open,
         (SessionEvent::Heartbeat | SessionEvent::End, None) => {
-            return Err(ClientError::Io("no session is open for this license here; start one first".to_owned()));
+            return Err(ClientError::Io(
+                "no session is open for this license here; start one first".to_owned(),
+            ));
         }
     };
     let report = client_report(&field.app_version);
-    let outcome = Server::new(&field.server).usage_report(&machine.usage_report(&claims, session, event, &report)?)?;
+    let outcome =
+        Server::new(&field.server).usage_report(&machine.usage_report(&claims, session, event, &report)?)?;
     match (event, outcome.open) {
         (SessionEvent::Start, true) => {
             home.save_session(license, session)?;
@@ -143,7 +156,13 @@ pub fn session(home: &Home, machine: &Machine, action: &SessionAction) -> Result
                 outcome.validity
             )));
         }
-        (SessionEvent::Heartbeat, open) => println!("session {session} {}", if open { "goes on" } else { "was closed" }),
+        (SessionEvent::Heartbeat, true) => println!("session {session} goes on"),
+        (SessionEvent::Heartbeat, false) => {
+            home.remove_session(license)?;
+            println!(
+                "session {session} was closed by the server (no heartbeat for too long); start a new one"
+            );
+        }
         (SessionEvent::End, _) => {
             home.remove_session(license)?;
             println!("session {session} ended");

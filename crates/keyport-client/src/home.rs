@@ -151,9 +151,13 @@ impl Home {
         Ok(out)
     }
 
-    /// Forgets a queued check-in once it was sent (or can never be).
+    /// Forgets a queued check-in once it was sent (or can never be); one another run of the
+    /// client removed meanwhile is gone already.
     pub fn unqueue(&self, path: &Path) -> Result<(), ClientError> {
-        std::fs::remove_file(path).map_err(|e| io("remove", path, e))
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", path, e)),
+            _ => Ok(()),
+        }
     }
 
     /// Remembers the open session of a license.

@@ -177,12 +177,8 @@ pub fn fingerprint(product: &str, sources: &[String]) -> Result<Fingerprint, Cli
 /// build target), OS version (`KEYPORT_CLIENT_OS_VERSION`, or `/etc/os-release` on Linux),
 /// architecture and locale (`LC_ALL`, `LANG`).
 pub fn client_report(version: &str) -> ClientReport {
-    let os = match std::env::consts::OS {
-        "windows" => "windows",
-        "macos" => "macos",
-        "linux" => "linux",
-        other => other,
-    };
+    // Rust's names for the systems are the ones Keyport reports: windows, macos, linux.
+    let os = std::env::consts::OS;
     let os_version = std::env::var("KEYPORT_CLIENT_OS_VERSION").ok().or_else(os_release).unwrap_or_default();
     let locale = ["LC_ALL", "LANG"]
         .iter()
@@ -204,9 +200,7 @@ pub fn client_report(version: &str) -> ClientReport {
 
 fn os_release() -> Option<String> {
     let text = std::fs::read_to_string("/etc/os-release").ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("VERSION_ID="))
-        .map(|v| v.trim_matches('"').to_owned())
+    text.lines().find_map(|l| l.strip_prefix("VERSION_ID=")).map(|v| v.trim_matches('"').to_owned())
 }
 
 /// The stable identifiers of this machine, from the OS (or `KEYPORT_CLIENT_MACHINE_ID`,

@@ -399,7 +399,9 @@ fn lost_activation(
         .activations
         .into_iter()
         .filter(|a| {
-            a.state == keyport_core::ActivationState::Active && a.machine_key != mine && a.emergency_until.is_none()
+            a.state == keyport_core::ActivationState::Active
+                && a.machine_key != mine
+                && a.emergency_until.is_none()
         })
         .collect();
     match active.as_slice() {
@@ -417,7 +419,9 @@ fn lost_activation(
 
 /// The claims of an installed certificate without checking its signature: enough to name
 /// the activation a deactivation proof gives back (the server checks everything).
-pub(crate) fn unverified_claims(text: &str) -> Result<keyport_core::certificate::CertificateClaims, ClientError> {
+pub(crate) fn unverified_claims(
+    text: &str,
+) -> Result<keyport_core::certificate::CertificateClaims, ClientError> {
     let compact = keyport_core::files::unarmor(keyport_core::files::FileKind::Certificate, text)?;
     Ok(keyport_core::jws::Unverified::parse(&compact)?.peek()?)
 }

@@ -2,8 +2,9 @@
 //! answer missing a field is an error that says so, never an empty value.
 
 use keyport_api::{
-    ActivationOutcome, CheckInOutcome, DemoOutcome, DemoRequest, EmergencyOutcome, EmergencyRequest, LicenseView,
-    MachineRequest, SessionOutcome, SignedFileRequest, SignedReportRequest, TicketLoginRequest, TokenResponse,
+    ActivationOutcome, CheckInOutcome, DemoOutcome, DemoRequest, EmergencyOutcome, EmergencyRequest,
+    LicenseView, MachineRequest, SessionOutcome, SignedFileRequest, SignedReportRequest, TicketLoginRequest,
+    TokenResponse,
 };
 use keyport_core::certificate::Jwks;
 use serde::Serialize;

@@ -376,7 +376,11 @@ fn check_ins_renew_the_lease_queue_while_offline_and_learn_a_revocation() {
     Fixture::each(|f| {
         block_on(async {
             let api = Api::spawn(f);
-            let rules = keyport_core::RuleSetParams { checkin_interval_days: Some(7), checkin_grace_days: 2, ..keyport_tests::rules() };
+            let rules = keyport_core::RuleSetParams {
+                checkin_interval_days: Some(7),
+                checkin_grace_days: 2,
+                ..keyport_tests::rules()
+            };
             let sku = f.item(keyport_core::LicenseModel::Perpetual, rules);
             let ticket = f.order(&sku, 1).order.ticket_code;
             let pc = Pc::new("pc-field");
@@ -413,11 +417,18 @@ fn check_ins_renew_the_lease_queue_while_offline_and_learn_a_revocation() {
 
             // Support revokes the license: the next check-in learns it and removes the certificate.
             let admin = keyport_tests::http::api_key(f, keyport_core::Role::Admin);
-            let license = api.get(&format!("/api/v1/tickets/{ticket}"), Some(&admin)).await.body["licenses"][0]["id"]
+            let license = api.get(&format!("/api/v1/tickets/{ticket}"), Some(&admin)).await.body["licenses"]
+                [0]["id"]
                 .as_str()
                 .unwrap()
                 .to_owned();
-            let revoked = api.post(&format!("/api/v1/licenses/{license}/revocation"), Some(&admin), json!({"reason": "refund"})).await;
+            let revoked = api
+                .post(
+                    &format!("/api/v1/licenses/{license}/revocation"),
+                    Some(&admin),
+                    json!({"reason": "refund"}),
+                )
+                .await;
             assert_eq!(revoked.status, 200, "{}", revoked.body);
             let told = pc.run(&[&["checkin"][..], &field[..]].concat()).await;
             assert!(!told.ok && told.stderr.contains("was revoked"), "{}", told.stderr);
@@ -434,16 +445,25 @@ fn a_demo_is_asked_for_from_the_software_and_an_emergency_license_runs_beside_a_
             let demo_sku = f.item(keyport_core::LicenseModel::Demo { days: 14 }, keyport_tests::rules());
             let product = demo_sku.to_lowercase();
             let pc = Pc::new("pc-demo");
-            let demo = pc.run(&["--product", &product, "demo", "--server", &api.base, "--email", "eva@example.com"]).await;
+            let demo = pc
+                .run(&["--product", &product, "demo", "--server", &api.base, "--email", "eva@example.com"])
+                .await;
             assert!(demo.ok, "{}", demo.stderr);
             assert!(demo.stdout.contains("the ticket was mailed to eva@example.com"), "{}", demo.stdout);
             assert!(pc.run(&["--product", &product, "verify"]).await.ok);
-            let again = pc.run(&["--product", &product, "demo", "--server", &api.base, "--email", "eva2@example.com"]).await;
+            let again = pc
+                .run(&["--product", &product, "demo", "--server", &api.base, "--email", "eva2@example.com"])
+                .await;
             assert!(!again.ok && again.stderr.contains("(demo_already_used)"), "{}", again.stderr);
 
             let blocked = keyport_core::RuleSetParams {
-                seats: 1, initial_credits: 0, credit_cap: 0, replenish_credits: 0, replenish_every_days: 0,
-                blocking_days: 30, ..keyport_tests::rules()
+                seats: 1,
+                initial_credits: 0,
+                credit_cap: 0,
+                replenish_credits: 0,
+                replenish_every_days: 0,
+                blocking_days: 30,
+                ..keyport_tests::rules()
             };
             let sku = f.item(keyport_core::LicenseModel::Perpetual, blocked);
             let ticket = f.order(&sku, 1).order.ticket_code;
@@ -451,7 +471,13 @@ fn a_demo_is_asked_for_from_the_software_and_an_emergency_license_runs_beside_a_
             assert!(old.run(&["activate", "--server", &api.base, "--ticket", &ticket]).await.ok);
             let new_pc = Pc::new("pc-replacement");
             let recover = new_pc.run(&["recover", "--server", &api.base, "--ticket", &ticket]).await;
-            assert!(!recover.ok && (recover.stderr.contains("(no_reactivation_credits)") || recover.stderr.contains("(recovery_blocked)")), "{}", recover.stderr);
+            assert!(
+                !recover.ok
+                    && (recover.stderr.contains("(no_reactivation_credits)")
+                        || recover.stderr.contains("(recovery_blocked)")),
+                "{}",
+                recover.stderr
+            );
             let emergency = new_pc.run(&["emergency", "--server", &api.base, "--ticket", &ticket]).await;
             assert!(emergency.ok, "{}", emergency.stderr);
             assert!(emergency.stdout.contains("runs here until"), "{}", emergency.stdout);

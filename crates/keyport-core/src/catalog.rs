@@ -190,6 +190,8 @@ pub struct ItemChanges {
     pub features: Option<Features>,
     /// Another rule set, by name.
     pub rule_set: Option<crate::RuleSetName>,
+    /// Whether customers and the software may request it themselves (demo items only).
+    pub self_service: Option<bool>,
 }
 
 #[cfg(test)]

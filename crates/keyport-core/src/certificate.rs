@@ -95,6 +95,16 @@ pub fn checkin_lease(rules: &crate::RuleSetParams, now: DateTime<Utc>) -> Option
         .map(|days| now + chrono::Duration::days(i64::from(days) + i64::from(rules.checkin_grace_days)))
 }
 
+/// The check-in lease of a certificate issued at `now` that ends at `end` (if it does): the
+/// lease, never reaching past the certificate's end.
+pub fn lease_until(
+    rules: &crate::RuleSetParams,
+    now: DateTime<Utc>,
+    end: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    checkin_lease(rules, now).map(|lease| end.map_or(lease, |end| lease.min(end)))
+}
+
 /// The claims of the certificate for an entitlement issued at `now` under `rules`.
 pub fn claims(
     entitlement: &Entitlement,
@@ -115,7 +125,7 @@ pub fn claims(
             max: entitlement.versions.max_major(),
         },
         machine: entitlement.machine.clone(),
-        checkin_until: checkin_lease(rules, now).map(|t| t.timestamp()),
+        checkin_until: lease_until(rules, now, entitlement.license_expires_at).map(|t| t.timestamp()),
     }
 }
 

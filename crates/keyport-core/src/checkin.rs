@@ -177,7 +177,11 @@ pub enum Validity {
 }
 
 /// The validity of `activation_id` at `now`; the activation must be the license's.
-pub fn validity(history: &LicenseHistory, activation_id: Uuid, now: DateTime<Utc>) -> Result<Validity, CoreError> {
+pub fn validity(
+    history: &LicenseHistory,
+    activation_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Validity, CoreError> {
     let activation = crate::license::find(history, activation_id)?;
     Ok(match history.state(now) {
         LicenseState::Revoked => Validity::Revoked,
@@ -198,18 +202,24 @@ fn at(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
-fn stale(signed: DateTime<Utc>, now: DateTime<Utc>, minutes: i64) -> CoreError {
+fn stale(signed: DateTime<Utc>, now: DateTime<Utc>) -> CoreError {
     CoreError::new(ErrorCode::StaleProof)
         .with("signed_at", signed.format("%Y-%m-%d %H:%M:%S UTC"))
         .with("now", now.format("%Y-%m-%d %H:%M:%S UTC"))
-        .with("minutes", minutes)
+        .with("minutes", CLOCK_SKEW_MINUTES)
+        .with("days", QUEUE_MAX_AGE_DAYS)
 }
 
 /// May a check-in signed at `at_ms` be taken at `now`, after the newest one taken
 /// (`last_ms`)? A live one must be within the clock skew, a queued one no older than
 /// [`QUEUE_MAX_AGE_DAYS`] and not from the future (`stale_proof`, which tells the person to
 /// look at the clock); then one not newer than the newest taken is `replayed`.
-pub fn decide_checkin_time(at_ms: i64, queued: bool, last_ms: Option<i64>, now: DateTime<Utc>) -> Result<(), CoreError> {
+pub fn decide_checkin_time(
+    at_ms: i64,
+    queued: bool,
+    last_ms: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<(), CoreError> {
     decide_report_time(at_ms, queued, now)?;
     if last_ms.is_some_and(|last| at_ms <= last) {
         return Err(CoreError::new(ErrorCode::Replayed).with("file", "check-in"));
@@ -224,11 +234,91 @@ pub fn decide_report_time(at_ms: i64, queued: bool, now: DateTime<Utc>) -> Resul
     let skew = Duration::minutes(CLOCK_SKEW_MINUTES);
     let oldest = if queued { now - Duration::days(QUEUE_MAX_AGE_DAYS) } else { now - skew };
     if signed > now + skew || signed < oldest {
-        let minutes = if queued && signed < oldest { QUEUE_MAX_AGE_DAYS * 24 * 60 } else { CLOCK_SKEW_MINUTES };
-        return Err(stale(signed, now, minutes));
+        return Err(stale(signed, now));
     }
     Ok(())
 }
+
+/// Whether a check-in gets a renewed certificate: a live one (not queued) of a license that
+/// runs on the machine.
+pub fn renews_certificate(validity: Validity, queued: bool) -> bool {
+    match validity {
+        Validity::Active => !queued,
+        Validity::Pending | Validity::Expired | Validity::Revoked | Validity::SeatLost => false,
+    }
+}
+
+/// The version a report is counted under, when `seen` are the versions counted for the
+/// activation on that day: its own, or [`OTHER_VERSION`] once [`MAX_VERSIONS_PER_DAY`] are.
+pub fn counted_version<'a>(version: &'a str, seen: &[String]) -> &'a str {
+    let room = i64::try_from(seen.len()).unwrap_or(i64::MAX) < MAX_VERSIONS_PER_DAY;
+    if room || seen.iter().any(|v| v == version) { version } else { OTHER_VERSION }
+}
+
+/// A usage session as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredSession {
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Its latest heartbeat (or its start).
+    pub last_seen_at: DateTime<Utc>,
+    /// When it was closed, if it was (kept a while, so a replayed start cannot reopen it).
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// What a usage report does to its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStep {
+    /// Open the session.
+    Open,
+    /// The session goes on until this report.
+    Extend,
+    /// Close the session; it was in use until `ended`.
+    Close {
+        /// The end of use that counts.
+        ended: DateTime<Utc>,
+    },
+    /// Nothing changes (a report seen before, or of a closed or unknown session, or a start
+    /// where the license does not run).
+    Nothing,
+}
+
+/// What a report `event` signed at `at` does to the session as stored (`found`), when the
+/// license's validity on the machine is `validity` and the activation has `open` sessions
+/// open. A session whose last heartbeat is older than [`SESSION_TIMEOUT_MINUTES`] has ended
+/// there, whatever comes later. Answers the step and whether the session is open after it.
+pub fn decide_session(
+    event: SessionEvent,
+    found: Option<StoredSession>,
+    validity: Validity,
+    open: u32,
+    at: DateTime<Utc>,
+) -> Result<(SessionStep, bool), CoreError> {
+    let timeout = Duration::minutes(SESSION_TIMEOUT_MINUTES);
+    Ok(match (event, found) {
+        (SessionEvent::Start, None) if validity != Validity::Active => (SessionStep::Nothing, false),
+        (SessionEvent::Start, None) if open >= MAX_OPEN_SESSIONS => {
+            return Err(CoreError::new(ErrorCode::TooManySessions).with("limit", MAX_OPEN_SESSIONS));
+        }
+        (SessionEvent::Start, None) => (SessionStep::Open, true),
+        (SessionEvent::Heartbeat | SessionEvent::End, None) => (SessionStep::Nothing, false),
+        (_, Some(stored)) if stored.ended_at.is_some() => (SessionStep::Nothing, false),
+        (_, Some(stored)) if at - stored.last_seen_at > timeout => {
+            (SessionStep::Close { ended: stored.last_seen_at }, false)
+        }
+        (SessionEvent::End, Some(stored)) => {
+            (SessionStep::Close { ended: at.max(stored.last_seen_at) }, false)
+        }
+        (SessionEvent::Start | SessionEvent::Heartbeat, Some(stored)) if at > stored.last_seen_at => {
+            (SessionStep::Extend, true)
+        }
+        (SessionEvent::Start | SessionEvent::Heartbeat, Some(_)) => (SessionStep::Nothing, true),
+    })
+}
+
+/// How long a closed session is kept, so a replayed report of it changes nothing: longer
+/// than a report is taken.
+pub const CLOSED_SESSION_KEEP_MINUTES: i64 = 2 * CLOCK_SKEW_MINUTES + 1;
 
 /// The time a statement was signed.
 pub fn signed_at(at_ms: i64) -> DateTime<Utc> {
@@ -279,7 +369,7 @@ mod tests {
         let err = decide_checkin_time(ms(now() - Duration::minutes(6)), false, None, now()).err();
         assert_eq!(
             err.map(|e| e.message(crate::Lang::En)),
-            Some("This report was signed at 2027-03-01 11:54:00 UTC, more than 5 minutes away from the server's time 2027-03-01 12:00:00 UTC; check the computer's clock and send a new one.".to_owned())
+            Some("This report was signed at 2027-03-01 11:54:00 UTC and the server's time is 2027-03-01 12:00:00 UTC: a report is taken within 5 minutes of it, a queued check-in up to 30 days after it was signed. Check the computer's clock and send a new one.".to_owned())
         );
     }
 
@@ -305,6 +395,7 @@ mod tests {
             started_at: now() - Duration::days(10),
             ended_at: None,
             emergency_until,
+            converted_at: None,
         }
     }
 
@@ -332,6 +423,49 @@ mod tests {
         let mut expired = history(record(ActivationState::Active, None));
         expired.expires_at = Some(now());
         assert_eq!(v(&expired), Some(Validity::Expired));
+    }
+
+    #[test]
+    fn a_session_opens_goes_on_closes_once_and_is_not_reopened_by_a_replay() {
+        let at = now();
+        let open =
+            |last: DateTime<Utc>| Some(StoredSession { started_at: at, last_seen_at: last, ended_at: None });
+        let step = |event, found, at| decide_session(event, found, Validity::Active, 0, at).ok();
+        assert_eq!(step(SessionEvent::Start, None, at), Some((SessionStep::Open, true)));
+        assert_eq!(step(SessionEvent::Start, open(at), at), Some((SessionStep::Nothing, true)));
+        let beat = at + Duration::minutes(15);
+        assert_eq!(step(SessionEvent::Heartbeat, open(at), beat), Some((SessionStep::Extend, true)));
+        assert_eq!(
+            step(SessionEvent::End, open(beat), beat + Duration::minutes(1)),
+            Some((SessionStep::Close { ended: beat + Duration::minutes(1) }, false))
+        );
+        let closed = Some(StoredSession { started_at: at, last_seen_at: beat, ended_at: Some(beat) });
+        assert_eq!(step(SessionEvent::Start, closed, at), Some((SessionStep::Nothing, false)));
+        assert_eq!(step(SessionEvent::End, closed, beat), Some((SessionStep::Nothing, false)));
+        // A heartbeat after the timeout does not stretch the session over the gap.
+        let late = at + Duration::minutes(SESSION_TIMEOUT_MINUTES + 1);
+        assert_eq!(
+            step(SessionEvent::Heartbeat, open(at), late),
+            Some((SessionStep::Close { ended: at }, false))
+        );
+        // No session starts where the license does not run, or past the limit.
+        assert_eq!(
+            decide_session(SessionEvent::Start, None, Validity::SeatLost, 0, at).ok(),
+            Some((SessionStep::Nothing, false))
+        );
+        let full = decide_session(SessionEvent::Start, None, Validity::Active, MAX_OPEN_SESSIONS, at);
+        assert_eq!(full.err().map(|e| e.code()), Some(ErrorCode::TooManySessions));
+    }
+
+    #[test]
+    fn versions_beyond_the_daily_cap_count_as_other() {
+        let seen: Vec<String> = (0..MAX_VERSIONS_PER_DAY).map(|n| format!("5.{n}")).collect();
+        assert_eq!(counted_version("5.0", &seen), "5.0");
+        assert_eq!(counted_version("6.0", &seen), OTHER_VERSION);
+        assert_eq!(counted_version("6.0", &seen[..2]), "6.0");
+        assert!(renews_certificate(Validity::Active, false));
+        assert!(!renews_certificate(Validity::Active, true));
+        assert!(!renews_certificate(Validity::SeatLost, false));
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! Demo licenses: an item of model `demo` marked for self-service may be requested by a
-//! customer, or by the ISV's software on a machine, once per customer and once per machine
-//! (fingerprint) per product. The store records each claim under a unique key in the same
-//! transaction as the demo, so racing requests give exactly one demo.
+//! customer, by a shop for a customer, or by the ISV's software on a machine for an e-mail
+//! address: once per customer, once per address and once per machine (fingerprint) per
+//! product. The store records each claim under a unique key in the same transaction as the
+//! demo, so racing requests give exactly one demo. A demo license activated later on another
+//! machine claims that machine too.
+//!
+//! The machine limit is as strong as the fingerprint: the client computes it from the
+//! machine's stable identifiers, so someone who changes those gets a new machine.
 
 use uuid::Uuid;
 
@@ -14,6 +19,8 @@ use crate::text::Email;
 pub enum Claimant {
     /// A customer account.
     Customer(Uuid),
+    /// An e-mail address (lower case).
+    Email(String),
     /// A machine, by fingerprint (a second e-mail address on the same PC is the same machine).
     Machine(String),
 }
@@ -23,16 +30,33 @@ impl Claimant {
     pub fn key(&self) -> String {
         match self {
             Claimant::Customer(id) => format!("customer:{id}"),
+            Claimant::Email(address) => format!("email:{}", address.to_lowercase()),
             Claimant::Machine(fingerprint) => format!("machine:{fingerprint}"),
         }
     }
 }
 
-/// The claims a demo request makes: the customer's, and the machine's when it comes from one.
-pub fn claimants(customer: Uuid, fingerprint: Option<&str>) -> Vec<Claimant> {
-    let mut out = vec![Claimant::Customer(customer)];
+/// The claims a demo request makes: the customer's (when it is for an account), the
+/// address's, and the machine's when it comes from one.
+pub fn claimants(customer: Option<Uuid>, email: &Email, fingerprint: Option<&str>) -> Vec<Claimant> {
+    let mut out: Vec<Claimant> = customer.map(Claimant::Customer).into_iter().collect();
+    out.push(Claimant::Email(email.as_str().to_owned()));
     out.extend(fingerprint.map(|f| Claimant::Machine(f.to_owned())));
     out
+}
+
+/// The claims a purchase by this customer converts: their account's and their address's.
+pub fn conversion_claimants(customer: Uuid, email: &Email) -> Vec<Claimant> {
+    vec![Claimant::Customer(customer), Claimant::Email(email.as_str().to_owned())]
+}
+
+/// What a demo request comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoDecision {
+    /// A new demo of this many days.
+    Give(u32),
+    /// The same request again (a shop's retry): its demo license, unchanged.
+    Again(Uuid),
 }
 
 /// The ISV's demo settings.
@@ -55,16 +79,17 @@ impl DemoPolicy {
 }
 
 /// May `email`'s owner have a demo of `product` (its demo item has `model` and is offered
-/// for self-service or not), when `taken` are the claims of this request already on record?
-/// Answers the demo's length in days.
+/// for self-service or not), when `taken` are the claims of this request already on record,
+/// each with its demo license? With `repeatable` (a shop, which retries), a request whose
+/// claims all name one demo is answered with that demo again.
 pub fn decide_demo(
     product: &str,
     model: LicenseModel,
     self_service: bool,
     email: &Email,
     policy: &DemoPolicy,
-    taken: &[Claimant],
-) -> Result<u32, CoreError> {
+    (taken, repeatable): (&[(Claimant, Uuid)], bool),
+) -> Result<DemoDecision, CoreError> {
     let days = match model {
         LicenseModel::Demo { days } if self_service => days,
         LicenseModel::Demo { .. } | LicenseModel::Perpetual | LicenseModel::Subscription { .. } => {
@@ -74,10 +99,29 @@ pub fn decide_demo(
     if let Some(domain) = policy.refuses(email) {
         return Err(CoreError::new(ErrorCode::DemoDomainRefused).with("domain", domain));
     }
-    if !taken.is_empty() {
-        return Err(CoreError::new(ErrorCode::DemoAlreadyUsed).with("product", product));
+    match taken.first() {
+        None => Ok(DemoDecision::Give(days)),
+        Some((_, license)) if repeatable && taken.iter().all(|(_, l)| l == license) => {
+            Ok(DemoDecision::Again(*license))
+        }
+        Some(_) => Err(CoreError::new(ErrorCode::DemoAlreadyUsed).with("product", product)),
     }
-    Ok(days)
+}
+
+/// A demo license of `product` is activated on a machine whose fingerprint claimed a demo
+/// of it for `claimed_for` (if any): the machine's own demo is fine (`false`: nothing to
+/// record), another demo license is `demo_already_used`, and a machine without a claim is
+/// claimed now (`true`).
+pub fn decide_machine_claim(
+    product: &str,
+    claimed_for: Option<Uuid>,
+    license: Uuid,
+) -> Result<bool, CoreError> {
+    match claimed_for {
+        None => Ok(true),
+        Some(owner) if owner == license => Ok(false),
+        Some(_) => Err(CoreError::new(ErrorCode::DemoAlreadyUsed).with("product", product)),
+    }
 }
 
 #[cfg(test)]
@@ -96,26 +140,56 @@ mod tests {
 
     #[test]
     fn a_self_service_demo_is_given_for_its_days() {
-        let got = decide_demo("cad", DEMO, true, &email("a@example.com"), &DemoPolicy::default(), &[]);
-        assert_eq!(got, Ok(30));
+        let got =
+            decide_demo("cad", DEMO, true, &email("a@example.com"), &DemoPolicy::default(), (&[], false));
+        assert_eq!(got, Ok(DemoDecision::Give(30)));
     }
 
     #[test]
     fn an_item_not_offered_for_self_service_gives_no_demo() {
-        let got = decide_demo("cad", DEMO, false, &email("a@example.com"), &DemoPolicy::default(), &[]);
-        assert_eq!(got.err().map(|e| e.message(crate::Lang::En)), Some("No demo of the product 'cad' is offered.".to_owned()));
-        let perpetual = decide_demo("cad", LicenseModel::Perpetual, true, &email("a@example.com"), &DemoPolicy::default(), &[]);
+        let got =
+            decide_demo("cad", DEMO, false, &email("a@example.com"), &DemoPolicy::default(), (&[], false));
+        assert_eq!(
+            got.err().map(|e| e.message(crate::Lang::En)),
+            Some("No demo of the product 'cad' is offered.".to_owned())
+        );
+        let perpetual = decide_demo(
+            "cad",
+            LicenseModel::Perpetual,
+            true,
+            &email("a@example.com"),
+            &DemoPolicy::default(),
+            (&[], false),
+        );
         assert_eq!(perpetual.err().map(|e| e.code()), Some(ErrorCode::DemoNotOffered));
+    }
+
+    #[test]
+    fn a_shop_repeating_its_request_gets_the_same_demo_and_a_second_machine_is_claimed() {
+        let license = Uuid::from_u128(7);
+        let address = email("a@example.com");
+        let taken = [
+            (Claimant::Customer(Uuid::nil()), license),
+            (Claimant::Email("a@example.com".to_owned()), license),
+        ];
+        let again = decide_demo("cad", DEMO, true, &address, &DemoPolicy::default(), (&taken, true));
+        assert_eq!(again, Ok(DemoDecision::Again(license)));
+        let software = decide_demo("cad", DEMO, true, &address, &DemoPolicy::default(), (&taken, false));
+        assert_eq!(software.err().map(|e| e.code()), Some(ErrorCode::DemoAlreadyUsed));
+        assert_eq!(decide_machine_claim("cad", None, license), Ok(true));
+        assert_eq!(decide_machine_claim("cad", Some(license), license), Ok(false));
+        let other = decide_machine_claim("cad", Some(Uuid::from_u128(8)), license);
+        assert_eq!(other.err().map(|e| e.code()), Some(ErrorCode::DemoAlreadyUsed));
     }
 
     #[test]
     fn a_refused_domain_and_its_subdomains_get_none() {
         let policy = DemoPolicy { refused_domains: vec!["Mailinator.com".to_owned()] };
         for address in ["x@mailinator.com", "x@eu.mailinator.com"] {
-            let got = decide_demo("cad", DEMO, true, &email(address), &policy, &[]);
+            let got = decide_demo("cad", DEMO, true, &email(address), &policy, (&[], false));
             assert_eq!(got.err().map(|e| e.code()), Some(ErrorCode::DemoDomainRefused), "{address}");
         }
-        assert!(decide_demo("cad", DEMO, true, &email("x@notmailinator.com"), &policy, &[]).is_ok());
+        assert!(decide_demo("cad", DEMO, true, &email("x@notmailinator.com"), &policy, (&[], false)).is_ok());
     }
 
     proptest! {
@@ -123,14 +197,18 @@ mod tests {
         /// machine ever holds two demos of one product.
         #[test]
         fn one_demo_per_customer_and_per_machine(requests in proptest::collection::vec((0u128..6, proptest::option::of(0u8..6)), 1..60)) {
-            let mut claimed: HashSet<Claimant> = HashSet::new();
+            let mut claimed: std::collections::HashMap<Claimant, Uuid> = std::collections::HashMap::new();
             let mut given: Vec<Vec<Claimant>> = vec![];
-            for (customer, machine) in requests {
+            for (n, (customer, machine)) in requests.into_iter().enumerate() {
                 let fingerprint = machine.map(|m| format!("fp-{m:016}"));
-                let wanted = claimants(Uuid::from_u128(customer), fingerprint.as_deref());
-                let taken: Vec<Claimant> = wanted.iter().filter(|c| claimed.contains(c)).cloned().collect();
-                if decide_demo("cad", DEMO, true, &email("a@example.com"), &DemoPolicy::default(), &taken).is_ok() {
-                    claimed.extend(wanted.iter().cloned());
+                let address = email(&format!("user{customer}@example.com"));
+                let wanted = claimants(Some(Uuid::from_u128(customer)), &address, fingerprint.as_deref());
+                let taken: Vec<(Claimant, Uuid)> =
+                    wanted.iter().filter_map(|c| claimed.get(c).map(|l| (c.clone(), *l))).collect();
+                let decided = decide_demo("cad", DEMO, true, &address, &DemoPolicy::default(), (&taken, n % 2 == 0));
+                if decided == Ok(DemoDecision::Give(30)) {
+                    let license = Uuid::from_u128(n as u128 + 1000);
+                    claimed.extend(wanted.iter().map(|c| (c.clone(), license)));
                     given.push(wanted);
                 }
             }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::error::{CoreError, ErrorCode};
-use crate::license::{self, LicenseHistory, day};
+use crate::license::{self, ActivationRecord, LicenseHistory, day};
 use crate::rules::RuleSet;
 
 /// The window the yearly allowance counts in.
@@ -39,7 +39,7 @@ pub fn allowance(rules: &RuleSet, history: &LicenseHistory, now: DateTime<Utc>) 
     let mut counted: Vec<DateTime<Utc>> = history
         .activations
         .iter()
-        .filter(|a| a.is_emergency() && a.started_at > now - window && a.started_at <= now)
+        .filter(|a| a.began_as_emergency() && a.started_at > now - window && a.started_at <= now)
         .map(|a| a.started_at)
         .collect();
     counted.sort();
@@ -77,20 +77,19 @@ pub fn decide_emergency(
     if history.holder(new_machine_id, now).is_some() {
         return Err(CoreError::new(ErrorCode::MachineAlreadyActive));
     }
-    match license::decide_recovery(rules, history, lost_activation_id, new_machine_id, now) {
-        Ok(_) => {
-            let credits = license::credits(rules, history, now).available;
-            return Err(CoreError::new(ErrorCode::RecoveryPossible).with("credits", credits));
-        }
-        Err(e) => match e.code() {
-            ErrorCode::RecoveryBlocked
-            | ErrorCode::NoReactivationCredits
-            | ErrorCode::ReactivationCreditsExhausted => {}
-            _ => return Err(e),
-        },
+    if history.seats_in_use(now) < rules.seats() {
+        return Err(CoreError::new(ErrorCode::ActivationPossible));
     }
-    if let Some(until) =
-        history.activations.iter().filter(|a| a.is_emergency() && a.is_live(now)).filter_map(|a| a.emergency_until).max()
+    // Any reason a recovery cannot happen now is what an emergency license is for.
+    if let Ok(credits) = license::recovery_allowed(rules, history, now) {
+        return Err(CoreError::new(ErrorCode::RecoveryPossible).with("credits", credits));
+    }
+    if let Some(until) = history
+        .activations
+        .iter()
+        .filter(|a| a.is_live(now))
+        .filter_map(ActivationRecord::emergency_end)
+        .max()
     {
         return Err(CoreError::new(ErrorCode::EmergencyRunning).with("date", day(until)));
     }
@@ -109,13 +108,38 @@ pub fn decide_emergency(
     Ok(EmergencyDecision { until, left_this_year: allowance.left - 1 })
 }
 
+/// What a request to end an emergency license early comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndDecision {
+    /// It runs: end it now.
+    End,
+    /// It has ended (by itself, early, or it is normal now): nothing changes, nothing is
+    /// recorded.
+    Ended,
+}
+
+/// May support end the activation `activation_id` as an emergency license at `now`? One
+/// that is not an emergency license is `not_found` as one.
+pub fn decide_end(
+    history: &LicenseHistory,
+    activation_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<EndDecision, CoreError> {
+    let record = history
+        .activations
+        .iter()
+        .find(|a| a.id == activation_id && a.began_as_emergency())
+        .ok_or_else(|| CoreError::not_found("emergency license"))?;
+    Ok(if record.is_emergency() && record.is_live(now) { EndDecision::End } else { EndDecision::Ended })
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
     use proptest::prelude::*;
 
     use super::*;
-    use crate::license::{ActivationRecord, ActivationState};
+    use crate::license::ActivationState;
     use crate::rules::tests::standard;
 
     fn t0() -> DateTime<Utc> {
@@ -137,6 +161,7 @@ mod tests {
             started_at: at,
             ended_at: None,
             emergency_until: None,
+            converted_at: None,
         }
     }
 
@@ -184,32 +209,83 @@ mod tests {
         assert_eq!(err.as_ref().map(CoreError::code), Some(ErrorCode::RecoveryPossible));
         assert_eq!(
             err.map(|e| e.message(crate::Lang::De)),
-            Some("Eine Wiederherstellung ist jetzt möglich (1 Reaktivierungen verfügbar); übertragen Sie die Lizenz per Wiederherstellung statt mit einer Notfall-Lizenz.".to_owned())
+            Some("Eine Wiederherstellung ist jetzt möglich (verbleibende Reaktivierungen: 1); übertragen Sie die Lizenz per Wiederherstellung statt mit einer Notfall-Lizenz.".to_owned())
         );
     }
 
     #[test]
     fn a_rule_set_without_emergencies_refuses() {
         let h = history(vec![record(1, 1, t0())]);
-        assert_eq!(code(decide_emergency(&rules(0), &h, id(1), id(2), t0())), Some(ErrorCode::EmergencyNotOffered));
+        assert_eq!(
+            code(decide_emergency(&rules(0), &h, id(1), id(2), t0())),
+            Some(ErrorCode::EmergencyNotOffered)
+        );
     }
 
     #[test]
     fn one_runs_at_a_time_and_the_yearly_allowance_counts_in_a_rolling_window() {
         let mut h = history(vec![record(1, 1, t0())]);
         let first = t0() + Duration::days(1);
-        h.activations.push(ActivationRecord { emergency_until: Some(first + Duration::days(7)), ..record(2, 2, first) });
-        assert_eq!(code(decide_emergency(&rules(1), &h, id(1), id(3), first + Duration::days(3))), Some(ErrorCode::EmergencyRunning));
+        h.activations.push(ActivationRecord {
+            emergency_until: Some(first + Duration::days(7)),
+            ..record(2, 2, first)
+        });
+        assert_eq!(
+            code(decide_emergency(&rules(1), &h, id(1), id(3), first + Duration::days(3))),
+            Some(ErrorCode::EmergencyRunning)
+        );
         let after = first + Duration::days(8);
         let used = decide_emergency(&rules(1), &h, id(1), id(3), after).err();
         assert_eq!(used.as_ref().map(CoreError::code), Some(ErrorCode::EmergencyAllowanceUsed));
-        assert_eq!(used.map(|e| e.message(crate::Lang::En)), Some("All 1 emergency licenses of the last 365 days are used; the next is possible on 2028-01-02.".to_owned()));
+        assert_eq!(used.map(|e| e.message(crate::Lang::En)), Some("The emergency licenses of the last 365 days are used (allowed per year: 1); the next is possible on 2028-01-02.".to_owned()));
         // A credit spent meanwhile keeps a recovery out of reach: the window decides.
         h.activations[0].state = ActivationState::Recovered;
         h.activations[0].ended_at = Some(t0() + Duration::days(31));
         h.activations.push(record(3, 4, t0() + Duration::days(31)));
         let next_year = first + Duration::days(366);
         assert!(decide_emergency(&rules(1), &h, id(3), id(5), next_year).is_ok());
+    }
+
+    #[test]
+    fn with_a_free_seat_the_machine_activates_instead() {
+        let h = history(vec![record(1, 1, t0())]);
+        let two_seats = RuleSet::new(crate::RuleSetParams { seats: 2, ..rules(2).params().clone() })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            code(decide_emergency(&two_seats, &h, id(1), id(2), t0())),
+            Some(ErrorCode::ActivationPossible)
+        );
+    }
+
+    #[test]
+    fn a_converted_emergency_license_still_counts_and_no_longer_ends() {
+        let mut h = history(vec![record(1, 1, t0())]);
+        let start = t0() + Duration::days(25);
+        h.activations.push(ActivationRecord {
+            emergency_until: Some(start + Duration::days(7)),
+            converted_at: Some(t0() + Duration::days(31)),
+            ..record(2, 2, start)
+        });
+        h.activations[0].state = ActivationState::Recovered;
+        h.activations[0].ended_at = Some(t0() + Duration::days(31));
+        let later = t0() + Duration::days(40);
+        assert!(h.activations[1].is_live(later), "a converted emergency license runs on");
+        let a = allowance(&rules(1), &h, later);
+        assert_eq!(a.left, 0, "the converted one still counts");
+        // Its blocking period runs from the conversion, not from the emergency's start.
+        assert_eq!(h.blocked_until_for_tests(Duration::days(30)), Some(t0() + Duration::days(61)));
+    }
+
+    #[test]
+    fn support_ends_a_running_emergency_license_once() {
+        let mut h = history(vec![record(1, 1, t0())]);
+        h.activations
+            .push(ActivationRecord { emergency_until: Some(t0() + Duration::days(7)), ..record(2, 2, t0()) });
+        assert_eq!(decide_end(&h, id(2), t0() + Duration::days(1)), Ok(EndDecision::End));
+        assert_eq!(decide_end(&h, id(2), t0() + Duration::days(8)), Ok(EndDecision::Ended));
+        h.activations[1].state = ActivationState::Revoked;
+        assert_eq!(decide_end(&h, id(2), t0() + Duration::days(1)), Ok(EndDecision::Ended));
+        assert_eq!(decide_end(&h, id(1), t0()).err().map(|e| e.code()), Some(ErrorCode::NotFound));
     }
 
     #[test]
@@ -224,7 +300,10 @@ mod tests {
     fn it_takes_no_seat_and_a_recovery_to_its_machine_converts_it() {
         let mut h = history(vec![record(1, 1, t0())]);
         let start = t0() + Duration::days(25);
-        h.activations.push(ActivationRecord { emergency_until: Some(start + Duration::days(7)), ..record(2, 2, start) });
+        h.activations.push(ActivationRecord {
+            emergency_until: Some(start + Duration::days(7)),
+            ..record(2, 2, start)
+        });
         assert_eq!(h.seats_in_use(start), 1);
         // The emergency started inside the blocking period does not push it out.
         let later = t0() + Duration::days(30);
@@ -237,32 +316,55 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever the sequence of requests, never more than N emergency licenses start in
-        /// any 365 days, none runs beside another, and no credit is ever spent.
+        /// Whatever the sequence of emergency requests and recoveries that convert them,
+        /// never more than N emergency licenses start in any 365 days (converted ones
+        /// count), never two run at once, and starting one never spends a credit.
         #[test]
         fn never_more_than_the_allowance_in_any_rolling_year_and_never_a_credit(
             per_year in 1u32..4,
-            steps in proptest::collection::vec(1i64..200, 1..40),
+            steps in proptest::collection::vec((1i64..200, proptest::bool::ANY), 1..40),
         ) {
-            // No credits: a recovery stays out of reach, so only the allowance decides.
-            let r = rules_with(per_year, 0);
+            // A credit every 60 days, at most one: recoveries come and go.
+            let r = RuleSet::new(crate::RuleSetParams {
+                replenish_credits: 1,
+                replenish_every_days: 60,
+                ..rules_with(per_year, 1).params().clone()
+            }).unwrap_or_else(|e| panic!("{e}"));
             let mut h = history(vec![record(1, 1, t0())]);
-            let credits_before = license::credits(&r, &h, t0()).available;
+            let mut lost = id(1);
             let mut now = t0();
             let mut machine = 10u128;
-            for step in steps {
+            for (step, convert) in steps {
                 now += Duration::days(step) / 10;
                 machine += 1;
-                if let Ok(d) = decide_emergency(&r, &h, id(1), id(machine), now) {
-                    prop_assert!(d.until > now);
-                    h.activations.push(ActivationRecord { emergency_until: Some(d.until), ..record(machine, machine, now) });
+                let running = h.activations.iter().find(|a| a.is_emergency() && a.is_live(now)).map(|a| (a.id, a.machine_id));
+                match (convert, running) {
+                    (true, Some((emergency, on))) => {
+                        if let Ok(d) = license::decide_recovery(&r, &h, lost, on, now) {
+                            prop_assert_eq!(d.converts, Some(emergency));
+                            if let Some(a) = h.activations.iter_mut().find(|a| a.id == lost) {
+                                a.state = ActivationState::Recovered;
+                                a.ended_at = Some(now);
+                            }
+                            if let Some(a) = h.activations.iter_mut().find(|a| a.id == emergency) {
+                                a.converted_at = Some(now);
+                            }
+                            lost = emergency;
+                        }
+                    }
+                    _ => {
+                        let before = license::credits(&r, &h, now).available;
+                        if let Ok(d) = decide_emergency(&r, &h, lost, id(machine), now) {
+                            prop_assert!(d.until > now);
+                            h.activations.push(ActivationRecord { emergency_until: Some(d.until), ..record(machine, machine, now) });
+                            prop_assert_eq!(license::credits(&r, &h, now).available, before, "an emergency license spent a credit");
+                        }
+                    }
                 }
-                let credits_now = license::credits(&r, &h, now).available;
-                prop_assert_eq!(credits_now, credits_before);
                 let running = h.activations.iter().filter(|a| a.is_emergency() && a.is_live(now)).count();
                 prop_assert!(running <= 1);
             }
-            let starts: Vec<DateTime<Utc>> = h.activations.iter().filter(|a| a.is_emergency()).map(|a| a.started_at).collect();
+            let starts: Vec<DateTime<Utc>> = h.activations.iter().filter(|a| a.began_as_emergency()).map(|a| a.started_at).collect();
             for s in &starts {
                 let within = starts.iter().filter(|t| **t >= *s && **t < *s + Duration::days(ALLOWANCE_WINDOW_DAYS)).count();
                 prop_assert!(within <= per_year as usize, "{} emergencies within a year of {}", within, s);

@@ -198,20 +198,24 @@ error_codes! {
         "Diese Lizenz ist kein Abonnement und kann nicht verlängert werden."),
     /// A check-in or usage report was signed too far from the server's time.
     StaleProof = ("stale_proof", 422, Client,
-        "This report was signed at {signed_at}, more than {minutes} minutes away from the server's time {now}; check the computer's clock and send a new one.",
-        "Diese Meldung wurde um {signed_at} signiert, mehr als {minutes} Minuten von der Serverzeit {now} entfernt; prüfen Sie die Uhr des Rechners und senden Sie eine neue."),
+        "This report was signed at {signed_at} and the server's time is {now}: a report is taken within {minutes} minutes of it, a queued check-in up to {days} days after it was signed. Check the computer's clock and send a new one.",
+        "Diese Meldung wurde um {signed_at} signiert, die Serverzeit ist {now}: angenommen wird eine Meldung innerhalb von {minutes} Minuten, eine nachgereichte Anmeldung bis {days} Tage nach ihrer Signatur. Prüfen Sie die Uhr des Rechners und senden Sie eine neue."),
     /// The rule set gives no emergency licenses.
     EmergencyNotOffered = ("emergency_not_offered", 409, Client,
         "The rules of this license allow no emergency licenses.",
         "Die Regeln dieser Lizenz erlauben keine Notfall-Lizenzen."),
     /// An emergency license was asked for while a recovery is possible.
     RecoveryPossible = ("recovery_possible", 409, Client,
-        "A recovery is possible now ({credits} re-activation credits available); move the license with a recovery instead of an emergency license.",
-        "Eine Wiederherstellung ist jetzt möglich ({credits} Reaktivierungen verfügbar); übertragen Sie die Lizenz per Wiederherstellung statt mit einer Notfall-Lizenz."),
+        "A recovery is possible now (re-activation credits left: {credits}); move the license with a recovery instead of an emergency license.",
+        "Eine Wiederherstellung ist jetzt möglich (verbleibende Reaktivierungen: {credits}); übertragen Sie die Lizenz per Wiederherstellung statt mit einer Notfall-Lizenz."),
+    /// An emergency license was asked for while a seat is free.
+    ActivationPossible = ("activation_possible", 409, Client,
+        "A seat of this license is free; activate the license on this machine instead of running an emergency license.",
+        "Ein Platz dieser Lizenz ist frei; aktivieren Sie die Lizenz auf diesem Rechner, statt eine Notfall-Lizenz zu nutzen."),
     /// Every emergency license of the rolling year is used.
     EmergencyAllowanceUsed = ("emergency_allowance_used", 409, Client,
-        "All {allowed} emergency licenses of the last 365 days are used; the next is possible on {date}.",
-        "Alle {allowed} Notfall-Lizenzen der letzten 365 Tage sind verbraucht; die nächste ist ab dem {date} möglich."),
+        "The emergency licenses of the last 365 days are used (allowed per year: {allowed}); the next is possible on {date}.",
+        "Die Notfall-Lizenzen der letzten 365 Tage sind verbraucht (erlaubt pro Jahr: {allowed}); die nächste ist ab dem {date} möglich."),
     /// An emergency license of the license is running already.
     EmergencyRunning = ("emergency_running", 409, Client,
         "An emergency license of this license runs until {date} already; only one can run at a time.",
@@ -226,8 +230,8 @@ error_codes! {
         "Für das Produkt '{product}' wird keine Demo angeboten."),
     /// A demo of the product was had before by this customer or on this machine.
     DemoAlreadyUsed = ("demo_already_used", 409, Client,
-        "A demo of '{product}' was used before by this customer account or on this computer; there is one demo per customer and per computer.",
-        "Eine Demo von '{product}' wurde bereits von diesem Kundenkonto oder auf diesem Rechner genutzt; es gibt eine Demo pro Kunde und pro Rechner."),
+        "A demo of '{product}' was used before by this customer account, for this e-mail address or on this computer; there is one demo per customer, address and computer.",
+        "Eine Demo von '{product}' wurde bereits von diesem Kundenkonto, für diese E-Mail-Adresse oder auf diesem Rechner genutzt; es gibt eine Demo pro Kunde, Adresse und Rechner."),
     /// Demos are not given to addresses of this domain.
     DemoDomainRefused = ("demo_domain_refused", 422, Client,
         "Demos are not given to addresses at {domain}; use another e-mail address.",

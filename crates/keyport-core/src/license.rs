@@ -117,18 +117,50 @@ pub struct ActivationRecord {
     /// Where this is an emergency license: when it ends by itself. It holds no seat of the
     /// license's own, and it holds nothing once this time has passed.
     pub emergency_until: Option<DateTime<Utc>>,
+    /// When a recovery made this emergency license a normal activation, if one did.
+    pub converted_at: Option<DateTime<Utc>>,
 }
 
 impl ActivationRecord {
     /// Whether this activation holds its machine's place on the license at `now`: a
     /// pending or active one, and an emergency license only until it ends.
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
-        self.state.holds_seat() && self.emergency_until.is_none_or(|until| until > now)
+        self.state.holds_seat() && self.emergency_end().is_none_or(|until| until > now)
     }
 
-    /// Whether this is an emergency license (running or not).
+    /// Whether this is an emergency license (running or ended; not one a recovery made
+    /// normal).
     pub fn is_emergency(&self) -> bool {
+        self.emergency_end().is_some()
+    }
+
+    /// When this emergency license ends by itself; `None` for a normal activation.
+    pub fn emergency_end(&self) -> Option<DateTime<Utc>> {
+        self.emergency_until.filter(|_| self.converted_at.is_none())
+    }
+
+    /// Whether it began as an emergency license (converted or not): it counts against the
+    /// yearly allowance.
+    pub fn began_as_emergency(&self) -> bool {
         self.emergency_until.is_some()
+    }
+
+    /// When it took its seat: its start, or for a converted emergency license the recovery
+    /// that made it normal.
+    fn seated_at(&self) -> DateTime<Utc> {
+        self.converted_at.unwrap_or(self.started_at)
+    }
+}
+
+/// When the certificate of an activation ends: with its license, or with the emergency
+/// license it is, whichever is first.
+pub fn certificate_end(
+    license_expires_at: Option<DateTime<Utc>>,
+    emergency_end: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    match (license_expires_at, emergency_end) {
+        (Some(license), Some(emergency)) => Some(license.min(emergency)),
+        (license, emergency) => license.or(emergency),
     }
 }
 
@@ -226,6 +258,11 @@ impl LicenseHistory {
         self.activations.iter().find(|a| a.machine_id == machine_id && a.is_live(now))
     }
 
+    #[cfg(test)]
+    pub(crate) fn blocked_until_for_tests(&self, blocking: Duration) -> Option<DateTime<Utc>> {
+        self.blocked_until(blocking)
+    }
+
     /// When a recovery becomes possible after the latest activation: emergency licenses do
     /// not count (they would push a recovery out forever). `None` when nothing blocks.
     fn blocked_until(&self, blocking: Duration) -> Option<DateTime<Utc>> {
@@ -234,7 +271,12 @@ impl LicenseHistory {
         if blocking <= Duration::zero() {
             return None;
         }
-        self.activations.iter().filter(|a| !a.is_emergency()).map(|a| a.started_at).max().map(|t| t + blocking)
+        self.activations
+            .iter()
+            .filter(|a| !a.is_emergency())
+            .map(ActivationRecord::seated_at)
+            .max()
+            .map(|t| t + blocking)
     }
 }
 
@@ -350,7 +392,8 @@ pub fn decide_activation(
     let same_hardware: Vec<&ActivationRecord> = history
         .activations
         .iter()
-        .filter(|a| a.state == ActivationState::Active && a.fingerprint.as_deref() == Some(fingerprint))
+        .filter(|a| a.state == ActivationState::Active && !a.is_emergency())
+        .filter(|a| a.fingerprint.as_deref() == Some(fingerprint))
         .filter(|a| a.previous_machine_id != Some(machine_id))
         .collect();
     if let Some(free) = same_hardware.iter().find(|a| a.rebound_at.is_none_or(|at| at + period <= now)) {
@@ -386,13 +429,16 @@ pub fn decide_deactivation(
 }
 
 /// What a recovery costs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveryDecision {
     /// Credits left after this recovery spends one.
     pub credits_after: u32,
     /// The new machine runs an emergency license of this license: the recovery makes that
     /// activation a normal one instead of starting another.
     pub converts: Option<Uuid>,
+    /// Emergency licenses running on other machines: they stood in for the lost machine,
+    /// whose seat has moved now, so they end.
+    pub ends_emergencies: Vec<Uuid>,
 }
 
 /// May the seat of the active activation `lost_activation_id`, on a machine that was lost,
@@ -412,6 +458,24 @@ pub fn decide_recovery(
         Some(_) => return Err(CoreError::new(ErrorCode::MachineAlreadyActive)),
         None => None,
     };
+    let available = recovery_allowed(rules, history, now)?;
+    let ends_emergencies = history
+        .activations
+        .iter()
+        .filter(|a| a.is_emergency() && a.is_live(now) && Some(a.id) != converts)
+        .map(|a| a.id)
+        .collect();
+    Ok(RecoveryDecision { credits_after: available - 1, converts, ends_emergencies })
+}
+
+/// Whether the license's rules let a recovery happen at `now` (the blocking period after
+/// the latest activation is over, and a credit is there): the credits available, or why
+/// not (`recovery_blocked`, `no_reactivation_credits`, `reactivation_credits_exhausted`).
+pub(crate) fn recovery_allowed(
+    rules: &RuleSet,
+    history: &LicenseHistory,
+    now: DateTime<Utc>,
+) -> Result<u32, CoreError> {
     let blocking = Duration::days(i64::from(rules.params().blocking_days));
     if let Some(free_at) = history.blocked_until(blocking).filter(|free_at| now < *free_at) {
         return Err(CoreError::new(ErrorCode::RecoveryBlocked)
@@ -427,7 +491,7 @@ pub fn decide_recovery(
             None => CoreError::new(ErrorCode::ReactivationCreditsExhausted),
         });
     }
-    Ok(RecoveryDecision { credits_after: credits.available - 1, converts })
+    Ok(credits.available)
 }
 
 /// What a revocation request comes to.
@@ -492,7 +556,10 @@ pub struct Renewal {
 
 /// The activation of a machine that was lost: it must be active, and not an emergency
 /// license (which ends by itself and is never moved).
-pub(crate) fn lost_machine(history: &LicenseHistory, activation_id: Uuid) -> Result<&ActivationRecord, CoreError> {
+pub(crate) fn lost_machine(
+    history: &LicenseHistory,
+    activation_id: Uuid,
+) -> Result<&ActivationRecord, CoreError> {
     let lost = find(history, activation_id)?;
     if lost.state != ActivationState::Active {
         return Err(CoreError::new(ErrorCode::ActivationNotActive).with("state", lost.state.as_str()));

@@ -49,6 +49,7 @@ fn active(activation: u128, machine: u128, at: DateTime<Utc>) -> ActivationRecor
         started_at: at,
         ended_at: None,
         emergency_until: None,
+        converted_at: None,
     }
 }
 
@@ -200,7 +201,7 @@ fn recovery_spends_one_credit() {
     let mut history = fresh();
     history.activations.push(active(10, 1, t0()));
     let decision = decide_recovery(&rules(standard()), &history, id(10), id(2), t0() + days(8));
-    assert_eq!(decision, Ok(RecoveryDecision { credits_after: 0, converts: None }));
+    assert_eq!(decision, Ok(RecoveryDecision { credits_after: 0, converts: None, ends_emergencies: vec![] }));
 }
 
 #[test]
@@ -220,7 +221,7 @@ fn without_credits_recovery_names_the_date_of_the_next_credit() {
         Some("No re-activation credit is left; the next one comes on 2026-04-01.")
     );
     let later = decide_recovery(&rules(standard()), &history, id(11), id(3), t0() + days(91));
-    assert_eq!(later, Ok(RecoveryDecision { credits_after: 0, converts: None }));
+    assert_eq!(later, Ok(RecoveryDecision { credits_after: 0, converts: None, ends_emergencies: vec![] }));
 }
 
 #[test]

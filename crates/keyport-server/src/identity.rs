@@ -58,6 +58,7 @@ pub fn identity(settings: &Settings) -> anyhow::Result<Identity> {
             reset_per_address: limit(l.reset_requests_per_address),
             register_per_address: limit(l.registrations_per_address),
             mails_per_account: limit(l.mails_per_account),
+            demos_total: Limit { max: l.demos_per_hour, window: chrono::Duration::hours(1) },
         },
         issuers: settings.sso.iter().map(issuer).collect::<anyhow::Result<Vec<_>>>()?,
         demo: keyport_core::demo::DemoPolicy { refused_domains: settings.demo.refused_domains.clone() },

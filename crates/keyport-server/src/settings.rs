@@ -189,6 +189,13 @@ pub struct LimitSettings {
     pub registrations_per_address: u32,
     /// Registrations naming one e-mail address in a window (each mails that address).
     pub mails_per_account: u32,
+    /// Demos the software may ask for without a login in an hour, from all sources together.
+    #[serde(default = "default_demos_per_hour")]
+    pub demos_per_hour: u32,
+}
+
+fn default_demos_per_hour() -> u32 {
+    500
 }
 
 impl Default for LimitSettings {
@@ -201,6 +208,7 @@ impl Default for LimitSettings {
             reset_requests_per_address: 5,
             registrations_per_address: 10,
             mails_per_account: 3,
+            demos_per_hour: default_demos_per_hour(),
         }
     }
 }

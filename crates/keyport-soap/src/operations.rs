@@ -2,12 +2,12 @@
 //! use case as REST, and answers with its generated response.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use keyport_core::ProductCode;
+use keyport_core::demo::DemoPolicy;
 use keyport_core::{
     CoreError, CustomerNumber, DisplayName, Email, ErrorCode, ExternalOrderNumber, OrderCustomer, OrderLine,
     OrderRequest, Reason, Role, ShopName, Sku, TicketCode,
 };
-use keyport_core::ProductCode;
-use keyport_core::demo::DemoPolicy;
 use keyport_store::DemoFor;
 use keyport_store::mail::MailLinks;
 use keyport_store::{
@@ -162,9 +162,12 @@ pub fn dispatch(
         }),
         Operation::CreateDemoLicense => run(canonical, |r: CreateDemoLicense| {
             let (product, email) = (ProductCode::parse(&r.product_code)?, Email::parse(&r.customer_email)?);
-            let given = s.request_demo(ctx, &product, DemoFor::Shop(&email), None, demo).map_err(store_fault)?;
+            let given =
+                s.request_demo(ctx, &product, DemoFor::Shop(&email), None, demo).map_err(store_fault)?;
             let code = TicketCode::parse(given.ticket_code.as_deref().unwrap_or_default())?;
-            Ok(CreateDemoLicenseResponse { ticket: ticket(s.lookup_ticket(&code, ctx.now).map_err(store_fault)?) })
+            Ok(CreateDemoLicenseResponse {
+                ticket: ticket(s.lookup_ticket(&code, ctx.now).map_err(store_fault)?),
+            })
         }),
         Operation::RevokeLicense => run(canonical, |r: RevokeLicense| {
             let id = uuid(&r.license_id, "licenseId")?;

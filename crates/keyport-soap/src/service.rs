@@ -172,6 +172,7 @@ fn run_operation(
     }
     let canonical = crate::schema::check(&request.payload, operation.input).map_err(envelope::malformed)?;
     let ctx = Context::new(Actor::ApiKey(key.id), Channel::Soap, chrono::Utc::now());
-    let payload = operations::dispatch(store, &state.links, &state.demo, &ctx, operation.operation, &canonical)?;
+    let payload =
+        operations::dispatch(store, &state.links, &state.demo, &ctx, operation.operation, &canonical)?;
     Ok(envelope::response(&payload))
 }

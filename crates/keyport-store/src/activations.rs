@@ -78,22 +78,29 @@ impl Store {
             let (lost, _) =
                 end_activation(conn, &loaded, lost_activation_id, ActivationState::Recovered, ctx)?;
             let row = match decision.converts {
-                // The new machine runs an emergency license: it becomes a normal activation.
+                // The new machine runs an emergency license: it becomes a normal activation
+                // (still counted against the yearly allowance).
                 Some(emergency) => {
                     let (row, _) = loaded.activation(emergency)?;
+                    let now = stored_time(ctx.now);
                     diesel::update(activations::table.find(&row.id))
-                        .set(activations::emergency_until.eq(None::<chrono::NaiveDateTime>))
+                        .set(activations::converted_at.eq(now))
                         .execute(conn)?;
-                    ActivationRow { emergency_until: None, ..row }
+                    ActivationRow { converted_at: Some(now), ..row }
                 }
                 None => insert_activation(conn, &loaded, &new_machine, ActivationState::Active, ctx)?,
             };
+            // Emergency licenses elsewhere stood in for the lost machine: they end now.
+            for ended in &decision.ends_emergencies {
+                end_activation(conn, &loaded, *ended, ActivationState::Expired, ctx)?;
+            }
             let data = json!({
                 "lost_activation_id": lost.id,
                 "activation_id": row.id,
                 "machine_id": new_machine.id,
                 "credits_after": decision.credits_after,
                 "converted_emergency": decision.converts.is_some(),
+                "ended_emergencies": decision.ends_emergencies,
             });
             append(conn, ctx, EventKind::LicenseRecovered, license_subject(&loaded), data)?;
             let certificate = certificates::issue(conn, &loaded, &row, &new_machine, ctx.now)?;
@@ -184,6 +191,7 @@ pub(crate) fn activate_in(
         }
         ActivationDecision::Rebind(id) => (rebind(conn, ctx, &loaded, id, &machine)?, false),
         ActivationDecision::New => {
+            crate::demos::claim_machine(conn, ctx, &loaded, &machine.fingerprint)?;
             let row = insert_activation(conn, &loaded, &machine, ActivationState::Active, ctx)?;
             let data = json!({"activation_id": row.id, "machine_id": machine.id});
             append(conn, ctx, EventKind::LicenseActivated, license_subject(&loaded), data)?;
@@ -192,11 +200,7 @@ pub(crate) fn activate_in(
     };
     let state = ActivationState::parse(&row.state)?;
     let certificate = certificates::issue(conn, &loaded, &row, &machine, ctx.now)?;
-    Ok(ActivationOutcome {
-        activation: activation_view(&row, &machine, state)?,
-        created,
-        certificate,
-    })
+    Ok(ActivationOutcome { activation: activation_view(&row, &machine, state)?, created, certificate })
 }
 
 /// Revokes a license inside the caller's transaction (nothing changes if it is revoked
@@ -312,6 +316,7 @@ pub(crate) fn insert_activation(
         rebound_at: None,
         previous_machine_id: None,
         emergency_until: None,
+        converted_at: None,
     };
     diesel::insert_into(activations::table).values(&row).execute(conn)?;
     Ok(row)

@@ -104,14 +104,19 @@ impl Store {
                     .ok_or_else(|| CoreError::not_found("rule set"))?;
                 updated.rule_set_id = rules.id;
             }
+            if let Some(offered) = changes.self_service {
+                updated.self_service = keyport_core::catalog::check_self_service(model_of(&row)?, offered)?;
+            }
             diesel::update(items::table.find(&row.id))
                 .set((
                     items::name.eq(&updated.name),
                     items::features.eq(&updated.features),
                     items::rule_set_id.eq(&updated.rule_set_id),
+                    items::self_service.eq(updated.self_service),
                 ))
                 .execute(conn)?;
-            let data = json!({"sku": row.sku, "before": {"name": row.name, "features": row.features}});
+            let data = json!({"sku": row.sku, "before": {"name": row.name, "features": row.features,
+                                                        "self_service": row.self_service}});
             append(conn, ctx, EventKind::ItemUpdated, Subject::of("item", &row.id), data)?;
             let product: String =
                 products::table.find(&updated.product_id).select(products::code).first(conn)?;

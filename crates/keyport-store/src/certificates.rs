@@ -67,10 +67,10 @@ pub(crate) fn issue(
         license_id: uuid_of(&loaded.license.id)?,
         activation_id: uuid_of(&activation.id)?,
         // An emergency license's certificate ends with it.
-        license_expires_at: match (loaded.license.expires_at, activation.emergency_until) {
-            (Some(license), Some(emergency)) => Some(license.min(emergency).and_utc()),
-            (license, emergency) => license.or(emergency).map(|t| t.and_utc()),
-        },
+        license_expires_at: keyport_core::license::certificate_end(
+            loaded.license.expires_at.map(|t| t.and_utc()),
+            crate::licenses::emergency_end(activation),
+        ),
         sku: loaded.item.sku.clone(),
         product: loaded.product_code.clone(),
         features: features_of(&loaded.item)?,

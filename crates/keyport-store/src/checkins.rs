@@ -6,13 +6,13 @@
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use keyport_core::checkin::{
-    self, CheckIn, MAX_OPEN_SESSIONS, SESSION_TIMEOUT_MINUTES, SessionEvent, UsageReport, Validity,
+    self, CheckIn, SESSION_TIMEOUT_MINUTES, SessionStep, StoredSession, UsageReport,
 };
 use keyport_core::{CoreError, ErrorCode, files};
 use uuid::Uuid;
 
 use crate::db::DbConn;
-use crate::licenses::{Loaded, load_one};
+use crate::licenses::load_one;
 use crate::rows::{ActivationRow, MachineRow};
 use crate::schema::{activations, machines, usage_days, usage_sessions};
 use crate::{CheckInOutcome, SessionOutcome, Store, StoreResult, stored_time, utc};
@@ -33,7 +33,9 @@ fn signed_activation(
         .first(conn)
         .optional()?;
     match found {
-        Some((row, machine, last)) if machine.public_key == machine_key && row.license_id == license_id.to_string() => {
+        Some((row, machine, last))
+            if machine.public_key == machine_key && row.license_id == license_id.to_string() =>
+        {
             Ok((row, machine, last))
         }
         _ => Err(CoreError::not_found("activation").into()),
@@ -56,11 +58,7 @@ fn add_usage(
         .filter(usage_days::day.eq(day))
         .select(usage_days::version)
         .load(conn)?;
-    let version = if versions.iter().any(|v| v == version) || (versions.len() as i64) < checkin::MAX_VERSIONS_PER_DAY {
-        version
-    } else {
-        checkin::OTHER_VERSION
-    };
+    let version = checkin::counted_version(version, &versions);
     let key = usage_days::table.find((activation_id, day, version));
     let updated = diesel::update(key)
         .set((
@@ -86,10 +84,6 @@ fn add_usage(
     Ok(())
 }
 
-fn history_validity(loaded: &Loaded, activation_id: Uuid, now: DateTime<Utc>) -> StoreResult<Validity> {
-    Ok(checkin::validity(&loaded.history()?, activation_id, now)?)
-}
-
 impl Store {
     /// The software checks in with a statement signed by its machine key: the check-in is
     /// counted (per day and version), what the software reported is kept on the activation,
@@ -100,18 +94,19 @@ impl Store {
         let statement: CheckIn = files::read(proof)?;
         statement.report.check()?;
         let now = chrono::SubsecRound::trunc_subsecs(now, 6);
+        let (activation, license, key) =
+            (statement.activation_id, statement.license_id, &statement.machine_key);
+        // Looked up and checked before any write: a statement naming an unknown activation,
+        // or a replayed or stale one, never takes the write lock.
+        let last_ms = self.read(|conn| Ok(signed_activation(conn, activation, license, key)?.2))?;
+        checkin::decide_checkin_time(statement.at_ms, statement.queued, last_ms, now)?;
         self.write(|conn| {
-            let (row, machine, last_ms) =
-                signed_activation(conn, statement.activation_id, statement.license_id, &statement.machine_key)?;
-            checkin::decide_checkin_time(statement.at_ms, statement.queued, last_ms, now)?;
             let signed = checkin::signed_at(statement.at_ms);
-            // Taken once: a racing copy of the same statement finds the newer time and stops.
             let report = &statement.report;
-            let taken = diesel::update(
-                activations::table
-                    .find(&row.id)
-                    .filter(activations::last_proof_ms.is_null().or(activations::last_proof_ms.lt(statement.at_ms))),
-            )
+            // Taken once: a racing copy of the same statement finds the newer time and stops.
+            let taken = diesel::update(activations::table.find(activation.to_string()).filter(
+                activations::last_proof_ms.is_null().or(activations::last_proof_ms.lt(statement.at_ms)),
+            ))
             .set((
                 activations::last_proof_ms.eq(statement.at_ms),
                 activations::last_checkin_at.eq(stored_time(signed)),
@@ -125,31 +120,31 @@ impl Store {
             if taken == 0 {
                 return Err(CoreError::new(ErrorCode::Replayed).with("file", "check-in").into());
             }
+            let loaded = load_one(conn, &license.to_string())?;
+            let (row, machine) = loaded.activation(activation)?;
+            // The activation may have moved to another key since the look above.
+            if machine.public_key != *key {
+                return Err(CoreError::not_found("activation").into());
+            }
             add_usage(conn, &row.id, signed, &report.version, &report.os_name(), (1, 0, 0))?;
-            let loaded = load_one(conn, &row.license_id)?;
-            let validity = history_validity(&loaded, statement.activation_id, now)?;
-            let expires_at = match (loaded.license.expires_at, row.emergency_until) {
-                (Some(a), Some(b)) => Some(utc(a.min(b))),
-                (a, b) => a.or(b).map(utc),
-            };
-            let certificate = match validity {
-                Validity::Active if !statement.queued => {
-                    Some(crate::certificates::issue(conn, &loaded, &row, &machine, now)?)
-                }
-                Validity::Active
-                | Validity::Pending
-                | Validity::Expired
-                | Validity::Revoked
-                | Validity::SeatLost => None,
-            };
-            let checkin_until = match certificate {
-                Some(_) => keyport_core::certificate::checkin_lease(loaded.rules()?.params(), now),
-                None => None,
+            let validity = checkin::validity(&loaded.history()?, activation, now)?;
+            let expires_at = keyport_core::license::certificate_end(
+                loaded.license.expires_at.map(utc),
+                crate::licenses::emergency_end(&row),
+            );
+            let (certificate, checkin_until) = if checkin::renews_certificate(validity, statement.queued) {
+                let certificate = crate::certificates::issue(conn, &loaded, &row, &machine, now)?;
+                (
+                    Some(certificate),
+                    keyport_core::certificate::lease_until(loaded.rules()?.params(), now, expires_at),
+                )
+            } else {
+                (None, None)
             };
             Ok(CheckInOutcome {
                 validity,
-                license_id: statement.license_id,
-                activation_id: statement.activation_id,
+                license_id: license,
+                activation_id: activation,
                 expires_at,
                 certificate,
                 checkin_until,
@@ -159,84 +154,109 @@ impl Store {
 
     /// A session of use starts, goes on or ends, reported with a statement signed by the
     /// machine key. Reports of one session are idempotent: a start that was seen, a
-    /// heartbeat older than the last and an end of a closed session change nothing. A
-    /// session starts only where the license runs, and at most
-    /// [`MAX_OPEN_SESSIONS`] are open per activation.
+    /// heartbeat older than the last and a report of a closed session change nothing (closed
+    /// sessions are kept for a few minutes for that). A session starts only where the
+    /// license runs, and at most [`keyport_core::checkin::MAX_OPEN_SESSIONS`] are open per
+    /// activation.
     pub fn report_usage(&self, now: DateTime<Utc>, proof: &str) -> StoreResult<SessionOutcome> {
         let report: UsageReport = files::read(proof)?;
         report.check()?;
         checkin::decide_report_time(report.at_ms, false, now)?;
-        let at = stored_time(checkin::signed_at(report.at_ms));
+        let (activation, license, key) = (report.activation_id, report.license_id, &report.machine_key);
+        self.read(|conn| signed_activation(conn, activation, license, key).map(drop))?;
+        let at = checkin::signed_at(report.at_ms);
         self.write(|conn| {
-            let (row, _, _) =
-                signed_activation(conn, report.activation_id, report.license_id, &report.machine_key)?;
-            let loaded = load_one(conn, &row.license_id)?;
-            let validity = history_validity(&loaded, report.activation_id, now)?;
+            let loaded = load_one(conn, &license.to_string())?;
+            let validity = checkin::validity(&loaded.history()?, activation, now)?;
             let session = report.session_id.to_string();
-            let open_row: Option<(String, NaiveDateTime, NaiveDateTime, String)> = usage_sessions::table
-                .find(&session)
-                .select((
-                    usage_sessions::activation_id,
-                    usage_sessions::started_at,
-                    usage_sessions::last_seen_at,
-                    usage_sessions::version,
-                ))
-                .first(conn)
-                .optional()?;
+            let found: Option<(String, String, String, NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>)> =
+                usage_sessions::table
+                    .find(&session)
+                    .select((
+                        usage_sessions::activation_id,
+                        usage_sessions::version,
+                        usage_sessions::os,
+                        usage_sessions::started_at,
+                        usage_sessions::last_seen_at,
+                        usage_sessions::ended_at,
+                    ))
+                    .first(conn)
+                    .optional()?;
             // A session id is the client's; one of another activation is not this one's.
-            let open_row = match open_row {
-                Some(found) if found.0 != row.id => return Err(CoreError::not_found("session").into()),
-                other => other,
-            };
-            let open = match (report.event, open_row) {
-                (SessionEvent::Start | SessionEvent::Heartbeat, Some((_, _, last_seen, _))) => {
-                    if at > last_seen {
-                        diesel::update(usage_sessions::table.find(&session))
-                            .set(usage_sessions::last_seen_at.eq(at))
-                            .execute(conn)?;
-                    }
-                    true
+            if found.as_ref().is_some_and(|f| f.0 != activation.to_string()) {
+                return Err(CoreError::not_found("session").into());
+            }
+            let open: i64 = usage_sessions::table
+                .filter(usage_sessions::activation_id.eq(activation.to_string()))
+                .filter(usage_sessions::ended_at.is_null())
+                .count()
+                .get_result(conn)?;
+            let stored = found.as_ref().map(|f| StoredSession {
+                started_at: utc(f.3),
+                last_seen_at: utc(f.4),
+                ended_at: f.5.map(utc),
+            });
+            let open = u32::try_from(open).unwrap_or(u32::MAX);
+            let (step, open_after) = checkin::decide_session(report.event, stored, validity, open, at)?;
+            match (step, &found) {
+                (SessionStep::Open, _) => {
+                    start_session(conn, &activation.to_string(), &session, &report, at)?
                 }
-                (SessionEvent::Start, None) => {
-                    if validity != Validity::Active {
-                        false
-                    } else {
-                        start_session(conn, &row.id, &session, &report, at)?;
-                        true
-                    }
+                (SessionStep::Extend, _) => {
+                    diesel::update(usage_sessions::table.find(&session))
+                        .set(usage_sessions::last_seen_at.eq(stored_time(at)))
+                        .execute(conn)?;
                 }
-                (SessionEvent::Heartbeat | SessionEvent::End, None) => false,
-                (SessionEvent::End, Some((_, started, last_seen, version))) => {
-                    close_session(conn, &session, &row.id, &version, &report.os, started, last_seen.max(at))?;
-                    false
+                (SessionStep::Close { ended }, Some((activation_id, version, os, started, _, _))) => {
+                    close_session(
+                        conn,
+                        &session,
+                        activation_id,
+                        (version, os),
+                        *started,
+                        stored_time(ended),
+                    )?;
                 }
-            };
-            Ok(SessionOutcome { validity, session_id: report.session_id, open })
+                (SessionStep::Close { .. } | SessionStep::Nothing, _) => {}
+            }
+            Ok(SessionOutcome { validity, session_id: report.session_id, open: open_after })
         })
     }
 
     /// Closes sessions with no heartbeat for [`SESSION_TIMEOUT_MINUTES`] at their last
-    /// heartbeat, at most `batch` of them; answers how many.
+    /// heartbeat, and forgets closed ones after
+    /// [`keyport_core::checkin::CLOSED_SESSION_KEEP_MINUTES`], at most `batch` of each;
+    /// answers how many it closed and forgot.
     pub fn close_idle_sessions(&self, now: DateTime<Utc>, batch: i64) -> StoreResult<usize> {
         let idle_since = stored_time(now - Duration::minutes(SESSION_TIMEOUT_MINUTES));
+        let closed_before = stored_time(now - Duration::minutes(checkin::CLOSED_SESSION_KEEP_MINUTES));
         self.write(|conn| {
-            let idle: Vec<(String, String, String, String, NaiveDateTime, NaiveDateTime)> = usage_sessions::table
-                .filter(usage_sessions::last_seen_at.lt(idle_since))
-                .order(usage_sessions::last_seen_at.asc())
-                .limit(batch)
-                .select((
-                    usage_sessions::id,
-                    usage_sessions::activation_id,
-                    usage_sessions::version,
-                    usage_sessions::os,
-                    usage_sessions::started_at,
-                    usage_sessions::last_seen_at,
-                ))
-                .load(conn)?;
+            let idle: Vec<(String, String, String, String, NaiveDateTime, NaiveDateTime)> =
+                usage_sessions::table
+                    .filter(usage_sessions::ended_at.is_null())
+                    .filter(usage_sessions::last_seen_at.lt(idle_since))
+                    .order(usage_sessions::last_seen_at.asc())
+                    .limit(batch)
+                    .select((
+                        usage_sessions::id,
+                        usage_sessions::activation_id,
+                        usage_sessions::version,
+                        usage_sessions::os,
+                        usage_sessions::started_at,
+                        usage_sessions::last_seen_at,
+                    ))
+                    .load(conn)?;
             for (id, activation, version, os, started, last_seen) in &idle {
-                close_session(conn, id, activation, version, os, *started, *last_seen)?;
+                close_session(conn, id, activation, (version, os), *started, *last_seen)?;
             }
-            Ok(idle.len())
+            let forgotten: Vec<String> = usage_sessions::table
+                .filter(usage_sessions::ended_at.lt(closed_before))
+                .select(usage_sessions::id)
+                .limit(batch)
+                .load(conn)?;
+            let deleted = diesel::delete(usage_sessions::table.filter(usage_sessions::id.eq_any(&forgotten)))
+                .execute(conn)?;
+            Ok(idle.len() + deleted)
         })
     }
 }
@@ -246,40 +266,36 @@ fn start_session(
     activation_id: &str,
     session: &str,
     report: &UsageReport,
-    at: NaiveDateTime,
+    at: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let open: i64 = usage_sessions::table
-        .filter(usage_sessions::activation_id.eq(activation_id))
-        .count()
-        .get_result(conn)?;
-    if open >= i64::from(MAX_OPEN_SESSIONS) {
-        return Err(CoreError::new(ErrorCode::TooManySessions).with("limit", MAX_OPEN_SESSIONS).into());
-    }
     diesel::insert_into(usage_sessions::table)
         .values((
             usage_sessions::id.eq(session),
             usage_sessions::activation_id.eq(activation_id),
             usage_sessions::version.eq(&report.version),
             usage_sessions::os.eq(report.os.to_ascii_lowercase()),
-            usage_sessions::started_at.eq(at),
-            usage_sessions::last_seen_at.eq(at),
+            usage_sessions::started_at.eq(stored_time(at)),
+            usage_sessions::last_seen_at.eq(stored_time(at)),
         ))
         .execute(conn)?;
     Ok(())
 }
 
-/// Folds a session into its start day's usage row and forgets it.
+/// Folds a session into its start day's usage row and marks it closed (kept a few minutes,
+/// so a replayed report cannot open it again). A session closed before changes nothing.
 fn close_session(
     conn: &mut DbConn,
     session: &str,
     activation_id: &str,
-    version: &str,
-    os: &str,
+    (version, os): (&str, &str),
     started: NaiveDateTime,
     ended: NaiveDateTime,
 ) -> StoreResult<()> {
-    let deleted = diesel::delete(usage_sessions::table.find(session)).execute(conn)?;
-    if deleted == 0 {
+    let closed =
+        diesel::update(usage_sessions::table.find(session).filter(usage_sessions::ended_at.is_null()))
+            .set((usage_sessions::ended_at.eq(ended), usage_sessions::last_seen_at.eq(ended)))
+            .execute(conn)?;
+    if closed == 0 {
         return Ok(());
     }
     let seconds = checkin::session_seconds(utc(started), utc(ended));

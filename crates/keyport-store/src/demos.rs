@@ -1,14 +1,15 @@
 //! Demo licenses: a self-service demo item of a product becomes a ticket with one demo
 //! license (an order of the shop [`DEMO_SHOP`]), activated on the machine when the request
-//! comes from one. The claims (`customer:<id>`, `machine:<fingerprint>`) are written in the
-//! same transaction under a unique key: a racing second request fails on the key, is tried
-//! again, and then sees the first one's claim (`demo_already_used`). A later purchase of the
-//! product by the same customer is recorded as a conversion.
+//! comes from one. The claims (`customer:<id>`, `email:<address>`, `machine:<fingerprint>`)
+//! are written in the same transaction under a unique key: a racing second request fails on
+//! the key, is tried again, and then sees the first one's claim (`demo_already_used`). A
+//! demo license activated later on another machine claims that machine as well. A later
+//! purchase of the product by the same customer (or address) is recorded as a conversion.
 
 use diesel::prelude::*;
-use keyport_core::demo::{self, Claimant, DemoPolicy};
+use keyport_core::demo::{self, Claimant, DemoDecision, DemoPolicy};
 use keyport_core::{
-    CoreError, DisplayName, Email, ErrorCode, EventKind, ExternalOrderNumber, Lang, MachineIdentity, OrderCustomer,
+    CoreError, DisplayName, Email, EventKind, ExternalOrderNumber, Lang, MachineIdentity, OrderCustomer,
     OrderLine, OrderRequest, ProductCode, ShopName, Sku,
 };
 use serde_json::json;
@@ -16,13 +17,14 @@ use uuid::Uuid;
 
 use crate::db::DbConn;
 use crate::events::{Subject, append};
+use crate::licenses::Loaded;
 use crate::lookup::by_email;
 use crate::mail::{Mail, MailLinks};
 use crate::rows::{CustomerRow, ItemRow, OrderRow};
-use crate::schema::{customers, demo_claims, items, order_lines, products};
+use crate::schema::{customers, demo_claims, items, licenses, order_lines, products, tickets};
 use crate::{Context, DemoOutcome, Scope, Store, StoreResult, new_id, stored_time, uuid_of};
 
-/// The shop name demo orders are recorded under.
+/// The shop name demo orders are recorded under; no shop may use it.
 pub const DEMO_SHOP: &str = "keyport-demo";
 
 /// A demo the ISV's software asks for on a machine, for an e-mail address.
@@ -43,8 +45,9 @@ pub struct SoftwareDemo<'a> {
 pub enum DemoFor<'a> {
     /// A logged-in customer, whose address must be confirmed; sees the ticket code.
     Customer(Uuid),
-    /// The ISV's software on a machine, for an address: an account is made for a new address,
-    /// and the ticket is mailed to it (not shown), in its language.
+    /// The ISV's software on a machine, for an address. Nobody has confirmed the address, so
+    /// the demo joins no account: its ticket is mailed to the address (not shown), and the
+    /// owner logs in with it or registers it.
     Email {
         /// The address.
         email: &'a Email,
@@ -54,14 +57,14 @@ pub enum DemoFor<'a> {
         links: &'a MailLinks,
     },
     /// A shop, for a customer it knows (an account is made for a new address, confirmed:
-    /// the shop vouches for it); sees the ticket code.
+    /// the shop vouches for it); sees the ticket code. Asking again answers the same demo.
     Shop(&'a Email),
 }
 
 impl Store {
     /// Gives a demo of `product` to `who`, activated on `machine` when one is named, within
-    /// the limits: one per customer and one per machine per product, none for a refused
-    /// e-mail domain.
+    /// the limits: one per customer, one per address and one per machine per product, none
+    /// for a refused e-mail domain.
     pub fn request_demo(
         &self,
         ctx: &Context,
@@ -72,32 +75,33 @@ impl Store {
     ) -> StoreResult<DemoOutcome> {
         self.write(|conn| {
             let (item, product_id) = demo_item(conn, product)?;
-            let customer = demo_customer(conn, ctx, who)?;
-            let email = crate::error::stored("e-mail address", Email::parse(&customer.email))?;
-            let wanted = demo::claimants(uuid_of(&customer.id)?, machine.map(|m| m.fingerprint.as_str()));
-            let keys: Vec<String> = wanted.iter().map(Claimant::key).collect();
-            let taken: Vec<String> = demo_claims::table
-                .filter(demo_claims::product_id.eq(&product_id))
-                .filter(demo_claims::claimant.eq_any(&keys))
-                .select(demo_claims::claimant)
-                .load(conn)?;
-            let taken: Vec<Claimant> = wanted.iter().filter(|c| taken.contains(&c.key())).cloned().collect();
+            let (customer, email) = demo_customer(conn, ctx, who)?;
+            let customer_id = customer.as_ref().map(|c| uuid_of(&c.id)).transpose()?;
+            let wanted = demo::claimants(customer_id, &email, machine.map(|m| m.fingerprint.as_str()));
+            let taken = claims_on_record(conn, &product_id, &wanted)?;
             let model = crate::catalog::model_of(&item)?;
-            let days = demo::decide_demo(product.as_str(), model, item.self_service, &email, policy, &taken)?;
-            let order = demo_order(conn, ctx, &item, &email)?;
-            let license_id = order.order.lines.first().and_then(|l| l.license_ids.first().copied()).ok_or_else(
-                || crate::StoreError::Corrupt("a demo order holds no license".to_owned()),
+            let repeatable = matches!(who, DemoFor::Shop(_));
+            let decision = demo::decide_demo(
+                product.as_str(),
+                model,
+                item.self_service,
+                &email,
+                policy,
+                (&taken, repeatable),
             )?;
-            for key in &keys {
-                diesel::insert_into(demo_claims::table)
-                    .values((
-                        demo_claims::product_id.eq(&product_id),
-                        demo_claims::claimant.eq(key),
-                        demo_claims::license_id.eq(license_id.to_string()),
-                        demo_claims::customer_id.eq(&customer.id),
-                        demo_claims::claimed_at.eq(stored_time(ctx.now)),
-                    ))
-                    .execute(conn)?;
+            let days = match decision {
+                DemoDecision::Give(days) => days,
+                DemoDecision::Again(license) => return demo_again(conn, product, &item, license),
+            };
+            let order = demo_order(conn, ctx, &item, customer.as_ref().map(|_| &email))?;
+            let license_id = order
+                .order
+                .lines
+                .first()
+                .and_then(|l| l.license_ids.first().copied())
+                .ok_or_else(|| crate::StoreError::Corrupt("a demo order holds no license".to_owned()))?;
+            for claimant in &wanted {
+                insert_claim(conn, ctx, &product_id, claimant, license_id, customer.as_ref())?;
             }
             let activation = match machine {
                 Some(machine) => {
@@ -108,7 +112,7 @@ impl Store {
             let license_text = license_id.to_string();
             let subject = Subject {
                 license_id: Some(&license_text),
-                customer_id: Some(&customer.id),
+                customer_id: customer.as_ref().map(|c| c.id.as_str()),
                 ..Subject::of("license", &license_text)
             };
             let data = json!({"product": product.as_str(), "sku": item.sku, "days": days,
@@ -118,22 +122,83 @@ impl Store {
             let shown = match who {
                 DemoFor::Customer(_) | DemoFor::Shop(_) => Some(ticket_code),
                 DemoFor::Email { email, lang, links } => {
-                    let mail = Mail::DemoTicket { product: product.as_str(), ticket_code: &ticket_code, days };
+                    let mail =
+                        Mail::DemoTicket { product: product.as_str(), ticket_code: &ticket_code, days };
                     crate::mail::enqueue(conn, ctx, email, &mail, links, lang)?;
                     None
                 }
             };
-            let expires_at = model.expires_at(ctx.now);
             Ok(DemoOutcome {
                 license_id,
                 product_code: product.as_str().to_owned(),
                 sku: item.sku.clone(),
-                expires_at,
+                expires_at: model.expires_at(ctx.now),
                 ticket_code: shown,
                 activation,
             })
         })
     }
+}
+
+/// The claims of this request already on record, with their demo licenses.
+fn claims_on_record(
+    conn: &mut DbConn,
+    product_id: &str,
+    wanted: &[Claimant],
+) -> StoreResult<Vec<(Claimant, Uuid)>> {
+    let keys: Vec<String> = wanted.iter().map(Claimant::key).collect();
+    let found: Vec<(String, String)> = demo_claims::table
+        .filter(demo_claims::product_id.eq(product_id))
+        .filter(demo_claims::claimant.eq_any(&keys))
+        .select((demo_claims::claimant, demo_claims::license_id))
+        .load(conn)?;
+    wanted
+        .iter()
+        .filter_map(|c| found.iter().find(|(key, _)| *key == c.key()).map(|(_, l)| (c.clone(), l)))
+        .map(|(c, l)| Ok((c, uuid_of(l)?)))
+        .collect()
+}
+
+fn insert_claim(
+    conn: &mut DbConn,
+    ctx: &Context,
+    product_id: &str,
+    claimant: &Claimant,
+    license_id: Uuid,
+    customer: Option<&CustomerRow>,
+) -> StoreResult<()> {
+    diesel::insert_into(demo_claims::table)
+        .values((
+            demo_claims::product_id.eq(product_id),
+            demo_claims::claimant.eq(claimant.key()),
+            demo_claims::license_id.eq(license_id.to_string()),
+            demo_claims::customer_id.eq(customer.map(|c| c.id.clone())),
+            demo_claims::claimed_at.eq(stored_time(ctx.now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A shop's repeated request: the demo it was given, as it is now.
+fn demo_again(
+    conn: &mut DbConn,
+    product: &ProductCode,
+    item: &ItemRow,
+    license: Uuid,
+) -> StoreResult<DemoOutcome> {
+    let (code, expires_at): (String, Option<chrono::NaiveDateTime>) = licenses::table
+        .inner_join(tickets::table)
+        .filter(licenses::id.eq(license.to_string()))
+        .select((tickets::code, licenses::expires_at))
+        .first(conn)?;
+    Ok(DemoOutcome {
+        license_id: license,
+        product_code: product.as_str().to_owned(),
+        sku: item.sku.clone(),
+        expires_at: expires_at.map(crate::utc),
+        ticket_code: Some(crate::rows::display_code(&code)?),
+        activation: None,
+    })
 }
 
 /// The product's demo item: the self-service one, else any (so the refusal can say the demo
@@ -147,11 +212,18 @@ fn demo_item(conn: &mut DbConn, product: &ProductCode) -> StoreResult<(ItemRow, 
         .select((ItemRow::as_select(), products::id))
         .first(conn)
         .optional()?;
-    found.ok_or_else(|| CoreError::new(ErrorCode::DemoNotOffered).with("product", product.as_str()).into())
+    found.ok_or_else(|| {
+        CoreError::new(keyport_core::ErrorCode::DemoNotOffered).with("product", product.as_str()).into()
+    })
 }
 
-fn demo_customer(conn: &mut DbConn, ctx: &Context, who: DemoFor<'_>) -> StoreResult<CustomerRow> {
-    let (email, verified, lang) = match who {
+/// The account a demo joins (none for the software's request) and the address it is for.
+fn demo_customer(
+    conn: &mut DbConn,
+    ctx: &Context,
+    who: DemoFor<'_>,
+) -> StoreResult<(Option<CustomerRow>, Email)> {
+    match who {
         DemoFor::Customer(id) => {
             let found: Option<(CustomerRow, Option<chrono::NaiveDateTime>)> = customers::table
                 .find(id.to_string())
@@ -160,17 +232,24 @@ fn demo_customer(conn: &mut DbConn, ctx: &Context, who: DemoFor<'_>) -> StoreRes
                 .optional()?;
             let (row, verified_at) = found.ok_or_else(|| CoreError::not_found("customer"))?;
             if verified_at.is_none() {
-                return Err(CoreError::new(ErrorCode::EmailNotVerified).into());
+                return Err(CoreError::new(keyport_core::ErrorCode::EmailNotVerified).into());
             }
-            return Ok(row);
+            let email = crate::error::stored("e-mail address", Email::parse(&row.email))?;
+            Ok((Some(row), email))
         }
-        DemoFor::Email { email, lang, .. } => (email, false, lang),
-        DemoFor::Shop(email) => (email, true, Lang::En),
-    };
-    if let Some(row) = by_email(conn, email)? {
-        return Ok(row);
+        DemoFor::Email { email, .. } => Ok((None, email.clone())),
+        DemoFor::Shop(email) => match by_email(conn, email)? {
+            Some(row) => Ok((Some(row), email.clone())),
+            None => Ok((Some(new_customer(conn, ctx, email)?), email.clone())),
+        },
     }
-    let name = crate::error::stored("name", DisplayName::parse(email.as_str()))?;
+}
+
+/// An account for a shop's customer, confirmed (the shop vouches for the address), named
+/// after the address's local part.
+fn new_customer(conn: &mut DbConn, ctx: &Context, email: &Email) -> StoreResult<CustomerRow> {
+    let local: String = email.as_str().split('@').next().unwrap_or_default().chars().take(200).collect();
+    let name = DisplayName::parse(&local).or_else(|_| DisplayName::parse("Customer"))?;
     let row = CustomerRow {
         id: new_id(),
         email: email.as_str().to_owned(),
@@ -179,15 +258,8 @@ fn demo_customer(conn: &mut DbConn, ctx: &Context, who: DemoFor<'_>) -> StoreRes
         created_at: stored_time(ctx.now),
     };
     diesel::insert_into(customers::table).values(&row).execute(conn)?;
-    let language = match lang {
-        Lang::En => "en",
-        Lang::De => "de",
-    };
     diesel::update(customers::table.find(&row.id))
-        .set((
-            customers::email_verified_at.eq(verified.then(|| stored_time(ctx.now))),
-            customers::language.eq(language),
-        ))
+        .set(customers::email_verified_at.eq(stored_time(ctx.now)))
         .execute(conn)?;
     let subject = Subject { customer_id: Some(&row.id), ..Subject::of("customer", &row.id) };
     append(conn, ctx, EventKind::CustomerCreated, subject, json!({"email": row.email, "demo": true}))?;
@@ -198,19 +270,49 @@ fn demo_order(
     conn: &mut DbConn,
     ctx: &Context,
     item: &ItemRow,
-    email: &Email,
+    customer: Option<&Email>,
 ) -> StoreResult<crate::OrderOutcome> {
     let request = OrderRequest::new(
         ShopName::parse(DEMO_SHOP)?,
         ExternalOrderNumber::parse(&format!("DEMO-{}", new_id()))?,
-        OrderCustomer::ByEmail(email.clone()),
+        customer.map_or(OrderCustomer::None, |email| OrderCustomer::ByEmail(email.clone())),
         vec![OrderLine::new(1, Sku::parse(&item.sku)?, 1)?],
     )?;
     crate::orders::create_order_in(conn, ctx, &request)
 }
 
-/// Records a conversion for each product of the added lines that the order's customer had a
-/// demo of (once per demo): an event linking the demo license to the order.
+/// A demo license taking a seat on a machine claims the machine for its product: a machine
+/// that had another demo of it is `demo_already_used`. Other licenses pass untouched.
+pub(crate) fn claim_machine(
+    conn: &mut DbConn,
+    ctx: &Context,
+    loaded: &Loaded,
+    fingerprint: &str,
+) -> StoreResult<()> {
+    match crate::catalog::model_of(&loaded.item)? {
+        keyport_core::LicenseModel::Demo { .. } => {}
+        keyport_core::LicenseModel::Perpetual | keyport_core::LicenseModel::Subscription { .. } => {
+            return Ok(());
+        }
+    }
+    let claimant = Claimant::Machine(fingerprint.to_owned());
+    let claimed_for: Option<String> = demo_claims::table
+        .filter(demo_claims::product_id.eq(&loaded.item.product_id))
+        .filter(demo_claims::claimant.eq(claimant.key()))
+        .select(demo_claims::license_id)
+        .first(conn)
+        .optional()?;
+    let license = uuid_of(&loaded.license.id)?;
+    let claimed_for = claimed_for.as_deref().map(uuid_of).transpose()?;
+    if demo::decide_machine_claim(&loaded.product_code, claimed_for, license)? {
+        insert_claim(conn, ctx, &loaded.item.product_id, &claimant, license, None)?;
+    }
+    Ok(())
+}
+
+/// Records a conversion for each product of the added lines that the order's customer (or
+/// their address) had a demo of, once per demo: an event linking the demo license to the
+/// order.
 pub(crate) fn record_conversions(
     conn: &mut DbConn,
     ctx: &Context,
@@ -229,23 +331,34 @@ pub(crate) fn record_conversions(
         .filter(items::license_model.ne("demo"))
         .select((items::product_id, items::sku))
         .load(conn)?;
-    let claimant = Claimant::Customer(uuid_of(customer_id)?).key();
+    if bought.is_empty() {
+        return Ok(());
+    }
+    let address: String = customers::table.find(customer_id).select(customers::email).first(conn)?;
+    let email = crate::error::stored("e-mail address", Email::parse(&address))?;
+    let keys: Vec<String> =
+        demo::conversion_claimants(uuid_of(customer_id)?, &email).iter().map(Claimant::key).collect();
     for (product_id, sku) in bought {
         let demo_license: Option<String> = demo_claims::table
             .filter(demo_claims::product_id.eq(&product_id))
-            .filter(demo_claims::claimant.eq(&claimant))
+            .filter(demo_claims::claimant.eq_any(&keys))
             .filter(demo_claims::converted_order_id.is_null())
             .select(demo_claims::license_id)
             .first(conn)
             .optional()?;
         let Some(demo_license) = demo_license else { continue };
-        diesel::update(
+        // Only the order that marks the demo's claims records the conversion (a racing
+        // order that finds them marked records nothing).
+        let marked = diesel::update(
             demo_claims::table
                 .filter(demo_claims::license_id.eq(&demo_license))
                 .filter(demo_claims::converted_order_id.is_null()),
         )
         .set(demo_claims::converted_order_id.eq(&order.id))
         .execute(conn)?;
+        if marked == 0 {
+            continue;
+        }
         let subject = Subject {
             license_id: Some(&demo_license),
             customer_id: Some(customer_id),

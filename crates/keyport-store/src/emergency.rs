@@ -3,7 +3,7 @@
 //! one early.
 
 use diesel::prelude::*;
-use keyport_core::{ActivationState, CoreError, EventKind, MachineIdentity, Reason, emergency};
+use keyport_core::{ActivationState, EventKind, MachineIdentity, Reason, emergency};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -62,27 +62,40 @@ impl Store {
 
     /// Support ends a running emergency license now, with the reason recorded. One that has
     /// ended (by itself or before) stays as it is, and nothing is recorded.
-    pub fn end_emergency(&self, ctx: &Context, activation_id: Uuid, reason: &Reason) -> StoreResult<ActivationView> {
+    pub fn end_emergency(
+        &self,
+        ctx: &Context,
+        activation_id: Uuid,
+        reason: &Reason,
+    ) -> StoreResult<ActivationView> {
         self.write(|conn| {
             let loaded = lock_activation_in_scope(conn, Scope::Staff, activation_id)?;
             let history = loaded.history()?;
-            let record = history
-                .activations
-                .iter()
-                .find(|a| a.id == activation_id)
-                .filter(|a| a.is_emergency())
-                .ok_or_else(|| CoreError::not_found("emergency license"))?;
+            let decision = emergency::decide_end(&history, activation_id, ctx.now)?;
             let (row, machine) = loaded.activation(activation_id)?;
-            if !record.is_live(ctx.now) {
-                return activation_view(&row, &machine, history.effective_state(record, ctx.now));
+            match decision {
+                emergency::EndDecision::End => {}
+                emergency::EndDecision::Ended => {
+                    let record = history.activations.iter().find(|a| a.id == activation_id);
+                    let state =
+                        record.map_or(ActivationState::Expired, |r| history.effective_state(r, ctx.now));
+                    return activation_view(&row, &machine, state);
+                }
             }
             let now = stored_time(ctx.now);
             diesel::update(activations::table.find(&row.id))
-                .set((activations::state.eq(ActivationState::Revoked.as_str()), activations::ended_at.eq(now)))
+                .set((
+                    activations::state.eq(ActivationState::Revoked.as_str()),
+                    activations::ended_at.eq(now),
+                ))
                 .execute(conn)?;
             let data = json!({"activation_id": row.id, "reason": reason.as_str()});
             append(conn, ctx, EventKind::EmergencyEnded, license_subject(&loaded), data)?;
-            let row = ActivationRow { state: ActivationState::Revoked.as_str().to_owned(), ended_at: Some(now), ..row };
+            let row = ActivationRow {
+                state: ActivationState::Revoked.as_str().to_owned(),
+                ended_at: Some(now),
+                ..row
+            };
             activation_view(&row, &machine, ActivationState::Revoked)
         })
     }

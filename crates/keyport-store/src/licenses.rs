@@ -130,6 +130,7 @@ impl Loaded {
                     started_at: utc(a.started_at),
                     ended_at: a.ended_at.map(utc),
                     emergency_until: a.emergency_until.map(utc),
+                    converted_at: a.converted_at.map(utc),
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
@@ -230,15 +231,21 @@ pub(crate) fn activation_view(
         started_at: utc(row.started_at),
         // An emergency license that ran out ended at its time.
         ended_at: row.ended_at.map(utc).or(match state {
-            ActivationState::Expired => row.emergency_until.map(utc),
+            ActivationState::Expired => emergency_end(row),
             ActivationState::Pending
             | ActivationState::Active
             | ActivationState::Deactivated
             | ActivationState::Recovered
             | ActivationState::Revoked => None,
         }),
-        emergency_until: row.emergency_until.map(utc),
+        emergency_until: emergency_end(row),
     })
+}
+
+/// When an activation ends as the emergency license it is; `None` for a normal one (also
+/// one a recovery converted).
+pub(crate) fn emergency_end(row: &ActivationRow) -> Option<chrono::DateTime<chrono::Utc>> {
+    row.emergency_until.filter(|_| row.converted_at.is_none()).map(utc)
 }
 
 fn views(loaded: &[Loaded], now: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<LicenseView>> {

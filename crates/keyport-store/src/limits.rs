@@ -36,6 +36,10 @@ pub struct Limits {
     /// mail, so nobody can bury an inbox. (Password resets have no such budget: it would let
     /// anyone block a person's own reset.)
     pub mails_per_account: Limit,
+    /// Demos the software may ask for without a login, from all sources together: each
+    /// writes a license and a mail, so a swarm of addresses cannot grow the database without
+    /// bound.
+    pub demos_total: Limit,
 }
 
 impl Default for Limits {
@@ -48,6 +52,7 @@ impl Default for Limits {
             reset_per_address: minutes(5, 60),
             register_per_address: minutes(10, 60),
             mails_per_account: minutes(3, 60),
+            demos_total: minutes(500, 60),
         }
     }
 }
@@ -137,9 +142,14 @@ impl Store {
         policy: &keyport_core::demo::DemoPolicy,
         demo: &crate::SoftwareDemo<'_>,
     ) -> StoreResult<crate::DemoOutcome> {
-        self.take_attempt(&format!("demo:address:{}", bounded(source)), limits.register_per_address, ctx.now)?;
+        self.take_attempt(
+            &format!("demo:address:{}", network(source)),
+            limits.register_per_address,
+            ctx.now,
+        )?;
         let email = demo.email.as_str();
         self.take_attempt(&format!("demo:account:{email}"), limits.mails_per_account, ctx.now)?;
+        self.take_attempt("demo:all", limits.demos_total, ctx.now)?;
         let who = crate::DemoFor::Email { email: demo.email, lang: demo.lang, links };
         self.request_demo(ctx, demo.product, who, Some(demo.machine), policy)
     }
@@ -184,6 +194,19 @@ fn bounded(source: &str) -> &str {
     match source.char_indices().nth(64) {
         Some((end, _)) => &source[..end],
         None => source,
+    }
+}
+
+/// A source address as the network it stands for: an IPv6 address by its /64 (one
+/// subscriber's share, which holds more addresses than any limit could count), anything
+/// else as it is.
+fn network(source: &str) -> String {
+    match source.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => bounded(source).to_owned(),
     }
 }
 

@@ -20,7 +20,11 @@ use crate::{
 
 /// Creates or extends an order inside the caller's transaction (see
 /// [`Store::create_order`]).
-pub(crate) fn create_order_in(conn: &mut DbConn, ctx: &Context, request: &OrderRequest) -> StoreResult<OrderOutcome> {
+pub(crate) fn create_order_in(
+    conn: &mut DbConn,
+    ctx: &Context,
+    request: &OrderRequest,
+) -> StoreResult<OrderOutcome> {
     let existing: Option<OrderRow> = orders::table
         .filter(orders::shop.eq(request.shop.as_str()))
         .filter(orders::external_number.eq(request.external_number.as_str()))
@@ -52,17 +56,15 @@ pub(crate) fn create_order_in(conn: &mut DbConn, ctx: &Context, request: &OrderR
     let mut added = Vec::new();
     for line in new_lines {
         let item = item_by_sku(conn, line.sku.as_str())?;
-        let number = i32::try_from(line.line_number)
-            .map_err(|_| CoreError::invalid("line_number", "is too large"))?;
+        let number =
+            i32::try_from(line.line_number).map_err(|_| CoreError::invalid("line_number", "is too large"))?;
         let quantity = i32::try_from(line.quantity)
             .map_err(|_| CoreError::invalid("quantity", "must be between 1 and 1000"))?;
         insert_line(conn, ctx, &order, &item, number, quantity)?;
         added.push(line.line_number);
     }
-    let subject =
-        Subject { customer_id: order.customer_id.as_deref(), ..Subject::of("order", &order.id) };
-    let data =
-        json!({"shop": order.shop, "external_number": order.external_number, "added_lines": added});
+    let subject = Subject { customer_id: order.customer_id.as_deref(), ..Subject::of("order", &order.id) };
+    let data = json!({"shop": order.shop, "external_number": order.external_number, "added_lines": added});
     if created {
         append(conn, ctx, EventKind::OrderCreated, subject, data)?;
     } else if !added.is_empty() {
@@ -78,6 +80,11 @@ impl Store {
     /// changes nothing and a later line extends the same ticket. A line number sent again
     /// with other content is refused, and so is a new line for a cancelled order.
     pub fn create_order(&self, ctx: &Context, request: &OrderRequest) -> StoreResult<OrderOutcome> {
+        if request.shop.as_str().eq_ignore_ascii_case(crate::DEMO_SHOP) {
+            return Err(
+                CoreError::invalid("shop", format!("'{}' is reserved for demos", crate::DEMO_SHOP)).into()
+            );
+        }
         self.write(|conn| create_order_in(conn, ctx, request))
     }
 

@@ -168,7 +168,15 @@ impl Store {
             Ok(deleted)
         })?;
         let idle_sessions = self.close_idle_sessions(now, batch)?;
-        Ok(Pruned { idempotency_keys, sessions, one_time_tokens, mails, rate_counters, usage_days, idle_sessions })
+        Ok(Pruned {
+            idempotency_keys,
+            sessions,
+            one_time_tokens,
+            mails,
+            rate_counters,
+            usage_days,
+            idle_sessions,
+        })
     }
 
     /// Rows per table of [`COUNTED_TABLES`], for an operator watching what grows.

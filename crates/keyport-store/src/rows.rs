@@ -153,6 +153,7 @@ pub(crate) struct ActivationRow {
     pub rebound_at: Option<NaiveDateTime>,
     pub previous_machine_id: Option<String>,
     pub emergency_until: Option<NaiveDateTime>,
+    pub converted_at: Option<NaiveDateTime>,
 }
 
 /// A credit grant row.

@@ -132,6 +132,7 @@ diesel::table! {
         rebound_at -> Nullable<Timestamp>,
         previous_machine_id -> Nullable<Text>,
         emergency_until -> Nullable<Timestamp>,
+        converted_at -> Nullable<Timestamp>,
         last_checkin_at -> Nullable<Timestamp>,
         last_proof_ms -> Nullable<BigInt>,
         client_version -> Nullable<Text>,
@@ -199,6 +200,7 @@ diesel::table! {
         os -> Text,
         started_at -> Timestamp,
         last_seen_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
     }
 }
 

@@ -1,8 +1,10 @@
 -- Licenses in the field: emergency licenses, check-ins, usage sessions and demos.
 
 -- An emergency license is an activation that ends by itself at `emergency_until` and holds
--- no seat of its own.
+-- no seat of its own; `converted_at` is set when a recovery made it a normal activation (it
+-- still counts against the yearly allowance).
 ALTER TABLE activations ADD COLUMN emergency_until TIMESTAMP;
+ALTER TABLE activations ADD COLUMN converted_at TIMESTAMP;
 -- The last check-in of the software on the activation's machine, what it reported, and the
 -- time of the newest signed check-in taken (milliseconds since 1970): an older or equal one
 -- is a replay.
@@ -13,7 +15,6 @@ ALTER TABLE activations ADD COLUMN client_os TEXT;
 ALTER TABLE activations ADD COLUMN client_os_version TEXT;
 ALTER TABLE activations ADD COLUMN client_arch TEXT;
 ALTER TABLE activations ADD COLUMN client_locale TEXT;
-CREATE INDEX activations_emergency ON activations(emergency_until);
 
 -- A demo item that customers and the ISV's software may request themselves.
 ALTER TABLE items ADD COLUMN self_service BOOLEAN NOT NULL DEFAULT FALSE;
@@ -30,15 +31,18 @@ CREATE TABLE demo_claims (
     PRIMARY KEY (product_id, claimant)
 );
 CREATE INDEX demo_claims_customer ON demo_claims(customer_id);
+CREATE INDEX demo_claims_license ON demo_claims(license_id);
 
--- Sessions of use that are still open; a closed one becomes part of its day's row.
+-- Sessions of use: open ones, and ones closed in the last minutes (so a replayed start
+-- cannot open them again); a closed one is part of its day's row.
 CREATE TABLE usage_sessions (
     id TEXT PRIMARY KEY NOT NULL,
     activation_id TEXT NOT NULL REFERENCES activations(id),
     version TEXT NOT NULL,
     os TEXT NOT NULL,
     started_at TIMESTAMP NOT NULL,
-    last_seen_at TIMESTAMP NOT NULL
+    last_seen_at TIMESTAMP NOT NULL,
+    ended_at TIMESTAMP
 );
 CREATE INDEX usage_sessions_activation ON usage_sessions(activation_id);
 CREATE INDEX usage_sessions_last_seen ON usage_sessions(last_seen_at);

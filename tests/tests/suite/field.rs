@@ -5,7 +5,8 @@ use chrono::{DateTime, Duration, Utc};
 use keyport_core::checkin::{SessionEvent, Validity};
 use keyport_core::demo::DemoPolicy;
 use keyport_core::{
-    ActivationState, Email, ErrorCode, EventKind, LicenseModel, ProductCode, Reason, RuleSetParams, certificate,
+    ActivationState, Email, ErrorCode, EventKind, LicenseModel, ProductCode, Reason, RuleSetParams,
+    certificate,
 };
 use keyport_store::{DemoFor, EventFilter, NewCustomer, Scope};
 use keyport_tests::{Fixture, check_in, machine, name, parse, rules, usage_report};
@@ -93,7 +94,9 @@ fn a_check_in_after_the_seat_moved_learns_the_seat_is_lost() {
     Fixture::each(|f| {
         let start = Utc::now() - Duration::days(60);
         let (license, activation) = checked(f, start);
-        f.store.recover(&f.ctx_at(start + Duration::days(30)), Scope::Staff, activation, &machine(2)).unwrap();
+        f.store
+            .recover(&f.ctx_at(start + Duration::days(30)), Scope::Staff, activation, &machine(2))
+            .unwrap();
         let now = Utc::now();
         let outcome = f.store.check_in(now, &check_in(1, license, activation, now, false)).unwrap();
         assert_eq!((outcome.validity, outcome.certificate), (Validity::SeatLost, None));
@@ -107,25 +110,42 @@ fn sessions_are_idempotent_and_fold_into_their_day() {
         let (license, activation) = checked(f, now - Duration::days(1));
         let ids = (license, activation);
         let session = Uuid::now_v7();
-        let start = f.store.report_usage(now, &usage_report(1, ids, session, SessionEvent::Start, now)).unwrap();
+        let start =
+            f.store.report_usage(now, &usage_report(1, ids, session, SessionEvent::Start, now)).unwrap();
         assert!(start.open);
         // A start seen again changes nothing.
-        assert!(f.store.report_usage(now, &usage_report(1, ids, session, SessionEvent::Start, now)).unwrap().open);
+        assert!(
+            f.store.report_usage(now, &usage_report(1, ids, session, SessionEvent::Start, now)).unwrap().open
+        );
         let beat = now + Duration::minutes(3);
-        assert!(f.store.report_usage(beat, &usage_report(1, ids, session, SessionEvent::Heartbeat, beat)).unwrap().open);
+        assert!(
+            f.store
+                .report_usage(beat, &usage_report(1, ids, session, SessionEvent::Heartbeat, beat))
+                .unwrap()
+                .open
+        );
         assert_eq!(table(f, "usage_sessions"), 1);
         let end = now + Duration::minutes(4);
-        let ended = f.store.report_usage(end, &usage_report(1, ids, session, SessionEvent::End, end)).unwrap();
+        let ended =
+            f.store.report_usage(end, &usage_report(1, ids, session, SessionEvent::End, end)).unwrap();
         assert!(!ended.open);
-        assert!(!f.store.report_usage(end, &usage_report(1, ids, session, SessionEvent::End, end)).unwrap().open);
-        assert_eq!((table(f, "usage_sessions"), table(f, "usage_days")), (0, 1));
+        assert!(
+            !f.store.report_usage(end, &usage_report(1, ids, session, SessionEvent::End, end)).unwrap().open
+        );
+        // A replayed start of the closed session does not open it again.
+        let replayed = usage_report(1, ids, session, SessionEvent::Start, now);
+        assert!(!f.store.report_usage(end, &replayed).unwrap().open);
+        assert_eq!(table(f, "usage_days"), 1);
+        assert_eq!(table(f, "usage_sessions"), 1, "the closed session is kept a few minutes");
 
-        // A session without heartbeats is closed at its last one by the pruning job.
+        // A session without heartbeats is closed at its last one by the pruning job, and
+        // closed sessions are forgotten after a few minutes.
         let idle = Uuid::now_v7();
         f.store.report_usage(now, &usage_report(1, ids, idle, SessionEvent::Start, now)).unwrap();
         assert_eq!(f.store.close_idle_sessions(now + Duration::minutes(10), 100).unwrap(), 0);
-        assert_eq!(f.store.close_idle_sessions(now + Duration::minutes(50), 100).unwrap(), 1);
+        assert!(f.store.close_idle_sessions(now + Duration::minutes(50), 100).unwrap() >= 2);
         assert_eq!(table(f, "usage_sessions"), 0);
+        assert_eq!(table(f, "usage_days"), 1, "both sessions on one day's row");
         // A stale report is refused.
         let old = now - Duration::hours(1);
         let err = f.store.report_usage(now, &usage_report(1, ids, Uuid::now_v7(), SessionEvent::Start, old));
@@ -168,7 +188,8 @@ fn an_emergency_license_runs_its_days_beside_the_seat_and_spends_nothing() {
     Fixture::each(|f| {
         let start = t0();
         let license = f.license_at(start, emergency_rules(0));
-        let lost = f.store.activate(&f.ctx_at(start), Scope::Staff, license, &machine(1)).unwrap().activation.id;
+        let lost =
+            f.store.activate(&f.ctx_at(start), Scope::Staff, license, &machine(1)).unwrap().activation.id;
         let at = start + Duration::days(1);
         let emergency = f.store.start_emergency(&f.ctx_at(at), Scope::Staff, lost, &machine(2)).unwrap();
         assert_eq!(emergency.emergency_until, f.ctx_at(at).now + Duration::days(7));
@@ -187,6 +208,9 @@ fn an_emergency_license_runs_its_days_beside_the_seat_and_spends_nothing() {
         assert_eq!(view.activations[1].ended_at, Some(emergency.emergency_until));
         let used = f.store.start_emergency(&f.ctx_at(ended), Scope::Staff, lost, &machine(3)).unwrap_err();
         assert_eq!(used.code(), ErrorCode::EmergencyAllowanceUsed);
+        // The machine of the ended emergency license gets no seat by activating again.
+        let again = f.store.activate(&f.ctx_at(ended), Scope::Staff, license, &machine(2)).unwrap_err();
+        assert_eq!(again.code(), ErrorCode::SeatsExhausted);
         let a_year_later = at + Duration::days(366);
         assert!(f.store.start_emergency(&f.ctx_at(a_year_later), Scope::Staff, lost, &machine(3)).is_ok());
         assert_eq!(events(f, EventKind::EmergencyStarted).len(), 2);
@@ -198,7 +222,8 @@ fn a_recovery_once_possible_makes_the_emergency_machine_a_normal_activation() {
     Fixture::each(|f| {
         let start = t0();
         let license = f.license_at(start, emergency_rules(1));
-        let lost = f.store.activate(&f.ctx_at(start), Scope::Staff, license, &machine(1)).unwrap().activation.id;
+        let lost =
+            f.store.activate(&f.ctx_at(start), Scope::Staff, license, &machine(1)).unwrap().activation.id;
         // Inside the blocking period a recovery is refused; an emergency license is the way.
         let at = start + Duration::days(25);
         let blocked = f.store.recover(&f.ctx_at(at), Scope::Staff, lost, &machine(2)).unwrap_err();
@@ -211,9 +236,19 @@ fn a_recovery_once_possible_makes_the_emergency_machine_a_normal_activation() {
         assert_eq!(claims(&recovered.certificate, f, later).exp, None);
         let view = f.store.get_license(Scope::Staff, license, later + Duration::days(30)).unwrap();
         assert_eq!((view.seats_in_use, view.reactivation_credits), (1, 0));
+        // The converted one still counts against the year's allowance.
+        let lost_again = recovered.activation.id;
+        let next = f.store.start_emergency(
+            &f.ctx_at(later + Duration::days(1)),
+            Scope::Staff,
+            lost_again,
+            &machine(3),
+        );
+        assert_eq!(next.unwrap_err().code(), ErrorCode::EmergencyAllowanceUsed);
         // Where a recovery is possible, no emergency license is given.
         let fresh = f.license_at(start, emergency_rules(1));
-        let lost = f.store.activate(&f.ctx_at(start), Scope::Staff, fresh, &machine(5)).unwrap().activation.id;
+        let lost =
+            f.store.activate(&f.ctx_at(start), Scope::Staff, fresh, &machine(5)).unwrap().activation.id;
         let err = f.store.start_emergency(&f.ctx_at(later), Scope::Staff, lost, &machine(6)).unwrap_err();
         assert_eq!(err.code(), ErrorCode::RecoveryPossible);
     });
@@ -225,7 +260,8 @@ fn support_ends_an_emergency_license_once() {
         let now = Utc::now();
         let start = now - Duration::days(2);
         let license = f.license_at(start, emergency_rules(0));
-        let lost = f.store.activate(&f.ctx_at(start), Scope::Staff, license, &machine(1)).unwrap().activation.id;
+        let lost =
+            f.store.activate(&f.ctx_at(start), Scope::Staff, license, &machine(1)).unwrap().activation.id;
         let emergency = f.store.start_emergency(&f.ctx(), Scope::Staff, lost, &machine(2)).unwrap();
         let reason = parse(Reason::parse("abuse reported"));
         let ended = f.store.end_emergency(&f.ctx(), emergency.activation.id, &reason).unwrap();
@@ -235,7 +271,8 @@ fn support_ends_an_emergency_license_once() {
         assert_eq!(events(f, EventKind::EmergencyEnded).len(), 1);
         // The software on that machine learns it at its next check-in.
         let at = Utc::now();
-        let outcome = f.store.check_in(at, &check_in(2, license, emergency.activation.id, at, false)).unwrap();
+        let outcome =
+            f.store.check_in(at, &check_in(2, license, emergency.activation.id, at, false)).unwrap();
         assert_eq!(outcome.validity, Validity::SeatLost);
         // A normal activation is no emergency license.
         let err = f.store.end_emergency(&f.ctx(), lost, &reason).unwrap_err();
@@ -265,17 +302,22 @@ fn a_customer_gets_one_demo_and_a_machine_gets_one_demo() {
         let product = demo_product(f);
         let anna = customer(f, "anna@example.com");
         let policy = DemoPolicy::default();
-        let demo = f.store.request_demo(&f.ctx(), &product, DemoFor::Customer(anna), Some(&machine(1)), &policy).unwrap();
+        let demo = f
+            .store
+            .request_demo(&f.ctx(), &product, DemoFor::Customer(anna), Some(&machine(1)), &policy)
+            .unwrap();
         assert!(demo.ticket_code.is_some());
         let activated = demo.activation.as_ref().unwrap();
         assert_eq!(claims(&activated.certificate, f, Utc::now()).exp, demo.expires_at.map(|t| t.timestamp()));
         assert_eq!(f.store.list_customer_licenses(anna, Utc::now()).unwrap().len(), 1);
 
-        let twice = f.store.request_demo(&f.ctx(), &product, DemoFor::Customer(anna), None, &policy).unwrap_err();
+        let twice =
+            f.store.request_demo(&f.ctx(), &product, DemoFor::Customer(anna), None, &policy).unwrap_err();
         assert_eq!(twice.code(), ErrorCode::DemoAlreadyUsed);
         // Another address on the same PC is the same machine.
         let bert = customer(f, "bert@example.com");
-        let same_pc = f.store.request_demo(&f.ctx(), &product, DemoFor::Customer(bert), Some(&machine(1)), &policy);
+        let same_pc =
+            f.store.request_demo(&f.ctx(), &product, DemoFor::Customer(bert), Some(&machine(1)), &policy);
         assert_eq!(same_pc.unwrap_err().code(), ErrorCode::DemoAlreadyUsed);
         assert!(f.store.list_customer_licenses(bert, Utc::now()).unwrap().is_empty(), "nothing half-written");
         // A product without a demo says so.
@@ -285,7 +327,8 @@ fn a_customer_gets_one_demo_and_a_machine_gets_one_demo() {
         assert_eq!(err.code(), ErrorCode::DemoNotOffered);
         // A refused domain gets none.
         let policy = DemoPolicy { refused_domains: vec!["example.com".to_owned()] };
-        let err = f.store.request_demo(&f.ctx(), &product, DemoFor::Customer(bert), None, &policy).unwrap_err();
+        let err =
+            f.store.request_demo(&f.ctx(), &product, DemoFor::Customer(bert), None, &policy).unwrap_err();
         assert_eq!(err.code(), ErrorCode::DemoDomainRefused);
     });
 }
@@ -301,7 +344,13 @@ fn racing_demo_requests_from_one_machine_give_exactly_one_demo() {
                 .map(|id| {
                     let product = product.clone();
                     s.spawn(move || {
-                        f.store.request_demo(&f.ctx(), &product, DemoFor::Customer(*id), Some(&machine(7)), &DemoPolicy::default())
+                        f.store.request_demo(
+                            &f.ctx(),
+                            &product,
+                            DemoFor::Customer(*id),
+                            Some(&machine(7)),
+                            &DemoPolicy::default(),
+                        )
                     })
                 })
                 .collect();
@@ -309,7 +358,9 @@ fn racing_demo_requests_from_one_machine_give_exactly_one_demo() {
         });
         let ok = given.iter().filter(|r| r.is_ok()).count();
         assert_eq!(ok, 1, "{given:?}");
-        assert!(given.iter().filter_map(|r| r.as_ref().err()).all(|e| e.code() == ErrorCode::DemoAlreadyUsed));
+        assert!(
+            given.iter().filter_map(|r| r.as_ref().err()).all(|e| e.code() == ErrorCode::DemoAlreadyUsed)
+        );
         assert_eq!(events(f, EventKind::DemoRequested).len(), 1);
     });
 }
@@ -325,15 +376,33 @@ fn a_demo_for_the_software_mails_its_ticket_and_a_purchase_is_a_conversion() {
         };
         let email = parse(Email::parse("new.user@example.org"));
         let who = DemoFor::Email { email: &email, lang: keyport_core::Lang::De, links: &links };
-        let demo = f.store.request_demo(&f.ctx(), &product, who, Some(&machine(3)), &DemoPolicy::default()).unwrap();
+        let demo =
+            f.store.request_demo(&f.ctx(), &product, who, Some(&machine(3)), &DemoPolicy::default()).unwrap();
         assert_eq!(demo.ticket_code, None, "the ticket goes to the address, not to the caller");
         let mail = f.store.claim_mail(Utc::now()).unwrap().unwrap();
         assert_eq!(mail.to, "new.user@example.org");
         assert!(mail.subject.starts_with("Ihre Demo von"), "{}", mail.subject);
-        let account = f.store.find_customer_by_email(&email).unwrap();
-        assert_eq!(f.store.list_customer_licenses(account.id, Utc::now()).unwrap().len(), 1);
+        assert!(
+            f.store.find_customer_by_email(&email).is_err(),
+            "no account is made for an address nobody confirmed"
+        );
+        // The same address asks again (from another PC): one demo per address.
+        let who = DemoFor::Email { email: &email, lang: keyport_core::Lang::En, links: &links };
+        let again = f.store.request_demo(&f.ctx(), &product, who, Some(&machine(4)), &DemoPolicy::default());
+        assert_eq!(again.unwrap_err().code(), ErrorCode::DemoAlreadyUsed);
 
-        // The same customer buys the product: the demo converted.
+        // The owner of the address opens an account and buys the product: the demo converted.
+        f.store
+            .create_customer(
+                &f.ctx(),
+                &NewCustomer {
+                    email: email.clone(),
+                    name: name("New User"),
+                    customer_number: None,
+                    password: None,
+                },
+            )
+            .unwrap();
         let sku = keyport_core::Sku::parse(&format!("{}-FULL", product.as_str().to_uppercase())).unwrap();
         let spec = keyport_core::ItemSpec {
             sku: sku.clone(),
@@ -342,7 +411,10 @@ fn a_demo_for_the_software_mails_its_ticket_and_a_purchase_is_a_conversion() {
             model: LicenseModel::Perpetual,
             features: keyport_core::Features::default(),
             versions: keyport_core::VersionRange::new(5, None).unwrap(),
-            rule_set: keyport_core::RuleSetName::parse(&f.store.get_item(&product.as_str().to_uppercase()).unwrap().rule_set).unwrap(),
+            rule_set: keyport_core::RuleSetName::parse(
+                &f.store.get_item(&product.as_str().to_uppercase()).unwrap().rule_set,
+            )
+            .unwrap(),
             self_service: false,
         };
         f.store.define_item(&f.ctx(), &spec).unwrap();
@@ -388,5 +460,51 @@ fn a_machine_reporting_a_new_version_with_every_check_in_cannot_grow_the_usage_t
         // One day may straddle midnight UTC during the loop: at most two days' rows.
         assert!(table(f, "usage_days") <= 2 * cap, "{}", table(f, "usage_days"));
         assert!(table(f, "usage_days") >= cap);
+    });
+}
+
+#[test]
+fn a_recovery_to_another_machine_ends_the_emergency_license_that_stood_in() {
+    Fixture::each(|f| {
+        let start = Utc::now() - Duration::days(40);
+        let license = f.license_at(start, emergency_rules(1));
+        let lost =
+            f.store.activate(&f.ctx_at(start), Scope::Staff, license, &machine(1)).unwrap().activation.id;
+        let emergency = f
+            .store
+            .start_emergency(&f.ctx_at(start + Duration::days(28)), Scope::Staff, lost, &machine(2))
+            .unwrap();
+        let at = start + Duration::days(31);
+        f.store.recover(&f.ctx_at(at), Scope::Staff, lost, &machine(3)).unwrap();
+        let view = f.store.get_license(Scope::Staff, license, at).unwrap();
+        let stood_in = view.activations.iter().find(|a| a.id == emergency.activation.id).unwrap();
+        assert_eq!(stood_in.state, ActivationState::Expired);
+        assert_eq!(view.activations.iter().filter(|a| a.state == ActivationState::Active).count(), 1);
+    });
+}
+
+#[test]
+fn a_demo_license_activated_later_claims_its_machine() {
+    Fixture::each(|f| {
+        let product = demo_product(f);
+        let anna = customer(f, "anna@example.com");
+        let policy = DemoPolicy::default();
+        let demo = f.store.request_demo(&f.ctx(), &product, DemoFor::Customer(anna), None, &policy).unwrap();
+        f.store.activate(&f.ctx(), Scope::Customer(anna), demo.license_id, &machine(4)).unwrap();
+        let bert = customer(f, "bert@example.com");
+        let err =
+            f.store.request_demo(&f.ctx(), &product, DemoFor::Customer(bert), Some(&machine(4)), &policy);
+        assert_eq!(err.unwrap_err().code(), ErrorCode::DemoAlreadyUsed);
+        // A shop asking again for the same customer gets the same demo.
+        let carl = parse(Email::parse("carl@example.com"));
+        let first = f.store.request_demo(&f.ctx(), &product, DemoFor::Shop(&carl), None, &policy).unwrap();
+        let retry = f.store.request_demo(&f.ctx(), &product, DemoFor::Shop(&carl), None, &policy).unwrap();
+        assert_eq!(
+            (retry.license_id, retry.ticket_code.clone()),
+            (first.license_id, first.ticket_code.clone())
+        );
+        // A very long address names its new account without failing.
+        let long = parse(Email::parse(&format!("{}@example.com", "x".repeat(230))));
+        assert!(f.store.request_demo(&f.ctx(), &product, DemoFor::Shop(&long), None, &policy).is_ok());
     });
 }

@@ -4,11 +4,11 @@
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::Utc;
-use keyport_api::{
-    DemoRequest, EmergencyRequest, EndEmergencyRequest, MyDemoRequest, SignedReportRequest,
-};
+use keyport_api::{DemoRequest, EmergencyRequest, EndEmergencyRequest, MyDemoRequest, SignedReportRequest};
 use keyport_core::{Email, Lang, ProductCode, Reason, Role};
-use keyport_store::{ActivationView, CheckInOutcome, DemoFor, DemoOutcome, EmergencyOutcome, SessionOutcome, SoftwareDemo};
+use keyport_store::{
+    ActivationView, CheckInOutcome, DemoFor, DemoOutcome, EmergencyOutcome, SessionOutcome, SoftwareDemo,
+};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
