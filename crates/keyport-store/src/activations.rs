@@ -191,7 +191,7 @@ pub(crate) fn activate_in(
         }
         ActivationDecision::Rebind(id) => (rebind(conn, ctx, &loaded, id, &machine)?, false),
         ActivationDecision::New => {
-            crate::demos::claim_machine(conn, ctx, &loaded, &machine.fingerprint)?;
+            crate::demo_claims::claim_machine(conn, ctx, &loaded, &machine.fingerprint)?;
             let row = insert_activation(conn, &loaded, &machine, ActivationState::Active, ctx)?;
             let data = json!({"activation_id": row.id, "machine_id": machine.id});
             append(conn, ctx, EventKind::LicenseActivated, license_subject(&loaded), data)?;

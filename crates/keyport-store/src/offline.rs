@@ -109,7 +109,7 @@ impl Store {
                     (crate::activations::rebind(conn, ctx, &loaded, id, &machine_row)?, false)
                 }
                 ActivationDecision::New => {
-                    crate::demos::claim_machine(conn, ctx, &loaded, &machine_row.fingerprint)?;
+                    crate::demo_claims::claim_machine(conn, ctx, &loaded, &machine_row.fingerprint)?;
                     (insert_activation(conn, &loaded, &machine_row, ActivationState::Pending, ctx)?, true)
                 }
             };

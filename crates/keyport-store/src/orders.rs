@@ -70,7 +70,7 @@ pub(crate) fn create_order_in(
     } else if !added.is_empty() {
         append(conn, ctx, EventKind::OrderExtended, subject, data)?;
     }
-    crate::demos::record_conversions(conn, ctx, &order, &added)?;
+    crate::demo_claims::record_conversions(conn, ctx, &order, &added)?;
     Ok(OrderOutcome { order: order_view(conn, order)?, created, added_lines: added })
 }
 
