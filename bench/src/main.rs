@@ -18,7 +18,7 @@ use crate::world::{Backend, World};
 #[command(name = "keyport-bench", about)]
 struct Cli {
     /// Scenarios, comma-separated (healthz, activate-rest, activate-store, checkin,
-    /// list-licenses, order-rest, order-soap), or `all`.
+    /// checkin-store, list-licenses, order-rest, order-soap), or `all`.
     scenario: String,
     /// The database.
     #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "postgres"])]
@@ -40,8 +40,16 @@ struct Cli {
     out: Option<PathBuf>,
 }
 
-const SCENARIOS: [&str; 7] =
-    ["healthz", "activate-rest", "activate-store", "checkin", "list-licenses", "order-rest", "order-soap"];
+const SCENARIOS: [&str; 8] = [
+    "healthz",
+    "activate-rest",
+    "activate-store",
+    "checkin",
+    "checkin-store",
+    "list-licenses",
+    "order-rest",
+    "order-soap",
+];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -84,9 +84,15 @@ fn ratios(settings: &Settings, results: &[(String, Stats)]) -> Vec<Ratio> {
         0.7,
     );
     ratio(
-        &format!("checkin / activate-store ({})", settings.backend),
-        find(results, "checkin"),
+        &format!("checkin-store / activate-store ({})", settings.backend),
+        find(results, "checkin-store"),
         find(results, "activate-store"),
+        1.5,
+    );
+    ratio(
+        &format!("checkin / activate-rest, both over HTTP ({})", settings.backend),
+        results.iter().find(|(n, _)| n == "checkin").map(|(_, s)| s),
+        find(results, "activate-rest"),
         1.5,
     );
     ratio("order-soap / order-rest", find(results, "order-soap"), find(results, "order-rest"), 0.85);

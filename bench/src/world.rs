@@ -236,6 +236,20 @@ impl World {
 
     /// Runs one scenario on a freshly started server.
     pub async fn run(&self, name: &str, duration: Duration, concurrency: usize) -> anyhow::Result<Stats> {
+        if name == "checkin-store" {
+            let field = Arc::new(self.field(if concurrency <= 4 { 50 } else { 1000 }).await?);
+            let store = self.store.clone();
+            return Ok(load::run(concurrency, duration, move |n| {
+                let proof = field_check_in(&field, n);
+                let store = store.clone();
+                async move {
+                    tokio::task::spawn_blocking(move || store.check_in(Utc::now(), &proof).is_ok())
+                        .await
+                        .unwrap_or(false)
+                }
+            })
+            .await);
+        }
         if name == "activate-store" {
             let (store, customer, licenses) =
                 (self.store.clone(), self.activation_customer, self.activation_licenses.clone());
@@ -262,15 +276,7 @@ impl World {
             "checkin" => {
                 let field = Arc::new(self.field(if concurrency <= 4 { 50 } else { 1000 }).await?);
                 load::run(concurrency, duration, move |n| {
-                    let (seed, license, activation, last) =
-                        &field[usize::try_from(n).unwrap_or(0) % field.len()];
-                    // Each activation takes only newer check-ins: never the same millisecond twice.
-                    let now = Utc::now().timestamp_millis();
-                    let relaxed = std::sync::atomic::Ordering::Relaxed;
-                    let previous =
-                        last.fetch_update(relaxed, relaxed, |l| Some(now.max(l + 1))).unwrap_or(now);
-                    let at = now.max(previous + 1);
-                    let proof = check_in(seed, *license, *activation, at);
+                    let proof = field_check_in(&field, n);
                     let request =
                         client.post(format!("{base}/api/v1/checkins")).json(&json!({"proof": proof}));
                     async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
@@ -376,6 +382,16 @@ impl World {
     }
 }
 
+/// The next check-in of the `n`-th operation: the activations in turn, each only with newer
+/// times (never the same millisecond twice).
+fn field_check_in(field: &Field, n: u64) -> String {
+    let (seed, license, activation, last) = &field[usize::try_from(n).unwrap_or(0) % field.len()];
+    let now = Utc::now().timestamp_millis();
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    let previous = last.fetch_update(relaxed, relaxed, |l| Some(now.max(l + 1))).unwrap_or(now);
+    check_in(seed, *license, *activation, now.max(previous + 1))
+}
+
 #[expect(clippy::expect_used, reason = "the bench's own statement always signs")]
 fn check_in(seed: &[u8; 32], license_id: Uuid, activation_id: Uuid, at_ms: i64) -> String {
     let statement = keyport_core::checkin::CheckIn {
@@ -415,7 +431,8 @@ fn seed(store: &Store, scale: u64, _quick: bool) -> anyhow::Result<(String, Stri
         credit_cap: 3,
         emergency_days: 14,
         emergency_per_year: 1,
-        checkin_interval_days: None,
+        // Check-ins renew the certificate's lease: the check-in scenarios measure the signing too.
+        checkin_interval_days: Some(30),
         checkin_grace_days: 0,
     })?;
     store.define_rule_set(&c, &rules)?;

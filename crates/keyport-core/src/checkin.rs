@@ -240,10 +240,11 @@ pub fn decide_report_time(at_ms: i64, queued: bool, now: DateTime<Utc>) -> Resul
 }
 
 /// Whether a check-in gets a renewed certificate: a live one (not queued) of a license that
-/// runs on the machine.
-pub fn renews_certificate(validity: Validity, queued: bool) -> bool {
+/// runs on the machine, where the rule set asks for check-ins (the certificate carries the
+/// lease; without one, the installed certificate stays as good as a new one).
+pub fn renews_certificate(validity: Validity, queued: bool, rules: &crate::RuleSetParams) -> bool {
     match validity {
-        Validity::Active => !queued,
+        Validity::Active => !queued && rules.checkin_interval_days.is_some(),
         Validity::Pending | Validity::Expired | Validity::Revoked | Validity::SeatLost => false,
     }
 }
@@ -463,9 +464,13 @@ mod tests {
         assert_eq!(counted_version("5.0", &seen), "5.0");
         assert_eq!(counted_version("6.0", &seen), OTHER_VERSION);
         assert_eq!(counted_version("6.0", &seen[..2]), "6.0");
-        assert!(renews_certificate(Validity::Active, false));
-        assert!(!renews_certificate(Validity::Active, true));
-        assert!(!renews_certificate(Validity::SeatLost, false));
+        let asks =
+            crate::RuleSetParams { checkin_interval_days: Some(30), ..crate::rules::tests::standard() };
+        let never = crate::RuleSetParams { checkin_interval_days: None, ..asks.clone() };
+        assert!(renews_certificate(Validity::Active, false, &asks));
+        assert!(!renews_certificate(Validity::Active, false, &never));
+        assert!(!renews_certificate(Validity::Active, true, &asks));
+        assert!(!renews_certificate(Validity::SeatLost, false, &asks));
     }
 
     #[test]

@@ -317,6 +317,7 @@ pub(crate) fn insert_activation(
         previous_machine_id: None,
         emergency_until: None,
         converted_at: None,
+        last_proof_ms: None,
     };
     diesel::insert_into(activations::table).values(&row).execute(conn)?;
     Ok(row)

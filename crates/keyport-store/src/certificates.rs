@@ -41,15 +41,28 @@ fn seed_of(hex_seed: &str) -> StoreResult<[u8; 32]> {
         .ok_or_else(|| StoreError::Corrupt("a signing key is not 32 bytes".to_owned()))
 }
 
-/// The current signing key (id and seed), created on first use.
-fn current_key(conn: &mut DbConn, now: DateTime<Utc>) -> StoreResult<(String, [u8; 32])> {
+/// A signing key: its id and seed.
+pub(crate) type SigningKey = (String, [u8; 32]);
+
+/// How long the check-in path signs with the key it read last, before reading the current
+/// one again: after a rotation by another instance, check-ins here sign with the previous
+/// key for at most this long (the JWKS lists both, so every certificate verifies).
+pub(crate) const SIGNING_KEY_CACHE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The current signing key, if there is one (reads only).
+pub(crate) fn find_current_key(conn: &mut DbConn) -> StoreResult<Option<SigningKey>> {
     let found: Option<(String, String)> = signing_keys::table
         .filter(signing_keys::is_current.eq(true))
         .select((signing_keys::kid, signing_keys::seed))
         .first(conn)
         .optional()?;
-    match found {
-        Some((kid, seed)) => Ok((kid, seed_of(&seed)?)),
+    found.map(|(kid, seed)| Ok((kid, seed_of(&seed)?))).transpose()
+}
+
+/// The current signing key (id and seed), created on first use.
+pub(crate) fn current_key(conn: &mut DbConn, now: DateTime<Utc>) -> StoreResult<SigningKey> {
+    match find_current_key(conn)? {
+        Some(key) => Ok(key),
         None => new_key(conn, now),
     }
 }
@@ -62,7 +75,18 @@ pub(crate) fn issue(
     machine: &MachineRow,
     now: DateTime<Utc>,
 ) -> StoreResult<String> {
-    let (kid, seed) = current_key(conn, now)?;
+    let key = current_key(conn, now)?;
+    sign_with(&key, loaded, activation, machine, now)
+}
+
+/// Signs the certificate of an activation with `key`, without the database.
+pub(crate) fn sign_with(
+    (kid, seed): &SigningKey,
+    loaded: &Loaded,
+    activation: &ActivationRow,
+    machine: &MachineRow,
+    now: DateTime<Utc>,
+) -> StoreResult<String> {
     let entitlement = Entitlement {
         license_id: uuid_of(&loaded.license.id)?,
         activation_id: uuid_of(&activation.id)?,
@@ -82,7 +106,7 @@ pub(crate) fn issue(
         },
     };
     let claims = certificate::claims(&entitlement, loaded.rules()?.params(), now);
-    let signed = certificate::sign(&claims, &kid, &seed)?;
+    let signed = certificate::sign(&claims, kid, seed)?;
     metrics::counter!("keyport_certificates_signed_total").increment(1);
     Ok(armor(FileKind::Certificate, &signed))
 }
@@ -93,10 +117,28 @@ impl Store {
         self.write(|conn| current_key(conn, Utc::now()).map(drop))
     }
 
+    /// The current signing key for the check-in path: as read within the last
+    /// [`SIGNING_KEY_CACHE`], else read now (and created, on a database that has none yet).
+    pub(crate) fn cached_signing_key(&self, now: DateTime<Utc>) -> StoreResult<SigningKey> {
+        let fresh = |cached: &Option<(SigningKey, std::time::Instant)>| {
+            cached.as_ref().filter(|(_, at)| at.elapsed() < SIGNING_KEY_CACHE).map(|(key, _)| key.clone())
+        };
+        let lock = || self.signing_key.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(key) = fresh(&lock()) {
+            return Ok(key);
+        }
+        let key = match self.read_each(find_current_key)? {
+            Some(key) => key,
+            None => self.write(|conn| current_key(conn, now))?,
+        };
+        *lock() = Some((key.clone(), std::time::Instant::now()));
+        Ok(key)
+    }
+
     /// Adds a new current signing key; certificates signed with older keys still verify.
     /// Returns the new key's id.
     pub fn rotate_signing_key(&self, ctx: &Context) -> StoreResult<String> {
-        self.write(|conn| {
+        let rotated = self.write(|conn| {
             let (kid, _) = new_key(conn, ctx.now)?;
             append(
                 conn,
@@ -106,7 +148,10 @@ impl Store {
                 json!({"kid": kid}),
             )?;
             Ok(kid)
-        })
+        });
+        // This instance signs with the new key from now on.
+        *self.signing_key.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        rotated
     }
 
     /// Every public key, newest first, as a JWKS.

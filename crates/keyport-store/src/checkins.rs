@@ -12,33 +12,27 @@ use keyport_core::{CoreError, ErrorCode, files};
 use uuid::Uuid;
 
 use crate::db::DbConn;
-use crate::licenses::load_one;
-use crate::rows::{ActivationRow, MachineRow};
-use crate::schema::{activations, machines, usage_days, usage_sessions};
+use crate::licenses::{Loaded, load_one};
+use crate::schema::{activations, usage_days, usage_sessions};
 use crate::{CheckInOutcome, SessionOutcome, Store, StoreResult, stored_time, utc};
 
-/// The activation a statement names, with its machine, when the statement's key is that
-/// machine's and its license is the one named; anything else answers like an unknown
-/// activation, so a statement reveals nothing about activations of others.
-fn signed_activation(
+/// The license of the activation a statement names, loaded, when the statement's key is
+/// that activation's machine's; anything else (an unknown license or activation, another
+/// key) answers like an unknown activation, so a statement reveals nothing about others.
+fn signed_license(
     conn: &mut DbConn,
-    activation_id: Uuid,
-    license_id: Uuid,
+    activation: Uuid,
+    license: Uuid,
     machine_key: &str,
-) -> StoreResult<(ActivationRow, MachineRow, Option<i64>)> {
-    let found: Option<(ActivationRow, MachineRow, Option<i64>)> = activations::table
-        .inner_join(machines::table)
-        .filter(activations::id.eq(activation_id.to_string()))
-        .select((ActivationRow::as_select(), MachineRow::as_select(), activations::last_proof_ms))
-        .first(conn)
-        .optional()?;
-    match found {
-        Some((row, machine, last))
-            if machine.public_key == machine_key && row.license_id == license_id.to_string() =>
-        {
-            Ok((row, machine, last))
-        }
-        _ => Err(CoreError::not_found("activation").into()),
+) -> StoreResult<Loaded> {
+    let hidden = || crate::StoreError::from(CoreError::not_found("activation"));
+    let loaded = match load_one(conn, &license.to_string()) {
+        Err(e) if e.code() == ErrorCode::NotFound => return Err(hidden()),
+        other => other?,
+    };
+    match loaded.activation(activation) {
+        Ok((_, machine)) if machine.public_key == machine_key => Ok(loaded),
+        Ok(_) | Err(_) => Err(hidden()),
     }
 }
 
@@ -53,22 +47,27 @@ fn add_usage(
     (checkins, sessions, seconds): (i32, i32, i64),
 ) -> StoreResult<()> {
     let day = stored_time(checkin::usage_day(at));
+    let bump = |conn: &mut DbConn, version: &str| {
+        diesel::update(usage_days::table.find((activation_id, day, version)))
+            .set((
+                usage_days::checkins.eq(usage_days::checkins + checkins),
+                usage_days::sessions.eq(usage_days::sessions + sessions),
+                usage_days::seconds.eq(usage_days::seconds + seconds),
+                usage_days::os.eq(os),
+            ))
+            .execute(conn)
+    };
+    // The common case, a version counted today already, is one statement.
+    if bump(conn, version)? > 0 {
+        return Ok(());
+    }
     let versions: Vec<String> = usage_days::table
         .filter(usage_days::activation_id.eq(activation_id))
         .filter(usage_days::day.eq(day))
         .select(usage_days::version)
         .load(conn)?;
     let version = checkin::counted_version(version, &versions);
-    let key = usage_days::table.find((activation_id, day, version));
-    let updated = diesel::update(key)
-        .set((
-            usage_days::checkins.eq(usage_days::checkins + checkins),
-            usage_days::sessions.eq(usage_days::sessions + sessions),
-            usage_days::seconds.eq(usage_days::seconds + seconds),
-            usage_days::os.eq(os),
-        ))
-        .execute(conn)?;
-    if updated == 0 {
+    if bump(conn, version)? == 0 {
         diesel::insert_into(usage_days::table)
             .values((
                 usage_days::activation_id.eq(activation_id),
@@ -96,17 +95,24 @@ impl Store {
         let now = chrono::SubsecRound::trunc_subsecs(now, 6);
         let (activation, license, key) =
             (statement.activation_id, statement.license_id, &statement.machine_key);
-        // Looked up and checked before any write: a statement naming an unknown activation,
-        // or a replayed or stale one, never takes the write lock.
-        let last_ms = self.read(|conn| Ok(signed_activation(conn, activation, license, key)?.2))?;
-        checkin::decide_checkin_time(statement.at_ms, statement.queued, last_ms, now)?;
+        // Everything is read and decided before the write: a statement naming an unknown
+        // activation, or a replayed or stale one, never takes the write lock, and the write
+        // is two short statements. (A revocation committing between the read and the write
+        // is learnt at the next check-in.)
+        let loaded = self.read_each(|conn| signed_license(conn, activation, license, key))?;
+        let (row, machine) = loaded.activation(activation)?;
+        checkin::decide_checkin_time(statement.at_ms, statement.queued, row.last_proof_ms, now)?;
+        let validity = checkin::validity(&loaded.history()?, activation, now)?;
+        let signed = checkin::signed_at(statement.at_ms);
+        let report = &statement.report;
         self.write(|conn| {
-            let signed = checkin::signed_at(statement.at_ms);
-            let report = &statement.report;
-            // Taken once: a racing copy of the same statement finds the newer time and stops.
-            let taken = diesel::update(activations::table.find(activation.to_string()).filter(
-                activations::last_proof_ms.is_null().or(activations::last_proof_ms.lt(statement.at_ms)),
-            ))
+            // Taken once, and only while the activation is still this machine's: a racing
+            // copy of the same statement finds the newer time and stops.
+            let taken = diesel::update(
+                activations::table.find(&row.id).filter(activations::machine_id.eq(&machine.id)).filter(
+                    activations::last_proof_ms.is_null().or(activations::last_proof_ms.lt(statement.at_ms)),
+                ),
+            )
             .set((
                 activations::last_proof_ms.eq(statement.at_ms),
                 activations::last_checkin_at.eq(stored_time(signed)),
@@ -120,35 +126,33 @@ impl Store {
             if taken == 0 {
                 return Err(CoreError::new(ErrorCode::Replayed).with("file", "check-in").into());
             }
-            let loaded = load_one(conn, &license.to_string())?;
-            let (row, machine) = loaded.activation(activation)?;
-            // The activation may have moved to another key since the look above.
-            if machine.public_key != *key {
-                return Err(CoreError::not_found("activation").into());
-            }
-            add_usage(conn, &row.id, signed, &report.version, &report.os_name(), (1, 0, 0))?;
-            let validity = checkin::validity(&loaded.history()?, activation, now)?;
-            let expires_at = keyport_core::license::certificate_end(
-                loaded.license.expires_at.map(utc),
-                crate::licenses::emergency_end(&row),
-            );
-            let (certificate, checkin_until) = if checkin::renews_certificate(validity, statement.queued) {
-                let certificate = crate::certificates::issue(conn, &loaded, &row, &machine, now)?;
-                (
-                    Some(certificate),
-                    keyport_core::certificate::lease_until(loaded.rules()?.params(), now, expires_at),
-                )
-            } else {
-                (None, None)
-            };
-            Ok(CheckInOutcome {
+            add_usage(conn, &row.id, signed, &report.version, &report.os_name(), (1, 0, 0))
+        })?;
+        let expires_at = keyport_core::license::certificate_end(
+            loaded.license.expires_at.map(utc),
+            crate::licenses::emergency_end(&row),
+        );
+        let rules = loaded.rules()?;
+        if !checkin::renews_certificate(validity, statement.queued, rules.params()) {
+            return Ok(CheckInOutcome {
                 validity,
                 license_id: license,
                 activation_id: activation,
                 expires_at,
-                certificate,
-                checkin_until,
-            })
+                certificate: None,
+                checkin_until: None,
+            });
+        }
+        let signing_key = self.cached_signing_key(now)?;
+        let certificate = crate::certificates::sign_with(&signing_key, &loaded, &row, &machine, now)?;
+        let checkin_until = keyport_core::certificate::lease_until(rules.params(), now, expires_at);
+        Ok(CheckInOutcome {
+            validity,
+            license_id: license,
+            activation_id: activation,
+            expires_at,
+            certificate: Some(certificate),
+            checkin_until,
         })
     }
 
@@ -163,11 +167,11 @@ impl Store {
         report.check()?;
         checkin::decide_report_time(report.at_ms, false, now)?;
         let (activation, license, key) = (report.activation_id, report.license_id, &report.machine_key);
-        self.read(|conn| signed_activation(conn, activation, license, key).map(drop))?;
         let at = checkin::signed_at(report.at_ms);
+        // Checked before the write, like a check-in.
+        let loaded = self.read_each(|conn| signed_license(conn, activation, license, key))?;
+        let validity = checkin::validity(&loaded.history()?, activation, now)?;
         self.write(|conn| {
-            let loaded = load_one(conn, &license.to_string())?;
-            let validity = checkin::validity(&loaded.history()?, activation, now)?;
             let session = report.session_id.to_string();
             let found: Option<(String, String, String, NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>)> =
                 usage_sessions::table

@@ -370,6 +370,15 @@ pub fn read<T>(pool: &Pool, f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>
     conn.transaction(f)
 }
 
+/// Runs `f` on a pooled connection without a transaction.
+pub fn read_each<T>(
+    pool: &Pool,
+    f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut conn = pool.get().map_err(pool_timeout)?;
+    f(&mut conn)
+}
+
 fn write_once<T>(
     conn: &mut DbConn,
     f: &mut impl FnMut(&mut DbConn) -> Result<T, StoreError>,

@@ -154,6 +154,8 @@ pub(crate) struct ActivationRow {
     pub previous_machine_id: Option<String>,
     pub emergency_until: Option<NaiveDateTime>,
     pub converted_at: Option<NaiveDateTime>,
+    /// The signing time of the newest check-in taken (milliseconds since 1970).
+    pub last_proof_ms: Option<i64>,
 }
 
 /// A credit grant row.
