@@ -86,9 +86,9 @@ fn add_usage(
 impl Store {
     /// The software checks in with a statement signed by its machine key: the check-in is
     /// counted (per day and version), what the software reported is kept on the activation,
-    /// and the answer says where the license stands. A live check-in of a license that runs
-    /// here gets a renewed certificate (with a new check-in lease where the rule set asks
-    /// for one); a queued one is only counted.
+    /// and the answer says where the license stands. Where the rule set asks for check-ins,
+    /// a live check-in of a license that runs here gets a renewed certificate with a new
+    /// lease; a queued one is only counted.
     pub fn check_in(&self, now: DateTime<Utc>, proof: &str) -> StoreResult<CheckInOutcome> {
         let statement: CheckIn = files::read(proof)?;
         statement.report.check()?;
