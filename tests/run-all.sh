@@ -16,6 +16,8 @@ bash tests/contract/rest.sh
 bash tests/contract/metrics.sh
 bash tests/contract/certificate.sh
 bash tests/contract/soap.sh
+# nginx in front of three instances on PostgreSQL (needs KEYPORT_TEST_POSTGRES_URL).
+bash tests/topology.sh
 
 # The benchmarks still run (seconds, tiny data; nothing is asserted about speed).
 rm -rf target/bench-quick
