@@ -346,8 +346,8 @@ pub struct CheckInOutcome {
     pub activation_id: Uuid,
     /// When the license (or this emergency license) ends, if it does.
     pub expires_at: Option<DateTime<Utc>>,
-    /// A renewed certificate with a new `checkin_until`, where the rule set asks for
-    /// check-ins, the license runs here and the check-in was live (not queued).
+    /// A renewed certificate, when the license runs here and the check-in was live (not
+    /// queued); where the rule set asks for check-ins, with a new `checkin_until`.
     pub certificate: Option<String>,
     /// The renewed certificate's check-in lease, if it has one.
     pub checkin_until: Option<DateTime<Utc>>,

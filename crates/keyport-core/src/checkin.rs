@@ -240,11 +240,11 @@ pub fn decide_report_time(at_ms: i64, queued: bool, now: DateTime<Utc>) -> Resul
 }
 
 /// Whether a check-in gets a renewed certificate: a live one (not queued) of a license that
-/// runs on the machine, where the rule set asks for check-ins (the certificate carries the
-/// lease; without one, the installed certificate stays as good as a new one).
-pub fn renews_certificate(validity: Validity, queued: bool, rules: &crate::RuleSetParams) -> bool {
+/// runs on the machine. It carries what holds now: a new check-in lease where the rule set
+/// asks for one, a renewed subscription's end, changed features.
+pub fn renews_certificate(validity: Validity, queued: bool) -> bool {
     match validity {
-        Validity::Active => !queued && rules.checkin_interval_days.is_some(),
+        Validity::Active => !queued,
         Validity::Pending | Validity::Expired | Validity::Revoked | Validity::SeatLost => false,
     }
 }
@@ -397,6 +397,7 @@ mod tests {
             ended_at: None,
             emergency_until,
             converted_at: None,
+            stands_for: None,
         }
     }
 
@@ -464,13 +465,9 @@ mod tests {
         assert_eq!(counted_version("5.0", &seen), "5.0");
         assert_eq!(counted_version("6.0", &seen), OTHER_VERSION);
         assert_eq!(counted_version("6.0", &seen[..2]), "6.0");
-        let asks =
-            crate::RuleSetParams { checkin_interval_days: Some(30), ..crate::rules::tests::standard() };
-        let never = crate::RuleSetParams { checkin_interval_days: None, ..asks.clone() };
-        assert!(renews_certificate(Validity::Active, false, &asks));
-        assert!(!renews_certificate(Validity::Active, false, &never));
-        assert!(!renews_certificate(Validity::Active, true, &asks));
-        assert!(!renews_certificate(Validity::SeatLost, false, &asks));
+        assert!(renews_certificate(Validity::Active, false));
+        assert!(!renews_certificate(Validity::Active, true));
+        assert!(!renews_certificate(Validity::SeatLost, false));
     }
 
     #[test]

@@ -36,11 +36,16 @@ impl Claimant {
     }
 }
 
-/// The claims a demo request makes: the customer's (when it is for an account), the
-/// address's, and the machine's when it comes from one.
-pub fn claimants(customer: Option<Uuid>, email: &Email, fingerprint: Option<&str>) -> Vec<Claimant> {
-    let mut out: Vec<Claimant> = customer.map(Claimant::Customer).into_iter().collect();
-    out.push(Claimant::Email(email.as_str().to_owned()));
+/// The claims a demo request makes: the account's and its confirmed address's (a request
+/// for an account), and the machine's (a request from one). The software's request for an
+/// address nobody has confirmed claims only its machine: claiming the address would let
+/// anyone use up someone else's demo.
+pub fn claimants(account: Option<(Uuid, &Email)>, fingerprint: Option<&str>) -> Vec<Claimant> {
+    let mut out: Vec<Claimant> = Vec::new();
+    if let Some((customer, email)) = account {
+        out.push(Claimant::Customer(customer));
+        out.push(Claimant::Email(email.as_str().to_owned()));
+    }
     out.extend(fingerprint.map(|f| Claimant::Machine(f.to_owned())));
     out
 }
@@ -101,7 +106,12 @@ pub fn decide_demo(
     }
     match taken.first() {
         None => Ok(DemoDecision::Give(days)),
-        Some((_, license)) if repeatable && taken.iter().all(|(_, l)| l == license) => {
+        // The same customer asking again: only their own demo is answered again.
+        Some((_, license))
+            if repeatable
+                && taken.iter().all(|(_, l)| l == license)
+                && taken.iter().any(|(c, _)| matches!(c, Claimant::Customer(_))) =>
+        {
             Ok(DemoDecision::Again(*license))
         }
         Some(_) => Err(CoreError::new(ErrorCode::DemoAlreadyUsed).with("product", product)),
@@ -176,6 +186,11 @@ mod tests {
         assert_eq!(again, Ok(DemoDecision::Again(license)));
         let software = decide_demo("cad", DEMO, true, &address, &DemoPolicy::default(), (&taken, false));
         assert_eq!(software.err().map(|e| e.code()), Some(ErrorCode::DemoAlreadyUsed));
+        // A shop naming an address whose demo someone else's account holds gets no ticket.
+        let foreign = [(Claimant::Email("a@example.com".to_owned()), license)];
+        let shop = decide_demo("cad", DEMO, true, &address, &DemoPolicy::default(), (&foreign, true));
+        assert_eq!(shop.err().map(|e| e.code()), Some(ErrorCode::DemoAlreadyUsed));
+        assert_eq!(claimants(None, Some("fp")), vec![Claimant::Machine("fp".to_owned())]);
         assert_eq!(decide_machine_claim("cad", None, license), Ok(true));
         assert_eq!(decide_machine_claim("cad", Some(license), license), Ok(false));
         let other = decide_machine_claim("cad", Some(Uuid::from_u128(8)), license);
@@ -202,7 +217,7 @@ mod tests {
             for (n, (customer, machine)) in requests.into_iter().enumerate() {
                 let fingerprint = machine.map(|m| format!("fp-{m:016}"));
                 let address = email(&format!("user{customer}@example.com"));
-                let wanted = claimants(Some(Uuid::from_u128(customer)), &address, fingerprint.as_deref());
+                let wanted = claimants(Some((Uuid::from_u128(customer), &address)), fingerprint.as_deref());
                 let taken: Vec<(Claimant, Uuid)> =
                     wanted.iter().filter_map(|c| claimed.get(c).map(|l| (c.clone(), *l))).collect();
                 let decided = decide_demo("cad", DEMO, true, &address, &DemoPolicy::default(), (&taken, n % 2 == 0));

@@ -162,6 +162,7 @@ mod tests {
             ended_at: None,
             emergency_until: None,
             converted_at: None,
+            stands_for: None,
         }
     }
 
@@ -356,7 +357,7 @@ mod tests {
                         let before = license::credits(&r, &h, now).available;
                         if let Ok(d) = decide_emergency(&r, &h, lost, id(machine), now) {
                             prop_assert!(d.until > now);
-                            h.activations.push(ActivationRecord { emergency_until: Some(d.until), ..record(machine, machine, now) });
+                            h.activations.push(ActivationRecord { emergency_until: Some(d.until), stands_for: Some(lost), ..record(machine, machine, now) });
                             prop_assert_eq!(license::credits(&r, &h, now).available, before, "an emergency license spent a credit");
                         }
                     }

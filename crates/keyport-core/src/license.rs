@@ -119,6 +119,8 @@ pub struct ActivationRecord {
     pub emergency_until: Option<DateTime<Utc>>,
     /// When a recovery made this emergency license a normal activation, if one did.
     pub converted_at: Option<DateTime<Utc>>,
+    /// For an emergency license: the activation of the lost machine it stands in for.
+    pub stands_for: Option<Uuid>,
 }
 
 impl ActivationRecord {
@@ -436,8 +438,8 @@ pub struct RecoveryDecision {
     /// The new machine runs an emergency license of this license: the recovery makes that
     /// activation a normal one instead of starting another.
     pub converts: Option<Uuid>,
-    /// Emergency licenses running on other machines: they stood in for the lost machine,
-    /// whose seat has moved now, so they end.
+    /// Emergency licenses running on other machines for this lost machine: its seat has
+    /// moved now, so they end.
     pub ends_emergencies: Vec<Uuid>,
 }
 
@@ -463,6 +465,7 @@ pub fn decide_recovery(
         .activations
         .iter()
         .filter(|a| a.is_emergency() && a.is_live(now) && Some(a.id) != converts)
+        .filter(|a| a.stands_for == Some(lost_activation_id))
         .map(|a| a.id)
         .collect();
     Ok(RecoveryDecision { credits_after: available - 1, converts, ends_emergencies })

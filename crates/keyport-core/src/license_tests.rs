@@ -50,6 +50,7 @@ fn active(activation: u128, machine: u128, at: DateTime<Utc>) -> ActivationRecor
         ended_at: None,
         emergency_until: None,
         converted_at: None,
+        stands_for: None,
     }
 }
 

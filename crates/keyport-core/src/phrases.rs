@@ -31,6 +31,14 @@ pub fn german(fact: &str) -> Option<String> {
 
 /// Fixed phrases: resources, fields' reasons.
 const WORDS: &[(&str, &str)] = &[
+    ("check-in", "Anmeldung der Software"),
+    ("session", "Nutzungssitzung"),
+    ("emergency license", "Notfall-Lizenz"),
+    (
+        "only a demo item can be offered for self-service",
+        "nur ein Demo-Artikel kann zur Selbstbedienung angeboten werden",
+    ),
+    ("'keyport-demo' is reserved for demos", "'keyport-demo' ist für Demos reserviert"),
     ("license", "Lizenz"),
     ("activation", "Aktivierung"),
     ("customer", "Kunde"),

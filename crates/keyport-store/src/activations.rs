@@ -88,7 +88,10 @@ impl Store {
                         .execute(conn)?;
                     ActivationRow { converted_at: Some(now), ..row }
                 }
-                None => insert_activation(conn, &loaded, &new_machine, ActivationState::Active, ctx)?,
+                None => {
+                    crate::demo_claims::claim_machine(conn, ctx, &loaded, &new_machine.fingerprint)?;
+                    insert_activation(conn, &loaded, &new_machine, ActivationState::Active, ctx)?
+                }
             };
             // Emergency licenses elsewhere stood in for the lost machine: they end now.
             for ended in &decision.ends_emergencies {
@@ -317,6 +320,7 @@ pub(crate) fn insert_activation(
         previous_machine_id: None,
         emergency_until: None,
         converted_at: None,
+        stands_for: None,
         last_proof_ms: None,
     };
     diesel::insert_into(activations::table).values(&row).execute(conn)?;

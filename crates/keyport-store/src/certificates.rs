@@ -49,6 +49,14 @@ pub(crate) type SigningKey = (String, [u8; 32]);
 /// key for at most this long (the JWKS lists both, so every certificate verifies).
 pub(crate) const SIGNING_KEY_CACHE: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The signing key as last read, and a generation a rotation on this instance moves on, so a
+/// lookup that read the old key before the rotation cannot keep it afterwards.
+#[derive(Default)]
+pub(crate) struct KeyCache {
+    key: Option<(SigningKey, std::time::Instant)>,
+    generation: u64,
+}
+
 /// The current signing key, if there is one (reads only).
 pub(crate) fn find_current_key(conn: &mut DbConn) -> StoreResult<Option<SigningKey>> {
     let found: Option<(String, String)> = signing_keys::table
@@ -120,18 +128,23 @@ impl Store {
     /// The current signing key for the check-in path: as read within the last
     /// [`SIGNING_KEY_CACHE`], else read now (and created, on a database that has none yet).
     pub(crate) fn cached_signing_key(&self, now: DateTime<Utc>) -> StoreResult<SigningKey> {
-        let fresh = |cached: &Option<(SigningKey, std::time::Instant)>| {
-            cached.as_ref().filter(|(_, at)| at.elapsed() < SIGNING_KEY_CACHE).map(|(key, _)| key.clone())
-        };
         let lock = || self.signing_key.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(key) = fresh(&lock()) {
-            return Ok(key);
-        }
+        let generation = {
+            let cache = lock();
+            let fresh = cache.key.as_ref().filter(|(_, at)| at.elapsed() < SIGNING_KEY_CACHE);
+            if let Some((key, _)) = fresh {
+                return Ok(key.clone());
+            }
+            cache.generation
+        };
         let key = match self.read_each(find_current_key)? {
             Some(key) => key,
             None => self.write(|conn| current_key(conn, now))?,
         };
-        *lock() = Some((key.clone(), std::time::Instant::now()));
+        let mut cache = lock();
+        if cache.generation == generation {
+            cache.key = Some((key.clone(), std::time::Instant::now()));
+        }
         Ok(key)
     }
 
@@ -150,7 +163,10 @@ impl Store {
             Ok(kid)
         });
         // This instance signs with the new key from now on.
-        *self.signing_key.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        let mut cache = self.signing_key.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.key = None;
+        cache.generation += 1;
+        drop(cache);
         rotated
     }
 

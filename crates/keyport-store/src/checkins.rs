@@ -86,32 +86,49 @@ fn add_usage(
 impl Store {
     /// The software checks in with a statement signed by its machine key: the check-in is
     /// counted (per day and version), what the software reported is kept on the activation,
-    /// and the answer says where the license stands. Where the rule set asks for check-ins,
-    /// a live check-in of a license that runs here gets a renewed certificate with a new
-    /// lease; a queued one is only counted.
+    /// and the answer says where the license stands. A live check-in of a license that runs
+    /// here gets a renewed certificate (with a new lease where the rule set asks for one); a
+    /// queued one is only counted.
     pub fn check_in(&self, now: DateTime<Utc>, proof: &str) -> StoreResult<CheckInOutcome> {
         let statement: CheckIn = files::read(proof)?;
         statement.report.check()?;
         let now = chrono::SubsecRound::trunc_subsecs(now, 6);
+        // A change to the activation between the read and the write (a recovery, a
+        // revocation, a move to another key) makes the write take nothing; it is read again.
+        for _ in 0..3 {
+            if let Some(outcome) = self.check_in_once(now, &statement)? {
+                return Ok(outcome);
+            }
+        }
+        Err(CoreError::new(ErrorCode::Unavailable).into())
+    }
+
+    /// One attempt of [`Store::check_in`]: `None` when the activation changed meanwhile.
+    ///
+    /// Everything is read and decided before the write: a statement naming an unknown
+    /// activation, or a replayed or stale one, never takes the write lock, and the write is
+    /// two short statements that take the check-in only while the activation is as it was
+    /// read (same machine, same state), so no certificate goes to a seat that has gone.
+    fn check_in_once(&self, now: DateTime<Utc>, statement: &CheckIn) -> StoreResult<Option<CheckInOutcome>> {
         let (activation, license, key) =
             (statement.activation_id, statement.license_id, &statement.machine_key);
-        // Everything is read and decided before the write: a statement naming an unknown
-        // activation, or a replayed or stale one, never takes the write lock, and the write
-        // is two short statements. (A revocation committing between the read and the write
-        // is learnt at the next check-in.)
         let loaded = self.read_each(|conn| signed_license(conn, activation, license, key))?;
         let (row, machine) = loaded.activation(activation)?;
         checkin::decide_checkin_time(statement.at_ms, statement.queued, row.last_proof_ms, now)?;
         let validity = checkin::validity(&loaded.history()?, activation, now)?;
         let signed = checkin::signed_at(statement.at_ms);
         let report = &statement.report;
-        self.write(|conn| {
-            // Taken once, and only while the activation is still this machine's: a racing
-            // copy of the same statement finds the newer time and stops.
+        let taken = self.write(|conn| {
             let taken = diesel::update(
-                activations::table.find(&row.id).filter(activations::machine_id.eq(&machine.id)).filter(
-                    activations::last_proof_ms.is_null().or(activations::last_proof_ms.lt(statement.at_ms)),
-                ),
+                activations::table
+                    .find(&row.id)
+                    .filter(activations::machine_id.eq(&machine.id))
+                    .filter(activations::state.eq(&row.state))
+                    .filter(
+                        activations::last_proof_ms
+                            .is_null()
+                            .or(activations::last_proof_ms.lt(statement.at_ms)),
+                    ),
             )
             .set((
                 activations::last_proof_ms.eq(statement.at_ms),
@@ -124,36 +141,41 @@ impl Store {
             ))
             .execute(conn)?;
             if taken == 0 {
-                return Err(CoreError::new(ErrorCode::Replayed).with("file", "check-in").into());
+                // A racing copy of the same statement took it first: a replay. Anything
+                // else is a change to the activation.
+                let last: Option<i64> =
+                    activations::table.find(&row.id).select(activations::last_proof_ms).first(conn)?;
+                if last.is_some_and(|last| last >= statement.at_ms) {
+                    return Err(CoreError::new(ErrorCode::Replayed).with("file", "check-in").into());
+                }
+                return Ok(false);
             }
-            add_usage(conn, &row.id, signed, &report.version, &report.os_name(), (1, 0, 0))
+            add_usage(conn, &row.id, signed, &report.version, &report.os_name(), (1, 0, 0))?;
+            Ok(true)
         })?;
+        if !taken {
+            return Ok(None);
+        }
         let expires_at = keyport_core::license::certificate_end(
             loaded.license.expires_at.map(utc),
             crate::licenses::emergency_end(&row),
         );
         let rules = loaded.rules()?;
-        if !checkin::renews_certificate(validity, statement.queued, rules.params()) {
-            return Ok(CheckInOutcome {
-                validity,
-                license_id: license,
-                activation_id: activation,
-                expires_at,
-                certificate: None,
-                checkin_until: None,
-            });
-        }
-        let signing_key = self.cached_signing_key(now)?;
-        let certificate = crate::certificates::sign_with(&signing_key, &loaded, &row, &machine, now)?;
-        let checkin_until = keyport_core::certificate::lease_until(rules.params(), now, expires_at);
-        Ok(CheckInOutcome {
+        let (certificate, checkin_until) = if checkin::renews_certificate(validity, statement.queued) {
+            let signing_key = self.cached_signing_key(now)?;
+            let certificate = crate::certificates::sign_with(&signing_key, &loaded, &row, &machine, now)?;
+            (Some(certificate), keyport_core::certificate::lease_until(rules.params(), now, expires_at))
+        } else {
+            (None, None)
+        };
+        Ok(Some(CheckInOutcome {
             validity,
             license_id: license,
             activation_id: activation,
             expires_at,
-            certificate: Some(certificate),
+            certificate,
             checkin_until,
-        })
+        }))
     }
 
     /// A session of use starts, goes on or ends, reported with a statement signed by the
@@ -193,6 +215,11 @@ impl Store {
             let open: i64 = usage_sessions::table
                 .filter(usage_sessions::activation_id.eq(activation.to_string()))
                 .filter(usage_sessions::ended_at.is_null())
+                // One without a heartbeat for the timeout has ended, closed or not yet.
+                .filter(
+                    usage_sessions::last_seen_at
+                        .ge(stored_time(at - Duration::minutes(SESSION_TIMEOUT_MINUTES))),
+                )
                 .count()
                 .get_result(conn)?;
             let stored = found.as_ref().map(|f| StoredSession {
@@ -207,7 +234,12 @@ impl Store {
                     start_session(conn, &activation.to_string(), &session, &report, at)?
                 }
                 (SessionStep::Extend, _) => {
-                    diesel::update(usage_sessions::table.find(&session))
+                    // Only forward, and only while open (a racing report may have moved it).
+                    let open = usage_sessions::table
+                        .find(&session)
+                        .filter(usage_sessions::ended_at.is_null())
+                        .filter(usage_sessions::last_seen_at.lt(stored_time(at)));
+                    diesel::update(open)
                         .set(usage_sessions::last_seen_at.eq(stored_time(at)))
                         .execute(conn)?;
                 }

@@ -13,7 +13,7 @@ use crate::db::DbConn;
 use crate::events::{Subject, append};
 use crate::licenses::Loaded;
 use crate::rows::{CustomerRow, OrderRow};
-use crate::schema::{customers, demo_claims, items, order_lines};
+use crate::schema::{customers, demo_claims, items, licenses, order_lines, tickets};
 use crate::{Context, StoreResult, stored_time, uuid_of};
 
 /// The shop name demo orders are recorded under; no shop may use it.
@@ -58,8 +58,9 @@ pub(crate) fn insert_claim(
     Ok(())
 }
 
-/// A demo license taking a seat on a machine claims the machine for its product: a machine
-/// that had another demo of it is `demo_already_used`. Other licenses pass untouched.
+/// A license given as a demo (it holds claims) taking a seat on a machine claims the machine
+/// for its product: a machine that had another demo of it is `demo_already_used`. Other
+/// licenses pass untouched, a demo item a shop sold in an order too.
 pub(crate) fn claim_machine(
     conn: &mut DbConn,
     ctx: &Context,
@@ -71,6 +72,11 @@ pub(crate) fn claim_machine(
         keyport_core::LicenseModel::Perpetual | keyport_core::LicenseModel::Subscription { .. } => {
             return Ok(());
         }
+    }
+    let given: i64 =
+        demo_claims::table.filter(demo_claims::license_id.eq(&loaded.license.id)).count().get_result(conn)?;
+    if given == 0 {
+        return Ok(());
     }
     let claimant = Claimant::Machine(fingerprint.to_owned());
     let claimed_for: Option<String> = demo_claims::table
@@ -116,13 +122,27 @@ pub(crate) fn record_conversions(
     let keys: Vec<String> =
         demo::conversion_claimants(uuid_of(customer_id)?, &email).iter().map(Claimant::key).collect();
     for (product_id, sku) in bought {
-        let demo_license: Option<String> = demo_claims::table
+        // The buyer's demo: claimed by their account or address, or on a ticket they
+        // registered (a demo the software asked for, whose ticket was mailed to them).
+        let claimed: Option<String> = demo_claims::table
             .filter(demo_claims::product_id.eq(&product_id))
             .filter(demo_claims::claimant.eq_any(&keys))
             .filter(demo_claims::converted_order_id.is_null())
             .select(demo_claims::license_id)
             .first(conn)
             .optional()?;
+        let demo_license = match claimed {
+            Some(license) => Some(license),
+            None => demo_claims::table
+                .inner_join(licenses::table.on(licenses::id.eq(demo_claims::license_id)))
+                .inner_join(tickets::table.on(tickets::id.eq(licenses::ticket_id)))
+                .filter(demo_claims::product_id.eq(&product_id))
+                .filter(tickets::customer_id.eq(customer_id))
+                .filter(demo_claims::converted_order_id.is_null())
+                .select(demo_claims::license_id)
+                .first(conn)
+                .optional()?,
+        };
         let Some(demo_license) = demo_license else { continue };
         // Only the order that marks the demo's claims records the conversion (a racing
         // order that finds them marked records nothing).

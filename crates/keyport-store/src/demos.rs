@@ -74,7 +74,8 @@ impl Store {
             let (item, product_id) = demo_item(conn, product)?;
             let (customer, email) = demo_customer(conn, ctx, who)?;
             let customer_id = customer.as_ref().map(|c| uuid_of(&c.id)).transpose()?;
-            let wanted = demo::claimants(customer_id, &email, machine.map(|m| m.fingerprint.as_str()));
+            let wanted =
+                demo::claimants(customer_id.map(|id| (id, &email)), machine.map(|m| m.fingerprint.as_str()));
             let taken = claims_on_record(conn, &product_id, &wanted)?;
             let model = crate::catalog::model_of(&item)?;
             let repeatable = matches!(who, DemoFor::Shop(_));

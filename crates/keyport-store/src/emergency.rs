@@ -38,10 +38,11 @@ impl Store {
             )?;
             let row = insert_activation(conn, &loaded, &new_machine, ActivationState::Active, ctx)?;
             let until = stored_time(decision.until);
+            let stands_for = lost_activation_id.to_string();
             diesel::update(activations::table.find(&row.id))
-                .set(activations::emergency_until.eq(until))
+                .set((activations::emergency_until.eq(until), activations::stands_for.eq(&stands_for)))
                 .execute(conn)?;
-            let row = ActivationRow { emergency_until: Some(until), ..row };
+            let row = ActivationRow { emergency_until: Some(until), stands_for: Some(stands_for), ..row };
             let data = json!({
                 "activation_id": row.id,
                 "lost_activation_id": lost_activation_id,

@@ -98,7 +98,7 @@ pub struct Store {
     write_gate: std::sync::Arc<std::sync::Mutex<()>>,
     /// The current signing key as last read, for the check-in path (see
     /// [`certificates::SIGNING_KEY_CACHE`]).
-    signing_key: std::sync::Arc<std::sync::Mutex<Option<(certificates::SigningKey, std::time::Instant)>>>,
+    signing_key: std::sync::Arc<std::sync::Mutex<certificates::KeyCache>>,
 }
 
 impl std::fmt::Debug for Store {

@@ -131,6 +131,7 @@ impl Loaded {
                     ended_at: a.ended_at.map(utc),
                     emergency_until: a.emergency_until.map(utc),
                     converted_at: a.converted_at.map(utc),
+                    stands_for: a.stands_for.as_deref().map(uuid_of).transpose()?,
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;

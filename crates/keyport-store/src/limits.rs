@@ -149,9 +149,27 @@ impl Store {
         )?;
         let email = demo.email.as_str();
         self.take_attempt(&format!("demo:account:{email}"), limits.mails_per_account, ctx.now)?;
-        self.take_attempt("demo:all", limits.demos_total, ctx.now)?;
+        // The cap over all sources counts demos given, never refusals: a flood of requests
+        // that are refused anyway cannot use it up.
+        let all = "demo:all";
+        let counted: Option<(i32, chrono::NaiveDateTime)> = self.read(|conn| {
+            Ok(rate_counters::table
+                .find(all)
+                .select((rate_counters::count, rate_counters::window_start))
+                .first(conn)
+                .optional()?)
+        })?;
+        if let Some((count, start)) = counted
+            && utc(start) + limits.demos_total.window > ctx.now
+            && count >= i32::try_from(limits.demos_total.max).unwrap_or(i32::MAX)
+        {
+            let seconds = (utc(start) + limits.demos_total.window - ctx.now).num_seconds().max(1);
+            return Err(CoreError::new(ErrorCode::RateLimited).with("seconds", seconds).into());
+        }
         let who = crate::DemoFor::Email { email: demo.email, lang: demo.lang, links };
-        self.request_demo(ctx, demo.product, who, Some(demo.machine), policy)
+        let given = self.request_demo(ctx, demo.product, who, Some(demo.machine), policy)?;
+        self.write(|conn| bump(conn, all, limits.demos_total, ctx.now))?;
+        Ok(given)
     }
 
     /// Counts an attempt for `key` and refuses it with `rate_limited` when it is over the

@@ -154,6 +154,7 @@ pub(crate) struct ActivationRow {
     pub previous_machine_id: Option<String>,
     pub emergency_until: Option<NaiveDateTime>,
     pub converted_at: Option<NaiveDateTime>,
+    pub stands_for: Option<String>,
     /// The signing time of the newest check-in taken (milliseconds since 1970).
     pub last_proof_ms: Option<i64>,
 }

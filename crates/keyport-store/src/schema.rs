@@ -133,6 +133,7 @@ diesel::table! {
         previous_machine_id -> Nullable<Text>,
         emergency_until -> Nullable<Timestamp>,
         converted_at -> Nullable<Timestamp>,
+        stands_for -> Nullable<Text>,
         last_checkin_at -> Nullable<Timestamp>,
         last_proof_ms -> Nullable<BigInt>,
         client_version -> Nullable<Text>,

@@ -9,5 +9,6 @@ ALTER TABLE activations DROP COLUMN client_os;
 ALTER TABLE activations DROP COLUMN client_version;
 ALTER TABLE activations DROP COLUMN last_proof_ms;
 ALTER TABLE activations DROP COLUMN last_checkin_at;
+ALTER TABLE activations DROP COLUMN stands_for;
 ALTER TABLE activations DROP COLUMN converted_at;
 ALTER TABLE activations DROP COLUMN emergency_until;

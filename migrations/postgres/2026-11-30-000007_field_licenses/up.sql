@@ -5,6 +5,8 @@
 -- still counts against the yearly allowance).
 ALTER TABLE activations ADD COLUMN emergency_until TIMESTAMP;
 ALTER TABLE activations ADD COLUMN converted_at TIMESTAMP;
+-- The activation of the lost machine an emergency license stands in for.
+ALTER TABLE activations ADD COLUMN stands_for TEXT;
 -- The last check-in of the software on the activation's machine, what it reported, and the
 -- time of the newest signed check-in taken (milliseconds since 1970): an older or equal one
 -- is a replay.

@@ -386,13 +386,16 @@ fn a_demo_for_the_software_mails_its_ticket_and_a_purchase_is_a_conversion() {
             f.store.find_customer_by_email(&email).is_err(),
             "no account is made for an address nobody confirmed"
         );
-        // The same address asks again (from another PC): one demo per address.
-        let who = DemoFor::Email { email: &email, lang: keyport_core::Lang::En, links: &links };
-        let again = f.store.request_demo(&f.ctx(), &product, who, Some(&machine(4)), &DemoPolicy::default());
+        // Another address on the same PC: the machine had its demo.
+        let other = parse(Email::parse("other.user@example.org"));
+        let who = DemoFor::Email { email: &other, lang: keyport_core::Lang::En, links: &links };
+        let again = f.store.request_demo(&f.ctx(), &product, who, Some(&machine(3)), &DemoPolicy::default());
         assert_eq!(again.unwrap_err().code(), ErrorCode::DemoAlreadyUsed);
 
-        // The owner of the address opens an account and buys the product: the demo converted.
-        f.store
+        // The owner of the address opens an account, registers the mailed ticket and buys the
+        // product: the demo converted.
+        let owner = f
+            .store
             .create_customer(
                 &f.ctx(),
                 &NewCustomer {
@@ -403,6 +406,10 @@ fn a_demo_for_the_software_mails_its_ticket_and_a_purchase_is_a_conversion() {
                 },
             )
             .unwrap();
+        let code =
+            mail.body.split_whitespace().map(|w| w.trim_end_matches('.')).find(|w| w.len() == 29).unwrap();
+        let code = parse(keyport_core::TicketCode::parse(code));
+        f.store.register_ticket(&f.ctx(), owner.id, &code).unwrap();
         let sku = keyport_core::Sku::parse(&format!("{}-FULL", product.as_str().to_uppercase())).unwrap();
         let spec = keyport_core::ItemSpec {
             sku: sku.clone(),

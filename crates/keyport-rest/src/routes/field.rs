@@ -29,8 +29,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 /// The software checks in: a statement signed by the machine key of its activation
 /// (`keyport-client checkin` writes it), with the version, OS, architecture and locale. The
-/// answer says where the license stands on this machine; where the rule set asks for
-/// check-ins, a live check-in of a license that runs here gets a renewed certificate. A clock skew of 5 minutes is tolerated; queued
+/// answer says where the license stands on this machine; a live check-in of a license that
+/// runs here gets a renewed certificate (with a new lease where the rule set asks for
+/// check-ins). A clock skew of 5 minutes is tolerated; queued
 /// check-ins (sent late, oldest first) may be up to 30 days old.
 #[utoipa::path(operation_id = "create_checkin", tag = "field", security(), request_body = SignedReportRequest,
     responses((status = 200, description = "Where the license stands, with a renewed certificate where it runs", body = CheckInOutcome), WriteProblems))]
