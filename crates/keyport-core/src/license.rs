@@ -138,7 +138,7 @@ impl ActivationRecord {
 
     /// When this emergency license ends by itself; `None` for a normal activation.
     pub fn emergency_end(&self) -> Option<DateTime<Utc>> {
-        self.emergency_until.filter(|_| self.converted_at.is_none())
+        emergency_end(self.emergency_until, self.converted_at)
     }
 
     /// Whether it began as an emergency license (converted or not): it counts against the
@@ -152,6 +152,15 @@ impl ActivationRecord {
     fn seated_at(&self) -> DateTime<Utc> {
         self.converted_at.unwrap_or(self.started_at)
     }
+}
+
+/// When an activation that began as an emergency license (until `emergency_until`) ends by
+/// itself: never once a recovery converted it (`converted_at`), and never for a normal one.
+pub fn emergency_end(
+    emergency_until: Option<DateTime<Utc>>,
+    converted_at: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    emergency_until.filter(|_| converted_at.is_none())
 }
 
 /// When the certificate of an activation ends: with its license, or with the emergency

@@ -29,6 +29,19 @@ pub struct Arrival<'a> {
     pub forwarded_host: Option<&'a str>,
 }
 
+/// The network a client address stands for, where it is more than the address: an IPv6
+/// address by its /64 (one subscriber's share, more addresses than any limit could count).
+/// `None` for anything else (IPv4, IPv4-mapped IPv6, text that is no address).
+pub fn network_of(address: &str) -> Option<String> {
+    match address.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            Some(format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]))
+        }
+        _ => None,
+    }
+}
+
 /// The origin of a request from `peer`: from the forwarded headers when `peer` is one of
 /// `trusted`, from the connection and `Host` otherwise. Behind several trusted proxies the
 /// client is the right-most address of `X-Forwarded-For` that is not a trusted proxy.
@@ -81,6 +94,16 @@ fn valid_host(host: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_ipv6_address_stands_for_its_slash_64_and_others_for_themselves() {
+        assert_eq!(network_of("2001:db8:1:2:aaaa::1").as_deref(), Some("2001:db8:1:2::/64"));
+        assert_eq!(network_of("2001:db8:1:2:bbbb::9"), network_of("2001:db8:1:2::5"));
+        assert_eq!(network_of("192.0.2.7"), None);
+        assert_eq!(network_of("::ffff:192.0.2.7"), None);
+        assert_eq!(network_of("unknown"), None);
+    }
+
     use super::*;
 
     fn ip(text: &str) -> IpAddr {

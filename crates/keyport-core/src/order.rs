@@ -12,6 +12,14 @@ pub const MAX_QUANTITY: u32 = 1_000;
 pub const MAX_LINE_NUMBER: u32 = 2_147_483_647;
 /// The most lines one order can have.
 pub const MAX_LINES: usize = 500;
+/// The shop name demo orders are recorded under; no shop may use it.
+pub const DEMO_SHOP: &str = "keyport-demo";
+
+/// Whether a shop name is the one demos are recorded under (in any case): a shop's order
+/// under it is refused, and a shop looking one up finds nothing.
+pub fn is_demo_shop(shop: &str) -> bool {
+    shop.eq_ignore_ascii_case(DEMO_SHOP)
+}
 
 /// One order line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +188,13 @@ pub fn decide_extension(cancellation: Option<&Cancellation>, new_lines: usize) -
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_demo_shop_is_known_in_any_case() {
+        assert!(is_demo_shop("keyport-demo") && is_demo_shop("Keyport-Demo"));
+        assert!(!is_demo_shop("webshop"));
+    }
+
     use super::*;
 
     mod merge {

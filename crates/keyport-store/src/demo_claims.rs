@@ -16,9 +16,6 @@ use crate::rows::{CustomerRow, OrderRow};
 use crate::schema::{customers, demo_claims, items, licenses, order_lines, tickets};
 use crate::{Context, StoreResult, stored_time, uuid_of};
 
-/// The shop name demo orders are recorded under; no shop may use it.
-pub const DEMO_SHOP: &str = "keyport-demo";
-
 /// The claims of this request already on record, with their demo licenses.
 pub(crate) fn claims_on_record(
     conn: &mut DbConn,
@@ -103,7 +100,7 @@ pub(crate) fn record_conversions(
     added: &[u32],
 ) -> StoreResult<()> {
     let Some(customer_id) = order.customer_id.as_deref() else { return Ok(()) };
-    if order.shop == DEMO_SHOP || added.is_empty() {
+    if keyport_core::order::is_demo_shop(&order.shop) || added.is_empty() {
         return Ok(());
     }
     let numbers: Vec<i32> = added.iter().filter_map(|n| i32::try_from(*n).ok()).collect();

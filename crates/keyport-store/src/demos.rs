@@ -16,13 +16,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::db::DbConn;
-use crate::demo_claims::{DEMO_SHOP, claims_on_record, insert_claim};
+use crate::demo_claims::{claims_on_record, insert_claim};
 use crate::events::{Subject, append};
 use crate::lookup::by_email;
 use crate::mail::{Mail, MailLinks};
 use crate::rows::{CustomerRow, ItemRow};
 use crate::schema::{customers, items, licenses, products, tickets};
 use crate::{Context, DemoOutcome, Scope, Store, StoreResult, new_id, stored_time, uuid_of};
+use keyport_core::order::DEMO_SHOP;
 
 /// A demo the ISV's software asks for on a machine, for an e-mail address.
 #[derive(Debug, Clone, Copy)]

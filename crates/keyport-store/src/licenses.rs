@@ -246,7 +246,7 @@ pub(crate) fn activation_view(
 /// When an activation ends as the emergency license it is; `None` for a normal one (also
 /// one a recovery converted).
 pub(crate) fn emergency_end(row: &ActivationRow) -> Option<chrono::DateTime<chrono::Utc>> {
-    row.emergency_until.filter(|_| row.converted_at.is_none()).map(utc)
+    license::emergency_end(row.emergency_until.map(utc), row.converted_at.map(utc))
 }
 
 fn views(loaded: &[Loaded], now: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<LicenseView>> {

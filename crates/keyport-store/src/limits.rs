@@ -219,13 +219,7 @@ fn bounded(source: &str) -> &str {
 /// subscriber's share, which holds more addresses than any limit could count), anything
 /// else as it is.
 fn network(source: &str) -> String {
-    match source.parse::<std::net::Ipv6Addr>() {
-        Ok(v6) if v6.to_ipv4_mapped().is_none() => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-        _ => bounded(source).to_owned(),
-    }
+    keyport_core::net::network_of(source).unwrap_or_else(|| bounded(source).to_owned())
 }
 
 /// Adds one to `key`'s counter in the current window (starting a new window when the last

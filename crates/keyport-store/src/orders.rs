@@ -80,7 +80,7 @@ impl Store {
     /// changes nothing and a later line extends the same ticket. A line number sent again
     /// with other content is refused, and so is a new line for a cancelled order.
     pub fn create_order(&self, ctx: &Context, request: &OrderRequest) -> StoreResult<OrderOutcome> {
-        if request.shop.as_str().eq_ignore_ascii_case(crate::DEMO_SHOP) {
+        if keyport_core::order::is_demo_shop(request.shop.as_str()) {
             return Err(
                 CoreError::invalid("shop", format!("'{}' is reserved for demos", crate::DEMO_SHOP)).into()
             );
@@ -100,7 +100,7 @@ impl Store {
         reason: &keyport_core::Reason,
     ) -> StoreResult<crate::TicketView> {
         // Demo orders are no shop's: they answer like orders that do not exist.
-        if shop.eq_ignore_ascii_case(crate::DEMO_SHOP) {
+        if keyport_core::order::is_demo_shop(shop) {
             return Err(CoreError::not_found("order").into());
         }
         let code = self.write(|conn| {
@@ -141,7 +141,7 @@ impl Store {
 
     /// An order by shop and the shop's order number.
     pub fn get_order(&self, shop: &str, external_number: &str) -> StoreResult<OrderView> {
-        if shop.eq_ignore_ascii_case(crate::DEMO_SHOP) {
+        if keyport_core::order::is_demo_shop(shop) {
             return Err(CoreError::not_found("order").into());
         }
         self.read(|conn| {
