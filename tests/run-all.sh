@@ -18,6 +18,8 @@ bash tests/contract/certificate.sh
 bash tests/contract/soap.sh
 # nginx in front of three instances on PostgreSQL (needs KEYPORT_TEST_POSTGRES_URL).
 bash tests/topology.sh
+# Webhooks to a receiver that verifies with the Standard Webhooks library (both backends).
+bash tests/webhooks.sh
 
 # The benchmarks still run (seconds, tiny data; nothing is asserted about speed).
 rm -rf target/bench-quick

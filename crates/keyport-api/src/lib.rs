@@ -2,6 +2,8 @@
 
 pub mod requests;
 pub mod views;
+pub mod webhooks;
 
 pub use requests::*;
 pub use views::*;
+pub use webhooks::*;

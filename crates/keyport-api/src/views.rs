@@ -248,8 +248,11 @@ pub struct ActivationOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventView {
-    /// Its position in the log (the cursor).
+    /// Its number in the log. Numbers grow, but on PostgreSQL a number can commit after a
+    /// larger one: follow the log with `cursor`, not with this.
     pub seq: i64,
+    /// Its position in the feed: pass it as `after` to read on from this event. Opaque.
+    pub cursor: String,
     /// Its id.
     pub id: Uuid,
     /// What happened.

@@ -240,6 +240,14 @@ error_codes! {
     TooManySessions = ("too_many_sessions", 429, Client,
         "This machine has {limit} usage sessions open already; end one before starting another.",
         "Auf diesem Rechner sind bereits {limit} Nutzungssitzungen offen; beenden Sie eine, bevor Sie eine weitere beginnen."),
+    /// Keyport keeps no more webhook endpoints.
+    TooManyEndpoints = ("too_many_endpoints", 409, Client,
+        "There are {limit} webhook endpoints already; delete one before adding another.",
+        "Es gibt bereits {limit} Webhook-Endpunkte; löschen Sie einen, bevor Sie einen weiteren anlegen."),
+    /// A delivery to a disabled endpoint was asked for.
+    EndpointDisabled = ("endpoint_disabled", 409, Client,
+        "The webhook endpoint is disabled (the endpoint shows why); enable it before resending.",
+        "Der Webhook-Endpunkt ist deaktiviert (der Endpunkt zeigt, warum); aktivieren Sie ihn vor dem erneuten Senden."),
     /// A link from a mail is unknown, used or expired.
     InvalidToken = ("invalid_token", 422, Client,
         "This link is not valid (any more); ask for a new one.",

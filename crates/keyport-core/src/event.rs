@@ -138,11 +138,26 @@ pub enum EventKind {
     DemoRequested,
     /// A customer who had a demo bought the product.
     DemoConverted,
+    /// An admin registered a webhook endpoint.
+    WebhookEndpointCreated,
+    /// An admin changed a webhook endpoint (address, kinds, description, enabled).
+    WebhookEndpointUpdated,
+    /// An admin deleted a webhook endpoint.
+    WebhookEndpointDeleted,
+    /// An admin rotated a webhook endpoint's signing secret.
+    WebhookSecretRotated,
+    /// Keyport disabled a webhook endpoint that failed for a whole retry window.
+    WebhookEndpointDisabled,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 29] = [
+    pub const ALL: [EventKind; 34] = [
+        EventKind::WebhookEndpointCreated,
+        EventKind::WebhookEndpointUpdated,
+        EventKind::WebhookEndpointDeleted,
+        EventKind::WebhookSecretRotated,
+        EventKind::WebhookEndpointDisabled,
         EventKind::EmergencyStarted,
         EventKind::EmergencyEnded,
         EventKind::DemoRequested,
@@ -206,6 +221,11 @@ impl EventKind {
             EventKind::EmergencyEnded => "emergency_ended",
             EventKind::DemoRequested => "demo_requested",
             EventKind::DemoConverted => "demo_converted",
+            EventKind::WebhookEndpointCreated => "webhook_endpoint_created",
+            EventKind::WebhookEndpointUpdated => "webhook_endpoint_updated",
+            EventKind::WebhookEndpointDeleted => "webhook_endpoint_deleted",
+            EventKind::WebhookSecretRotated => "webhook_secret_rotated",
+            EventKind::WebhookEndpointDisabled => "webhook_endpoint_disabled",
         }
     }
 

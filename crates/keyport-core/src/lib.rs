@@ -17,6 +17,7 @@ pub mod order;
 pub mod phrases;
 pub mod rules;
 pub mod text;
+pub mod webhook;
 pub mod ticket;
 
 pub use catalog::{Features, ItemChanges, ItemSpec, LicenseModel, ProductSpec, VersionRange};

@@ -31,6 +31,23 @@ pub fn german(fact: &str) -> Option<String> {
 
 /// Fixed phrases: resources, fields' reasons.
 const WORDS: &[(&str, &str)] = &[
+    ("webhook endpoint", "Webhook-Endpunkt"),
+    ("webhook delivery", "Webhook-Zustellung"),
+    ("is not a webhook signing secret", "ist kein Signaturgeheimnis für Webhooks"),
+    ("is not an absolute URL", "ist keine absolute URL"),
+    ("must start with http:// or https://", "muss mit http:// oder https:// beginnen"),
+    (
+        "must not carry a user name or password; receivers check the signature instead",
+        "darf keinen Benutzernamen und kein Passwort enthalten; Empfänger prüfen stattdessen die Signatur",
+    ),
+    ("must not have a fragment (#...)", "darf keinen Fragmentteil (#...) haben"),
+    (
+        "points to a private, loopback or link-local address, which this server may not call",
+        "zeigt auf eine private, Loopback- oder Link-Local-Adresse, die dieser Server nicht aufrufen darf",
+    ),
+    ("is not a cursor from this list", "ist keine Position aus dieser Liste"),
+    ("must be delivered, failed or pending", "muss delivered, failed oder pending sein"),
+    ("must be at least 60 and at most 604800 seconds", "muss mindestens 60 und höchstens 604800 Sekunden betragen"),
     ("check-in", "Anmeldung der Software"),
     ("session", "Nutzungssitzung"),
     ("emergency license", "Notfall-Lizenz"),

@@ -41,6 +41,8 @@ pub struct Identity {
     pub issuers: Vec<crate::sso::Issuer>,
     /// Who gets no demo.
     pub demo: keyport_core::demo::DemoPolicy,
+    /// Whether webhook endpoints may be on private, loopback or link-local addresses.
+    pub private_webhooks: bool,
 }
 
 impl Default for Identity {
@@ -50,6 +52,7 @@ impl Default for Identity {
             limits: Limits::default(),
             issuers: Vec::new(),
             demo: keyport_core::demo::DemoPolicy::default(),
+            private_webhooks: false,
         }
     }
 }

@@ -61,6 +61,7 @@ pub async fn run<T: Send + 'static>(
         (name = "events", description = "The event log"),
         (name = "admin", description = "API keys"),
         (name = "field", description = "The licensed software in the field: check-ins, usage sessions, demos"),
+        (name = "webhooks", description = "Webhook endpoints and their deliveries (Standard Webhooks)"),
     ),
     servers((url = "/", description = "This Keyport server; every path starts with /api/v1")),
     modifiers(&SecuritySchemes)

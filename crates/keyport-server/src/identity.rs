@@ -62,5 +62,6 @@ pub fn identity(settings: &Settings) -> anyhow::Result<Identity> {
         },
         issuers: settings.sso.iter().map(issuer).collect::<anyhow::Result<Vec<_>>>()?,
         demo: keyport_core::demo::DemoPolicy { refused_domains: settings.demo.refused_domains.clone() },
+        private_webhooks: settings.webhooks.allow_private_addresses,
     })
 }

@@ -11,6 +11,7 @@ pub mod pruner;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use settings::Settings;
 pub use startup::Application;

@@ -64,6 +64,62 @@ pub struct Settings {
     pub http: HttpSettings,
     /// A bearer token `/metrics` asks for; open to anyone who reaches it when absent.
     pub metrics_token: Option<String>,
+    /// Webhook deliveries.
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
+}
+
+/// How webhook deliveries are sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// Whether this instance sends deliveries (any number of instances may).
+    pub send: bool,
+    /// Whether endpoints may be on private, loopback or link-local addresses (an ISV's own
+    /// network; the tests). Off by default: an admin key could otherwise reach inside.
+    pub allow_private_addresses: bool,
+    /// How long one attempt may take, in milliseconds (connect, send, answer).
+    pub timeout_ms: u64,
+    /// The wait after the first failed attempt, in milliseconds; each next wait is four
+    /// times longer, up to `max_retry_seconds`.
+    pub first_retry_ms: u64,
+    /// The longest wait between attempts, in seconds.
+    pub max_retry_seconds: u64,
+    /// How long a delivery is tried, in seconds from its creation; an endpoint that takes
+    /// nothing for this long is disabled.
+    pub retry_window_seconds: u64,
+    /// How often an idle sender looks for new events and due deliveries, in milliseconds.
+    pub poll_ms: u64,
+    /// Attempts in flight at once per instance.
+    pub concurrency: usize,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            send: true,
+            allow_private_addresses: false,
+            timeout_ms: 10_000,
+            first_retry_ms: 5_000,
+            max_retry_seconds: 6 * 3600,
+            retry_window_seconds: 24 * 3600,
+            poll_ms: 500,
+            concurrency: 16,
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// The retry policy these settings describe.
+    pub fn policy(&self) -> keyport_core::webhook::RetryPolicy {
+        let millis = |n: u64| chrono::Duration::milliseconds(i64::try_from(n).unwrap_or(i64::MAX / 4));
+        keyport_core::webhook::RetryPolicy {
+            first: millis(self.first_retry_ms.max(1)),
+            factor: 4,
+            cap: millis(self.max_retry_seconds.max(1).saturating_mul(1000)),
+            window: millis(self.retry_window_seconds.max(1).saturating_mul(1000)),
+        }
+    }
 }
 
 /// Limits on slow and greedy clients.
@@ -102,6 +158,9 @@ pub struct RetentionSettings {
     /// Daily usage rows (check-ins and sessions), in days from their day.
     #[serde(default = "default_usage_days")]
     pub usage_days: u32,
+    /// Webhook deliveries and their attempts, in days from delivery or giving up.
+    #[serde(default = "default_webhook_delivery_days")]
+    pub webhook_delivery_days: u32,
     /// Seconds between pruning passes.
     pub prune_every_seconds: u32,
 }
@@ -115,6 +174,7 @@ impl Default for RetentionSettings {
             sent_mail_days: 14,
             failed_mail_days: 90,
             usage_days: default_usage_days(),
+            webhook_delivery_days: default_webhook_delivery_days(),
             prune_every_seconds: 300,
         }
     }
@@ -122,6 +182,10 @@ impl Default for RetentionSettings {
 
 fn default_usage_days() -> u32 {
     730
+}
+
+fn default_webhook_delivery_days() -> u32 {
+    30
 }
 
 impl RetentionSettings {
@@ -137,6 +201,7 @@ impl RetentionSettings {
             failed_mail: Duration::days(i64::from(self.failed_mail_days)),
             rate_counters: longest_window.max(Duration::hours(24)),
             usage_days: Duration::days(i64::from(self.usage_days.max(1))),
+            webhook_deliveries: Duration::days(i64::from(self.webhook_delivery_days.max(1))),
         }
     }
 }
@@ -250,6 +315,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             http: HttpSettings::default(),
             metrics_token: None,
+            webhooks: WebhookSettings::default(),
         }
     }
 }

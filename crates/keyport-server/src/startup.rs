@@ -73,6 +73,7 @@ impl Default for Front {
 struct Workers {
     store: Store,
     mailer: Mailer,
+    webhooks: Option<crate::webhooks::Sender>,
     retention: keyport_store::Retention,
     prune_every: std::time::Duration,
 }
@@ -99,9 +100,12 @@ impl Application {
             head_timeout: Duration::from_millis(settings.http.head_timeout_ms.max(1)),
         };
         let mut app = Application::serve(listener, store.clone(), front)?;
+        let webhooks =
+            settings.webhooks.send.then(|| crate::webhooks::Sender::new(&settings.webhooks)).transpose()?;
         app.workers = Some(Workers {
             store,
             mailer,
+            webhooks,
             retention: settings.retention.retention(&settings.limits),
             prune_every: std::time::Duration::from_secs(u64::from(
                 settings.retention.prune_every_seconds.max(1),
@@ -176,10 +180,12 @@ impl Application {
     /// Serves until SIGINT or SIGTERM, then finishes the requests in flight and stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let jobs = self.workers.map(|w| {
-            [
-                tokio::spawn(w.mailer.run(w.store.clone())),
-                tokio::spawn(crate::pruner::run(w.store, w.retention, w.prune_every)),
-            ]
+            let mut jobs = vec![tokio::spawn(w.mailer.run(w.store.clone()))];
+            if let Some(sender) = w.webhooks {
+                jobs.push(tokio::spawn(sender.run(w.store.clone())));
+            }
+            jobs.push(tokio::spawn(crate::pruner::run(w.store, w.retention, w.prune_every)));
+            jobs
         });
         let result = self.server.await;
         for job in jobs.into_iter().flatten() {

@@ -328,11 +328,11 @@ pub(crate) fn features_of(row: &ItemRow) -> StoreResult<Vec<String>> {
     Ok(stored("features", Features::new(names))?.names().to_vec())
 }
 
-fn product_view(row: ProductRow) -> StoreResult<ProductView> {
+pub(crate) fn product_view(row: ProductRow) -> StoreResult<ProductView> {
     Ok(ProductView { id: uuid_of(&row.id)?, code: row.code, name: row.name, created_at: utc(row.created_at) })
 }
 
-fn rule_set_view(row: RuleSetRow) -> StoreResult<RuleSetView> {
+pub(crate) fn rule_set_view(row: RuleSetRow) -> StoreResult<RuleSetView> {
     let rules = rule_set_of(&row)?;
     let p = rules.params();
     Ok(RuleSetView {
@@ -366,7 +366,7 @@ pub(crate) fn versions_of(row: &ItemRow) -> StoreResult<VersionRange> {
     )
 }
 
-fn item_view(row: ItemRow, product_code: &str, rule_set: &str) -> StoreResult<ItemView> {
+pub(crate) fn item_view(row: ItemRow, product_code: &str, rule_set: &str) -> StoreResult<ItemView> {
     let model = model_of(&row)?;
     let versions = versions_of(&row)?;
     Ok(ItemView {

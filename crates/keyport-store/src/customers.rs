@@ -174,7 +174,7 @@ fn taken(field: &'static str) -> crate::StoreError {
     CoreError::new(ErrorCode::AlreadyExists).with("resource", "customer").with("field", field).into()
 }
 
-fn customer_view(row: CustomerRow) -> StoreResult<CustomerView> {
+pub(crate) fn customer_view(row: CustomerRow) -> StoreResult<CustomerView> {
     Ok(CustomerView {
         id: uuid_of(&row.id)?,
         email: row.email,

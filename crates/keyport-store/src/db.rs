@@ -26,6 +26,9 @@ const SQLITE_OPEN_WAIT: Duration = Duration::from_secs(10);
 
 pub use multi::DbConn;
 
+/// The diesel backend of [`DbConn`] (either database), for boxed queries.
+pub(crate) type Db = <DbConn as diesel::Connection>::Backend;
+
 mod multi {
     use diesel::pg::PgConnection;
     use diesel::sqlite::SqliteConnection;

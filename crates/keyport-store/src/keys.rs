@@ -167,7 +167,7 @@ impl Store {
     }
 }
 
-fn key_view(row: ApiKeyRow) -> StoreResult<ApiKeyView> {
+pub(crate) fn key_view(row: ApiKeyRow) -> StoreResult<ApiKeyView> {
     Ok(ApiKeyView {
         id: uuid_of(&row.id)?,
         name: row.name,

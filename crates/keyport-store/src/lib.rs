@@ -23,6 +23,7 @@ pub mod mail;
 mod offline;
 mod orders;
 mod passwords;
+mod resources;
 mod retention;
 mod rows;
 mod schema;
@@ -30,6 +31,8 @@ mod schema;
 mod seed;
 mod sessions;
 mod transfer;
+mod webhook_outbox;
+mod webhooks;
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use keyport_core::{Actor, Channel};
@@ -43,6 +46,7 @@ pub use events::EventFilter;
 pub use idempotency::{Claim, KeptAnswer};
 pub use identity::{Purpose, Registration};
 pub use keyport_api::views::*;
+pub use keyport_api::webhooks::*;
 pub use keyport_core::ItemChanges;
 pub use keyport_core::order::DEMO_SHOP;
 pub use keys::{ApiKeyView, KEY_PREFIX, NewApiKey};
@@ -50,6 +54,7 @@ pub use limits::{Limit, Limits};
 pub use retention::{COUNTED_TABLES, Pruned, Retention};
 pub use sessions::{REFRESH_TOKEN_DAYS, Session, SessionSubject, family_of};
 pub use transfer::TABLES;
+pub use webhook_outbox::{AttemptOutcome, DueDelivery};
 
 /// The result of a use case.
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -262,7 +262,7 @@ fn ticket_by_code(conn: &mut DbConn, code: &TicketCode) -> StoreResult<TicketRow
         .ok_or_else(|| CoreError::not_found("ticket").into())
 }
 
-fn ticket_view(
+pub(crate) fn ticket_view(
     conn: &mut DbConn,
     ticket: TicketRow,
     now: chrono::DateTime<chrono::Utc>,

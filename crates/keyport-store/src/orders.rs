@@ -252,7 +252,7 @@ fn new_ticket_code() -> StoreResult<TicketCode> {
     Ok(TicketCode::from_random(bytes))
 }
 
-fn order_view(conn: &mut DbConn, order: OrderRow) -> StoreResult<OrderView> {
+pub(crate) fn order_view(conn: &mut DbConn, order: OrderRow) -> StoreResult<OrderView> {
     let ticket_code: String = tickets::table.find(&order.ticket_id).select(tickets::code).first(conn)?;
     let lines: Vec<(OrderLineRow, String)> = order_lines::table
         .inner_join(items::table)

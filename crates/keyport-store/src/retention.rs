@@ -6,7 +6,10 @@
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 
-use crate::schema::{idempotency_keys, one_time_tokens, outbox, rate_counters, sessions, usage_days};
+use crate::schema::{
+    idempotency_keys, one_time_tokens, outbox, rate_counters, sessions, usage_days, webhook_attempts,
+    webhook_deliveries,
+};
 use crate::{Store, StoreResult, stored_time};
 
 /// How long each kind of row is kept once it has no more use.
@@ -26,6 +29,8 @@ pub struct Retention {
     pub rate_counters: Duration,
     /// Daily usage rows (check-ins, sessions), from their day.
     pub usage_days: Duration,
+    /// Webhook deliveries (with their attempts), from their delivery or giving up.
+    pub webhook_deliveries: Duration,
 }
 
 impl Default for Retention {
@@ -38,6 +43,7 @@ impl Default for Retention {
             failed_mail: Duration::days(90),
             rate_counters: Duration::hours(24),
             usage_days: Duration::days(730),
+            webhook_deliveries: Duration::days(30),
         }
     }
 }
@@ -59,6 +65,8 @@ pub struct Pruned {
     pub usage_days: usize,
     /// Usage sessions closed for want of a heartbeat.
     pub idle_sessions: usize,
+    /// Webhook deliveries done (with their attempts).
+    pub webhook_deliveries: usize,
 }
 
 impl Pruned {
@@ -71,11 +79,12 @@ impl Pruned {
             + self.rate_counters
             + self.usage_days
             + self.idle_sessions
+            + self.webhook_deliveries
     }
 }
 
 /// The tables whose size an operator watches, for `keyport admin storage`.
-pub const COUNTED_TABLES: [&str; 15] = [
+pub const COUNTED_TABLES: [&str; 17] = [
     "customers",
     "tickets",
     "licenses",
@@ -91,6 +100,8 @@ pub const COUNTED_TABLES: [&str; 15] = [
     "demo_claims",
     "usage_sessions",
     "usage_days",
+    "webhook_deliveries",
+    "webhook_attempts",
 ];
 
 #[derive(QueryableByName)]
@@ -167,6 +178,17 @@ impl Store {
             }
             Ok(deleted)
         })?;
+        let webhook_deliveries = self.write(|conn| {
+            let old: Vec<String> = webhook_deliveries::table
+                .filter(webhook_deliveries::done_at.lt(cutoff(retention.webhook_deliveries)))
+                .select(webhook_deliveries::id)
+                .limit(batch)
+                .load(conn)?;
+            diesel::delete(webhook_attempts::table.filter(webhook_attempts::delivery_id.eq_any(&old)))
+                .execute(conn)?;
+            Ok(diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&old)))
+                .execute(conn)?)
+        })?;
         let idle_sessions = self.close_idle_sessions(now, batch)?;
         Ok(Pruned {
             idempotency_keys,
@@ -176,6 +198,7 @@ impl Store {
             rate_counters,
             usage_days,
             idle_sessions,
+            webhook_deliveries,
         })
     }
 

@@ -198,6 +198,7 @@ pub(crate) struct EventRow {
     pub channel: String,
     pub data: String,
     pub at: NaiveDateTime,
+    pub txid: i64,
 }
 
 /// A new event.
@@ -225,4 +226,54 @@ pub(crate) fn display_code(stored: &str) -> crate::StoreResult<String> {
 /// never a plausible 0.
 pub(crate) fn unsigned(what: &str, stored: i32) -> crate::StoreResult<u32> {
     u32::try_from(stored).map_err(|_| crate::StoreError::Corrupt(format!("{what} is {stored}")))
+}
+
+/// A webhook endpoint row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::schema::webhook_endpoints)]
+pub(crate) struct EndpointRow {
+    pub id: String,
+    pub url: String,
+    pub description: String,
+    pub event_kinds: String,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<NaiveDateTime>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub failing_since: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A webhook delivery row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::schema::webhook_deliveries)]
+pub(crate) struct DeliveryRow {
+    pub id: String,
+    pub endpoint_id: String,
+    pub event_id: String,
+    pub event_kind: String,
+    pub payload: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub claim: Option<String>,
+    pub locked_until: Option<NaiveDateTime>,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub done_at: Option<NaiveDateTime>,
+}
+
+/// A webhook attempt row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::schema::webhook_attempts)]
+pub(crate) struct AttemptRow {
+    pub id: String,
+    pub delivery_id: String,
+    pub at: NaiveDateTime,
+    pub status: Option<i32>,
+    pub error: Option<String>,
+    pub latency_ms: i32,
 }

@@ -179,6 +179,7 @@ diesel::table! {
         channel -> Text,
         data -> Text,
         at -> Timestamp,
+        txid -> BigInt,
     }
 }
 
@@ -255,6 +256,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     demo_claims,
     usage_sessions,
     usage_days,
+    webhook_endpoints,
+    webhook_deliveries,
+    webhook_attempts,
+    webhook_feed,
 );
 
 diesel::table! {
@@ -341,3 +346,61 @@ diesel::table! {
         window_start -> Timestamp,
     }
 }
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        url -> Text,
+        description -> Text,
+        event_kinds -> Text,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<Timestamp>,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        failing_since -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        endpoint_id -> Text,
+        event_id -> Text,
+        event_kind -> Text,
+        payload -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claim -> Nullable<Text>,
+        locked_until -> Nullable<Timestamp>,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        done_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Text,
+        delivery_id -> Text,
+        at -> Timestamp,
+        status -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        latency_ms -> Integer,
+    }
+}
+
+diesel::table! {
+    webhook_feed (name) {
+        name -> Text,
+        position -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));

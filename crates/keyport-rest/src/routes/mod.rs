@@ -10,6 +10,7 @@ mod me;
 mod orders;
 mod sessions;
 mod support;
+mod webhooks;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -25,6 +26,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     events::configure(cfg);
     api_keys::configure(cfg);
     field::configure(cfg);
+    webhooks::configure(cfg);
 }
 
 /// Roles that may read the catalog.

@@ -1,0 +1,226 @@
+//! The webhook sender: fans new events out into deliveries, claims due ones and posts them,
+//! signed after the Standard Webhooks specification, then records each attempt.
+//!
+//! Outbound safety: only `http`/`https` (checked when an endpoint is saved), no proxy from
+//! the environment, a timeout per attempt, at most [`MAX_RESPONSE`] bytes of an answer read,
+//! redirects followed only to the same origin (three at most), and addresses in private,
+//! loopback or link-local ranges refused after resolution (so a name that resolves inside
+//! is refused too) unless the configuration allows them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keyport_core::webhook::{RetryPolicy, is_public, signature_header};
+use keyport_store::{AttemptOutcome, DueDelivery, Store};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use tokio::task::JoinSet;
+
+use crate::settings::WebhookSettings;
+
+/// The most bytes of an answer read (the rest is dropped with the connection).
+const MAX_RESPONSE: usize = 64 * 1024;
+/// Events fanned out per step.
+const FAN_OUT_BATCH: i64 = 500;
+
+/// Resolves names, keeping only addresses Keyport may call.
+struct Guarded {
+    allow_private: bool,
+}
+
+impl Resolve for Guarded {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow = self.allow_private;
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let kept: Vec<SocketAddr> = found.into_iter().filter(|a| allow || is_public(a.ip())).collect();
+            if kept.is_empty() {
+                let refused: Box<dyn std::error::Error + Send + Sync> =
+                    format!("{} resolves only to private, loopback or link-local addresses", name.as_str()).into();
+                return Err(refused);
+            }
+            Ok(Box::new(kept.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Sends webhook deliveries.
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    settings: WebhookSettings,
+    policy: RetryPolicy,
+}
+
+impl Sender {
+    /// A sender with these settings.
+    pub fn new(settings: &WebhookSettings) -> anyhow::Result<Sender> {
+        let redirects = reqwest::redirect::Policy::custom(|attempt| {
+            let first = attempt.previous().first().map(reqwest::Url::origin);
+            if attempt.previous().len() > 3 || first.as_ref() != Some(&attempt.url().origin()) {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("Keyport-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_millis(settings.timeout_ms.max(100)))
+            .connect_timeout(Duration::from_millis(settings.timeout_ms.clamp(100, 5_000)))
+            .redirect(redirects)
+            .no_proxy()
+            .dns_resolver(Arc::new(Guarded { allow_private: settings.allow_private_addresses }))
+            .build()?;
+        Ok(Sender { client, settings: settings.clone(), policy: settings.policy() })
+    }
+
+    /// Fans out, claims and sends until the process stops.
+    pub async fn run(self, store: Store) {
+        let poll = Duration::from_millis(self.settings.poll_ms.max(10));
+        loop {
+            match self.step(&store).await {
+                Ok(true) => {}
+                Ok(false) => tokio::time::sleep(poll).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the webhook sender could not do its step");
+                    tokio::time::sleep(poll.max(Duration::from_secs(2))).await;
+                }
+            }
+        }
+    }
+
+    /// One round: fan out new events, send what is due. `true` when it found work.
+    pub async fn step(&self, store: &Store) -> anyhow::Result<bool> {
+        let fanned = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || store.fan_out_webhooks(chrono::Utc::now(), FAN_OUT_BATCH)).await??
+        };
+        let max = i64::try_from(self.settings.concurrency.max(1)).unwrap_or(16);
+        // Twice an attempt's timeout and the time to record it: never taken from a live sender.
+        let timeout = i64::try_from(self.settings.timeout_ms.max(100)).unwrap_or(10_000);
+        let hold = chrono::Duration::milliseconds(2 * timeout + 5_000);
+        let due = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || store.claim_webhook_deliveries(chrono::Utc::now(), max, hold))
+                .await??
+        };
+        if due.is_empty() {
+            return Ok(fanned > 0);
+        }
+        let mut sends = JoinSet::new();
+        for delivery in due {
+            let sender = self.clone();
+            sends.spawn(async move { sender.attempt(delivery).await });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(done) = sends.join_next().await {
+            outcomes.push(done?);
+        }
+        for o in &outcomes {
+            let result = if o.error.is_none() { "delivered" } else { "failed" };
+            metrics::counter!("keyport_webhook_attempts_total", "result" => result).increment(1);
+        }
+        let store = store.clone();
+        let policy = self.policy;
+        tokio::task::spawn_blocking(move || store.record_webhook_attempts(&outcomes, &policy)).await??;
+        Ok(true)
+    }
+
+    /// Posts one delivery and tells how it went.
+    async fn attempt(&self, d: DueDelivery) -> AttemptOutcome {
+        let started = Instant::now();
+        let at = chrono::Utc::now();
+        let (status, error) = match self.post(&d, at).await {
+            Ok((status, _)) if keyport_core::webhook::is_delivered(status) => (Some(status), None),
+            Ok((status, _)) if (300..400).contains(&status) => {
+                (Some(status), Some(format!("HTTP {status}: a redirect to another origin is not followed")))
+            }
+            Ok((status, excerpt)) => (Some(status), Some(format!("HTTP {status}: {excerpt}"))),
+            Err(e) => (None, Some(e)),
+        };
+        if let Some(e) = &error {
+            tracing::info!(delivery = %d.id, endpoint = %d.endpoint_id, error = %e, "webhook attempt failed");
+        }
+        AttemptOutcome {
+            delivery_id: d.id,
+            endpoint_id: d.endpoint_id,
+            at,
+            status,
+            error,
+            latency_ms: i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX),
+            jitter: jitter(),
+        }
+    }
+
+    async fn post(&self, d: &DueDelivery, now: chrono::DateTime<chrono::Utc>) -> Result<(u16, String), String> {
+        let url = reqwest::Url::parse(&d.url).map_err(|e| format!("the address is not valid: {e}"))?;
+        if !self.settings.allow_private_addresses
+            && let Some(ip) = literal_ip(&url)
+            && !is_public(ip)
+        {
+            return Err(format!("{ip} is a private, loopback or link-local address"));
+        }
+        let previous = d.previous.as_ref().map(|(s, until)| (s, *until));
+        let signature = signature_header(&d.secret, previous, now, &d.message_id, d.payload.as_bytes());
+        let response = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &d.message_id)
+            .header("webhook-timestamp", now.timestamp().to_string())
+            .header("webhook-signature", signature)
+            .body(d.payload.clone())
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        let status = response.status().as_u16();
+        let excerpt = read_capped(response).await;
+        Ok((status, excerpt))
+    }
+}
+
+/// The first 200 characters of at most [`MAX_RESPONSE`] bytes of an answer.
+async fn read_capped(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < MAX_RESPONSE {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(MAX_RESPONSE - body.len())]),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&body).chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+fn literal_ip(url: &reqwest::Url) -> Option<std::net::IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(a) => Some(a.into()),
+        url::Host::Ipv6(a) => Some(a.into()),
+        url::Host::Domain(_) => None,
+    }
+}
+
+/// A transport error in words, with its cause (a refused address, a timeout).
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = if e.is_timeout() {
+        "no answer within the timeout".to_owned()
+    } else if e.is_connect() {
+        "could not connect".to_owned()
+    } else if e.is_redirect() {
+        "too many redirects".to_owned()
+    } else {
+        "the request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 4];
+    let _ = getrandom::fill(&mut bytes);
+    f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0)
+}

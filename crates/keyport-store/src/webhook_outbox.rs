@@ -1,0 +1,358 @@
+//! The webhook outbox: deliveries made from the event feed, claimed by the instances that
+//! send them, and their attempts recorded.
+//!
+//! Why the feed is the outbox. Every change appends its event in its own transaction, so
+//! the event log already is an outbox written with the change: a rolled-back change has no
+//! event, a committed one has. The fan-out follows the feed (which never skips, see
+//! [`crate::events::feed`]) from a stored position and turns each event into one delivery
+//! per endpoint that wants it, in one transaction with the new position: after a crash it
+//! starts again where the last commit left it, and the unique (endpoint, event) pair makes
+//! a repeated step harmless. The write path of a license pays nothing for webhooks.
+//!
+//! Instances fan out one at a time (the position row is locked) and claim deliveries with
+//! a conditional update that repeats every condition of "due", like the mail outbox: a
+//! delivery is sent by one instance at a time, and again only after its claim expired (a
+//! crash between sending and recording), which receivers absorb with the `webhook-id`.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use keyport_core::webhook::{Health, RetryPolicy, Secret, Selection, decide_health};
+use keyport_core::{Actor, Channel, EventKind};
+use serde_json::{Value, json};
+
+use crate::db::DbConn;
+use crate::events::{Position, Subject, append, feed};
+use crate::rows::{AttemptRow, DeliveryRow, EndpointRow, EventRow};
+use crate::schema::{webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_feed};
+use crate::webhooks::selection_of;
+use crate::{Context, DeliveryState, Store, StoreResult, new_id, stored_time, utc};
+
+/// The feed's row in `webhook_feed`.
+const FEED: &str = "deliveries";
+/// The largest response excerpt or error kept per attempt.
+const MAX_ERROR: usize = 300;
+
+/// A delivery to send now.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    /// The delivery's id.
+    pub id: String,
+    /// The endpoint's id.
+    pub endpoint_id: String,
+    /// Where to post.
+    pub url: String,
+    /// The message id (`webhook-id`): the event's id, the same on every attempt.
+    pub message_id: String,
+    /// The body.
+    pub payload: String,
+    /// The current secret.
+    pub secret: Secret,
+    /// The previous secret and until when it signs, during a rotation's overlap.
+    pub previous: Option<(Secret, DateTime<Utc>)>,
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome {
+    /// The delivery.
+    pub delivery_id: String,
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// When it was made.
+    pub at: DateTime<Utc>,
+    /// The receiver's status, if it answered.
+    pub status: Option<u16>,
+    /// What went wrong, if anything (also for a non-2xx answer).
+    pub error: Option<String>,
+    /// How long it took.
+    pub latency_ms: i32,
+    /// Uniform in `[0, 1)`: spreads the next retry.
+    pub jitter: f64,
+}
+
+impl AttemptOutcome {
+    fn delivered(&self) -> bool {
+        self.status.is_some_and(keyport_core::webhook::is_delivered)
+    }
+}
+
+impl Store {
+    /// Turns the events committed since the last call into deliveries (at most `limit`
+    /// events per call); answers how many events it read.
+    pub fn fan_out_webhooks(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<usize> {
+        let backend = self.backend;
+        self.write(|conn| {
+            // The lock: a second instance waits here and then reads the new position.
+            diesel::update(webhook_feed::table.find(FEED))
+                .set(webhook_feed::updated_at.eq(stored_time(now)))
+                .execute(conn)?;
+            let text: String =
+                webhook_feed::table.find(FEED).select(webhook_feed::position).first(conn)?;
+            let position = Position::parse(conn, &text)?;
+            let endpoints: Vec<EndpointRow> = webhook_endpoints::table
+                .filter(webhook_endpoints::enabled.eq(true))
+                .select(EndpointRow::as_select())
+                .load(conn)?;
+            let rows: Vec<EventRow> = feed(backend, position).limit(limit).load(conn)?;
+            let Some(last) = rows.last() else { return Ok(0) };
+            let wanted = endpoints
+                .iter()
+                .map(|e| Ok((e, selection_of(e)?)))
+                .collect::<StoreResult<Vec<(&EndpointRow, Selection)>>>()?;
+            let mut deliveries = Vec::new();
+            for event in &rows {
+                let takers: Vec<&(&EndpointRow, Selection)> = wanted
+                    .iter()
+                    .filter(|(e, s)| s.matches(&event.kind) && event.at >= e.created_at)
+                    .collect();
+                if takers.is_empty() {
+                    continue;
+                }
+                let body = payload(conn, event, now)?;
+                for (endpoint, selection) in takers {
+                    let mut body = body.clone();
+                    if !selection.shows_ticket_codes(&event.kind, &event.subject_type) {
+                        crate::resources::mask_ticket_codes(&mut body, false);
+                        if event.subject_type == "ticket" {
+                            crate::resources::mask_ticket_codes(&mut body["data"]["resource"], true);
+                        }
+                    }
+                    deliveries.push(DeliveryRow {
+                        id: new_id(),
+                        endpoint_id: endpoint.id.clone(),
+                        event_id: event.id.clone(),
+                        event_kind: event.kind.clone(),
+                        payload: body.to_string(),
+                        state: DeliveryState::Pending.as_str().to_owned(),
+                        attempts: 0,
+                        next_attempt_at: stored_time(now),
+                        claim: None,
+                        locked_until: None,
+                        last_status: None,
+                        last_error: None,
+                        created_at: stored_time(now),
+                        done_at: None,
+                    });
+                }
+            }
+            // A step repeated after a crash, or events imported with their deliveries, find
+            // deliveries made already: those stay as they are.
+            let events: Vec<&str> = rows.iter().map(|e| e.id.as_str()).collect();
+            let made: std::collections::HashSet<(String, String)> = webhook_deliveries::table
+                .filter(webhook_deliveries::event_id.eq_any(&events))
+                .select((webhook_deliveries::endpoint_id, webhook_deliveries::event_id))
+                .load::<(String, String)>(conn)?
+                .into_iter()
+                .collect();
+            deliveries.retain(|d| !made.contains(&(d.endpoint_id.clone(), d.event_id.clone())));
+            for chunk in deliveries.chunks(100) {
+                match conn {
+                    DbConn::Pg(c) => diesel::insert_into(webhook_deliveries::table).values(chunk).execute(c)?,
+                    DbConn::Sqlite(c) => diesel::insert_into(webhook_deliveries::table).values(chunk).execute(c)?,
+                };
+            }
+            diesel::update(webhook_feed::table.find(FEED))
+                .set(webhook_feed::position.eq(Position::of(last).to_string()))
+                .execute(conn)?;
+            Ok(rows.len())
+        })
+    }
+
+    /// Claims up to `max` due deliveries of enabled endpoints for this instance, for `hold`
+    /// (well above the time an attempt may take): an instance that dies holding a claim
+    /// leaves it to the others when it expires.
+    pub fn claim_webhook_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        max: i64,
+        hold: Duration,
+    ) -> StoreResult<Vec<DueDelivery>> {
+        let at = stored_time(now);
+        let token = new_id();
+        let due = || {
+            webhook_deliveries::state
+                .eq(DeliveryState::Pending.as_str())
+                .and(webhook_deliveries::next_attempt_at.le(at))
+                .and(webhook_deliveries::locked_until.is_null().or(webhook_deliveries::locked_until.lt(at)))
+        };
+        self.write(|conn| {
+            let candidates: Vec<String> = webhook_deliveries::table
+                .inner_join(webhook_endpoints::table)
+                .filter(due())
+                .filter(webhook_endpoints::enabled.eq(true))
+                .order(webhook_deliveries::next_attempt_at.asc())
+                .limit(max)
+                .select(webhook_deliveries::id)
+                .load(conn)?;
+            if candidates.is_empty() {
+                return Ok(Vec::new());
+            }
+            diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&candidates)).filter(due()))
+                .set((
+                    webhook_deliveries::claim.eq(&token),
+                    webhook_deliveries::locked_until.eq(stored_time(now + hold)),
+                ))
+                .execute(conn)?;
+            let claimed: Vec<(DeliveryRow, EndpointRow)> = webhook_deliveries::table
+                .inner_join(webhook_endpoints::table)
+                .filter(webhook_deliveries::id.eq_any(&candidates))
+                .filter(webhook_deliveries::claim.eq(&token))
+                .select((DeliveryRow::as_select(), EndpointRow::as_select()))
+                .load(conn)?;
+            claimed.into_iter().map(|(d, e)| due_delivery(d, e)).collect()
+        })
+    }
+
+    /// Records attempts: a 2xx delivers; anything else waits for the next retry or, when
+    /// the delivery's window is spent, gives up. An endpoint that has failed for a whole
+    /// window is disabled.
+    pub fn record_webhook_attempts(&self, outcomes: &[AttemptOutcome], policy: &RetryPolicy) -> StoreResult<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        self.write(|conn| {
+            let attempts: Vec<AttemptRow> = outcomes
+                .iter()
+                .map(|o| AttemptRow {
+                    id: new_id(),
+                    delivery_id: o.delivery_id.clone(),
+                    at: stored_time(o.at),
+                    status: o.status.map(i32::from),
+                    error: o.error.as_deref().map(clip),
+                    latency_ms: o.latency_ms,
+                })
+                .collect();
+            match conn {
+                DbConn::Pg(c) => diesel::insert_into(webhook_attempts::table).values(&attempts).execute(c)?,
+                DbConn::Sqlite(c) => diesel::insert_into(webhook_attempts::table).values(&attempts).execute(c)?,
+            };
+            for outcome in outcomes {
+                record_one(conn, outcome, policy)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Deliveries waiting to be sent (of enabled endpoints), and the age in seconds of the
+    /// oldest: for `/metrics`.
+    pub fn webhook_stats(&self, now: DateTime<Utc>) -> StoreResult<(i64, Option<i64>)> {
+        self.read(|conn| {
+            let waiting = webhook_deliveries::table
+                .inner_join(webhook_endpoints::table)
+                .filter(webhook_deliveries::state.eq(DeliveryState::Pending.as_str()))
+                .filter(webhook_endpoints::enabled.eq(true));
+            let depth: i64 = waiting.count().get_result(conn)?;
+            let oldest: Option<chrono::NaiveDateTime> =
+                waiting.select(diesel::dsl::min(webhook_deliveries::created_at)).first(conn)?;
+            Ok((depth, oldest.map(|t| (now - utc(t)).num_seconds().max(0))))
+        })
+    }
+}
+
+/// The body of a delivery: Standard Webhooks' `type`, `timestamp` and `data`, where `data`
+/// holds the event as `/events` shows it and its subject as the REST API shows it now.
+fn payload(conn: &mut DbConn, event: &EventRow, now: DateTime<Utc>) -> StoreResult<Value> {
+    let resource = crate::resources::resource(conn, &event.subject_type, &event.subject_id, now)?;
+    let view = crate::events::event_view(event.clone())?;
+    Ok(json!({
+        "type": event.kind,
+        "timestamp": utc(event.at),
+        "data": {"event": view, "resource": resource},
+    }))
+}
+
+fn due_delivery(d: DeliveryRow, e: EndpointRow) -> StoreResult<DueDelivery> {
+    let secret = crate::error::stored("webhook secret", Secret::parse(&e.secret))?;
+    let previous = match (&e.previous_secret, e.previous_secret_until) {
+        (Some(old), Some(until)) => {
+            Some((crate::error::stored("webhook secret", Secret::parse(old))?, utc(until)))
+        }
+        _ => None,
+    };
+    Ok(DueDelivery {
+        id: d.id,
+        endpoint_id: d.endpoint_id,
+        url: e.url,
+        message_id: d.event_id,
+        payload: d.payload,
+        secret,
+        previous,
+    })
+}
+
+fn record_one(conn: &mut DbConn, outcome: &AttemptOutcome, policy: &RetryPolicy) -> StoreResult<()> {
+    let Some(delivery) = webhook_deliveries::table
+        .find(&outcome.delivery_id)
+        .select(DeliveryRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(()); // deleted with its endpoint meanwhile
+    };
+    let at = stored_time(outcome.at);
+    let delivered = outcome.delivered();
+    let failed = u32::try_from(delivery.attempts + 1).unwrap_or(u32::MAX);
+    let next = (!delivered)
+        .then(|| policy.next_attempt(failed, utc(delivery.created_at), outcome.at, outcome.jitter))
+        .flatten();
+    let state = match (delivered, next) {
+        (true, _) => DeliveryState::Delivered,
+        (false, Some(_)) => DeliveryState::Pending,
+        (false, None) => DeliveryState::Failed,
+    };
+    diesel::update(webhook_deliveries::table.find(&delivery.id))
+        .set((
+            webhook_deliveries::state.eq(state.as_str()),
+            webhook_deliveries::attempts.eq(delivery.attempts + 1),
+            webhook_deliveries::next_attempt_at.eq(next.map_or(at, stored_time)),
+            webhook_deliveries::claim.eq(None::<String>),
+            webhook_deliveries::locked_until.eq(None::<chrono::NaiveDateTime>),
+            webhook_deliveries::last_status.eq(outcome.status.map(i32::from)),
+            webhook_deliveries::last_error.eq(outcome.error.as_deref().map(clip)),
+            webhook_deliveries::done_at.eq((state != DeliveryState::Pending).then_some(at)),
+        ))
+        .execute(conn)?;
+    let Some(endpoint) = webhook_endpoints::table
+        .find(&outcome.endpoint_id)
+        .select(EndpointRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(());
+    };
+    let error = outcome.error.as_deref().unwrap_or("");
+    match decide_health(delivered, endpoint.failing_since.map(utc), outcome.at, policy, error) {
+        Health::Healthy if endpoint.failing_since.is_some() => {
+            diesel::update(webhook_endpoints::table.find(&endpoint.id))
+                .set(webhook_endpoints::failing_since.eq(None::<chrono::NaiveDateTime>))
+                .execute(conn)?;
+        }
+        Health::Healthy => {}
+        Health::Failing(since) if endpoint.failing_since.is_none() => {
+            diesel::update(webhook_endpoints::table.find(&endpoint.id))
+                .set(webhook_endpoints::failing_since.eq(stored_time(since)))
+                .execute(conn)?;
+        }
+        Health::Failing(_) => {}
+        Health::Disable(reason) if endpoint.enabled => {
+            diesel::update(webhook_endpoints::table.find(&endpoint.id))
+                .set((
+                    webhook_endpoints::enabled.eq(false),
+                    webhook_endpoints::disabled_reason.eq(clip(&reason)),
+                    webhook_endpoints::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+            let ctx = Context::new(Actor::System, Channel::System, outcome.at);
+            let data = json!({"url": endpoint.url, "reason": clip(&reason)});
+            append(conn, &ctx, EventKind::WebhookEndpointDisabled, Subject::of("webhook_endpoint", &endpoint.id), data)?;
+            tracing::warn!(endpoint = %endpoint.id, %reason, "webhook endpoint disabled");
+        }
+        Health::Disable(_) => {}
+    }
+    Ok(())
+}
+
+/// At most [`MAX_ERROR`] characters of a message.
+fn clip(text: &str) -> String {
+    text.chars().take(MAX_ERROR).collect()
+}

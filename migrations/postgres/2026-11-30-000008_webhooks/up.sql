@@ -1,0 +1,61 @@
+-- The event feed in commit order: each event carries the id of the transaction that wrote
+-- it. The feed shows an event only once every transaction with a smaller id has ended, and
+-- orders by (txid, seq), so no event can commit behind a reader's cursor. Rows written
+-- before this change get 0 (they are all committed).
+ALTER TABLE events ADD COLUMN txid BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE events ALTER COLUMN txid SET DEFAULT (pg_current_xact_id()::text::bigint);
+CREATE INDEX events_feed ON events(txid, seq);
+
+CREATE TABLE webhook_endpoints (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    description TEXT NOT NULL,
+    event_kinds TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    previous_secret TEXT,
+    previous_secret_until TIMESTAMP,
+    enabled BOOLEAN NOT NULL,
+    disabled_reason TEXT,
+    failing_since TIMESTAMP,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+    event_id TEXT NOT NULL,
+    event_kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at TIMESTAMP NOT NULL,
+    claim TEXT,
+    locked_until TIMESTAMP,
+    last_status INTEGER,
+    last_error TEXT,
+    created_at TIMESTAMP NOT NULL,
+    done_at TIMESTAMP,
+    UNIQUE (endpoint_id, event_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_at);
+CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, created_at, id);
+CREATE INDEX webhook_deliveries_done ON webhook_deliveries(done_at);
+
+CREATE TABLE webhook_attempts (
+    id TEXT PRIMARY KEY,
+    delivery_id TEXT NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+    at TIMESTAMP NOT NULL,
+    status INTEGER,
+    error TEXT,
+    latency_ms INTEGER NOT NULL
+);
+CREATE INDEX webhook_attempts_delivery ON webhook_attempts(delivery_id, at);
+
+-- How far the fan-out has read the event feed: one row, locked by the instance fanning out.
+CREATE TABLE webhook_feed (
+    name TEXT PRIMARY KEY,
+    position TEXT NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+INSERT INTO webhook_feed (name, position, updated_at) VALUES ('deliveries', '', CURRENT_TIMESTAMP);
