@@ -145,6 +145,11 @@ impl Fixture {
         self.db.url()
     }
 
+    /// The database's URL as text (for a connection of the test's own).
+    pub fn url_text(&self) -> String {
+        self.db.url_text()
+    }
+
     /// Runs a test once on each backend, saying which one runs (shown when it fails).
     pub fn each(test: impl Fn(&Fixture)) {
         for db in TestDb::all() {

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::db::{Db, DbConn};
 use crate::rows::{EventRow, NewEvent};
-use crate::schema::events;
+use crate::schema::{event_feed, events};
 use crate::{Backend, Context, EventPage, EventView, Store, StoreResult, new_id, stored_time, utc, uuid_of};
 
 /// The most events one page returns.
@@ -79,12 +79,10 @@ impl Store {
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(CoreError::invalid("limit", "must be between 1 and 500").into());
         }
+        let after = Position::parse(filter.after.as_deref())?;
         let backend = self.backend;
+        self.sequence_events()?;
         self.read(|conn| {
-            let after = match &filter.after {
-                None => Position::START,
-                Some(cursor) => Position::parse(conn, cursor)?,
-            };
             let mut query = feed(backend, after);
             if let Some(id) = filter.license_id {
                 query = query.filter(events::license_id.eq(id.to_string()));
@@ -114,84 +112,100 @@ impl Store {
             Ok(EventPage { items, next_cursor })
         })
     }
+
+    /// Gives feed positions to the events committed since the last call (PostgreSQL; on
+    /// SQLite the feed follows the event numbers). See [`feed`].
+    pub(crate) fn sequence_events(&self) -> StoreResult<()> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        // Most calls find nothing to do: a read, no lock.
+        let waiting: bool = self.read_each(|conn| {
+            Ok(diesel::select(diesel::dsl::exists(events::table.filter(events::feed_pos.is_null())))
+                .get_result(conn)?)
+        })?;
+        if !waiting {
+            return Ok(());
+        }
+        self.write(|conn| {
+            // One sequencer at a time; the next statement sees what committed meanwhile.
+            diesel::update(event_feed::table.find(1)).set(event_feed::last.eq(event_feed::last)).execute(conn)?;
+            diesel::sql_query(
+                "WITH next AS (SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM events \
+                 WHERE feed_pos IS NULL ORDER BY seq LIMIT 5000), \
+                 given AS (UPDATE events SET feed_pos = (SELECT last FROM event_feed WHERE id = 1) + next.n \
+                 FROM next WHERE events.seq = next.seq RETURNING 1) \
+                 UPDATE event_feed SET last = last + (SELECT COUNT(*) FROM given) WHERE id = 1",
+            )
+            .execute(conn)?;
+            Ok(())
+        })
+    }
 }
 
-/// A position in the event feed: the writing transaction's id, then the event's number.
+/// A position in the event feed, after which a reader reads on: the last feed position
+/// seen (PostgreSQL) or event number (SQLite). Shown as a number; the first release's
+/// cursors (event numbers) read on as they did, since older events keep their number as
+/// their position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Position {
-    txid: i64,
-    seq: i64,
-}
+pub(crate) struct Position(i64);
 
 impl Position {
     /// Before the first event.
-    pub const START: Position = Position { txid: -1, seq: 0 };
+    pub const START: Position = Position(0);
 
     /// The position of an event row.
     pub fn of(row: &EventRow) -> Position {
-        Position { txid: row.txid, seq: row.seq }
+        Position(row.feed_pos.unwrap_or(row.seq))
     }
 
-    /// Reads a cursor: `txid.seq` as this release writes it, or a bare number as the first
-    /// release wrote it (then the event with that number gives the transaction id).
-    pub fn parse(conn: &mut DbConn, cursor: &str) -> StoreResult<Position> {
-        let bad = || CoreError::invalid("after", "is not a cursor from this log");
-        if cursor.is_empty() {
-            return Ok(Position::START);
+    /// Reads a cursor (empty for the start).
+    pub fn parse(cursor: Option<&str>) -> StoreResult<Position> {
+        match cursor.map(str::trim) {
+            None | Some("") => Ok(Position::START),
+            Some(text) => text
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .map(Position)
+                .ok_or_else(|| CoreError::invalid("after", "is not a cursor from this log").into()),
         }
-        if let Some((txid, seq)) = cursor.split_once('.') {
-            let txid = txid.parse().map_err(|_| bad())?;
-            let seq = seq.parse().map_err(|_| bad())?;
-            return Ok(Position { txid, seq });
-        }
-        let seq: i64 = cursor.parse().map_err(|_| bad())?;
-        let txid = events::table
-            .filter(events::seq.eq(seq))
-            .select(events::txid)
-            .first::<i64>(conn)
-            .optional()?
-            .unwrap_or(0);
-        Ok(Position { txid, seq })
     }
 }
 
 impl std::fmt::Display for Position {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.txid, self.seq)
+        write!(f, "{}", self.0)
     }
 }
 
 /// The events after `after`, in feed order: a reader that follows the cursor from the start
-/// sees every committed event once, and no event ever commits behind its cursor.
+/// sees every committed event once, and no event ever appears behind its cursor.
 ///
-/// Why this holds. On PostgreSQL, numbers (`seq`) are handed out when an event is written
-/// and transactions commit in any order, so a number can become visible after a larger one
-/// was read. Each event therefore carries the id of the transaction that wrote it (`txid`),
-/// the feed is ordered by (txid, seq), and it shows only events of transactions older than
-/// the oldest one still running (`pg_snapshot_xmin`): those have all ended, so no event can
-/// appear among them later, and every transaction that has not ended, or starts later, has
-/// an id at or above that bound, after everything the reader has seen. The price: the feed
-/// waits for the oldest running writer, and Keyport's writes are short. On SQLite one
-/// writer runs at a time (`BEGIN IMMEDIATE`), so numbers commit in order and txid is 0.
+/// Why this holds. On PostgreSQL, event numbers (`seq`) are handed out when an event is
+/// written, and transactions commit in any order: a reader following `seq` could pass a
+/// number whose transaction commits later, and never see that event. So the feed does not
+/// follow `seq`. It follows a feed position that an event gets only after it committed:
+/// [`Store::sequence_events`] numbers the committed events without one, in `seq` order,
+/// after the last position given, one sequencer at a time (under the lock on the
+/// `event_feed` row), and the feed shows only events that have a position. Positions are
+/// given in increasing order by transactions that run one after another, so once a reader
+/// has seen position P, every event still without a position will get one above P.
+/// (Unlike filtering by the oldest running transaction, this does not wait for long
+/// transactions of other databases on the same server.) Readers and the webhook sender run
+/// the sequencer before they read; an event reaches the feed at their next call.
+///
+/// On SQLite one writer runs at a time (`BEGIN IMMEDIATE`), so numbers commit in order and
+/// the feed follows `seq` directly.
 pub(crate) fn feed<'a>(
     backend: Backend,
     after: Position,
 ) -> events::BoxedQuery<'a, Db, diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<EventRow, Db>>> {
-    let mut query = events::table
-        .filter(
-            events::txid
-                .gt(after.txid)
-                .or(events::txid.eq(after.txid).and(events::seq.gt(after.seq))),
-        )
-        .order((events::txid.asc(), events::seq.asc()))
-        .select(EventRow::as_select())
-        .into_boxed();
-    if backend == Backend::Postgres {
-        query = query.filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
-            "txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
-        ));
+    let query = events::table.select(EventRow::as_select()).into_boxed();
+    match backend {
+        Backend::Postgres => query.filter(events::feed_pos.gt(after.0)).order(events::feed_pos.asc()),
+        Backend::Sqlite => query.filter(events::seq.gt(after.0)).order(events::seq.asc()),
     }
-    query
 }
 
 pub(crate) fn event_view(row: EventRow) -> StoreResult<EventView> {

@@ -198,7 +198,7 @@ pub(crate) struct EventRow {
     pub channel: String,
     pub data: String,
     pub at: NaiveDateTime,
-    pub txid: i64,
+    pub feed_pos: Option<i64>,
 }
 
 /// A new event.

@@ -179,7 +179,7 @@ diesel::table! {
         channel -> Text,
         data -> Text,
         at -> Timestamp,
-        txid -> BigInt,
+        feed_pos -> Nullable<BigInt>,
     }
 }
 
@@ -260,6 +260,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_deliveries,
     webhook_attempts,
     webhook_feed,
+    event_feed,
 );
 
 diesel::table! {
@@ -391,6 +392,13 @@ diesel::table! {
         status -> Nullable<Integer>,
         error -> Nullable<Text>,
         latency_ms -> Integer,
+    }
+}
+
+diesel::table! {
+    event_feed (id) {
+        id -> Integer,
+        last -> BigInt,
     }
 }
 

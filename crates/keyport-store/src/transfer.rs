@@ -206,8 +206,8 @@ impl Store {
                         let mut names = Vec::new();
                         let mut values = Vec::new();
                         for (name, value) in row {
-                            if table == "events" && name == "txid" {
-                                // The feed position is the importing database's own.
+                            if table == "events" && name == "feed_pos" {
+                                // Feed positions are the importing database's own (its sequencer gives them).
                                 continue;
                             }
                             let kind = known

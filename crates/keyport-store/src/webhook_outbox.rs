@@ -81,6 +81,7 @@ impl Store {
     /// events per call); answers how many events it read.
     pub fn fan_out_webhooks(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<usize> {
         let backend = self.backend;
+        self.sequence_events()?;
         self.write(|conn| {
             // The lock: a second instance waits here and then reads the new position.
             diesel::update(webhook_feed::table.find(FEED))
@@ -88,7 +89,7 @@ impl Store {
                 .execute(conn)?;
             let text: String =
                 webhook_feed::table.find(FEED).select(webhook_feed::position).first(conn)?;
-            let position = Position::parse(conn, &text)?;
+            let position = Position::parse(Some(&text))?;
             let endpoints: Vec<EndpointRow> = webhook_endpoints::table
                 .filter(webhook_endpoints::enabled.eq(true))
                 .select(EndpointRow::as_select())

@@ -2,5 +2,7 @@ DROP TABLE webhook_feed;
 DROP TABLE webhook_attempts;
 DROP TABLE webhook_deliveries;
 DROP TABLE webhook_endpoints;
+DROP TABLE event_feed;
+DROP INDEX events_unsequenced;
 DROP INDEX events_feed;
-ALTER TABLE events DROP COLUMN txid;
+ALTER TABLE events DROP COLUMN feed_pos;

@@ -1,10 +1,18 @@
--- The event feed in commit order: each event carries the id of the transaction that wrote
--- it. The feed shows an event only once every transaction with a smaller id has ended, and
--- orders by (txid, seq), so no event can commit behind a reader's cursor. Rows written
--- before this change get 0 (they are all committed).
-ALTER TABLE events ADD COLUMN txid BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE events ALTER COLUMN txid SET DEFAULT (pg_current_xact_id()::text::bigint);
-CREATE INDEX events_feed ON events(txid, seq);
+-- The event feed in commit order. Event numbers (seq) are handed out when an event is
+-- written and transactions commit in any order, so a reader following seq could pass a
+-- number that commits later. Each event therefore gets a feed position after it committed:
+-- a sequencer (run by readers and the webhook sender, one at a time under the lock on
+-- event_feed) numbers the committed events that have none, in seq order, after the last
+-- position given. Events written before this change keep their number as their position.
+ALTER TABLE events ADD COLUMN feed_pos BIGINT;
+UPDATE events SET feed_pos = seq;
+CREATE UNIQUE INDEX events_feed ON events(feed_pos);
+CREATE INDEX events_unsequenced ON events(seq) WHERE feed_pos IS NULL;
+CREATE TABLE event_feed (
+    id INTEGER PRIMARY KEY,
+    last BIGINT NOT NULL
+);
+INSERT INTO event_feed (id, last) VALUES (1, COALESCE((SELECT MAX(seq) FROM events), 0));
 
 CREATE TABLE webhook_endpoints (
     id TEXT PRIMARY KEY,

@@ -1,7 +1,11 @@
--- SQLite has one writer at a time, so sequence order is commit order: txid stays 0.
-ALTER TABLE events ADD COLUMN txid BIGINT NOT NULL DEFAULT 0;
-
-CREATE INDEX events_feed ON events(txid, seq);
+-- SQLite has one writer at a time, so seq order is commit order and the feed follows seq;
+-- feed_pos stays empty (the column keeps both schemas alike).
+ALTER TABLE events ADD COLUMN feed_pos BIGINT;
+CREATE TABLE event_feed (
+    id INTEGER PRIMARY KEY,
+    last BIGINT NOT NULL
+);
+INSERT INTO event_feed (id, last) VALUES (1, 0);
 
 CREATE TABLE webhook_endpoints (
     id TEXT PRIMARY KEY,

@@ -15,3 +15,4 @@ mod rest_access;
 mod rest_field;
 mod server;
 mod soap;
+mod webhooks;
