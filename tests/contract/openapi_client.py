@@ -8,13 +8,15 @@ import sys
 
 from keyport_rest_api_client import AuthenticatedClient, Client
 from keyport_rest_api_client.api.auth import create_session
-from keyport_rest_api_client.api.catalog import create_item, create_product, create_rule_set, get_item
+from keyport_rest_api_client.api.catalog import create_item, create_product, create_rule_set, get_item, list_products
 from keyport_rest_api_client.api.customer import create_activation, list_my_licenses
 from keyport_rest_api_client.api.customers import create_customer
 from keyport_rest_api_client.api.events import list_events
 from keyport_rest_api_client.api.field import create_checkin, create_demo
 from keyport_rest_api_client.api.orders import create_order, get_order
+from keyport_rest_api_client.api.webhooks import create_webhook_endpoint, list_webhook_deliveries
 from keyport_rest_api_client.models import (
+    CreatedWebhookEndpoint,
     CustomerRequest,
     DemoOutcome,
     DemoRequest,
@@ -33,6 +35,8 @@ from keyport_rest_api_client.models import (
     RuleSetParams,
     SignedReportRequest,
     TokenResponse,
+    WebhookDeliveryPage,
+    WebhookEndpointRequest,
 )
 from keyport_rest_api_client.types import UNSET
 
@@ -119,4 +123,16 @@ expect(isinstance(page, EventPage) and any(e.kind == "license_activated" for e i
        "the event feed shows the activation")
 bad = list_events.sync_detailed(client=staff, limit=501)
 expect(bad.status_code == 422 and isinstance(bad.parsed, Problem), "a limit above the documented maximum is refused")
+create_product.sync_detailed(client=staff, body=ProductRequest(code="gen-second", name="Second"))
+first = list_products.sync_detailed(client=staff, limit=1)
+cursor = first.headers.get("x-next-cursor")
+expect(first.status_code == 200 and len(first.parsed) == 1 and cursor, "a product list pages with limit and X-Next-Cursor")
+rest = list_products.sync(client=staff, after=cursor, limit=500)
+expect(isinstance(rest, list) and first.parsed[0].code not in [p.code for p in rest], "the next page follows the cursor")
+hook = create_webhook_endpoint.sync(client=staff, body=WebhookEndpointRequest(
+    url="https://hooks.example.com/keyport", event_kinds=["order_created"]))
+expect(isinstance(hook, CreatedWebhookEndpoint) and hook.secret.startswith("whsec_"),
+       "a webhook endpoint is registered and its secret shown")
+deliveries = list_webhook_deliveries.sync(client=staff, endpoint_id=hook.endpoint.id)
+expect(isinstance(deliveries, WebhookDeliveryPage), "its deliveries list as a page")
 print("generated client: walk-through passed")

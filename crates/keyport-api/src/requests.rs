@@ -189,6 +189,74 @@ pub struct CustomerQuery {
     pub email: Option<String>,
     /// By the shop's customer number.
     pub customer_number: Option<String>,
+    /// E-mail addresses that start with this (any case).
+    #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 254))]
+    pub email_prefix: Option<String>,
+    /// Names that contain this (any case).
+    #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 200))]
+    pub name: Option<String>,
+    /// The customer a ticket is registered to (case, spaces and dashes do not matter).
+    pub ticket_code: Option<String>,
+    /// The `X-Next-Cursor` of the previous page.
+    pub after: Option<String>,
+    /// At most this many (1 to 500, default 100).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 500))]
+    pub limit: Option<u32>,
+}
+
+/// Which customers staff look for, checked; every given filter must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerSearch {
+    /// This e-mail address.
+    pub email: Option<keyport_core::Email>,
+    /// E-mail addresses that start with this (lower case).
+    pub email_prefix: Option<String>,
+    /// Names that contain this (lower case).
+    pub name: Option<String>,
+    /// This customer number.
+    pub customer_number: Option<keyport_core::CustomerNumber>,
+    /// The customer a ticket is registered to.
+    pub ticket: Option<keyport_core::TicketCode>,
+}
+
+impl CustomerSearch {
+    /// Whether it looks beyond one customer named exactly (e-mail address or number): a
+    /// search, which is for admins and support only.
+    pub fn is_search(&self) -> bool {
+        let exact = self.email.is_some() || self.customer_number.is_some();
+        !exact || self.email_prefix.is_some() || self.name.is_some() || self.ticket.is_some()
+    }
+}
+
+impl CustomerQuery {
+    /// The filters, checked.
+    pub fn parse(&self) -> Result<CustomerSearch, CoreError> {
+        let text =
+            |field: &'static str, value: &Option<String>, max: usize| -> Result<Option<String>, CoreError> {
+                match value.as_deref().map(str::trim) {
+                    None => Ok(None),
+                    Some("") => Err(CoreError::invalid(field, "must not be empty")),
+                    Some(v) if v.chars().count() > max => {
+                        Err(CoreError::invalid(field, format!("must be at most {max} characters")))
+                    }
+                    Some(v) => {
+                        keyport_core::check_text(field, v)?;
+                        Ok(Some(v.to_lowercase()))
+                    }
+                }
+            };
+        Ok(CustomerSearch {
+            email: self.email.as_deref().map(keyport_core::Email::parse).transpose()?,
+            email_prefix: text("email_prefix", &self.email_prefix, 254)?,
+            name: text("name", &self.name, 200)?,
+            customer_number: self
+                .customer_number
+                .as_deref()
+                .map(keyport_core::CustomerNumber::parse)
+                .transpose()?,
+            ticket: self.ticket_code.as_deref().map(keyport_core::TicketCode::parse).transpose()?,
+        })
+    }
 }
 
 /// Filters and the page.

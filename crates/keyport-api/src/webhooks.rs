@@ -1,9 +1,9 @@
 //! Webhooks: endpoints, their deliveries and attempts, as the REST API shows and takes them.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use keyport_core::CoreError;
 use keyport_core::webhook::{EndpointChanges, EndpointSpec, EndpointUrl, Selection, description};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A webhook endpoint (never its secret; see the secret's own call).
@@ -222,15 +222,15 @@ pub struct DeliveryQuery {
     pub limit: Option<u32>,
 }
 
-/// A page of a list.
+/// A page of a list. (Unknown parameters are ignored, as the lists of 1.0 ignored them.)
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
-#[serde(deny_unknown_fields)]
 pub struct PageQuery {
-    /// The `next_cursor` of the previous page.
+    /// The cursor of the previous page: its `next_cursor`, or for lists answered as an
+    /// array its `X-Next-Cursor` header.
     pub after: Option<String>,
-    /// At most this many (1 to 500, default 100).
+    /// At most this many (1 to 500; 100 for page objects, 500 for arrays).
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 500))]
     pub limit: Option<u32>,
 }
@@ -263,7 +263,10 @@ impl SecretRotationRequest {
     pub fn overlap(&self) -> Result<chrono::Duration, CoreError> {
         let seconds = self.overlap_seconds.unwrap_or(86_400);
         if !(60..=604_800).contains(&seconds) {
-            return Err(CoreError::invalid("overlap_seconds", "must be at least 60 and at most 604800 seconds"));
+            return Err(CoreError::invalid(
+                "overlap_seconds",
+                "must be at least 60 and at most 604800 seconds",
+            ));
         }
         Ok(chrono::Duration::seconds(i64::from(seconds)))
     }

@@ -17,8 +17,8 @@ pub mod order;
 pub mod phrases;
 pub mod rules;
 pub mod text;
-pub mod webhook;
 pub mod ticket;
+pub mod webhook;
 
 pub use catalog::{Features, ItemChanges, ItemSpec, LicenseModel, ProductSpec, VersionRange};
 pub use error::{CoreError, ErrorCode, FaultSide, Lang};

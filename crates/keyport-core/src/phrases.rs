@@ -47,7 +47,10 @@ const WORDS: &[(&str, &str)] = &[
     ),
     ("is not a cursor from this list", "ist keine Position aus dieser Liste"),
     ("must be delivered, failed or pending", "muss delivered, failed oder pending sein"),
-    ("must be at least 60 and at most 604800 seconds", "muss mindestens 60 und höchstens 604800 Sekunden betragen"),
+    (
+        "must be at least 60 and at most 604800 seconds",
+        "muss mindestens 60 und höchstens 604800 Sekunden betragen",
+    ),
     ("check-in", "Anmeldung der Software"),
     ("session", "Nutzungssitzung"),
     ("emergency license", "Notfall-Lizenz"),

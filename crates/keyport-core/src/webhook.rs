@@ -105,8 +105,8 @@ impl EndpointUrl {
         if text.len() > MAX_URL_LEN {
             return Err(CoreError::invalid("url", format!("must be at most {MAX_URL_LEN} characters")));
         }
-        let url = url::Url::parse(text.trim())
-            .map_err(|_| CoreError::invalid("url", "is not an absolute URL"))?;
+        let url =
+            url::Url::parse(text.trim()).map_err(|_| CoreError::invalid("url", "is not an absolute URL"))?;
         match url.scheme() {
             "http" | "https" => {}
             _ => return Err(CoreError::invalid("url", "must start with http:// or https://")),
@@ -400,7 +400,8 @@ mod tests {
     #[test]
     fn the_signature_matches_the_specifications_example() {
         // The example of the Standard Webhooks reference libraries' tests.
-        let secret = Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap_or_else(|_| Secret(vec![]));
+        let secret =
+            Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap_or_else(|_| Secret(vec![]));
         let body = br#"{"test": 2432232314}"#;
         assert_eq!(
             secret.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
@@ -444,7 +445,13 @@ mod tests {
 
     #[test]
     fn private_hosts_are_refused_unless_allowed() {
-        for host in ["http://127.0.0.1/", "http://[::1]:8080/", "http://localhost/", "http://10.0.0.1/", "http://a.localhost./"] {
+        for host in [
+            "http://127.0.0.1/",
+            "http://[::1]:8080/",
+            "http://localhost/",
+            "http://10.0.0.1/",
+            "http://a.localhost./",
+        ] {
             let url = EndpointUrl::parse(host).unwrap();
             assert!(url.check_address(false).is_err(), "{host}");
             assert!(url.check_address(true).is_ok(), "{host}");

@@ -5,6 +5,7 @@ pub mod idempotency;
 pub mod input;
 pub mod methods;
 mod openapi_common;
+pub mod paging;
 pub mod problem;
 mod routes;
 pub mod sso;

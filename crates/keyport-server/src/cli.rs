@@ -233,7 +233,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Admin { task: AdminTask::ListApiKeys { .. } } => {
             let keys = tokio::task::spawn_blocking(move || {
-                anyhow::Ok(open_store(&settings, PoolOptions::command())?.list_api_keys()?)
+                let store = open_store(&settings, PoolOptions::command())?;
+                let (mut keys, mut paging) = (Vec::new(), keyport_store::Paging::first(500));
+                loop {
+                    let page = store.list_api_keys(&paging)?;
+                    keys.extend(page.items);
+                    match page.next_cursor {
+                        Some(cursor) => paging.after = Some(cursor),
+                        None => break anyhow::Ok(keys),
+                    }
+                }
             })
             .await??;
             let now = chrono::Utc::now();

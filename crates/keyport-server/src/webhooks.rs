@@ -36,7 +36,8 @@ impl Resolve for Guarded {
             let kept: Vec<SocketAddr> = found.into_iter().filter(|a| allow || is_public(a.ip())).collect();
             if kept.is_empty() {
                 let refused: Box<dyn std::error::Error + Send + Sync> =
-                    format!("{} resolves only to private, loopback or link-local addresses", name.as_str()).into();
+                    format!("{} resolves only to private, loopback or link-local addresses", name.as_str())
+                        .into();
                 return Err(refused);
             }
             Ok(Box::new(kept.into_iter()) as Addrs)
@@ -93,7 +94,8 @@ impl Sender {
     pub async fn step(&self, store: &Store) -> anyhow::Result<bool> {
         let fanned = {
             let store = store.clone();
-            tokio::task::spawn_blocking(move || store.fan_out_webhooks(chrono::Utc::now(), FAN_OUT_BATCH)).await??
+            tokio::task::spawn_blocking(move || store.fan_out_webhooks(chrono::Utc::now(), FAN_OUT_BATCH))
+                .await??
         };
         let max = i64::try_from(self.settings.concurrency.max(1)).unwrap_or(16);
         // Twice an attempt's timeout and the time to record it: never taken from a live sender.
@@ -152,7 +154,11 @@ impl Sender {
         }
     }
 
-    async fn post(&self, d: &DueDelivery, now: chrono::DateTime<chrono::Utc>) -> Result<(u16, String), String> {
+    async fn post(
+        &self,
+        d: &DueDelivery,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(u16, String), String> {
         let url = reqwest::Url::parse(&d.url).map_err(|e| format!("the address is not valid: {e}"))?;
         if !self.settings.allow_private_addresses
             && let Some(ip) = literal_ip(&url)

@@ -13,7 +13,8 @@ use crate::events::{Subject, append};
 use crate::rows::{ItemRow, ProductRow, RuleSetRow, unsigned};
 use crate::schema::{items, products, rule_sets};
 use crate::{
-    Context, ItemView, ProductView, RuleSetView, Store, StoreResult, new_id, stored_time, utc, uuid_of,
+    Context, ItemView, Page, Paging, ProductView, RuleSetView, Store, StoreResult, new_id, stored_time, utc,
+    uuid_of,
 };
 
 fn exists(resource: &'static str, field: &'static str) -> CoreError {
@@ -126,12 +127,16 @@ impl Store {
         })
     }
 
-    /// Every product, by code.
-    pub fn list_products(&self) -> StoreResult<Vec<ProductView>> {
+    /// The products, by code, one page at a time.
+    pub fn list_products(&self, paging: &Paging) -> StoreResult<Page<ProductView>> {
         self.read(|conn| {
+            let mut query = products::table.order(products::code.asc()).into_boxed();
+            if let Some(after) = &paging.after {
+                query = query.filter(products::code.gt(after.clone()));
+            }
             let rows: Vec<ProductRow> =
-                products::table.order(products::code.asc()).select(ProductRow::as_select()).load(conn)?;
-            rows.into_iter().map(product_view).collect()
+                query.limit(paging.fetch()).select(ProductRow::as_select()).load(conn)?;
+            Page::of(rows, paging, |r| r.code.clone()).try_map(product_view)
         })
     }
 
@@ -182,12 +187,16 @@ impl Store {
         })
     }
 
-    /// Every rule set, by name.
-    pub fn list_rule_sets(&self) -> StoreResult<Vec<RuleSetView>> {
+    /// The rule sets, by name, one page at a time.
+    pub fn list_rule_sets(&self, paging: &Paging) -> StoreResult<Page<RuleSetView>> {
         self.read(|conn| {
+            let mut query = rule_sets::table.order(rule_sets::name.asc()).into_boxed();
+            if let Some(after) = &paging.after {
+                query = query.filter(rule_sets::name.gt(after.clone()));
+            }
             let rows: Vec<RuleSetRow> =
-                rule_sets::table.order(rule_sets::name.asc()).select(RuleSetRow::as_select()).load(conn)?;
-            rows.into_iter().map(rule_set_view).collect()
+                query.limit(paging.fetch()).select(RuleSetRow::as_select()).load(conn)?;
+            Page::of(rows, paging, |r| r.name.clone()).try_map(rule_set_view)
         })
     }
 
@@ -244,16 +253,23 @@ impl Store {
         })
     }
 
-    /// Every item, by SKU.
-    pub fn list_items(&self) -> StoreResult<Vec<ItemView>> {
+    /// The items, by SKU, one page at a time.
+    pub fn list_items(&self, paging: &Paging) -> StoreResult<Page<ItemView>> {
         self.read(|conn| {
-            let rows: Vec<(ItemRow, String, String)> = items::table
+            let mut query = items::table
                 .inner_join(products::table)
                 .inner_join(rule_sets::table)
                 .order(items::sku.asc())
+                .into_boxed();
+            if let Some(after) = &paging.after {
+                query = query.filter(items::sku.gt(after.clone()));
+            }
+            let rows: Vec<(ItemRow, String, String)> = query
+                .limit(paging.fetch())
                 .select((ItemRow::as_select(), products::code, rule_sets::name))
                 .load(conn)?;
-            rows.into_iter().map(|(row, product, rules)| item_view(row, &product, &rules)).collect()
+            Page::of(rows, paging, |r| r.0.sku.clone())
+                .try_map(|(row, product, rules)| item_view(row, &product, &rules))
         })
     }
 }

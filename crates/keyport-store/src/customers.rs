@@ -9,7 +9,10 @@ use crate::events::{Subject, append};
 use crate::lookup::{by_email, by_number};
 use crate::rows::CustomerRow;
 use crate::schema::customers;
-use crate::{Context, CustomerView, Store, StoreResult, new_id, stored_time, utc, uuid_of};
+use crate::{
+    Context, CustomerSearch, CustomerView, Page, Paging, Store, StoreResult, new_id, stored_time, utc,
+    uuid_of,
+};
 
 /// A customer account to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +169,61 @@ impl Store {
     pub fn find_customer_by_number(&self, number: &CustomerNumber) -> StoreResult<CustomerView> {
         self.read(|conn| {
             customer_view(by_number(conn, number)?.ok_or_else(|| CoreError::not_found("customer"))?)
+        })
+    }
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower`, on both backends.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// A LIKE pattern that matches `text` literally (`\` escapes `%`, `_` and itself).
+fn literal(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect()
+}
+
+impl Store {
+    /// The customers that match every given filter, by creation, one page at a time (no
+    /// filter: every customer).
+    pub fn search_customers(
+        &self,
+        search: &CustomerSearch,
+        paging: &Paging,
+    ) -> StoreResult<Page<CustomerView>> {
+        self.read(|conn| {
+            let mut query = customers::table.order(customers::id.asc()).into_boxed();
+            if let Some(email) = &search.email {
+                query = query.filter(customers::email.eq(email.as_str().to_owned()));
+            }
+            if let Some(prefix) = &search.email_prefix {
+                let pattern = format!("{}%", literal(&prefix.to_lowercase()));
+                query = query.filter(customers::email.like(pattern).escape('\\'));
+            }
+            if let Some(name) = &search.name {
+                let pattern = format!("%{}%", literal(&name.to_lowercase()));
+                query = query.filter(lower(customers::name).like(pattern).escape('\\'));
+            }
+            if let Some(number) = &search.customer_number {
+                query = query.filter(customers::customer_number.eq(number.as_str().to_owned()));
+            }
+            if let Some(code) = &search.ticket {
+                let owner = crate::schema::tickets::table
+                    .filter(crate::schema::tickets::code.eq(code.as_str().to_owned()))
+                    .select(crate::schema::tickets::customer_id.assume_not_null());
+                query = query.filter(customers::id.eq_any(owner));
+            }
+            if let Some(after) = &paging.after {
+                query = query.filter(customers::id.gt(after.clone()));
+            }
+            let rows: Vec<CustomerRow> =
+                query.limit(paging.fetch()).select(CustomerRow::as_select()).load(conn)?;
+            Page::of(rows, paging, |r| r.id.clone()).try_map(customer_view)
         })
     }
 }

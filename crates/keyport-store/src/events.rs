@@ -129,7 +129,9 @@ impl Store {
         }
         self.write(|conn| {
             // One sequencer at a time; the next statement sees what committed meanwhile.
-            diesel::update(event_feed::table.find(1)).set(event_feed::last.eq(event_feed::last)).execute(conn)?;
+            diesel::update(event_feed::table.find(1))
+                .set(event_feed::last.eq(event_feed::last))
+                .execute(conn)?;
             diesel::sql_query(
                 "WITH next AS (SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM events \
                  WHERE feed_pos IS NULL ORDER BY seq LIMIT 5000), \

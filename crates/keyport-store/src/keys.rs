@@ -14,7 +14,7 @@ pub use keyport_api::ApiKeyView;
 use crate::events::{Subject, append};
 use crate::rows::ApiKeyRow;
 use crate::schema::api_keys;
-use crate::{Context, Store, StoreError, StoreResult, new_id, stored_time, utc, uuid_of};
+use crate::{Context, Page, Paging, Store, StoreError, StoreResult, new_id, stored_time, utc, uuid_of};
 
 /// Every key starts with this, so a leaked key is easy to recognize in logs and scanners.
 pub const KEY_PREFIX: &str = "kp_";
@@ -91,14 +91,16 @@ impl Store {
         })
     }
 
-    /// Every API key, newest first (never the keys themselves).
-    pub fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyView>> {
+    /// The API keys, newest first, one page at a time (never the keys themselves).
+    pub fn list_api_keys(&self, paging: &Paging) -> StoreResult<Page<ApiKeyView>> {
         self.read(|conn| {
-            let rows: Vec<ApiKeyRow> = api_keys::table
-                .order(api_keys::created_at.desc())
-                .select(ApiKeyRow::as_select())
-                .load(conn)?;
-            rows.into_iter().map(key_view).collect()
+            let mut query = api_keys::table.order(api_keys::id.desc()).into_boxed();
+            if let Some(after) = &paging.after {
+                query = query.filter(api_keys::id.lt(after.clone()));
+            }
+            let rows: Vec<ApiKeyRow> =
+                query.limit(paging.fetch()).select(ApiKeyRow::as_select()).load(conn)?;
+            Page::of(rows, paging, |r| r.id.clone()).try_map(key_view)
         })
     }
 

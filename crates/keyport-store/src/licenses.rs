@@ -20,7 +20,8 @@ use crate::rows::display_code;
 use crate::rows::{ActivationRow, CreditGrantRow, ItemRow, LicenseRow, MachineRow, RuleSetRow, TicketRow};
 use crate::schema::{activations, credit_grants, items, licenses, machines, products, rule_sets, tickets};
 use crate::{
-    ActivationView, Context, LicenseView, Store, StoreResult, TicketView, stored_time, utc, uuid_of,
+    ActivationView, Context, LicenseView, Page, Paging, Store, StoreResult, TicketView, stored_time, utc,
+    uuid_of,
 };
 
 /// How many ids go into one `IN (...)` list (SQLite allows a few thousand variables).
@@ -45,6 +46,16 @@ pub(crate) enum Select<'a> {
 }
 
 pub(crate) fn load(conn: &mut DbConn, select: Select<'_>) -> StoreResult<Vec<Loaded>> {
+    load_page(conn, select, None)
+}
+
+/// Loads the selected licenses, by creation (their ids grow with it); with `paging`, the
+/// page after its cursor (a license id) plus one more row.
+pub(crate) fn load_page(
+    conn: &mut DbConn,
+    select: Select<'_>,
+    paging: Option<&Paging>,
+) -> StoreResult<Vec<Loaded>> {
     let mut query = licenses::table
         .inner_join(items::table.inner_join(products::table).inner_join(rule_sets::table))
         .inner_join(tickets::table)
@@ -54,8 +65,14 @@ pub(crate) fn load(conn: &mut DbConn, select: Select<'_>) -> StoreResult<Vec<Loa
         Select::Ticket(id) => query.filter(licenses::ticket_id.eq(id.to_owned())),
         Select::Customer(id) => query.filter(tickets::customer_id.eq(id.to_owned())),
     };
+    if let Some(paging) = paging {
+        if let Some(after) = &paging.after {
+            query = query.filter(licenses::id.gt(after.clone()));
+        }
+        query = query.limit(paging.fetch());
+    }
     let rows: Vec<(LicenseRow, ItemRow, RuleSetRow, String, TicketRow)> = query
-        .order((licenses::created_at.asc(), licenses::id.asc()))
+        .order(licenses::id.asc())
         .select((
             LicenseRow::as_select(),
             ItemRow::as_select(),
@@ -368,23 +385,30 @@ impl Store {
         })
     }
 
-    /// The tickets a scope sees: a customer's registered tickets, or the ticket of a
-    /// ticket login.
+    /// The tickets a scope sees, oldest first, one page at a time: a customer's registered
+    /// tickets, or the ticket of a ticket login.
     pub fn list_tickets(
         &self,
         scope: Scope,
+        paging: &Paging,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> StoreResult<Vec<TicketView>> {
+    ) -> StoreResult<Page<TicketView>> {
         self.read(|conn| {
             let mut query = tickets::table.into_boxed();
             query = match scope {
                 Scope::Customer(id) => query.filter(tickets::customer_id.eq(id.to_string())),
                 Scope::Ticket(id) => query.filter(tickets::id.eq(id.to_string())),
-                Scope::Staff => return Ok(Vec::new()),
+                Scope::Staff => return Ok(Page { items: Vec::new(), next_cursor: None }),
             };
-            let rows: Vec<TicketRow> =
-                query.order(tickets::created_at.asc()).select(TicketRow::as_select()).load(conn)?;
-            rows.into_iter().map(|t| ticket_view(conn, t, now)).collect()
+            if let Some(after) = &paging.after {
+                query = query.filter(tickets::id.gt(after.clone()));
+            }
+            let rows: Vec<TicketRow> = query
+                .order(tickets::id.asc())
+                .limit(paging.fetch())
+                .select(TicketRow::as_select())
+                .load(conn)?;
+            Page::of(rows, paging, |t| t.id.clone()).try_map(|t| ticket_view(conn, t, now))
         })
     }
 
@@ -420,5 +444,32 @@ impl Store {
             Scope::Ticket(id) => self.read(|conn| views(&load(conn, Select::Ticket(&id.to_string()))?, now)),
             Scope::Staff => Ok(Vec::new()),
         }
+    }
+
+    /// The licenses a scope sees, by creation, one page at a time (see [`Store::list_licenses`]).
+    pub fn page_licenses(
+        &self,
+        scope: Scope,
+        paging: &Paging,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Page<LicenseView>> {
+        let (customer, ticket) = (scope_id(scope, true), scope_id(scope, false));
+        let select = match (&customer, &ticket) {
+            (Some(id), _) => Select::Customer(id),
+            (None, Some(id)) => Select::Ticket(id),
+            (None, None) => return Ok(Page { items: Vec::new(), next_cursor: None }),
+        };
+        self.read(|conn| {
+            let loaded = load_page(conn, select, Some(paging))?;
+            Page::of(loaded, paging, |l| l.license.id.clone()).try_map(|l| l.view(now))
+        })
+    }
+}
+
+/// The customer's (`customer`) or the ticket's id of a scope, as stored.
+fn scope_id(scope: Scope, customer: bool) -> Option<String> {
+    match (scope, customer) {
+        (Scope::Customer(id), true) | (Scope::Ticket(id), false) => Some(id.to_string()),
+        (Scope::Customer(_), false) | (Scope::Ticket(_), true) | (Scope::Staff, _) => None,
     }
 }

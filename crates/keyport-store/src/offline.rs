@@ -26,7 +26,9 @@ use crate::events::append;
 use crate::licenses::activation_view;
 use crate::rows::{ActivationRow, MachineRow};
 use crate::schema::{activations, used_files};
-use crate::{ActivationOutcome, ActivationView, Context, Scope, Store, StoreResult, stored_time};
+use crate::{
+    ActivationOutcome, ActivationView, Context, Page, Paging, Scope, Store, StoreResult, stored_time,
+};
 
 /// Records a file's nonce, or refuses it as `replayed`.
 fn use_once(
@@ -153,14 +155,19 @@ impl Store {
         })
     }
 
-    /// The pending offline activations the scope sees ("transfers").
-    pub fn list_transfers(&self, scope: Scope) -> StoreResult<Vec<ActivationView>> {
-        let licenses = self.list_licenses(scope, Utc::now())?;
-        Ok(licenses
-            .into_iter()
-            .flat_map(|l| l.activations)
-            .filter(|a| a.state == ActivationState::Pending)
-            .collect())
+    /// The pending offline activations the scope sees ("transfers"), one page of the
+    /// scope's licenses at a time: the cursor is the last license looked at.
+    pub fn list_transfers(&self, scope: Scope, paging: &Paging) -> StoreResult<Page<ActivationView>> {
+        let licenses = self.page_licenses(scope, paging, Utc::now())?;
+        Ok(Page {
+            items: licenses
+                .items
+                .into_iter()
+                .flat_map(|l| l.activations)
+                .filter(|a| a.state == ActivationState::Pending)
+                .collect(),
+            next_cursor: licenses.next_cursor,
+        })
     }
 
     /// A pending transfer with its certificate again, to continue an interrupted one.

@@ -24,33 +24,38 @@ pub(crate) fn resource(
             Err(_) => return Ok(Value::Null),
         },
         "customer" => {
-            let Some(row) = customers::table.find(id).select(CustomerRow::as_select()).first(conn).optional()?
+            let Some(row) =
+                customers::table.find(id).select(CustomerRow::as_select()).first(conn).optional()?
             else {
                 return Ok(Value::Null);
             };
             serde_json::to_value(crate::customers::customer_view(row)?)
         }
         "order" => {
-            let Some(row) = orders::table.find(id).select(OrderRow::as_select()).first(conn).optional()? else {
+            let Some(row) = orders::table.find(id).select(OrderRow::as_select()).first(conn).optional()?
+            else {
                 return Ok(Value::Null);
             };
             serde_json::to_value(crate::orders::order_view(conn, row)?)
         }
         "ticket" => {
-            let Some(row) = tickets::table.find(id).select(TicketRow::as_select()).first(conn).optional()? else {
+            let Some(row) = tickets::table.find(id).select(TicketRow::as_select()).first(conn).optional()?
+            else {
                 return Ok(Value::Null);
             };
             serde_json::to_value(crate::licenses::ticket_view(conn, row, now)?)
         }
         "product" => {
-            let Some(row) = products::table.find(id).select(ProductRow::as_select()).first(conn).optional()?
+            let Some(row) =
+                products::table.find(id).select(ProductRow::as_select()).first(conn).optional()?
             else {
                 return Ok(Value::Null);
             };
             serde_json::to_value(crate::catalog::product_view(row)?)
         }
         "rule_set" => {
-            let Some(row) = rule_sets::table.find(id).select(RuleSetRow::as_select()).first(conn).optional()?
+            let Some(row) =
+                rule_sets::table.find(id).select(RuleSetRow::as_select()).first(conn).optional()?
             else {
                 return Ok(Value::Null);
             };

@@ -87,8 +87,7 @@ impl Store {
             diesel::update(webhook_feed::table.find(FEED))
                 .set(webhook_feed::updated_at.eq(stored_time(now)))
                 .execute(conn)?;
-            let text: String =
-                webhook_feed::table.find(FEED).select(webhook_feed::position).first(conn)?;
+            let text: String = webhook_feed::table.find(FEED).select(webhook_feed::position).first(conn)?;
             let position = Position::parse(Some(&text))?;
             let endpoints: Vec<EndpointRow> = webhook_endpoints::table
                 .filter(webhook_endpoints::enabled.eq(true))
@@ -148,8 +147,12 @@ impl Store {
             deliveries.retain(|d| !made.contains(&(d.endpoint_id.clone(), d.event_id.clone())));
             for chunk in deliveries.chunks(100) {
                 match conn {
-                    DbConn::Pg(c) => diesel::insert_into(webhook_deliveries::table).values(chunk).execute(c)?,
-                    DbConn::Sqlite(c) => diesel::insert_into(webhook_deliveries::table).values(chunk).execute(c)?,
+                    DbConn::Pg(c) => {
+                        diesel::insert_into(webhook_deliveries::table).values(chunk).execute(c)?
+                    }
+                    DbConn::Sqlite(c) => {
+                        diesel::insert_into(webhook_deliveries::table).values(chunk).execute(c)?
+                    }
                 };
             }
             diesel::update(webhook_feed::table.find(FEED))
@@ -188,12 +191,14 @@ impl Store {
             if candidates.is_empty() {
                 return Ok(Vec::new());
             }
-            diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&candidates)).filter(due()))
-                .set((
-                    webhook_deliveries::claim.eq(&token),
-                    webhook_deliveries::locked_until.eq(stored_time(now + hold)),
-                ))
-                .execute(conn)?;
+            diesel::update(
+                webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&candidates)).filter(due()),
+            )
+            .set((
+                webhook_deliveries::claim.eq(&token),
+                webhook_deliveries::locked_until.eq(stored_time(now + hold)),
+            ))
+            .execute(conn)?;
             let claimed: Vec<(DeliveryRow, EndpointRow)> = webhook_deliveries::table
                 .inner_join(webhook_endpoints::table)
                 .filter(webhook_deliveries::id.eq_any(&candidates))
@@ -207,7 +212,11 @@ impl Store {
     /// Records attempts: a 2xx delivers; anything else waits for the next retry or, when
     /// the delivery's window is spent, gives up. An endpoint that has failed for a whole
     /// window is disabled.
-    pub fn record_webhook_attempts(&self, outcomes: &[AttemptOutcome], policy: &RetryPolicy) -> StoreResult<()> {
+    pub fn record_webhook_attempts(
+        &self,
+        outcomes: &[AttemptOutcome],
+        policy: &RetryPolicy,
+    ) -> StoreResult<()> {
         if outcomes.is_empty() {
             return Ok(());
         }
@@ -225,7 +234,9 @@ impl Store {
                 .collect();
             match conn {
                 DbConn::Pg(c) => diesel::insert_into(webhook_attempts::table).values(&attempts).execute(c)?,
-                DbConn::Sqlite(c) => diesel::insert_into(webhook_attempts::table).values(&attempts).execute(c)?,
+                DbConn::Sqlite(c) => {
+                    diesel::insert_into(webhook_attempts::table).values(&attempts).execute(c)?
+                }
             };
             for outcome in outcomes {
                 record_one(conn, outcome, policy)?;
@@ -345,7 +356,13 @@ fn record_one(conn: &mut DbConn, outcome: &AttemptOutcome, policy: &RetryPolicy)
                 .execute(conn)?;
             let ctx = Context::new(Actor::System, Channel::System, outcome.at);
             let data = json!({"url": endpoint.url, "reason": clip(&reason)});
-            append(conn, &ctx, EventKind::WebhookEndpointDisabled, Subject::of("webhook_endpoint", &endpoint.id), data)?;
+            append(
+                conn,
+                &ctx,
+                EventKind::WebhookEndpointDisabled,
+                Subject::of("webhook_endpoint", &endpoint.id),
+                data,
+            )?;
             tracing::warn!(endpoint = %endpoint.id, %reason, "webhook endpoint disabled");
         }
         Health::Disable(_) => {}

@@ -128,7 +128,13 @@ impl Store {
             }
             diesel::insert_into(webhook_endpoints::table).values(&row).execute(conn)?;
             let data = json!({"url": row.url, "event_kinds": spec.selection.names()});
-            append(conn, ctx, EventKind::WebhookEndpointCreated, Subject::of("webhook_endpoint", &row.id), data)?;
+            append(
+                conn,
+                ctx,
+                EventKind::WebhookEndpointCreated,
+                Subject::of("webhook_endpoint", &row.id),
+                data,
+            )?;
             Ok(())
         })?;
         Ok(CreatedWebhookEndpoint { endpoint: endpoint_view(&row)?, secret: secret.to_string() })
@@ -147,7 +153,8 @@ impl Store {
             if let Some(after) = after {
                 query = query.filter(webhook_endpoints::id.gt(after));
             }
-            let rows: Vec<EndpointRow> = query.limit(limit + 1).select(EndpointRow::as_select()).load(conn)?;
+            let rows: Vec<EndpointRow> =
+                query.limit(limit + 1).select(EndpointRow::as_select()).load(conn)?;
             let more = rows.len() as i64 > limit;
             let items =
                 rows.iter().take(limit as usize).map(endpoint_view).collect::<StoreResult<Vec<_>>>()?;
@@ -162,7 +169,11 @@ impl Store {
     }
 
     /// An endpoint's signing secrets (the previous one only while it still signs).
-    pub fn webhook_secret(&self, id: Uuid, now: chrono::DateTime<chrono::Utc>) -> StoreResult<WebhookSecretView> {
+    pub fn webhook_secret(
+        &self,
+        id: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<WebhookSecretView> {
         self.read(|conn| {
             let row = load_endpoint(conn, id)?;
             let until = row.previous_secret_until.map(utc).filter(|u| *u > now);
@@ -238,7 +249,13 @@ impl Store {
                 .execute(conn)?;
             diesel::delete(webhook_endpoints::table.find(&row.id)).execute(conn)?;
             let data = json!({"url": row.url});
-            append(conn, ctx, EventKind::WebhookEndpointDeleted, Subject::of("webhook_endpoint", &row.id), data)?;
+            append(
+                conn,
+                ctx,
+                EventKind::WebhookEndpointDeleted,
+                Subject::of("webhook_endpoint", &row.id),
+                data,
+            )?;
             Ok(())
         })
     }
@@ -264,7 +281,13 @@ impl Store {
                 ))
                 .execute(conn)?;
             let data = json!({"previous_secret_until": until});
-            append(conn, ctx, EventKind::WebhookSecretRotated, Subject::of("webhook_endpoint", &row.id), data)?;
+            append(
+                conn,
+                ctx,
+                EventKind::WebhookSecretRotated,
+                Subject::of("webhook_endpoint", &row.id),
+                data,
+            )?;
             Ok(WebhookSecretView {
                 secret: secret.clone(),
                 previous_secret: Some(row.secret),
@@ -295,7 +318,8 @@ impl Store {
             if let Some(after) = after {
                 query = query.filter(webhook_deliveries::id.lt(after));
             }
-            let rows: Vec<DeliveryRow> = query.limit(limit + 1).select(DeliveryRow::as_select()).load(conn)?;
+            let rows: Vec<DeliveryRow> =
+                query.limit(limit + 1).select(DeliveryRow::as_select()).load(conn)?;
             let more = rows.len() as i64 > limit;
             let items =
                 rows.iter().take(limit as usize).map(delivery_view).collect::<StoreResult<Vec<_>>>()?;

@@ -13,6 +13,7 @@ mod reliability;
 mod rest;
 mod rest_access;
 mod rest_field;
+mod rest_lists;
 mod server;
 mod soap;
 mod webhooks;

@@ -22,7 +22,10 @@ fn spec(url: &str, kinds: &[&str]) -> keyport_core::webhook::EndpointSpec {
 }
 
 fn product(store: &Store, ctx: &keyport_store::Context, code: &str) {
-    let spec = ProductSpec { code: ProductCode::parse(code).unwrap(), name: keyport_core::DisplayName::parse(code).unwrap() };
+    let spec = ProductSpec {
+        code: ProductCode::parse(code).unwrap(),
+        name: keyport_core::DisplayName::parse(code).unwrap(),
+    };
     store.define_product(ctx, &spec).unwrap();
 }
 
@@ -30,8 +33,9 @@ fn product(store: &Store, ctx: &keyport_store::Context, code: &str) {
 fn drain(store: &Store, after: &mut Option<String>, limit: u32) -> Vec<String> {
     let mut ids = Vec::new();
     loop {
-        let page =
-            store.query_events(&EventFilter { after: after.clone(), limit: Some(limit), ..EventFilter::default() }).unwrap();
+        let page = store
+            .query_events(&EventFilter { after: after.clone(), limit: Some(limit), ..EventFilter::default() })
+            .unwrap();
         if let Some(last) = page.items.last() {
             *after = Some(last.cursor.clone());
         }
@@ -67,7 +71,11 @@ fn a_reader_tailing_the_feed_sees_every_committed_event_once() {
         let mut writers = Vec::new();
         for (n, store) in [f.store.clone(), second.clone()].into_iter().enumerate() {
             writers.push(std::thread::spawn(move || {
-                let ctx = keyport_store::Context::new(keyport_core::Actor::System, keyport_core::Channel::Rest, Utc::now());
+                let ctx = keyport_store::Context::new(
+                    keyport_core::Actor::System,
+                    keyport_core::Channel::Rest,
+                    Utc::now(),
+                );
                 for i in 0..40 {
                     product(&store, &ctx, &format!("feed{n}x{i}"));
                 }
@@ -113,9 +121,16 @@ fn a_reader_tailing_the_feed_sees_every_committed_event_once() {
         let seen: HashSet<String> = seen.into_iter().collect();
         let missed: Vec<&String> = all.difference(&seen).collect();
         assert!(missed.is_empty(), "the reader skipped {} committed events: {missed:?}", missed.len());
-        let expected = if f.backend() == Backend::Postgres { 80 + 6 * 30 * 2 - rolled_back.lock().unwrap().len() } else { 80 };
+        let expected = if f.backend() == Backend::Postgres {
+            80 + 6 * 30 * 2 - rolled_back.lock().unwrap().len()
+        } else {
+            80
+        };
         assert_eq!(all.len(), expected);
-        assert!(rolled_back.lock().unwrap().iter().all(|id| !seen.contains(id)), "a rolled-back event was read");
+        assert!(
+            rolled_back.lock().unwrap().iter().all(|id| !seen.contains(id)),
+            "a rolled-back event was read"
+        );
         if f.backend() == Backend::Postgres {
             // The test means something only if numbers did commit out of order.
             #[derive(QueryableByName)]
@@ -141,7 +156,8 @@ fn a_cursor_of_the_first_release_still_reads_on() {
         let all = f.store.query_events(&EventFilter::default()).unwrap().items;
         assert_eq!(all.len(), 3);
         let old_style = EventFilter { after: Some(all[0].seq.to_string()), ..EventFilter::default() };
-        let rest: Vec<_> = f.store.query_events(&old_style).unwrap().items.into_iter().map(|e| e.id).collect();
+        let rest: Vec<_> =
+            f.store.query_events(&old_style).unwrap().items.into_iter().map(|e| e.id).collect();
         assert_eq!(rest, vec![all[1].id, all[2].id]);
         let bad = EventFilter { after: Some("-1".to_owned()), ..EventFilter::default() };
         assert_eq!(f.store.query_events(&bad).unwrap_err().code(), ErrorCode::InvalidInput);
@@ -153,7 +169,8 @@ fn events_become_deliveries_for_the_endpoints_that_want_them() {
     Fixture::each(|f| {
         let ctx = f.ctx();
         let all = f.store.create_webhook_endpoint(&ctx, &spec("http://127.0.0.1:9/all", &[])).unwrap();
-        let orders = f.store.create_webhook_endpoint(&ctx, &spec("http://127.0.0.1:9/o", &["order_created"])).unwrap();
+        let orders =
+            f.store.create_webhook_endpoint(&ctx, &spec("http://127.0.0.1:9/o", &["order_created"])).unwrap();
         assert!(Secret::parse(&all.secret).is_ok());
         let sku = f.item(keyport_core::LicenseModel::Perpetual, rules());
         let order = f.order(&sku, 1);
@@ -163,7 +180,10 @@ fn events_become_deliveries_for_the_endpoints_that_want_them() {
         let to_all = list(all.endpoint.id);
         // The endpoints' own creation events, product, rule set, item, order.
         let kinds: Vec<&str> = to_all.iter().rev().map(|d| d.event_kind.as_str()).collect();
-        assert!(kinds.ends_with(&["product_defined", "rule_set_defined", "item_defined", "order_created"]), "{kinds:?}");
+        assert!(
+            kinds.ends_with(&["product_defined", "rule_set_defined", "item_defined", "order_created"]),
+            "{kinds:?}"
+        );
         let to_orders = list(orders.endpoint.id);
         assert_eq!(to_orders.len(), 1);
         assert_eq!(to_orders[0].state, DeliveryState::Pending);
@@ -183,7 +203,10 @@ fn events_become_deliveries_for_the_endpoints_that_want_them() {
 fn a_claimed_delivery_is_not_claimed_twice_and_retries_back_off_then_give_up() {
     Fixture::each(|f| {
         let ctx = f.ctx();
-        let endpoint = f.store.create_webhook_endpoint(&ctx, &spec("http://127.0.0.1:9/", &["product_defined"])).unwrap();
+        let endpoint = f
+            .store
+            .create_webhook_endpoint(&ctx, &spec("http://127.0.0.1:9/", &["product_defined"]))
+            .unwrap();
         product(&f.store, &ctx, "claim");
         let now = Utc::now();
         f.store.fan_out_webhooks(now, 100).unwrap();
@@ -249,7 +272,13 @@ fn endpoints_are_bounded_and_deleting_one_takes_its_deliveries() {
         let ctx = f.ctx();
         let mut ids = Vec::new();
         for n in 0..keyport_core::webhook::MAX_ENDPOINTS {
-            ids.push(f.store.create_webhook_endpoint(&ctx, &spec(&format!("http://127.0.0.1:9/{n}"), &[])).unwrap().endpoint.id);
+            ids.push(
+                f.store
+                    .create_webhook_endpoint(&ctx, &spec(&format!("http://127.0.0.1:9/{n}"), &[]))
+                    .unwrap()
+                    .endpoint
+                    .id,
+            );
         }
         let err = f.store.create_webhook_endpoint(&ctx, &spec("http://127.0.0.1:9/x", &[])).unwrap_err();
         assert_eq!(err.code(), ErrorCode::TooManyEndpoints);
@@ -303,7 +332,8 @@ fn delivered_deliveries_are_pruned_after_their_retention() {
         f.store.record_webhook_attempts(&[ok], &RetryPolicy::default()).unwrap();
         let retention = keyport_store::Retention::default();
         assert_eq!(f.store.prune(&retention, now, 100).unwrap().webhook_deliveries, 0);
-        let pruned = f.store.prune(&retention, now + retention.webhook_deliveries + Duration::hours(1), 100).unwrap();
+        let pruned =
+            f.store.prune(&retention, now + retention.webhook_deliveries + Duration::hours(1), 100).unwrap();
         assert_eq!(pruned.webhook_deliveries, 1);
         let sizes: HashMap<&str, i64> = f.store.table_sizes().unwrap().into_iter().collect();
         assert_eq!((sizes["webhook_deliveries"], sizes["webhook_attempts"]), (0, 0));

@@ -1,8 +1,8 @@
 //! API keys, for admins: create one (shown once), list them, revoke one at once.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, post, web};
-use keyport_api::{ApiKeyRequest, CreatedApiKey};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use keyport_api::{ApiKeyRequest, CreatedApiKey, PageQuery};
 use keyport_core::{DisplayName, Role};
 use keyport_store::ApiKeyView;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{Principal, RestState};
 use crate::input::Json;
+use crate::paging::{array_page, array_paging};
 use crate::problem::{ReadProblems, WriteProblems};
 use crate::{ApiError, run};
 
@@ -19,18 +20,21 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_api_keys).service(create_api_key).service(create_api_key_revocation);
 }
 
-/// Every API key, newest first (never the keys themselves).
-#[utoipa::path(operation_id = "list_api_keys", tag = "admin",
-    responses((status = 200, description = "Every API key", body = Vec<ApiKeyView>), ReadProblems),
+/// The API keys, newest first, one page at a time (never the keys themselves).
+#[utoipa::path(operation_id = "list_api_keys", tag = "admin", params(PageQuery),
+    responses((status = 200, description = "API keys (a page)", body = Vec<ApiKeyView>, headers(("Link" = String, description = "The next page (rel=next), when one follows"), ("X-Next-Cursor" = String, description = "The next page's cursor, for `after`"))), ReadProblems),
     security(("api_key" = [])))]
 #[get("/api-keys")]
 async fn list_api_keys(
     state: web::Data<RestState>,
     who: Principal,
-) -> Result<web::Json<Vec<ApiKeyView>>, ApiError> {
+    req: HttpRequest,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     who.staff(ADMIN)?;
+    let paging = array_paging(query.after.as_deref(), query.limit)?;
     let store = state.store.clone();
-    Ok(web::Json(run(move || store.list_api_keys()).await?))
+    Ok(array_page(&req, run(move || store.list_api_keys(&paging)).await?))
 }
 
 /// Create an API key; the answer is the only time the key is shown.

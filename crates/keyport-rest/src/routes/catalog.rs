@@ -1,8 +1,8 @@
 //! `/products`, `/rule-sets`, `/items`: the catalog. Admins change it; every staff role
 //! reads it.
 
-use actix_web::{HttpResponse, get, patch, post, put, web};
-use keyport_api::{ItemChangesRequest, ItemRequest, ProductChanges, ProductRequest};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, put, web};
+use keyport_api::{ItemChangesRequest, ItemRequest, PageQuery, ProductChanges, ProductRequest};
 use keyport_core::{DisplayName, ProductCode, ProductSpec, Role, RuleSet, RuleSetParams};
 use keyport_store::{ItemView, ProductView, RuleSetView};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -10,6 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::CATALOG_READERS;
 use crate::auth::{Principal, RestState};
 use crate::input::Json;
+use crate::paging::{array_page, array_paging};
 use crate::problem::{ReadProblems, WriteProblems};
 use crate::{ApiError, run};
 
@@ -43,17 +44,20 @@ async fn create_product(
     Ok(HttpResponse::Created().json(run(move || store.define_product(&who.ctx(), &spec)).await?))
 }
 
-/// Every product.
-#[utoipa::path(operation_id = "list_products", tag = "catalog",
-    responses((status = 200, description = "Every product", body = Vec<ProductView>), ReadProblems), security(("api_key" = [])))]
+/// Every product, one page at a time.
+#[utoipa::path(operation_id = "list_products", tag = "catalog", params(PageQuery),
+    responses((status = 200, description = "Every product (a page)", body = Vec<ProductView>, headers(("Link" = String, description = "The next page (rel=next), when one follows"), ("X-Next-Cursor" = String, description = "The next page's cursor, for `after`"))), ReadProblems), security(("api_key" = [])))]
 #[get("/products")]
 async fn list_products(
     state: web::Data<RestState>,
     who: Principal,
-) -> Result<web::Json<Vec<ProductView>>, ApiError> {
+    req: HttpRequest,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     who.staff(CATALOG_READERS)?;
+    let paging = array_paging(query.after.as_deref(), query.limit)?;
     let store = state.store.clone();
-    Ok(web::Json(run(move || store.list_products()).await?))
+    Ok(array_page(&req, run(move || store.list_products(&paging)).await?))
 }
 
 /// One product.
@@ -102,17 +106,20 @@ async fn create_rule_set(
     Ok(HttpResponse::Created().json(run(move || store.define_rule_set(&who.ctx(), &rules)).await?))
 }
 
-/// Every rule set.
-#[utoipa::path(operation_id = "list_rule_sets", tag = "catalog",
-    responses((status = 200, description = "Every rule set", body = Vec<RuleSetView>), ReadProblems), security(("api_key" = [])))]
+/// Every rule set, one page at a time.
+#[utoipa::path(operation_id = "list_rule_sets", tag = "catalog", params(PageQuery),
+    responses((status = 200, description = "Every rule set (a page)", body = Vec<RuleSetView>, headers(("Link" = String, description = "The next page (rel=next), when one follows"), ("X-Next-Cursor" = String, description = "The next page's cursor, for `after`"))), ReadProblems), security(("api_key" = [])))]
 #[get("/rule-sets")]
 async fn list_rule_sets(
     state: web::Data<RestState>,
     who: Principal,
-) -> Result<web::Json<Vec<RuleSetView>>, ApiError> {
+    req: HttpRequest,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     who.staff(CATALOG_READERS)?;
+    let paging = array_paging(query.after.as_deref(), query.limit)?;
     let store = state.store.clone();
-    Ok(web::Json(run(move || store.list_rule_sets()).await?))
+    Ok(array_page(&req, run(move || store.list_rule_sets(&paging)).await?))
 }
 
 /// One rule set.
@@ -167,17 +174,20 @@ async fn create_item(
     Ok(HttpResponse::Created().json(run(move || store.define_item(&who.ctx(), &spec)).await?))
 }
 
-/// Every item.
-#[utoipa::path(operation_id = "list_items", tag = "catalog",
-    responses((status = 200, description = "Every item", body = Vec<ItemView>), ReadProblems), security(("api_key" = [])))]
+/// Every item, one page at a time.
+#[utoipa::path(operation_id = "list_items", tag = "catalog", params(PageQuery),
+    responses((status = 200, description = "Every item (a page)", body = Vec<ItemView>, headers(("Link" = String, description = "The next page (rel=next), when one follows"), ("X-Next-Cursor" = String, description = "The next page's cursor, for `after`"))), ReadProblems), security(("api_key" = [])))]
 #[get("/items")]
 async fn list_items(
     state: web::Data<RestState>,
     who: Principal,
-) -> Result<web::Json<Vec<ItemView>>, ApiError> {
+    req: HttpRequest,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     who.staff(CATALOG_READERS)?;
+    let paging = array_paging(query.after.as_deref(), query.limit)?;
     let store = state.store.clone();
-    Ok(web::Json(run(move || store.list_items()).await?))
+    Ok(array_page(&req, run(move || store.list_items(&paging)).await?))
 }
 
 /// One item.

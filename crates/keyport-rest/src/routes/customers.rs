@@ -3,17 +3,20 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use keyport_api::{CustomerChangesRequest, CustomerQuery, CustomerRequest};
-use keyport_core::{CustomerNumber, DisplayName, Email, OrderCustomer, Password, Role};
+use keyport_core::{CustomerNumber, DisplayName, Email, Password, Role};
 use keyport_store::{CustomerChanges, CustomerView, NewCustomer};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::{Principal, RestState};
 use crate::input::Json;
+use crate::paging::{array_page, array_paging};
 use crate::problem::{ReadProblems, WriteProblems};
 use crate::{ApiError, idempotency, run};
 
 const CUSTOMER_STAFF: &[Role] = &[Role::Admin, Role::Support, Role::Shop, Role::Portal];
+/// Who may search and list customers beyond one named exactly.
+const SEARCHERS: &[Role] = &[Role::Admin, Role::Support];
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_customer).service(list_customers).service(get_customer).service(update_customer);
@@ -51,28 +54,28 @@ async fn create_customer(
     .await
 }
 
-/// Find customers by e-mail address or customer number (zero or one result).
+/// Find customers: by e-mail address, customer number, e-mail prefix, part of the name or a
+/// ticket code (every given filter must match; none lists every customer), by creation,
+/// one page at a time.
 #[utoipa::path(
     operation_id = "list_customers", tag = "customers",
     params(CustomerQuery),
-    responses((status = 200, description = "The matching customers (zero or one)", body = Vec<CustomerView>), ReadProblems),
+    responses((status = 200, description = "The matching customers (a page)", body = Vec<CustomerView>, headers(("Link" = String, description = "The next page (rel=next), when one follows"), ("X-Next-Cursor" = String, description = "The next page's cursor, for `after`"))), ReadProblems),
     security(("api_key" = []))
 )]
 #[get("/customers")]
 async fn list_customers(
     state: web::Data<RestState>,
     who: Principal,
+    req: HttpRequest,
     query: web::Query<CustomerQuery>,
-) -> Result<web::Json<Vec<CustomerView>>, ApiError> {
-    who.staff(CUSTOMER_STAFF)?;
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let search = q.parse()?;
+    who.staff(if search.is_search() { SEARCHERS } else { CUSTOMER_STAFF })?;
+    let paging = array_paging(q.after.as_deref(), Some(q.limit.unwrap_or(100)))?;
     let store = state.store.clone();
-    let who = OrderCustomer::from_parts(query.email.as_deref(), query.customer_number.as_deref())?;
-    let found = run(move || store.find_customer(&who)).await;
-    match found {
-        Ok(customer) => Ok(web::Json(vec![customer])),
-        Err(e) if e.error().code() == keyport_core::ErrorCode::NotFound => Ok(web::Json(Vec::new())),
-        Err(e) => Err(e),
-    }
+    Ok(array_page(&req, run(move || store.search_customers(&search, &paging)).await?))
 }
 
 /// One customer.

@@ -2,9 +2,9 @@
 //! deactivation, recovery, history. Works with a customer token, a ticket-login token
 //! (that ticket only), or a portal key acting for a customer.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::Utc;
-use keyport_api::{HistoryQuery, MachineRequest, RegisterTicketRequest, SignedFileRequest};
+use keyport_api::{HistoryQuery, MachineRequest, PageQuery, RegisterTicketRequest, SignedFileRequest};
 use keyport_core::TicketCode;
 use keyport_store::{
     ActivationOutcome, ActivationView, CustomerView, EventFilter, EventPage, LicenseView, TicketView,
@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::auth::{Principal, RestState};
 use crate::input::Json;
+use crate::paging::{array_page, array_paging};
 use crate::problem::{ReadProblems, WriteProblems};
 use crate::{ApiError, run};
 
@@ -52,18 +53,21 @@ async fn get_profile(
 
 /// My licenses, with state, seats in use, re-activation credits and the date of the next one.
 #[utoipa::path(
-    operation_id = "list_my_licenses", tag = "customer",
-    responses((status = 200, description = "My licenses", body = Vec<LicenseView>), ReadProblems),
+    operation_id = "list_my_licenses", tag = "customer", params(PageQuery),
+    responses((status = 200, description = "My licenses (a page)", body = Vec<LicenseView>, headers(("Link" = String, description = "The next page (rel=next), when one follows"), ("X-Next-Cursor" = String, description = "The next page's cursor, for `after`"))), ReadProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
 )]
 #[get("/me/licenses")]
 async fn list_my_licenses(
     state: web::Data<RestState>,
     who: Principal,
-) -> Result<web::Json<Vec<LicenseView>>, ApiError> {
+    req: HttpRequest,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     let scope = who.customer_scope()?;
+    let paging = array_paging(query.after.as_deref(), query.limit)?;
     let store = state.store.clone();
-    Ok(web::Json(run(move || store.list_licenses(scope, Utc::now())).await?))
+    Ok(array_page(&req, run(move || store.page_licenses(scope, &paging, Utc::now())).await?))
 }
 
 /// One of my licenses.
@@ -87,18 +91,21 @@ async fn get_my_license(
 
 /// My tickets and their licenses.
 #[utoipa::path(
-    operation_id = "list_my_tickets", tag = "customer",
-    responses((status = 200, description = "My tickets", body = Vec<TicketView>), ReadProblems),
+    operation_id = "list_my_tickets", tag = "customer", params(PageQuery),
+    responses((status = 200, description = "My tickets (a page)", body = Vec<TicketView>, headers(("Link" = String, description = "The next page (rel=next), when one follows"), ("X-Next-Cursor" = String, description = "The next page's cursor, for `after`"))), ReadProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
 )]
 #[get("/me/tickets")]
 async fn list_my_tickets(
     state: web::Data<RestState>,
     who: Principal,
-) -> Result<web::Json<Vec<TicketView>>, ApiError> {
+    req: HttpRequest,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     let scope = who.customer_scope()?;
+    let paging = array_paging(query.after.as_deref(), query.limit)?;
     let store = state.store.clone();
-    Ok(web::Json(run(move || store.list_tickets(scope, Utc::now())).await?))
+    Ok(array_page(&req, run(move || store.list_tickets(scope, &paging, Utc::now())).await?))
 }
 
 /// Register a ticket (bought from a reseller, say) to my account.
@@ -195,18 +202,21 @@ async fn create_transfer(
 
 /// Pending offline activations ("transfers") waiting for their receipt.
 #[utoipa::path(
-    operation_id = "list_transfers", tag = "customer",
-    responses((status = 200, description = "The pending transfers", body = Vec<ActivationView>), ReadProblems),
+    operation_id = "list_transfers", tag = "customer", params(PageQuery),
+    responses((status = 200, description = "The pending transfers among a page of my licenses (`limit` counts licenses)", body = Vec<ActivationView>, headers(("Link" = String, description = "The next page (rel=next), when one follows"), ("X-Next-Cursor" = String, description = "The next page's cursor, for `after`"))), ReadProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = []))
 )]
 #[get("/me/transfers")]
 async fn list_transfers(
     state: web::Data<RestState>,
     who: Principal,
-) -> Result<web::Json<Vec<ActivationView>>, ApiError> {
+    req: HttpRequest,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     let scope = who.customer_scope()?;
+    let paging = array_paging(query.after.as_deref(), query.limit)?;
     let store = state.store.clone();
-    Ok(web::Json(run(move || store.list_transfers(scope)).await?))
+    Ok(array_page(&req, run(move || store.list_transfers(scope, &paging)).await?))
 }
 
 /// Continue an interrupted transfer: the pending activation with its certificate again.

@@ -3,8 +3,8 @@
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use keyport_api::{
     CreatedWebhookEndpoint, DeliveryQuery, PageQuery, SecretRotationRequest, WebhookDeliveryDetail,
-    WebhookDeliveryPage, WebhookDeliveryView, WebhookEndpointChanges, WebhookEndpointPage, WebhookEndpointRequest,
-    WebhookEndpointView, WebhookSecretView,
+    WebhookDeliveryPage, WebhookDeliveryView, WebhookEndpointChanges, WebhookEndpointPage,
+    WebhookEndpointRequest, WebhookEndpointView, WebhookSecretView,
 };
 use keyport_core::Role;
 use utoipa_actix_web::service_config::ServiceConfig;
