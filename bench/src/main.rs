@@ -17,8 +17,8 @@ use crate::world::{Backend, World};
 #[derive(Debug, Parser)]
 #[command(name = "keyport-bench", about)]
 struct Cli {
-    /// Scenarios, comma-separated (healthz, activate-rest, activate-store, checkin,
-    /// checkin-store, list-licenses, order-rest, order-soap), or `all`.
+    /// Scenarios, comma-separated (healthz, activate-rest, webhooks-activate,
+    /// activate-store, checkin, checkin-store, list-licenses, order-rest, order-soap), or `all`.
     scenario: String,
     /// The database.
     #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "postgres"])]
@@ -40,9 +40,10 @@ struct Cli {
     out: Option<PathBuf>,
 }
 
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "healthz",
     "activate-rest",
+    "webhooks-activate",
     "activate-store",
     "checkin",
     "checkin-store",

@@ -95,6 +95,12 @@ fn ratios(settings: &Settings, results: &[(String, Stats)]) -> Vec<Ratio> {
         find(results, "activate-rest"),
         1.5,
     );
+    ratio(
+        &format!("webhooks-activate (3 endpoints) / activate-rest ({})", settings.backend),
+        find(results, "webhooks-activate"),
+        find(results, "activate-rest"),
+        0.9,
+    );
     ratio("order-soap / order-rest", find(results, "order-soap"), find(results, "order-rest"), 0.85);
     let lists: Vec<&Stats> =
         results.iter().filter(|(n, _)| n.starts_with("list-licenses@")).map(|(_, s)| s).collect();

@@ -180,17 +180,15 @@ impl World {
         Ok(())
     }
 
-    async fn start(&self) -> anyhow::Result<Server> {
+    async fn start(&self, config: Option<&std::path::Path>) -> anyhow::Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = tokio::process::Command::new(&self.bin)
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--database-url",
-                &self.url,
-                "--data-dir",
-            ])
+        let mut command = tokio::process::Command::new(&self.bin);
+        command.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", &self.url]);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let child = command
+            .arg("--data-dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -268,10 +266,19 @@ impl World {
             })
             .await);
         }
-        let mut server = self.start().await?;
+        let webhooks = name == "webhooks-activate";
+        let config = if webhooks {
+            let path = self.dir.path().join("webhooks.toml");
+            std::fs::write(&path, "[webhooks]\nallow_private_addresses = true\n")?;
+            Some(path)
+        } else {
+            None
+        };
+        let mut server = self.start(config.as_deref()).await?;
         let (activate_token, list_token) = self.login(&server.base).await?;
         let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
         let base = server.base.clone();
+        let receiver = if webhooks { Some(self.subscribe(&client, &base, 3).await?) } else { None };
         let stats = match name {
             "checkin" => {
                 let field = Arc::new(self.field(if concurrency <= 4 { 50 } else { 1000 }).await?);
@@ -290,11 +297,13 @@ impl World {
                 })
                 .await
             }
-            "activate-rest" => {
+            "activate-rest" | "webhooks-activate" => {
                 let licenses = self.activation_licenses.clone();
+                // Other machines than activate-rest's: every activation takes a new seat.
+                let offset = if webhooks { 1 << 45 } else { 0 };
                 load::run(concurrency, duration, move |n| {
                     let license = licenses[usize::try_from(n).unwrap_or(0) % licenses.len()];
-                    let m = machine(n);
+                    let m = machine(n + offset);
                     let body =
                         json!({"fingerprint": m.fingerprint.as_str(), "machine_key": m.key.to_string()});
                     let request = client
@@ -343,8 +352,39 @@ impl World {
             other => anyhow::bail!("unknown scenario {other}"),
         };
         let peak = server.peak_rss_mb();
+        if let Some(received) = receiver {
+            let at_end = received.load(std::sync::atomic::Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let later = received.load(std::sync::atomic::Ordering::Relaxed);
+            eprintln!("   webhook deliveries received: {at_end} during the run, {later} two seconds later");
+        }
         let _ = server.child.kill().await;
         Ok(Stats { peak_rss_mb: peak, ..stats })
+    }
+
+    /// Starts a receiver that answers every post 204 and registers `endpoints` endpoints
+    /// for it, each for every event; answers the count of posts received.
+    async fn subscribe(
+        &self,
+        client: &reqwest::Client,
+        base: &str,
+        endpoints: usize,
+    ) -> anyhow::Result<Arc<std::sync::atomic::AtomicU64>> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        tokio::spawn(receive(listener, received.clone()));
+        for n in 0..endpoints {
+            let body = json!({"url": format!("http://127.0.0.1:{port}/hook/{n}"), "description": "bench"});
+            client
+                .post(format!("{base}/api/v1/webhook-endpoints"))
+                .bearer_auth(&self.admin_key)
+                .json(&body)
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+        Ok(received)
     }
 
     /// Activates `count` licenses on machines whose keys sign (in the store, before the clock
@@ -489,4 +529,43 @@ fn seed(store: &Store, scale: u64, _quick: bool) -> anyhow::Result<(String, Stri
     }
     order("list@bench.example", "L-1", 10)?;
     Ok((sku, admin_key, customers[0].id, activation))
+}
+
+/// A webhook receiver as small as it gets: HTTP/1.1 with keep-alive, every post answered 204.
+async fn receive(listener: tokio::net::TcpListener, received: Arc<std::sync::atomic::AtomicU64>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let received = received.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut stream = stream;
+            let mut buffer = Vec::new();
+            let mut chunk = [0u8; 16 * 1024];
+            loop {
+                let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                    }
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while buffer.len() < end + 4 + length {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                buffer.drain(..end + 4 + length);
+                received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if stream.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
 }

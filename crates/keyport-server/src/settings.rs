@@ -104,7 +104,7 @@ impl Default for WebhookSettings {
             max_retry_seconds: 6 * 3600,
             retry_window_seconds: 24 * 3600,
             poll_ms: 500,
-            concurrency: 16,
+            concurrency: 32,
         }
     }
 }

@@ -151,6 +151,8 @@ impl Sender {
             error,
             latency_ms: i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX),
             jitter: jitter(),
+            attempts_before: d.attempts,
+            created_at: d.created_at,
         }
     }
 

@@ -49,6 +49,10 @@ pub struct DueDelivery {
     pub secret: Secret,
     /// The previous secret and until when it signs, during a rotation's overlap.
     pub previous: Option<(Secret, DateTime<Utc>)>,
+    /// Attempts made before this one.
+    pub attempts: i32,
+    /// When the delivery was made (its retry window starts then).
+    pub created_at: DateTime<Utc>,
 }
 
 /// What one attempt came to.
@@ -68,6 +72,10 @@ pub struct AttemptOutcome {
     pub latency_ms: i32,
     /// Uniform in `[0, 1)`: spreads the next retry.
     pub jitter: f64,
+    /// Attempts made before this one (from [`DueDelivery::attempts`]).
+    pub attempts_before: i32,
+    /// When the delivery was made (from [`DueDelivery::created_at`]).
+    pub created_at: DateTime<Utc>,
 }
 
 impl AttemptOutcome {
@@ -79,64 +87,38 @@ impl AttemptOutcome {
 impl Store {
     /// Turns the events committed since the last call into deliveries (at most `limit`
     /// events per call); answers how many events it read.
+    ///
+    /// The payloads are built in a read first (no lock held while resources load); the
+    /// write then takes the position's lock, and goes ahead only if the position is still
+    /// the one read (else another instance did this step: nothing is written, the next call
+    /// reads on from the new position).
     pub fn fan_out_webhooks(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<usize> {
         let backend = self.backend;
         self.sequence_events()?;
-        self.write(|conn| {
-            // The lock: a second instance waits here and then reads the new position.
-            diesel::update(webhook_feed::table.find(FEED))
-                .set(webhook_feed::updated_at.eq(stored_time(now)))
-                .execute(conn)?;
+        let (position, rows, mut deliveries) = self.read(|conn| {
             let text: String = webhook_feed::table.find(FEED).select(webhook_feed::position).first(conn)?;
-            let position = Position::parse(Some(&text))?;
             let endpoints: Vec<EndpointRow> = webhook_endpoints::table
                 .filter(webhook_endpoints::enabled.eq(true))
                 .select(EndpointRow::as_select())
                 .load(conn)?;
-            let rows: Vec<EventRow> = feed(backend, position).limit(limit).load(conn)?;
-            let Some(last) = rows.last() else { return Ok(0) };
-            let wanted = endpoints
-                .iter()
-                .map(|e| Ok((e, selection_of(e)?)))
-                .collect::<StoreResult<Vec<(&EndpointRow, Selection)>>>()?;
-            let mut deliveries = Vec::new();
-            for event in &rows {
-                let takers: Vec<&(&EndpointRow, Selection)> = wanted
-                    .iter()
-                    .filter(|(e, s)| s.matches(&event.kind) && event.at >= e.created_at)
-                    .collect();
-                if takers.is_empty() {
-                    continue;
-                }
-                let body = payload(conn, event, now)?;
-                for (endpoint, selection) in takers {
-                    let mut body = body.clone();
-                    if !selection.shows_ticket_codes(&event.kind, &event.subject_type) {
-                        crate::resources::mask_ticket_codes(&mut body, false);
-                        if event.subject_type == "ticket" {
-                            crate::resources::mask_ticket_codes(&mut body["data"]["resource"], true);
-                        }
-                    }
-                    deliveries.push(DeliveryRow {
-                        id: new_id(),
-                        endpoint_id: endpoint.id.clone(),
-                        event_id: event.id.clone(),
-                        event_kind: event.kind.clone(),
-                        payload: body.to_string(),
-                        state: DeliveryState::Pending.as_str().to_owned(),
-                        attempts: 0,
-                        next_attempt_at: stored_time(now),
-                        claim: None,
-                        locked_until: None,
-                        last_status: None,
-                        last_error: None,
-                        created_at: stored_time(now),
-                        done_at: None,
-                    });
-                }
+            let rows: Vec<EventRow> = feed(backend, Position::parse(Some(&text))?).limit(limit).load(conn)?;
+            let deliveries = deliveries_for(conn, &endpoints, &rows, now)?;
+            Ok((text, rows, deliveries))
+        })?;
+        let Some(last) = rows.last() else { return Ok(0) };
+        self.write(|conn| {
+            // The lock: a second instance waits here and then sees the new position.
+            diesel::update(webhook_feed::table.find(FEED))
+                .set(webhook_feed::updated_at.eq(stored_time(now)))
+                .execute(conn)?;
+            let current: String = webhook_feed::table.find(FEED).select(webhook_feed::position).first(conn)?;
+            if current != position {
+                return Ok(0);
             }
-            // A step repeated after a crash, or events imported with their deliveries, find
-            // deliveries made already: those stay as they are.
+            // Endpoints deleted meanwhile get nothing; a step repeated after a crash, or
+            // events imported with their deliveries, find deliveries made already.
+            let live: std::collections::HashSet<String> =
+                webhook_endpoints::table.select(webhook_endpoints::id).load::<String>(conn)?.into_iter().collect();
             let events: Vec<&str> = rows.iter().map(|e| e.id.as_str()).collect();
             let made: std::collections::HashSet<(String, String)> = webhook_deliveries::table
                 .filter(webhook_deliveries::event_id.eq_any(&events))
@@ -144,15 +126,11 @@ impl Store {
                 .load::<(String, String)>(conn)?
                 .into_iter()
                 .collect();
-            deliveries.retain(|d| !made.contains(&(d.endpoint_id.clone(), d.event_id.clone())));
+            deliveries.retain(|d| live.contains(&d.endpoint_id) && !made.contains(&(d.endpoint_id.clone(), d.event_id.clone())));
             for chunk in deliveries.chunks(100) {
                 match conn {
-                    DbConn::Pg(c) => {
-                        diesel::insert_into(webhook_deliveries::table).values(chunk).execute(c)?
-                    }
-                    DbConn::Sqlite(c) => {
-                        diesel::insert_into(webhook_deliveries::table).values(chunk).execute(c)?
-                    }
+                    DbConn::Pg(c) => diesel::insert_into(webhook_deliveries::table).values(chunk).execute(c)?,
+                    DbConn::Sqlite(c) => diesel::insert_into(webhook_deliveries::table).values(chunk).execute(c)?,
                 };
             }
             diesel::update(webhook_feed::table.find(FEED))
@@ -211,35 +189,77 @@ impl Store {
 
     /// Records attempts: a 2xx delivers; anything else waits for the next retry or, when
     /// the delivery's window is spent, gives up. An endpoint that has failed for a whole
-    /// window is disabled.
-    pub fn record_webhook_attempts(
-        &self,
-        outcomes: &[AttemptOutcome],
-        policy: &RetryPolicy,
-    ) -> StoreResult<()> {
+    /// window is disabled. One transaction for the batch; deliveries that went through (the
+    /// usual case) take one statement per answer status, not one per delivery.
+    pub fn record_webhook_attempts(&self, outcomes: &[AttemptOutcome], policy: &RetryPolicy) -> StoreResult<()> {
         if outcomes.is_empty() {
             return Ok(());
         }
+        let attempts: Vec<AttemptRow> = outcomes
+            .iter()
+            .map(|o| AttemptRow {
+                id: new_id(),
+                delivery_id: o.delivery_id.clone(),
+                at: stored_time(o.at),
+                status: o.status.map(i32::from),
+                error: o.error.as_deref().map(clip),
+                latency_ms: o.latency_ms,
+            })
+            .collect();
         self.write(|conn| {
-            let attempts: Vec<AttemptRow> = outcomes
-                .iter()
-                .map(|o| AttemptRow {
-                    id: new_id(),
-                    delivery_id: o.delivery_id.clone(),
-                    at: stored_time(o.at),
-                    status: o.status.map(i32::from),
-                    error: o.error.as_deref().map(clip),
-                    latency_ms: o.latency_ms,
-                })
+            // A delivery deleted with its endpoint meanwhile leaves its attempt out.
+            let ids: Vec<&str> = outcomes.iter().map(|o| o.delivery_id.as_str()).collect();
+            let present: std::collections::HashSet<String> = webhook_deliveries::table
+                .filter(webhook_deliveries::id.eq_any(&ids))
+                .select(webhook_deliveries::id)
+                .load::<String>(conn)?
+                .into_iter()
                 .collect();
-            match conn {
-                DbConn::Pg(c) => diesel::insert_into(webhook_attempts::table).values(&attempts).execute(c)?,
-                DbConn::Sqlite(c) => {
-                    diesel::insert_into(webhook_attempts::table).values(&attempts).execute(c)?
-                }
-            };
-            for outcome in outcomes {
-                record_one(conn, outcome, policy)?;
+            let kept: Vec<&AttemptRow> = attempts.iter().filter(|a| present.contains(&a.delivery_id)).collect();
+            for chunk in kept.chunks(200) {
+                match conn {
+                    DbConn::Pg(c) => diesel::insert_into(webhook_attempts::table).values(chunk.to_vec()).execute(c)?,
+                    DbConn::Sqlite(c) => diesel::insert_into(webhook_attempts::table).values(chunk.to_vec()).execute(c)?,
+                };
+            }
+            let mut by_status: std::collections::BTreeMap<u16, Vec<&str>> = Default::default();
+            for o in outcomes.iter().filter(|o| o.delivered() && present.contains(&o.delivery_id)) {
+                by_status.entry(o.status.unwrap_or(200)).or_default().push(&o.delivery_id);
+            }
+            let done_at = stored_time(outcomes.iter().map(|o| o.at).max().unwrap_or_else(Utc::now));
+            for (status, ids) in &by_status {
+                diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(ids)))
+                    .set((
+                        webhook_deliveries::state.eq(DeliveryState::Delivered.as_str()),
+                        webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
+                        webhook_deliveries::claim.eq(None::<String>),
+                        webhook_deliveries::locked_until.eq(None::<chrono::NaiveDateTime>),
+                        webhook_deliveries::last_status.eq(i32::from(*status)),
+                        webhook_deliveries::last_error.eq(None::<String>),
+                        webhook_deliveries::done_at.eq(done_at),
+                    ))
+                    .execute(conn)?;
+            }
+            for o in outcomes.iter().filter(|o| !o.delivered() && present.contains(&o.delivery_id)) {
+                record_failure(conn, o, policy)?;
+            }
+            // Endpoints: a success heals one (one statement for all); failures may disable.
+            let healed: std::collections::BTreeSet<&str> =
+                outcomes.iter().filter(|o| o.delivered()).map(|o| o.endpoint_id.as_str()).collect();
+            diesel::update(
+                webhook_endpoints::table
+                    .filter(webhook_endpoints::id.eq_any(&healed))
+                    .filter(webhook_endpoints::failing_since.is_not_null()),
+            )
+            .set(webhook_endpoints::failing_since.eq(None::<chrono::NaiveDateTime>))
+            .execute(conn)?;
+            let failing: std::collections::BTreeMap<&str, &AttemptOutcome> = outcomes
+                .iter()
+                .filter(|o| !o.delivered() && !healed.contains(o.endpoint_id.as_str()))
+                .map(|o| (o.endpoint_id.as_str(), o))
+                .collect();
+            for outcome in failing.values() {
+                judge_endpoint(conn, outcome, policy)?;
             }
             Ok(())
         })
@@ -259,6 +279,54 @@ impl Store {
             Ok((depth, oldest.map(|t| (now - utc(t)).num_seconds().max(0))))
         })
     }
+}
+
+/// One delivery per event and endpoint that wants it, with the endpoint's payload.
+fn deliveries_for(
+    conn: &mut DbConn,
+    endpoints: &[EndpointRow],
+    rows: &[EventRow],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<DeliveryRow>> {
+    let wanted = endpoints
+        .iter()
+        .map(|e| Ok((e, selection_of(e)?)))
+        .collect::<StoreResult<Vec<(&EndpointRow, Selection)>>>()?;
+    let mut deliveries = Vec::new();
+    for event in rows {
+        let takers: Vec<&(&EndpointRow, Selection)> =
+            wanted.iter().filter(|(e, s)| s.matches(&event.kind) && event.at >= e.created_at).collect();
+        if takers.is_empty() {
+            continue;
+        }
+        let body = payload(conn, event, now)?;
+        for (endpoint, selection) in takers {
+            let mut body = body.clone();
+            if !selection.shows_ticket_codes(&event.kind, &event.subject_type) {
+                crate::resources::mask_ticket_codes(&mut body, false);
+                if event.subject_type == "ticket" {
+                    crate::resources::mask_ticket_codes(&mut body["data"]["resource"], true);
+                }
+            }
+            deliveries.push(DeliveryRow {
+                id: new_id(),
+                endpoint_id: endpoint.id.clone(),
+                event_id: event.id.clone(),
+                event_kind: event.kind.clone(),
+                payload: body.to_string(),
+                state: DeliveryState::Pending.as_str().to_owned(),
+                attempts: 0,
+                next_attempt_at: stored_time(now),
+                claim: None,
+                locked_until: None,
+                last_status: None,
+                last_error: None,
+                created_at: stored_time(now),
+                done_at: None,
+            });
+        }
+    }
+    Ok(deliveries)
 }
 
 /// The body of a delivery: Standard Webhooks' `type`, `timestamp` and `data`, where `data`
@@ -289,41 +357,34 @@ fn due_delivery(d: DeliveryRow, e: EndpointRow) -> StoreResult<DueDelivery> {
         payload: d.payload,
         secret,
         previous,
+        attempts: d.attempts,
+        created_at: utc(d.created_at),
     })
 }
 
-fn record_one(conn: &mut DbConn, outcome: &AttemptOutcome, policy: &RetryPolicy) -> StoreResult<()> {
-    let Some(delivery) = webhook_deliveries::table
-        .find(&outcome.delivery_id)
-        .select(DeliveryRow::as_select())
-        .first(conn)
-        .optional()?
-    else {
-        return Ok(()); // deleted with its endpoint meanwhile
-    };
+fn record_failure(conn: &mut DbConn, outcome: &AttemptOutcome, policy: &RetryPolicy) -> StoreResult<()> {
     let at = stored_time(outcome.at);
-    let delivered = outcome.delivered();
-    let failed = u32::try_from(delivery.attempts + 1).unwrap_or(u32::MAX);
-    let next = (!delivered)
-        .then(|| policy.next_attempt(failed, utc(delivery.created_at), outcome.at, outcome.jitter))
-        .flatten();
-    let state = match (delivered, next) {
-        (true, _) => DeliveryState::Delivered,
-        (false, Some(_)) => DeliveryState::Pending,
-        (false, None) => DeliveryState::Failed,
-    };
-    diesel::update(webhook_deliveries::table.find(&delivery.id))
+    let failed = u32::try_from(outcome.attempts_before + 1).unwrap_or(u32::MAX);
+    let next = policy.next_attempt(failed, outcome.created_at, outcome.at, outcome.jitter);
+    let state = if next.is_some() { DeliveryState::Pending } else { DeliveryState::Failed };
+    diesel::update(webhook_deliveries::table.find(&outcome.delivery_id))
         .set((
             webhook_deliveries::state.eq(state.as_str()),
-            webhook_deliveries::attempts.eq(delivery.attempts + 1),
+            webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
             webhook_deliveries::next_attempt_at.eq(next.map_or(at, stored_time)),
             webhook_deliveries::claim.eq(None::<String>),
             webhook_deliveries::locked_until.eq(None::<chrono::NaiveDateTime>),
             webhook_deliveries::last_status.eq(outcome.status.map(i32::from)),
             webhook_deliveries::last_error.eq(outcome.error.as_deref().map(clip)),
-            webhook_deliveries::done_at.eq((state != DeliveryState::Pending).then_some(at)),
+            webhook_deliveries::done_at.eq((state == DeliveryState::Failed).then_some(at)),
         ))
         .execute(conn)?;
+    Ok(())
+}
+
+/// After a failed attempt: marks the endpoint failing, or disables it when it failed for a
+/// whole window.
+fn judge_endpoint(conn: &mut DbConn, outcome: &AttemptOutcome, policy: &RetryPolicy) -> StoreResult<()> {
     let Some(endpoint) = webhook_endpoints::table
         .find(&outcome.endpoint_id)
         .select(EndpointRow::as_select())
@@ -332,13 +393,9 @@ fn record_one(conn: &mut DbConn, outcome: &AttemptOutcome, policy: &RetryPolicy)
     else {
         return Ok(());
     };
+    let at = stored_time(outcome.at);
     let error = outcome.error.as_deref().unwrap_or("");
-    match decide_health(delivered, endpoint.failing_since.map(utc), outcome.at, policy, error) {
-        Health::Healthy if endpoint.failing_since.is_some() => {
-            diesel::update(webhook_endpoints::table.find(&endpoint.id))
-                .set(webhook_endpoints::failing_since.eq(None::<chrono::NaiveDateTime>))
-                .execute(conn)?;
-        }
+    match decide_health(false, endpoint.failing_since.map(utc), outcome.at, policy, error) {
         Health::Healthy => {}
         Health::Failing(since) if endpoint.failing_since.is_none() => {
             diesel::update(webhook_endpoints::table.find(&endpoint.id))
@@ -356,13 +413,8 @@ fn record_one(conn: &mut DbConn, outcome: &AttemptOutcome, policy: &RetryPolicy)
                 .execute(conn)?;
             let ctx = Context::new(Actor::System, Channel::System, outcome.at);
             let data = json!({"url": endpoint.url, "reason": clip(&reason)});
-            append(
-                conn,
-                &ctx,
-                EventKind::WebhookEndpointDisabled,
-                Subject::of("webhook_endpoint", &endpoint.id),
-                data,
-            )?;
+            let subject = Subject::of("webhook_endpoint", &endpoint.id);
+            append(conn, &ctx, EventKind::WebhookEndpointDisabled, subject, data)?;
             tracing::warn!(endpoint = %endpoint.id, %reason, "webhook endpoint disabled");
         }
         Health::Disable(_) => {}

@@ -226,7 +226,7 @@ fn a_claimed_delivery_is_not_claimed_twice_and_retries_back_off_then_give_up() {
             cap: Duration::hours(1),
             window: Duration::minutes(5),
         };
-        let fail = |at| AttemptOutcome {
+        let fail = |at, attempts_before| AttemptOutcome {
             delivery_id: due.id.clone(),
             endpoint_id: due.endpoint_id.clone(),
             at,
@@ -234,8 +234,11 @@ fn a_claimed_delivery_is_not_claimed_twice_and_retries_back_off_then_give_up() {
             error: Some("HTTP 500".to_owned()),
             latency_ms: 3,
             jitter: 0.5,
+            attempts_before,
+            created_at: due.created_at,
         };
-        f.store.record_webhook_attempts(&[fail(now)], &policy).unwrap();
+        assert_eq!(due.attempts, 0);
+        f.store.record_webhook_attempts(&[fail(now, 0)], &policy).unwrap();
         let pending = f.store.list_webhook_deliveries(endpoint.endpoint.id, None, None, None).unwrap().items;
         assert_eq!(pending[0].state, DeliveryState::Pending);
         let next = pending[0].next_attempt_at.unwrap();
@@ -243,7 +246,7 @@ fn a_claimed_delivery_is_not_claimed_twice_and_retries_back_off_then_give_up() {
         assert!(f.store.claim_webhook_deliveries(now + Duration::seconds(5), 10, hold).unwrap().is_empty());
         assert_eq!(f.store.claim_webhook_deliveries(next, 10, hold).unwrap().len(), 1);
         // The window is spent: given up, and the endpoint that failed for a window disabled.
-        f.store.record_webhook_attempts(&[fail(now + Duration::minutes(6))], &policy).unwrap();
+        f.store.record_webhook_attempts(&[fail(now + Duration::minutes(6), 1)], &policy).unwrap();
         let detail = f.store.get_webhook_delivery(pending[0].id).unwrap();
         assert_eq!(detail.delivery.state, DeliveryState::Failed);
         assert_eq!(detail.attempts.len(), 2);
@@ -328,6 +331,8 @@ fn delivered_deliveries_are_pruned_after_their_retention() {
             error: None,
             latency_ms: 1,
             jitter: 0.0,
+            attempts_before: 0,
+            created_at: due[0].created_at,
         };
         f.store.record_webhook_attempts(&[ok], &RetryPolicy::default()).unwrap();
         let retention = keyport_store::Retention::default();
