@@ -99,9 +99,12 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                if self.path == "/redirect":
-                    self.send_response(307)
-                    self.send_header("Location", "http://example.invalid/elsewhere")
+                if self.path in ("/redirect", "/moved"):
+                    # Elsewhere with 307; to this very receiver with 302 (which would lose the body).
+                    self.send_response(307 if self.path == "/redirect" else 302)
+                    target = "http://example.invalid/elsewhere" if self.path == "/redirect" else "/hooks"
+                    self.send_header("Location", target)
+                    self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
                 verified = []
@@ -297,8 +300,17 @@ def main() -> int:
         expect(api("POST", "/customers", {"email": "redirect@example.com", "name": "R"})[0] == 201, "a customer")
         failed = wait_for(lambda: [d for d in api("GET", f"/webhook-endpoints/{away['endpoint']['id']}/deliveries")[1]["items"]
                                    if d["attempts"] >= 1], "the redirecting endpoint's attempt is recorded")
-        expect(failed[0]["last_status"] == 307 and "not followed" in failed[0]["last_error"],
+        expect(failed[0]["last_status"] == 307 and "followed only" in failed[0]["last_error"],
                f"a redirect to another origin is not followed ({failed[0]['last_error']})")
+
+        status, moved = api("POST", "/webhook-endpoints",
+                            {"url": f"http://127.0.0.1:{receiver.port}/moved", "event_kinds": ["customer_created"]})
+        expect(status == 201, "an endpoint that answers 302 to its own origin")
+        expect(api("POST", "/customers", {"email": "moved@example.com", "name": "M"})[0] == 201, "another customer")
+        failed = wait_for(lambda: [d for d in api("GET", f"/webhook-endpoints/{moved['endpoint']['id']}/deliveries")[1]["items"]
+                                   if d["attempts"] >= 1], "the 302 endpoint's attempt is recorded")
+        expect(failed[0]["state"] == "pending" and failed[0]["last_status"] == 302,
+               "a 302 is not followed (it would turn the post into a GET without the body): not delivered")
 
         # 6. Ticket codes: masked unless asked for by name.
         status, named = api("POST", "/webhook-endpoints",

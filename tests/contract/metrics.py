@@ -74,6 +74,8 @@ for name, kind in [
     ("keyport_db_connections", "gauge"),
     ("keyport_mail_outbox_depth", "gauge"),
     ("keyport_mail_outbox_oldest_seconds", "gauge"),
+    ("keyport_webhook_queue_depth", "gauge"),
+    ("keyport_webhook_oldest_seconds", "gauge"),
     ("keyport_build_info", "gauge"),
 ]:
     expect(name in families and families[name].type == kind, f"{name} is a {kind}")

@@ -190,6 +190,7 @@ fn is_public_v4(a: Ipv4Addr) -> bool {
         || o1 == 0
         || (o1 == 100 && (64..=127).contains(&o2))
         || (o1 == 198 && (18..=19).contains(&o2))
+        || (o1 == 192 && o2 == 0 && a.octets()[2] == 0)
         || o1 >= 240)
 }
 
@@ -200,6 +201,7 @@ fn is_public_v6(a: Ipv6Addr) -> bool {
         || a.is_multicast()
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
+        || (first & 0xffc0) == 0xfec0
         || first == 0x2001 && a.segments()[1] == 0x0db8
         || first == 0x0064 && a.segments()[1] == 0xff9b)
 }
@@ -478,6 +480,9 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "2001:db8::1",
+            "192.0.0.8",
+            "fec0::1",
+            "64:ff9b:1::1",
         ] {
             assert!(!is_public(private.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))), "{private}");
         }

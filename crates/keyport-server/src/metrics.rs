@@ -109,6 +109,7 @@ pub async fn metrics(
     let (open, idle) = store.pool_state();
     metrics::gauge!("keyport_db_connections", "state" => "idle").set(f64::from(idle));
     metrics::gauge!("keyport_db_connections", "state" => "in_use").set(f64::from(open.saturating_sub(idle)));
+    let state_store = store.clone();
     let outbox = web::block(move || store.outbox_stats(chrono::Utc::now())).await;
     match outbox {
         Ok(Ok((depth, oldest))) => {
@@ -117,6 +118,16 @@ pub async fn metrics(
         }
         Ok(Err(e)) => tracing::warn!(error = %e, "the outbox could not be measured"),
         Err(e) => tracing::warn!(error = %e, "the outbox could not be measured"),
+    }
+    let store = state_store.clone();
+    let webhooks = web::block(move || store.webhook_stats(chrono::Utc::now())).await;
+    match webhooks {
+        Ok(Ok((depth, oldest))) => {
+            metrics::gauge!("keyport_webhook_queue_depth").set(depth as f64);
+            metrics::gauge!("keyport_webhook_oldest_seconds").set(oldest.unwrap_or(0) as f64);
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "the webhook queue could not be measured"),
+        Err(e) => tracing::warn!(error = %e, "the webhook queue could not be measured"),
     }
     handle.run_upkeep();
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(handle.render())

@@ -111,13 +111,16 @@ impl Default for WebhookSettings {
 
 impl WebhookSettings {
     /// The retry policy these settings describe.
+    /// Out-of-range values are brought into range: a first wait of 1 ms to a day, waits up
+    /// to a week, windows up to 30 days.
     pub fn policy(&self) -> keyport_core::webhook::RetryPolicy {
-        let millis = |n: u64| chrono::Duration::milliseconds(i64::try_from(n).unwrap_or(i64::MAX / 4));
+        const DAY_MS: u64 = 86_400_000;
+        let millis = |n: u64| chrono::Duration::milliseconds(i64::try_from(n).unwrap_or(DAY_MS as i64));
         keyport_core::webhook::RetryPolicy {
-            first: millis(self.first_retry_ms.max(1)),
+            first: millis(self.first_retry_ms.clamp(1, DAY_MS)),
             factor: 4,
-            cap: millis(self.max_retry_seconds.max(1).saturating_mul(1000)),
-            window: millis(self.retry_window_seconds.max(1).saturating_mul(1000)),
+            cap: millis(self.max_retry_seconds.clamp(1, 7 * 86_400) * 1000),
+            window: millis(self.retry_window_seconds.clamp(1, 30 * 86_400) * 1000),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! loopback or link-local ranges refused after resolution (so a name that resolves inside
 //! is refused too) unless the configuration allows them.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +23,10 @@ use crate::settings::WebhookSettings;
 const MAX_RESPONSE: usize = 64 * 1024;
 /// Events fanned out per step.
 const FAN_OUT_BATCH: i64 = 500;
+/// How often the sender looks up from waiting for attempts, to claim and to record.
+const TICK: Duration = Duration::from_millis(50);
+/// Outcomes recorded at once at most, under load.
+const RECORD_BATCH: usize = 64;
 
 /// Resolves names, keeping only addresses Keyport may call.
 struct Guarded {
@@ -56,18 +61,23 @@ pub struct Sender {
 impl Sender {
     /// A sender with these settings.
     pub fn new(settings: &WebhookSettings) -> anyhow::Result<Sender> {
+        // Only 307 and 308 keep the method and body; a 301, 302 or 303 would turn the post
+        // into a GET without its body, and a 2xx to that GET is no delivery.
         let redirects = reqwest::redirect::Policy::custom(|attempt| {
             let first = attempt.previous().first().map(reqwest::Url::origin);
-            if attempt.previous().len() > 3 || first.as_ref() != Some(&attempt.url().origin()) {
+            let keeps_body = matches!(attempt.status().as_u16(), 307 | 308);
+            if !keeps_body || attempt.previous().len() > 3 || first.as_ref() != Some(&attempt.url().origin())
+            {
                 attempt.stop()
             } else {
                 attempt.follow()
             }
         });
+        let timeout = settings.timeout_ms.clamp(100, 120_000);
         let client = reqwest::Client::builder()
             .user_agent(concat!("Keyport-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .timeout(Duration::from_millis(settings.timeout_ms.max(100)))
-            .connect_timeout(Duration::from_millis(settings.timeout_ms.clamp(100, 5_000)))
+            .timeout(Duration::from_millis(timeout))
+            .connect_timeout(Duration::from_millis(timeout.min(5_000)))
             .redirect(redirects)
             .no_proxy()
             .dns_resolver(Arc::new(Guarded { allow_private: settings.allow_private_addresses }))
@@ -75,57 +85,135 @@ impl Sender {
         Ok(Sender { client, settings: settings.clone(), policy: settings.policy() })
     }
 
-    /// Fans out, claims and sends until the process stops.
+    /// Fans out and sends until the process stops: two loops, so that a slow fan-out never
+    /// holds up deliveries that are due, and the other way round.
     pub async fn run(self, store: Store) {
-        let poll = Duration::from_millis(self.settings.poll_ms.max(10));
+        tokio::join!(self.fan_out(&store), self.send(&store));
+    }
+
+    /// Turns new events into deliveries, a batch at a time, as they come.
+    async fn fan_out(&self, store: &Store) {
+        let poll = self.poll();
         loop {
-            match self.step(&store).await {
-                Ok(true) => {}
-                Ok(false) => tokio::time::sleep(poll).await,
-                Err(e) => {
-                    tracing::warn!(error = %e, "the webhook sender could not do its step");
-                    tokio::time::sleep(poll.max(Duration::from_secs(2))).await;
+            let store = store.clone();
+            let made = tokio::task::spawn_blocking(move || {
+                store.fan_out_webhooks(chrono::Utc::now(), FAN_OUT_BATCH)
+            })
+            .await;
+            match made {
+                Ok(Ok(n)) if n == usize::try_from(FAN_OUT_BATCH).unwrap_or(usize::MAX) => continue,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "webhook fan-out failed; trying again"),
+                Err(e) => tracing::warn!(error = %e, "webhook fan-out failed; trying again"),
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+
+    /// Keeps up to `concurrency` attempts in flight (at most a quarter of them, and at
+    /// least one, per endpoint), claiming more as attempts end, and records outcomes in
+    /// small batches.
+    async fn send(&self, store: &Store) {
+        let poll = self.poll();
+        let concurrency = self.settings.concurrency.clamp(1, 256);
+        let per_endpoint = (concurrency / 4).max(1);
+        let mut in_flight: JoinSet<AttemptOutcome> = JoinSet::new();
+        let mut per: HashMap<String, usize> = HashMap::new();
+        let mut done: Vec<AttemptOutcome> = Vec::new();
+        let mut recorded = Instant::now();
+        loop {
+            let free = concurrency.saturating_sub(in_flight.len());
+            let mut claimed = 0;
+            if free > 0 {
+                match self.claim(store, free, per_endpoint, &per).await {
+                    Ok(due) => {
+                        claimed = due.len();
+                        for delivery in due {
+                            *per.entry(delivery.endpoint_id.clone()).or_default() += 1;
+                            let sender = self.clone();
+                            in_flight.spawn(async move { sender.attempt(delivery).await });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "webhook deliveries could not be claimed"),
                 }
+            }
+            if in_flight.is_empty() {
+                self.record(store, &mut done).await;
+                if claimed == 0 {
+                    tokio::time::sleep(poll).await;
+                }
+                continue;
+            }
+            // Wait for an attempt to end (or a short tick, to claim what became due).
+            let mut ended = Vec::new();
+            tokio::select! {
+                Some(one) = in_flight.join_next() => ended.push(one),
+                () = tokio::time::sleep(TICK) => {}
+            }
+            while let Some(one) = in_flight.try_join_next() {
+                ended.push(one);
+            }
+            for outcome in ended.into_iter().flatten() {
+                if let Some(n) = per.get_mut(&outcome.endpoint_id) {
+                    *n = n.saturating_sub(1);
+                }
+                done.push(outcome);
+            }
+            per.retain(|_, n| *n > 0);
+            if done.len() >= RECORD_BATCH || recorded.elapsed() >= TICK {
+                self.record(store, &mut done).await;
+                recorded = Instant::now();
             }
         }
     }
 
-    /// One round: fan out new events, send what is due. `true` when it found work.
-    pub async fn step(&self, store: &Store) -> anyhow::Result<bool> {
-        let fanned = {
-            let store = store.clone();
-            tokio::task::spawn_blocking(move || store.fan_out_webhooks(chrono::Utc::now(), FAN_OUT_BATCH))
-                .await??
-        };
-        let max = i64::try_from(self.settings.concurrency.max(1)).unwrap_or(16);
+    fn poll(&self) -> Duration {
+        Duration::from_millis(self.settings.poll_ms.clamp(10, 60_000))
+    }
+
+    async fn claim(
+        &self,
+        store: &Store,
+        free: usize,
+        per_endpoint: usize,
+        per: &HashMap<String, usize>,
+    ) -> anyhow::Result<Vec<DueDelivery>> {
         // Twice an attempt's timeout and the time to record it: never taken from a live sender.
-        let timeout = i64::try_from(self.settings.timeout_ms.max(100)).unwrap_or(10_000);
-        let hold = chrono::Duration::milliseconds(2 * timeout + 5_000);
-        let due = {
-            let store = store.clone();
-            tokio::task::spawn_blocking(move || store.claim_webhook_deliveries(chrono::Utc::now(), max, hold))
-                .await??
-        };
-        if due.is_empty() {
-            return Ok(fanned > 0);
+        let hold = chrono::Duration::milliseconds(
+            i64::try_from(2 * self.timeout().as_millis() + 5_000).unwrap_or(i64::MAX / 4),
+        );
+        let (store, per) = (store.clone(), per.clone());
+        let max = i64::try_from(free).unwrap_or(16);
+        Ok(tokio::task::spawn_blocking(move || {
+            store.claim_webhook_deliveries(chrono::Utc::now(), max, hold, per_endpoint, &per)
+        })
+        .await??)
+    }
+
+    /// Records the outcomes gathered so far (kept for the next try when the database fails).
+    async fn record(&self, store: &Store, done: &mut Vec<AttemptOutcome>) {
+        if done.is_empty() {
+            return;
         }
-        let mut sends = JoinSet::new();
-        for delivery in due {
-            let sender = self.clone();
-            sends.spawn(async move { sender.attempt(delivery).await });
-        }
-        let mut outcomes = Vec::new();
-        while let Some(done) = sends.join_next().await {
-            outcomes.push(done?);
-        }
-        for o in &outcomes {
+        for o in done.iter() {
             let result = if o.error.is_none() { "delivered" } else { "failed" };
             metrics::counter!("keyport_webhook_attempts_total", "result" => result).increment(1);
         }
-        let store = store.clone();
-        let policy = self.policy;
-        tokio::task::spawn_blocking(move || store.record_webhook_attempts(&outcomes, &policy)).await??;
-        Ok(true)
+        let outcomes = std::mem::take(done);
+        let (store, policy) = (store.clone(), self.policy);
+        let kept = outcomes.clone();
+        match tokio::task::spawn_blocking(move || store.record_webhook_attempts(&outcomes, &policy)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "webhook attempts could not be recorded; trying again");
+                done.extend(kept);
+            }
+            Err(e) => tracing::warn!(error = %e, "webhook attempts could not be recorded"),
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.settings.timeout_ms.clamp(100, 120_000))
     }
 
     /// Posts one delivery and tells how it went.
@@ -134,9 +222,12 @@ impl Sender {
         let at = chrono::Utc::now();
         let (status, error) = match self.post(&d, at).await {
             Ok((status, _)) if keyport_core::webhook::is_delivered(status) => (Some(status), None),
-            Ok((status, _)) if (300..400).contains(&status) => {
-                (Some(status), Some(format!("HTTP {status}: a redirect to another origin is not followed")))
-            }
+            Ok((status, _)) if (300..400).contains(&status) => (
+                Some(status),
+                Some(format!(
+                    "HTTP {status}: a redirect is followed only with 307 or 308 and to the same origin"
+                )),
+            ),
             Ok((status, excerpt)) => (Some(status), Some(format!("HTTP {status}: {excerpt}"))),
             Err(e) => (None, Some(e)),
         };
@@ -153,6 +244,7 @@ impl Sender {
             jitter: jitter(),
             attempts_before: d.attempts,
             created_at: d.created_at,
+            claim: d.claim,
         }
     }
 

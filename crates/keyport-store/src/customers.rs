@@ -68,6 +68,7 @@ impl Store {
                 name: new.name.as_str().to_owned(),
                 customer_number: new.customer_number.as_ref().map(|n| n.as_str().to_owned()),
                 created_at: stored_time(ctx.now),
+                name_folded: Some(fold(new.name.as_str())),
             };
             diesel::insert_into(customers::table).values(&row).execute(conn)?;
             // A shop or support knows the address: the account counts as verified.
@@ -124,6 +125,7 @@ impl Store {
                 .set((
                     customers::email.eq(&updated.email),
                     customers::name.eq(&updated.name),
+                    customers::name_folded.eq(fold(&updated.name)),
                     customers::customer_number.eq(&updated.customer_number),
                 ))
                 .execute(conn)?;
@@ -173,10 +175,14 @@ impl Store {
     }
 }
 
-diesel::define_sql_function! {
-    /// SQL `lower`, on both backends.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+/// A name as search compares it: lower case as Rust folds it, the same on both backends
+/// (SQL's `lower` folds only ASCII on SQLite and follows the locale on PostgreSQL).
+pub(crate) fn fold(name: &str) -> String {
+    name.to_lowercase()
 }
+
+/// The most names folded per call of [`Store::fold_names`].
+const FOLD_BATCH: i64 = 1000;
 
 /// A LIKE pattern that matches `text` literally (`\` escapes `%`, `_` and itself).
 fn literal(text: &str) -> String {
@@ -189,6 +195,24 @@ fn literal(text: &str) -> String {
 }
 
 impl Store {
+    /// Folds the names of accounts written before names were folded, a batch at a time;
+    /// answers how many it folded (0 when none is left). Run at start.
+    pub fn fold_names(&self) -> StoreResult<usize> {
+        self.write(|conn| {
+            let rows: Vec<(String, String)> = customers::table
+                .filter(customers::name_folded.is_null())
+                .select((customers::id, customers::name))
+                .limit(FOLD_BATCH)
+                .load(conn)?;
+            for (id, name) in &rows {
+                diesel::update(customers::table.find(id))
+                    .set(customers::name_folded.eq(fold(name)))
+                    .execute(conn)?;
+            }
+            Ok(rows.len())
+        })
+    }
+
     /// The customers that match every given filter, by creation, one page at a time (no
     /// filter: every customer).
     pub fn search_customers(
@@ -207,7 +231,7 @@ impl Store {
             }
             if let Some(name) = &search.name {
                 let pattern = format!("%{}%", literal(&name.to_lowercase()));
-                query = query.filter(lower(customers::name).like(pattern).escape('\\'));
+                query = query.filter(customers::name_folded.like(pattern).escape('\\'));
             }
             if let Some(number) = &search.customer_number {
                 query = query.filter(customers::customer_number.eq(number.as_str().to_owned()));

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::db::{Db, DbConn};
 use crate::rows::{EventRow, NewEvent};
-use crate::schema::{event_feed, events};
+use crate::schema::events;
 use crate::{Backend, Context, EventPage, EventView, Store, StoreResult, new_id, stored_time, utc, uuid_of};
 
 /// The most events one page returns.
@@ -79,10 +79,10 @@ impl Store {
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(CoreError::invalid("limit", "must be between 1 and 500").into());
         }
-        let after = Position::parse(filter.after.as_deref())?;
         let backend = self.backend;
         self.sequence_events()?;
         self.read(|conn| {
+            let after = Position::parse(conn, backend, filter.after.as_deref())?;
             let mut query = feed(backend, after);
             if let Some(id) = filter.license_id {
                 query = query.filter(events::license_id.eq(id.to_string()));
@@ -113,11 +113,12 @@ impl Store {
         })
     }
 
-    /// Gives feed positions to the events committed since the last call (PostgreSQL; on
-    /// SQLite the feed follows the event numbers). See [`feed`].
-    pub(crate) fn sequence_events(&self) -> StoreResult<()> {
+    /// Gives feed positions to the events committed since the last call, up to 5,000
+    /// (PostgreSQL; on SQLite the feed follows the event numbers). See [`feed`]. Answers
+    /// whether it gave any.
+    pub(crate) fn sequence_events(&self) -> StoreResult<bool> {
         if self.backend != Backend::Postgres {
-            return Ok(());
+            return Ok(false);
         }
         // Most calls find nothing to do: a read, no lock.
         let waiting: bool = self.read_each(|conn| {
@@ -125,14 +126,18 @@ impl Store {
                 .get_result(conn)?)
         })?;
         if !waiting {
-            return Ok(());
+            return Ok(false);
         }
         self.write(|conn| {
-            // One sequencer at a time; the next statement sees what committed meanwhile.
-            diesel::update(event_feed::table.find(1))
-                .set(event_feed::last.eq(event_feed::last))
-                .execute(conn)?;
-            diesel::sql_query(
+            // One sequencer at a time; one that finds another at work leaves it to it (a
+            // reader never waits here). The next statement sees what committed meanwhile.
+            let mine: Vec<Last> =
+                diesel::sql_query("SELECT last FROM event_feed WHERE id = 1 FOR UPDATE SKIP LOCKED")
+                    .load(conn)?;
+            if mine.first().map(|l| l.last).is_none() {
+                return Ok(false);
+            }
+            let given = diesel::sql_query(
                 "WITH next AS (SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM events \
                  WHERE feed_pos IS NULL ORDER BY seq LIMIT 5000), \
                  given AS (UPDATE events SET feed_pos = (SELECT last FROM event_feed WHERE id = 1) + next.n \
@@ -140,15 +145,20 @@ impl Store {
                  UPDATE event_feed SET last = last + (SELECT COUNT(*) FROM given) WHERE id = 1",
             )
             .execute(conn)?;
-            Ok(())
+            Ok(given > 0)
         })
     }
 }
 
-/// A position in the event feed, after which a reader reads on: the last feed position
-/// seen (PostgreSQL) or event number (SQLite). Shown as a number; the first release's
-/// cursors (event numbers) read on as they did, since older events keep their number as
-/// their position.
+#[derive(diesel::QueryableByName)]
+struct Last {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    last: i64,
+}
+
+/// A position in the event feed, after which a reader reads on: the feed position
+/// (PostgreSQL) or event number (SQLite) of the last event seen. Written `f<number>`; a bare
+/// number is a cursor of the first release (an event number) and reads on after that event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Position(i64);
 
@@ -162,22 +172,52 @@ impl Position {
     }
 
     /// Reads a cursor (empty for the start).
-    pub fn parse(cursor: Option<&str>) -> StoreResult<Position> {
-        match cursor.map(str::trim) {
-            None | Some("") => Ok(Position::START),
-            Some(text) => text
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .map(Position)
-                .ok_or_else(|| CoreError::invalid("after", "is not a cursor from this log").into()),
+    pub fn parse(conn: &mut DbConn, backend: Backend, cursor: Option<&str>) -> StoreResult<Position> {
+        let bad = || CoreError::invalid("after", "is not a cursor from this log");
+        let text = match cursor.map(str::trim) {
+            None | Some("") => return Ok(Position::START),
+            Some(text) => text,
+        };
+        let number = |t: &str| t.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(bad);
+        if let Some(position) = text.strip_prefix('f') {
+            return Ok(Position(number(position)?));
         }
+        let seq = number(text)?;
+        match backend {
+            Backend::Sqlite => Ok(Position(seq)),
+            // The event with that number, or the last one before it that has a position.
+            Backend::Postgres => {
+                let exact: Option<Option<i64>> = events::table
+                    .filter(events::seq.eq(seq))
+                    .select(events::feed_pos)
+                    .first(conn)
+                    .optional()?;
+                let position = match exact.flatten() {
+                    Some(p) => p,
+                    None => events::table
+                        .filter(events::seq.le(seq))
+                        .select(diesel::dsl::max(events::feed_pos))
+                        .first::<Option<i64>>(conn)?
+                        .unwrap_or(0),
+                };
+                Ok(Position(position))
+            }
+        }
+    }
+
+    /// The last position in the feed now (the start when it is empty).
+    pub fn end(conn: &mut DbConn, backend: Backend) -> StoreResult<Position> {
+        let last: Option<i64> = match backend {
+            Backend::Postgres => events::table.select(diesel::dsl::max(events::feed_pos)).first(conn)?,
+            Backend::Sqlite => events::table.select(diesel::dsl::max(events::seq)).first(conn)?,
+        };
+        Ok(Position(last.unwrap_or(0)))
     }
 }
 
 impl std::fmt::Display for Position {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
+        write!(f, "f{}", self.0)
     }
 }
 

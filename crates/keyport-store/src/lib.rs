@@ -151,6 +151,8 @@ impl Store {
         let mut conn = store.pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
         db::migrate(&mut conn)?;
         drop(conn);
+        // Once after the upgrade that added folded names: the accounts written before it.
+        while store.fold_names()? > 0 {}
         Ok(store)
     }
 

@@ -21,7 +21,8 @@ pub(crate) fn resource(
     let value = match subject_type {
         "license" => match crate::licenses::load_one(conn, id) {
             Ok(loaded) => serde_json::to_value(loaded.view(now)?),
-            Err(_) => return Ok(Value::Null),
+            Err(e) if e.code() == keyport_core::ErrorCode::NotFound => return Ok(Value::Null),
+            Err(e) => return Err(e),
         },
         "customer" => {
             let Some(row) =

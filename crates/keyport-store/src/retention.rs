@@ -29,7 +29,8 @@ pub struct Retention {
     pub rate_counters: Duration,
     /// Daily usage rows (check-ins, sessions), from their day.
     pub usage_days: Duration,
-    /// Webhook deliveries (with their attempts), from their delivery or giving up.
+    /// Webhook deliveries (with their attempts), from their delivery or giving up; one never
+    /// sent (its endpoint stayed disabled) from its creation.
     pub webhook_deliveries: Duration,
 }
 
@@ -179,11 +180,15 @@ impl Store {
             Ok(deleted)
         })?;
         let webhook_deliveries = self.write(|conn| {
-            let old: Vec<String> = webhook_deliveries::table
-                .filter(webhook_deliveries::done_at.lt(cutoff(retention.webhook_deliveries)))
-                .select(webhook_deliveries::id)
-                .limit(batch)
-                .load(conn)?;
+            let keep = cutoff(retention.webhook_deliveries);
+            let old: Vec<String> =
+                webhook_deliveries::table
+                    .filter(webhook_deliveries::done_at.lt(keep).or(
+                        webhook_deliveries::done_at.is_null().and(webhook_deliveries::created_at.lt(keep)),
+                    ))
+                    .select(webhook_deliveries::id)
+                    .limit(batch)
+                    .load(conn)?;
             diesel::delete(webhook_attempts::table.filter(webhook_attempts::delivery_id.eq_any(&old)))
                 .execute(conn)?;
             Ok(diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&old)))

@@ -66,6 +66,8 @@ pub(crate) struct CustomerRow {
     pub name: String,
     pub customer_number: Option<String>,
     pub created_at: NaiveDateTime,
+    /// The name in lower case as Rust folds it (Unicode), for search on both backends.
+    pub name_folded: Option<String>,
 }
 
 /// A ticket row.

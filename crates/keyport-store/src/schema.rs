@@ -59,6 +59,7 @@ diesel::table! {
         language -> Text,
         sso_issuer -> Nullable<Text>,
         sso_subject -> Nullable<Text>,
+        name_folded -> Nullable<Text>,
     }
 }
 

@@ -242,6 +242,9 @@ impl Store {
                 Ok(())
             })?;
         }
+        // Webhooks go on from here: the imported history was delivered (or not) by the
+        // database it came from, and is not sent again.
+        self.webhooks_from_now()?;
         Ok(imported)
     }
 }

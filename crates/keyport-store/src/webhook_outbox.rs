@@ -29,6 +29,8 @@ use crate::{Context, DeliveryState, Store, StoreResult, new_id, stored_time, utc
 
 /// The feed's row in `webhook_feed`.
 const FEED: &str = "deliveries";
+/// The position before any fan-out: where the migration left it (no endpoint existed).
+const END: &str = "end";
 /// The largest response excerpt or error kept per attempt.
 const MAX_ERROR: usize = 300;
 
@@ -53,6 +55,8 @@ pub struct DueDelivery {
     pub attempts: i32,
     /// When the delivery was made (its retry window starts then).
     pub created_at: DateTime<Utc>,
+    /// The claim this instance holds on it.
+    pub claim: String,
 }
 
 /// What one attempt came to.
@@ -76,6 +80,9 @@ pub struct AttemptOutcome {
     pub attempts_before: i32,
     /// When the delivery was made (from [`DueDelivery::created_at`]).
     pub created_at: DateTime<Utc>,
+    /// The claim it was sent under (from [`DueDelivery::claim`]): an outcome recorded after
+    /// the claim passed to another instance changes nothing but the attempt list.
+    pub claim: String,
 }
 
 impl AttemptOutcome {
@@ -95,30 +102,42 @@ impl Store {
     pub fn fan_out_webhooks(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<usize> {
         let backend = self.backend;
         self.sequence_events()?;
+        // Disabled and paused endpoints get their deliveries too: they wait (unclaimed) until
+        // the endpoint is enabled again, or their retention ends.
         let (position, rows, mut deliveries) = self.read(|conn| {
             let text: String = webhook_feed::table.find(FEED).select(webhook_feed::position).first(conn)?;
-            let endpoints: Vec<EndpointRow> = webhook_endpoints::table
-                .filter(webhook_endpoints::enabled.eq(true))
-                .select(EndpointRow::as_select())
-                .load(conn)?;
-            let rows: Vec<EventRow> = feed(backend, Position::parse(Some(&text))?).limit(limit).load(conn)?;
+            let endpoints: Vec<EndpointRow> =
+                webhook_endpoints::table.select(EndpointRow::as_select()).load(conn)?;
+            if endpoints.is_empty() {
+                // Nobody listens: the position follows the end, so the first endpoint starts there.
+                return Ok((text, Vec::new(), Vec::new()));
+            }
+            let from =
+                if text == END { Position::START } else { Position::parse(conn, backend, Some(&text))? };
+            let rows: Vec<EventRow> = feed(backend, from).limit(limit).load(conn)?;
             let deliveries = deliveries_for(conn, &endpoints, &rows, now)?;
             Ok((text, rows, deliveries))
         })?;
-        let Some(last) = rows.last() else { return Ok(0) };
+        let Some(last) = rows.last() else {
+            return self.follow_the_end(&position).map(|()| 0);
+        };
         self.write(|conn| {
             // The lock: a second instance waits here and then sees the new position.
             diesel::update(webhook_feed::table.find(FEED))
                 .set(webhook_feed::updated_at.eq(stored_time(now)))
                 .execute(conn)?;
-            let current: String = webhook_feed::table.find(FEED).select(webhook_feed::position).first(conn)?;
+            let current: String =
+                webhook_feed::table.find(FEED).select(webhook_feed::position).first(conn)?;
             if current != position {
                 return Ok(0);
             }
             // Endpoints deleted meanwhile get nothing; a step repeated after a crash, or
             // events imported with their deliveries, find deliveries made already.
-            let live: std::collections::HashSet<String> =
-                webhook_endpoints::table.select(webhook_endpoints::id).load::<String>(conn)?.into_iter().collect();
+            let live: std::collections::HashSet<String> = webhook_endpoints::table
+                .select(webhook_endpoints::id)
+                .load::<String>(conn)?
+                .into_iter()
+                .collect();
             let events: Vec<&str> = rows.iter().map(|e| e.id.as_str()).collect();
             let made: std::collections::HashSet<(String, String)> = webhook_deliveries::table
                 .filter(webhook_deliveries::event_id.eq_any(&events))
@@ -126,11 +145,17 @@ impl Store {
                 .load::<(String, String)>(conn)?
                 .into_iter()
                 .collect();
-            deliveries.retain(|d| live.contains(&d.endpoint_id) && !made.contains(&(d.endpoint_id.clone(), d.event_id.clone())));
+            deliveries.retain(|d| {
+                live.contains(&d.endpoint_id) && !made.contains(&(d.endpoint_id.clone(), d.event_id.clone()))
+            });
             for chunk in deliveries.chunks(100) {
                 match conn {
-                    DbConn::Pg(c) => diesel::insert_into(webhook_deliveries::table).values(chunk).execute(c)?,
-                    DbConn::Sqlite(c) => diesel::insert_into(webhook_deliveries::table).values(chunk).execute(c)?,
+                    DbConn::Pg(c) => {
+                        diesel::insert_into(webhook_deliveries::table).values(chunk).execute(c)?
+                    }
+                    DbConn::Sqlite(c) => {
+                        diesel::insert_into(webhook_deliveries::table).values(chunk).execute(c)?
+                    }
                 };
             }
             diesel::update(webhook_feed::table.find(FEED))
@@ -140,14 +165,51 @@ impl Store {
         })
     }
 
+    /// Moves the position to the end of the feed while no endpoint exists (and it is still
+    /// `seen`, the position read before).
+    fn follow_the_end(&self, seen: &str) -> StoreResult<()> {
+        let backend = self.backend;
+        self.write(|conn| {
+            let endpoints: i64 = webhook_endpoints::table.count().get_result(conn)?;
+            if endpoints > 0 {
+                return Ok(());
+            }
+            let end = Position::end(conn, backend)?.to_string();
+            if end != seen {
+                diesel::update(webhook_feed::table.find(FEED).filter(webhook_feed::position.eq(seen)))
+                    .set(webhook_feed::position.eq(end))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Sets the position to the end of the feed (after an import: the imported history was
+    /// delivered, or not, by the database it came from).
+    pub(crate) fn webhooks_from_now(&self) -> StoreResult<()> {
+        while self.sequence_events()? {}
+        let backend = self.backend;
+        self.write(|conn| {
+            let end = Position::end(conn, backend)?.to_string();
+            diesel::update(webhook_feed::table.find(FEED))
+                .set(webhook_feed::position.eq(end))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
     /// Claims up to `max` due deliveries of enabled endpoints for this instance, for `hold`
     /// (well above the time an attempt may take): an instance that dies holding a claim
-    /// leaves it to the others when it expires.
+    /// leaves it to the others when it expires. `in_flight` counts this instance's attempts
+    /// per endpoint: no endpoint gets more than `per_endpoint` at once, so one that times out
+    /// does not hold up the others.
     pub fn claim_webhook_deliveries(
         &self,
         now: DateTime<Utc>,
         max: i64,
         hold: Duration,
+        per_endpoint: usize,
+        in_flight: &std::collections::HashMap<String, usize>,
     ) -> StoreResult<Vec<DueDelivery>> {
         let at = stored_time(now);
         let token = new_id();
@@ -158,14 +220,23 @@ impl Store {
                 .and(webhook_deliveries::locked_until.is_null().or(webhook_deliveries::locked_until.lt(at)))
         };
         self.write(|conn| {
-            let candidates: Vec<String> = webhook_deliveries::table
+            let found: Vec<(String, String)> = webhook_deliveries::table
                 .inner_join(webhook_endpoints::table)
                 .filter(due())
                 .filter(webhook_endpoints::enabled.eq(true))
                 .order(webhook_deliveries::next_attempt_at.asc())
-                .limit(max)
-                .select(webhook_deliveries::id)
+                .limit(max.saturating_mul(4))
+                .select((webhook_deliveries::id, webhook_deliveries::endpoint_id))
                 .load(conn)?;
+            let mut taken = in_flight.clone();
+            let mut candidates = Vec::new();
+            for (id, endpoint) in found {
+                let n = taken.entry(endpoint).or_default();
+                if *n < per_endpoint && (candidates.len() as i64) < max {
+                    *n += 1;
+                    candidates.push(id);
+                }
+            }
             if candidates.is_empty() {
                 return Ok(Vec::new());
             }
@@ -183,7 +254,7 @@ impl Store {
                 .filter(webhook_deliveries::claim.eq(&token))
                 .select((DeliveryRow::as_select(), EndpointRow::as_select()))
                 .load(conn)?;
-            claimed.into_iter().map(|(d, e)| due_delivery(d, e)).collect()
+            claimed.into_iter().map(|(d, e)| due_delivery(d, e, &token)).collect()
         })
     }
 
@@ -191,7 +262,11 @@ impl Store {
     /// the delivery's window is spent, gives up. An endpoint that has failed for a whole
     /// window is disabled. One transaction for the batch; deliveries that went through (the
     /// usual case) take one statement per answer status, not one per delivery.
-    pub fn record_webhook_attempts(&self, outcomes: &[AttemptOutcome], policy: &RetryPolicy) -> StoreResult<()> {
+    pub fn record_webhook_attempts(
+        &self,
+        outcomes: &[AttemptOutcome],
+        policy: &RetryPolicy,
+    ) -> StoreResult<()> {
         if outcomes.is_empty() {
             return Ok(());
         }
@@ -215,20 +290,32 @@ impl Store {
                 .load::<String>(conn)?
                 .into_iter()
                 .collect();
-            let kept: Vec<&AttemptRow> = attempts.iter().filter(|a| present.contains(&a.delivery_id)).collect();
+            let kept: Vec<&AttemptRow> =
+                attempts.iter().filter(|a| present.contains(&a.delivery_id)).collect();
             for chunk in kept.chunks(200) {
                 match conn {
-                    DbConn::Pg(c) => diesel::insert_into(webhook_attempts::table).values(chunk.to_vec()).execute(c)?,
-                    DbConn::Sqlite(c) => diesel::insert_into(webhook_attempts::table).values(chunk.to_vec()).execute(c)?,
+                    DbConn::Pg(c) => {
+                        diesel::insert_into(webhook_attempts::table).values(chunk.to_vec()).execute(c)?
+                    }
+                    DbConn::Sqlite(c) => {
+                        diesel::insert_into(webhook_attempts::table).values(chunk.to_vec()).execute(c)?
+                    }
                 };
             }
-            let mut by_status: std::collections::BTreeMap<u16, Vec<&str>> = Default::default();
+            let mut by_status: std::collections::BTreeMap<(u16, &str), Vec<&str>> = Default::default();
             for o in outcomes.iter().filter(|o| o.delivered() && present.contains(&o.delivery_id)) {
-                by_status.entry(o.status.unwrap_or(200)).or_default().push(&o.delivery_id);
+                by_status
+                    .entry((o.status.unwrap_or(200), o.claim.as_str()))
+                    .or_default()
+                    .push(&o.delivery_id);
             }
             let done_at = stored_time(outcomes.iter().map(|o| o.at).max().unwrap_or_else(Utc::now));
-            for (status, ids) in &by_status {
-                diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(ids)))
+            for ((status, claim), ids) in &by_status {
+                let held = webhook_deliveries::table
+                    .filter(webhook_deliveries::id.eq_any(ids))
+                    .filter(webhook_deliveries::claim.eq(*claim))
+                    .filter(webhook_deliveries::state.eq(DeliveryState::Pending.as_str()));
+                diesel::update(held)
                     .set((
                         webhook_deliveries::state.eq(DeliveryState::Delivered.as_str()),
                         webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
@@ -288,10 +375,18 @@ fn deliveries_for(
     rows: &[EventRow],
     now: DateTime<Utc>,
 ) -> StoreResult<Vec<DeliveryRow>> {
-    let wanted = endpoints
+    // An endpoint whose kinds this release cannot read (a newer one wrote them) is skipped
+    // with a warning rather than stopping every delivery.
+    let wanted: Vec<(&EndpointRow, Selection)> = endpoints
         .iter()
-        .map(|e| Ok((e, selection_of(e)?)))
-        .collect::<StoreResult<Vec<(&EndpointRow, Selection)>>>()?;
+        .filter_map(|e| match selection_of(e) {
+            Ok(selection) => Some((e, selection)),
+            Err(error) => {
+                tracing::warn!(endpoint = %e.id, %error, "webhook endpoint skipped: its event kinds are unknown here");
+                None
+            }
+        })
+        .collect();
     let mut deliveries = Vec::new();
     for event in rows {
         let takers: Vec<&(&EndpointRow, Selection)> =
@@ -332,7 +427,16 @@ fn deliveries_for(
 /// The body of a delivery: Standard Webhooks' `type`, `timestamp` and `data`, where `data`
 /// holds the event as `/events` shows it and its subject as the REST API shows it now.
 fn payload(conn: &mut DbConn, event: &EventRow, now: DateTime<Utc>) -> StoreResult<Value> {
-    let resource = crate::resources::resource(conn, &event.subject_type, &event.subject_id, now)?;
+    // A resource that cannot be shown (stored data this release cannot read) is sent as
+    // null rather than holding up every delivery behind it; a database error is retried.
+    let resource = match crate::resources::resource(conn, &event.subject_type, &event.subject_id, now) {
+        Ok(value) => value,
+        Err(crate::StoreError::Corrupt(why)) => {
+            tracing::warn!(event = %event.id, %why, "webhook payload without its resource");
+            Value::Null
+        }
+        Err(other) => return Err(other),
+    };
     let view = crate::events::event_view(event.clone())?;
     Ok(json!({
         "type": event.kind,
@@ -341,7 +445,7 @@ fn payload(conn: &mut DbConn, event: &EventRow, now: DateTime<Utc>) -> StoreResu
     }))
 }
 
-fn due_delivery(d: DeliveryRow, e: EndpointRow) -> StoreResult<DueDelivery> {
+fn due_delivery(d: DeliveryRow, e: EndpointRow, claim: &str) -> StoreResult<DueDelivery> {
     let secret = crate::error::stored("webhook secret", Secret::parse(&e.secret))?;
     let previous = match (&e.previous_secret, e.previous_secret_until) {
         (Some(old), Some(until)) => {
@@ -359,6 +463,7 @@ fn due_delivery(d: DeliveryRow, e: EndpointRow) -> StoreResult<DueDelivery> {
         previous,
         attempts: d.attempts,
         created_at: utc(d.created_at),
+        claim: claim.to_owned(),
     })
 }
 
@@ -367,7 +472,11 @@ fn record_failure(conn: &mut DbConn, outcome: &AttemptOutcome, policy: &RetryPol
     let failed = u32::try_from(outcome.attempts_before + 1).unwrap_or(u32::MAX);
     let next = policy.next_attempt(failed, outcome.created_at, outcome.at, outcome.jitter);
     let state = if next.is_some() { DeliveryState::Pending } else { DeliveryState::Failed };
-    diesel::update(webhook_deliveries::table.find(&outcome.delivery_id))
+    let held = webhook_deliveries::table
+        .find(&outcome.delivery_id)
+        .filter(webhook_deliveries::claim.eq(&outcome.claim))
+        .filter(webhook_deliveries::state.eq(DeliveryState::Pending.as_str()));
+    diesel::update(held)
         .set((
             webhook_deliveries::state.eq(state.as_str()),
             webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
@@ -412,7 +521,7 @@ fn judge_endpoint(conn: &mut DbConn, outcome: &AttemptOutcome, policy: &RetryPol
                 ))
                 .execute(conn)?;
             let ctx = Context::new(Actor::System, Channel::System, outcome.at);
-            let data = json!({"url": endpoint.url, "reason": clip(&reason)});
+            let data = json!({"origin": crate::webhooks::origin(&endpoint.url), "reason": clip(&reason)});
             let subject = Subject::of("webhook_endpoint", &endpoint.id);
             append(conn, &ctx, EventKind::WebhookEndpointDisabled, subject, data)?;
             tracing::warn!(endpoint = %endpoint.id, %reason, "webhook endpoint disabled");

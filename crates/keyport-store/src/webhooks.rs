@@ -95,6 +95,14 @@ fn load_endpoint(conn: &mut DbConn, id: Uuid) -> StoreResult<EndpointRow> {
         .ok_or_else(|| CoreError::not_found("webhook endpoint").into())
 }
 
+/// An endpoint's scheme, host and port: what events and logs show of its URL (a path can
+/// hold a secret, as chat services' hook URLs do).
+pub(crate) fn origin(url: &str) -> String {
+    keyport_core::webhook::EndpointUrl::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default()
+}
+
 fn kinds_text(selection: &Selection) -> String {
     serde_json::Value::from(selection.names()).to_string()
 }
@@ -127,7 +135,7 @@ impl Store {
                 return Err(CoreError::new(ErrorCode::TooManyEndpoints).with("limit", MAX_ENDPOINTS).into());
             }
             diesel::insert_into(webhook_endpoints::table).values(&row).execute(conn)?;
-            let data = json!({"url": row.url, "event_kinds": spec.selection.names()});
+            let data = json!({"origin": origin(&row.url), "event_kinds": spec.selection.names()});
             append(
                 conn,
                 ctx,
@@ -213,7 +221,13 @@ impl Store {
                 }
             }
             let unchanged = (&row.url, &row.description, &row.event_kinds, row.enabled, &row.disabled_reason)
-                == (&before.url, &before.description, &before.event_kinds, before.enabled, &before.disabled_reason);
+                == (
+                    &before.url,
+                    &before.description,
+                    &before.event_kinds,
+                    before.enabled,
+                    &before.disabled_reason,
+                );
             if unchanged {
                 return endpoint_view(&row);
             }
@@ -229,9 +243,16 @@ impl Store {
                     webhook_endpoints::updated_at.eq(row.updated_at),
                 ))
                 .execute(conn)?;
-            let data = json!({"url": row.url, "event_kinds": selection_of(&row)?.names(), "enabled": row.enabled,
-                              "before": {"url": before.url, "enabled": before.enabled}});
-            append(conn, ctx, EventKind::WebhookEndpointUpdated, Subject::of("webhook_endpoint", &row.id), data)?;
+            let data = json!({"origin": origin(&row.url), "event_kinds": selection_of(&row)?.names(),
+                              "enabled": row.enabled, "url_changed": row.url != before.url,
+                              "before": {"origin": origin(&before.url), "enabled": before.enabled}});
+            append(
+                conn,
+                ctx,
+                EventKind::WebhookEndpointUpdated,
+                Subject::of("webhook_endpoint", &row.id),
+                data,
+            )?;
             endpoint_view(&row)
         })
     }
@@ -248,7 +269,7 @@ impl Store {
             diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::endpoint_id.eq(&row.id)))
                 .execute(conn)?;
             diesel::delete(webhook_endpoints::table.find(&row.id)).execute(conn)?;
-            let data = json!({"url": row.url});
+            let data = json!({"origin": origin(&row.url)});
             append(
                 conn,
                 ctx,
@@ -272,10 +293,16 @@ impl Store {
         let until = ctx.now + overlap;
         self.write(|conn| {
             let row = load_endpoint(conn, id)?;
+            // During an overlap the previous secret stays the one receivers may still hold:
+            // a rotation repeated (its answer lost) must not drop it at once.
+            let (previous, until) = match (&row.previous_secret, row.previous_secret_until.map(utc)) {
+                (Some(old), Some(old_until)) if old_until > ctx.now => (old.clone(), old_until.max(until)),
+                _ => (row.secret.clone(), until),
+            };
             diesel::update(webhook_endpoints::table.find(&row.id))
                 .set((
                     webhook_endpoints::secret.eq(&secret),
-                    webhook_endpoints::previous_secret.eq(&row.secret),
+                    webhook_endpoints::previous_secret.eq(&previous),
                     webhook_endpoints::previous_secret_until.eq(stored_time(until)),
                     webhook_endpoints::updated_at.eq(stored_time(ctx.now)),
                 ))
@@ -290,7 +317,7 @@ impl Store {
             )?;
             Ok(WebhookSecretView {
                 secret: secret.clone(),
-                previous_secret: Some(row.secret),
+                previous_secret: Some(previous),
                 previous_secret_until: Some(until),
             })
         })
@@ -355,8 +382,9 @@ impl Store {
         })
     }
 
-    /// Sends a delivery again now, whatever its state (a receiver that lost it asks).
-    /// Its window starts anew; a delivery already waiting for an attempt stays as it is.
+    /// Sends a delivery again now, delivered or failed alike (a receiver that lost it asks).
+    /// Its window and attempt count start anew (the attempts made stay listed); a delivery
+    /// already waiting for an attempt stays as it is.
     pub fn resend_webhook_delivery(&self, ctx: &Context, id: Uuid) -> StoreResult<WebhookDeliveryView> {
         self.write(|conn| {
             let row = load_delivery(conn, id)?;
@@ -371,6 +399,7 @@ impl Store {
             diesel::update(webhook_deliveries::table.find(&row.id))
                 .set((
                     webhook_deliveries::state.eq(DeliveryState::Pending.as_str()),
+                    webhook_deliveries::attempts.eq(0),
                     webhook_deliveries::next_attempt_at.eq(now),
                     webhook_deliveries::created_at.eq(now),
                     webhook_deliveries::done_at.eq(None::<chrono::NaiveDateTime>),

@@ -1,3 +1,4 @@
+ALTER TABLE customers DROP COLUMN name_folded;
 DROP TABLE webhook_feed;
 DROP TABLE webhook_attempts;
 DROP TABLE webhook_deliveries;

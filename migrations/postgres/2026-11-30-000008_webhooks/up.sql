@@ -3,16 +3,21 @@
 -- number that commits later. Each event therefore gets a feed position after it committed:
 -- a sequencer (run by readers and the webhook sender, one at a time under the lock on
 -- event_feed) numbers the committed events that have none, in seq order, after the last
--- position given. Events written before this change keep their number as their position.
+-- position given. The events written before this change get theirs the same way, in
+-- batches after the upgrade (no rewrite of the table here: adding a column without a
+-- default changes no row).
 ALTER TABLE events ADD COLUMN feed_pos BIGINT;
-UPDATE events SET feed_pos = seq;
 CREATE UNIQUE INDEX events_feed ON events(feed_pos);
 CREATE INDEX events_unsequenced ON events(seq) WHERE feed_pos IS NULL;
 CREATE TABLE event_feed (
     id INTEGER PRIMARY KEY,
     last BIGINT NOT NULL
 );
-INSERT INTO event_feed (id, last) VALUES (1, COALESCE((SELECT MAX(seq) FROM events), 0));
+INSERT INTO event_feed (id, last) VALUES (1, 0);
+
+-- Names as Rust folds them to lower case, for search alike on both backends (filled by
+-- Keyport at start for the accounts written before).
+ALTER TABLE customers ADD COLUMN name_folded TEXT;
 
 CREATE TABLE webhook_endpoints (
     id TEXT PRIMARY KEY,
@@ -47,8 +52,10 @@ CREATE TABLE webhook_deliveries (
     UNIQUE (endpoint_id, event_id)
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_at);
-CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, created_at, id);
+CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, id);
+CREATE INDEX webhook_deliveries_event ON webhook_deliveries(event_id);
 CREATE INDEX webhook_deliveries_done ON webhook_deliveries(done_at);
+CREATE INDEX webhook_deliveries_created ON webhook_deliveries(created_at);
 
 CREATE TABLE webhook_attempts (
     id TEXT PRIMARY KEY,
@@ -66,4 +73,6 @@ CREATE TABLE webhook_feed (
     position TEXT NOT NULL,
     updated_at TIMESTAMP NOT NULL
 );
-INSERT INTO webhook_feed (name, position, updated_at) VALUES ('deliveries', '', CURRENT_TIMESTAMP);
+-- Deliveries start with the events after this change (no endpoint existed before it).
+INSERT INTO webhook_feed (name, position, updated_at)
+    VALUES ('deliveries', 'end', CURRENT_TIMESTAMP);

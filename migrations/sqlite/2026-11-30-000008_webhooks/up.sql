@@ -7,6 +7,10 @@ CREATE TABLE event_feed (
 );
 INSERT INTO event_feed (id, last) VALUES (1, 0);
 
+-- Names as Rust folds them to lower case, for search alike on both backends (filled by
+-- Keyport at start for the accounts written before).
+ALTER TABLE customers ADD COLUMN name_folded TEXT;
+
 CREATE TABLE webhook_endpoints (
     id TEXT PRIMARY KEY,
     url TEXT NOT NULL,
@@ -40,8 +44,10 @@ CREATE TABLE webhook_deliveries (
     UNIQUE (endpoint_id, event_id)
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_at);
-CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, created_at, id);
+CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, id);
+CREATE INDEX webhook_deliveries_event ON webhook_deliveries(event_id);
 CREATE INDEX webhook_deliveries_done ON webhook_deliveries(done_at);
+CREATE INDEX webhook_deliveries_created ON webhook_deliveries(created_at);
 
 CREATE TABLE webhook_attempts (
     id TEXT PRIMARY KEY,
@@ -59,4 +65,6 @@ CREATE TABLE webhook_feed (
     position TEXT NOT NULL,
     updated_at TIMESTAMP NOT NULL
 );
-INSERT INTO webhook_feed (name, position, updated_at) VALUES ('deliveries', '', CURRENT_TIMESTAMP);
+-- Deliveries start with the events after this change (no endpoint existed before it).
+INSERT INTO webhook_feed (name, position, updated_at)
+    VALUES ('deliveries', 'end', CURRENT_TIMESTAMP);

@@ -73,6 +73,7 @@ fn staff_search_customers_and_shops_look_up_one() {
                 ("anna.berg@example.com", "Anna Berg", "C-1"),
                 ("anna.kurz@example.org", "Anna Kurz", "C-2"),
                 ("bert_100%@example.com", "Bert Hundert", "C-3"),
+                ("oetzi@example.com", "Ötzi Äpfelbaum", "C-4"),
             ] {
                 let body = json!({"email": email, "name": name, "customer_number": number});
                 assert_eq!(api.post("/api/v1/customers", k, body).await.status, 201);
@@ -84,6 +85,10 @@ fn staff_search_customers_and_shops_look_up_one() {
             assert_eq!(names(anna), ["Anna Berg", "Anna Kurz"]);
             let kurz = walk(&api, "/api/v1/customers?name=kur", k).await;
             assert_eq!(names(kurz), ["Anna Kurz"]);
+            for part in ["%C3%B6tzi", "%C3%84PFEL", "i%20%C3%A4p"] {
+                let found = walk(&api, &format!("/api/v1/customers?name={part}"), k).await;
+                assert_eq!(names(found), ["Ötzi Äpfelbaum"], "any case beyond ASCII too: {part}");
+            }
             let literal = walk(&api, "/api/v1/customers?email_prefix=bert_100%25", k).await;
             assert_eq!(names(literal), ["Bert Hundert"], "% and _ match themselves");
             let none = walk(&api, "/api/v1/customers?email_prefix=bert%25", k).await;
@@ -96,8 +101,8 @@ fn staff_search_customers_and_shops_look_up_one() {
             assert_eq!(everyone.status, 403, "nor list every customer");
             assert_eq!(
                 walk(&api, "/api/v1/customers?limit=2", k).await.len(),
-                5,
-                "the world's two and these three"
+                6,
+                "the world\'s two and these four"
             );
 
             // Anna's ticket, typed carelessly, finds Anna (the world's customer A).

@@ -213,20 +213,25 @@ fn a_claimed_delivery_is_not_claimed_twice_and_retries_back_off_then_give_up() {
         let second = Store::open(f.url(), keyport_store::PoolOptions::server(4)).unwrap();
         let hold = Duration::seconds(30);
         let (a, b) = std::thread::scope(|s| {
-            let a = s.spawn(|| f.store.claim_webhook_deliveries(now, 10, hold).unwrap());
-            let b = s.spawn(|| second.claim_webhook_deliveries(now, 10, hold).unwrap());
+            let a = s.spawn(|| f.store.claim_webhook_deliveries(now, 10, hold, 8, &HashMap::new()).unwrap());
+            let b = s.spawn(|| second.claim_webhook_deliveries(now, 10, hold, 8, &HashMap::new()).unwrap());
             (a.join().unwrap(), b.join().unwrap())
         });
         assert_eq!(a.len() + b.len(), 1, "one instance claims the delivery");
         let due = a.into_iter().chain(b).next().unwrap();
-        assert!(f.store.claim_webhook_deliveries(now + Duration::seconds(5), 10, hold).unwrap().is_empty());
+        assert!(
+            f.store
+                .claim_webhook_deliveries(now + Duration::seconds(5), 10, hold, 8, &HashMap::new())
+                .unwrap()
+                .is_empty()
+        );
         let policy = RetryPolicy {
             first: Duration::seconds(10),
             factor: 4,
             cap: Duration::hours(1),
             window: Duration::minutes(5),
         };
-        let fail = |at, attempts_before| AttemptOutcome {
+        let fail = |due: &keyport_store::DueDelivery, at| AttemptOutcome {
             delivery_id: due.id.clone(),
             endpoint_id: due.endpoint_id.clone(),
             at,
@@ -234,22 +239,33 @@ fn a_claimed_delivery_is_not_claimed_twice_and_retries_back_off_then_give_up() {
             error: Some("HTTP 500".to_owned()),
             latency_ms: 3,
             jitter: 0.5,
-            attempts_before,
+            attempts_before: due.attempts,
             created_at: due.created_at,
+            claim: due.claim.clone(),
         };
         assert_eq!(due.attempts, 0);
-        f.store.record_webhook_attempts(&[fail(now, 0)], &policy).unwrap();
+        f.store.record_webhook_attempts(&[fail(&due, now)], &policy).unwrap();
         let pending = f.store.list_webhook_deliveries(endpoint.endpoint.id, None, None, None).unwrap().items;
         assert_eq!(pending[0].state, DeliveryState::Pending);
         let next = pending[0].next_attempt_at.unwrap();
         assert!(next >= now + Duration::seconds(8) && next <= now + Duration::seconds(12), "{next}");
-        assert!(f.store.claim_webhook_deliveries(now + Duration::seconds(5), 10, hold).unwrap().is_empty());
-        assert_eq!(f.store.claim_webhook_deliveries(next, 10, hold).unwrap().len(), 1);
+        assert!(
+            f.store
+                .claim_webhook_deliveries(now + Duration::seconds(5), 10, hold, 8, &HashMap::new())
+                .unwrap()
+                .is_empty()
+        );
+        let again = f.store.claim_webhook_deliveries(next, 10, hold, 8, &HashMap::new()).unwrap();
+        assert_eq!((again.len(), again[0].attempts), (1, 1));
+        // An outcome under the first, expired claim changes nothing but the attempt list.
+        f.store.record_webhook_attempts(&[fail(&due, next)], &policy).unwrap();
+        let still = f.store.get_webhook_delivery(pending[0].id).unwrap();
+        assert_eq!((still.delivery.state, still.delivery.attempts), (DeliveryState::Pending, 1));
         // The window is spent: given up, and the endpoint that failed for a window disabled.
-        f.store.record_webhook_attempts(&[fail(now + Duration::minutes(6), 1)], &policy).unwrap();
+        f.store.record_webhook_attempts(&[fail(&again[0], now + Duration::minutes(6))], &policy).unwrap();
         let detail = f.store.get_webhook_delivery(pending[0].id).unwrap();
         assert_eq!(detail.delivery.state, DeliveryState::Failed);
-        assert_eq!(detail.attempts.len(), 2);
+        assert_eq!(detail.attempts.len(), 3, "three attempts were made, one under a stale claim");
         let view = f.store.get_webhook_endpoint(endpoint.endpoint.id).unwrap();
         assert!(!view.enabled);
         assert!(view.disabled_reason.unwrap().contains("HTTP 500"));
@@ -322,7 +338,8 @@ fn delivered_deliveries_are_pruned_after_their_retention() {
         product(&f.store, &ctx, "prune");
         let now = Utc::now();
         f.store.fan_out_webhooks(now, 100).unwrap();
-        let due = f.store.claim_webhook_deliveries(now, 10, Duration::seconds(30)).unwrap();
+        let due =
+            f.store.claim_webhook_deliveries(now, 10, Duration::seconds(30), 8, &HashMap::new()).unwrap();
         let ok = AttemptOutcome {
             delivery_id: due[0].id.clone(),
             endpoint_id: due[0].endpoint_id.clone(),
@@ -333,6 +350,7 @@ fn delivered_deliveries_are_pruned_after_their_retention() {
             jitter: 0.0,
             attempts_before: 0,
             created_at: due[0].created_at,
+            claim: due[0].claim.clone(),
         };
         f.store.record_webhook_attempts(&[ok], &RetryPolicy::default()).unwrap();
         let retention = keyport_store::Retention::default();
@@ -342,5 +360,100 @@ fn delivered_deliveries_are_pruned_after_their_retention() {
         assert_eq!(pruned.webhook_deliveries, 1);
         let sizes: HashMap<&str, i64> = f.store.table_sizes().unwrap().into_iter().collect();
         assert_eq!((sizes["webhook_deliveries"], sizes["webhook_attempts"]), (0, 0));
+    });
+}
+
+#[test]
+fn a_moved_database_does_not_send_its_history_again() {
+    let mut pairs = vec![(keyport_tests::TestDb::sqlite(), keyport_tests::TestDb::sqlite())];
+    if let Ok(admin) = std::env::var("KEYPORT_TEST_POSTGRES_URL")
+        && !admin.trim().is_empty()
+    {
+        pairs.push((keyport_tests::TestDb::sqlite(), keyport_tests::TestDb::postgres(admin.trim())));
+        pairs.push((keyport_tests::TestDb::postgres(admin.trim()), keyport_tests::TestDb::sqlite()));
+    }
+    for (from, to) in pairs {
+        eprintln!("--- from {:?} to {:?}", from.backend(), to.backend());
+        let source = Fixture::new(from);
+        let ctx = source.ctx();
+        let endpoint = source
+            .store
+            .create_webhook_endpoint(&ctx, &spec("http://127.0.0.1:9/", &["product_defined"]))
+            .unwrap();
+        product(&source.store, &ctx, "moved");
+        while source.store.fan_out_webhooks(Utc::now(), 500).unwrap() > 0 {}
+        let mut file = Vec::new();
+        source.store.export(&mut file).unwrap();
+        let target = Fixture::new(to);
+        target.store.import(file.as_slice()).unwrap();
+        let listed = |f: &Fixture| {
+            f.store.list_webhook_deliveries(endpoint.endpoint.id, None, None, Some(500)).unwrap().items
+        };
+        assert_eq!(listed(&target).len(), 1, "the delivery moved with the database");
+        while target.store.fan_out_webhooks(Utc::now(), 500).unwrap() > 0 {}
+        assert_eq!(listed(&target).len(), 1, "nothing of the history is made again");
+        product(&target.store, &target.ctx(), "after");
+        while target.store.fan_out_webhooks(Utc::now(), 500).unwrap() > 0 {}
+        assert_eq!(listed(&target).len(), 2, "what happens after the move is delivered");
+        let feed =
+            target.store.query_events(&EventFilter { limit: Some(500), ..EventFilter::default() }).unwrap();
+        let kinds: Vec<&str> = feed.items.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds.last(), Some(&"product_defined"));
+        assert_eq!(feed.items.len(), 3, "the endpoint's creation, both products: each once, in order");
+    }
+}
+
+#[test]
+fn a_paused_endpoint_keeps_its_deliveries_for_when_it_is_back() {
+    Fixture::each(|f| {
+        let ctx = f.ctx();
+        let endpoint = f
+            .store
+            .create_webhook_endpoint(&ctx, &spec("http://127.0.0.1:9/", &["product_defined"]))
+            .unwrap();
+        let id = endpoint.endpoint.id;
+        let pause = keyport_core::webhook::EndpointChanges { enabled: Some(false), ..Default::default() };
+        f.store.update_webhook_endpoint(&ctx, id, &pause).unwrap();
+        for n in 0..3 {
+            product(&f.store, &ctx, &format!("paused{n}"));
+        }
+        while f.store.fan_out_webhooks(Utc::now(), 500).unwrap() > 0 {}
+        let hold = Duration::seconds(30);
+        assert!(
+            f.store.claim_webhook_deliveries(Utc::now(), 10, hold, 8, &HashMap::new()).unwrap().is_empty()
+        );
+        let resume = keyport_core::webhook::EndpointChanges { enabled: Some(true), ..Default::default() };
+        f.store.update_webhook_endpoint(&ctx, id, &resume).unwrap();
+        // At most one in flight per endpoint when the cap says so.
+        let one = f.store.claim_webhook_deliveries(Utc::now(), 10, hold, 1, &HashMap::new()).unwrap();
+        assert_eq!(one.len(), 1);
+        let busy: HashMap<String, usize> = [(one[0].endpoint_id.clone(), 1)].into_iter().collect();
+        assert!(f.store.claim_webhook_deliveries(Utc::now(), 10, hold, 1, &busy).unwrap().is_empty());
+        assert_eq!(
+            f.store.claim_webhook_deliveries(Utc::now(), 10, hold, 8, &HashMap::new()).unwrap().len(),
+            2
+        );
+    });
+}
+
+#[test]
+fn a_repeated_rotation_keeps_the_secret_receivers_still_hold() {
+    Fixture::each(|f| {
+        let ctx = f.ctx();
+        let created = f.store.create_webhook_endpoint(&ctx, &spec("http://127.0.0.1:9/", &[])).unwrap();
+        let id = created.endpoint.id;
+        let first = f.store.rotate_webhook_secret(&ctx, id, Duration::hours(1)).unwrap();
+        let second = f.store.rotate_webhook_secret(&ctx, id, Duration::hours(1)).unwrap();
+        assert_eq!(first.previous_secret.as_deref(), Some(created.secret.as_str()));
+        assert_eq!(
+            second.previous_secret.as_deref(),
+            Some(created.secret.as_str()),
+            "the original keeps signing"
+        );
+        assert_ne!(second.secret, first.secret);
+        let events =
+            f.store.query_events(&EventFilter { limit: Some(500), ..EventFilter::default() }).unwrap();
+        let text = serde_json::to_string(&events.items).unwrap();
+        assert!(!text.contains("whsec_") && !text.contains("127.0.0.1:9/\""), "no secret, no path in events");
     });
 }
