@@ -353,10 +353,18 @@ impl World {
         };
         let peak = server.peak_rss_mb();
         if let Some(received) = receiver {
-            let at_end = received.load(std::sync::atomic::Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let later = received.load(std::sync::atomic::Ordering::Relaxed);
-            eprintln!("   webhook deliveries received: {at_end} during the run, {later} two seconds later");
+            // Deliveries wait during a peak and catch up after it: how long that takes.
+            let count = || received.load(std::sync::atomic::Ordering::Relaxed);
+            let (at_end, ended) = (count(), Instant::now());
+            let (mut last, mut still) = (at_end, 0);
+            while still < 4 && ended.elapsed() < Duration::from_secs(180) {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let now = count();
+                still = if now == last { still + 1 } else { 0 };
+                last = now;
+            }
+            let drained = ended.elapsed().as_secs_f64() - 2.0;
+            eprintln!("   webhook deliveries: {at_end} during the run, all {last} {drained:.1} s after it");
         }
         let _ = server.child.kill().await;
         Ok(Stats { peak_rss_mb: peak, ..stats })

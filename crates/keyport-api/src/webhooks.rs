@@ -146,7 +146,8 @@ pub struct WebhookDeliveryDetail {
     pub delivery: WebhookDeliveryView,
     /// Its attempts, oldest first (the latest 100).
     pub attempts: Vec<WebhookAttemptView>,
-    /// The body posted: `type`, `timestamp`, and `data` with the event and the resource.
+    /// The body an attempt posts now: `type`, `timestamp`, and `data` with the event and
+    /// the resource as it is now (each attempt renders it anew; the `webhook-id` stays).
     pub payload: serde_json::Value,
 }
 

@@ -161,7 +161,7 @@ pub struct RetentionSettings {
     /// Daily usage rows (check-ins and sessions), in days from their day.
     #[serde(default = "default_usage_days")]
     pub usage_days: u32,
-    /// Webhook deliveries and their attempts, in days from delivery or giving up.
+    /// Webhook deliveries and their attempts, in days from their creation (or last resend).
     #[serde(default = "default_webhook_delivery_days")]
     pub webhook_delivery_days: u32,
     /// Seconds between pruning passes.

@@ -179,18 +179,24 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then finishes the requests in flight and stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let mut webhooks = None;
         let jobs = self.workers.map(|w| {
-            let mut jobs = vec![tokio::spawn(w.mailer.run(w.store.clone()))];
             if let Some(sender) = w.webhooks {
-                jobs.push(tokio::spawn(sender.run(w.store.clone())));
+                match sender.start(w.store.clone()) {
+                    Ok(running) => webhooks = Some(running),
+                    Err(e) => tracing::error!(error = %e, "the webhook sender could not start"),
+                }
             }
-            jobs.push(tokio::spawn(crate::pruner::run(w.store, w.retention, w.prune_every)));
-            jobs
+            [
+                tokio::spawn(w.mailer.run(w.store.clone())),
+                tokio::spawn(crate::pruner::run(w.store, w.retention, w.prune_every)),
+            ]
         });
         let result = self.server.await;
         for job in jobs.into_iter().flatten() {
             job.abort();
         }
+        drop(webhooks);
         result
     }
 }

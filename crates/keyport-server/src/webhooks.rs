@@ -25,8 +25,6 @@ const MAX_RESPONSE: usize = 64 * 1024;
 const FAN_OUT_BATCH: i64 = 500;
 /// How often the sender looks up from waiting for attempts, to claim and to record.
 const TICK: Duration = Duration::from_millis(50);
-/// Outcomes recorded at once at most, under load.
-const RECORD_BATCH: usize = 64;
 
 /// Resolves names, keeping only addresses Keyport may call.
 struct Guarded {
@@ -48,6 +46,13 @@ impl Resolve for Guarded {
             Ok(Box::new(kept.into_iter()) as Addrs)
         })
     }
+}
+
+/// A sender running on its own thread; dropping this stops it (attempts in flight end
+/// with their timeout; their claims expire and another round sends them).
+pub struct Background {
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _thread: std::thread::JoinHandle<()>,
 }
 
 /// Sends webhook deliveries.
@@ -85,6 +90,32 @@ impl Sender {
         Ok(Sender { client, settings: settings.clone(), policy: settings.policy() })
     }
 
+    /// Runs the sender on a thread of its own until the answer is dropped. The thread and
+    /// the threads it starts for database work run at a lower CPU priority than requests
+    /// (nice 10, on Linux a per-thread setting they inherit): under a peak of requests,
+    /// deliveries wait a little and catch up after it, instead of slowing every request.
+    pub fn start(self, store: Store) -> std::io::Result<Background> {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new().name("keyport-webhooks".to_owned()).spawn(move || {
+            #[cfg(unix)]
+            if let Err(e) = rustix::process::nice(10) {
+                tracing::warn!(error = %e, "the webhook sender runs at normal priority");
+            }
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(8).build();
+            match runtime {
+                Ok(runtime) => runtime.block_on(async {
+                    tokio::select! {
+                        () = self.run(store) => {}
+                        _ = stopped => {}
+                    }
+                }),
+                Err(e) => tracing::error!(error = %e, "the webhook sender could not start"),
+            }
+        })?;
+        Ok(Background { _stop: stop, _thread: thread })
+    }
+
     /// Fans out and sends until the process stops: two loops, so that a slow fan-out never
     /// holds up deliveries that are due, and the other way round.
     pub async fn run(self, store: Store) {
@@ -111,8 +142,9 @@ impl Sender {
     }
 
     /// Keeps up to `concurrency` attempts in flight (at most a quarter of them, and at
-    /// least one, per endpoint), claiming more as attempts end, and records outcomes in
-    /// small batches.
+    /// least one, per endpoint). Each round is one write: it records the outcomes gathered
+    /// since the last and claims as many as have room; a round runs when half the room is
+    /// free or a tick has passed, so the sender's writes stay few under load.
     async fn send(&self, store: &Store) {
         let poll = self.poll();
         let concurrency = self.settings.concurrency.clamp(1, 256);
@@ -120,31 +152,30 @@ impl Sender {
         let mut in_flight: JoinSet<AttemptOutcome> = JoinSet::new();
         let mut per: HashMap<String, usize> = HashMap::new();
         let mut done: Vec<AttemptOutcome> = Vec::new();
-        let mut recorded = Instant::now();
+        let mut last_round = Instant::now() - TICK;
         loop {
             let free = concurrency.saturating_sub(in_flight.len());
-            let mut claimed = 0;
-            if free > 0 {
-                match self.claim(store, free, per_endpoint, &per).await {
+            if free * 2 >= concurrency || last_round.elapsed() >= TICK {
+                last_round = Instant::now();
+                match self.round(store, &mut done, free, per_endpoint, &per).await {
                     Ok(due) => {
-                        claimed = due.len();
                         for delivery in due {
                             *per.entry(delivery.endpoint_id.clone()).or_default() += 1;
                             let sender = self.clone();
                             in_flight.spawn(async move { sender.attempt(delivery).await });
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "webhook deliveries could not be claimed"),
+                    Err(e) => tracing::warn!(error = %e, "webhook round failed; trying again"),
                 }
             }
             if in_flight.is_empty() {
-                self.record(store, &mut done).await;
-                if claimed == 0 {
+                if done.is_empty() {
                     tokio::time::sleep(poll).await;
+                    last_round = Instant::now() - TICK;
                 }
                 continue;
             }
-            // Wait for an attempt to end (or a short tick, to claim what became due).
+            // Wait for an attempt to end (or a short tick).
             let mut ended = Vec::new();
             tokio::select! {
                 Some(one) = in_flight.join_next() => ended.push(one),
@@ -160,10 +191,6 @@ impl Sender {
                 done.push(outcome);
             }
             per.retain(|_, n| *n > 0);
-            if done.len() >= RECORD_BATCH || recorded.elapsed() >= TICK {
-                self.record(store, &mut done).await;
-                recorded = Instant::now();
-            }
         }
     }
 
@@ -171,9 +198,12 @@ impl Sender {
         Duration::from_millis(self.settings.poll_ms.clamp(10, 60_000))
     }
 
-    async fn claim(
+    /// Records `done` and claims up to `free` (rendered, ready to post). Outcomes stay in
+    /// `done` when the write fails, for the next round.
+    async fn round(
         &self,
         store: &Store,
+        done: &mut Vec<AttemptOutcome>,
         free: usize,
         per_endpoint: usize,
         per: &HashMap<String, usize>,
@@ -182,33 +212,40 @@ impl Sender {
         let hold = chrono::Duration::milliseconds(
             i64::try_from(2 * self.timeout().as_millis() + 5_000).unwrap_or(i64::MAX / 4),
         );
-        let (store, per) = (store.clone(), per.clone());
-        let max = i64::try_from(free).unwrap_or(16);
-        Ok(tokio::task::spawn_blocking(move || {
-            store.claim_webhook_deliveries(chrono::Utc::now(), max, hold, per_endpoint, &per)
-        })
-        .await??)
-    }
-
-    /// Records the outcomes gathered so far (kept for the next try when the database fails).
-    async fn record(&self, store: &Store, done: &mut Vec<AttemptOutcome>) {
-        if done.is_empty() {
-            return;
-        }
-        for o in done.iter() {
-            let result = if o.error.is_none() { "delivered" } else { "failed" };
-            metrics::counter!("keyport_webhook_attempts_total", "result" => result).increment(1);
-        }
         let outcomes = std::mem::take(done);
-        let (store, policy) = (store.clone(), self.policy);
-        let kept = outcomes.clone();
-        match tokio::task::spawn_blocking(move || store.record_webhook_attempts(&outcomes, &policy)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "webhook attempts could not be recorded; trying again");
-                done.extend(kept);
+        let (store, per, policy, kept) = (store.clone(), per.clone(), self.policy, outcomes.clone());
+        let max = i64::try_from(free).unwrap_or(16);
+        let result = tokio::task::spawn_blocking(move || {
+            let now = chrono::Utc::now();
+            let mut due =
+                store.exchange_webhook_attempts(&outcomes, &policy, now, max, hold, per_endpoint, &per)?;
+            // The outcomes are recorded now; deliveries that cannot be rendered are left to
+            // their claim's expiry (and a later round).
+            if !due.is_empty()
+                && let Err(e) = store.render_webhook_payloads(&mut due, now)
+            {
+                tracing::warn!(error = %e, "webhook bodies could not be rendered; trying again later");
+                due.clear();
             }
-            Err(e) => tracing::warn!(error = %e, "webhook attempts could not be recorded"),
+            anyhow::Ok(due)
+        })
+        .await;
+        match result {
+            Ok(Ok(due)) => {
+                for o in &kept {
+                    let result = if o.error.is_none() { "delivered" } else { "failed" };
+                    metrics::counter!("keyport_webhook_attempts_total", "result" => result).increment(1);
+                }
+                Ok(due)
+            }
+            Ok(Err(e)) => {
+                done.extend(kept);
+                Err(e)
+            }
+            Err(e) => {
+                done.extend(kept);
+                Err(e.into())
+            }
         }
     }
 

@@ -104,6 +104,9 @@ pub struct Store {
     /// On SQLite, writers of this process queue here instead of in SQLite's busy handler,
     /// which sleeps in steps of milliseconds and lets a queue of writers collapse.
     write_gate: std::sync::Arc<std::sync::Mutex<()>>,
+    /// On SQLite, the writers of requests waiting for the gate or holding it: background
+    /// writes (webhook bookkeeping) let them go first (see [`Store::write_in_background`]).
+    foreground: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// The current signing key as last read, for the check-in path (see
     /// [`certificates::SIGNING_KEY_CACHE`]).
     signing_key: std::sync::Arc<std::sync::Mutex<certificates::KeyCache>>,
@@ -146,6 +149,7 @@ impl Store {
             url: url.clone(),
             _in_use: in_use,
             write_gate: Default::default(),
+            foreground: Default::default(),
             signing_key: Default::default(),
         };
         let mut conn = store.pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
@@ -182,6 +186,30 @@ impl Store {
     pub(crate) fn write<T>(&self, f: impl FnMut(&mut db::DbConn) -> StoreResult<T>) -> StoreResult<T> {
         match self.backend {
             Backend::Sqlite => {
+                let _queued = Queued::join(&self.foreground);
+                let _turn = self.write_gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                db::write(&self.pool, f)
+            }
+            Backend::Postgres => db::write(&self.pool, f),
+        }
+    }
+
+    /// A write of background work. On SQLite, where one writer runs at a time, it waits
+    /// while requests' writes are queued, up to [`BACKGROUND_YIELD`], so that a peak of
+    /// requests is not slowed by bookkeeping that can wait (it catches up after the peak);
+    /// on PostgreSQL writers run side by side and it is a plain write.
+    pub(crate) fn write_in_background<T>(
+        &self,
+        f: impl FnMut(&mut db::DbConn) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        match self.backend {
+            Backend::Sqlite => {
+                let started = std::time::Instant::now();
+                while self.foreground.load(std::sync::atomic::Ordering::Relaxed) > 0
+                    && started.elapsed() < BACKGROUND_YIELD
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
                 let _turn = self.write_gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 db::write(&self.pool, f)
             }
@@ -201,8 +229,35 @@ impl Store {
 }
 
 /// A new time-ordered id.
+/// The longest a background write on SQLite waits for requests' writes to pass.
+pub const BACKGROUND_YIELD: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Counts a foreground writer from its arrival at the gate to the end of its write.
+struct Queued<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn join(count: &'a std::sync::atomic::AtomicUsize) -> Queued<'a> {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Queued(count)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// The smallest id [`new_id`] gives at `at`: ids below it were made before.
+pub(crate) fn id_at(at: DateTime<Utc>) -> String {
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    uuid::Uuid::from_bytes(bytes).to_string()
 }
 
 /// A time as stored: UTC without offset, microseconds.

@@ -29,8 +29,9 @@ pub struct Retention {
     pub rate_counters: Duration,
     /// Daily usage rows (check-ins, sessions), from their day.
     pub usage_days: Duration,
-    /// Webhook deliveries (with their attempts), from their delivery or giving up; one never
-    /// sent (its endpoint stayed disabled) from its creation.
+    /// Webhook deliveries (with their attempts), from their creation: a delivery is done
+    /// within its retry window (a day), and one never sent (its endpoint stayed disabled)
+    /// goes too.
     pub webhook_deliveries: Duration,
 }
 
@@ -180,15 +181,13 @@ impl Store {
             Ok(deleted)
         })?;
         let webhook_deliveries = self.write(|conn| {
-            let keep = cutoff(retention.webhook_deliveries);
-            let old: Vec<String> =
-                webhook_deliveries::table
-                    .filter(webhook_deliveries::done_at.lt(keep).or(
-                        webhook_deliveries::done_at.is_null().and(webhook_deliveries::created_at.lt(keep)),
-                    ))
-                    .select(webhook_deliveries::id)
-                    .limit(batch)
-                    .load(conn)?;
+            // Ids are UUID v7: those below one made at the cutoff were made before it.
+            let keep = crate::id_at(now - retention.webhook_deliveries);
+            let old: Vec<String> = webhook_deliveries::table
+                .filter(webhook_deliveries::id.lt(keep))
+                .select(webhook_deliveries::id)
+                .limit(batch)
+                .load(conn)?;
             diesel::delete(webhook_attempts::table.filter(webhook_attempts::delivery_id.eq_any(&old)))
                 .execute(conn)?;
             Ok(diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&old)))

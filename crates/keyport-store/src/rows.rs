@@ -256,7 +256,6 @@ pub(crate) struct DeliveryRow {
     pub endpoint_id: String,
     pub event_id: String,
     pub event_kind: String,
-    pub payload: String,
     pub state: String,
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
@@ -272,7 +271,7 @@ pub(crate) struct DeliveryRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = crate::schema::webhook_attempts)]
 pub(crate) struct AttemptRow {
-    pub id: String,
+    /// With `at`, the key: one delivery's attempts are made one after another.
     pub delivery_id: String,
     pub at: NaiveDateTime,
     pub status: Option<i32>,

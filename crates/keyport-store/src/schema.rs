@@ -372,7 +372,6 @@ diesel::table! {
         endpoint_id -> Text,
         event_id -> Text,
         event_kind -> Text,
-        payload -> Text,
         state -> Text,
         attempts -> Integer,
         next_attempt_at -> Timestamp,
@@ -386,8 +385,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    webhook_attempts (id) {
-        id -> Text,
+    webhook_attempts (delivery_id, at) {
         delivery_id -> Text,
         at -> Timestamp,
         status -> Nullable<Integer>,

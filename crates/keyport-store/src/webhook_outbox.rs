@@ -6,8 +6,9 @@
 //! event, a committed one has. The fan-out follows the feed (which never skips, see
 //! [`crate::events::feed`]) from a stored position and turns each event into one delivery
 //! per endpoint that wants it, in one transaction with the new position: after a crash it
-//! starts again where the last commit left it, and the unique (endpoint, event) pair makes
-//! a repeated step harmless. The write path of a license pays nothing for webhooks.
+//! starts again where the last commit left it, so no step is made twice. A delivery row is
+//! small (its body is rendered when it is sent). The write path of a license pays nothing
+//! for webhooks.
 //!
 //! Instances fan out one at a time (the position row is locked) and claim deliveries with
 //! a conditional update that repeats every condition of "due", like the mail outbox: a
@@ -45,8 +46,10 @@ pub struct DueDelivery {
     pub url: String,
     /// The message id (`webhook-id`): the event's id, the same on every attempt.
     pub message_id: String,
-    /// The body.
+    /// The body (rendered by [`Store::render_webhook_payloads`] after the claim).
     pub payload: String,
+    /// What the endpoint receives (for the ticket-code rule).
+    pub selection: Selection,
     /// The current secret.
     pub secret: Secret,
     /// The previous secret and until when it signs, during a rotation's overlap.
@@ -95,10 +98,10 @@ impl Store {
     /// Turns the events committed since the last call into deliveries (at most `limit`
     /// events per call); answers how many events it read.
     ///
-    /// The payloads are built in a read first (no lock held while resources load); the
-    /// write then takes the position's lock, and goes ahead only if the position is still
-    /// the one read (else another instance did this step: nothing is written, the next call
-    /// reads on from the new position).
+    /// A delivery is small (ids and state): its body is rendered when it is sent. The feed
+    /// is read first; the write then takes the position's lock and goes ahead only if the
+    /// position is still the one read (else another instance did this step: nothing is
+    /// written, the next call reads on from the new position).
     pub fn fan_out_webhooks(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<usize> {
         let backend = self.backend;
         self.sequence_events()?;
@@ -115,13 +118,13 @@ impl Store {
             let from =
                 if text == END { Position::START } else { Position::parse(conn, backend, Some(&text))? };
             let rows: Vec<EventRow> = feed(backend, from).limit(limit).load(conn)?;
-            let deliveries = deliveries_for(conn, &endpoints, &rows, now)?;
+            let deliveries = deliveries_for(&endpoints, &rows, now);
             Ok((text, rows, deliveries))
         })?;
         let Some(last) = rows.last() else {
             return self.follow_the_end(&position).map(|()| 0);
         };
-        self.write(|conn| {
+        self.write_in_background(|conn| {
             // The lock: a second instance waits here and then sees the new position.
             diesel::update(webhook_feed::table.find(FEED))
                 .set(webhook_feed::updated_at.eq(stored_time(now)))
@@ -131,23 +134,14 @@ impl Store {
             if current != position {
                 return Ok(0);
             }
-            // Endpoints deleted meanwhile get nothing; a step repeated after a crash, or
-            // events imported with their deliveries, find deliveries made already.
+            // Endpoints deleted meanwhile get nothing. (No step runs twice: the deliveries
+            // and the new position commit together, and an import starts at the end.)
             let live: std::collections::HashSet<String> = webhook_endpoints::table
                 .select(webhook_endpoints::id)
                 .load::<String>(conn)?
                 .into_iter()
                 .collect();
-            let events: Vec<&str> = rows.iter().map(|e| e.id.as_str()).collect();
-            let made: std::collections::HashSet<(String, String)> = webhook_deliveries::table
-                .filter(webhook_deliveries::event_id.eq_any(&events))
-                .select((webhook_deliveries::endpoint_id, webhook_deliveries::event_id))
-                .load::<(String, String)>(conn)?
-                .into_iter()
-                .collect();
-            deliveries.retain(|d| {
-                live.contains(&d.endpoint_id) && !made.contains(&(d.endpoint_id.clone(), d.event_id.clone()))
-            });
+            deliveries.retain(|d| live.contains(&d.endpoint_id));
             for chunk in deliveries.chunks(100) {
                 match conn {
                     DbConn::Pg(c) => {
@@ -169,7 +163,7 @@ impl Store {
     /// `seen`, the position read before).
     fn follow_the_end(&self, seen: &str) -> StoreResult<()> {
         let backend = self.backend;
-        self.write(|conn| {
+        self.write_in_background(|conn| {
             let endpoints: i64 = webhook_endpoints::table.count().get_result(conn)?;
             if endpoints > 0 {
                 return Ok(());
@@ -189,12 +183,48 @@ impl Store {
     pub(crate) fn webhooks_from_now(&self) -> StoreResult<()> {
         while self.sequence_events()? {}
         let backend = self.backend;
-        self.write(|conn| {
+        self.write_in_background(|conn| {
             let end = Position::end(conn, backend)?.to_string();
             diesel::update(webhook_feed::table.find(FEED))
                 .set(webhook_feed::position.eq(end))
                 .execute(conn)?;
             Ok(())
+        })
+    }
+
+    /// Renders the bodies of claimed deliveries (in a read, no lock held): each event once,
+    /// its resource as the REST API shows it now, ticket codes masked per endpoint.
+    pub fn render_webhook_payloads(&self, due: &mut [DueDelivery], now: DateTime<Utc>) -> StoreResult<()> {
+        let wanted: Vec<(String, Selection)> =
+            due.iter().map(|d| (d.message_id.clone(), d.selection.clone())).collect();
+        let bodies = self.read(|conn| {
+            let refs: Vec<(&str, &Selection)> = wanted.iter().map(|(id, s)| (id.as_str(), s)).collect();
+            render(conn, &refs, now)
+        })?;
+        for (delivery, body) in due.iter_mut().zip(bodies) {
+            delivery.payload = body.unwrap_or_else(|| {
+                json!({"type": "event_gone", "data": {"event_id": delivery.message_id}}).to_string()
+            });
+        }
+        Ok(())
+    }
+
+    /// Records `outcomes` and claims up to `max` more in one transaction: the sender's one
+    /// write per round (on SQLite every write queues for the one writer).
+    #[expect(clippy::too_many_arguments, reason = "the two calls' arguments, in one transaction")]
+    pub fn exchange_webhook_attempts(
+        &self,
+        outcomes: &[AttemptOutcome],
+        policy: &RetryPolicy,
+        now: DateTime<Utc>,
+        max: i64,
+        hold: Duration,
+        per_endpoint: usize,
+        in_flight: &std::collections::HashMap<String, usize>,
+    ) -> StoreResult<Vec<DueDelivery>> {
+        self.write_in_background(|conn| {
+            record_in(conn, outcomes, policy)?;
+            if max > 0 { claim_in(conn, now, max, hold, per_endpoint, in_flight) } else { Ok(Vec::new()) }
         })
     }
 
@@ -211,51 +241,7 @@ impl Store {
         per_endpoint: usize,
         in_flight: &std::collections::HashMap<String, usize>,
     ) -> StoreResult<Vec<DueDelivery>> {
-        let at = stored_time(now);
-        let token = new_id();
-        let due = || {
-            webhook_deliveries::state
-                .eq(DeliveryState::Pending.as_str())
-                .and(webhook_deliveries::next_attempt_at.le(at))
-                .and(webhook_deliveries::locked_until.is_null().or(webhook_deliveries::locked_until.lt(at)))
-        };
-        self.write(|conn| {
-            let found: Vec<(String, String)> = webhook_deliveries::table
-                .inner_join(webhook_endpoints::table)
-                .filter(due())
-                .filter(webhook_endpoints::enabled.eq(true))
-                .order(webhook_deliveries::next_attempt_at.asc())
-                .limit(max.saturating_mul(4))
-                .select((webhook_deliveries::id, webhook_deliveries::endpoint_id))
-                .load(conn)?;
-            let mut taken = in_flight.clone();
-            let mut candidates = Vec::new();
-            for (id, endpoint) in found {
-                let n = taken.entry(endpoint).or_default();
-                if *n < per_endpoint && (candidates.len() as i64) < max {
-                    *n += 1;
-                    candidates.push(id);
-                }
-            }
-            if candidates.is_empty() {
-                return Ok(Vec::new());
-            }
-            diesel::update(
-                webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&candidates)).filter(due()),
-            )
-            .set((
-                webhook_deliveries::claim.eq(&token),
-                webhook_deliveries::locked_until.eq(stored_time(now + hold)),
-            ))
-            .execute(conn)?;
-            let claimed: Vec<(DeliveryRow, EndpointRow)> = webhook_deliveries::table
-                .inner_join(webhook_endpoints::table)
-                .filter(webhook_deliveries::id.eq_any(&candidates))
-                .filter(webhook_deliveries::claim.eq(&token))
-                .select((DeliveryRow::as_select(), EndpointRow::as_select()))
-                .load(conn)?;
-            claimed.into_iter().map(|(d, e)| due_delivery(d, e, &token)).collect()
-        })
+        self.write_in_background(|conn| claim_in(conn, now, max, hold, per_endpoint, in_flight))
     }
 
     /// Records attempts: a 2xx delivers; anything else waits for the next retry or, when
@@ -267,89 +253,7 @@ impl Store {
         outcomes: &[AttemptOutcome],
         policy: &RetryPolicy,
     ) -> StoreResult<()> {
-        if outcomes.is_empty() {
-            return Ok(());
-        }
-        let attempts: Vec<AttemptRow> = outcomes
-            .iter()
-            .map(|o| AttemptRow {
-                id: new_id(),
-                delivery_id: o.delivery_id.clone(),
-                at: stored_time(o.at),
-                status: o.status.map(i32::from),
-                error: o.error.as_deref().map(clip),
-                latency_ms: o.latency_ms,
-            })
-            .collect();
-        self.write(|conn| {
-            // A delivery deleted with its endpoint meanwhile leaves its attempt out.
-            let ids: Vec<&str> = outcomes.iter().map(|o| o.delivery_id.as_str()).collect();
-            let present: std::collections::HashSet<String> = webhook_deliveries::table
-                .filter(webhook_deliveries::id.eq_any(&ids))
-                .select(webhook_deliveries::id)
-                .load::<String>(conn)?
-                .into_iter()
-                .collect();
-            let kept: Vec<&AttemptRow> =
-                attempts.iter().filter(|a| present.contains(&a.delivery_id)).collect();
-            for chunk in kept.chunks(200) {
-                match conn {
-                    DbConn::Pg(c) => {
-                        diesel::insert_into(webhook_attempts::table).values(chunk.to_vec()).execute(c)?
-                    }
-                    DbConn::Sqlite(c) => {
-                        diesel::insert_into(webhook_attempts::table).values(chunk.to_vec()).execute(c)?
-                    }
-                };
-            }
-            let mut by_status: std::collections::BTreeMap<(u16, &str), Vec<&str>> = Default::default();
-            for o in outcomes.iter().filter(|o| o.delivered() && present.contains(&o.delivery_id)) {
-                by_status
-                    .entry((o.status.unwrap_or(200), o.claim.as_str()))
-                    .or_default()
-                    .push(&o.delivery_id);
-            }
-            let done_at = stored_time(outcomes.iter().map(|o| o.at).max().unwrap_or_else(Utc::now));
-            for ((status, claim), ids) in &by_status {
-                let held = webhook_deliveries::table
-                    .filter(webhook_deliveries::id.eq_any(ids))
-                    .filter(webhook_deliveries::claim.eq(*claim))
-                    .filter(webhook_deliveries::state.eq(DeliveryState::Pending.as_str()));
-                diesel::update(held)
-                    .set((
-                        webhook_deliveries::state.eq(DeliveryState::Delivered.as_str()),
-                        webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
-                        webhook_deliveries::claim.eq(None::<String>),
-                        webhook_deliveries::locked_until.eq(None::<chrono::NaiveDateTime>),
-                        webhook_deliveries::last_status.eq(i32::from(*status)),
-                        webhook_deliveries::last_error.eq(None::<String>),
-                        webhook_deliveries::done_at.eq(done_at),
-                    ))
-                    .execute(conn)?;
-            }
-            for o in outcomes.iter().filter(|o| !o.delivered() && present.contains(&o.delivery_id)) {
-                record_failure(conn, o, policy)?;
-            }
-            // Endpoints: a success heals one (one statement for all); failures may disable.
-            let healed: std::collections::BTreeSet<&str> =
-                outcomes.iter().filter(|o| o.delivered()).map(|o| o.endpoint_id.as_str()).collect();
-            diesel::update(
-                webhook_endpoints::table
-                    .filter(webhook_endpoints::id.eq_any(&healed))
-                    .filter(webhook_endpoints::failing_since.is_not_null()),
-            )
-            .set(webhook_endpoints::failing_since.eq(None::<chrono::NaiveDateTime>))
-            .execute(conn)?;
-            let failing: std::collections::BTreeMap<&str, &AttemptOutcome> = outcomes
-                .iter()
-                .filter(|o| !o.delivered() && !healed.contains(o.endpoint_id.as_str()))
-                .map(|o| (o.endpoint_id.as_str(), o))
-                .collect();
-            for outcome in failing.values() {
-                judge_endpoint(conn, outcome, policy)?;
-            }
-            Ok(())
-        })
+        self.write_in_background(|conn| record_in(conn, outcomes, policy))
     }
 
     /// Deliveries waiting to be sent (of enabled endpoints), and the age in seconds of the
@@ -368,13 +272,8 @@ impl Store {
     }
 }
 
-/// One delivery per event and endpoint that wants it, with the endpoint's payload.
-fn deliveries_for(
-    conn: &mut DbConn,
-    endpoints: &[EndpointRow],
-    rows: &[EventRow],
-    now: DateTime<Utc>,
-) -> StoreResult<Vec<DeliveryRow>> {
+/// One delivery per event and endpoint that wants it.
+fn deliveries_for(endpoints: &[EndpointRow], rows: &[EventRow], now: DateTime<Utc>) -> Vec<DeliveryRow> {
     // An endpoint whose kinds this release cannot read (a newer one wrote them) is skipped
     // with a warning rather than stopping every delivery.
     let wanted: Vec<(&EndpointRow, Selection)> = endpoints
@@ -389,26 +288,13 @@ fn deliveries_for(
         .collect();
     let mut deliveries = Vec::new();
     for event in rows {
-        let takers: Vec<&(&EndpointRow, Selection)> =
-            wanted.iter().filter(|(e, s)| s.matches(&event.kind) && event.at >= e.created_at).collect();
-        if takers.is_empty() {
-            continue;
-        }
-        let body = payload(conn, event, now)?;
-        for (endpoint, selection) in takers {
-            let mut body = body.clone();
-            if !selection.shows_ticket_codes(&event.kind, &event.subject_type) {
-                crate::resources::mask_ticket_codes(&mut body, false);
-                if event.subject_type == "ticket" {
-                    crate::resources::mask_ticket_codes(&mut body["data"]["resource"], true);
-                }
-            }
+        for (endpoint, _) in wanted.iter().filter(|(e, s)| s.matches(&event.kind) && event.at >= e.created_at)
+        {
             deliveries.push(DeliveryRow {
                 id: new_id(),
                 endpoint_id: endpoint.id.clone(),
                 event_id: event.id.clone(),
                 event_kind: event.kind.clone(),
-                payload: body.to_string(),
                 state: DeliveryState::Pending.as_str().to_owned(),
                 attempts: 0,
                 next_attempt_at: stored_time(now),
@@ -421,11 +307,49 @@ fn deliveries_for(
             });
         }
     }
-    Ok(deliveries)
+    deliveries
+}
+
+/// The bodies of deliveries of `event_ids`, for the endpoints' selections: one rendering
+/// per event, masked per endpoint. An event gone (pruned) renders as `None`.
+pub(crate) fn render(
+    conn: &mut DbConn,
+    wanted: &[(&str, &Selection)],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Option<String>>> {
+    let ids: Vec<&str> = wanted.iter().map(|(id, _)| *id).collect();
+    let events: std::collections::HashMap<String, EventRow> = crate::schema::events::table
+        .filter(crate::schema::events::id.eq_any(&ids))
+        .select(EventRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|e| (e.id.clone(), e))
+        .collect();
+    let mut bodies: std::collections::HashMap<&str, Value> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for (id, selection) in wanted {
+        let Some(event) = events.get(*id) else {
+            out.push(None);
+            continue;
+        };
+        if !bodies.contains_key(id) {
+            bodies.insert(id, payload(conn, event, now)?);
+        }
+        let mut body = bodies[id].clone();
+        if !selection.shows_ticket_codes(&event.kind, &event.subject_type) {
+            crate::resources::mask_ticket_codes(&mut body, false);
+            if event.subject_type == "ticket" {
+                crate::resources::mask_ticket_codes(&mut body["data"]["resource"], true);
+            }
+        }
+        out.push(Some(body.to_string()));
+    }
+    Ok(out)
 }
 
 /// The body of a delivery: Standard Webhooks' `type`, `timestamp` and `data`, where `data`
-/// holds the event as `/events` shows it and its subject as the REST API shows it now.
+/// holds the event as `/events` shows it and its subject as the REST API shows it when the
+/// attempt is made.
 fn payload(conn: &mut DbConn, event: &EventRow, now: DateTime<Utc>) -> StoreResult<Value> {
     // A resource that cannot be shown (stored data this release cannot read) is sent as
     // null rather than holding up every delivery behind it; a database error is retried.
@@ -446,6 +370,7 @@ fn payload(conn: &mut DbConn, event: &EventRow, now: DateTime<Utc>) -> StoreResu
 }
 
 fn due_delivery(d: DeliveryRow, e: EndpointRow, claim: &str) -> StoreResult<DueDelivery> {
+    let selection = selection_of(&e)?;
     let secret = crate::error::stored("webhook secret", Secret::parse(&e.secret))?;
     let previous = match (&e.previous_secret, e.previous_secret_until) {
         (Some(old), Some(until)) => {
@@ -458,13 +383,147 @@ fn due_delivery(d: DeliveryRow, e: EndpointRow, claim: &str) -> StoreResult<DueD
         endpoint_id: d.endpoint_id,
         url: e.url,
         message_id: d.event_id,
-        payload: d.payload,
+        payload: String::new(),
+        selection,
         secret,
         previous,
         attempts: d.attempts,
         created_at: utc(d.created_at),
         claim: claim.to_owned(),
     })
+}
+
+/// [`Store::claim_webhook_deliveries`] in the caller's transaction.
+fn claim_in(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    max: i64,
+    hold: Duration,
+    per_endpoint: usize,
+    in_flight: &std::collections::HashMap<String, usize>,
+) -> StoreResult<Vec<DueDelivery>> {
+    let at = stored_time(now);
+    let token = new_id();
+    let due = || {
+        webhook_deliveries::state
+            .eq(DeliveryState::Pending.as_str())
+            .and(webhook_deliveries::next_attempt_at.le(at))
+            .and(webhook_deliveries::locked_until.is_null().or(webhook_deliveries::locked_until.lt(at)))
+    };
+
+    let found: Vec<(String, String)> = webhook_deliveries::table
+        .inner_join(webhook_endpoints::table)
+        .filter(due())
+        .filter(webhook_endpoints::enabled.eq(true))
+        .order(webhook_deliveries::next_attempt_at.asc())
+        .limit(max.saturating_mul(4))
+        .select((webhook_deliveries::id, webhook_deliveries::endpoint_id))
+        .load(conn)?;
+    let mut taken = in_flight.clone();
+    let mut candidates = Vec::new();
+    for (id, endpoint) in found {
+        let n = taken.entry(endpoint).or_default();
+        if *n < per_endpoint && (candidates.len() as i64) < max {
+            *n += 1;
+            candidates.push(id);
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::update(
+        webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&candidates)).filter(due()),
+    )
+    .set((webhook_deliveries::claim.eq(&token), webhook_deliveries::locked_until.eq(stored_time(now + hold))))
+    .execute(conn)?;
+    let claimed: Vec<(DeliveryRow, EndpointRow)> = webhook_deliveries::table
+        .inner_join(webhook_endpoints::table)
+        .filter(webhook_deliveries::id.eq_any(&candidates))
+        .filter(webhook_deliveries::claim.eq(&token))
+        .select((DeliveryRow::as_select(), EndpointRow::as_select()))
+        .load(conn)?;
+    claimed.into_iter().map(|(d, e)| due_delivery(d, e, &token)).collect()
+}
+
+/// [`Store::record_webhook_attempts`] in the caller's transaction.
+fn record_in(conn: &mut DbConn, outcomes: &[AttemptOutcome], policy: &RetryPolicy) -> StoreResult<()> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let attempts: Vec<AttemptRow> = outcomes
+        .iter()
+        .map(|o| AttemptRow {
+            delivery_id: o.delivery_id.clone(),
+            at: stored_time(o.at),
+            status: o.status.map(i32::from),
+            error: o.error.as_deref().map(clip),
+            latency_ms: o.latency_ms,
+        })
+        .collect();
+
+    // A delivery deleted with its endpoint meanwhile leaves its attempt out.
+    let ids: Vec<&str> = outcomes.iter().map(|o| o.delivery_id.as_str()).collect();
+    let present: std::collections::HashSet<String> = webhook_deliveries::table
+        .filter(webhook_deliveries::id.eq_any(&ids))
+        .select(webhook_deliveries::id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    let kept: Vec<&AttemptRow> = attempts.iter().filter(|a| present.contains(&a.delivery_id)).collect();
+    for chunk in kept.chunks(200) {
+        match conn {
+            DbConn::Pg(c) => {
+                diesel::insert_into(webhook_attempts::table).values(chunk.to_vec()).execute(c)?
+            }
+            DbConn::Sqlite(c) => {
+                diesel::insert_into(webhook_attempts::table).values(chunk.to_vec()).execute(c)?
+            }
+        };
+    }
+    let mut by_status: std::collections::BTreeMap<(u16, &str), Vec<&str>> = Default::default();
+    for o in outcomes.iter().filter(|o| o.delivered() && present.contains(&o.delivery_id)) {
+        by_status.entry((o.status.unwrap_or(200), o.claim.as_str())).or_default().push(&o.delivery_id);
+    }
+    let done_at = stored_time(outcomes.iter().map(|o| o.at).max().unwrap_or_else(Utc::now));
+    for ((status, claim), ids) in &by_status {
+        let held = webhook_deliveries::table
+            .filter(webhook_deliveries::id.eq_any(ids))
+            .filter(webhook_deliveries::claim.eq(*claim))
+            .filter(webhook_deliveries::state.eq(DeliveryState::Pending.as_str()));
+        diesel::update(held)
+            .set((
+                webhook_deliveries::state.eq(DeliveryState::Delivered.as_str()),
+                webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
+                webhook_deliveries::claim.eq(None::<String>),
+                webhook_deliveries::locked_until.eq(None::<chrono::NaiveDateTime>),
+                webhook_deliveries::last_status.eq(i32::from(*status)),
+                webhook_deliveries::last_error.eq(None::<String>),
+                webhook_deliveries::done_at.eq(done_at),
+            ))
+            .execute(conn)?;
+    }
+    for o in outcomes.iter().filter(|o| !o.delivered() && present.contains(&o.delivery_id)) {
+        record_failure(conn, o, policy)?;
+    }
+    // Endpoints: a success heals one (one statement for all); failures may disable.
+    let healed: std::collections::BTreeSet<&str> =
+        outcomes.iter().filter(|o| o.delivered()).map(|o| o.endpoint_id.as_str()).collect();
+    diesel::update(
+        webhook_endpoints::table
+            .filter(webhook_endpoints::id.eq_any(&healed))
+            .filter(webhook_endpoints::failing_since.is_not_null()),
+    )
+    .set(webhook_endpoints::failing_since.eq(None::<chrono::NaiveDateTime>))
+    .execute(conn)?;
+    let failing: std::collections::BTreeMap<&str, &AttemptOutcome> = outcomes
+        .iter()
+        .filter(|o| !o.delivered() && !healed.contains(o.endpoint_id.as_str()))
+        .map(|o| (o.endpoint_id.as_str(), o))
+        .collect();
+    for outcome in failing.values() {
+        judge_endpoint(conn, outcome, policy)?;
+    }
+    Ok(())
 }
 
 fn record_failure(conn: &mut DbConn, outcome: &AttemptOutcome, policy: &RetryPolicy) -> StoreResult<()> {

@@ -355,13 +355,26 @@ impl Store {
         })
     }
 
-    /// One delivery with its attempts and body.
-    pub fn get_webhook_delivery(&self, id: Uuid) -> StoreResult<WebhookDeliveryDetail> {
+    /// One delivery with its attempts, and the body its next attempt posts.
+    pub fn get_webhook_delivery(
+        &self,
+        id: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<WebhookDeliveryDetail> {
         self.read(|conn| {
             let row = load_delivery(conn, id)?;
+            let endpoint = load_endpoint(conn, uuid_of(&row.endpoint_id)?)?;
+            let selection = selection_of(&endpoint)?;
+            let body = crate::webhook_outbox::render(conn, &[(row.event_id.as_str(), &selection)], now)?;
+            let payload = body
+                .into_iter()
+                .flatten()
+                .next()
+                .and_then(|b| serde_json::from_str(&b).ok())
+                .unwrap_or(serde_json::Value::Null);
             let mut attempts: Vec<AttemptRow> = webhook_attempts::table
                 .filter(webhook_attempts::delivery_id.eq(&row.id))
-                .order((webhook_attempts::at.desc(), webhook_attempts::id.desc()))
+                .order(webhook_attempts::at.desc())
                 .limit(100)
                 .select(AttemptRow::as_select())
                 .load(conn)?;
@@ -377,7 +390,7 @@ impl Store {
                         latency_ms: a.latency_ms,
                     })
                     .collect(),
-                payload: serde_json::from_str(&row.payload).unwrap_or(serde_json::Value::Null),
+                payload,
             })
         })
     }

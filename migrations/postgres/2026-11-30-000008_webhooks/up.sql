@@ -39,7 +39,6 @@ CREATE TABLE webhook_deliveries (
     endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
     event_id TEXT NOT NULL,
     event_kind TEXT NOT NULL,
-    payload TEXT NOT NULL,
     state TEXT NOT NULL,
     attempts INTEGER NOT NULL,
     next_attempt_at TIMESTAMP NOT NULL,
@@ -48,24 +47,21 @@ CREATE TABLE webhook_deliveries (
     last_status INTEGER,
     last_error TEXT,
     created_at TIMESTAMP NOT NULL,
-    done_at TIMESTAMP,
-    UNIQUE (endpoint_id, event_id)
+    done_at TIMESTAMP
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_at);
+-- Few indexes: every event writes a row per endpoint. Retention goes by id (UUID v7: ids
+-- grow with their creation time).
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, id);
-CREATE INDEX webhook_deliveries_event ON webhook_deliveries(event_id);
-CREATE INDEX webhook_deliveries_done ON webhook_deliveries(done_at);
-CREATE INDEX webhook_deliveries_created ON webhook_deliveries(created_at);
 
 CREATE TABLE webhook_attempts (
-    id TEXT PRIMARY KEY,
     delivery_id TEXT NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
     at TIMESTAMP NOT NULL,
     status INTEGER,
     error TEXT,
-    latency_ms INTEGER NOT NULL
+    latency_ms INTEGER NOT NULL,
+    PRIMARY KEY (delivery_id, at)
 );
-CREATE INDEX webhook_attempts_delivery ON webhook_attempts(delivery_id, at);
 
 -- How far the fan-out has read the event feed: one row, locked by the instance fanning out.
 CREATE TABLE webhook_feed (

@@ -187,11 +187,11 @@ fn events_become_deliveries_for_the_endpoints_that_want_them() {
         let to_orders = list(orders.endpoint.id);
         assert_eq!(to_orders.len(), 1);
         assert_eq!(to_orders[0].state, DeliveryState::Pending);
-        let named = f.store.get_webhook_delivery(to_orders[0].id).unwrap().payload;
+        let named = f.store.get_webhook_delivery(to_orders[0].id, Utc::now()).unwrap().payload;
         assert_eq!(named["type"], "order_created");
         assert_eq!(named["data"]["resource"]["ticket_code"], code.as_str());
         let masked_id = to_all.iter().find(|d| d.event_kind == "order_created").unwrap().id;
-        let masked = f.store.get_webhook_delivery(masked_id).unwrap().payload;
+        let masked = f.store.get_webhook_delivery(masked_id, Utc::now()).unwrap().payload;
         assert!(!masked.to_string().contains(&code), "an every-kind endpoint saw a ticket code");
         // Fanning out again changes nothing.
         assert_eq!(f.store.fan_out_webhooks(Utc::now(), 100).unwrap(), 0);
@@ -259,11 +259,11 @@ fn a_claimed_delivery_is_not_claimed_twice_and_retries_back_off_then_give_up() {
         assert_eq!((again.len(), again[0].attempts), (1, 1));
         // An outcome under the first, expired claim changes nothing but the attempt list.
         f.store.record_webhook_attempts(&[fail(&due, next)], &policy).unwrap();
-        let still = f.store.get_webhook_delivery(pending[0].id).unwrap();
+        let still = f.store.get_webhook_delivery(pending[0].id, Utc::now()).unwrap();
         assert_eq!((still.delivery.state, still.delivery.attempts), (DeliveryState::Pending, 1));
         // The window is spent: given up, and the endpoint that failed for a window disabled.
         f.store.record_webhook_attempts(&[fail(&again[0], now + Duration::minutes(6))], &policy).unwrap();
-        let detail = f.store.get_webhook_delivery(pending[0].id).unwrap();
+        let detail = f.store.get_webhook_delivery(pending[0].id, Utc::now()).unwrap();
         assert_eq!(detail.delivery.state, DeliveryState::Failed);
         assert_eq!(detail.attempts.len(), 3, "three attempts were made, one under a stale claim");
         let view = f.store.get_webhook_endpoint(endpoint.endpoint.id).unwrap();

@@ -179,7 +179,7 @@ async fn get_webhook_delivery(
 ) -> Result<web::Json<WebhookDeliveryDetail>, ApiError> {
     who.staff(ADMIN)?;
     let (store, id) = (state.store.clone(), path.into_inner());
-    Ok(web::Json(run(move || store.get_webhook_delivery(id)).await?))
+    Ok(web::Json(run(move || store.get_webhook_delivery(id, chrono::Utc::now())).await?))
 }
 
 /// Send a delivery again now (with the same `webhook-id`), delivered or failed alike.
