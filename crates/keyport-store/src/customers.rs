@@ -68,7 +68,7 @@ impl Store {
                 name: new.name.as_str().to_owned(),
                 customer_number: new.customer_number.as_ref().map(|n| n.as_str().to_owned()),
                 created_at: stored_time(ctx.now),
-                name_folded: Some(fold(new.name.as_str())),
+                name_folded: Some(crate::lookup::fold(new.name.as_str())),
             };
             diesel::insert_into(customers::table).values(&row).execute(conn)?;
             // A shop or support knows the address: the account counts as verified.
@@ -125,7 +125,7 @@ impl Store {
                 .set((
                     customers::email.eq(&updated.email),
                     customers::name.eq(&updated.name),
-                    customers::name_folded.eq(fold(&updated.name)),
+                    customers::name_folded.eq(crate::lookup::fold(&updated.name)),
                     customers::customer_number.eq(&updated.customer_number),
                 ))
                 .execute(conn)?;
@@ -175,12 +175,6 @@ impl Store {
     }
 }
 
-/// A name as search compares it: lower case as Rust folds it, the same on both backends
-/// (SQL's `lower` folds only ASCII on SQLite and follows the locale on PostgreSQL).
-pub(crate) fn fold(name: &str) -> String {
-    name.to_lowercase()
-}
-
 /// The most names folded per call of [`Store::fold_names`].
 const FOLD_BATCH: i64 = 1000;
 
@@ -206,7 +200,7 @@ impl Store {
                 .load(conn)?;
             for (id, name) in &rows {
                 diesel::update(customers::table.find(id))
-                    .set(customers::name_folded.eq(fold(name)))
+                    .set(customers::name_folded.eq(crate::lookup::fold(name)))
                     .execute(conn)?;
             }
             Ok(rows.len())

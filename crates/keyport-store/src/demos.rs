@@ -216,7 +216,7 @@ fn new_customer(conn: &mut DbConn, ctx: &Context, email: &Email) -> StoreResult<
         name: name.as_str().to_owned(),
         customer_number: None,
         created_at: stored_time(ctx.now),
-        name_folded: Some(crate::customers::fold(name.as_str())),
+        name_folded: Some(crate::lookup::fold(name.as_str())),
     };
     diesel::insert_into(customers::table).values(&row).execute(conn)?;
     diesel::update(customers::table.find(&row.id))

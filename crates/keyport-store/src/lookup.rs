@@ -24,3 +24,9 @@ pub(crate) fn by_number(conn: &mut DbConn, number: &CustomerNumber) -> StoreResu
         .first(conn)
         .optional()?)
 }
+
+/// A name as search compares it: lower case as Rust folds it, the same on both backends
+/// (SQL's `lower` folds only ASCII on SQLite and follows the locale on PostgreSQL).
+pub(crate) fn fold(name: &str) -> String {
+    name.to_lowercase()
+}

@@ -5,10 +5,12 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::Value;
 
-use crate::StoreResult;
 use crate::db::DbConn;
-use crate::rows::{ApiKeyRow, CustomerRow, ItemRow, OrderRow, ProductRow, RuleSetRow, TicketRow};
+use crate::rows::{ApiKeyRow, CustomerRow, EventRow, ItemRow, OrderRow, ProductRow, RuleSetRow, TicketRow};
 use crate::schema::{api_keys, customers, items, orders, products, rule_sets, tickets};
+use crate::{StoreResult, utc};
+use keyport_core::webhook::Selection;
+use serde_json::json;
 
 /// The current view of an event's subject, or `Null` when the subject has no REST view
 /// (a signing key) or is gone (a deleted endpoint).
@@ -83,6 +85,65 @@ pub(crate) fn resource(
         _ => return Ok(Value::Null),
     };
     Ok(value.unwrap_or(Value::Null))
+}
+
+/// The bodies of deliveries of `event_ids`, for the endpoints' selections: one rendering
+/// per event, masked per endpoint. An event gone (pruned) renders as `None`.
+pub(crate) fn render(
+    conn: &mut DbConn,
+    wanted: &[(&str, &Selection)],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Option<String>>> {
+    let ids: Vec<&str> = wanted.iter().map(|(id, _)| *id).collect();
+    let events: std::collections::HashMap<String, EventRow> = crate::schema::events::table
+        .filter(crate::schema::events::id.eq_any(&ids))
+        .select(EventRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|e| (e.id.clone(), e))
+        .collect();
+    let mut bodies: std::collections::HashMap<&str, Value> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for (id, selection) in wanted {
+        let Some(event) = events.get(*id) else {
+            out.push(None);
+            continue;
+        };
+        if !bodies.contains_key(id) {
+            bodies.insert(id, payload(conn, event, now)?);
+        }
+        let mut body = bodies[id].clone();
+        if !selection.shows_ticket_codes(&event.kind, &event.subject_type) {
+            crate::resources::mask_ticket_codes(&mut body, false);
+            if event.subject_type == "ticket" {
+                crate::resources::mask_ticket_codes(&mut body["data"]["resource"], true);
+            }
+        }
+        out.push(Some(body.to_string()));
+    }
+    Ok(out)
+}
+
+/// The body of a delivery: Standard Webhooks' `type`, `timestamp` and `data`, where `data`
+/// holds the event as `/events` shows it and its subject as the REST API shows it when the
+/// attempt is made.
+fn payload(conn: &mut DbConn, event: &EventRow, now: DateTime<Utc>) -> StoreResult<Value> {
+    // A resource that cannot be shown (stored data this release cannot read) is sent as
+    // null rather than holding up every delivery behind it; a database error is retried.
+    let resource = match crate::resources::resource(conn, &event.subject_type, &event.subject_id, now) {
+        Ok(value) => value,
+        Err(crate::StoreError::Corrupt(why)) => {
+            tracing::warn!(event = %event.id, %why, "webhook payload without its resource");
+            Value::Null
+        }
+        Err(other) => return Err(other),
+    };
+    let view = crate::events::event_view(event.clone())?;
+    Ok(json!({
+        "type": event.kind,
+        "timestamp": utc(event.at),
+        "data": {"event": view, "resource": resource},
+    }))
 }
 
 /// Masks every ticket code in a payload but its last group (`*****-*****-*****-*****-7KQ2M`):

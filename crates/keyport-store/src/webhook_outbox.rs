@@ -19,7 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use keyport_core::webhook::{Health, RetryPolicy, Secret, Selection, decide_health};
 use keyport_core::{Actor, Channel, EventKind};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::db::DbConn;
 use crate::events::{Position, Subject, append, feed};
@@ -199,7 +199,7 @@ impl Store {
             due.iter().map(|d| (d.message_id.clone(), d.selection.clone())).collect();
         let bodies = self.read(|conn| {
             let refs: Vec<(&str, &Selection)> = wanted.iter().map(|(id, s)| (id.as_str(), s)).collect();
-            render(conn, &refs, now)
+            crate::resources::render(conn, &refs, now)
         })?;
         for (delivery, body) in due.iter_mut().zip(bodies) {
             delivery.payload = body.unwrap_or_else(|| {
@@ -308,65 +308,6 @@ fn deliveries_for(endpoints: &[EndpointRow], rows: &[EventRow], now: DateTime<Ut
         }
     }
     deliveries
-}
-
-/// The bodies of deliveries of `event_ids`, for the endpoints' selections: one rendering
-/// per event, masked per endpoint. An event gone (pruned) renders as `None`.
-pub(crate) fn render(
-    conn: &mut DbConn,
-    wanted: &[(&str, &Selection)],
-    now: DateTime<Utc>,
-) -> StoreResult<Vec<Option<String>>> {
-    let ids: Vec<&str> = wanted.iter().map(|(id, _)| *id).collect();
-    let events: std::collections::HashMap<String, EventRow> = crate::schema::events::table
-        .filter(crate::schema::events::id.eq_any(&ids))
-        .select(EventRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(|e| (e.id.clone(), e))
-        .collect();
-    let mut bodies: std::collections::HashMap<&str, Value> = std::collections::HashMap::new();
-    let mut out = Vec::new();
-    for (id, selection) in wanted {
-        let Some(event) = events.get(*id) else {
-            out.push(None);
-            continue;
-        };
-        if !bodies.contains_key(id) {
-            bodies.insert(id, payload(conn, event, now)?);
-        }
-        let mut body = bodies[id].clone();
-        if !selection.shows_ticket_codes(&event.kind, &event.subject_type) {
-            crate::resources::mask_ticket_codes(&mut body, false);
-            if event.subject_type == "ticket" {
-                crate::resources::mask_ticket_codes(&mut body["data"]["resource"], true);
-            }
-        }
-        out.push(Some(body.to_string()));
-    }
-    Ok(out)
-}
-
-/// The body of a delivery: Standard Webhooks' `type`, `timestamp` and `data`, where `data`
-/// holds the event as `/events` shows it and its subject as the REST API shows it when the
-/// attempt is made.
-fn payload(conn: &mut DbConn, event: &EventRow, now: DateTime<Utc>) -> StoreResult<Value> {
-    // A resource that cannot be shown (stored data this release cannot read) is sent as
-    // null rather than holding up every delivery behind it; a database error is retried.
-    let resource = match crate::resources::resource(conn, &event.subject_type, &event.subject_id, now) {
-        Ok(value) => value,
-        Err(crate::StoreError::Corrupt(why)) => {
-            tracing::warn!(event = %event.id, %why, "webhook payload without its resource");
-            Value::Null
-        }
-        Err(other) => return Err(other),
-    };
-    let view = crate::events::event_view(event.clone())?;
-    Ok(json!({
-        "type": event.kind,
-        "timestamp": utc(event.at),
-        "data": {"event": view, "resource": resource},
-    }))
 }
 
 fn due_delivery(d: DeliveryRow, e: EndpointRow, claim: &str) -> StoreResult<DueDelivery> {

@@ -365,7 +365,7 @@ impl Store {
             let row = load_delivery(conn, id)?;
             let endpoint = load_endpoint(conn, uuid_of(&row.endpoint_id)?)?;
             let selection = selection_of(&endpoint)?;
-            let body = crate::webhook_outbox::render(conn, &[(row.event_id.as_str(), &selection)], now)?;
+            let body = crate::resources::render(conn, &[(row.event_id.as_str(), &selection)], now)?;
             let payload = body
                 .into_iter()
                 .flatten()
