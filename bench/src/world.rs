@@ -41,6 +41,7 @@ pub struct World {
     sku: String,
     activation_customer: Uuid,
     activation_licenses: Arc<Vec<Uuid>>,
+    webhook_licenses: Arc<Vec<Uuid>>,
     tokens: Mutex<Option<(String, String)>>,
     seeded: Mutex<u64>,
 }
@@ -145,12 +146,17 @@ impl World {
         };
         let store = Store::open(&DatabaseUrl::parse(&url)?, keyport_store::PoolOptions::server(16))?;
         store.ensure_signing_key()?;
-        let (sku, admin_key, activation_customer, activation_licenses) = tokio::task::spawn_blocking({
-            let store = store.clone();
-            move || seed(&store, scale, quick)
-        })
-        .await??;
-        let seeded = scale + 10;
+        let (sku, admin_key, activation_customer, activation_licenses, webhook_licenses) =
+            tokio::task::spawn_blocking({
+                let store = store.clone();
+                move || {
+                    let (sku, key, customer, licenses) = seed(&store, scale, quick)?;
+                    let webhook = seed_webhook_licenses(&store, &sku, scale)?;
+                    anyhow::Ok((sku, key, customer, licenses, webhook))
+                }
+            })
+            .await??;
+        let seeded = 2 * scale + 10;
         Ok(World {
             url,
             dir,
@@ -162,6 +168,7 @@ impl World {
             sku,
             activation_customer,
             activation_licenses: Arc::new(activation_licenses),
+            webhook_licenses: Arc::new(webhook_licenses),
             tokens: Mutex::new(None),
             seeded: Mutex::new(seeded),
         })
@@ -298,7 +305,8 @@ impl World {
                 .await
             }
             "activate-rest" | "webhooks-activate" => {
-                let licenses = self.activation_licenses.clone();
+                let licenses =
+                    if webhooks { self.webhook_licenses.clone() } else { self.activation_licenses.clone() };
                 // Other machines than activate-rest's: every activation takes a new seat.
                 let offset = if webhooks { 1 << 45 } else { 0 };
                 load::run(concurrency, duration, move |n| {
@@ -537,6 +545,34 @@ fn seed(store: &Store, scale: u64, _quick: bool) -> anyhow::Result<(String, Stri
     }
     order("list@bench.example", "L-1", 10)?;
     Ok((sku, admin_key, customers[0].id, activation))
+}
+
+/// As many licenses again for `webhooks-activate`, so that it starts, as `activate-rest`
+/// does, on licenses no scenario has activated (histories grow with each activation).
+fn seed_webhook_licenses(store: &Store, sku: &str, scale: u64) -> anyhow::Result<Vec<Uuid>> {
+    let c = ctx();
+    let mut licenses = Vec::new();
+    let mut part = 0;
+    while (licenses.len() as u64) < scale {
+        let mut lines = Vec::new();
+        let mut left = (scale - licenses.len() as u64).min(500_000);
+        let mut line = 1;
+        while left > 0 {
+            let q = left.min(1000);
+            lines.push(OrderLine::new(line, Sku::parse(sku)?, u32::try_from(q)?)?);
+            left -= q;
+            line += 1;
+        }
+        let request = OrderRequest::new(
+            ShopName::parse("bench")?,
+            ExternalOrderNumber::parse(&format!("W-{part}"))?,
+            OrderCustomer::ByEmail(Email::parse("activate@bench.example")?),
+            lines,
+        )?;
+        licenses.extend(store.create_order(&c, &request)?.order.lines.into_iter().flat_map(|l| l.license_ids));
+        part += 1;
+    }
+    Ok(licenses)
 }
 
 /// A webhook receiver as small as it gets: HTTP/1.1 with keep-alive, every post answered 204.
