@@ -569,7 +569,8 @@ fn seed_webhook_licenses(store: &Store, sku: &str, scale: u64) -> anyhow::Result
             OrderCustomer::ByEmail(Email::parse("activate@bench.example")?),
             lines,
         )?;
-        licenses.extend(store.create_order(&c, &request)?.order.lines.into_iter().flat_map(|l| l.license_ids));
+        licenses
+            .extend(store.create_order(&c, &request)?.order.lines.into_iter().flat_map(|l| l.license_ids));
         part += 1;
     }
     Ok(licenses)

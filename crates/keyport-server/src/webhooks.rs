@@ -23,6 +23,8 @@ use crate::settings::WebhookSettings;
 const MAX_RESPONSE: usize = 64 * 1024;
 /// Events fanned out per step.
 const FAN_OUT_BATCH: i64 = 500;
+/// Outcomes kept for recording while the database fails, at most.
+const MAX_UNRECORDED: usize = 10_000;
 /// How often the sender looks up from waiting for attempts, to claim and to record.
 const TICK: Duration = Duration::from_millis(50);
 
@@ -59,6 +61,9 @@ pub struct Background {
 #[derive(Clone)]
 pub struct Sender {
     client: reqwest::Client,
+    /// Where database work runs: the server's runtime, at normal priority (a niced thread
+    /// holding SQLite's write lock would hold up requests behind it).
+    database: Option<tokio::runtime::Handle>,
     settings: WebhookSettings,
     policy: RetryPolicy,
 }
@@ -87,14 +92,15 @@ impl Sender {
             .no_proxy()
             .dns_resolver(Arc::new(Guarded { allow_private: settings.allow_private_addresses }))
             .build()?;
-        Ok(Sender { client, settings: settings.clone(), policy: settings.policy() })
+        Ok(Sender { client, database: None, settings: settings.clone(), policy: settings.policy() })
     }
 
     /// Runs the sender on a thread of its own until the answer is dropped. The thread and
     /// the threads it starts for database work run at a lower CPU priority than requests
     /// (nice 10, on Linux a per-thread setting they inherit): under a peak of requests,
     /// deliveries wait a little and catch up after it, instead of slowing every request.
-    pub fn start(self, store: Store) -> std::io::Result<Background> {
+    pub fn start(mut self, store: Store) -> std::io::Result<Background> {
+        self.database = tokio::runtime::Handle::try_current().ok();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new().name("keyport-webhooks".to_owned()).spawn(move || {
             #[cfg(unix)]
@@ -127,10 +133,7 @@ impl Sender {
         let poll = self.poll();
         loop {
             let store = store.clone();
-            let made = tokio::task::spawn_blocking(move || {
-                store.fan_out_webhooks(chrono::Utc::now(), FAN_OUT_BATCH)
-            })
-            .await;
+            let made = self.blocking(move || store.fan_out_webhooks(chrono::Utc::now(), FAN_OUT_BATCH)).await;
             match made {
                 Ok(Ok(n)) if n == usize::try_from(FAN_OUT_BATCH).unwrap_or(usize::MAX) => continue,
                 Ok(Ok(_)) => {}
@@ -165,7 +168,15 @@ impl Sender {
                             in_flight.spawn(async move { sender.attempt(delivery).await });
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "webhook round failed; trying again"),
+                    Err(e) => {
+                        // A failing database gets a pause, not a loop of failing writes.
+                        tracing::warn!(error = %e, "webhook round failed; trying again");
+                        tokio::time::sleep(poll.max(Duration::from_secs(1))).await;
+                        if done.len() > MAX_UNRECORDED {
+                            // Their claims expire and they are sent again: nothing is lost.
+                            done.drain(..done.len() - MAX_UNRECORDED);
+                        }
+                    }
                 }
             }
             if in_flight.is_empty() {
@@ -194,6 +205,17 @@ impl Sender {
         }
     }
 
+    /// Runs database work off this thread: on the server's blocking pool when there is one.
+    fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        match &self.database {
+            Some(handle) => handle.spawn_blocking(f),
+            None => tokio::task::spawn_blocking(f),
+        }
+    }
+
     fn poll(&self) -> Duration {
         Duration::from_millis(self.settings.poll_ms.clamp(10, 60_000))
     }
@@ -215,21 +237,29 @@ impl Sender {
         let outcomes = std::mem::take(done);
         let (store, per, policy, kept) = (store.clone(), per.clone(), self.policy, outcomes.clone());
         let max = i64::try_from(free).unwrap_or(16);
-        let result = tokio::task::spawn_blocking(move || {
-            let now = chrono::Utc::now();
-            let mut due =
-                store.exchange_webhook_attempts(&outcomes, &policy, now, max, hold, per_endpoint, &per)?;
-            // The outcomes are recorded now; deliveries that cannot be rendered are left to
-            // their claim's expiry (and a later round).
-            if !due.is_empty()
-                && let Err(e) = store.render_webhook_payloads(&mut due, now)
-            {
-                tracing::warn!(error = %e, "webhook bodies could not be rendered; trying again later");
-                due.clear();
-            }
-            anyhow::Ok(due)
-        })
-        .await;
+        let result = self
+            .blocking(move || {
+                let now = chrono::Utc::now();
+                let mut due = store.exchange_webhook_attempts(
+                    &outcomes,
+                    &policy,
+                    now,
+                    max,
+                    hold,
+                    per_endpoint,
+                    &per,
+                )?;
+                // The outcomes are recorded now; deliveries that cannot be rendered are left to
+                // their claim's expiry (and a later round).
+                if !due.is_empty()
+                    && let Err(e) = store.render_webhook_payloads(&mut due, now)
+                {
+                    tracing::warn!(error = %e, "webhook bodies could not be rendered; trying again later");
+                    due.clear();
+                }
+                anyhow::Ok(due)
+            })
+            .await;
         match result {
             Ok(Ok(due)) => {
                 for o in &kept {

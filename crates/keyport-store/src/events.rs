@@ -113,6 +113,26 @@ impl Store {
         })
     }
 
+    /// Gives every committed event its feed position (at start, after the upgrade that
+    /// introduced them: the events written before it). Waits for another sequencer.
+    pub(crate) fn sequence_all(&self) -> StoreResult<()> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        loop {
+            if !self.sequence_events()? {
+                let left: bool = self.read_each(|conn| {
+                    Ok(diesel::select(diesel::dsl::exists(events::table.filter(events::feed_pos.is_null())))
+                        .get_result(conn)?)
+                })?;
+                if !left {
+                    return Ok(());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+
     /// Gives feed positions to the events committed since the last call, up to 5,000
     /// (PostgreSQL; on SQLite the feed follows the event numbers). See [`feed`]. Answers
     /// whether it gave any.
@@ -185,22 +205,22 @@ impl Position {
         let seq = number(text)?;
         match backend {
             Backend::Sqlite => Ok(Position(seq)),
-            // The event with that number, or the last one before it that has a position.
+            // Just before the first event numbered after it: a reader of 1.0 has seen the
+            // events up to that number and none after it (it may see one again; it never
+            // misses one).
             Backend::Postgres => {
-                let exact: Option<Option<i64>> = events::table
-                    .filter(events::seq.eq(seq))
-                    .select(events::feed_pos)
-                    .first(conn)
-                    .optional()?;
-                let position = match exact.flatten() {
-                    Some(p) => p,
+                let next: Option<i64> = events::table
+                    .filter(events::seq.gt(seq))
+                    .select(diesel::dsl::min(events::feed_pos))
+                    .first(conn)?;
+                let position = match next {
+                    Some(p) => p - 1,
                     None => events::table
-                        .filter(events::seq.le(seq))
                         .select(diesel::dsl::max(events::feed_pos))
                         .first::<Option<i64>>(conn)?
                         .unwrap_or(0),
                 };
-                Ok(Position(position))
+                Ok(Position(position.max(0)))
             }
         }
     }

@@ -155,8 +155,11 @@ impl Store {
         let mut conn = store.pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
         db::migrate(&mut conn)?;
         drop(conn);
-        // Once after the upgrade that added folded names: the accounts written before it.
+        // Once after the upgrade that added folded names and feed positions: the accounts and
+        // events written before it (on PostgreSQL the old events get their positions now, so
+        // that new ones do not wait behind them).
         while store.fold_names()? > 0 {}
+        store.sequence_all()?;
         Ok(store)
     }
 
@@ -197,13 +200,16 @@ impl Store {
     /// A write of background work. On SQLite, where one writer runs at a time, it waits
     /// while requests' writes are queued, up to [`BACKGROUND_YIELD`], so that a peak of
     /// requests is not slowed by bookkeeping that can wait (it catches up after the peak);
-    /// on PostgreSQL writers run side by side and it is a plain write.
+    /// on PostgreSQL writers run side by side and it is a plain write. Work that is
+    /// `behind` (by [`BACKGROUND_BEHIND`]) does not wait: a load that never ends cannot hold
+    /// it back without bound.
     pub(crate) fn write_in_background<T>(
         &self,
+        behind: bool,
         f: impl FnMut(&mut db::DbConn) -> StoreResult<T>,
     ) -> StoreResult<T> {
         match self.backend {
-            Backend::Sqlite => {
+            Backend::Sqlite if !behind => {
                 let started = std::time::Instant::now();
                 while self.foreground.load(std::sync::atomic::Ordering::Relaxed) > 0
                     && started.elapsed() < BACKGROUND_YIELD
@@ -213,7 +219,7 @@ impl Store {
                 let _turn = self.write_gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 db::write(&self.pool, f)
             }
-            Backend::Postgres => db::write(&self.pool, f),
+            Backend::Sqlite | Backend::Postgres => self.write(f),
         }
     }
 
@@ -228,9 +234,12 @@ impl Store {
     }
 }
 
-/// A new time-ordered id.
 /// The longest a background write on SQLite waits for requests' writes to pass.
 pub const BACKGROUND_YIELD: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Background work this far behind stops yielding (see [`Store::write_in_background`]), so
+/// a load that never ends cannot hold deliveries back without bound.
+pub const BACKGROUND_BEHIND: chrono::Duration = chrono::Duration::seconds(60);
 
 /// Counts a foreground writer from its arrival at the gate to the end of its write.
 struct Queued<'a>(&'a std::sync::atomic::AtomicUsize);
@@ -248,6 +257,7 @@ impl Drop for Queued<'_> {
     }
 }
 
+/// A new time-ordered id.
 pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }

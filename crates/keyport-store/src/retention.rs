@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use crate::schema::{
     idempotency_keys, one_time_tokens, outbox, rate_counters, sessions, usage_days, webhook_attempts,
-    webhook_deliveries,
+    webhook_deliveries, webhook_endpoints,
 };
 use crate::{Store, StoreResult, stored_time};
 
@@ -30,8 +30,8 @@ pub struct Retention {
     /// Daily usage rows (check-ins, sessions), from their day.
     pub usage_days: Duration,
     /// Webhook deliveries (with their attempts), from their creation: a delivery is done
-    /// within its retry window (a day), and one never sent (its endpoint stayed disabled)
-    /// goes too.
+    /// within its retry window (a day); one never sent because its endpoint stayed disabled
+    /// goes too, one still waiting for an enabled endpoint never.
     pub webhook_deliveries: Duration,
 }
 
@@ -185,6 +185,16 @@ impl Store {
             let keep = crate::id_at(now - retention.webhook_deliveries);
             let old: Vec<String> = webhook_deliveries::table
                 .filter(webhook_deliveries::id.lt(keep))
+                // Never one still waiting for an enabled endpoint (it is sent, or given up).
+                .filter(
+                    webhook_deliveries::state.ne(crate::DeliveryState::Pending.as_str()).or(
+                        webhook_deliveries::endpoint_id.ne_all(
+                            webhook_endpoints::table
+                                .filter(webhook_endpoints::enabled.eq(true))
+                                .select(webhook_endpoints::id),
+                        ),
+                    ),
+                )
                 .select(webhook_deliveries::id)
                 .limit(batch)
                 .load(conn)?;
@@ -194,6 +204,9 @@ impl Store {
                 .execute(conn)?)
         })?;
         let idle_sessions = self.close_idle_sessions(now, batch)?;
+        // Accounts a previous release wrote beside this one (during an upgrade) get their
+        // folded names for search here.
+        self.fold_names()?;
         Ok(Pruned {
             idempotency_keys,
             sessions,

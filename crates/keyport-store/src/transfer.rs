@@ -176,6 +176,8 @@ impl Store {
             }
             Ok(())
         })?;
+        // No fan-out while the rows go in (the endpoints come before the events).
+        self.hold_webhooks()?;
         // The rows go in in batches of a transaction each; a failure names the line.
         let mut kinds: std::collections::HashMap<String, Vec<(String, Kind)>> = Default::default();
         let mut imported = 0u64;

@@ -28,10 +28,7 @@ use crate::schema::{webhook_attempts, webhook_deliveries, webhook_endpoints, web
 use crate::webhooks::selection_of;
 use crate::{Context, DeliveryState, Store, StoreResult, new_id, stored_time, utc};
 
-/// The feed's row in `webhook_feed`.
-const FEED: &str = "deliveries";
-/// The position before any fan-out: where the migration left it (no endpoint existed).
-const END: &str = "end";
+use crate::webhooks::{END, FEED, HOLD};
 /// The largest response excerpt or error kept per attempt.
 const MAX_ERROR: usize = 300;
 
@@ -115,6 +112,9 @@ impl Store {
                 // Nobody listens: the position follows the end, so the first endpoint starts there.
                 return Ok((text, Vec::new(), Vec::new()));
             }
+            if text == HOLD {
+                return Ok((text, Vec::new(), Vec::new()));
+            }
             let from =
                 if text == END { Position::START } else { Position::parse(conn, backend, Some(&text))? };
             let rows: Vec<EventRow> = feed(backend, from).limit(limit).load(conn)?;
@@ -124,7 +124,8 @@ impl Store {
         let Some(last) = rows.last() else {
             return self.follow_the_end(&position).map(|()| 0);
         };
-        self.write_in_background(|conn| {
+        let behind = rows.first().is_some_and(|e| now - utc(e.at) > crate::BACKGROUND_BEHIND);
+        self.write_in_background(behind, |conn| {
             // The lock: a second instance waits here and then sees the new position.
             diesel::update(webhook_feed::table.find(FEED))
                 .set(webhook_feed::updated_at.eq(stored_time(now)))
@@ -163,17 +164,33 @@ impl Store {
     /// `seen`, the position read before).
     fn follow_the_end(&self, seen: &str) -> StoreResult<()> {
         let backend = self.backend;
-        self.write_in_background(|conn| {
+        if seen == HOLD || self.read(|conn| Position::end(conn, backend))?.to_string() == seen {
+            return Ok(()); // nothing new (no write while idle)
+        }
+        self.write_in_background(false, |conn| {
+            // The position's lock first, then the count: an endpoint created meanwhile (which
+            // takes the same lock) is seen, and the position is not moved past its events.
+            diesel::update(webhook_feed::table.find(FEED).filter(webhook_feed::position.eq(seen)))
+                .set(webhook_feed::updated_at.eq(webhook_feed::updated_at))
+                .execute(conn)?;
             let endpoints: i64 = webhook_endpoints::table.count().get_result(conn)?;
             if endpoints > 0 {
                 return Ok(());
             }
             let end = Position::end(conn, backend)?.to_string();
-            if end != seen {
-                diesel::update(webhook_feed::table.find(FEED).filter(webhook_feed::position.eq(seen)))
-                    .set(webhook_feed::position.eq(end))
-                    .execute(conn)?;
-            }
+            diesel::update(webhook_feed::table.find(FEED).filter(webhook_feed::position.eq(seen)))
+                .set(webhook_feed::position.eq(end))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    /// Stops the fan-out while an import runs (its endpoints arrive before its events).
+    pub(crate) fn hold_webhooks(&self) -> StoreResult<()> {
+        self.write(|conn| {
+            diesel::update(webhook_feed::table.find(FEED))
+                .set(webhook_feed::position.eq(HOLD))
+                .execute(conn)?;
             Ok(())
         })
     }
@@ -181,9 +198,9 @@ impl Store {
     /// Sets the position to the end of the feed (after an import: the imported history was
     /// delivered, or not, by the database it came from).
     pub(crate) fn webhooks_from_now(&self) -> StoreResult<()> {
-        while self.sequence_events()? {}
+        self.sequence_all()?;
         let backend = self.backend;
-        self.write_in_background(|conn| {
+        self.write(|conn| {
             let end = Position::end(conn, backend)?.to_string();
             diesel::update(webhook_feed::table.find(FEED))
                 .set(webhook_feed::position.eq(end))
@@ -222,7 +239,30 @@ impl Store {
         per_endpoint: usize,
         in_flight: &std::collections::HashMap<String, usize>,
     ) -> StoreResult<Vec<DueDelivery>> {
-        self.write_in_background(|conn| {
+        if outcomes.is_empty() {
+            // Idle: a read finds that nothing is due, and no write is made.
+            let at = stored_time(now);
+            let due: bool = self.read_each(|conn| {
+                Ok(diesel::select(diesel::dsl::exists(
+                    webhook_deliveries::table
+                        .inner_join(webhook_endpoints::table)
+                        .filter(webhook_endpoints::enabled.eq(true))
+                        .filter(webhook_deliveries::state.eq(DeliveryState::Pending.as_str()))
+                        .filter(webhook_deliveries::next_attempt_at.le(at))
+                        .filter(
+                            webhook_deliveries::locked_until
+                                .is_null()
+                                .or(webhook_deliveries::locked_until.lt(at)),
+                        ),
+                ))
+                .get_result(conn)?)
+            })?;
+            if !due {
+                return Ok(Vec::new());
+            }
+        }
+        let behind = outcomes.iter().any(|o| now - o.created_at > crate::BACKGROUND_BEHIND);
+        self.write_in_background(behind, |conn| {
             record_in(conn, outcomes, policy)?;
             if max > 0 { claim_in(conn, now, max, hold, per_endpoint, in_flight) } else { Ok(Vec::new()) }
         })
@@ -241,7 +281,7 @@ impl Store {
         per_endpoint: usize,
         in_flight: &std::collections::HashMap<String, usize>,
     ) -> StoreResult<Vec<DueDelivery>> {
-        self.write_in_background(|conn| claim_in(conn, now, max, hold, per_endpoint, in_flight))
+        self.write_in_background(false, |conn| claim_in(conn, now, max, hold, per_endpoint, in_flight))
     }
 
     /// Records attempts: a 2xx delivers; anything else waits for the next retry or, when
@@ -253,7 +293,7 @@ impl Store {
         outcomes: &[AttemptOutcome],
         policy: &RetryPolicy,
     ) -> StoreResult<()> {
-        self.write_in_background(|conn| record_in(conn, outcomes, policy))
+        self.write_in_background(false, |conn| record_in(conn, outcomes, policy))
     }
 
     /// Deliveries waiting to be sent (of enabled endpoints), and the age in seconds of the
@@ -352,22 +392,29 @@ fn claim_in(
             .and(webhook_deliveries::locked_until.is_null().or(webhook_deliveries::locked_until.lt(at)))
     };
 
-    let found: Vec<(String, String)> = webhook_deliveries::table
-        .inner_join(webhook_endpoints::table)
-        .filter(due())
+    // Endpoint by endpoint (at most 50), each up to its room: an endpoint with a long
+    // backlog (one that times out) never crowds out the others' due deliveries.
+    let enabled: Vec<String> = webhook_endpoints::table
         .filter(webhook_endpoints::enabled.eq(true))
-        .order(webhook_deliveries::next_attempt_at.asc())
-        .limit(max.saturating_mul(4))
-        .select((webhook_deliveries::id, webhook_deliveries::endpoint_id))
+        .order(webhook_endpoints::id.asc())
+        .select(webhook_endpoints::id)
         .load(conn)?;
-    let mut taken = in_flight.clone();
-    let mut candidates = Vec::new();
-    for (id, endpoint) in found {
-        let n = taken.entry(endpoint).or_default();
-        if *n < per_endpoint && (candidates.len() as i64) < max {
-            *n += 1;
-            candidates.push(id);
+    let mut candidates: Vec<String> = Vec::new();
+    for endpoint in enabled {
+        let room = per_endpoint.saturating_sub(in_flight.get(&endpoint).copied().unwrap_or(0));
+        let left = usize::try_from(max).unwrap_or(0).saturating_sub(candidates.len());
+        let take = i64::try_from(room.min(left)).unwrap_or(0);
+        if take == 0 {
+            continue;
         }
+        let ids: Vec<String> = webhook_deliveries::table
+            .filter(webhook_deliveries::endpoint_id.eq(&endpoint))
+            .filter(due())
+            .order(webhook_deliveries::next_attempt_at.asc())
+            .limit(take)
+            .select(webhook_deliveries::id)
+            .load(conn)?;
+        candidates.extend(ids);
     }
     if candidates.is_empty() {
         return Ok(Vec::new());
@@ -410,7 +457,18 @@ fn record_in(conn: &mut DbConn, outcomes: &[AttemptOutcome], policy: &RetryPolic
         .load::<String>(conn)?
         .into_iter()
         .collect();
-    let kept: Vec<&AttemptRow> = attempts.iter().filter(|a| present.contains(&a.delivery_id)).collect();
+    // An outcome recorded already (a commit whose answer was lost, then the round again)
+    // is not recorded twice.
+    let known: std::collections::HashSet<(String, chrono::NaiveDateTime)> = webhook_attempts::table
+        .filter(webhook_attempts::delivery_id.eq_any(&ids))
+        .select((webhook_attempts::delivery_id, webhook_attempts::at))
+        .load::<(String, chrono::NaiveDateTime)>(conn)?
+        .into_iter()
+        .collect();
+    let kept: Vec<&AttemptRow> = attempts
+        .iter()
+        .filter(|a| present.contains(&a.delivery_id) && !known.contains(&(a.delivery_id.clone(), a.at)))
+        .collect();
     for chunk in kept.chunks(200) {
         match conn {
             DbConn::Pg(c) => {

@@ -11,12 +11,34 @@ use uuid::Uuid;
 use crate::db::DbConn;
 use crate::events::{Subject, append};
 use crate::rows::{AttemptRow, DeliveryRow, EndpointRow};
-use crate::schema::{webhook_attempts, webhook_deliveries, webhook_endpoints};
+use crate::schema::{webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_feed};
 use crate::{
     Context, CreatedWebhookEndpoint, DeliveryState, Store, StoreError, StoreResult, WebhookAttemptView,
     WebhookDeliveryDetail, WebhookDeliveryPage, WebhookDeliveryView, WebhookEndpointPage,
     WebhookEndpointView, WebhookSecretView, new_id, stored_time, utc, uuid_of,
 };
+
+/// The fan-out's row in `webhook_feed`.
+pub(crate) const FEED: &str = "deliveries";
+/// The position before any fan-out: where the migration left it (no endpoint existed).
+pub(crate) const END: &str = "end";
+/// The position while an import runs: no fan-out.
+pub(crate) const HOLD: &str = "hold";
+
+/// Resolves the position the migration left (`end`) to the real end of the feed, in the
+/// caller's transaction, under the position's lock: called when an endpoint is created, so
+/// that it starts with the events after it (and the fan-out never walks the history).
+fn resolve_feed_end(conn: &mut DbConn, backend: crate::Backend) -> StoreResult<()> {
+    diesel::update(webhook_feed::table.find(FEED))
+        .set(webhook_feed::updated_at.eq(webhook_feed::updated_at))
+        .execute(conn)?;
+    let text: String = webhook_feed::table.find(FEED).select(webhook_feed::position).first(conn)?;
+    if text == END {
+        let end = crate::events::Position::end(conn, backend)?.to_string();
+        diesel::update(webhook_feed::table.find(FEED)).set(webhook_feed::position.eq(end)).execute(conn)?;
+    }
+    Ok(())
+}
 
 /// The most rows one page returns.
 const MAX_PAGE: u32 = 500;
@@ -134,6 +156,7 @@ impl Store {
             if count >= MAX_ENDPOINTS {
                 return Err(CoreError::new(ErrorCode::TooManyEndpoints).with("limit", MAX_ENDPOINTS).into());
             }
+            resolve_feed_end(conn, self.backend)?;
             diesel::insert_into(webhook_endpoints::table).values(&row).execute(conn)?;
             let data = json!({"origin": origin(&row.url), "event_kinds": spec.selection.names()});
             append(

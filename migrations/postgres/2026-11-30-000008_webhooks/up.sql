@@ -18,6 +18,7 @@ INSERT INTO event_feed (id, last) VALUES (1, 0);
 -- Names as Rust folds them to lower case, for search alike on both backends (filled by
 -- Keyport at start for the accounts written before).
 ALTER TABLE customers ADD COLUMN name_folded TEXT;
+CREATE INDEX customers_unfolded ON customers(id) WHERE name_folded IS NULL;
 
 CREATE TABLE webhook_endpoints (
     id TEXT PRIMARY KEY,
@@ -49,7 +50,7 @@ CREATE TABLE webhook_deliveries (
     created_at TIMESTAMP NOT NULL,
     done_at TIMESTAMP
 );
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_at);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(endpoint_id, state, next_attempt_at);
 -- Few indexes: every event writes a row per endpoint. Retention goes by id (UUID v7: ids
 -- grow with their creation time).
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, id);

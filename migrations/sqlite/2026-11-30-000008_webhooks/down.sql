@@ -1,3 +1,4 @@
+DROP INDEX customers_unfolded;
 ALTER TABLE customers DROP COLUMN name_folded;
 DROP TABLE webhook_feed;
 DROP TABLE webhook_attempts;

@@ -457,3 +457,44 @@ fn a_repeated_rotation_keeps_the_secret_receivers_still_hold() {
         assert!(!text.contains("whsec_") && !text.contains("127.0.0.1:9/\""), "no secret, no path in events");
     });
 }
+
+#[test]
+fn an_endpoint_with_a_backlog_never_crowds_out_the_others() {
+    Fixture::each(|f| {
+        let ctx = f.ctx();
+        let slow = f
+            .store
+            .create_webhook_endpoint(&ctx, &spec("http://127.0.0.1:9/slow", &["product_defined"]))
+            .unwrap();
+        for n in 0..20 {
+            product(&f.store, &ctx, &format!("backlog{n}"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let fast = f
+            .store
+            .create_webhook_endpoint(&f.ctx(), &spec("http://127.0.0.1:9/fast", &["product_defined"]))
+            .unwrap();
+        product(&f.store, &f.ctx(), "late");
+        while f.store.fan_out_webhooks(Utc::now(), 500).unwrap() > 0 {}
+        // The slow endpoint has its 2 attempts in flight: the round claims the fast one's.
+        let busy: HashMap<String, usize> = [(slow.endpoint.id.to_string(), 2)].into_iter().collect();
+        let due = f.store.claim_webhook_deliveries(Utc::now(), 4, Duration::seconds(30), 2, &busy).unwrap();
+        let to: Vec<String> = due.iter().map(|d| d.endpoint_id.clone()).collect();
+        assert_eq!(
+            to,
+            vec![fast.endpoint.id.to_string()],
+            "21 older deliveries of the slow one do not hide it"
+        );
+        // What an enabled endpoint still waits for is never pruned.
+        let retention = keyport_store::Retention::default();
+        let later = Utc::now() + retention.webhook_deliveries + Duration::days(1);
+        assert_eq!(f.store.prune(&retention, later, 100).unwrap().webhook_deliveries, 0);
+        let pause = keyport_core::webhook::EndpointChanges { enabled: Some(false), ..Default::default() };
+        f.store.update_webhook_endpoint(&ctx, slow.endpoint.id, &pause).unwrap();
+        assert_eq!(
+            f.store.prune(&retention, later, 100).unwrap().webhook_deliveries,
+            21,
+            "a disabled one's are"
+        );
+    });
+}

@@ -44,7 +44,8 @@ async fn create_webhook_endpoint(
     let spec = body.parse()?;
     spec.url.check_address(state.identity.private_webhooks)?;
     let store = state.store.clone();
-    Ok(HttpResponse::Created().json(run(move || store.create_webhook_endpoint(&who.ctx(), &spec)).await?))
+    let created = run(move || store.create_webhook_endpoint(&who.ctx(), &spec)).await?;
+    Ok(HttpResponse::Created().insert_header(("Cache-Control", "no-store")).json(created))
 }
 
 /// The endpoints, oldest first.
