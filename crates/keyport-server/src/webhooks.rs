@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keyport_core::webhook::{RetryPolicy, is_public, signature_header};
-use keyport_store::{AttemptOutcome, DueDelivery, Store};
+use keyport_store::{AttemptOutcome, ClaimRequest, DueDelivery, Store};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use tokio::task::JoinSet;
 
@@ -240,15 +240,8 @@ impl Sender {
         let result = self
             .blocking(move || {
                 let now = chrono::Utc::now();
-                let mut due = store.exchange_webhook_attempts(
-                    &outcomes,
-                    &policy,
-                    now,
-                    max,
-                    hold,
-                    per_endpoint,
-                    &per,
-                )?;
+                let claim = ClaimRequest { max, hold, per_endpoint, in_flight: &per };
+                let mut due = store.exchange_webhook_attempts(&outcomes, &policy, now, &claim)?;
                 // The outcomes are recorded now; deliveries that cannot be rendered are left to
                 // their claim's expiry (and a later round).
                 if !due.is_empty()

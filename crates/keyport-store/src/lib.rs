@@ -57,7 +57,7 @@ pub use pages::{Page, Paging};
 pub use retention::{COUNTED_TABLES, Pruned, Retention};
 pub use sessions::{REFRESH_TOKEN_DAYS, Session, SessionSubject, family_of};
 pub use transfer::TABLES;
-pub use webhook_outbox::{AttemptOutcome, DueDelivery};
+pub use webhook_outbox::{AttemptOutcome, ClaimRequest, DueDelivery};
 
 /// The result of a use case.
 pub type StoreResult<T> = Result<T, StoreError>;

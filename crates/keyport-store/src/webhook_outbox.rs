@@ -32,6 +32,21 @@ use crate::webhooks::{END, FEED, HOLD};
 /// The largest response excerpt or error kept per attempt.
 const MAX_ERROR: usize = 300;
 
+/// What a sender claims: at most `max` deliveries, held for `hold` (well above the time an
+/// attempt may take), at most `per_endpoint` in flight per endpoint counting `in_flight`
+/// (this instance's attempts per endpoint id).
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRequest<'a> {
+    /// Deliveries at most.
+    pub max: i64,
+    /// How long the claim holds.
+    pub hold: Duration,
+    /// Attempts in flight per endpoint at most.
+    pub per_endpoint: usize,
+    /// This instance's attempts in flight, per endpoint id.
+    pub in_flight: &'a std::collections::HashMap<String, usize>,
+}
+
 /// A delivery to send now.
 #[derive(Debug, Clone)]
 pub struct DueDelivery {
@@ -228,16 +243,12 @@ impl Store {
 
     /// Records `outcomes` and claims up to `max` more in one transaction: the sender's one
     /// write per round (on SQLite every write queues for the one writer).
-    #[expect(clippy::too_many_arguments, reason = "the two calls' arguments, in one transaction")]
     pub fn exchange_webhook_attempts(
         &self,
         outcomes: &[AttemptOutcome],
         policy: &RetryPolicy,
         now: DateTime<Utc>,
-        max: i64,
-        hold: Duration,
-        per_endpoint: usize,
-        in_flight: &std::collections::HashMap<String, usize>,
+        claim: &ClaimRequest<'_>,
     ) -> StoreResult<Vec<DueDelivery>> {
         if outcomes.is_empty() {
             // Idle: a read finds that nothing is due, and no write is made.
@@ -264,7 +275,7 @@ impl Store {
         let behind = outcomes.iter().any(|o| now - o.created_at > crate::BACKGROUND_BEHIND);
         self.write_in_background(behind, |conn| {
             record_in(conn, outcomes, policy)?;
-            if max > 0 { claim_in(conn, now, max, hold, per_endpoint, in_flight) } else { Ok(Vec::new()) }
+            if claim.max > 0 { claim_in(conn, now, claim) } else { Ok(Vec::new()) }
         })
     }
 
@@ -276,12 +287,9 @@ impl Store {
     pub fn claim_webhook_deliveries(
         &self,
         now: DateTime<Utc>,
-        max: i64,
-        hold: Duration,
-        per_endpoint: usize,
-        in_flight: &std::collections::HashMap<String, usize>,
+        claim: &ClaimRequest<'_>,
     ) -> StoreResult<Vec<DueDelivery>> {
-        self.write_in_background(false, |conn| claim_in(conn, now, max, hold, per_endpoint, in_flight))
+        self.write_in_background(false, |conn| claim_in(conn, now, claim))
     }
 
     /// Records attempts: a 2xx delivers; anything else waits for the next retry or, when
@@ -378,11 +386,9 @@ fn due_delivery(d: DeliveryRow, e: EndpointRow, claim: &str) -> StoreResult<DueD
 fn claim_in(
     conn: &mut DbConn,
     now: DateTime<Utc>,
-    max: i64,
-    hold: Duration,
-    per_endpoint: usize,
-    in_flight: &std::collections::HashMap<String, usize>,
+    claim: &ClaimRequest<'_>,
 ) -> StoreResult<Vec<DueDelivery>> {
+    let ClaimRequest { max, hold, per_endpoint, in_flight } = *claim;
     let at = stored_time(now);
     let token = new_id();
     let due = || {

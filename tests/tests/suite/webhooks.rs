@@ -10,7 +10,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use keyport_core::webhook::{EndpointUrl, RetryPolicy, Secret, Selection};
 use keyport_core::{ErrorCode, ProductCode, ProductSpec};
-use keyport_store::{AttemptOutcome, Backend, DeliveryState, EventFilter, Store};
+use keyport_store::{AttemptOutcome, Backend, ClaimRequest, DeliveryState, EventFilter, Store};
 use keyport_tests::{Fixture, rules};
 
 fn spec(url: &str, kinds: &[&str]) -> keyport_core::webhook::EndpointSpec {
@@ -213,15 +213,32 @@ fn a_claimed_delivery_is_not_claimed_twice_and_retries_back_off_then_give_up() {
         let second = Store::open(f.url(), keyport_store::PoolOptions::server(4)).unwrap();
         let hold = Duration::seconds(30);
         let (a, b) = std::thread::scope(|s| {
-            let a = s.spawn(|| f.store.claim_webhook_deliveries(now, 10, hold, 8, &HashMap::new()).unwrap());
-            let b = s.spawn(|| second.claim_webhook_deliveries(now, 10, hold, 8, &HashMap::new()).unwrap());
+            let a = s.spawn(|| {
+                f.store
+                    .claim_webhook_deliveries(
+                        now,
+                        &ClaimRequest { max: 10, hold, per_endpoint: 8, in_flight: &HashMap::new() },
+                    )
+                    .unwrap()
+            });
+            let b = s.spawn(|| {
+                second
+                    .claim_webhook_deliveries(
+                        now,
+                        &ClaimRequest { max: 10, hold, per_endpoint: 8, in_flight: &HashMap::new() },
+                    )
+                    .unwrap()
+            });
             (a.join().unwrap(), b.join().unwrap())
         });
         assert_eq!(a.len() + b.len(), 1, "one instance claims the delivery");
         let due = a.into_iter().chain(b).next().unwrap();
         assert!(
             f.store
-                .claim_webhook_deliveries(now + Duration::seconds(5), 10, hold, 8, &HashMap::new())
+                .claim_webhook_deliveries(
+                    now + Duration::seconds(5),
+                    &ClaimRequest { max: 10, hold, per_endpoint: 8, in_flight: &HashMap::new() }
+                )
                 .unwrap()
                 .is_empty()
         );
@@ -251,11 +268,20 @@ fn a_claimed_delivery_is_not_claimed_twice_and_retries_back_off_then_give_up() {
         assert!(next >= now + Duration::seconds(8) && next <= now + Duration::seconds(12), "{next}");
         assert!(
             f.store
-                .claim_webhook_deliveries(now + Duration::seconds(5), 10, hold, 8, &HashMap::new())
+                .claim_webhook_deliveries(
+                    now + Duration::seconds(5),
+                    &ClaimRequest { max: 10, hold, per_endpoint: 8, in_flight: &HashMap::new() }
+                )
                 .unwrap()
                 .is_empty()
         );
-        let again = f.store.claim_webhook_deliveries(next, 10, hold, 8, &HashMap::new()).unwrap();
+        let again = f
+            .store
+            .claim_webhook_deliveries(
+                next,
+                &ClaimRequest { max: 10, hold, per_endpoint: 8, in_flight: &HashMap::new() },
+            )
+            .unwrap();
         assert_eq!((again.len(), again[0].attempts), (1, 1));
         // An outcome under the first, expired claim changes nothing but the attempt list.
         f.store.record_webhook_attempts(&[fail(&due, next)], &policy).unwrap();
@@ -338,8 +364,18 @@ fn delivered_deliveries_are_pruned_after_their_retention() {
         product(&f.store, &ctx, "prune");
         let now = Utc::now();
         f.store.fan_out_webhooks(now, 100).unwrap();
-        let due =
-            f.store.claim_webhook_deliveries(now, 10, Duration::seconds(30), 8, &HashMap::new()).unwrap();
+        let due = f
+            .store
+            .claim_webhook_deliveries(
+                now,
+                &ClaimRequest {
+                    max: 10,
+                    hold: Duration::seconds(30),
+                    per_endpoint: 8,
+                    in_flight: &HashMap::new(),
+                },
+            )
+            .unwrap();
         let ok = AttemptOutcome {
             delivery_id: due[0].id.clone(),
             endpoint_id: due[0].endpoint_id.clone(),
@@ -420,17 +456,43 @@ fn a_paused_endpoint_keeps_its_deliveries_for_when_it_is_back() {
         while f.store.fan_out_webhooks(Utc::now(), 500).unwrap() > 0 {}
         let hold = Duration::seconds(30);
         assert!(
-            f.store.claim_webhook_deliveries(Utc::now(), 10, hold, 8, &HashMap::new()).unwrap().is_empty()
+            f.store
+                .claim_webhook_deliveries(
+                    Utc::now(),
+                    &ClaimRequest { max: 10, hold, per_endpoint: 8, in_flight: &HashMap::new() }
+                )
+                .unwrap()
+                .is_empty()
         );
         let resume = keyport_core::webhook::EndpointChanges { enabled: Some(true), ..Default::default() };
         f.store.update_webhook_endpoint(&ctx, id, &resume).unwrap();
         // At most one in flight per endpoint when the cap says so.
-        let one = f.store.claim_webhook_deliveries(Utc::now(), 10, hold, 1, &HashMap::new()).unwrap();
+        let one = f
+            .store
+            .claim_webhook_deliveries(
+                Utc::now(),
+                &ClaimRequest { max: 10, hold, per_endpoint: 1, in_flight: &HashMap::new() },
+            )
+            .unwrap();
         assert_eq!(one.len(), 1);
         let busy: HashMap<String, usize> = [(one[0].endpoint_id.clone(), 1)].into_iter().collect();
-        assert!(f.store.claim_webhook_deliveries(Utc::now(), 10, hold, 1, &busy).unwrap().is_empty());
+        assert!(
+            f.store
+                .claim_webhook_deliveries(
+                    Utc::now(),
+                    &ClaimRequest { max: 10, hold, per_endpoint: 1, in_flight: &busy }
+                )
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
-            f.store.claim_webhook_deliveries(Utc::now(), 10, hold, 8, &HashMap::new()).unwrap().len(),
+            f.store
+                .claim_webhook_deliveries(
+                    Utc::now(),
+                    &ClaimRequest { max: 10, hold, per_endpoint: 8, in_flight: &HashMap::new() }
+                )
+                .unwrap()
+                .len(),
             2
         );
     });
@@ -478,7 +540,13 @@ fn an_endpoint_with_a_backlog_never_crowds_out_the_others() {
         while f.store.fan_out_webhooks(Utc::now(), 500).unwrap() > 0 {}
         // The slow endpoint has its 2 attempts in flight: the round claims the fast one's.
         let busy: HashMap<String, usize> = [(slow.endpoint.id.to_string(), 2)].into_iter().collect();
-        let due = f.store.claim_webhook_deliveries(Utc::now(), 4, Duration::seconds(30), 2, &busy).unwrap();
+        let due = f
+            .store
+            .claim_webhook_deliveries(
+                Utc::now(),
+                &ClaimRequest { max: 4, hold: Duration::seconds(30), per_endpoint: 2, in_flight: &busy },
+            )
+            .unwrap();
         let to: Vec<String> = due.iter().map(|d| d.endpoint_id.clone()).collect();
         assert_eq!(
             to,
