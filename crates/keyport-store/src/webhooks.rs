@@ -13,8 +13,8 @@ use crate::events::{Subject, append};
 use crate::rows::{AttemptRow, DeliveryRow, EndpointRow};
 use crate::schema::{webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_feed};
 use crate::{
-    Context, CreatedWebhookEndpoint, DeliveryState, Store, StoreError, StoreResult, WebhookAttemptView,
-    WebhookDeliveryDetail, WebhookDeliveryPage, WebhookDeliveryView, WebhookEndpointPage,
+    Context, CreatedWebhookEndpoint, DeliveryState, Page, Paging, Store, StoreError, StoreResult,
+    WebhookAttemptView, WebhookDeliveryDetail, WebhookDeliveryPage, WebhookDeliveryView, WebhookEndpointPage,
     WebhookEndpointView, WebhookSecretView, new_id, stored_time, utc, uuid_of,
 };
 
@@ -40,9 +40,6 @@ fn resolve_feed_end(conn: &mut DbConn, backend: crate::Backend) -> StoreResult<(
     Ok(())
 }
 
-/// The most rows one page returns.
-const MAX_PAGE: u32 = 500;
-
 /// A fresh signing secret.
 pub(crate) fn new_secret() -> StoreResult<Secret> {
     let mut bytes = [0u8; SECRET_BYTES];
@@ -50,23 +47,13 @@ pub(crate) fn new_secret() -> StoreResult<Secret> {
     Ok(Secret::from_bytes(bytes))
 }
 
-/// Reads a page size: 1 to 500, `default` when absent.
-pub(crate) fn page_limit(limit: Option<u32>, default: u32) -> StoreResult<i64> {
-    let limit = limit.unwrap_or(default);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(CoreError::invalid("limit", "must be between 1 and 500").into());
+/// The page of an id-ordered list: [`Paging`], whose cursor must be an id.
+fn id_paging(after: Option<&str>, limit: Option<u32>) -> StoreResult<Paging> {
+    let paging = Paging::new(after, limit, 100)?;
+    if paging.after.as_deref().is_some_and(|a| Uuid::parse_str(a).is_err()) {
+        return Err(CoreError::invalid("after", "is not a cursor from this list").into());
     }
-    Ok(i64::from(limit))
-}
-
-/// Reads an id cursor (the last id of the previous page).
-pub(crate) fn id_cursor(after: Option<&str>) -> StoreResult<Option<String>> {
-    match after {
-        None | Some("") => Ok(None),
-        Some(text) => Uuid::parse_str(text)
-            .map(|id| Some(id.to_string()))
-            .map_err(|_| CoreError::invalid("after", "is not a cursor from this list").into()),
-    }
+    Ok(paging)
 }
 
 pub(crate) fn selection_of(row: &EndpointRow) -> StoreResult<Selection> {
@@ -177,20 +164,16 @@ impl Store {
         after: Option<&str>,
         limit: Option<u32>,
     ) -> StoreResult<WebhookEndpointPage> {
-        let limit = page_limit(limit, 100)?;
-        let after = id_cursor(after)?;
+        let paging = id_paging(after, limit)?;
         self.read(|conn| {
             let mut query = webhook_endpoints::table.order(webhook_endpoints::id.asc()).into_boxed();
-            if let Some(after) = after {
-                query = query.filter(webhook_endpoints::id.gt(after));
+            if let Some(after) = &paging.after {
+                query = query.filter(webhook_endpoints::id.gt(after.clone()));
             }
             let rows: Vec<EndpointRow> =
-                query.limit(limit + 1).select(EndpointRow::as_select()).load(conn)?;
-            let more = rows.len() as i64 > limit;
-            let items =
-                rows.iter().take(limit as usize).map(endpoint_view).collect::<StoreResult<Vec<_>>>()?;
-            let next_cursor = if more { items.last().map(|e| e.id.to_string()) } else { None };
-            Ok(WebhookEndpointPage { items, next_cursor })
+                query.limit(paging.fetch()).select(EndpointRow::as_select()).load(conn)?;
+            let page = Page::of(rows, &paging, |r| r.id.clone()).try_map(|r| endpoint_view(&r))?;
+            Ok(WebhookEndpointPage { items: page.items, next_cursor: page.next_cursor })
         })
     }
 
@@ -354,8 +337,7 @@ impl Store {
         after: Option<&str>,
         limit: Option<u32>,
     ) -> StoreResult<WebhookDeliveryPage> {
-        let limit = page_limit(limit, 100)?;
-        let after = id_cursor(after)?;
+        let paging = id_paging(after, limit)?;
         self.read(|conn| {
             load_endpoint(conn, endpoint)?;
             let mut query = webhook_deliveries::table
@@ -365,16 +347,13 @@ impl Store {
             if let Some(state) = state {
                 query = query.filter(webhook_deliveries::state.eq(state.as_str()));
             }
-            if let Some(after) = after {
-                query = query.filter(webhook_deliveries::id.lt(after));
+            if let Some(after) = &paging.after {
+                query = query.filter(webhook_deliveries::id.lt(after.clone()));
             }
             let rows: Vec<DeliveryRow> =
-                query.limit(limit + 1).select(DeliveryRow::as_select()).load(conn)?;
-            let more = rows.len() as i64 > limit;
-            let items =
-                rows.iter().take(limit as usize).map(delivery_view).collect::<StoreResult<Vec<_>>>()?;
-            let next_cursor = if more { items.last().map(|d| d.id.to_string()) } else { None };
-            Ok(WebhookDeliveryPage { items, next_cursor })
+                query.limit(paging.fetch()).select(DeliveryRow::as_select()).load(conn)?;
+            let page = Page::of(rows, &paging, |r| r.id.clone()).try_map(|r| delivery_view(&r))?;
+            Ok(WebhookDeliveryPage { items: page.items, next_cursor: page.next_cursor })
         })
     }
 
