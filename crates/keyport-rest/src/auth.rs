@@ -190,8 +190,8 @@ impl Principal {
     }
 
     /// A use-case context for this caller, now, over REST.
-    pub fn ctx(&self) -> Context {
-        Context::new(self.actor(), Channel::Rest, Utc::now())
+    pub fn ctx(&self, store: &Store) -> Context {
+        Context::new(self.actor(), Channel::Rest, store.now())
     }
 
     /// A stable name for idempotency keys.
@@ -222,7 +222,7 @@ impl FromRequest for Principal {
             let token = bearer.ok_or_else(|| ApiError::new(ErrorCode::Unauthorized))?;
             if token.starts_with(keyport_store::KEY_PREFIX) {
                 let store = state.store.clone();
-                let key = run(move || store.authenticate_api_key(&token, Utc::now())).await?;
+                let key = run(move || store.authenticate_api_key(&token, store.now())).await?;
                 return match act_for {
                     None => Ok(Principal::Staff { key: key.id, role: key.role }),
                     Some(_) if key.role != Role::Portal => Err(ApiError::new(ErrorCode::Forbidden)),

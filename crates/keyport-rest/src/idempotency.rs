@@ -48,7 +48,7 @@ where
     let text = serde_json::to_string(request).map_err(|e| ApiError::internal(&e))?;
     let hash = hex::encode(Sha256::digest(format!("{} {}\n{text}", req.method(), req.path())));
     let (store, p, k) = (state.store.clone(), principal.clone(), key.clone());
-    let now = chrono::Utc::now();
+    let now = state.store.now();
     match run(move || store.claim_idempotency_key(&p, &k, &hash, now)).await? {
         Claim::Answered(kept) => {
             let status = StatusCode::from_u16(kept.status).map_err(|e| ApiError::internal(&e))?;

@@ -47,6 +47,24 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Serve a sandbox for integration tests until SIGINT or SIGTERM: a temporary SQLite
+    /// database seeded with a small catalog and a key for every role (printed as
+    /// `KEYPORT_SANDBOX_<ROLE>_KEY=...` lines, or taken from those environment variables),
+    /// mails captured, and the sandbox-only endpoints under `/sandbox/`.
+    Sandbox {
+        /// The address to listen on [env: KEYPORT_LISTEN] [default: 127.0.0.1:8080]; port 0
+        /// picks a free one (the `KEYPORT_SANDBOX_URL=` line names it).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// A fixed seed: the same ids and ticket codes on every run for the same calls
+        /// [env: KEYPORT_SANDBOX_SEED].
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
+        /// A catalog of one's own instead of the seeded one (the format of
+        /// `crates/keyport-server/sandbox/catalog.json`).
+        #[arg(long, value_name = "FILE")]
+        catalog: Option<PathBuf>,
+    },
     /// Apply pending database migrations and exit.
     Migrate {
         /// Where the data lives.
@@ -161,6 +179,7 @@ impl Cli {
     fn settings(&self) -> Result<Settings, String> {
         let (data, listen) = match &self.command {
             Command::Serve { data, listen } => (Some(data), *listen),
+            Command::Sandbox { listen, .. } => (None, *listen),
             Command::Admin { task: AdminTask::VerifyBackup { .. } } => (None, None),
             Command::Migrate { data }
             | Command::Admin {
@@ -197,6 +216,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(address = %settings.listen.ip(), port = app.port(), "serving");
             app.run_until_stopped().await?;
             tracing::info!("stopped");
+        }
+        Command::Sandbox { seed, catalog, .. } => {
+            crate::sandbox::serve(settings, seed, catalog.as_deref()).await?
         }
         Command::Migrate { .. } => {
             let settings = settings.clone();

@@ -8,6 +8,7 @@ pub mod mailer;
 pub mod metrics;
 pub mod proxies;
 pub mod pruner;
+pub mod sandbox;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -101,7 +101,7 @@ impl Mailer {
         loop {
             let claimed = {
                 let store = store.clone();
-                tokio::task::spawn_blocking(move || store.claim_mail(chrono::Utc::now())).await
+                tokio::task::spawn_blocking(move || store.claim_mail(store.now())).await
             };
             let mail = match claimed {
                 Ok(Ok(Some(mail))) => mail,
@@ -133,11 +133,11 @@ impl Mailer {
             let recorded = tokio::task::spawn_blocking(move || match outcome {
                 Ok(()) => {
                     tracing::info!(mail = %mail.id, to = %mail.to, "mail sent");
-                    store.mail_sent(&mail.id, chrono::Utc::now())
+                    store.mail_sent(&mail.id, store.now())
                 }
                 Err(e) => {
                     tracing::warn!(mail = %mail.id, attempt = mail.attempts + 1, error = %e, "mail not sent; will retry");
-                    store.mail_failed(&mail.id, &e.to_string(), chrono::Utc::now())
+                    store.mail_failed(&mail.id, &e.to_string(), store.now())
                 }
             })
             .await;

@@ -110,7 +110,7 @@ pub async fn metrics(
     metrics::gauge!("keyport_db_connections", "state" => "idle").set(f64::from(idle));
     metrics::gauge!("keyport_db_connections", "state" => "in_use").set(f64::from(open.saturating_sub(idle)));
     let state_store = store.clone();
-    let outbox = web::block(move || store.outbox_stats(chrono::Utc::now())).await;
+    let outbox = web::block(move || store.outbox_stats(store.now())).await;
     match outbox {
         Ok(Ok((depth, oldest))) => {
             metrics::gauge!("keyport_mail_outbox_depth").set(depth as f64);
@@ -120,7 +120,7 @@ pub async fn metrics(
         Err(e) => tracing::warn!(error = %e, "the outbox could not be measured"),
     }
     let store = state_store.clone();
-    let webhooks = web::block(move || store.webhook_stats(chrono::Utc::now())).await;
+    let webhooks = web::block(move || store.webhook_stats(store.now())).await;
     match webhooks {
         Ok(Ok((depth, oldest))) => {
             metrics::gauge!("keyport_webhook_queue_depth").set(depth as f64);

@@ -21,8 +21,7 @@ pub async fn run(store: Store, retention: Retention, every: Duration) {
 pub async fn prune_all(store: &Store, retention: Retention) {
     loop {
         let store = store.clone();
-        let pass =
-            tokio::task::spawn_blocking(move || store.prune(&retention, chrono::Utc::now(), BATCH)).await;
+        let pass = tokio::task::spawn_blocking(move || store.prune(&retention, store.now(), BATCH)).await;
         match pass {
             Ok(Ok(pruned)) => {
                 if pruned.total() > 0 {

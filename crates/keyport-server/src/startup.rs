@@ -49,6 +49,8 @@ struct Front {
     trusted: TrustedProxies,
     guards: Guards,
     head_timeout: Duration,
+    /// The sandbox's own endpoints, in `keyport sandbox` only.
+    sandbox: Option<web::Data<crate::sandbox::Sandbox>>,
 }
 
 impl Default for Front {
@@ -65,6 +67,7 @@ impl Default for Front {
                 http.requests_per_address,
             ),
             head_timeout: Duration::from_millis(http.head_timeout_ms),
+            sandbox: None,
         }
     }
 }
@@ -72,10 +75,12 @@ impl Default for Front {
 /// The background jobs `keyport serve` runs beside the HTTP server.
 struct Workers {
     store: Store,
-    mailer: Mailer,
+    /// The mail worker; none in the sandbox, which keeps mails in the outbox to show them.
+    mailer: Option<Mailer>,
     webhooks: Option<crate::webhooks::Sender>,
-    retention: keyport_store::Retention,
-    prune_every: std::time::Duration,
+    /// What the pruner keeps and how often it runs; none in the sandbox, which is too
+    /// short-lived to need it and whose seeded ids are dated at a fixed day.
+    prune: Option<(keyport_store::Retention, std::time::Duration)>,
 }
 
 impl Application {
@@ -85,6 +90,27 @@ impl Application {
         let store = open_store(settings, settings.server_pool())?;
         let listener = TcpListener::bind(settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+        Application::assemble(settings, listener, store, None)
+    }
+
+    /// Serves a seeded sandbox on a bound listener: its store, its own endpoints, no mail
+    /// worker (mails stay in the outbox, where `/sandbox/mails` reads them), no pruner.
+    pub fn sandbox(
+        settings: &Settings,
+        listener: TcpListener,
+        sandbox: crate::sandbox::Sandbox,
+    ) -> anyhow::Result<Application> {
+        let store = sandbox.store().clone();
+        Application::assemble(settings, listener, store, Some(web::Data::new(sandbox)))
+    }
+
+    fn assemble(
+        settings: &Settings,
+        listener: TcpListener,
+        store: Store,
+        sandbox: Option<web::Data<crate::sandbox::Sandbox>>,
+    ) -> anyhow::Result<Application> {
+        let in_sandbox = sandbox.is_some();
         let identity = crate::identity::identity(settings)?;
         let mailer = Mailer::from_settings(settings)?;
         let front = Front {
@@ -98,18 +124,18 @@ impl Application {
                 settings.http.requests_per_address,
             ),
             head_timeout: Duration::from_millis(settings.http.head_timeout_ms.max(1)),
+            sandbox,
         };
         let mut app = Application::serve(listener, store.clone(), front)?;
         let webhooks =
             settings.webhooks.send.then(|| crate::webhooks::Sender::new(&settings.webhooks)).transpose()?;
+        let prune_every =
+            std::time::Duration::from_secs(u64::from(settings.retention.prune_every_seconds.max(1)));
         app.workers = Some(Workers {
             store,
-            mailer,
+            mailer: (!in_sandbox).then_some(mailer),
             webhooks,
-            retention: settings.retention.retention(&settings.limits),
-            prune_every: std::time::Duration::from_secs(u64::from(
-                settings.retention.prune_every_seconds.max(1),
-            )),
+            prune: (!in_sandbox).then(|| (settings.retention.retention(&settings.limits), prune_every)),
         });
         Ok(app)
     }
@@ -121,7 +147,7 @@ impl Application {
     }
 
     fn serve(listener: TcpListener, store: Store, front: Front) -> anyhow::Result<Application> {
-        let Front { metrics, public_url, identity, trusted, guards, head_timeout } = front;
+        let Front { metrics, public_url, identity, trusted, guards, head_timeout, sandbox } = front;
         let (trusted, guards, metrics) =
             (web::Data::new(trusted), web::Data::new(guards), web::Data::new(metrics));
         let port = listener.local_addr()?.port();
@@ -146,6 +172,11 @@ impl Application {
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", openapi.clone()))
                 .route("/docs", web::get().to(docs_redirect))
                 .route("/.well-known/jwks.json", web::get().to(keyport_rest::jwks))
+                .configure(|cfg| {
+                    if let Some(sandbox) = &sandbox {
+                        crate::sandbox::configure(cfg, sandbox.clone());
+                    }
+                })
                 .service(keyport_rest::services())
                 .default_service(web::to(keyport_rest::methods::no_route))
                 .wrap(actix_web::middleware::from_fn(keyport_rest::methods::head_as_get))
@@ -187,13 +218,13 @@ impl Application {
                     Err(e) => tracing::error!(error = %e, "the webhook sender could not start"),
                 }
             }
-            [
-                tokio::spawn(w.mailer.run(w.store.clone())),
-                tokio::spawn(crate::pruner::run(w.store, w.retention, w.prune_every)),
-            ]
+            let mailer = w.mailer.map(|m| tokio::spawn(m.run(w.store.clone())));
+            let pruner =
+                w.prune.map(|(retention, every)| tokio::spawn(crate::pruner::run(w.store, retention, every)));
+            [mailer, pruner]
         });
         let result = self.server.await;
-        for job in jobs.into_iter().flatten() {
+        for job in jobs.into_iter().flatten().flatten() {
             job.abort();
         }
         drop(webhooks);

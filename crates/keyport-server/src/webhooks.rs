@@ -133,7 +133,7 @@ impl Sender {
         let poll = self.poll();
         loop {
             let store = store.clone();
-            let made = self.blocking(move || store.fan_out_webhooks(chrono::Utc::now(), FAN_OUT_BATCH)).await;
+            let made = self.blocking(move || store.fan_out_webhooks(store.now(), FAN_OUT_BATCH)).await;
             match made {
                 Ok(Ok(n)) if n == usize::try_from(FAN_OUT_BATCH).unwrap_or(usize::MAX) => continue,
                 Ok(Ok(_)) => {}
@@ -164,8 +164,8 @@ impl Sender {
                     Ok(due) => {
                         for delivery in due {
                             *per.entry(delivery.endpoint_id.clone()).or_default() += 1;
-                            let sender = self.clone();
-                            in_flight.spawn(async move { sender.attempt(delivery).await });
+                            let (sender, offset) = (self.clone(), store.clock_offset());
+                            in_flight.spawn(async move { sender.attempt(delivery, offset).await });
                         }
                     }
                     Err(e) => {
@@ -239,7 +239,7 @@ impl Sender {
         let max = i64::try_from(free).unwrap_or(16);
         let result = self
             .blocking(move || {
-                let now = chrono::Utc::now();
+                let now = store.now();
                 let claim = ClaimRequest { max, hold, per_endpoint, in_flight: &per };
                 let mut due = store.exchange_webhook_attempts(&outcomes, &policy, now, &claim)?;
                 // The outcomes are recorded now; deliveries that cannot be rendered are left to
@@ -276,11 +276,14 @@ impl Sender {
         Duration::from_millis(self.settings.timeout_ms.clamp(100, 120_000))
     }
 
-    /// Posts one delivery and tells how it went.
-    async fn attempt(&self, d: DueDelivery) -> AttemptOutcome {
+    /// Posts one delivery and tells how it went. The signature's timestamp is the system's
+    /// time (receivers compare it with theirs); the outcome is recorded on the store's clock,
+    /// `offset` ahead of it in the sandbox.
+    async fn attempt(&self, d: DueDelivery, offset: chrono::Duration) -> AttemptOutcome {
         let started = Instant::now();
-        let at = chrono::Utc::now();
-        let (status, error) = match self.post(&d, at).await {
+        let sent = chrono::Utc::now();
+        let at = sent + offset;
+        let (status, error) = match self.post(&d, sent).await {
             Ok((status, _)) if keyport_core::webhook::is_delivered(status) => (Some(status), None),
             Ok((status, _)) if (300..400).contains(&status) => (
                 Some(status),

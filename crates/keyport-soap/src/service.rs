@@ -165,13 +165,13 @@ fn run_operation(
         .or(basic)
         .ok_or_else(|| Fault::from(CoreError::new(ErrorCode::Unauthorized)))?;
     let key = store
-        .authenticate_api_key(&key, chrono::Utc::now())
+        .authenticate_api_key(&key, store.now())
         .map_err(|_| Fault::from(CoreError::new(ErrorCode::Unauthorized)))?;
     if !operations::allowed(operation.operation).contains(&key.role) {
         return Err(CoreError::new(ErrorCode::Forbidden).into());
     }
     let canonical = crate::schema::check(&request.payload, operation.input).map_err(envelope::malformed)?;
-    let ctx = Context::new(Actor::ApiKey(key.id), Channel::Soap, chrono::Utc::now());
+    let ctx = Context::new(Actor::ApiKey(key.id), Channel::Soap, store.now());
     let payload =
         operations::dispatch(store, &state.links, &state.demo, &ctx, operation.operation, &canonical)?;
     Ok(envelope::response(&payload))

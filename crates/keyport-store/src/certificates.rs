@@ -122,7 +122,8 @@ pub(crate) fn sign_with(
 impl Store {
     /// Makes sure a current signing key exists (the first start creates one).
     pub fn ensure_signing_key(&self) -> StoreResult<()> {
-        self.write(|conn| current_key(conn, Utc::now()).map(drop))
+        let now = self.now();
+        self.write(|conn| current_key(conn, now).map(drop))
     }
 
     /// The current signing key for the check-in path: as read within the last

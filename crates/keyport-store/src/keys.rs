@@ -52,7 +52,38 @@ impl Store {
         }
         let mut secret = [0u8; 24];
         getrandom::fill(&mut secret).map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
-        let key = format!("{KEY_PREFIX}{}", hex::encode(secret));
+        self.insert_api_key(ctx, role, name, expires_at, format!("{KEY_PREFIX}{}", hex::encode(secret)))
+    }
+
+    /// Creates a never-expiring API key whose plain key the caller chose (the sandbox's keys
+    /// from its environment, the same on every run): `kp_` and then 32 to 128 letters,
+    /// digits, `-` or `_`.
+    pub fn create_api_key_from(
+        &self,
+        ctx: &Context,
+        role: Role,
+        name: &DisplayName,
+        key: &str,
+    ) -> StoreResult<NewApiKey> {
+        let rest = key.strip_prefix(KEY_PREFIX).unwrap_or("");
+        let wellformed = (32..=128).contains(&rest.len())
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !wellformed {
+            return Err(
+                CoreError::invalid("key", "must be kp_ and then 32 to 128 letters, digits, - or _").into()
+            );
+        }
+        self.insert_api_key(ctx, role, name, None, key.to_owned())
+    }
+
+    fn insert_api_key(
+        &self,
+        ctx: &Context,
+        role: Role,
+        name: &DisplayName,
+        expires_at: Option<DateTime<Utc>>,
+        key: String,
+    ) -> StoreResult<NewApiKey> {
         let row = ApiKeyRow {
             id: new_id(),
             name: name.as_str().to_owned(),

@@ -5,6 +5,7 @@ mod backup;
 mod catalog;
 mod certificates;
 mod checkins;
+mod clock;
 mod customers;
 mod db;
 mod demo_claims;
@@ -13,6 +14,7 @@ mod emergency;
 mod error;
 mod events;
 pub mod files;
+pub mod fixed_seed;
 mod idempotency;
 mod identity;
 mod keys;
@@ -27,6 +29,7 @@ mod passwords;
 mod resources;
 mod retention;
 mod rows;
+pub mod sandbox;
 mod schema;
 #[cfg(feature = "bench-seed")]
 mod seed;
@@ -110,6 +113,8 @@ pub struct Store {
     /// The current signing key as last read, for the check-in path (see
     /// [`certificates::SIGNING_KEY_CACHE`]).
     signing_key: std::sync::Arc<std::sync::Mutex<certificates::KeyCache>>,
+    /// The clock (see [`Store::now`]).
+    clock: clock::Clock,
 }
 
 impl std::fmt::Debug for Store {
@@ -151,6 +156,7 @@ impl Store {
             write_gate: Default::default(),
             foreground: Default::default(),
             signing_key: Default::default(),
+            clock: Default::default(),
         };
         let mut conn = store.pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
         db::migrate(&mut conn)?;
@@ -257,10 +263,7 @@ impl Drop for Queued<'_> {
     }
 }
 
-/// A new time-ordered id.
-pub(crate) fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
+pub(crate) use fixed_seed::new_id;
 
 /// The smallest id [`new_id`] gives at `at`: ids below it were made before.
 pub(crate) fn id_at(at: DateTime<Utc>) -> String {

@@ -6,7 +6,6 @@
 //! Every signed file carries a nonce; a file whose nonce was used before is refused as
 //! `replayed`, so an intercepted request, receipt or proof cannot be used twice.
 
-use chrono::Utc;
 use diesel::prelude::*;
 use keyport_core::files::{self, ActivationRequest, DeactivationProof, Receipt};
 use keyport_core::{
@@ -158,7 +157,7 @@ impl Store {
     /// The pending offline activations the scope sees ("transfers"), one page of the
     /// scope's licenses at a time: the cursor is the last license looked at.
     pub fn list_transfers(&self, scope: Scope, paging: &Paging) -> StoreResult<Page<ActivationView>> {
-        let licenses = self.page_licenses(scope, paging, Utc::now())?;
+        let licenses = self.page_licenses(scope, paging, self.now())?;
         Ok(Page {
             items: licenses
                 .items

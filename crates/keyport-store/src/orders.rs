@@ -14,8 +14,7 @@ use crate::lookup::{by_email, by_number};
 use crate::rows::{ItemRow, NewLicense, OrderLineRow, OrderRow, TicketRow, unsigned};
 use crate::schema::{items, licenses, order_lines, orders, tickets};
 use crate::{
-    Context, OrderLineView, OrderOutcome, OrderView, Store, StoreError, StoreResult, new_id, stored_time,
-    utc, uuid_of,
+    Context, OrderLineView, OrderOutcome, OrderView, Store, StoreResult, new_id, stored_time, utc, uuid_of,
 };
 
 /// Creates or extends an order inside the caller's transaction (see
@@ -248,7 +247,7 @@ fn insert_line(
 /// unique index, and the write is tried again with a new code.
 fn new_ticket_code() -> StoreResult<TicketCode> {
     let mut bytes = [0u8; TICKET_RANDOM_BYTES];
-    getrandom::fill(&mut bytes).map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
+    crate::fixed_seed::fill_ticket_bytes(&mut bytes)?;
     Ok(TicketCode::from_random(bytes))
 }
 

@@ -207,7 +207,7 @@ impl Store {
                 .values((
                     secrets::name.eq(name),
                     secrets::value.eq(&value),
-                    secrets::created_at.eq(stored_time(Utc::now())),
+                    secrets::created_at.eq(stored_time(self.now())),
                 ))
                 .execute(conn)?;
             Ok(value)

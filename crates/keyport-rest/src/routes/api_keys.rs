@@ -50,7 +50,7 @@ async fn create_api_key(
     who.staff(ADMIN)?;
     let name = DisplayName::parse(&body.name)?;
     let (store, role, expires_at) = (state.store.clone(), body.role, body.expires_at);
-    let created = run(move || store.create_api_key_until(&who.ctx(), role, &name, expires_at)).await?;
+    let created = run(move || store.create_api_key_until(&who.ctx(&store), role, &name, expires_at)).await?;
     Ok(HttpResponse::build(StatusCode::CREATED)
         .json(CreatedApiKey { key: created.key, record: created.record }))
 }
@@ -67,5 +67,5 @@ async fn create_api_key_revocation(
 ) -> Result<web::Json<ApiKeyView>, ApiError> {
     who.staff(ADMIN)?;
     let (store, id) = (state.store.clone(), path.into_inner());
-    Ok(web::Json(run(move || store.revoke_api_key(&who.ctx(), id)).await?))
+    Ok(web::Json(run(move || store.revoke_api_key(&who.ctx(&store), id)).await?))
 }

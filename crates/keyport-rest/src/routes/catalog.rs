@@ -41,7 +41,7 @@ async fn create_product(
     who.staff(&[Role::Admin])?;
     let spec = ProductSpec { code: ProductCode::parse(&body.code)?, name: DisplayName::parse(&body.name)? };
     let store = state.store.clone();
-    Ok(HttpResponse::Created().json(run(move || store.define_product(&who.ctx(), &spec)).await?))
+    Ok(HttpResponse::Created().json(run(move || store.define_product(&who.ctx(&store), &spec)).await?))
 }
 
 /// Every product, one page at a time.
@@ -88,7 +88,7 @@ async fn update_product(
     who.staff(&[Role::Admin])?;
     let name = DisplayName::parse(&body.name)?;
     let store = state.store.clone();
-    Ok(web::Json(run(move || store.update_product(&who.ctx(), &path, &name)).await?))
+    Ok(web::Json(run(move || store.update_product(&who.ctx(&store), &path, &name)).await?))
 }
 
 /// Define a rule set.
@@ -103,7 +103,7 @@ async fn create_rule_set(
     who.staff(&[Role::Admin])?;
     let rules = RuleSet::new(body.into_inner())?;
     let store = state.store.clone();
-    Ok(HttpResponse::Created().json(run(move || store.define_rule_set(&who.ctx(), &rules)).await?))
+    Ok(HttpResponse::Created().json(run(move || store.define_rule_set(&who.ctx(&store), &rules)).await?))
 }
 
 /// Every rule set, one page at a time.
@@ -156,7 +156,7 @@ async fn update_rule_set(
     }
     let rules = RuleSet::new(body.into_inner())?;
     let store = state.store.clone();
-    Ok(web::Json(run(move || store.update_rule_set(&who.ctx(), &rules)).await?))
+    Ok(web::Json(run(move || store.update_rule_set(&who.ctx(&store), &rules)).await?))
 }
 
 /// Define an item of a product under a rule set.
@@ -171,7 +171,7 @@ async fn create_item(
     who.staff(&[Role::Admin])?;
     let spec = body.into_inner().parse()?;
     let store = state.store.clone();
-    Ok(HttpResponse::Created().json(run(move || store.define_item(&who.ctx(), &spec)).await?))
+    Ok(HttpResponse::Created().json(run(move || store.define_item(&who.ctx(&store), &spec)).await?))
 }
 
 /// Every item, one page at a time.
@@ -218,5 +218,5 @@ async fn update_item(
     who.staff(&[Role::Admin])?;
     let changes = body.into_inner().parse()?;
     let store = state.store.clone();
-    Ok(web::Json(run(move || store.update_item(&who.ctx(), &path, &changes)).await?))
+    Ok(web::Json(run(move || store.update_item(&who.ctx(&store), &path, &changes)).await?))
 }

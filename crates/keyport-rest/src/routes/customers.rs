@@ -44,7 +44,8 @@ async fn create_customer(
         customer_number: body.customer_number.as_deref().map(CustomerNumber::parse).transpose()?,
         password: body.password.as_deref().map(Password::parse).transpose()?,
     };
-    let (store, ctx) = (state.store.clone(), who.ctx());
+    let store = state.store.clone();
+    let ctx = who.ctx(&store);
     // The password is not part of the kept request, so it is never stored in clear.
     let fingerprint =
         CustomerRequest { password: body.password.as_ref().map(|_| "***".to_owned()), ..body.into_inner() };
@@ -118,5 +119,5 @@ async fn update_customer(
         customer_number: body.customer_number.as_deref().map(CustomerNumber::parse).transpose()?,
     };
     let (store, id) = (state.store.clone(), path.into_inner());
-    Ok(web::Json(run(move || store.update_customer(&who.ctx(), id, &changes)).await?))
+    Ok(web::Json(run(move || store.update_customer(&who.ctx(&store), id, &changes)).await?))
 }

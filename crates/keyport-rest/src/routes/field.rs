@@ -3,7 +3,6 @@
 //! licenses (for a customer; support ends one early).
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use chrono::Utc;
 use keyport_api::{DemoRequest, EmergencyRequest, EndEmergencyRequest, MyDemoRequest, SignedReportRequest};
 use keyport_core::{Email, Lang, ProductCode, Reason, Role};
 use keyport_store::{
@@ -41,7 +40,7 @@ async fn create_checkin(
     body: Json<SignedReportRequest>,
 ) -> Result<web::Json<CheckInOutcome>, ApiError> {
     let store = state.store.clone();
-    Ok(web::Json(run(move || store.check_in(Utc::now(), &body.proof)).await?))
+    Ok(web::Json(run(move || store.check_in(store.now(), &body.proof)).await?))
 }
 
 /// A session of use starts, goes on (a heartbeat every 15 minutes) or ends: a statement
@@ -55,7 +54,7 @@ async fn create_usage_report(
     body: Json<SignedReportRequest>,
 ) -> Result<web::Json<SessionOutcome>, ApiError> {
     let store = state.store.clone();
-    Ok(web::Json(run(move || store.report_usage(Utc::now(), &body.proof)).await?))
+    Ok(web::Json(run(move || store.report_usage(store.now(), &body.proof)).await?))
 }
 
 fn language(value: Option<&str>) -> Result<Lang, ApiError> {
@@ -82,7 +81,14 @@ async fn create_demo(
     let (store, identity, source) = (state.store.clone(), state.identity.clone(), source(&req));
     let outcome = run(move || {
         let demo = SoftwareDemo { product: &product, email: &email, lang, machine: &machine };
-        store.guarded_demo(&anonymous(), &identity.limits, &source, &identity.links, &identity.demo, &demo)
+        store.guarded_demo(
+            &anonymous(&store),
+            &identity.limits,
+            &source,
+            &identity.links,
+            &identity.demo,
+            &demo,
+        )
     })
     .await?;
     Ok(HttpResponse::Created().json(outcome))
@@ -104,7 +110,7 @@ async fn create_my_demo(
     let machine = body.machine.as_ref().map(keyport_api::MachineRequest::parse).transpose()?;
     let (store, policy) = (state.store.clone(), state.identity.demo.clone());
     let outcome = run(move || {
-        store.request_demo(&who.ctx(), &product, DemoFor::Customer(customer), machine.as_ref(), &policy)
+        store.request_demo(&who.ctx(&store), &product, DemoFor::Customer(customer), machine.as_ref(), &policy)
     })
     .await?;
     Ok(HttpResponse::Created().json(outcome))
@@ -129,7 +135,7 @@ async fn create_emergency(
     let scope = who.customer_scope()?;
     let machine = body.machine.parse()?;
     let (store, id) = (state.store.clone(), path.into_inner());
-    let outcome = run(move || store.start_emergency(&who.ctx(), scope, id, &machine)).await?;
+    let outcome = run(move || store.start_emergency(&who.ctx(&store), scope, id, &machine)).await?;
     Ok(HttpResponse::Created().json(outcome))
 }
 
@@ -150,5 +156,5 @@ async fn create_emergency_end(
     who.staff(&[Role::Admin, Role::Support])?;
     let reason = Reason::parse(&body.reason)?;
     let (store, id) = (state.store.clone(), path.into_inner());
-    Ok(web::Json(run(move || store.end_emergency(&who.ctx(), id, &reason)).await?))
+    Ok(web::Json(run(move || store.end_emergency(&who.ctx(&store), id, &reason)).await?))
 }

@@ -54,7 +54,7 @@ async fn register(
     };
     let (store, links, limits, source) =
         (state.store.clone(), state.identity.links.clone(), state.identity.limits, source(&req));
-    run(move || store.guarded_register(&anonymous(), &limits, &source, &links, &registration)).await?;
+    run(move || store.guarded_register(&anonymous(&store), &limits, &source, &links, &registration)).await?;
     Ok(accepted("check your mail to confirm the address"))
 }
 
@@ -67,7 +67,7 @@ async fn verify_email(
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
-    run(move || store.verify_email(&anonymous(), &query.token)).await?;
+    run(move || store.verify_email(&anonymous(&store), &query.token)).await?;
     Ok(HttpResponse::Ok().json(Accepted { status: "verified".to_owned() }))
 }
 
@@ -84,7 +84,7 @@ async fn create_password_reset(
     let email = Email::parse(&body.email)?;
     let (store, links) = (state.store.clone(), state.identity.links.clone());
     let (limits, source) = (state.identity.limits, source(&req));
-    run(move || store.guarded_password_reset(&anonymous(), &limits, &source, &links, &email)).await?;
+    run(move || store.guarded_password_reset(&anonymous(&store), &limits, &source, &links, &email)).await?;
     Ok(accepted("if the address has an account, a mail with a link is on its way"))
 }
 
@@ -99,7 +99,7 @@ async fn confirm_password_reset(
 ) -> Result<HttpResponse, ApiError> {
     let password = Password::parse(&body.new_password)?;
     let store = state.store.clone();
-    run(move || store.reset_password(&anonymous(), &body.token, &password)).await?;
+    run(move || store.reset_password(&anonymous(&store), &body.token, &password)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -119,7 +119,7 @@ async fn update_password(
     };
     let password = Password::parse(&body.new_password)?;
     let store = state.store.clone();
-    run(move || store.change_password(&who.ctx(), customer, &body.old_password, &password)).await?;
+    run(move || store.change_password(&who.ctx(&store), customer, &body.old_password, &password)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -142,7 +142,13 @@ async fn create_sso_session(
         .map_or_else(|| DisplayName::parse(identity.subject.as_str()), Ok)?;
     let store = state.store.clone();
     let session = run(move || {
-        store.sso_login(&anonymous(), &identity.issuer, identity.subject.as_str(), email.as_ref(), &name)
+        store.sso_login(
+            &anonymous(&store),
+            &identity.issuer,
+            identity.subject.as_str(),
+            email.as_ref(),
+            &name,
+        )
     })
     .await?;
     tokens(&state, session)

@@ -3,7 +3,6 @@
 //! (that ticket only), or a portal key acting for a customer.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use chrono::Utc;
 use keyport_api::{HistoryQuery, MachineRequest, PageQuery, RegisterTicketRequest, SignedFileRequest};
 use keyport_core::TicketCode;
 use keyport_store::{
@@ -67,7 +66,7 @@ async fn list_my_licenses(
     let scope = who.customer_scope()?;
     let paging = array_paging(query.after.as_deref(), query.limit)?;
     let store = state.store.clone();
-    Ok(array_page(&req, run(move || store.page_licenses(scope, &paging, Utc::now())).await?))
+    Ok(array_page(&req, run(move || store.page_licenses(scope, &paging, store.now())).await?))
 }
 
 /// One of my licenses.
@@ -86,7 +85,7 @@ async fn get_my_license(
     let scope = who.customer_scope()?;
     let store = state.store.clone();
     let id = path.into_inner();
-    Ok(web::Json(run(move || store.get_license(scope, id, Utc::now())).await?))
+    Ok(web::Json(run(move || store.get_license(scope, id, store.now())).await?))
 }
 
 /// My tickets and their licenses.
@@ -105,7 +104,7 @@ async fn list_my_tickets(
     let scope = who.customer_scope()?;
     let paging = array_paging(query.after.as_deref(), query.limit)?;
     let store = state.store.clone();
-    Ok(array_page(&req, run(move || store.list_tickets(scope, &paging, Utc::now())).await?))
+    Ok(array_page(&req, run(move || store.list_tickets(scope, &paging, store.now())).await?))
 }
 
 /// Register a ticket (bought from a reseller, say) to my account.
@@ -124,7 +123,7 @@ async fn register_ticket(
     let customer = who.customer()?;
     let code = TicketCode::parse(&body.ticket_code)?;
     let store = state.store.clone();
-    Ok(web::Json(run(move || store.register_ticket(&who.ctx(), customer, &code)).await?))
+    Ok(web::Json(run(move || store.register_ticket(&who.ctx(&store), customer, &code)).await?))
 }
 
 /// Activate one of my licenses on a machine. The same machine again gets its existing
@@ -150,7 +149,7 @@ async fn create_activation(
     let scope = who.customer_scope()?;
     let machine = body.parse()?;
     let (store, id) = (state.store.clone(), path.into_inner());
-    let outcome = run(move || store.activate(&who.ctx(), scope, id, &machine)).await?;
+    let outcome = run(move || store.activate(&who.ctx(&store), scope, id, &machine)).await?;
     let mut response = if outcome.created { HttpResponse::Created() } else { HttpResponse::Ok() };
     Ok(response.json(outcome))
 }
@@ -172,7 +171,7 @@ async fn create_deactivation(
 ) -> Result<web::Json<ActivationView>, ApiError> {
     let scope = who.customer_scope()?;
     let store = state.store.clone();
-    Ok(web::Json(run(move || store.deactivate_with_proof(&who.ctx(), scope, &body.file)).await?))
+    Ok(web::Json(run(move || store.deactivate_with_proof(&who.ctx(&store), scope, &body.file)).await?))
 }
 
 /// Upload an activation request file from an offline machine: the seat is held (the
@@ -195,7 +194,7 @@ async fn create_transfer(
 ) -> Result<HttpResponse, ApiError> {
     let scope = who.customer_scope()?;
     let store = state.store.clone();
-    let outcome = run(move || store.request_offline_activation(&who.ctx(), scope, &body.file)).await?;
+    let outcome = run(move || store.request_offline_activation(&who.ctx(&store), scope, &body.file)).await?;
     let mut response = if outcome.created { HttpResponse::Created() } else { HttpResponse::Ok() };
     Ok(response.json(outcome))
 }
@@ -234,7 +233,7 @@ async fn get_transfer(
 ) -> Result<web::Json<ActivationOutcome>, ApiError> {
     let scope = who.customer_scope()?;
     let (store, id) = (state.store.clone(), path.into_inner());
-    Ok(web::Json(run(move || store.continue_transfer(&who.ctx(), scope, id)).await?))
+    Ok(web::Json(run(move || store.continue_transfer(&who.ctx(&store), scope, id)).await?))
 }
 
 /// Cancel a pending transfer: the held seat is free again.
@@ -252,7 +251,7 @@ async fn create_transfer_cancellation(
 ) -> Result<web::Json<ActivationView>, ApiError> {
     let scope = who.customer_scope()?;
     let (store, id) = (state.store.clone(), path.into_inner());
-    Ok(web::Json(run(move || store.cancel_transfer(&who.ctx(), scope, id)).await?))
+    Ok(web::Json(run(move || store.cancel_transfer(&who.ctx(&store), scope, id)).await?))
 }
 
 /// Upload the receipt file the offline machine wrote after importing its certificate: the
@@ -271,7 +270,7 @@ async fn create_receipt(
 ) -> Result<web::Json<ActivationView>, ApiError> {
     let scope = who.customer_scope()?;
     let store = state.store.clone();
-    Ok(web::Json(run(move || store.complete_offline_activation(&who.ctx(), scope, &body.file)).await?))
+    Ok(web::Json(run(move || store.complete_offline_activation(&who.ctx(&store), scope, &body.file)).await?))
 }
 
 /// Move the seat of an activation on a lost machine to a new machine, for one
@@ -293,7 +292,7 @@ async fn create_recovery(
     let scope = who.customer_scope()?;
     let machine = body.parse()?;
     let (store, id) = (state.store.clone(), path.into_inner());
-    let activation = run(move || store.recover(&who.ctx(), scope, id, &machine)).await?;
+    let activation = run(move || store.recover(&who.ctx(&store), scope, id, &machine)).await?;
     Ok(HttpResponse::Created().json(activation))
 }
 

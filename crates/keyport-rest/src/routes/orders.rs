@@ -2,7 +2,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use chrono::Utc;
 use keyport_api::OrderRequestBody;
 use keyport_core::{Role, TicketCode};
 use keyport_store::{OrderOutcome, OrderView, TicketView};
@@ -40,7 +39,7 @@ async fn create_order(
     who.staff(&[Role::Admin, Role::Shop])?;
     let request = body.parse()?;
     let store = state.store.clone();
-    let ctx = who.ctx();
+    let ctx = who.ctx(&store);
     idempotency::once(&state, &who, &req, &*body, || async move {
         let outcome = run(move || store.create_order(&ctx, &request)).await?;
         let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
@@ -84,5 +83,5 @@ async fn get_ticket(
     who.staff(&[Role::Admin, Role::Support, Role::Shop])?;
     let code = TicketCode::parse(&path)?;
     let store = state.store.clone();
-    Ok(web::Json(run(move || store.lookup_ticket(&code, Utc::now())).await?))
+    Ok(web::Json(run(move || store.lookup_ticket(&code, store.now())).await?))
 }

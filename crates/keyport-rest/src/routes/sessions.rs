@@ -1,7 +1,6 @@
 //! `/auth`: password login, ticket login, refresh, logout.
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use chrono::Utc;
 use keyport_api::{LoginRequest, RefreshRequest, TicketLoginRequest, TokenResponse};
 use keyport_core::{Actor, Channel, TicketCode};
 use keyport_store::{Context, Session};
@@ -18,8 +17,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(delete_session);
 }
 
-pub(crate) fn anonymous() -> Context {
-    Context::new(Actor::System, Channel::Rest, Utc::now())
+pub(crate) fn anonymous(store: &keyport_store::Store) -> Context {
+    Context::new(Actor::System, Channel::Rest, store.now())
 }
 
 pub(crate) fn tokens(state: &RestState, session: Session) -> Result<HttpResponse, ApiError> {
@@ -55,7 +54,8 @@ async fn create_session(
 ) -> Result<HttpResponse, ApiError> {
     let (store, limits, source) = (state.store.clone(), state.identity.limits, source(&req));
     let session =
-        run(move || store.guarded_login(&anonymous(), &limits, &source, &body.email, &body.password)).await?;
+        run(move || store.guarded_login(&anonymous(&store), &limits, &source, &body.email, &body.password))
+            .await?;
     tokens(&state, session)
 }
 
@@ -89,7 +89,8 @@ async fn create_ticket_session(
 ) -> Result<HttpResponse, ApiError> {
     let code = TicketCode::parse(&body.ticket_code)?;
     let (store, limits, source) = (state.store.clone(), state.identity.limits, source(&req));
-    let session = run(move || store.guarded_ticket_login(&anonymous(), &limits, &source, &code)).await?;
+    let session =
+        run(move || store.guarded_ticket_login(&anonymous(&store), &limits, &source, &code)).await?;
     tokens(&state, session)
 }
 
@@ -110,7 +111,7 @@ async fn refresh_session(
     body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
-    let session = run(move || store.refresh_session(&anonymous(), &body.refresh_token)).await?;
+    let session = run(move || store.refresh_session(&anonymous(&store), &body.refresh_token)).await?;
     tokens(&state, session)
 }
 
@@ -131,6 +132,6 @@ async fn delete_session(
     body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
-    run(move || store.logout(&anonymous(), &body.refresh_token)).await?;
+    run(move || store.logout(&anonymous(&store), &body.refresh_token)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

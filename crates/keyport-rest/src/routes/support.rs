@@ -2,7 +2,6 @@
 //! ticket to another customer.
 
 use actix_web::{get, post, web};
-use chrono::Utc;
 use keyport_api::{CreditGrantRequest, RevocationRequest, TicketTransferRequest};
 use keyport_core::{Reason, Role, TicketCode};
 use keyport_store::{LicenseView, Scope, TicketView};
@@ -34,7 +33,7 @@ async fn get_license(
 ) -> Result<web::Json<LicenseView>, ApiError> {
     who.staff(SUPPORT)?;
     let (store, id) = (state.store.clone(), path.into_inner());
-    Ok(web::Json(run(move || store.get_license(Scope::Staff, id, Utc::now())).await?))
+    Ok(web::Json(run(move || store.get_license(Scope::Staff, id, store.now())).await?))
 }
 
 /// Grant extra re-activation credits, with a reason.
@@ -51,7 +50,7 @@ async fn create_credit_grant(
     who.staff(SUPPORT)?;
     let reason = Reason::parse(&body.reason)?;
     let (store, id, amount) = (state.store.clone(), path.into_inner(), body.amount);
-    Ok(web::Json(run(move || store.grant_credits(&who.ctx(), id, amount, &reason)).await?))
+    Ok(web::Json(run(move || store.grant_credits(&who.ctx(&store), id, amount, &reason)).await?))
 }
 
 /// Revoke a license: its seats are freed and it cannot be activated again.
@@ -68,7 +67,7 @@ async fn create_revocation(
     who.staff(SUPPORT)?;
     let reason = Reason::parse(&body.reason)?;
     let (store, id) = (state.store.clone(), path.into_inner());
-    Ok(web::Json(run(move || store.revoke_license(&who.ctx(), id, &reason)).await?))
+    Ok(web::Json(run(move || store.revoke_license(&who.ctx(&store), id, &reason)).await?))
 }
 
 /// Move a ticket, with its licenses, to another customer.
@@ -85,5 +84,5 @@ async fn create_ticket_transfer(
     who.staff(SUPPORT)?;
     let code = TicketCode::parse(&path)?;
     let (store, customer) = (state.store.clone(), body.customer_id);
-    Ok(web::Json(run(move || store.move_ticket(&who.ctx(), &code, customer)).await?))
+    Ok(web::Json(run(move || store.move_ticket(&who.ctx(&store), &code, customer)).await?))
 }

@@ -44,7 +44,7 @@ async fn create_webhook_endpoint(
     let spec = body.parse()?;
     spec.url.check_address(state.identity.private_webhooks)?;
     let store = state.store.clone();
-    let created = run(move || store.create_webhook_endpoint(&who.ctx(), &spec)).await?;
+    let created = run(move || store.create_webhook_endpoint(&who.ctx(&store), &spec)).await?;
     Ok(HttpResponse::Created().insert_header(("Cache-Control", "no-store")).json(created))
 }
 
@@ -96,7 +96,7 @@ async fn update_webhook_endpoint(
         url.check_address(state.identity.private_webhooks)?;
     }
     let (store, id) = (state.store.clone(), path.into_inner());
-    Ok(web::Json(run(move || store.update_webhook_endpoint(&who.ctx(), id, &changes)).await?))
+    Ok(web::Json(run(move || store.update_webhook_endpoint(&who.ctx(&store), id, &changes)).await?))
 }
 
 /// Delete an endpoint with its deliveries.
@@ -111,7 +111,7 @@ async fn delete_webhook_endpoint(
 ) -> Result<HttpResponse, ApiError> {
     who.staff(ADMIN)?;
     let (store, id) = (state.store.clone(), path.into_inner());
-    run(move || store.delete_webhook_endpoint(&who.ctx(), id)).await?;
+    run(move || store.delete_webhook_endpoint(&who.ctx(&store), id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -127,7 +127,7 @@ async fn get_webhook_secret(
 ) -> Result<HttpResponse, ApiError> {
     who.staff(ADMIN)?;
     let (store, id) = (state.store.clone(), path.into_inner());
-    let secret = run(move || store.webhook_secret(id, chrono::Utc::now())).await?;
+    let secret = run(move || store.webhook_secret(id, store.now())).await?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(secret))
 }
 
@@ -147,7 +147,7 @@ async fn create_webhook_secret_rotation(
     who.staff(ADMIN)?;
     let overlap = body.overlap()?;
     let (store, id) = (state.store.clone(), path.into_inner());
-    let secrets = run(move || store.rotate_webhook_secret(&who.ctx(), id, overlap)).await?;
+    let secrets = run(move || store.rotate_webhook_secret(&who.ctx(&store), id, overlap)).await?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(secrets))
 }
 
@@ -180,7 +180,7 @@ async fn get_webhook_delivery(
 ) -> Result<web::Json<WebhookDeliveryDetail>, ApiError> {
     who.staff(ADMIN)?;
     let (store, id) = (state.store.clone(), path.into_inner());
-    Ok(web::Json(run(move || store.get_webhook_delivery(id, chrono::Utc::now())).await?))
+    Ok(web::Json(run(move || store.get_webhook_delivery(id, store.now())).await?))
 }
 
 /// Send a delivery again now (with the same `webhook-id`), delivered or failed alike.
@@ -195,5 +195,5 @@ async fn create_webhook_delivery_resend(
 ) -> Result<web::Json<WebhookDeliveryView>, ApiError> {
     who.staff(ADMIN)?;
     let (store, id) = (state.store.clone(), path.into_inner());
-    Ok(web::Json(run(move || store.resend_webhook_delivery(&who.ctx(), id)).await?))
+    Ok(web::Json(run(move || store.resend_webhook_delivery(&who.ctx(&store), id)).await?))
 }

@@ -1,0 +1,308 @@
+//! `keyport sandbox`: Keyport for an integrator's tests. A temporary SQLite database seeded
+//! with a small catalog (`sandbox/catalog.json`, or the integrator's own) and an API key
+//! for every role; mails are captured, not sent; three endpoints that exist only here read
+//! the mails, restore the seeded state and move the clock forward.
+//!
+//! - `GET /sandbox/mails?to=ADDRESS`: the captured mails, newest first, with their links.
+//! - `POST /sandbox/reset`: every row back as seeded, the clock back to now, the fixed
+//!   seed's sequence back to where seeding left it.
+//! - `GET /sandbox/clock`, `POST /sandbox/clock` with `{"days": N}` (and/or `"hours"`):
+//!   the clock every decision reads, moved forward.
+//!
+//! All three take the sandbox's admin key, like every staff call.
+
+use std::path::{Path, PathBuf};
+
+use actix_web::{HttpResponse, web};
+use keyport_api::{ItemRequest, ProductRequest};
+use keyport_core::{
+    Actor, Channel, CoreError, DisplayName, ProductCode, ProductSpec, Role, RuleSet, RuleSetParams,
+};
+use keyport_rest::{ApiError, Principal};
+use keyport_store::{Context, Store};
+use serde::{Deserialize, Serialize};
+
+/// The catalog seeded when no other is named.
+pub const DEFAULT_CATALOG: &str = include_str!("../sandbox/catalog.json");
+
+/// Every role, with the environment variable naming its key.
+pub const ROLES: [(Role, &str); 4] = [
+    (Role::Admin, "KEYPORT_SANDBOX_ADMIN_KEY"),
+    (Role::Support, "KEYPORT_SANDBOX_SUPPORT_KEY"),
+    (Role::Shop, "KEYPORT_SANDBOX_SHOP_KEY"),
+    (Role::Portal, "KEYPORT_SANDBOX_PORTAL_KEY"),
+];
+
+/// The catalog a sandbox is seeded with: the bodies of `POST /products`, `/rule-sets` and
+/// `/items`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    /// Products, created first.
+    pub products: Vec<ProductRequest>,
+    /// Rule sets.
+    pub rule_sets: Vec<RuleSetParams>,
+    /// Items, naming the products and rule sets above.
+    pub items: Vec<ItemRequest>,
+}
+
+impl Catalog {
+    /// The catalog in `file`, or the default one.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Catalog> {
+        let text = match file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read the catalog {}: {e}", path.display()))?,
+            None => DEFAULT_CATALOG.to_owned(),
+        };
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("the catalog is not valid: {e}"))
+    }
+}
+
+/// The role keys: from `KEYPORT_SANDBOX_<ROLE>_KEY` where set, else new random ones.
+pub fn keys_from_env() -> anyhow::Result<Vec<(Role, String)>> {
+    ROLES
+        .iter()
+        .map(|(role, var)| match std::env::var(var) {
+            Ok(key) => Ok((*role, key)),
+            Err(std::env::VarError::NotPresent) => {
+                let mut secret = [0u8; 24];
+                getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+                Ok((*role, format!("{}{}", keyport_store::KEY_PREFIX, hex_of(&secret))))
+            }
+            Err(e) => Err(anyhow::anyhow!("{var}: {e}")),
+        })
+        .collect()
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A seeded sandbox: its store, and what a reset goes back to.
+pub struct Sandbox {
+    store: Store,
+    snapshot: PathBuf,
+    position: Option<u64>,
+    /// Holds the temporary folder; it is removed when the sandbox ends.
+    _dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    /// Seeds the opened, empty `store` (in `dir`) with `catalog` and `keys`, and keeps a
+    /// snapshot of the result for resets.
+    pub fn seed(
+        store: Store,
+        dir: tempfile::TempDir,
+        catalog: &Catalog,
+        keys: &[(Role, String)],
+    ) -> anyhow::Result<Sandbox> {
+        let ctx = Context::new(Actor::System, Channel::System, store.now());
+        for (role, key) in keys {
+            let name = DisplayName::parse(&format!("sandbox {}", role.as_str()))?;
+            store.create_api_key_from(&ctx, *role, &name, key).map_err(|e| {
+                anyhow::anyhow!(
+                    "the {} key: {e}",
+                    ROLES.iter().find(|(r, _)| r == role).map_or("", |(_, v)| *v)
+                )
+            })?;
+        }
+        for p in &catalog.products {
+            let spec = ProductSpec { code: ProductCode::parse(&p.code)?, name: DisplayName::parse(&p.name)? };
+            store.define_product(&ctx, &spec).map_err(|e| anyhow::anyhow!("product {}: {e}", p.code))?;
+        }
+        for r in &catalog.rule_sets {
+            let rules = RuleSet::new(r.clone()).map_err(|e| anyhow::anyhow!("rule set {}: {e}", r.name))?;
+            store.define_rule_set(&ctx, &rules).map_err(|e| anyhow::anyhow!("rule set {}: {e}", r.name))?;
+        }
+        for i in &catalog.items {
+            let spec = i.clone().parse().map_err(|e| anyhow::anyhow!("item {}: {e}", i.sku))?;
+            store.define_item(&ctx, &spec).map_err(|e| anyhow::anyhow!("item {}: {e}", i.sku))?;
+        }
+        // Made now, so that the snapshot holds it and a reset keeps tokens valid.
+        store.secret("access_token_hs256")?;
+        let snapshot = dir.path().join("seeded.sqlite");
+        store.snapshot_to(&snapshot)?;
+        Ok(Sandbox { store, snapshot, position: keyport_store::fixed_seed::position(), _dir: dir })
+    }
+
+    /// The seeded store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Puts everything back as seeded.
+    pub fn reset(&self) -> Result<(), keyport_store::StoreError> {
+        self.store.restore_snapshot(&self.snapshot)?;
+        if let Some(position) = self.position {
+            keyport_store::fixed_seed::rewind(position);
+        }
+        Ok(())
+    }
+}
+
+/// Registers the sandbox-only endpoints.
+pub fn configure(cfg: &mut web::ServiceConfig, sandbox: web::Data<Sandbox>) {
+    cfg.app_data(sandbox)
+        .route("/sandbox/mails", web::get().to(mails))
+        .route("/sandbox/reset", web::post().to(reset))
+        .route("/sandbox/clock", web::get().to(clock))
+        .route("/sandbox/clock", web::post().to(advance));
+}
+
+/// A captured mail.
+#[derive(Debug, Serialize)]
+struct MailView {
+    id: String,
+    to: String,
+    subject: String,
+    body: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+    /// The links in the body, in order (a test follows the verification link).
+    links: Vec<String>,
+}
+
+/// The links in a mail's body: every word that starts with `http://` or `https://`.
+pub fn links_in(body: &str) -> Vec<String> {
+    body.split_whitespace()
+        .filter(|w| w.starts_with("http://") || w.starts_with("https://"))
+        .map(|w| w.trim_end_matches(['.', ',', ')', '>', '"']).to_owned())
+        .collect()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MailQuery {
+    to: Option<String>,
+}
+
+async fn mails(
+    sandbox: web::Data<Sandbox>,
+    who: Principal,
+    query: web::Query<MailQuery>,
+) -> Result<HttpResponse, ApiError> {
+    who.staff(&[Role::Admin])?;
+    let store = sandbox.store.clone();
+    let found = keyport_rest::run(move || store.captured_mails(query.to.as_deref())).await?;
+    let views: Vec<MailView> = found
+        .into_iter()
+        .map(|m| MailView {
+            links: links_in(&m.body),
+            id: m.id,
+            to: m.to,
+            subject: m.subject,
+            body: m.body,
+            created_at: m.created_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+async fn reset(sandbox: web::Data<Sandbox>, who: Principal) -> Result<HttpResponse, ApiError> {
+    who.staff(&[Role::Admin])?;
+    let kept = sandbox.clone();
+    keyport_rest::run(move || kept.reset()).await?;
+    tracing::info!("sandbox reset to its seeded state");
+    Ok(HttpResponse::Ok().json(ClockView::of(&sandbox.store)))
+}
+
+/// The sandbox's clock.
+#[derive(Debug, Serialize)]
+struct ClockView {
+    /// The time every decision reads.
+    now: chrono::DateTime<chrono::Utc>,
+    /// How far it is ahead of the system's, in seconds.
+    offset_seconds: i64,
+}
+
+impl ClockView {
+    fn of(store: &Store) -> ClockView {
+        ClockView { now: store.now(), offset_seconds: store.clock_offset().num_seconds() }
+    }
+}
+
+/// How far to move the clock.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    #[serde(default)]
+    days: u32,
+    #[serde(default)]
+    hours: u32,
+}
+
+async fn clock(sandbox: web::Data<Sandbox>, who: Principal) -> Result<HttpResponse, ApiError> {
+    who.staff(&[Role::Admin])?;
+    Ok(HttpResponse::Ok().json(ClockView::of(&sandbox.store)))
+}
+
+async fn advance(
+    sandbox: web::Data<Sandbox>,
+    who: Principal,
+    body: keyport_rest::input::Json<Advance>,
+) -> Result<HttpResponse, ApiError> {
+    who.staff(&[Role::Admin])?;
+    let hours = i64::from(body.days) * 24 + i64::from(body.hours);
+    if hours == 0 {
+        return Err(CoreError::invalid("days", "name days or hours to move the clock forward").into());
+    }
+    sandbox.store.advance_clock(chrono::Duration::hours(hours))?;
+    tracing::info!(hours, "sandbox clock moved forward");
+    Ok(HttpResponse::Ok().json(ClockView::of(&sandbox.store)))
+}
+
+/// Runs `keyport sandbox`: seeds, prints the `KEYPORT_SANDBOX_*=` lines and serves until
+/// SIGINT or SIGTERM; the temporary folder is removed at the end.
+pub async fn serve(
+    mut settings: crate::Settings,
+    seed: Option<u64>,
+    catalog: Option<&Path>,
+) -> anyhow::Result<()> {
+    let seed = match seed {
+        Some(seed) => Some(seed),
+        None => match std::env::var("KEYPORT_SANDBOX_SEED") {
+            Ok(text) => Some(text.trim().parse().map_err(|_| {
+                anyhow::anyhow!("KEYPORT_SANDBOX_SEED must be a whole number from 0 to 18446744073709551615")
+            })?),
+            Err(_) => None,
+        },
+    };
+    let catalog = Catalog::load(catalog)?;
+    let keys = keys_from_env()?;
+    let dir = tempfile::Builder::new().prefix("keyport-sandbox-").tempdir()?;
+    settings.data_dir = dir.path().to_owned();
+    settings.database_url = None;
+    settings.smtp = None;
+    settings.webhooks.allow_private_addresses = true;
+    let listener = std::net::TcpListener::bind(settings.listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+    settings.listen = listener.local_addr()?;
+    let url = format!("http://{}", settings.listen);
+    settings.public_url.get_or_insert_with(|| url.clone());
+    if let Some(seed) = seed {
+        keyport_store::fixed_seed::use_fixed_seed(seed);
+    }
+    let opened = settings.clone();
+    let sandbox = tokio::task::spawn_blocking(move || {
+        let store = crate::startup::open_store(&opened, opened.server_pool())?;
+        Sandbox::seed(store, dir, &catalog, &keys).map(|s| (s, keys))
+    })
+    .await??;
+    let (sandbox, keys) = sandbox;
+    let app = crate::Application::sandbox(&settings, listener, sandbox)?;
+    let mut lines = format!("KEYPORT_SANDBOX_URL={url}\n");
+    for ((_, var), (_, key)) in ROLES.iter().zip(&keys) {
+        lines.push_str(&format!("{var}={key}\n"));
+    }
+    if let Some(seed) = seed {
+        lines.push_str(&format!("KEYPORT_SANDBOX_SEED={seed}\n"));
+    }
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(lines.as_bytes())?;
+        out.flush()?;
+    }
+    tracing::info!(url = %url, "sandbox ready");
+    app.run_until_stopped().await?;
+    Ok(())
+}

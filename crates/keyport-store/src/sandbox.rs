@@ -1,0 +1,129 @@
+//! What `keyport sandbox` needs from the store: a snapshot of the seeded database, a reset
+//! that restores it, and the mails the outbox captured (the sandbox sends none).
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+use crate::db::DbConn;
+use crate::schema::outbox;
+use crate::{Store, StoreError, StoreResult, utc};
+
+/// The most mails one answer lists.
+pub const MAX_CAPTURED: i64 = 200;
+
+/// A mail the outbox holds, as the sandbox shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedMail {
+    /// Its id.
+    pub id: String,
+    /// The recipient.
+    pub to: String,
+    /// The subject.
+    pub subject: String,
+    /// The plain-text body.
+    pub body: String,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(QueryableByName)]
+struct TableName {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// The tables a reset restores: every table of the database but the migrations' own
+/// bookkeeping (`sqlite_sequence` too, so that restored counters go on as they did).
+fn tables(conn: &mut DbConn) -> StoreResult<Vec<String>> {
+    let rows: Vec<TableName> = diesel::sql_query(
+        "SELECT name FROM main.sqlite_master WHERE type = 'table' \
+         AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name != '__diesel_schema_migrations' \
+         UNION ALL SELECT name FROM main.sqlite_master WHERE name = 'sqlite_sequence' ORDER BY name",
+    )
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| r.name).collect())
+}
+
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl Store {
+    /// Writes the database as it is now to `file` (a new file), for [`Store::restore_snapshot`].
+    /// SQLite only.
+    pub fn snapshot_to(&self, file: &Path) -> StoreResult<()> {
+        self.backup_to(file)
+    }
+
+    /// Puts every row back as it was in the snapshot `file` (made by
+    /// [`Store::snapshot_to`] from this database), in one transaction, and the clock back to
+    /// the system's. Writers wait meanwhile; readers see the old rows or the restored ones.
+    /// SQLite only.
+    pub fn restore_snapshot(&self, file: &Path) -> StoreResult<()> {
+        if self.backend != crate::Backend::Sqlite {
+            return Err(StoreError::Config("a snapshot is restored on SQLite only".to_owned()));
+        }
+        let path = file
+            .to_str()
+            .ok_or_else(|| StoreError::Config(format!("{} is not a UTF-8 path", file.display())))?
+            .replace('\'', "''");
+        let _turn = self.write_gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        crate::db::untransacted(&self.pool, |conn| {
+            // ATTACH and the foreign-key switch refuse to run inside a transaction; the copy
+            // runs in one. The keys are off meanwhile: tables are emptied and filled in name
+            // order, and RESTRICT and CASCADE must not act on rows that come back as they were.
+            diesel::sql_query(format!("ATTACH DATABASE '{path}' AS seeded")).execute(conn)?;
+            diesel::sql_query("PRAGMA foreign_keys = OFF").execute(conn)?;
+            let copied = conn.transaction(|conn| {
+                for table in tables(conn)? {
+                    let name = quoted(&table);
+                    diesel::sql_query(format!("DELETE FROM main.{name}")).execute(conn)?;
+                    diesel::sql_query(format!("INSERT INTO main.{name} SELECT * FROM seeded.{name}"))
+                        .execute(conn)?;
+                }
+                Ok::<_, StoreError>(())
+            });
+            let keys_on = diesel::sql_query("PRAGMA foreign_keys = ON").execute(conn);
+            let detached = diesel::sql_query("DETACH DATABASE seeded").execute(conn);
+            copied?;
+            keys_on?;
+            detached?;
+            Ok(())
+        })?;
+        self.reset_clock();
+        *self.signing_key.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Default::default();
+        Ok(())
+    }
+
+    /// The newest mails in the outbox, newest first, at most [`MAX_CAPTURED`]; only those to
+    /// `to` (compared without regard to case) when given.
+    pub fn captured_mails(&self, to: Option<&str>) -> StoreResult<Vec<CapturedMail>> {
+        self.read(|conn| {
+            let mut query = outbox::table
+                .select((outbox::id, outbox::recipient, outbox::subject, outbox::body, outbox::created_at))
+                .order((outbox::created_at.desc(), outbox::id.desc()))
+                .limit(MAX_CAPTURED)
+                .into_boxed();
+            if let Some(to) = to {
+                let to = to.trim().to_lowercase();
+                query = query.filter(
+                    diesel::dsl::sql::<diesel::sql_types::Bool>("lower(recipient) = ").bind::<Text, _>(to),
+                );
+            }
+            let rows: Vec<(String, String, String, String, chrono::NaiveDateTime)> = query.load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, to, subject, body, at)| CapturedMail {
+                    id,
+                    to,
+                    subject,
+                    body,
+                    created_at: utc(at),
+                })
+                .collect())
+        })
+    }
+}
