@@ -20,6 +20,9 @@ bash tests/contract/soap.sh
 bash tests/topology.sh
 # Webhooks to a receiver that verifies with the Standard Webhooks library (both backends).
 bash tests/webhooks.sh
+# The integrators' recipes in examples/ against `keyport sandbox`, and the contract
+# compatibility check against the last released WSDL and OpenAPI document.
+bash tests/examples.sh
 
 # The benchmarks still run (seconds, tiny data; nothing is asserted about speed).
 rm -rf target/bench-quick

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+import requests
 from zeep.exceptions import Fault
 
 NS = "{urn:keyport:soap:v1}"
@@ -56,15 +57,15 @@ def test_a_subscription_ends_after_its_term(sandbox, shop):
 
 def test_the_buyer_registers_with_the_ticket_and_confirms_the_address(sandbox, shop):
     placed = order(shop, "1005", "CAD-PRO-5")
-    answer = sandbox.admin(
-        "POST",
-        "/api/v1/auth/register",
+    answer = requests.post(
+        f"{sandbox.url}/api/v1/auth/register",
+        timeout=30,
         json={"email": "buyer@example.com", "name": "Buyer", "password": "a long enough password",
               "ticket_code": placed.order.ticketCode},
     )
     assert answer.status_code == 202, answer.text
     [mail] = sandbox.mails("buyer@example.com")
-    verified = sandbox.admin("GET", mail["links"][0].removeprefix(sandbox.url))
+    verified = requests.get(mail["links"][0], timeout=30)
     assert verified.json()["status"] == "verified", verified.text
 
 

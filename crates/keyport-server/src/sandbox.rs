@@ -289,12 +289,13 @@ pub async fn serve(
     .await??;
     let (sandbox, keys) = sandbox;
     let app = crate::Application::sandbox(&settings, listener, sandbox)?;
+    // The portal's key comes last: a reader that has it has every line.
     let mut lines = format!("KEYPORT_SANDBOX_URL={url}\n");
-    for ((_, var), (_, key)) in ROLES.iter().zip(&keys) {
-        lines.push_str(&format!("{var}={key}\n"));
-    }
     if let Some(seed) = seed {
         lines.push_str(&format!("KEYPORT_SANDBOX_SEED={seed}\n"));
+    }
+    for ((_, var), (_, key)) in ROLES.iter().zip(&keys) {
+        lines.push_str(&format!("{var}={key}\n"));
     }
     {
         use std::io::Write;

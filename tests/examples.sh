@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The integrators' recipes in examples/, run as an integrator's CI runs them, against
+# `keyport sandbox`:
+# - the web shop's pytest suite (zeep) starts a sandbox of its own with a fixed seed and
+#   checks its golden file;
+# - the ERP's node:test suite (the `soap` package) runs against a sandbox started as a
+#   service step, as examples/ci/github-actions.yml does.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build -q -p keyport-server
+bash tests/contract/setup.sh
+bin=$PWD/target/debug/keyport
+# The CI recipe is a valid workflow file whose sandbox step is the one run below.
+.venv/bin/python - <<'PY'
+import yaml
+flow = yaml.safe_load(open("examples/ci/github-actions.yml"))
+steps = flow["jobs"]["contract"]["steps"]
+start = next(s for s in steps if s.get("name") == "Start the Keyport sandbox")
+assert "keyport sandbox --listen" in start["run"] and "GITHUB_ENV" in start["run"], start
+PY
+
+(cd examples/shop-python-zeep && KEYPORT_BIN=$bin ../../.venv/bin/python -m pytest -q -p no:cacheprovider)
+
+# The service step: start, wait for the keys and /readyz, export the lines, run, stop.
+env_file=$(mktemp)
+"$bin" sandbox --listen 127.0.0.1:0 > "$env_file" 2> "$env_file.log" &
+sandbox=$!
+trap 'kill $sandbox 2>/dev/null || true; wait $sandbox 2>/dev/null || true; rm -f "$env_file" "$env_file.log"' EXIT
+for _ in $(seq 1 100); do
+    grep -q '^KEYPORT_SANDBOX_PORTAL_KEY=' "$env_file" && break
+    sleep 0.1
+done
+set -a
+. "$env_file"
+set +a
+curl -fsS "$KEYPORT_SANDBOX_URL/readyz" > /dev/null
+(cd examples/erp-node-soap && npm ci --no-audit --no-fund --loglevel=error && npm test)
+echo "examples: the shop (zeep) and ERP (soap) recipes passed against the sandbox"
