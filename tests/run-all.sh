@@ -23,6 +23,7 @@ bash tests/webhooks.sh
 # The integrators' recipes in examples/ against `keyport sandbox`, and the contract
 # compatibility check against the last released WSDL and OpenAPI document.
 bash tests/examples.sh
+bash tests/contract/compat.sh
 
 # The benchmarks still run (seconds, tiny data; nothing is asserted about speed).
 rm -rf target/bench-quick

@@ -49,8 +49,7 @@ pub async fn run<T: Send + 'static>(
     info(
         title = "Keyport REST API",
         description = "Licenses for the whole of their life: catalog, orders, tickets, customers, activations. \
-            Errors are RFC 9457 problem documents with a stable `code`; send `Accept-Language: de` for German messages.",
-        version = "1.0.0"
+            Errors are RFC 9457 problem documents with a stable `code`; send `Accept-Language: de` for German messages."
     ),
     tags(
         (name = "auth", description = "Logins and sessions"),
