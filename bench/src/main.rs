@@ -3,6 +3,7 @@
 
 mod load;
 mod report;
+mod starts;
 mod world;
 
 use std::path::PathBuf;
@@ -18,7 +19,8 @@ use crate::world::{Backend, World};
 #[command(name = "keyport-bench", about)]
 struct Cli {
     /// Scenarios, comma-separated (healthz, activate-rest, webhooks-activate,
-    /// activate-store, checkin, checkin-store, list-licenses, order-rest, order-soap), or `all`.
+    /// activate-store, checkin, checkin-store, list-licenses, order-rest, order-soap,
+    /// serve-start, sandbox-start), or `all`.
     scenario: String,
     /// The database.
     #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "postgres"])]
@@ -40,7 +42,7 @@ struct Cli {
     out: Option<PathBuf>,
 }
 
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 11] = [
     "healthz",
     "activate-rest",
     "webhooks-activate",
@@ -50,6 +52,8 @@ const SCENARIOS: [&str; 9] = [
     "list-licenses",
     "order-rest",
     "order-soap",
+    "serve-start",
+    "sandbox-start",
 ];
 
 #[tokio::main]
@@ -88,6 +92,10 @@ async fn main() -> anyhow::Result<()> {
                     format!("list-licenses@{large}"),
                     world.run(name, duration, cli.concurrency).await?,
                 ));
+            }
+            "serve-start" | "sandbox-start" => {
+                let runs = if cli.quick { 3 } else { 30 };
+                results.push((name.to_owned(), world.starts(name == "sandbox-start", runs).await?));
             }
             _ => results.push((name.to_owned(), world.run(name, duration, cli.concurrency).await?)),
         }

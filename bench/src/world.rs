@@ -423,6 +423,17 @@ impl World {
         .await?
     }
 
+    /// Starts `keyport sandbox` (or `keyport serve` on this database) `runs` times and
+    /// reports the times to ready.
+    pub async fn starts(&self, sandbox: bool, runs: usize) -> anyhow::Result<Stats> {
+        let what = if sandbox {
+            crate::starts::Start::Sandbox
+        } else {
+            crate::starts::Start::Serve { url: &self.url, dir: self.dir.path() }
+        };
+        crate::starts::measure(&self.bin, what, runs).await
+    }
+
     /// Drops the PostgreSQL database, if one was made.
     pub async fn finish(self) {
         drop(self.store);

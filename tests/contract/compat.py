@@ -21,10 +21,17 @@ from concurrent.futures import ThreadPoolExecutor
 ENV = {**os.environ, "OPTIC_TELEMETRY_LEVEL": "off", "CI": "true"}
 
 
-def major(doc: dict) -> int:
-    versions = {int(m.group(1)) for p in doc["paths"] if (m := re.match(r"^/api/v(\d+)/", p))}
-    assert len(versions) == 1, f"every path starts with one /api/vN: {sorted(versions)}"
-    return versions.pop()
+def majors(doc: dict) -> set[int]:
+    """The major versions a document serves: N of every /api/vN/ path."""
+    return {int(m.group(1)) for p in doc["paths"] if (m := re.match(r"^/api/v(\d+)/", p))}
+
+
+def new_major(released: dict, current: dict) -> int | None:
+    """The current document's new major version, if it replaces the released one's: a
+    higher /api/vN, and none of the released major's paths left. While both are served side
+    by side, the old one must stay compatible."""
+    old, now = max(majors(released), default=0), max(majors(current), default=0)
+    return now if now > old and old not in majors(current) else None
 
 
 def optic(binary: str, released: str, current: str) -> tuple[int, str]:
@@ -42,20 +49,44 @@ def breaks(out: str) -> list[str]:
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 
-def removed_parameters(released: dict, current: dict) -> list[str]:
-    """Our own rule beside Optic's: a parameter of a released operation must stay. Optic lets
-    an optional one go, but Keyport refuses parameters it does not know (422), so a client
-    that sends one would break."""
+def resolve(doc: dict, node: dict) -> dict:
+    """`node`, or what its local `$ref` points at."""
+    while isinstance(node, dict) and "$ref" in node:
+        target = doc
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+    return node
+
+
+def parameters(doc: dict, path: str, method: str) -> set[tuple[str, str]]:
+    """(name, in) of every parameter of an operation, its path's included."""
+    item = doc["paths"][path]
+    listed = item.get("parameters", []) + item[method].get("parameters", [])
+    return {(p["name"], p["in"]) for p in (resolve(doc, p) for p in listed)}
+
+
+def body_properties(doc: dict, path: str, method: str) -> set[str]:
+    """The top-level properties of an operation's JSON request body."""
+    body = resolve(doc, doc["paths"][path][method].get("requestBody", {}))
+    schema = resolve(doc, body.get("content", {}).get("application/json", {}).get("schema", {}))
+    return set(schema.get("properties", {}))
+
+
+def keyport_rules(released: dict, current: dict) -> list[str]:
+    """Our own rules beside Optic's: a parameter, or a request body property, of a released
+    operation must stay. Optic lets an optional one go, but Keyport refuses parameters and
+    properties it does not know (422), so a client that sends one would break."""
     found = []
     for path, item in released["paths"].items():
         for method in METHODS:
             if method not in item or method not in current["paths"].get(path, {}):
                 continue  # a removed operation is Optic's to report
-            now = {(p["name"], p["in"]) for p in current["paths"][path][method].get("parameters", [])}
-            for p in item[method].get("parameters", []):
-                if (p["name"], p["in"]) not in now:
-                    found.append(f"x [keyport: prevent parameter removal] {method.upper()} {path}: "
-                                 f"{p['in']} parameter '{p['name']}' removed")
+            where = f"{method.upper()} {path}"
+            for name, place in sorted(parameters(released, path, method) - parameters(current, path, method)):
+                found.append(f"x [keyport: prevent parameter removal] {where}: {place} parameter '{name}' removed")
+            for name in sorted(body_properties(released, path, method) - body_properties(current, path, method)):
+                found.append(f"x [keyport: prevent request property removal] {where}: request body property '{name}' removed")
     return found
 
 
@@ -63,7 +94,7 @@ def check(binary: str, released_path: str, current_path: str) -> tuple[int, list
     """Optic's breaking-change rules and ours: (Optic's exit code, every break, Optic's output)."""
     code, out = optic(binary, released_path, current_path)
     released, current = (json.load(open(p)) for p in (released_path, current_path))
-    own = removed_parameters(released, current)
+    own = keyport_rules(released, current)
     return (code if not own else 1), breaks(out) + own, out
 
 
@@ -87,6 +118,8 @@ def broken_copies(doc: dict) -> dict:
          lambda d: d["components"]["schemas"]["RegisterRequest"]["properties"]["language"].__setitem__("type", "string"))
     case("an optional property made required", "required",
          lambda d: d["components"]["schemas"]["RegisterRequest"]["required"].append("language"))
+    case("a removed optional request property", "request body property 'language' removed",
+         lambda d: d["components"]["schemas"]["RegisterRequest"]["properties"].pop("language"))
     case("a removed response field", "cannot remove response property",
          lambda d: d["components"]["schemas"]["ProductView"]["properties"].pop("name"))
     return cases
@@ -96,12 +129,13 @@ def verdict(binary: str, released_path: str, current_path: str) -> tuple[bool, s
     """Whether the current document may be released after the released one, and why."""
     released, current = (json.load(open(p)) for p in (released_path, current_path))
     code, found, _ = check(binary, released_path, current_path)
-    if major(current) > major(released):
-        return True, (f"openapi: /api/v{major(current)} is a new major version of /api/v{major(released)}: "
+    old = max(majors(released), default=0)
+    if (major := new_major(released, current)) is not None:
+        return True, (f"openapi: /api/v{major} is a new major version of /api/v{old}: "
                       f"{len(found)} breaking change(s) allowed"), found
     if code != 0:
         return False, (f"openapi: {len(found)} breaking change(s) since the released document. A deliberate "
-                       f"break needs a new major version: /api/v{major(released) + 1}"), found
+                       f"break needs a new major version: /api/v{old + 1}"), found
     return True, "openapi: compatible with the released document (Optic and Keyport's own rule)", found
 
 
@@ -123,6 +157,10 @@ def main() -> int:
         v2 = copy.deepcopy(cases["a removed path"][0])
         v2["paths"] = {p.replace("/api/v1/", "/api/v2/", 1): item for p, item in v2["paths"].items()}
         cases["a removed path under /api/v2"] = (v2, None)
+        # While /api/v1 is still served beside /api/v2, it must stay compatible.
+        both = copy.deepcopy(cases["a removed path"][0])
+        both["paths"].update({p.replace("/api/v1/", "/api/v2/", 1): item for p, item in current["paths"].items()})
+        cases["a removed /api/v1 path beside /api/v2"] = (both, "cannot remove an operation")
 
         def judged(item):
             index, (name, (doc, says)) = item

@@ -23,6 +23,10 @@ pub struct Report {
     pub current: String,
     /// Every breaking change found.
     pub breaks: Vec<Break>,
+    /// Additions a client sees: new response elements, new enumeration values in responses,
+    /// new operations. Allowed (clients ignore what they do not know), and named so that the
+    /// CHANGELOG can list them.
+    pub notes: Vec<Break>,
     /// Whether the current contract is a new major version of the released one (`v1` to
     /// `v2`), which may break.
     pub new_major: bool,
@@ -40,6 +44,9 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for b in &self.breaks {
             writeln!(f, "breaking: {}: {}", b.at, b.what)?;
+        }
+        for n in &self.notes {
+            writeln!(f, "added: {}: {}", n.at, n.what)?;
         }
         match (self.breaks.is_empty(), self.new_major) {
             (true, _) => writeln!(f, "wsdl: compatible with the released contract ({})", self.released),
@@ -193,9 +200,10 @@ fn compare_field(old: &Field, new: &Field, side: Sides, out: &mut Vec<String>) {
     }
 }
 
-/// The breaks between the released and the current version of one complex type.
-fn compare_type(old: &ComplexType, new: &ComplexType, side: Sides) -> Vec<String> {
-    let mut out = Vec::new();
+/// The breaks (and the additions a client sees) between the released and the current
+/// version of one complex type.
+fn compare_type(old: &ComplexType, new: &ComplexType, side: Sides) -> (Vec<String>, Vec<String>) {
+    let (mut out, mut added_to) = (Vec::new(), Vec::new());
     let mut last = None;
     for field in &old.fields {
         let Some((at, now)) = new.fields.iter().enumerate().find(|(_, f)| f.name == field.name) else {
@@ -213,15 +221,21 @@ fn compare_type(old: &ComplexType, new: &ComplexType, side: Sides) -> Vec<String
         if added && side.request && field.min > 0 {
             out.push(format!("element {}: a new required element in a request", field.name));
         }
+        if added && side.response {
+            added_to.push(format!("element {} added to a response", field.name));
+        }
     }
-    out
+    (out, added_to)
 }
 
 /// Every breaking change from `released` to `current`.
 pub fn compare(released: &Contract, current: &Contract) -> Report {
     let (old, new) = (Index::of(released), Index::of(current));
-    let mut breaks = Vec::new();
+    let (mut breaks, mut notes) = (Vec::new(), Vec::new());
     let mut push = |at: String, what: String| breaks.push(Break { at, what });
+    for op in current.operations.iter().filter(|o| !released.operations.iter().any(|r| r.name == o.name)) {
+        notes.push(Break { at: format!("operation {}", op.name), what: "added".to_owned() });
+    }
     let new_major = match (major(&released.namespace), major(&current.namespace)) {
         (Some((a, m)), Some((b, n))) => a == b && n > m,
         _ => false,
@@ -247,10 +261,19 @@ pub fn compare(released: &Contract, current: &Contract) -> Report {
                     );
                 }
                 if now.soap_action != op.soap_action {
-                    push(at, format!("SOAP action {} changed to {}", op.soap_action, now.soap_action));
+                    push(
+                        at.clone(),
+                        format!("SOAP action {} changed to {}", op.soap_action, now.soap_action),
+                    );
+                }
+                for fault in op.faults.iter().filter(|f| !now.faults.contains(f)) {
+                    push(at.clone(), format!("fault {fault} removed"));
                 }
             }
         }
+    }
+    for name in released.endpoints.iter().filter(|e| !current.endpoints.contains(e)) {
+        push(name.clone(), "removed or renamed (clients bind to it by name)".to_owned());
     }
     let (types, enums) = sides(released, &old);
     for ((is_element, name), side) in &types {
@@ -258,15 +281,17 @@ pub fn compare(released: &Contract, current: &Contract) -> Report {
         match (old.types.get(&(*is_element, name.clone())), new.types.get(&(*is_element, name.clone()))) {
             (Some(_), None) => push(at, "removed".to_owned()),
             (Some(before), Some(now)) => {
-                for what in compare_type(before, now, *side) {
+                let (broken, added) = compare_type(before, now, *side);
+                for what in broken {
                     push(at.clone(), what);
                 }
+                notes.extend(added.into_iter().map(|what| Break { at: at.clone(), what }));
             }
             // A reference the released contract did not define: its own reader refused it.
             (None, _) => {}
         }
     }
-    for name in enums.keys() {
+    for (name, side) in &enums {
         let at = format!("enum {name}");
         match (old.enums.get(name.as_str()), new.enums.get(name.as_str())) {
             (Some(_), None) => push(at, "removed".to_owned()),
@@ -274,11 +299,23 @@ pub fn compare(released: &Contract, current: &Contract) -> Report {
                 for value in before.iter().filter(|v| !now.contains(v)) {
                     push(at.clone(), format!("value \"{value}\" removed"));
                 }
+                for value in now.iter().filter(|v| side.response && !before.contains(v)) {
+                    notes.push(Break {
+                        at: at.clone(),
+                        what: format!("value \"{value}\" added (responses carry it)"),
+                    });
+                }
             }
             (None, _) => {}
         }
     }
-    Report { released: released.namespace.clone(), current: current.namespace.clone(), breaks, new_major }
+    Report {
+        released: released.namespace.clone(),
+        current: current.namespace.clone(),
+        breaks,
+        notes,
+        new_major,
+    }
 }
 
 #[cfg(test)]
@@ -333,7 +370,9 @@ mod tests {
                 input: "Put".to_owned(),
                 output: "PutResponse".to_owned(),
                 soap_action: "urn:t:v1#Put".to_owned(),
+                faults: vec!["Fault".to_owned()],
             }],
+            endpoints: ["portType P", "binding B", "service S", "port S/P"].map(str::to_owned).to_vec(),
         }
     }
 
@@ -372,6 +411,8 @@ mod tests {
         broken(&changed(|c| c.complex_types.retain(|t| t.name != "Line")), "type Line: removed");
         broken(&changed(|c| drop(c.simple_types[0].values.pop())), "enum State: value \"closed\" removed");
         broken(&changed(|c| ty(c, "Fault").fields.clear()), "element Fault: element code removed");
+        broken(&changed(|c| c.operations[0].faults.clear()), "operation Put: fault Fault removed");
+        broken(&changed(|c| c.endpoints[3] = "port S/Q".to_owned()), "port S/P: removed or renamed");
     }
 
     #[test]
@@ -410,9 +451,20 @@ mod tests {
                 input: "Get".to_owned(),
                 output: "GetResponse".to_owned(),
                 soap_action: "urn:t:v1#Get".to_owned(),
+                faults: vec![],
             });
         });
         assert!(optional.passes() && optional.breaks.is_empty(), "{optional}");
+        // What a response gains is named: clients must ignore what they do not know.
+        let notes: Vec<String> = optional.notes.iter().map(|n| format!("{}: {}", n.at, n.what)).collect();
+        assert_eq!(
+            notes,
+            [
+                "operation Get: added",
+                "element PutResponse: element total added to a response",
+                "enum State: value \"archived\" added (responses carry it)",
+            ],
+        );
         broken(
             &changed(|c| ty(c, "Put").fields.push(field("coupon", FieldType::String, 1, Some(1)))),
             "a new required element in a request",

@@ -52,10 +52,16 @@ pub enum Command {
     /// `KEYPORT_SANDBOX_<ROLE>_KEY=...` lines, or taken from those environment variables),
     /// mails captured, and the sandbox-only endpoints under `/sandbox/`.
     Sandbox {
-        /// The address to listen on [env: KEYPORT_LISTEN] [default: 127.0.0.1:8080]; port 0
-        /// picks a free one (the `KEYPORT_SANDBOX_URL=` line names it).
+        /// The address to listen on [default: 127.0.0.1:8080]; port 0 picks a free one (the
+        /// `KEYPORT_SANDBOX_URL=` line names it). Only this flag sets it: a `KEYPORT_LISTEN`
+        /// meant for a real server is not taken.
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
+        /// The base URL clients reach the sandbox at, when not the listen address (e.g. a
+        /// container's published port): written into the WSDL's address and mail links. Only
+        /// this flag sets it: a `KEYPORT_PUBLIC_URL` meant for a real server is not taken.
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
         /// A fixed seed: the same ids and ticket codes on every run for the same calls
         /// [env: KEYPORT_SANDBOX_SEED].
         #[arg(long, value_name = "N")]
@@ -179,7 +185,7 @@ impl Cli {
     fn settings(&self) -> Result<Settings, String> {
         let (data, listen) = match &self.command {
             Command::Serve { data, listen } => (Some(data), *listen),
-            Command::Sandbox { listen, .. } => (None, *listen),
+            Command::Sandbox { .. } => (None, None),
             Command::Admin { task: AdminTask::VerifyBackup { .. } } => (None, None),
             Command::Migrate { data }
             | Command::Admin {
@@ -217,8 +223,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run_until_stopped().await?;
             tracing::info!("stopped");
         }
-        Command::Sandbox { seed, catalog, .. } => {
-            crate::sandbox::serve(settings, seed, catalog.as_deref()).await?
+        Command::Sandbox { listen, public_url, seed, catalog } => {
+            let options = crate::sandbox::Options { listen, public_url, seed, catalog };
+            crate::sandbox::serve(settings, options).await?;
         }
         Command::Migrate { .. } => {
             let settings = settings.clone();

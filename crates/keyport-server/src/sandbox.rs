@@ -82,7 +82,6 @@ fn hex_of(bytes: &[u8]) -> String {
 pub struct Sandbox {
     store: Store,
     snapshot: PathBuf,
-    position: Option<u64>,
     /// Holds the temporary folder; it is removed when the sandbox ends.
     _dir: tempfile::TempDir,
 }
@@ -122,7 +121,9 @@ impl Sandbox {
         store.secret("access_token_hs256")?;
         let snapshot = dir.path().join("seeded.sqlite");
         store.snapshot_to(&snapshot)?;
-        Ok(Sandbox { store, snapshot, position: keyport_store::fixed_seed::position(), _dir: dir })
+        // The integrator's calls draw from the requests' stream, from its beginning.
+        keyport_store::fixed_seed::restart_requests();
+        Ok(Sandbox { store, snapshot, _dir: dir })
     }
 
     /// The seeded store.
@@ -132,11 +133,7 @@ impl Sandbox {
 
     /// Puts everything back as seeded.
     pub fn reset(&self) -> Result<(), keyport_store::StoreError> {
-        self.store.restore_snapshot(&self.snapshot)?;
-        if let Some(position) = self.position {
-            keyport_store::fixed_seed::rewind(position);
-        }
-        Ok(())
+        self.store.restore_snapshot(&self.snapshot)
     }
 }
 
@@ -250,13 +247,29 @@ async fn advance(
     Ok(HttpResponse::Ok().json(ClockView::of(&sandbox.store)))
 }
 
+/// The sandbox's own options (its command line).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The address to listen on; 127.0.0.1:8080 when absent.
+    pub listen: Option<std::net::SocketAddr>,
+    /// The base URL clients reach it at; `http://<listen address>` when absent.
+    pub public_url: Option<String>,
+    /// A fixed seed (else `KEYPORT_SANDBOX_SEED`, else none).
+    pub seed: Option<u64>,
+    /// A catalog of one's own.
+    pub catalog: Option<PathBuf>,
+}
+
+/// Where the sandbox listens unless told.
+pub const DEFAULT_LISTEN: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+
 /// Runs `keyport sandbox`: seeds, prints the `KEYPORT_SANDBOX_*=` lines and serves until
-/// SIGINT or SIGTERM; the temporary folder is removed at the end.
-pub async fn serve(
-    mut settings: crate::Settings,
-    seed: Option<u64>,
-    catalog: Option<&Path>,
-) -> anyhow::Result<()> {
+/// SIGINT or SIGTERM; the temporary folder is removed at the end. The database, the listen
+/// address, the public URL and the mail transport are the sandbox's own, whatever the
+/// environment or a configuration file say for a real server.
+pub async fn serve(mut settings: crate::Settings, options: Options) -> anyhow::Result<()> {
+    let Options { listen, public_url, seed, catalog } = options;
     let seed = match seed {
         Some(seed) => Some(seed),
         None => match std::env::var("KEYPORT_SANDBOX_SEED") {
@@ -266,18 +279,20 @@ pub async fn serve(
             Err(_) => None,
         },
     };
-    let catalog = Catalog::load(catalog)?;
+    let catalog = Catalog::load(catalog.as_deref())?;
     let keys = keys_from_env()?;
     let dir = tempfile::Builder::new().prefix("keyport-sandbox-").tempdir()?;
     settings.data_dir = dir.path().to_owned();
     settings.database_url = None;
     settings.smtp = None;
     settings.webhooks.allow_private_addresses = true;
-    let listener = std::net::TcpListener::bind(settings.listen)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+    let wanted = listen.unwrap_or(DEFAULT_LISTEN);
+    let listener =
+        std::net::TcpListener::bind(wanted).map_err(|e| anyhow::anyhow!("cannot listen on {wanted}: {e}"))?;
     settings.listen = listener.local_addr()?;
-    let url = format!("http://{}", settings.listen);
-    settings.public_url.get_or_insert_with(|| url.clone());
+    let url = public_url
+        .map_or_else(|| format!("http://{}", settings.listen), |u| u.trim_end_matches('/').to_owned());
+    settings.public_url = Some(url.clone());
     if let Some(seed) = seed {
         keyport_store::fixed_seed::use_fixed_seed(seed);
     }

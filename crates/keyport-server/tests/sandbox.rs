@@ -32,9 +32,11 @@ impl Sandbox {
 fn sandbox_command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_keyport"));
     command.arg("sandbox").args(["--listen", "127.0.0.1:0"]).args(args);
-    for var in ["KEYPORT_DATABASE_URL", "KEYPORT_DATA_DIR", "KEYPORT_LISTEN", "KEYPORT_PUBLIC_URL"] {
-        command.env_remove(var);
-    }
+    // Settings meant for a real server are not the sandbox's.
+    command
+        .env("KEYPORT_PUBLIC_URL", "https://licenses.example.com")
+        .env("KEYPORT_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("KEYPORT_LISTEN", "0.0.0.0:1");
     for (role, _) in [("ADMIN", 0), ("SUPPORT", 0), ("SHOP", 0), ("PORTAL", 0), ("SEED", 0)] {
         command.env_remove(format!("KEYPORT_SANDBOX_{role}{}", if role == "SEED" { "" } else { "_KEY" }));
     }
@@ -165,6 +167,16 @@ fn a_fixed_seed_gives_the_same_ids_and_ticket_codes_on_every_run_and_after_a_res
     let again = order(&first, "A-1", "CAD-PRO-5");
     assert_eq!(again["ticket_code"], a["ticket_code"]);
     assert_eq!(again["id"], a["id"]);
+    // The ids of the integrator's calls do not depend on the catalog seeded before them.
+    let dir = tempfile::tempdir().unwrap();
+    let mut catalog: Value = serde_json::from_str(include_str!("../sandbox/catalog.json")).unwrap();
+    catalog["products"].as_array_mut().unwrap().push(json!({"code": "extra", "name": "Extra"}));
+    let file = dir.path().join("catalog.json");
+    std::fs::write(&file, catalog.to_string()).unwrap();
+    let larger = sandbox(&["--seed", "42", "--catalog", file.to_str().unwrap()], &[]);
+    assert_eq!(larger.admin("GET", "/api/v1/products/extra", None).0, 200);
+    let d = order(&larger, "A-1", "CAD-PRO-5");
+    assert_eq!((&d["id"], &d["ticket_code"]), (&a["id"], &a["ticket_code"]));
 }
 
 #[test]
@@ -193,16 +205,21 @@ fn the_clock_ends_subscriptions_and_refuses_to_go_back() {
         request(&s.base, "POST", "/api/v1/auth/ticket-login", None, Some(json!({"ticket_code": ticket})));
     assert_eq!(status, 200, "{login}");
     let token = login["access_token"].as_str().unwrap().to_owned();
-    let state = |s: &Sandbox| {
-        let (status, _, licenses) = request(&s.base, "GET", "/api/v1/me/licenses", Some(&token), None);
+    let state = |token: &str| {
+        let (status, _, licenses) = request(&s.base, "GET", "/api/v1/me/licenses", Some(token), None);
         assert_eq!(status, 200, "{licenses}");
         licenses[0]["state"].as_str().unwrap().to_owned()
     };
-    assert_eq!(state(&s), "inactive");
+    assert_eq!(state(&token), "inactive");
     let (status, clock) = s.admin("POST", "/sandbox/clock", Some(json!({"days": 366})));
     assert_eq!(status, 200, "{clock}");
     assert_eq!(clock["offset_seconds"], 366 * 86_400);
-    assert_eq!(state(&s), "expired");
+    // The access token of a year ago has expired on the moved clock; a new login sees the
+    // subscription's end.
+    assert_eq!(request(&s.base, "GET", "/api/v1/me/licenses", Some(&token), None).0, 401);
+    let (_, _, login) =
+        request(&s.base, "POST", "/api/v1/auth/ticket-login", None, Some(json!({"ticket_code": ticket})));
+    assert_eq!(state(login["access_token"].as_str().unwrap()), "expired");
     let (_, now) = s.admin("GET", "/sandbox/clock", None);
     assert_eq!(now["offset_seconds"], 366 * 86_400);
     for (body, field) in [

@@ -57,6 +57,14 @@ pub(crate) struct KeyCache {
     generation: u64,
 }
 
+impl KeyCache {
+    /// Forgets the key, as a rotation does: a lookup in flight cannot store what it read.
+    pub(crate) fn forget(&mut self) {
+        self.key = None;
+        self.generation += 1;
+    }
+}
+
 /// The current signing key, if there is one (reads only).
 pub(crate) fn find_current_key(conn: &mut DbConn) -> StoreResult<Option<SigningKey>> {
     let found: Option<(String, String)> = signing_keys::table

@@ -90,8 +90,10 @@ impl Store {
     /// here gets a renewed certificate (with a new lease where the rule set asks for one); a
     /// queued one is only counted.
     pub fn check_in(&self, now: DateTime<Utc>, proof: &str) -> StoreResult<CheckInOutcome> {
-        let statement: CheckIn = files::read(proof)?;
+        let mut statement: CheckIn = files::read(proof)?;
         statement.report.check()?;
+        // Signed on the machine's clock: moved with the store's (the sandbox's offset).
+        statement.at_ms = statement.at_ms.saturating_add(self.clock_offset().num_milliseconds());
         let now = chrono::SubsecRound::trunc_subsecs(now, 6);
         // A change to the activation between the read and the write (a recovery, a
         // revocation, a move to another key) makes the write take nothing; it is read again.
@@ -185,8 +187,9 @@ impl Store {
     /// license runs, and at most [`keyport_core::checkin::MAX_OPEN_SESSIONS`] are open per
     /// activation.
     pub fn report_usage(&self, now: DateTime<Utc>, proof: &str) -> StoreResult<SessionOutcome> {
-        let report: UsageReport = files::read(proof)?;
+        let mut report: UsageReport = files::read(proof)?;
         report.check()?;
+        report.at_ms = report.at_ms.saturating_add(self.clock_offset().num_milliseconds());
         checkin::decide_report_time(report.at_ms, false, now)?;
         let (activation, license, key) = (report.activation_id, report.license_id, &report.machine_key);
         let at = checkin::signed_at(report.at_ms);

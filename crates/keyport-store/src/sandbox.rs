@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
-use crate::db::DbConn;
 use crate::schema::outbox;
 use crate::{Store, StoreError, StoreResult, utc};
+use diesel::connection::SimpleConnection;
 
 /// The most mails one answer lists.
 pub const MAX_CAPTURED: i64 = 200;
@@ -37,15 +37,9 @@ struct TableName {
 
 /// The tables a reset restores: every table of the database but the migrations' own
 /// bookkeeping (`sqlite_sequence` too, so that restored counters go on as they did).
-fn tables(conn: &mut DbConn) -> StoreResult<Vec<String>> {
-    let rows: Vec<TableName> = diesel::sql_query(
-        "SELECT name FROM main.sqlite_master WHERE type = 'table' \
-         AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name != '__diesel_schema_migrations' \
-         UNION ALL SELECT name FROM main.sqlite_master WHERE name = 'sqlite_sequence' ORDER BY name",
-    )
-    .load(conn)?;
-    Ok(rows.into_iter().map(|r| r.name).collect())
-}
+const TABLES: &str = "SELECT name FROM main.sqlite_master WHERE type = 'table' \
+     AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name != '__diesel_schema_migrations' \
+     UNION ALL SELECT name FROM main.sqlite_master WHERE name = 'sqlite_sequence' ORDER BY name";
 
 fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -59,42 +53,55 @@ impl Store {
     }
 
     /// Puts every row back as it was in the snapshot `file` (made by
-    /// [`Store::snapshot_to`] from this database), in one transaction, and the clock back to
-    /// the system's. Writers wait meanwhile; readers see the old rows or the restored ones.
-    /// SQLite only.
+    /// [`Store::snapshot_to`] from this database) in one transaction, the clock back to the
+    /// system's, and a fixed seed's requests' stream back to its beginning. Writers wait
+    /// meanwhile; readers see the old rows or the restored ones. SQLite only.
+    ///
+    /// The copy runs on a connection of its own, closed afterwards: the pool's connections
+    /// never see the attached snapshot or foreign keys switched off.
     pub fn restore_snapshot(&self, file: &Path) -> StoreResult<()> {
-        if self.backend != crate::Backend::Sqlite {
+        let Some(database) = self.url.sqlite_path() else {
             return Err(StoreError::Config("a snapshot is restored on SQLite only".to_owned()));
-        }
-        let path = file
+        };
+        let text = |p: &Path| {
+            p.to_str()
+                .map(|t| t.replace('\'', "''"))
+                .ok_or_else(|| StoreError::Config(format!("{} is not a UTF-8 path", p.display())))
+        };
+        let snapshot = text(file)?;
+        let target = database
             .to_str()
-            .ok_or_else(|| StoreError::Config(format!("{} is not a UTF-8 path", file.display())))?
-            .replace('\'', "''");
+            .ok_or_else(|| StoreError::Config(format!("{} is not a UTF-8 path", database.display())))?;
         let _turn = self.write_gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        crate::db::untransacted(&self.pool, |conn| {
-            // ATTACH and the foreign-key switch refuse to run inside a transaction; the copy
-            // runs in one. The keys are off meanwhile: tables are emptied and filled in name
-            // order, and RESTRICT and CASCADE must not act on rows that come back as they were.
-            diesel::sql_query(format!("ATTACH DATABASE '{path}' AS seeded")).execute(conn)?;
-            diesel::sql_query("PRAGMA foreign_keys = OFF").execute(conn)?;
-            let copied = conn.transaction(|conn| {
-                for table in tables(conn)? {
-                    let name = quoted(&table);
-                    diesel::sql_query(format!("DELETE FROM main.{name}")).execute(conn)?;
-                    diesel::sql_query(format!("INSERT INTO main.{name} SELECT * FROM seeded.{name}"))
-                        .execute(conn)?;
+        let mut conn = diesel::sqlite::SqliteConnection::establish(&target)
+            .map_err(|e| StoreError::Connect(format!("{target}: {e}")))?;
+        // ATTACH and the foreign-key switch refuse to run inside a transaction; the copy runs
+        // in one. The keys are off meanwhile (tables are emptied and filled in name order, and
+        // RESTRICT and CASCADE must not act on rows that come back as they were) and checked
+        // before the commit.
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = OFF; ATTACH DATABASE '{snapshot}' AS seeded;"
+        ))?;
+        conn.immediate_transaction(|conn| {
+            let names: Vec<TableName> = diesel::sql_query(TABLES).load(conn)?;
+            for table in names {
+                let name = quoted(&table.name);
+                diesel::sql_query(format!("DELETE FROM main.{name}")).execute(conn)?;
+                diesel::sql_query(format!("INSERT INTO main.{name} SELECT * FROM seeded.{name}"))
+                    .execute(conn)?;
+            }
+            let broken: Vec<TableName> =
+                diesel::sql_query("SELECT \"table\" AS name FROM pragma_foreign_key_check").load(conn)?;
+            match broken.first() {
+                Some(t) => {
+                    Err(StoreError::Corrupt(format!("the snapshot breaks a foreign key of {}", t.name)))
                 }
-                Ok::<_, StoreError>(())
-            });
-            let keys_on = diesel::sql_query("PRAGMA foreign_keys = ON").execute(conn);
-            let detached = diesel::sql_query("DETACH DATABASE seeded").execute(conn);
-            copied?;
-            keys_on?;
-            detached?;
-            Ok(())
+                None => Ok(()),
+            }
         })?;
+        crate::fixed_seed::restart_requests();
         self.reset_clock();
-        *self.signing_key.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Default::default();
+        self.signing_key.lock().unwrap_or_else(std::sync::PoisonError::into_inner).forget();
         Ok(())
     }
 

@@ -26,7 +26,7 @@ use crate::events::{Position, Subject, append, feed};
 use crate::rows::{AttemptRow, DeliveryRow, EndpointRow, EventRow};
 use crate::schema::{webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_feed};
 use crate::webhooks::selection_of;
-use crate::{Context, DeliveryState, Store, StoreResult, new_id, stored_time, utc};
+use crate::{Context, DeliveryState, Store, StoreResult, stored_time, utc};
 
 use crate::webhooks::{END, FEED, HOLD};
 /// The largest response excerpt or error kept per attempt.
@@ -339,7 +339,7 @@ fn deliveries_for(endpoints: &[EndpointRow], rows: &[EventRow], now: DateTime<Ut
         for (endpoint, _) in wanted.iter().filter(|(e, s)| s.matches(&event.kind) && event.at >= e.created_at)
         {
             deliveries.push(DeliveryRow {
-                id: new_id(),
+                id: crate::fixed_seed::system_id(),
                 endpoint_id: endpoint.id.clone(),
                 event_id: event.id.clone(),
                 event_kind: event.kind.clone(),
@@ -390,7 +390,7 @@ fn claim_in(
 ) -> StoreResult<Vec<DueDelivery>> {
     let ClaimRequest { max, hold, per_endpoint, in_flight } = *claim;
     let at = stored_time(now);
-    let token = new_id();
+    let token = crate::fixed_seed::system_id();
     let due = || {
         webhook_deliveries::state
             .eq(DeliveryState::Pending.as_str())

@@ -70,9 +70,11 @@ mod tests {
                 name: "Put".into(),
                 input: "Put".into(),
                 output: "PutResponse".into(),
-                soap_action: "urn:t#Put".into()
+                soap_action: "urn:t#Put".into(),
+                faults: vec![]
             }]
         );
+        assert_eq!(contract.endpoints, vec!["portType P".to_owned(), "binding B".to_owned()]);
     }
 
     #[test]

@@ -119,6 +119,8 @@ pub struct Operation {
     pub output: String,
     /// The SOAP action.
     pub soap_action: String,
+    /// The fault elements it declares.
+    pub faults: Vec<String>,
 }
 
 /// Everything the generator writes from.
@@ -132,6 +134,8 @@ pub struct Contract {
     pub complex_types: Vec<ComplexType>,
     /// Operations, in the port type's order.
     pub operations: Vec<Operation>,
+    /// The names clients bind to: `portType P`, `binding B`, `service S`, `port S/P`.
+    pub endpoints: Vec<String>,
 }
 
 const SUPPORTED_IN_SCHEMA: [&str; 3] = ["simpleType", "complexType", "element"];
@@ -267,7 +271,20 @@ pub fn read(wsdl: &str) -> Result<Contract, String> {
             .and_then(|s| s.attr("soapAction"))
             .ok_or_else(|| format!("{name}: the binding has no soapAction"))?
             .to_owned();
-        operations.push(Operation { name, input, output, soap_action });
+        let faults =
+            op.kids("fault").map(|f| element_of(f.attr("message"))).collect::<Result<Vec<_>, _>>()?;
+        operations.push(Operation { name, input, output, soap_action, faults });
     }
-    Ok(Contract { namespace, simple_types, complex_types, operations })
+    let mut endpoints = Vec::new();
+    for (kind, node) in [("portType", port_type), ("binding", binding)] {
+        endpoints.push(format!("{kind} {}", node.attr("name").unwrap_or_default()));
+    }
+    for service in root.kids("service") {
+        let name = service.attr("name").unwrap_or_default();
+        endpoints.push(format!("service {name}"));
+        for port in service.kids("port") {
+            endpoints.push(format!("port {name}/{}", port.attr("name").unwrap_or_default()));
+        }
+    }
+    Ok(Contract { namespace, simple_types, complex_types, operations, endpoints })
 }
