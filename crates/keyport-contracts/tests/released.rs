@@ -1,6 +1,8 @@
 //! The real contracts: today's WSDL against the released one, and deliberately broken
 //! copies of today's, through the `keyport-contracts` binary as the test command runs it.
 
+#![expect(clippy::unwrap_used, reason = "test helpers: a panic is the failure report")]
+
 use std::process::Command;
 
 const CURRENT: &str = include_str!("../../../wsdl/keyport.wsdl");

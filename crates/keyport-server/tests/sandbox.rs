@@ -2,6 +2,8 @@
 //! printed keys, the seeded catalog, captured mails, a fixed seed, reset and the clock; and
 //! the sandbox-only endpoints absent from `keyport serve`.
 
+#![expect(clippy::unwrap_used, reason = "test helpers: a panic is the failure report")]
+
 mod common;
 
 use std::collections::HashMap;
@@ -59,8 +61,10 @@ fn sandbox(args: &[&str], env: &[(&str, &str)]) -> Sandbox {
     });
     let mut vars = HashMap::new();
     while !vars.contains_key("KEYPORT_SANDBOX_PORTAL_KEY") {
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("the sandbox printed its keys");
-        let (name, value) = line.split_once('=').expect("a NAME=value line");
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the sandbox printed its keys"));
+        let (name, value) = line.split_once('=').unwrap_or_else(|| panic!("a NAME=value line: {line}"));
         vars.insert(name.to_owned(), value.to_owned());
     }
     let base = vars["KEYPORT_SANDBOX_URL"].clone();

@@ -73,7 +73,7 @@ impl Store {
             .to_str()
             .ok_or_else(|| StoreError::Config(format!("{} is not a UTF-8 path", database.display())))?;
         let _turn = self.write_gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut conn = diesel::sqlite::SqliteConnection::establish(&target)
+        let mut conn = diesel::sqlite::SqliteConnection::establish(target)
             .map_err(|e| StoreError::Connect(format!("{target}: {e}")))?;
         // ATTACH and the foreign-key switch refuse to run inside a transaction; the copy runs
         // in one. The keys are off meanwhile (tables are emptied and filled in name order, and
