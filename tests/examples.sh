@@ -28,8 +28,14 @@ sandbox=$!
 trap 'kill $sandbox 2>/dev/null || true; wait $sandbox 2>/dev/null || true; rm -f "$env_file" "$env_file.log"' EXIT
 for _ in $(seq 1 100); do
     grep -q '^KEYPORT_SANDBOX_PORTAL_KEY=' "$env_file" && break
+    kill -0 $sandbox 2>/dev/null || break
     sleep 0.1
 done
+if ! grep -q '^KEYPORT_SANDBOX_PORTAL_KEY=' "$env_file"; then
+    echo "examples: the sandbox did not start:" >&2
+    cat "$env_file.log" >&2
+    exit 1
+fi
 set -a
 . "$env_file"
 set +a

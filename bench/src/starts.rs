@@ -66,8 +66,21 @@ async fn once(bin: &Path, what: Start<'_>, client: &reqwest::Client) -> anyhow::
         anyhow::ensure!(line == format!("KEYPORT_SANDBOX_URL={base}"), "unexpected first line: {line}");
     }
     let took = ready(client, &base, started).await;
-    child.kill().await?;
+    stop(&mut child).await?;
     took
+}
+
+/// Stops a started `keyport` the way an operator does (SIGTERM), so that a sandbox removes
+/// its temporary folder; SIGKILL only if it has not ended within ten seconds.
+async fn stop(child: &mut tokio::process::Child) -> anyhow::Result<()> {
+    if let Some(pid) = child.id() {
+        tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await?;
+        if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_ok() {
+            return Ok(());
+        }
+    }
+    child.kill().await?;
+    Ok(())
 }
 
 /// Starts `what` `runs` times, one after another, and reports the times to ready as

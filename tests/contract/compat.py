@@ -66,11 +66,33 @@ def parameters(doc: dict, path: str, method: str) -> set[tuple[str, str]]:
     return {(p["name"], p["in"]) for p in (resolve(doc, p) for p in listed)}
 
 
+def properties(doc: dict, schema: dict, prefix: str, seen: frozenset = frozenset()) -> set[str]:
+    """Every property a JSON body may carry, as dotted paths (`customer.email`,
+    `lines[].sku`), through $ref, oneOf/anyOf/allOf and array items."""
+    ref = schema.get("$ref") if isinstance(schema, dict) else None
+    if ref in seen:
+        return set()
+    seen = seen | {ref} if ref else seen
+    schema = resolve(doc, schema)
+    if not isinstance(schema, dict):
+        return set()
+    found = set()
+    for key in ("oneOf", "anyOf", "allOf"):
+        for variant in schema.get(key, []):
+            found |= properties(doc, variant, prefix, seen)
+    if "items" in schema:
+        found |= properties(doc, schema["items"], prefix + "[]", seen)
+    for name, sub in schema.get("properties", {}).items():
+        path = f"{prefix}.{name}" if prefix else name
+        found.add(path)
+        found |= properties(doc, sub, path, seen)
+    return found
+
+
 def body_properties(doc: dict, path: str, method: str) -> set[str]:
-    """The top-level properties of an operation's JSON request body."""
+    """Every property of an operation's JSON request body, nested ones too."""
     body = resolve(doc, doc["paths"][path][method].get("requestBody", {}))
-    schema = resolve(doc, body.get("content", {}).get("application/json", {}).get("schema", {}))
-    return set(schema.get("properties", {}))
+    return properties(doc, body.get("content", {}).get("application/json", {}).get("schema", {}), "")
 
 
 def keyport_rules(released: dict, current: dict) -> list[str]:
@@ -120,6 +142,8 @@ def broken_copies(doc: dict) -> dict:
          lambda d: d["components"]["schemas"]["RegisterRequest"]["required"].append("language"))
     case("a removed optional request property", "request body property 'language' removed",
          lambda d: d["components"]["schemas"]["RegisterRequest"]["properties"].pop("language"))
+    case("a removed optional nested request property", "request body property 'customer.customer_number' removed",
+         lambda d: d["components"]["schemas"]["OrderCustomerBody"]["properties"].pop("customer_number"))
     case("a removed response field", "cannot remove response property",
          lambda d: d["components"]["schemas"]["ProductView"]["properties"].pop("name"))
     return cases

@@ -63,8 +63,9 @@ pub fn keys_from_env() -> anyhow::Result<Vec<(Role, String)>> {
     ROLES
         .iter()
         .map(|(role, var)| match std::env::var(var) {
-            Ok(key) => Ok((*role, key)),
-            Err(std::env::VarError::NotPresent) => {
+            // An empty value (a CI secret that is not set) counts as none.
+            Ok(key) if !key.trim().is_empty() => Ok((*role, key)),
+            Ok(_) | Err(std::env::VarError::NotPresent) => {
                 let mut secret = [0u8; 24];
                 getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
                 Ok((*role, format!("{}{}", keyport_store::KEY_PREFIX, hex_of(&secret))))
@@ -95,7 +96,8 @@ impl Sandbox {
         catalog: &Catalog,
         keys: &[(Role, String)],
     ) -> anyhow::Result<Sandbox> {
-        let ctx = Context::new(Actor::System, Channel::System, store.now());
+        // Seeding is the command's own work (its events draw from the seed, unlike background work).
+        let ctx = Context::new(Actor::System, Channel::Cli, store.now());
         for (role, key) in keys {
             let name = DisplayName::parse(&format!("sandbox {}", role.as_str()))?;
             store.create_api_key_from(&ctx, *role, &name, key).map_err(|e| {

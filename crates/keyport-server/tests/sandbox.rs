@@ -17,7 +17,22 @@ use serde_json::{Value, json};
 struct Sandbox {
     base: String,
     vars: HashMap<String, String>,
-    _process: Running,
+    process: Running,
+}
+
+impl Drop for Sandbox {
+    /// Stops the sandbox as an operator does (SIGTERM), so that it removes its temporary
+    /// folder; `Running` kills it if it has not ended within ten seconds.
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.process.0.id().to_string()]).status();
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if !matches!(self.process.0.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Sandbox {
@@ -69,7 +84,7 @@ fn sandbox(args: &[&str], env: &[(&str, &str)]) -> Sandbox {
     }
     let base = vars["KEYPORT_SANDBOX_URL"].clone();
     assert_eq!(request(&base, "GET", "/readyz", None, None).0, 200);
-    Sandbox { base, vars, _process: process }
+    Sandbox { base, vars, process }
 }
 
 fn order(s: &Sandbox, number: &str, sku: &str) -> Value {

@@ -36,9 +36,15 @@ pub(crate) fn append(
     subject: Subject<'_>,
     data: serde_json::Value,
 ) -> StoreResult<()> {
+    // Keyport's own background work (Channel::System) happens when its timing says, so its
+    // events never draw from a sandbox's fixed seed.
+    let id = match ctx.channel {
+        keyport_core::Channel::System => crate::fixed_seed::system_id(),
+        keyport_core::Channel::Rest | keyport_core::Channel::Soap | keyport_core::Channel::Cli => new_id(),
+    };
     diesel::insert_into(events::table)
         .values(NewEvent {
-            id: new_id(),
+            id,
             kind: kind.as_str().to_owned(),
             subject_type: subject.kind.to_owned(),
             subject_id: subject.id.to_owned(),
