@@ -2,6 +2,7 @@
 //! in one run. See the crate README.
 
 mod load;
+mod pgbench;
 mod report;
 mod starts;
 mod world;
@@ -20,7 +21,8 @@ use crate::world::{Backend, World};
 struct Cli {
     /// Scenarios, comma-separated (healthz, activate-rest, webhooks-activate,
     /// activate-store, checkin, checkin-store, list-licenses, order-rest, order-soap,
-    /// serve-start, sandbox-start), or `all`.
+    /// serve-start, sandbox-start, pgbench), or `all`. `pgbench` (PostgreSQL's own
+    /// `pgbench -N` on a scratch database: the anchor) runs with `--backend postgres` only.
     scenario: String,
     /// The database.
     #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "postgres"])]
@@ -42,7 +44,8 @@ struct Cli {
     out: Option<PathBuf>,
 }
 
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
+    "pgbench",
     "healthz",
     "activate-rest",
     "webhooks-activate",
@@ -93,6 +96,10 @@ async fn main() -> anyhow::Result<()> {
                     world.run(name, duration, cli.concurrency).await?,
                 ));
             }
+            "pgbench" => match world.pgbench(cli.concurrency, duration, cli.quick).await? {
+                Some(stats) => results.push(("pgbench -N".to_owned(), stats)),
+                None => eprintln!("   pgbench: PostgreSQL only (on SQLite the anchor is activate-store)"),
+            },
             "serve-start" | "sandbox-start" => {
                 let runs = if cli.quick { 3 } else { 30 };
                 results.push((name.to_owned(), world.starts(name == "sandbox-start", runs).await?));

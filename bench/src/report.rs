@@ -102,10 +102,22 @@ fn ratios(settings: &Settings, results: &[(String, Stats)]) -> Vec<Ratio> {
         0.9,
     );
     ratio("order-soap / order-rest", find(results, "order-soap"), find(results, "order-rest"), 0.85);
+    // PostgreSQL's own limit for a transaction of an activation's shape, in the same run.
+    let anchor = find(results, "pgbench -N");
+    ratio("activate-rest / pgbench -N, rate (postgres)", find(results, "activate-rest"), anchor, 0.5);
     let lists: Vec<&Stats> =
         results.iter().filter(|(n, _)| n.starts_with("list-licenses@")).map(|(_, s)| s).collect();
     if lists.len() == 2 {
         ratio("list-licenses at the larger / at the smaller database", Some(lists[1]), Some(lists[0]), 0.8);
+    }
+    if let (Some(a), Some(p)) = (find(results, "activate-rest"), anchor) {
+        let value = if p.p99_ms > 0.0 { a.p99_ms / p.p99_ms } else { 0.0 };
+        out.push(Ratio {
+            name: "activate-rest p99 / pgbench -N p99 (postgres)".to_owned(),
+            value,
+            target: "<= 1.5".to_owned(),
+            met: value <= 1.5,
+        });
     }
     // The latency target is set for PostgreSQL, the scale-out backend; SQLite serializes its
     // writers by design, so its p99 grows with the number of clients and is only reported.

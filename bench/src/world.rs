@@ -274,14 +274,15 @@ impl World {
             .await);
         }
         let webhooks = name == "webhooks-activate";
-        let config = if webhooks {
-            let path = self.dir.path().join("webhooks.toml");
-            std::fs::write(&path, "[webhooks]\nallow_private_addresses = true\n")?;
-            Some(path)
-        } else {
-            None
-        };
-        let mut server = self.start(config.as_deref()).await?;
+        // Every bench client comes from 127.0.0.1 and stands for a client of its own: the
+        // per-address cap is lifted; the instance's own bound (`max_in_flight`) stays.
+        let path = self.dir.path().join("bench.toml");
+        let mut config = "[http]\nrequests_per_address = 100000\n".to_owned();
+        if webhooks {
+            config.push_str("[webhooks]\nallow_private_addresses = true\n");
+        }
+        std::fs::write(&path, config)?;
+        let mut server = self.start(Some(&path)).await?;
         let (activate_token, list_token) = self.login(&server.base).await?;
         let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
         let base = server.base.clone();
@@ -421,6 +422,13 @@ impl World {
                 .collect::<anyhow::Result<Field>>()
         })
         .await?
+    }
+
+    /// PostgreSQL's own `pgbench -N` beside this database, if it is on PostgreSQL.
+    pub async fn pgbench(&self, concurrency: usize, duration: Duration, quick: bool) -> anyhow::Result<Option<Stats>> {
+        let Some((admin, _)) = &self.postgres else { return Ok(None) };
+        let dir = tempfile::tempdir()?;
+        crate::pgbench::measure(admin, dir.path(), concurrency, duration, quick).await.map(Some)
     }
 
     /// Starts `keyport sandbox` (or `keyport serve` on this database) `runs` times and

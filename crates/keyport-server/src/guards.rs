@@ -1,10 +1,13 @@
 //! Guards against clients that hold the server: a request body must arrive within a
-//! deadline (a slow body is answered `408`), and one address may have only so many requests
-//! in flight at once (more are answered `429`). Slow request heads are cut by actix's own
-//! `client_request_timeout`. Every guard answers with a problem document.
+//! deadline (a slow body is answered `408`), one address may have only so many requests in
+//! flight at once (more are answered `429`), and the instance takes only so many requests
+//! at once from everyone (more are answered `503` with `Retry-After` at once: under
+//! overload the queue, and so the latency, stays bounded). Slow request heads are cut by
+//! actix's own `client_request_timeout`. Every guard answers with a problem document.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -26,24 +29,50 @@ pub struct Guards {
     pub body_limit: usize,
     /// Requests in flight per client address.
     pub per_address: usize,
+    /// Requests in flight in all.
+    pub total: usize,
     in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    all: Arc<AtomicUsize>,
+}
+
+/// Why a request was not let in.
+enum Refused {
+    /// Its address has too many in flight (429).
+    Address,
+    /// The instance has too many in flight (503).
+    Instance,
 }
 
 impl Guards {
     /// Guards with these limits.
-    pub fn new(body_timeout: Duration, body_limit: usize, per_address: usize) -> Guards {
-        Guards { body_timeout, body_limit, per_address: per_address.max(1), in_flight: Arc::default() }
+    pub fn new(body_timeout: Duration, body_limit: usize, per_address: usize, total: usize) -> Guards {
+        Guards {
+            body_timeout,
+            body_limit,
+            per_address: per_address.max(1),
+            total: total.max(1),
+            in_flight: Arc::default(),
+            all: Arc::default(),
+        }
     }
 
-    /// Counts a request of `address` in, or refuses it when the address has too many.
-    fn enter(&self, address: IpAddr) -> Option<InFlight> {
+    /// Counts a request of `address` in, or refuses it when the address, or the instance,
+    /// has too many.
+    fn enter(&self, address: IpAddr) -> Result<InFlight, Refused> {
         let mut map = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
         let count = map.entry(address).or_insert(0);
         if *count >= self.per_address {
-            return None;
+            return Err(Refused::Address);
+        }
+        if self.all.fetch_add(1, Ordering::SeqCst) >= self.total {
+            self.all.fetch_sub(1, Ordering::SeqCst);
+            if *count == 0 {
+                map.remove(&address);
+            }
+            return Err(Refused::Instance);
         }
         *count += 1;
-        Some(InFlight { address, map: self.in_flight.clone() })
+        Ok(InFlight { address, map: self.in_flight.clone(), all: self.all.clone() })
     }
 }
 
@@ -51,10 +80,12 @@ impl Guards {
 struct InFlight {
     address: IpAddr,
     map: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    all: Arc<AtomicUsize>,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        self.all.fetch_sub(1, Ordering::SeqCst);
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(count) = map.get_mut(&self.address) {
             *count = count.saturating_sub(1);
@@ -73,10 +104,22 @@ pub async fn guard(
     let Some(guards) = req.app_data::<actix_web::web::Data<Guards>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
+    // Probes and scrapes are answered however busy the instance is.
+    if matches!(req.path(), "/healthz" | "/readyz" | "/metrics") {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
     let address = crate::proxies::client_address(&req);
-    let Some(_counted) = guards.enter(address) else {
-        let error = CoreError::new(ErrorCode::RateLimited).with("seconds", 1);
-        return Ok(req.into_response(problem_response(&error, Lang::En)));
+    let _counted = match guards.enter(address) {
+        Ok(counted) => counted,
+        Err(Refused::Address) => {
+            let error = CoreError::new(ErrorCode::RateLimited).with("seconds", 1);
+            return Ok(req.into_response(problem_response(&error, Lang::En)));
+        }
+        Err(Refused::Instance) => {
+            metrics::counter!("keyport_http_overload_refused_total").increment(1);
+            let error = CoreError::new(ErrorCode::Unavailable);
+            return Ok(req.into_response(problem_response(&error, Lang::En)));
+        }
     };
     let payload = req.take_payload();
     let deadline = tokio::time::Instant::now() + guards.body_timeout;

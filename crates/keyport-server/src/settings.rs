@@ -135,11 +135,20 @@ pub struct HttpSettings {
     pub body_timeout_ms: u64,
     /// Requests one client address may have in flight at once (more get 429).
     pub requests_per_address: usize,
+    /// Requests the instance has in flight at once, from all clients: the queue's bound.
+    /// More are answered 503 with `Retry-After` at once instead of waiting behind a queue
+    /// that only grows (health, readiness and metrics are not counted).
+    pub max_in_flight: usize,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        HttpSettings { head_timeout_ms: 5_000, body_timeout_ms: 15_000, requests_per_address: 64 }
+        HttpSettings {
+            head_timeout_ms: 5_000,
+            body_timeout_ms: 15_000,
+            requests_per_address: 64,
+            max_in_flight: 256,
+        }
     }
 }
 

@@ -66,6 +66,44 @@ fn slow_heads_and_slow_bodies_are_cut_with_408() {
     assert_eq!(request(&server.base, "GET", "/healthz", None, None).0, 200, "the server still serves");
 }
 
+#[test]
+fn beyond_the_instance_bound_requests_get_503_at_once_and_probes_still_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}[http]\nhead_timeout_ms = 5000\nbody_timeout_ms = 4000\nrequests_per_address = 64\nmax_in_flight = 3\n",
+        data_config(dir.path())
+    );
+    let server = serve(&config, dir.path());
+    // Three requests in flight: their bodies never come (until the body deadline).
+    let stalled: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut stream = TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+            let head = "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
+            stream.write_all(head.as_bytes()).unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let (status, head, problem) = request(&server.base, "GET", "/api/v1/products", None, None);
+    assert_eq!((status, problem["code"].as_str()), (503, Some("unavailable")), "{head}");
+    assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+    assert!(started.elapsed() < Duration::from_secs(2), "answered at once, not queued: {:?}", started.elapsed());
+    assert_eq!(request(&server.base, "GET", "/healthz", None, None).0, 200);
+    assert_eq!(request(&server.base, "GET", "/readyz", None, None).0, 200);
+    // Once the stalled ones are cut (408), requests are taken again.
+    drop(stalled);
+    let again = Instant::now();
+    loop {
+        let (status, _, _) = request(&server.base, "GET", "/api/v1/products", None, None);
+        if status == 401 {
+            break;
+        }
+        assert!(again.elapsed() < Duration::from_secs(10), "still {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The peak resident memory of a process, in MiB.
 fn peak_rss_mib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
