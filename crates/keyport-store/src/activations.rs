@@ -35,7 +35,11 @@ impl Store {
         license_id: Uuid,
         machine: &MachineIdentity,
     ) -> StoreResult<ActivationOutcome> {
-        self.write(|conn| activate_in(conn, ctx, scope, license_id, machine))
+        // The current signing key as cached in this process (a rotation elsewhere is seen
+        // within `SIGNING_KEY_CACHE`, 60 s; older keys keep verifying): one statement fewer
+        // while the license is locked.
+        let key = self.cached_signing_key(ctx.now)?;
+        self.write(|conn| activate_with(conn, ctx, scope, license_id, machine, Some(&key)))
     }
 
     /// Gives an activation's seat back, where the rule set allows it.
@@ -178,6 +182,19 @@ pub(crate) fn activate_in(
     license_id: Uuid,
     machine: &MachineIdentity,
 ) -> StoreResult<ActivationOutcome> {
+    activate_with(conn, ctx, scope, license_id, machine, None)
+}
+
+/// Activates in the caller's transaction; the certificate is signed with `key` when given,
+/// else with the current key read in the transaction.
+fn activate_with(
+    conn: &mut DbConn,
+    ctx: &Context,
+    scope: Scope,
+    license_id: Uuid,
+    machine: &MachineIdentity,
+    key: Option<&certificates::SigningKey>,
+) -> StoreResult<ActivationOutcome> {
     let loaded = lock_and_load(conn, scope, license_id)?;
     let machine = upsert_machine(conn, ctx, machine)?;
     let machine_id = crate::uuid_of(&machine.id)?;
@@ -202,7 +219,10 @@ pub(crate) fn activate_in(
         }
     };
     let state = ActivationState::parse(&row.state)?;
-    let certificate = certificates::issue(conn, &loaded, &row, &machine, ctx.now)?;
+    let certificate = match key {
+        Some(key) => certificates::sign_with(key, &loaded, &row, &machine, ctx.now)?,
+        None => certificates::issue(conn, &loaded, &row, &machine, ctx.now)?,
+    };
     Ok(ActivationOutcome { activation: activation_view(&row, &machine, state)?, created, certificate })
 }
 

@@ -106,7 +106,8 @@ impl Store {
     /// `unauthorized` otherwise (the same answer for each, so a caller learns nothing).
     pub fn authenticate_api_key(&self, key: &str, now: DateTime<Utc>) -> StoreResult<ApiKeyView> {
         let digest = hash(key.trim());
-        self.read(|conn| {
+        // One statement: no transaction around it (one round trip on every request).
+        self.read_each(|conn| {
             let row: Option<ApiKeyRow> = api_keys::table
                 .filter(api_keys::key_hash.eq(&digest))
                 .select(ApiKeyRow::as_select())

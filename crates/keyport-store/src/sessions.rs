@@ -180,7 +180,8 @@ impl Store {
     /// it was ended (logout, a reused refresh token, a password reset). An access token is
     /// accepted only when this is the subject it names.
     pub fn open_session_subject(&self, family_id: &str) -> StoreResult<Option<SessionSubject>> {
-        self.read(|conn| {
+        // One statement: no transaction around it (one round trip on every request).
+        self.read_each(|conn| {
             let rows: Vec<(SessionRow, Option<chrono::NaiveDateTime>)> = sessions::table
                 .filter(sessions::family_id.eq(family_id))
                 .select((SessionRow::as_select(), sessions::revoked_at))
