@@ -22,27 +22,30 @@ pub async fn measure(
     let name = format!("keyport_pgbench_{}", std::process::id());
     let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
     let url = format!("{base}/{name}");
-    let create = format!("CREATE DATABASE {name}");
-    let admin_url = admin.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = diesel::PgConnection::establish(&admin_url)?;
-        diesel::sql_query(create).execute(&mut conn)?;
-        anyhow::Ok(())
-    })
-    .await??;
+    admin_sql(admin, format!("CREATE DATABASE {name}")).await?;
     let result = run(&url, dir, concurrency, duration, quick).await;
-    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-    let admin_url = admin.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = diesel::PgConnection::establish(&admin_url)?;
-        diesel::sql_query(drop).execute(&mut conn)?;
-        anyhow::Ok(())
-    })
-    .await??;
+    admin_sql(admin, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
     result
 }
 
-async fn run(url: &str, dir: &Path, concurrency: usize, duration: Duration, quick: bool) -> anyhow::Result<Stats> {
+/// Runs one statement on the server's admin database.
+async fn admin_sql(admin: &str, sql: String) -> anyhow::Result<()> {
+    let admin = admin.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = diesel::PgConnection::establish(&admin)?;
+        diesel::sql_query(sql).execute(&mut conn)?;
+        anyhow::Ok(())
+    })
+    .await?
+}
+
+async fn run(
+    url: &str,
+    dir: &Path,
+    concurrency: usize,
+    duration: Duration,
+    quick: bool,
+) -> anyhow::Result<Stats> {
     // Scale 10: a million accounts, so 32 clients rarely touch the same row (as activations
     // of distinct licenses do not).
     let scale = if quick { "1" } else { "10" };
@@ -73,7 +76,8 @@ async fn run(url: &str, dir: &Path, concurrency: usize, duration: Duration, quic
         }
         for line in std::fs::read_to_string(&path)?.lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let (Some(latency), Some(secs), Some(micros)) = (fields.get(2), fields.get(4), fields.get(5)) else {
+            let (Some(latency), Some(secs), Some(micros)) = (fields.get(2), fields.get(4), fields.get(5))
+            else {
                 continue;
             };
             let at = secs.parse::<f64>().unwrap_or(0.0) + micros.parse::<f64>().unwrap_or(0.0) / 1e6;

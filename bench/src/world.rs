@@ -425,7 +425,12 @@ impl World {
     }
 
     /// PostgreSQL's own `pgbench -N` beside this database, if it is on PostgreSQL.
-    pub async fn pgbench(&self, concurrency: usize, duration: Duration, quick: bool) -> anyhow::Result<Option<Stats>> {
+    pub async fn pgbench(
+        &self,
+        concurrency: usize,
+        duration: Duration,
+        quick: bool,
+    ) -> anyhow::Result<Option<Stats>> {
         let Some((admin, _)) = &self.postgres else { return Ok(None) };
         let dir = tempfile::tempdir()?;
         crate::pgbench::measure(admin, dir.path(), concurrency, duration, quick).await.map(Some)

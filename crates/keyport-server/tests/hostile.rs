@@ -88,7 +88,11 @@ fn beyond_the_instance_bound_requests_get_503_at_once_and_probes_still_pass() {
     let (status, head, problem) = request(&server.base, "GET", "/api/v1/products", None, None);
     assert_eq!((status, problem["code"].as_str()), (503, Some("unavailable")), "{head}");
     assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
-    assert!(started.elapsed() < Duration::from_secs(2), "answered at once, not queued: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "answered at once, not queued: {:?}",
+        started.elapsed()
+    );
     assert_eq!(request(&server.base, "GET", "/healthz", None, None).0, 200);
     assert_eq!(request(&server.base, "GET", "/readyz", None, None).0, 200);
     // Once the stalled ones are cut (408), requests are taken again.
