@@ -20,8 +20,13 @@ pub async fn measure(
     quick: bool,
 ) -> anyhow::Result<Stats> {
     let name = format!("keyport_pgbench_{}", std::process::id());
-    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
-    let url = format!("{base}/{name}");
+    // The same server, user and parameters (`?sslmode=...`), another database.
+    let (server, query) = admin.split_once('?').map_or((admin, None), |(s, q)| (s, Some(q)));
+    let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
+    let url = match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    };
     admin_sql(admin, format!("CREATE DATABASE {name}")).await?;
     let result = run(&url, dir, concurrency, duration, quick).await;
     admin_sql(admin, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
@@ -67,7 +72,7 @@ async fn run(
     anyhow::ensure!(out.status.success(), "pgbench -N failed: {}", String::from_utf8_lossy(&out.stderr));
     // Per transaction: client, number, latency in µs, script, epoch seconds, µs.
     let from = started + warmup.as_secs_f64();
-    let mut latencies = Vec::new();
+    let (mut latencies, mut failed) = (Vec::new(), 0u64);
     let mut last = from;
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
@@ -82,7 +87,11 @@ async fn run(
             };
             let at = secs.parse::<f64>().unwrap_or(0.0) + micros.parse::<f64>().unwrap_or(0.0) / 1e6;
             if at >= from {
-                latencies.push(latency.parse::<u64>().unwrap_or(0));
+                // A failed or skipped transaction is logged with a word for its latency.
+                match latency.parse::<u64>() {
+                    Ok(micros) => latencies.push(micros),
+                    Err(_) => failed += 1,
+                }
                 last = last.max(at);
             }
         }
@@ -98,7 +107,7 @@ async fn run(
         p95_ms: at(0.95),
         p99_ms: at(0.99),
         ok: latencies.len() as u64,
-        errors: 0,
+        errors: failed,
         peak_rss_mb: None,
     })
 }

@@ -432,6 +432,12 @@ impl World {
         quick: bool,
     ) -> anyhow::Result<Option<Stats>> {
         let Some((admin, _)) = &self.postgres else { return Ok(None) };
+        if tokio::process::Command::new("pgbench").arg("--version").output().await.is_err() {
+            eprintln!(
+                "   pgbench: not installed (Debian: postgresql-contrib or the server package); skipped"
+            );
+            return Ok(None);
+        }
         let dir = tempfile::tempdir()?;
         crate::pgbench::measure(admin, dir.path(), concurrency, duration, quick).await.map(Some)
     }

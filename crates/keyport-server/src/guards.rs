@@ -35,14 +35,6 @@ pub struct Guards {
     all: Arc<AtomicUsize>,
 }
 
-/// Why a request was not let in.
-enum Refused {
-    /// Its address has too many in flight (429).
-    Address,
-    /// The instance has too many in flight (503).
-    Instance,
-}
-
 impl Guards {
     /// Guards with these limits.
     pub fn new(body_timeout: Duration, body_limit: usize, per_address: usize, total: usize) -> Guards {
@@ -56,23 +48,35 @@ impl Guards {
         }
     }
 
-    /// Counts a request of `address` in, or refuses it when the address, or the instance,
-    /// has too many.
-    fn enter(&self, address: IpAddr) -> Result<InFlight, Refused> {
+    /// Counts a request of `address` in, or refuses it when the address has too many.
+    fn enter(&self, address: IpAddr) -> Option<InFlight> {
         let mut map = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
         let count = map.entry(address).or_insert(0);
         if *count >= self.per_address {
-            return Err(Refused::Address);
-        }
-        if self.all.fetch_add(1, Ordering::SeqCst) >= self.total {
-            self.all.fetch_sub(1, Ordering::SeqCst);
-            if *count == 0 {
-                map.remove(&address);
-            }
-            return Err(Refused::Instance);
+            return None;
         }
         *count += 1;
-        Ok(InFlight { address, map: self.in_flight.clone(), all: self.all.clone() })
+        Some(InFlight { address, map: self.in_flight.clone() })
+    }
+
+    /// Counts a request whose body has arrived into the instance's work, or refuses it when
+    /// the instance has too many. A body still arriving holds only its address's slots, so
+    /// slow senders cannot fill the instance's bound.
+    fn admit(&self) -> Option<Admitted> {
+        if self.all.fetch_add(1, Ordering::SeqCst) >= self.total {
+            self.all.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Admitted(self.all.clone()))
+    }
+}
+
+/// A request counted into the instance's work, counted out when dropped.
+struct Admitted(Arc<AtomicUsize>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -80,12 +84,10 @@ impl Guards {
 struct InFlight {
     address: IpAddr,
     map: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    all: Arc<AtomicUsize>,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.all.fetch_sub(1, Ordering::SeqCst);
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(count) = map.get_mut(&self.address) {
             *count = count.saturating_sub(1);
@@ -96,7 +98,7 @@ impl Drop for InFlight {
     }
 }
 
-/// Middleware: the per-address cap and the body deadline.
+/// Middleware: the per-address cap, the body deadline and the instance's bound.
 pub async fn guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -104,44 +106,41 @@ pub async fn guard(
     let Some(guards) = req.app_data::<actix_web::web::Data<Guards>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    // Probes and scrapes are answered however busy the instance is.
-    if matches!(req.path(), "/healthz" | "/readyz" | "/metrics") {
-        return Ok(next.call(req).await?.map_into_boxed_body());
-    }
     let address = crate::proxies::client_address(&req);
-    let _counted = match guards.enter(address) {
-        Ok(counted) => counted,
-        Err(Refused::Address) => {
-            let error = CoreError::new(ErrorCode::RateLimited).with("seconds", 1);
-            return Ok(req.into_response(problem_response(&error, Lang::En)));
-        }
-        Err(Refused::Instance) => {
-            metrics::counter!("keyport_http_overload_refused_total").increment(1);
-            let error = CoreError::new(ErrorCode::Unavailable);
-            return Ok(req.into_response(problem_response(&error, Lang::En)));
-        }
+    let Some(_counted) = guards.enter(address) else {
+        let error = CoreError::new(ErrorCode::RateLimited).with("seconds", 1);
+        return Ok(req.into_response(problem_response(&error, Lang::En)));
     };
     let payload = req.take_payload();
     let deadline = tokio::time::Instant::now() + guards.body_timeout;
     match tokio::time::timeout_at(deadline, read_body(payload, guards.body_limit)).await {
-        Ok(Ok(body)) => {
-            req.set_payload(Payload::from(body));
-            Ok(next.call(req).await?.map_into_boxed_body())
-        }
+        Ok(Ok(body)) => req.set_payload(Payload::from(body)),
         // A body over the limit or broken is left for the handler's own answer (413 or
         // 400); what is still to come must arrive within the same deadline.
-        Ok(Err(rest)) => {
-            req.set_payload(with_deadline(rest, deadline));
-            Ok(next.call(req).await?.map_into_boxed_body())
-        }
+        Ok(Err(rest)) => req.set_payload(with_deadline(rest, deadline)),
         Err(_) => {
             let error = CoreError::new(ErrorCode::RequestTimeout)
                 .with("seconds", guards.body_timeout.as_secs().max(1));
             let mut response = problem_response(&error, Lang::En);
             response.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
-            Ok(req.into_response(response))
+            return Ok(req.into_response(response));
         }
     }
+    // Probes and scrapes are answered however busy the instance is (they keep the address
+    // cap and the body deadline above).
+    let probe = matches!(req.path(), "/healthz" | "/readyz" | "/metrics");
+    let _admitted = match probe {
+        true => None,
+        false => match guards.admit() {
+            Some(admitted) => Some(admitted),
+            None => {
+                metrics::counter!("keyport_http_overload_refused_total").increment(1);
+                let error = CoreError::new(ErrorCode::Unavailable);
+                return Ok(req.into_response(problem_response(&error, Lang::En)));
+            }
+        },
+    };
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 /// Reads the body up to `limit` bytes. Over the limit or on an error, the part read and
