@@ -139,13 +139,36 @@ impl Sandbox {
     }
 }
 
-/// Registers the sandbox-only endpoints.
+/// Registers the sandbox-only endpoints under `/sandbox`, answering every error (a bad
+/// query or body, a wrong method) with a problem document like the REST API.
 pub fn configure(cfg: &mut web::ServiceConfig, sandbox: web::Data<Sandbox>) {
-    cfg.app_data(sandbox)
-        .route("/sandbox/mails", web::get().to(mails))
-        .route("/sandbox/reset", web::post().to(reset))
-        .route("/sandbox/clock", web::get().to(clock))
-        .route("/sandbox/clock", web::post().to(advance));
+    use keyport_rest::problem;
+    let resource = |path: &str| web::resource(path).default_service(web::to(not_allowed));
+    cfg.service(
+        web::scope("/sandbox")
+            .app_data(sandbox)
+            .app_data(problem::json_config())
+            .app_data(problem::query_config())
+            .app_data(problem::payload_config())
+            .service(resource("/mails").route(web::get().to(mails)))
+            .service(resource("/reset").route(web::post().to(reset)))
+            .service(resource("/clock").route(web::get().to(clock)).route(web::post().to(advance)))
+            .default_service(web::to(keyport_rest::methods::no_route))
+            .wrap(actix_web::middleware::from_fn(problem::localize)),
+    );
+}
+
+/// A sandbox endpoint asked with a method it does not take: 405 with `Allow`.
+async fn not_allowed(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    let allowed = match req.path().trim_end_matches('/') {
+        "/sandbox/mails" => "GET, HEAD",
+        "/sandbox/reset" => "POST",
+        _ => "GET, HEAD, POST",
+    };
+    Err(CoreError::new(keyport_core::ErrorCode::MethodNotAllowed)
+        .with("method", req.method().as_str().to_owned())
+        .with("allowed", allowed)
+        .into())
 }
 
 /// A captured mail.

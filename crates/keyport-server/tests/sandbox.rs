@@ -254,6 +254,14 @@ fn the_clock_ends_subscriptions_and_refuses_to_go_back() {
     let (status, _, _) =
         request(&s.base, "POST", "/sandbox/clock", Some(s.key("shop")), Some(json!({"days": 1})));
     assert_eq!(status, 403);
+    // Every error is a problem document: a wrong method, an unknown query parameter.
+    let (status, head, problem) = request(&s.base, "PUT", "/sandbox/reset", Some(s.key("admin")), None);
+    assert_eq!((status, problem["code"].as_str()), (405, Some("method_not_allowed")), "{head}");
+    assert!(head.to_ascii_lowercase().contains("allow: post"), "{head}");
+    let (status, _, problem) = request(&s.base, "GET", "/sandbox/mails?x=1", Some(s.key("admin")), None);
+    assert_eq!((status, problem["code"].as_str()), (422, Some("invalid_input")), "{problem}");
+    let (status, _, problem) = request(&s.base, "GET", "/sandbox/nothing", Some(s.key("admin")), None);
+    assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")), "{problem}");
 }
 
 #[test]
