@@ -25,7 +25,13 @@ pub enum Start<'a> {
     Sandbox,
 }
 
-async fn ready(client: &reqwest::Client, base: &str, started: Instant) -> anyhow::Result<Duration> {
+/// Waits until `base` answers `/readyz` with a success (at most a minute from `started`) and
+/// answers the time since `started`.
+pub(crate) async fn ready(
+    client: &reqwest::Client,
+    base: &str,
+    started: Instant,
+) -> anyhow::Result<Duration> {
     loop {
         if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
             return Ok(started.elapsed());

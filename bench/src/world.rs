@@ -202,14 +202,8 @@ impl World {
             .kill_on_drop(true)
             .spawn()?;
         let base = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        loop {
-            if reqwest::get(format!("{base}/readyz")).await.is_ok_and(|r| r.status().is_success()) {
-                return Ok(Server { base, child });
-            }
-            anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "keyport did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::starts::ready(&reqwest::Client::new(), &base, Instant::now()).await?;
+        Ok(Server { base, child })
     }
 
     async fn login(&self, base: &str) -> anyhow::Result<(String, String)> {

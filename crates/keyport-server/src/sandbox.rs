@@ -58,25 +58,17 @@ impl Catalog {
     }
 }
 
-/// The role keys: from `KEYPORT_SANDBOX_<ROLE>_KEY` where set, else new random ones.
-pub fn keys_from_env() -> anyhow::Result<Vec<(Role, String)>> {
+/// The role keys chosen in `KEYPORT_SANDBOX_<ROLE>_KEY`, in the order of [`ROLES`]; `None`
+/// where unset or empty (a CI secret that is not set), for a new key.
+pub fn keys_from_env() -> anyhow::Result<Vec<Option<String>>> {
     ROLES
         .iter()
-        .map(|(role, var)| match std::env::var(var) {
-            // An empty value (a CI secret that is not set) counts as none.
-            Ok(key) if !key.trim().is_empty() => Ok((*role, key)),
-            Ok(_) | Err(std::env::VarError::NotPresent) => {
-                let mut secret = [0u8; 24];
-                getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-                Ok((*role, format!("{}{}", keyport_store::KEY_PREFIX, hex_of(&secret))))
-            }
+        .map(|(_, var)| match std::env::var(var) {
+            Ok(key) if !key.trim().is_empty() => Ok(Some(key)),
+            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
             Err(e) => Err(anyhow::anyhow!("{var}: {e}")),
         })
         .collect()
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A seeded sandbox: its store, and what a reset goes back to.
@@ -88,24 +80,25 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Seeds the opened, empty `store` (in `dir`) with `catalog` and `keys`, and keeps a
-    /// snapshot of the result for resets.
+    /// Seeds the opened, empty `store` (in `dir`) with `catalog` and a key per role (the
+    /// `chosen` one, in the order of [`ROLES`], or a new one), and keeps a snapshot of the
+    /// result for resets. Answers the sandbox and the keys, in the order of [`ROLES`].
     pub fn seed(
         store: Store,
         dir: tempfile::TempDir,
         catalog: &Catalog,
-        keys: &[(Role, String)],
-    ) -> anyhow::Result<Sandbox> {
+        chosen: &[Option<String>],
+    ) -> anyhow::Result<(Sandbox, Vec<String>)> {
         // Seeding is the command's own work (its events draw from the seed, unlike background work).
         let ctx = Context::new(Actor::System, Channel::Cli, store.now());
-        for (role, key) in keys {
+        let mut keys = Vec::with_capacity(ROLES.len());
+        for ((role, var), chosen) in ROLES.iter().zip(chosen) {
             let name = DisplayName::parse(&format!("sandbox {}", role.as_str()))?;
-            store.create_api_key_from(&ctx, *role, &name, key).map_err(|e| {
-                anyhow::anyhow!(
-                    "the {} key: {e}",
-                    ROLES.iter().find(|(r, _)| r == role).map_or("", |(_, v)| *v)
-                )
-            })?;
+            let made = match chosen {
+                Some(key) => store.create_api_key_from(&ctx, *role, &name, key),
+                None => store.create_api_key(&ctx, *role, &name),
+            };
+            keys.push(made.map_err(|e| anyhow::anyhow!("the {var} key: {e}"))?.key);
         }
         for p in &catalog.products {
             let spec = ProductSpec { code: ProductCode::parse(&p.code)?, name: DisplayName::parse(&p.name)? };
@@ -122,10 +115,10 @@ impl Sandbox {
         // Made now, so that the snapshot holds it and a reset keeps tokens valid.
         store.secret("access_token_hs256")?;
         let snapshot = dir.path().join("seeded.sqlite");
-        store.snapshot_to(&snapshot)?;
+        store.backup_to(&snapshot)?;
         // The integrator's calls draw from the requests' stream, from its beginning.
         keyport_store::fixed_seed::restart_requests();
-        Ok(Sandbox { store, snapshot, _dir: dir })
+        Ok((Sandbox { store, snapshot, _dir: dir }, keys))
     }
 
     /// The seeded store.
@@ -305,7 +298,7 @@ pub async fn serve(mut settings: crate::Settings, options: Options) -> anyhow::R
         },
     };
     let catalog = Catalog::load(catalog.as_deref())?;
-    let keys = keys_from_env()?;
+    let chosen = keys_from_env()?;
     let dir = tempfile::Builder::new().prefix("keyport-sandbox-").tempdir()?;
     settings.data_dir = dir.path().to_owned();
     settings.database_url = None;
@@ -324,7 +317,7 @@ pub async fn serve(mut settings: crate::Settings, options: Options) -> anyhow::R
     let opened = settings.clone();
     let sandbox = tokio::task::spawn_blocking(move || {
         let store = crate::startup::open_store(&opened, opened.server_pool())?;
-        Sandbox::seed(store, dir, &catalog, &keys).map(|s| (s, keys))
+        Sandbox::seed(store, dir, &catalog, &chosen)
     })
     .await??;
     let (sandbox, keys) = sandbox;
@@ -334,7 +327,7 @@ pub async fn serve(mut settings: crate::Settings, options: Options) -> anyhow::R
     if let Some(seed) = seed {
         lines.push_str(&format!("KEYPORT_SANDBOX_SEED={seed}\n"));
     }
-    for ((_, var), (_, key)) in ROLES.iter().zip(&keys) {
+    for ((_, var), key) in ROLES.iter().zip(&keys) {
         lines.push_str(&format!("{var}={key}\n"));
     }
     {

@@ -54,8 +54,14 @@ fn sandbox_command(args: &[&str], env: &[(&str, &str)]) -> Command {
         .env("KEYPORT_PUBLIC_URL", "https://licenses.example.com")
         .env("KEYPORT_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
         .env("KEYPORT_LISTEN", "0.0.0.0:1");
-    for (role, _) in [("ADMIN", 0), ("SUPPORT", 0), ("SHOP", 0), ("PORTAL", 0), ("SEED", 0)] {
-        command.env_remove(format!("KEYPORT_SANDBOX_{role}{}", if role == "SEED" { "" } else { "_KEY" }));
+    for var in [
+        "KEYPORT_SANDBOX_ADMIN_KEY",
+        "KEYPORT_SANDBOX_SUPPORT_KEY",
+        "KEYPORT_SANDBOX_SHOP_KEY",
+        "KEYPORT_SANDBOX_PORTAL_KEY",
+        "KEYPORT_SANDBOX_SEED",
+    ] {
+        command.env_remove(var);
     }
     command.envs(env.iter().copied());
     command

@@ -46,14 +46,8 @@ fn quoted(name: &str) -> String {
 }
 
 impl Store {
-    /// Writes the database as it is now to `file` (a new file), for [`Store::restore_snapshot`].
-    /// SQLite only.
-    pub fn snapshot_to(&self, file: &Path) -> StoreResult<()> {
-        self.backup_to(file)
-    }
-
-    /// Puts every row back as it was in the snapshot `file` (made by
-    /// [`Store::snapshot_to`] from this database) in one transaction, the clock back to the
+    /// Puts every row back as it was in the snapshot `file` (a [`Store::backup_to`] of this
+    /// database) in one transaction, the clock back to the
     /// system's, and a fixed seed's requests' stream back to its beginning. Writers wait
     /// meanwhile; readers see the old rows or the restored ones. SQLite only.
     ///

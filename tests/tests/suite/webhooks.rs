@@ -13,6 +13,13 @@ use keyport_core::{ErrorCode, ProductCode, ProductSpec};
 use keyport_store::{AttemptOutcome, Backend, ClaimRequest, DeliveryState, EventFilter, Store};
 use keyport_tests::{Fixture, rules};
 
+/// What one instance claims at `at`: up to 10 deliveries, held 30 s, 8 per endpoint.
+fn claim(store: &Store, at: chrono::DateTime<Utc>) -> Vec<keyport_store::DueDelivery> {
+    let request =
+        ClaimRequest { max: 10, hold: Duration::seconds(30), per_endpoint: 8, in_flight: &HashMap::new() };
+    store.claim_webhook_deliveries(at, &request).unwrap()
+}
+
 fn spec(url: &str, kinds: &[&str]) -> keyport_core::webhook::EndpointSpec {
     keyport_core::webhook::EndpointSpec {
         url: EndpointUrl::parse(url).unwrap(),
@@ -211,37 +218,14 @@ fn a_claimed_delivery_is_not_claimed_twice_and_retries_back_off_then_give_up() {
         let now = Utc::now();
         f.store.fan_out_webhooks(now, 100).unwrap();
         let second = Store::open(f.url(), keyport_store::PoolOptions::server(4)).unwrap();
-        let hold = Duration::seconds(30);
         let (a, b) = std::thread::scope(|s| {
-            let a = s.spawn(|| {
-                f.store
-                    .claim_webhook_deliveries(
-                        now,
-                        &ClaimRequest { max: 10, hold, per_endpoint: 8, in_flight: &HashMap::new() },
-                    )
-                    .unwrap()
-            });
-            let b = s.spawn(|| {
-                second
-                    .claim_webhook_deliveries(
-                        now,
-                        &ClaimRequest { max: 10, hold, per_endpoint: 8, in_flight: &HashMap::new() },
-                    )
-                    .unwrap()
-            });
+            let a = s.spawn(|| claim(&f.store, now));
+            let b = s.spawn(|| claim(&second, now));
             (a.join().unwrap(), b.join().unwrap())
         });
         assert_eq!(a.len() + b.len(), 1, "one instance claims the delivery");
         let due = a.into_iter().chain(b).next().unwrap();
-        assert!(
-            f.store
-                .claim_webhook_deliveries(
-                    now + Duration::seconds(5),
-                    &ClaimRequest { max: 10, hold, per_endpoint: 8, in_flight: &HashMap::new() }
-                )
-                .unwrap()
-                .is_empty()
-        );
+        assert!(claim(&f.store, now + Duration::seconds(5)).is_empty());
         let policy = RetryPolicy {
             first: Duration::seconds(10),
             factor: 4,
@@ -266,22 +250,8 @@ fn a_claimed_delivery_is_not_claimed_twice_and_retries_back_off_then_give_up() {
         assert_eq!(pending[0].state, DeliveryState::Pending);
         let next = pending[0].next_attempt_at.unwrap();
         assert!(next >= now + Duration::seconds(8) && next <= now + Duration::seconds(12), "{next}");
-        assert!(
-            f.store
-                .claim_webhook_deliveries(
-                    now + Duration::seconds(5),
-                    &ClaimRequest { max: 10, hold, per_endpoint: 8, in_flight: &HashMap::new() }
-                )
-                .unwrap()
-                .is_empty()
-        );
-        let again = f
-            .store
-            .claim_webhook_deliveries(
-                next,
-                &ClaimRequest { max: 10, hold, per_endpoint: 8, in_flight: &HashMap::new() },
-            )
-            .unwrap();
+        assert!(claim(&f.store, now + Duration::seconds(5)).is_empty());
+        let again = claim(&f.store, next);
         assert_eq!((again.len(), again[0].attempts), (1, 1));
         // An outcome under the first, expired claim changes nothing but the attempt list.
         f.store.record_webhook_attempts(&[fail(&due, next)], &policy).unwrap();
@@ -455,15 +425,7 @@ fn a_paused_endpoint_keeps_its_deliveries_for_when_it_is_back() {
         }
         while f.store.fan_out_webhooks(Utc::now(), 500).unwrap() > 0 {}
         let hold = Duration::seconds(30);
-        assert!(
-            f.store
-                .claim_webhook_deliveries(
-                    Utc::now(),
-                    &ClaimRequest { max: 10, hold, per_endpoint: 8, in_flight: &HashMap::new() }
-                )
-                .unwrap()
-                .is_empty()
-        );
+        assert!(claim(&f.store, Utc::now()).is_empty());
         let resume = keyport_core::webhook::EndpointChanges { enabled: Some(true), ..Default::default() };
         f.store.update_webhook_endpoint(&ctx, id, &resume).unwrap();
         // At most one in flight per endpoint when the cap says so.
@@ -485,16 +447,7 @@ fn a_paused_endpoint_keeps_its_deliveries_for_when_it_is_back() {
                 .unwrap()
                 .is_empty()
         );
-        assert_eq!(
-            f.store
-                .claim_webhook_deliveries(
-                    Utc::now(),
-                    &ClaimRequest { max: 10, hold, per_endpoint: 8, in_flight: &HashMap::new() }
-                )
-                .unwrap()
-                .len(),
-            2
-        );
+        assert_eq!(claim(&f.store, Utc::now()).len(), 2);
     });
 }
 
