@@ -98,8 +98,24 @@ class Instance:
         while time.time() < deadline:
             if call(self.port, "GET", "/readyz", timeout=2)[0] == 200:
                 return
+            if self.proc.poll() is not None:
+                with open(os.path.join(self.dir, "server.log"), errors="replace") as log:
+                    taken = "Address already in use" in log.readlines()[-1]
+                if not taken:
+                    break
+                # Its port was free when chosen, but a restart finds it taken by another
+                # process's outgoing connection (the ports are from the ephemeral range): the
+                # instance comes back on another port (callers reconfigure nginx after ready()).
+                self.port = free_port()
+                self.start()
             time.sleep(0.1)
-        raise SystemExit(f"instance {self.n} did not become ready; see {self.dir}/server.log")
+        # The reason is in the instance's log, which goes with the test's folder: show it now.
+        with open(os.path.join(self.dir, "server.log"), errors="replace") as log:
+            tail = log.readlines()[-25:]
+        state = "running" if self.proc.poll() is None else f"exited with {self.proc.returncode}"
+        print(f"FAILED: instance {self.n} did not become ready ({state}); the end of its log:")
+        print("".join(tail))
+        raise SystemExit(1)
 
     def stop(self, sig: int) -> None:
         self.proc.send_signal(sig)
@@ -240,7 +256,8 @@ def main() -> int:
                     elif not ok:
                         failed.append((status, body if status is None else str(body)[:120], started))
 
-        workers = [threading.Thread(target=worker, args=(w,)) for w in range(8)]
+        # Daemons: a failure below must not leave them running and the test hanging.
+        workers = [threading.Thread(target=worker, args=(w,), daemon=True) for w in range(8)]
         for t in workers:
             t.start()
         time.sleep(2)
@@ -257,6 +274,7 @@ def main() -> int:
         time.sleep(2)
         instances[1].start()
         instances[1].ready()
+        configure()
         time.sleep(2)
         stop.set()
         for t in workers:

@@ -153,6 +153,15 @@ class Instance:
         while time.time() < deadline:
             if call(self.port, "GET", "/readyz")[0] == 200:
                 return
+            if self.proc.poll() is not None:
+                with open(os.path.join(self.dir, "server.log"), errors="replace") as log:
+                    lines = log.readlines()
+                # A restart can find its port taken by another process's outgoing connection
+                # (the ports are from the ephemeral range): it comes back on another one.
+                if lines and "Address already in use" in lines[-1]:
+                    self.port = free_port()
+                    return self.start()
+                raise SystemExit(f"instance {self.n} exited; the end of its log:\n{''.join(lines[-25:])}")
             time.sleep(0.1)
         raise SystemExit(f"instance {self.n} did not become ready; see {self.dir}/server.log")
 
@@ -193,8 +202,8 @@ def main() -> int:
         db_args = ["--database-url", url] if url else ["--data-dir", instances[0].dir]
         admin = subprocess.run([BIN, "admin", "create-api-key", "--role", "admin", "--name", "webhooks", *db_args],
                                check=True, capture_output=True, text=True).stdout.strip()
-        port = instances[0].port
-        api = lambda method, path, body=None, at=port: call(at, method, f"/api/v1{path}", body, admin)  # noqa: E731
+        # The first instance's port as it is now (a restart may move it).
+        api = lambda method, path, body=None, at=None: call(at or instances[0].port, method, f"/api/v1{path}", body, admin)  # noqa: E731
 
         # 5a. A private address is refused where the configuration does not allow it.
         strict = Instance(9, None, config_file("strict.toml", False))
