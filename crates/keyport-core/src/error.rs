@@ -260,6 +260,26 @@ error_codes! {
     SsoTokenInvalid = ("sso_token_invalid", 401, Client,
         "The single sign-on token is not accepted: {reason}.",
         "Das Single-Sign-on-Token wird nicht akzeptiert: {reason}."),
+    /// A release cannot make this change in its state.
+    ReleaseState = ("release_state", 409, Client,
+        "Release {version} is {state}: {reason}.",
+        "Release {version} ist im Zustand {state}: {reason}."),
+    /// No license of the customer entitles them to this release.
+    NotEntitled = ("not_entitled", 403, Client,
+        "None of your licenses entitles you to {product} {version}: {reason}.",
+        "Keine Ihrer Lizenzen berechtigt Sie zu {product} {version}: {reason}."),
+    /// A download link is forged, expired or for another file.
+    DownloadLinkInvalid = ("download_link_invalid", 403, Client,
+        "This download link is not valid: {reason}; get a new one from the list of downloads.",
+        "Dieser Download-Link ist ungültig: {reason}; holen Sie einen neuen aus der Liste der Downloads."),
+    /// A download's `Range` lies beyond the file.
+    RangeNotSatisfiable = ("range_not_satisfiable", 416, Client,
+        "The requested range lies beyond the end of the file ({size} bytes).",
+        "Der angefragte Bereich liegt hinter dem Ende der Datei ({size} Bytes)."),
+    /// An uploaded file's SHA-256 is not the one the uploader announced.
+    HashMismatch = ("hash_mismatch", 422, Client,
+        "The uploaded file's SHA-256 is {actual}, not {expected} as announced; nothing was stored.",
+        "Die SHA-256-Prüfsumme der hochgeladenen Datei ist {actual}, nicht {expected} wie angekündigt; es wurde nichts gespeichert."),
     /// The caller did not authenticate, or the credentials are wrong.
     Unauthorized = ("unauthorized", 401, Client,
         "Authentication is required, or the credentials are not valid.",

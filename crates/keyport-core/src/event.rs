@@ -148,11 +148,32 @@ pub enum EventKind {
     WebhookSecretRotated,
     /// Keyport disabled a webhook endpoint that failed for a whole retry window.
     WebhookEndpointDisabled,
+    /// A release was created as a draft.
+    ReleaseCreated,
+    /// A release was published.
+    ReleasePublished,
+    /// A release was yanked (withdrawn).
+    ReleaseYanked,
+    /// A draft release was deleted.
+    ReleaseDeleted,
+    /// A release's staged rollout percentage changed.
+    ReleaseRolloutChanged,
+    /// An artifact was uploaded to a draft release.
+    ArtifactAdded,
+    /// An artifact was deleted from a draft release.
+    ArtifactDeleted,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 34] = [
+    pub const ALL: [EventKind; 41] = [
+        EventKind::ReleaseCreated,
+        EventKind::ReleasePublished,
+        EventKind::ReleaseYanked,
+        EventKind::ReleaseDeleted,
+        EventKind::ReleaseRolloutChanged,
+        EventKind::ArtifactAdded,
+        EventKind::ArtifactDeleted,
         EventKind::WebhookEndpointCreated,
         EventKind::WebhookEndpointUpdated,
         EventKind::WebhookEndpointDeleted,
@@ -226,6 +247,13 @@ impl EventKind {
             EventKind::WebhookEndpointDeleted => "webhook_endpoint_deleted",
             EventKind::WebhookSecretRotated => "webhook_secret_rotated",
             EventKind::WebhookEndpointDisabled => "webhook_endpoint_disabled",
+            EventKind::ReleaseCreated => "release_created",
+            EventKind::ReleasePublished => "release_published",
+            EventKind::ReleaseYanked => "release_yanked",
+            EventKind::ReleaseDeleted => "release_deleted",
+            EventKind::ReleaseRolloutChanged => "release_rollout_changed",
+            EventKind::ArtifactAdded => "artifact_added",
+            EventKind::ArtifactDeleted => "artifact_deleted",
         }
     }
 

@@ -34,6 +34,8 @@ pub enum FileKind {
     CheckIn,
     /// Sent when a session of use starts, goes on or ends.
     UsageReport,
+    /// Sent when the software asks which update there is for it.
+    UpdateCheck,
 }
 
 impl FileKind {
@@ -46,6 +48,7 @@ impl FileKind {
             FileKind::DeactivationProof => "KEYPORT DEACTIVATION PROOF",
             FileKind::CheckIn => "KEYPORT CHECK-IN",
             FileKind::UsageReport => "KEYPORT USAGE REPORT",
+            FileKind::UpdateCheck => "KEYPORT UPDATE CHECK",
         }
     }
 
@@ -58,6 +61,7 @@ impl FileKind {
             FileKind::DeactivationProof => "keyport-deactivation-proof",
             FileKind::CheckIn => "keyport-checkin",
             FileKind::UsageReport => "keyport-usage-report",
+            FileKind::UpdateCheck => "keyport-update-check",
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod mail;
 pub mod net;
 pub mod order;
 pub mod phrases;
+pub mod release;
 pub mod rules;
 pub mod text;
 pub mod ticket;

@@ -31,6 +31,59 @@ pub fn german(fact: &str) -> Option<String> {
 
 /// Fixed phrases: resources, fields' reasons.
 const WORDS: &[(&str, &str)] = &[
+    ("release", "Release"),
+    ("artifact", "Artefakt"),
+    ("draft", "Entwurf"),
+    ("published", "veröffentlicht"),
+    ("yanked", "zurückgezogen"),
+    (
+        "only a draft can be changed; publish a new release instead",
+        "nur ein Entwurf kann geändert werden; veröffentlichen Sie stattdessen ein neues Release",
+    ),
+    (
+        "a release needs at least one artifact before it is published",
+        "ein Release braucht mindestens ein Artefakt, bevor es veröffentlicht wird",
+    ),
+    (
+        "a yanked release cannot be published again",
+        "ein zurückgezogenes Release kann nicht erneut veröffentlicht werden",
+    ),
+    ("a draft is deleted, not yanked", "ein Entwurf wird gelöscht, nicht zurückgezogen"),
+    ("a yanked release is offered to no one", "ein zurückgezogenes Release wird niemandem angeboten"),
+    ("you hold no license of this product", "Sie besitzen keine Lizenz dieses Produkts"),
+    ("your license of this product was revoked", "Ihre Lizenz dieses Produkts wurde widerrufen"),
+    (
+        "your license ended before this release was published; renew it to get it",
+        "Ihre Lizenz endete vor der Veröffentlichung dieses Release; verlängern Sie sie, um es zu erhalten",
+    ),
+    (
+        "your licenses cover other versions of this product; an upgrade is needed",
+        "Ihre Lizenzen gelten für andere Versionen dieses Produkts; ein Upgrade ist nötig",
+    ),
+    ("it was not made by this service", "er wurde nicht von diesem Dienst erstellt"),
+    ("it was made for another file", "er wurde für eine andere Datei erstellt"),
+    ("it has expired", "er ist abgelaufen"),
+    ("must be a semantic version such as 5.2.0", "muss eine semantische Version wie 5.2.0 sein"),
+    (
+        "must be 1 to 32 lower-case letters, digits or '-'",
+        "muss aus 1 bis 32 Kleinbuchstaben, Ziffern oder '-' bestehen",
+    ),
+    ("must be windows, macos or linux", "muss windows, macos oder linux sein"),
+    (
+        "must be 1 to 16 lower-case letters, digits or '_'",
+        "muss aus 1 bis 16 Kleinbuchstaben, Ziffern oder '_' bestehen",
+    ),
+    (
+        "must be 1 to 4 numbers separated by dots, such as 10.0",
+        "muss aus 1 bis 4 durch Punkte getrennten Zahlen bestehen, etwa 10.0",
+    ),
+    (
+        "must be 1 to 200 characters without '/', '\\', '\"' or control characters",
+        "muss 1 bis 200 Zeichen lang sein, ohne '/', '\\', '\"' oder Steuerzeichen",
+    ),
+    ("must be a media type such as application/zip", "muss ein Medientyp wie application/zip sein"),
+    ("must be 64 hexadecimal digits", "muss aus 64 hexadezimalen Ziffern bestehen"),
+    ("must be draft, published or yanked", "muss draft, published oder yanked sein"),
     ("webhook endpoint", "Webhook-Endpunkt"),
     ("webhook delivery", "Webhook-Zustellung"),
     ("is not a webhook signing secret", "ist kein Signaturgeheimnis für Webhooks"),

@@ -67,6 +67,8 @@ pub struct RestState {
     pub identity: Identity,
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Releases' files (none: the release endpoints answer `unavailable`).
+    delivery: Option<crate::delivery::Delivery>,
 }
 
 impl RestState {
@@ -84,6 +86,21 @@ impl RestState {
             identity,
             encoding: EncodingKey::from_secret(&secret),
             decoding: DecodingKey::from_secret(&secret),
+            delivery: None,
+        })
+    }
+
+    /// The same state serving releases' files from `delivery`.
+    pub fn with_delivery(mut self, delivery: crate::delivery::Delivery) -> RestState {
+        self.delivery = Some(delivery);
+        self
+    }
+
+    /// Releases' files; `unavailable` when this instance has no artifact storage.
+    pub fn delivery(&self) -> Result<&crate::delivery::Delivery, ApiError> {
+        self.delivery.as_ref().ok_or_else(|| {
+            tracing::error!("no artifact storage is configured");
+            ApiError::new(keyport_core::ErrorCode::Unavailable)
         })
     }
 

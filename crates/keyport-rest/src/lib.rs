@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod auth;
+pub mod delivery;
 pub mod idempotency;
 pub mod input;
 pub mod methods;
@@ -17,6 +18,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::{AppExt, scope};
 
 pub use auth::{Identity, Principal, RestState};
+pub use delivery::Delivery;
 pub use keyport_store::Limits;
 pub use problem::{ApiError, Problem};
 
@@ -60,8 +62,10 @@ pub async fn run<T: Send + 'static>(
         (name = "support", description = "Support actions on licenses and tickets"),
         (name = "events", description = "The event log"),
         (name = "admin", description = "API keys"),
-        (name = "field", description = "The licensed software in the field: check-ins, usage sessions, demos"),
+        (name = "field", description = "The licensed software in the field: check-ins, usage sessions, demos, update checks"),
         (name = "webhooks", description = "Webhook endpoints and their deliveries (Standard Webhooks)"),
+        (name = "releases", description = "Releases of products and their files (artifacts), for staff"),
+        (name = "downloads", description = "Following a download link (no login: the link is the permission)"),
     ),
     servers((url = "/", description = "This Keyport server; every path starts with /api/v1")),
     modifiers(&SecuritySchemes)

@@ -250,3 +250,21 @@ pub enum WriteProblems {
     #[response(status = 429, content_type = "application/problem+json")]
     TooMany(Problem),
 }
+
+/// The problems a download link can answer with.
+#[derive(utoipa::IntoResponses)]
+pub enum DownloadProblems {
+    /// The `token` parameter is missing.
+    #[response(status = 422, content_type = "application/problem+json")]
+    Invalid(Problem),
+    /// The link is forged, expired or for another file (`download_link_invalid`), or its
+    /// holder is not entitled to the release any more (`not_entitled`).
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// No such file.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    /// The `Range` lies beyond the file's end.
+    #[response(status = 416, content_type = "application/problem+json")]
+    RangeNotSatisfiable(Problem),
+}

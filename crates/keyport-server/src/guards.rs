@@ -112,6 +112,21 @@ pub async fn guard(
         return Ok(req.into_response(problem_response(&error, Lang::En)));
     };
     let payload = req.take_payload();
+    // An artifact upload (gigabytes) streams on to its handler; no chunk may take longer
+    // than the body deadline to come.
+    if streams_body(&req) {
+        req.set_payload(with_idle_deadline(payload, guards.body_timeout));
+        let _admitted = match guards.admit() {
+            Some(admitted) => admitted,
+            None => {
+                metrics::counter!("keyport_http_overload_refused_total").increment(1);
+                return Ok(
+                    req.into_response(problem_response(&CoreError::new(ErrorCode::Unavailable), Lang::En))
+                );
+            }
+        };
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
     let deadline = tokio::time::Instant::now() + guards.body_timeout;
     match tokio::time::timeout_at(deadline, read_body(payload, guards.body_limit)).await {
         Ok(Ok(body)) => req.set_payload(Payload::from(body)),
@@ -161,6 +176,30 @@ async fn read_body(mut payload: Payload, limit: usize) -> Result<Bytes, Payload>
         }
     }
     Ok(body.freeze())
+}
+
+/// Whether the request is an artifact upload, whose body streams to its handler.
+fn streams_body(req: &ServiceRequest) -> bool {
+    let path = req.path();
+    req.method() == actix_web::http::Method::POST
+        && path.starts_with("/api/v1/releases/")
+        && path.trim_end_matches('/').ends_with("/artifacts")
+}
+
+/// The payload, cut with an error when one chunk takes longer than `idle` to come.
+fn with_idle_deadline(payload: Payload, idle: Duration) -> Payload {
+    let stream = futures_util::stream::unfold(Some(payload), move |state| async move {
+        let mut payload = state?;
+        match tokio::time::timeout(idle, payload.next()).await {
+            Ok(Some(item)) => Some((item, Some(payload))),
+            Ok(None) => None,
+            Err(_) => {
+                let late = std::io::Error::new(std::io::ErrorKind::TimedOut, "the body stalled");
+                Some((Err(actix_web::error::PayloadError::Io(late)), None))
+            }
+        }
+    });
+    Payload::Stream { payload: Box::pin(stream) }
 }
 
 /// The payload, cut with an error when `deadline` passes before it ends.

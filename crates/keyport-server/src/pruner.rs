@@ -36,6 +36,7 @@ pub async fn prune_all(store: &Store, retention: Retention) {
                     pruned.usage_days,
                     pruned.idle_sessions,
                     pruned.webhook_deliveries,
+                    pruned.downloads,
                 ]
                 .iter()
                 .any(|n| i64::try_from(*n).unwrap_or(i64::MAX) >= BATCH);

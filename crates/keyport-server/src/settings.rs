@@ -67,6 +67,114 @@ pub struct Settings {
     /// Webhook deliveries.
     #[serde(default)]
     pub webhooks: WebhookSettings,
+    /// Where releases' files are stored, and how they are handed out.
+    #[serde(default)]
+    pub artifacts: ArtifactSettings,
+}
+
+/// Where releases' files are stored (`[artifacts]`), and how they are handed out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArtifactSettings {
+    /// `file` (under `path`) or `s3` (the `[artifacts.s3]` section).
+    pub storage: String,
+    /// The folder of `file` storage; `<data_dir>/artifacts` when absent.
+    pub path: Option<PathBuf>,
+    /// The largest artifact taken, in bytes (4 GiB; S3 copies objects of at most 5 GB).
+    pub max_upload_bytes: u64,
+    /// How long a download link works, in minutes.
+    pub link_minutes: u32,
+    /// S3-compatible object storage.
+    pub s3: Option<S3Settings>,
+}
+
+impl Default for ArtifactSettings {
+    fn default() -> Self {
+        ArtifactSettings {
+            storage: "file".to_owned(),
+            path: None,
+            max_upload_bytes: keyport_rest::delivery::DEFAULT_MAX_UPLOAD,
+            link_minutes: 10,
+            s3: None,
+        }
+    }
+}
+
+/// S3-compatible object storage (`[artifacts.s3]`). Credentials may instead come from the
+/// environment as the AWS tools read them (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// The bucket (it must exist).
+    pub bucket: String,
+    /// The region.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// The endpoint of an S3-compatible server (MinIO, Ceph, ...); AWS when absent.
+    pub endpoint: Option<String>,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// Secret access key (never logged).
+    pub secret_access_key: Option<String>,
+    /// Whether an `http://` endpoint is allowed.
+    #[serde(default)]
+    pub allow_http: bool,
+    /// A prefix for Keyport's objects in the bucket.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
+fn default_prefix() -> String {
+    "keyport".to_owned()
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "<redacted>"))
+            .field("allow_http", &self.allow_http)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// The artifact storage and download settings, with the storage opened.
+    pub fn delivery(&self) -> anyhow::Result<keyport_rest::Delivery> {
+        let a = &self.artifacts;
+        let storage = match (a.storage.as_str(), &a.s3) {
+            ("file", _) => {
+                let path = a.path.clone().unwrap_or_else(|| self.data_dir.join("artifacts"));
+                keyport_artifacts::ArtifactStorage::local(&path)?
+            }
+            ("s3", Some(s3)) => keyport_artifacts::ArtifactStorage::s3(&keyport_artifacts::S3Options {
+                bucket: s3.bucket.clone(),
+                region: s3.region.clone(),
+                endpoint: s3.endpoint.clone(),
+                access_key_id: s3.access_key_id.clone(),
+                secret_access_key: s3.secret_access_key.clone(),
+                allow_http: s3.allow_http,
+                prefix: s3.prefix.clone(),
+            })?,
+            ("s3", None) => anyhow::bail!("artifacts.storage = \"s3\" needs an [artifacts.s3] section"),
+            (other, _) => anyhow::bail!("artifacts.storage must be \"file\" or \"s3\", not \"{other}\""),
+        };
+        tracing::info!(storage = %storage.describe(), "artifact storage");
+        Ok(keyport_rest::Delivery {
+            storage,
+            max_upload_bytes: a.max_upload_bytes.max(1),
+            link_ttl: chrono::Duration::minutes(i64::from(a.link_minutes.clamp(1, 7 * 24 * 60))),
+            public_url: self.public_url.clone(),
+        })
+    }
 }
 
 /// How webhook deliveries are sent.
@@ -173,6 +281,9 @@ pub struct RetentionSettings {
     /// Webhook deliveries and their attempts, in days from their creation (or last resend).
     #[serde(default = "default_webhook_delivery_days")]
     pub webhook_delivery_days: u32,
+    /// Completed downloads (for the analytics), in days from their time.
+    #[serde(default = "default_usage_days")]
+    pub download_days: u32,
     /// Seconds between pruning passes.
     pub prune_every_seconds: u32,
 }
@@ -187,6 +298,7 @@ impl Default for RetentionSettings {
             failed_mail_days: 90,
             usage_days: default_usage_days(),
             webhook_delivery_days: default_webhook_delivery_days(),
+            download_days: default_usage_days(),
             prune_every_seconds: 300,
         }
     }
@@ -214,6 +326,7 @@ impl RetentionSettings {
             rate_counters: longest_window.max(Duration::hours(24)),
             usage_days: Duration::days(i64::from(self.usage_days.max(1))),
             webhook_deliveries: Duration::days(i64::from(self.webhook_delivery_days.max(1))),
+            downloads: Duration::days(i64::from(self.download_days.max(1))),
         }
     }
 }
@@ -328,6 +441,7 @@ impl Default for Settings {
             http: HttpSettings::default(),
             metrics_token: None,
             webhooks: WebhookSettings::default(),
+            artifacts: ArtifactSettings::default(),
         }
     }
 }
@@ -351,6 +465,7 @@ impl std::fmt::Debug for Settings {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("http", &self.http)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
+            .field("artifacts", &self.artifacts)
             .finish()
     }
 }

@@ -39,6 +39,8 @@ pub struct Application {
     port: u16,
     server: Server,
     workers: Option<Workers>,
+    /// The artifact folder of [`Application::with_store`], removed with the application.
+    _artifacts: Option<tempfile::TempDir>,
 }
 
 /// How the server meets its clients.
@@ -51,6 +53,8 @@ struct Front {
     head_timeout: Duration,
     /// The sandbox's own endpoints, in `keyport sandbox` only.
     sandbox: Option<web::Data<crate::sandbox::Sandbox>>,
+    /// Releases' files.
+    delivery: Option<keyport_rest::Delivery>,
 }
 
 impl Default for Front {
@@ -69,6 +73,7 @@ impl Default for Front {
             ),
             head_timeout: Duration::from_millis(http.head_timeout_ms),
             sandbox: None,
+            delivery: None,
         }
     }
 }
@@ -127,6 +132,7 @@ impl Application {
             ),
             head_timeout: Duration::from_millis(settings.http.head_timeout_ms.max(1)),
             sandbox,
+            delivery: Some(settings.delivery()?),
         };
         let mut app = Application::serve(listener, store.clone(), front)?;
         let webhooks =
@@ -144,17 +150,27 @@ impl Application {
 
     /// Serves an opened store on a bound listener with default identity settings and no
     /// mail worker (mails stay in the outbox); the WSDL names the request's host.
+    /// Releases' files go to a temporary folder removed with the application.
     pub fn with_store(listener: TcpListener, store: Store) -> anyhow::Result<Application> {
-        Application::serve(listener, store, Front::default())
+        let folder = tempfile::tempdir()?;
+        let storage = keyport_artifacts::ArtifactStorage::local(&folder.path().join("artifacts"))?;
+        let front = Front { delivery: Some(keyport_rest::Delivery::new(storage, None)), ..Front::default() };
+        let mut app = Application::serve(listener, store, front)?;
+        app._artifacts = Some(folder);
+        Ok(app)
     }
 
     fn serve(listener: TcpListener, store: Store, front: Front) -> anyhow::Result<Application> {
-        let Front { metrics, public_url, identity, trusted, guards, head_timeout, sandbox } = front;
+        let Front { metrics, public_url, identity, trusted, guards, head_timeout, sandbox, delivery } = front;
         let (trusted, guards, metrics) =
             (web::Data::new(trusted), web::Data::new(guards), web::Data::new(metrics));
         let port = listener.local_addr()?.port();
         let (links, demo) = (identity.links.clone(), identity.demo.clone());
-        let rest = web::Data::new(RestState::with_identity(store.clone(), identity)?);
+        let mut rest = RestState::with_identity(store.clone(), identity)?;
+        if let Some(delivery) = delivery {
+            rest = rest.with_delivery(delivery);
+        }
+        let rest = web::Data::new(rest);
         let soap = web::Data::new(SoapState { store: store.clone(), public_url, links, demo });
         let store = web::Data::new(store);
         let openapi = keyport_rest::openapi();
@@ -202,7 +218,7 @@ impl Application {
         .client_request_timeout(head_timeout)
         .listen(listener)?
         .run();
-        Ok(Application { port, server, workers: None })
+        Ok(Application { port, server, workers: None, _artifacts: None })
     }
 
     /// The port the server listens on.

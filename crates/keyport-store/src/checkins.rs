@@ -19,7 +19,7 @@ use crate::{CheckInOutcome, SessionOutcome, Store, StoreResult, stored_time, utc
 /// The license of the activation a statement names, loaded, when the statement's key is
 /// that activation's machine's; anything else (an unknown license or activation, another
 /// key) answers like an unknown activation, so a statement reveals nothing about others.
-fn signed_license(
+pub(crate) fn signed_license(
     conn: &mut DbConn,
     activation: Uuid,
     license: Uuid,

@@ -7,8 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 
 use crate::schema::{
-    idempotency_keys, one_time_tokens, outbox, rate_counters, sessions, usage_days, webhook_attempts,
-    webhook_deliveries, webhook_endpoints,
+    downloads, idempotency_keys, one_time_tokens, outbox, rate_counters, sessions, usage_days,
+    webhook_attempts, webhook_deliveries, webhook_endpoints,
 };
 use crate::{Store, StoreResult, stored_time};
 
@@ -33,6 +33,8 @@ pub struct Retention {
     /// within its retry window (a day); one never sent because its endpoint stayed disabled
     /// goes too, one still waiting for an enabled endpoint never.
     pub webhook_deliveries: Duration,
+    /// Completed downloads (what the analytics count), from their time.
+    pub downloads: Duration,
 }
 
 impl Default for Retention {
@@ -46,6 +48,7 @@ impl Default for Retention {
             rate_counters: Duration::hours(24),
             usage_days: Duration::days(730),
             webhook_deliveries: Duration::days(30),
+            downloads: Duration::days(730),
         }
     }
 }
@@ -69,6 +72,8 @@ pub struct Pruned {
     pub idle_sessions: usize,
     /// Webhook deliveries done (with their attempts).
     pub webhook_deliveries: usize,
+    /// Completed downloads.
+    pub downloads: usize,
 }
 
 impl Pruned {
@@ -82,11 +87,12 @@ impl Pruned {
             + self.usage_days
             + self.idle_sessions
             + self.webhook_deliveries
+            + self.downloads
     }
 }
 
 /// The tables whose size an operator watches, for `keyport admin storage`.
-pub const COUNTED_TABLES: [&str; 17] = [
+pub const COUNTED_TABLES: [&str; 18] = [
     "customers",
     "tickets",
     "licenses",
@@ -104,6 +110,7 @@ pub const COUNTED_TABLES: [&str; 17] = [
     "usage_days",
     "webhook_deliveries",
     "webhook_attempts",
+    "downloads",
 ];
 
 #[derive(QueryableByName)]
@@ -203,6 +210,14 @@ impl Store {
             Ok(diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&old)))
                 .execute(conn)?)
         })?;
+        let downloads = self.write(|conn| {
+            let old: Vec<String> = downloads::table
+                .filter(downloads::at.lt(cutoff(retention.downloads)))
+                .select(downloads::id)
+                .limit(batch)
+                .load(conn)?;
+            Ok(diesel::delete(downloads::table.filter(downloads::id.eq_any(&old))).execute(conn)?)
+        })?;
         let idle_sessions = self.close_idle_sessions(now, batch)?;
         // Accounts a previous release wrote beside this one (during an upgrade) get their
         // folded names for search here.
@@ -216,6 +231,7 @@ impl Store {
             usage_days,
             idle_sessions,
             webhook_deliveries,
+            downloads,
         })
     }
 

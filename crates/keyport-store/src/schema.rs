@@ -262,6 +262,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_attempts,
     webhook_feed,
     event_feed,
+    releases,
+    artifacts,
+    downloads,
 );
 
 diesel::table! {
@@ -411,3 +414,54 @@ diesel::table! {
 
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
+
+diesel::table! {
+    releases (id) {
+        id -> Text,
+        product_id -> Text,
+        version -> Text,
+        major -> Integer,
+        channel -> Text,
+        notes_en -> Text,
+        notes_de -> Text,
+        state -> Text,
+        rollout_percent -> Integer,
+        keep_downloadable -> Bool,
+        yank_reason -> Nullable<Text>,
+        published_at -> Nullable<Timestamp>,
+        yanked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    artifacts (id) {
+        id -> Text,
+        release_id -> Text,
+        os -> Text,
+        arch -> Text,
+        file_name -> Text,
+        media_type -> Text,
+        size -> BigInt,
+        sha256 -> Text,
+        min_os_version -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    downloads (id) {
+        id -> Text,
+        artifact_id -> Text,
+        release_id -> Text,
+        customer_id -> Nullable<Text>,
+        ticket_id -> Nullable<Text>,
+        activation_id -> Nullable<Text>,
+        os -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::joinable!(releases -> products (product_id));
+diesel::joinable!(artifacts -> releases (release_id));
+diesel::joinable!(downloads -> artifacts (artifact_id));

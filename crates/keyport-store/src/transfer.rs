@@ -13,7 +13,7 @@ use crate::db::DbConn;
 use crate::{Backend, Store, StoreError, StoreResult};
 
 /// Every table, parents before the tables that refer to them.
-pub const TABLES: [&str; 27] = [
+pub const TABLES: [&str; 30] = [
     "products",
     "rule_sets",
     "items",
@@ -41,6 +41,9 @@ pub const TABLES: [&str; 27] = [
     "webhook_endpoints",
     "webhook_deliveries",
     "webhook_attempts",
+    "releases",
+    "artifacts",
+    "downloads",
 ];
 
 /// The format's version, in the header line.

@@ -9,6 +9,7 @@ mod field;
 mod hostile;
 mod licenses;
 mod orders;
+mod releases;
 mod reliability;
 mod rest;
 mod rest_access;

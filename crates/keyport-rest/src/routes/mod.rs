@@ -8,6 +8,7 @@ mod field;
 mod identity;
 mod me;
 mod orders;
+mod releases;
 mod sessions;
 mod support;
 mod webhooks;
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     api_keys::configure(cfg);
     field::configure(cfg);
     webhooks::configure(cfg);
+    releases::configure(cfg);
 }
 
 /// Roles that may read the catalog.

@@ -1,0 +1,3 @@
+DROP TABLE downloads;
+DROP TABLE artifacts;
+DROP TABLE releases;
