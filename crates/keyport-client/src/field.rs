@@ -170,3 +170,80 @@ pub fn session(home: &Home, machine: &Machine, action: &SessionAction) -> Result
     }
     Ok(())
 }
+
+/// The update the server offers for the installed license, if any (and says so).
+fn offered(
+    home: &Home,
+    machine: &Machine,
+    field: &Field,
+    channel: Option<&str>,
+) -> Result<(Server, Option<keyport_api::OfferedRelease>), ClientError> {
+    let (_, claims) = installed(home, machine, field.license)?;
+    let server = Server::new(&field.server);
+    let report = client_report(&field.app_version);
+    let answer = server.update_check(&machine.update_check(&claims, &report, channel)?)?;
+    let Some(product) = answer.products.into_iter().next() else {
+        println!("no release of {} is offered for {} {}", claims.product, report.os, report.arch);
+        return Ok((server, None));
+    };
+    if let Some(upgrade) = &product.upgrade {
+        println!("{} {} exists: {}", product.product, upgrade.version, upgrade.message);
+    }
+    match (product.latest, product.update_available) {
+        (Some(latest), true) => {
+            let file = &latest.artifact.artifact;
+            println!(
+                "update available: {} {} (installed {}): {} ({} bytes)",
+                product.product, latest.version, field.app_version, file.file_name, file.size
+            );
+            Ok((server, Some(latest)))
+        }
+        (Some(_) | None, _) => {
+            println!(
+                "up to date: {} {} is the newest release offered here",
+                product.product, field.app_version
+            );
+            Ok((server, None))
+        }
+    }
+}
+
+/// `keyport-client update-check`.
+pub fn update_check(
+    home: &Home,
+    machine: &Machine,
+    field: &Field,
+    channel: Option<&str>,
+) -> Result<(), ClientError> {
+    offered(home, machine, field, channel).map(drop)
+}
+
+/// `keyport-client download`.
+pub fn download(
+    home: &Home,
+    machine: &Machine,
+    field: &Field,
+    channel: Option<&str>,
+    out: &std::path::Path,
+) -> Result<(), ClientError> {
+    let (server, Some(latest)) = offered(home, machine, field, channel)? else {
+        return Ok(());
+    };
+    // The keys the manifest must be signed with: those kept here, else the server's (kept).
+    let jwks = match home.jwks() {
+        Ok(jwks) if keyport_client::download::verified_manifest(&latest, &jwks).is_ok() => jwks,
+        Ok(_) | Err(_) => {
+            let jwks = server.jwks()?;
+            home.save_jwks(&jwks)?;
+            jwks
+        }
+    };
+    let manifest = keyport_client::download::verified_manifest(&latest, &jwks)?;
+    let path = keyport_client::download::download(&server, &latest, &manifest, out)?;
+    println!(
+        "downloaded {} (SHA-256 {} verified against the signed manifest)",
+        path.display(),
+        manifest.sha256
+    );
+    Ok(())
+}

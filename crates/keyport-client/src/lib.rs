@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod download;
 pub mod home;
 pub mod server;
 
@@ -118,6 +119,24 @@ impl Machine {
             machine_key: self.key.to_string(),
             at_ms: at.timestamp_millis(),
             queued,
+            report: report.clone(),
+        };
+        Ok(files::write(&statement, &self.seed)?)
+    }
+
+    /// An update check for the installed license, signed by this machine now.
+    pub fn update_check(
+        &self,
+        claims: &CertificateClaims,
+        report: &ClientReport,
+        channel: Option<&str>,
+    ) -> Result<String, ClientError> {
+        let statement = keyport_core::release::UpdateCheck {
+            activation_id: claims.jti,
+            license_id: claims.sub,
+            machine_key: self.key.to_string(),
+            at_ms: Utc::now().timestamp_millis(),
+            channel: channel.map(str::to_owned),
             report: report.clone(),
         };
         Ok(files::write(&statement, &self.seed)?)

@@ -146,6 +146,30 @@ enum Command {
         #[arg(long)]
         language: Option<String>,
     },
+    /// Ask the server whether there is an update of the installed product for this OS and
+    /// architecture (a statement signed by the machine key; no login).
+    UpdateCheck {
+        /// The server, the license and the installed version.
+        #[command(flatten)]
+        field: Field,
+        /// The channel (`stable` when absent; others also get stable releases).
+        #[arg(long)]
+        channel: Option<String>,
+    },
+    /// Download the update the server offers into a folder: its signed manifest is verified,
+    /// a broken download is resumed, and a file whose SHA-256 or size is not the manifest's
+    /// is removed and refused.
+    Download {
+        /// The server, the license and the installed version.
+        #[command(flatten)]
+        field: Field,
+        /// The channel (`stable` when absent).
+        #[arg(long)]
+        channel: Option<String>,
+        /// Where the file goes.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Verify the installed certificate offline.
     Verify {
         /// Which license [default: the only one installed].
@@ -295,6 +319,12 @@ fn run(cli: Cli) -> Result<(), ClientError> {
         }
         Command::Checkin { field } => field::check_in(&home, &machine, &field)?,
         Command::Session { action } => field::session(&home, &machine, &action)?,
+        Command::UpdateCheck { field, channel } => {
+            field::update_check(&home, &machine, &field, channel.as_deref())?;
+        }
+        Command::Download { field, channel, out } => {
+            field::download(&home, &machine, &field, channel.as_deref(), &out)?;
+        }
         Command::Demo { server, email, language } => {
             let server = Server::new(&server);
             let demo = server.demo(&cli.product, &email, language.as_deref(), &machine)?;

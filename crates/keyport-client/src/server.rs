@@ -156,6 +156,44 @@ impl Server {
         self.call("POST", "/api/v1/checkins", None, Some(&body))
     }
 
+    /// Sends a signed update check (no login needed).
+    pub fn update_check(&self, proof: &str) -> Result<keyport_api::UpdatesView, ClientError> {
+        let body = SignedReportRequest { proof: proof.to_owned() };
+        self.call("POST", "/api/v1/update-checks", None, Some(&body))
+    }
+
+    /// Fetches `url` (a download link) into `file`, from byte `from` on when it is not 0
+    /// (`If-Range: etag`, so a changed file starts over). Answers whether the file was
+    /// appended to (206) rather than written from its start (200).
+    pub fn fetch(
+        &self,
+        url: &str,
+        from: u64,
+        etag: &str,
+        file: &mut std::fs::File,
+    ) -> Result<bool, ClientError> {
+        let mut request = self.http.get(url).timeout(std::time::Duration::from_secs(24 * 3600));
+        if from > 0 {
+            request = request.header("Range", format!("bytes={from}-")).header("If-Range", etag);
+        }
+        let mut response = request.send().map_err(|e| ClientError::Network(e.to_string()))?;
+        let status = response.status().as_u16();
+        if !matches!(status, 200 | 206) {
+            let text = response.text().map_err(|e| ClientError::Network(e.to_string()))?;
+            return Err(match serde_json::from_str::<Problem>(&text) {
+                Ok(problem) => ClientError::Server { code: problem.code, detail: problem.detail },
+                Err(_) => ClientError::Network(format!("the download answered {status}")),
+            });
+        }
+        let appended = status == 206;
+        if !appended {
+            file.set_len(0).map_err(|e| ClientError::Io(e.to_string()))?;
+        }
+        std::io::Seek::seek(file, std::io::SeekFrom::End(0)).map_err(|e| ClientError::Io(e.to_string()))?;
+        response.copy_to(file).map_err(|e| ClientError::Network(format!("the download broke off: {e}")))?;
+        Ok(appended)
+    }
+
     /// Sends a signed usage report (no login needed).
     pub fn usage_report(&self, proof: &str) -> Result<SessionOutcome, ClientError> {
         let body = SignedReportRequest { proof: proof.to_owned() };

@@ -485,3 +485,78 @@ fn a_demo_is_asked_for_from_the_software_and_an_emergency_license_runs_beside_a_
         });
     });
 }
+
+#[test]
+fn updates_are_checked_downloads_resume_and_a_corrupted_file_is_refused_by_its_hash() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let sku = f.item(keyport_core::LicenseModel::Perpetual, keyport_tests::rules());
+            let product = sku.to_lowercase();
+            let ticket = f.order(&sku, 1).order.ticket_code;
+            let admin = keyport_tests::http::api_key(f, keyport_core::Role::Admin);
+            let bytes: Vec<u8> =
+                (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+            let created = api
+                .post("/api/v1/releases", Some(&admin), json!({"product": product, "version": "5.1.0"}))
+                .await;
+            let release = created.body["id"].as_str().unwrap().to_owned();
+            let arch = std::env::consts::ARCH;
+            let upload = reqwest::Client::new()
+                .post(format!(
+                    "{}/api/v1/releases/{release}/artifacts?os=linux&arch={arch}&file_name=cad-5.1.0.tar.gz",
+                    api.base
+                ))
+                .bearer_auth(&admin)
+                .body(bytes.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(upload.status().as_u16(), 201);
+            let published =
+                api.post(&format!("/api/v1/releases/{release}/publish"), Some(&admin), json!({})).await;
+            assert_eq!(published.status, 200);
+
+            let pc = Pc::new("pc-update");
+            assert!(pc.run(&["activate", "--server", &api.base, "--ticket", &ticket]).await.ok);
+            let field = ["--server", api.base.as_str(), "--app-version", "5.0.0"];
+            let check = pc.run(&[&["update-check"][..], &field[..]].concat()).await;
+            assert!(check.ok, "{}", check.stderr);
+            assert_eq!(
+                check.stdout.trim(),
+                format!(
+                    "update available: {product} 5.1.0 (installed 5.0.0): cad-5.1.0.tar.gz (3000000 bytes)"
+                )
+            );
+            let current = pc.run(&["update-check", "--server", &api.base, "--app-version", "5.1.0"]).await;
+            assert!(current.stdout.starts_with("up to date"), "{}", current.stdout);
+
+            // A download broken off after 1 MB whose first bytes were damaged: resumed, then
+            // refused by its hash, and nothing is left.
+            let out = pc.file("downloads");
+            std::fs::create_dir_all(&out).unwrap();
+            let part = out.join("cad-5.1.0.tar.gz.part");
+            let mut damaged = bytes[..1_000_000].to_vec();
+            damaged[10] ^= 0xff;
+            std::fs::write(&part, &damaged).unwrap();
+            let refused =
+                pc.run(&[&["download", "--out", &out.display().to_string()][..], &field[..]].concat()).await;
+            assert!(!refused.ok, "{}", refused.stdout);
+            assert!(
+                refused.stderr.contains("is not the one the signed manifest names"),
+                "{}",
+                refused.stderr
+            );
+            assert!(!part.exists() && !out.join("cad-5.1.0.tar.gz").exists());
+
+            // Broken off with the right first megabyte: resumed to the very file.
+            std::fs::write(&part, &bytes[..1_000_000]).unwrap();
+            let done =
+                pc.run(&[&["download", "--out", &out.display().to_string()][..], &field[..]].concat()).await;
+            assert!(done.ok, "{}", done.stderr);
+            assert!(done.stdout.contains("verified against the signed manifest"), "{}", done.stdout);
+            assert_eq!(std::fs::read(out.join("cad-5.1.0.tar.gz")).unwrap(), bytes);
+            assert!(!part.exists());
+        });
+    });
+}

@@ -182,6 +182,13 @@ pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
 
+impl Jwks {
+    /// The Ed25519 public key with this key id, if the set has it.
+    pub fn key(&self, kid: &str) -> Option<[u8; 32]> {
+        self.keys.iter().find(|k| k.kid == kid).and_then(Jwk::key)
+    }
+}
+
 fn invalid(reason: impl std::fmt::Display) -> CoreError {
     CoreError::new(ErrorCode::CertificateInvalid).with("reason", reason)
 }

@@ -31,6 +31,11 @@ pub fn german(fact: &str) -> Option<String> {
 
 /// Fixed phrases: resources, fields' reasons.
 const WORDS: &[(&str, &str)] = &[
+    ("it is not an update manifest", "es ist kein Update-Manifest"),
+    (
+        "it is signed by a key the server does not publish",
+        "es ist mit einem Schlüssel signiert, den der Server nicht veröffentlicht",
+    ),
     ("release", "Release"),
     ("artifact", "Artefakt"),
     ("draft", "Entwurf"),

@@ -644,6 +644,19 @@ pub fn sign_manifest(manifest: &UpdateManifest, kid: &str, seed: &[u8; 32]) -> R
     jws::sign(manifest, MANIFEST_TYP, Some(kid), seed)
 }
 
+/// Verifies an update manifest with the server's public keys: signed by a key of the set,
+/// of the manifest's type. Each refusal says why.
+pub fn verify_manifest(text: &str, jwks: &crate::certificate::Jwks) -> Result<UpdateManifest, CoreError> {
+    let refuse = |reason: &str| CoreError::new(ErrorCode::SignatureInvalid).with("reason", reason);
+    let parsed = jws::Unverified::parse(text)?;
+    if parsed.header.typ != MANIFEST_TYP {
+        return Err(refuse("it is not an update manifest"));
+    }
+    let kid = parsed.header.kid.clone().unwrap_or_default();
+    let key = jwks.key(&kid).ok_or_else(|| refuse("it is signed by a key the server does not publish"))?;
+    parsed.verify(&key)
+}
+
 /// "Which update is there for this machine?", signed by the machine key of its activation
 /// (no customer login). Read-only, so a repeated statement does no harm; it is taken within
 /// the check-in clock skew of its signing time.
