@@ -3,8 +3,9 @@
 # `keyport sandbox`:
 # - the web shop's pytest suite (zeep) starts a sandbox of its own with a fixed seed and
 #   checks its golden file;
-# - the ERP's node:test suite (the `soap` package) runs against a sandbox started as a
-#   service step, as examples/ci/github-actions.yml does.
+# - the ERP's node:test suite (the `soap` package) and the portal's download page (Python's
+#   urllib, PyJWT) run against a sandbox started as a service step, as
+#   examples/ci/github-actions.yml does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q -p keyport-server
@@ -41,4 +42,6 @@ set -a
 set +a
 curl -fsS "$KEYPORT_SANDBOX_URL/readyz" > /dev/null
 (cd examples/erp-node-soap && npm ci --no-audit --no-fund --loglevel=error && npm test)
-echo "examples: the shop (zeep) and ERP (soap) recipes passed against the sandbox"
+# A portal's download page: publish, list, download with a resume, manifest checked by PyJWT.
+.venv/bin/python examples/downloads-python/portal_downloads.py
+echo "examples: the shop (zeep), ERP (soap) and download page (urllib, PyJWT) recipes passed against the sandbox"

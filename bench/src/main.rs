@@ -1,6 +1,7 @@
 //! `keyport-bench`: Keyport's speed against the limits of its own parts, as ratios measured
 //! in one run. See the crate README.
 
+mod downloads;
 mod load;
 mod pgbench;
 mod report;
@@ -21,7 +22,9 @@ use crate::world::{Backend, World};
 struct Cli {
     /// Scenarios, comma-separated (healthz, activate-rest, webhooks-activate,
     /// activate-store, checkin, checkin-store, list-licenses, order-rest, order-soap,
-    /// serve-start, sandbox-start, pgbench), or `all`. `pgbench` (PostgreSQL's own
+    /// serve-start, sandbox-start, download, pgbench), or `all`. `download` measures
+    /// concurrent downloads of one artifact (1 GB; 8 MB with --quick) against Python's
+    /// `http.server` serving the same file. `pgbench` (PostgreSQL's own
     /// `pgbench -N` on a scratch database: the anchor) runs with `--backend postgres` only.
     scenario: String,
     /// The database.
@@ -44,7 +47,7 @@ struct Cli {
     out: Option<PathBuf>,
 }
 
-const SCENARIOS: [&str; 12] = [
+const SCENARIOS: [&str; 13] = [
     "pgbench",
     "healthz",
     "activate-rest",
@@ -57,6 +60,7 @@ const SCENARIOS: [&str; 12] = [
     "order-soap",
     "serve-start",
     "sandbox-start",
+    "download",
 ];
 
 #[tokio::main]
@@ -104,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
                 let runs = if cli.quick { 3 } else { 30 };
                 results.push((name.to_owned(), world.starts(name == "sandbox-start", runs).await?));
             }
+            "download" => results.extend(world.downloads(cli.concurrency, cli.quick).await?),
             _ => results.push((name.to_owned(), world.run(name, duration, cli.concurrency).await?)),
         }
         if let Some((label, stats)) = results.last() {

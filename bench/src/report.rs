@@ -110,6 +110,14 @@ fn ratios(settings: &Settings, results: &[(String, Stats)]) -> Vec<Ratio> {
     if lists.len() == 2 {
         ratio("list-licenses at the larger / at the smaller database", Some(lists[1]), Some(lists[0]), 0.8);
     }
+    // Downloads: Keyport's signed links against a plain static file server, same file, same
+    // clients, same run; and the memory of the server while they run.
+    ratio(
+        &format!("download / download-static, MB/s at {} concurrent", settings.concurrency),
+        find(results, "download MB/s"),
+        find(results, "download-static MB/s"),
+        0.8,
+    );
     if let (Some(a), Some(p)) = (find(results, "activate-rest"), anchor) {
         let value = if p.p99_ms > 0.0 { a.p99_ms / p.p99_ms } else { 0.0 };
         out.push(Ratio {
@@ -147,6 +155,14 @@ fn ratios(settings: &Settings, results: &[(String, Stats)]) -> Vec<Ratio> {
                 met: value <= 2.0,
             });
         }
+    }
+    if let Some(peak) = find(results, "download MB/s").and_then(|s| s.peak_rss_mb) {
+        out.push(Ratio {
+            name: format!("server peak RSS during {} parallel downloads (MB)", settings.concurrency),
+            value: peak,
+            target: "< 150".to_owned(),
+            met: peak < 150.0,
+        });
     }
     let peaks: Vec<f64> = results.iter().filter_map(|(_, s)| s.peak_rss_mb).collect();
     if peaks.is_empty() {

@@ -94,6 +94,20 @@ fn machine(n: u64) -> MachineIdentity {
     }
 }
 
+/// The resident memory of a process now, MB.
+fn resident_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
 /// A machine whose key can sign: the seed and its identity.
 fn signing_machine(n: u64) -> ([u8; 32], MachineIdentity) {
     let mut seed = [9u8; 32];
@@ -396,6 +410,99 @@ impl World {
                 .error_for_status()?;
         }
         Ok(received)
+    }
+
+    /// Concurrent downloads of one artifact through Keyport's signed link, then of the same
+    /// file from Python's `http.server` (the anchor): `[download, download-static]`.
+    pub async fn downloads(&self, concurrency: usize, quick: bool) -> anyhow::Result<Vec<(String, Stats)>> {
+        let size: u64 = if quick { 8 << 20 } else { 1 << 30 };
+        let files = tempfile::tempdir()?;
+        let name = "keyport-bench.bin";
+        let file = files.path().join(name);
+        crate::downloads::make_file(&file, size).await?;
+        let config = self.dir.path().join("bench-downloads.toml");
+        std::fs::write(&config, "[http]\nrequests_per_address = 100000\n")?;
+        let mut server = self.start(Some(&config)).await?;
+        let base = server.base.clone();
+        let client = reqwest::Client::new();
+        let item = self.store.get_item(&self.sku).map_err(bad)?;
+        let version = format!("{}.{}.0", item.version_min, Utc::now().timestamp());
+        let release: serde_json::Value = client
+            .post(format!("{base}/api/v1/releases"))
+            .bearer_auth(&self.admin_key)
+            .json(&json!({"product": item.product_code, "version": version}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let id = release["id"].as_str().unwrap_or_default().to_owned();
+        let upload = format!("{base}/api/v1/releases/{id}/artifacts?os=linux&arch=x86_64&file_name={name}");
+        crate::downloads::upload(&upload, &self.admin_key, &file).await?;
+        client
+            .post(format!("{base}/api/v1/releases/{id}/publish"))
+            .bearer_auth(&self.admin_key)
+            .send()
+            .await?
+            .error_for_status()?;
+        // A ticket login: a password login's hash would leave its memory in the server.
+        let order = json!({"shop": "bench", "external_order_number": format!("D-{version}"),
+                           "lines": [{"line_number": 1, "sku": self.sku, "quantity": 1}]});
+        let order: serde_json::Value = client
+            .post(format!("{base}/api/v1/orders"))
+            .bearer_auth(&self.admin_key)
+            .json(&order)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let login: keyport_api::TokenResponse = client
+            .post(format!("{base}/api/v1/auth/ticket-login"))
+            .json(&json!({"ticket_code": order["order"]["ticket_code"]}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = login.access_token;
+        let listed: serde_json::Value = client
+            .get(format!("{base}/api/v1/me/downloads?product={}&limit=1", item.product_code))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let url = listed["products"][0]["releases"][0]["artifacts"][0]["download_url"]
+            .as_str()
+            .ok_or_else(|| bad(format!("no download link in {listed}")))?
+            .to_owned();
+        // The server's resident memory while the downloads run (its high-water mark would
+        // also count the login's password hash), sampled every 20 ms.
+        let pid = server.child.id().unwrap_or_default();
+        let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let sampler = tokio::spawn({
+            let sampling = sampling.clone();
+            async move {
+                let mut peak: Option<f64> = None;
+                while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                    peak = match (peak, resident_mb(pid)) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                peak
+            }
+        });
+        let keyport = crate::downloads::fetch_all(&url, size, concurrency).await?;
+        sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+        let keyport = Stats { peak_rss_mb: sampler.await?, ..keyport };
+        let _ = server.child.kill().await;
+        let (_python, static_base) = crate::downloads::static_server(files.path()).await?;
+        let anchor = crate::downloads::fetch_all(&format!("{static_base}/{name}"), size, concurrency).await?;
+        Ok(vec![("download MB/s".to_owned(), keyport), ("download-static MB/s".to_owned(), anchor)])
     }
 
     /// Activates `count` licenses on machines whose keys sign (in the store, before the clock

@@ -5,12 +5,12 @@ cd "$(dirname "$0")/../.."
 # One installer at a time (tests may call this in parallel).
 exec 9>"${TMPDIR:-/tmp}/keyport-venv.lock"
 flock 9
-# The web shop example's requirements (examples/, run by tests/examples.sh) go in too.
-want=$(cat tests/contract/requirements.txt examples/shop-python-zeep/requirements.txt | sha256sum | cut -d' ' -f1)
+# The examples' requirements (examples/, run by tests/examples.sh) go in too.
+want=$(cat tests/contract/requirements.txt examples/shop-python-zeep/requirements.txt examples/downloads-python/requirements.txt | sha256sum | cut -d' ' -f1)
 if ! [ -x .venv/bin/python ] || [ "$(cat .venv/.requirements 2>/dev/null)" != "$want" ]; then
     python3 -m venv .venv
     .venv/bin/pip install --quiet --disable-pip-version-check -r tests/contract/requirements.txt \
-        -r examples/shop-python-zeep/requirements.txt
+        -r examples/shop-python-zeep/requirements.txt -r examples/downloads-python/requirements.txt
     echo "$want" > .venv/.requirements
 fi
 # redocly (npm), pinned by its lock file.

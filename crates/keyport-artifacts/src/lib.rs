@@ -324,6 +324,42 @@ impl ArtifactStorage {
         }
     }
 
+    /// Removes files in `incoming/` older than `age`: uploads a crash or a restart broke off.
+    /// (An S3 multipart upload broken off that way is not listed; a bucket lifecycle rule
+    /// `AbortIncompleteMultipartUpload` removes its parts.) Answers how many were removed.
+    pub async fn sweep_incoming(&self, age: std::time::Duration) -> Result<usize, StorageError> {
+        let failed = |e: &dyn std::fmt::Display| StorageError::io("sweeping incoming files", e);
+        let mut removed = 0;
+        match &*self.0 {
+            Backend::Local { root } => {
+                let mut entries = tokio::fs::read_dir(root.join("incoming")).await.map_err(|e| failed(&e))?;
+                while let Some(entry) = entries.next_entry().await.map_err(|e| failed(&e))? {
+                    let modified =
+                        entry.metadata().await.and_then(|m| m.modified()).map_err(|e| failed(&e))?;
+                    if modified.elapsed().is_ok_and(|waited| waited > age) {
+                        tokio::fs::remove_file(entry.path()).await.map_err(|e| failed(&e))?;
+                        removed += 1;
+                    }
+                }
+            }
+            Backend::S3 { store, prefix } => {
+                let listed: Vec<object_store::ObjectMeta> = store
+                    .list(Some(&Self::object(prefix, &["incoming"])))
+                    .try_collect()
+                    .await
+                    .map_err(|e| failed(&e))?;
+                let cutoff = std::time::SystemTime::now() - age;
+                for meta in listed {
+                    if std::time::SystemTime::from(meta.last_modified) < cutoff {
+                        store.delete(&meta.location).await.map_err(|e| failed(&e))?;
+                        removed += 1;
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Checks that the storage answers (for readiness).
     pub async fn check(&self) -> Result<(), StorageError> {
         match &*self.0 {

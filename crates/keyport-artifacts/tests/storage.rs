@@ -197,3 +197,16 @@ async fn file_system_refuses_too_large_and_broken_uploads() {
 async fn s3_refuses_too_large_and_broken_uploads() {
     too_large_and_broken_uploads_store_nothing(s3_storage().await).await;
 }
+
+#[tokio::test]
+async fn uploads_broken_off_by_a_crash_are_swept() {
+    let (storage, dir) = local_storage();
+    let incoming = dir.path().join("artifacts").join("incoming");
+    std::fs::write(incoming.join("left-by-a-crash"), b"half a file").unwrap();
+    assert_eq!(storage.incoming().await.unwrap(), 1);
+    assert_eq!(storage.sweep_incoming(std::time::Duration::from_secs(3600)).await.unwrap(), 0, "too young");
+    assert_eq!(storage.sweep_incoming(std::time::Duration::ZERO).await.unwrap(), 1);
+    assert_eq!(storage.incoming().await.unwrap(), 0);
+    let s3 = s3_storage().await;
+    assert_eq!(s3.sweep_incoming(std::time::Duration::ZERO).await.unwrap(), 0);
+}

@@ -7,19 +7,59 @@ use std::path::{Path, PathBuf};
 
 use keyport_api::OfferedRelease;
 use keyport_core::certificate::Jwks;
-use keyport_core::release::{UpdateManifest, verify_manifest};
+use keyport_core::release::{ReleaseVersion, UpdateManifest, verify_manifest};
 use sha2::{Digest, Sha256};
 
 use crate::{ClientError, Server};
 
-/// The manifest of an offered release, verified, and matching the offered file.
-pub fn verified_manifest(offered: &OfferedRelease, jwks: &Jwks) -> Result<UpdateManifest, ClientError> {
+/// What the update must be for: the installed product and version, and this machine.
+#[derive(Debug, Clone)]
+pub struct Expected<'a> {
+    /// The product of the installed license's certificate.
+    pub product: &'a str,
+    /// The installed version (the update must be newer).
+    pub installed: &'a str,
+    /// This machine's OS, as reported.
+    pub os: &'a str,
+    /// This machine's architecture, as reported.
+    pub arch: &'a str,
+}
+
+/// The manifest of an offered release, verified with `jwks`, for the offered file, and for
+/// this product, a newer version than the installed one, and this machine's OS and
+/// architecture, signed within a day: an older manifest (a downgrade) or one for another
+/// product or machine is refused, wherever it came from.
+pub fn verified_manifest(
+    offered: &OfferedRelease,
+    jwks: &Jwks,
+    expected: &Expected<'_>,
+) -> Result<UpdateManifest, ClientError> {
     let manifest = verify_manifest(&offered.manifest, jwks)?;
+    let refuse = |what: &str| {
+        Err(ClientError::Io(format!("the update's signed manifest {what}; it is not installed")))
+    };
     let file = &offered.artifact.artifact;
     if manifest.artifact_id != file.id || manifest.sha256 != file.sha256 || manifest.size != file.size {
-        return Err(ClientError::Io(
-            "the update's manifest names another file than the one offered".to_owned(),
-        ));
+        return refuse("names another file than the one offered");
+    }
+    if manifest.product != expected.product || manifest.version != offered.version {
+        return refuse("is for another product or version than the one offered");
+    }
+    let newer = match (ReleaseVersion::parse(&manifest.version), ReleaseVersion::parse(expected.installed)) {
+        (Ok(update), Ok(installed)) => update > installed,
+        (Ok(_), Err(_)) => true,
+        (Err(_), _) => false,
+    };
+    if !newer {
+        return refuse("is not newer than the installed version");
+    }
+    if !manifest.os.as_str().eq_ignore_ascii_case(expected.os)
+        || !manifest.arch.eq_ignore_ascii_case(expected.arch)
+    {
+        return refuse("is for another operating system or architecture");
+    }
+    if (chrono::Utc::now().timestamp() - manifest.iat).abs() > 86_400 {
+        return refuse("was not signed within the last day");
     }
     Ok(manifest)
 }
@@ -67,9 +107,13 @@ pub fn download(
         .open(&part)
         .map_err(io)?;
     let have = file.metadata().map_err(io)?.len();
-    let from = if have < manifest.size { have } else { 0 };
-    let etag = format!("\"{}\"", manifest.sha256);
-    server.fetch(&offered.artifact.download_url, from, &etag, &mut file)?;
+    // A part as long as the file may be complete already: then it needs no download.
+    let complete = have == manifest.size && sha256_of(&part)? == manifest.sha256;
+    if !complete {
+        let from = if have < manifest.size { have } else { 0 };
+        let etag = format!("\"{}\"", manifest.sha256);
+        server.fetch(&offered.artifact.download_url, (from, manifest.size), &etag, &mut file)?;
+    }
     drop(file);
     let size = std::fs::metadata(&part).map_err(io)?.len();
     let digest = sha256_of(&part)?;
@@ -82,4 +126,71 @@ pub fn download(
     }
     std::fs::rename(&part, &target).map_err(io)?;
     Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use keyport_api::{ArtifactView, DownloadableArtifact};
+    use keyport_core::certificate::Jwk;
+    use keyport_core::release::{Os, sign_manifest};
+
+    use super::*;
+
+    fn offer(version: &str, seed: &[u8; 32], iat: i64) -> OfferedRelease {
+        let file = ArtifactView {
+            id: uuid::Uuid::from_u128(1),
+            os: Os::Linux,
+            arch: "x86_64".to_owned(),
+            file_name: "cad.tar.gz".to_owned(),
+            media_type: "application/gzip".to_owned(),
+            size: 10,
+            sha256: "ab".repeat(32),
+            min_os_version: None,
+            created_at: chrono::Utc::now(),
+        };
+        let manifest = UpdateManifest {
+            product: "cad".to_owned(),
+            version: version.to_owned(),
+            artifact_id: file.id,
+            file_name: file.file_name.clone(),
+            os: Os::Linux,
+            arch: "x86_64".to_owned(),
+            size: 10,
+            sha256: file.sha256.clone(),
+            iat,
+        };
+        OfferedRelease {
+            release_id: uuid::Uuid::from_u128(2),
+            version: version.to_owned(),
+            channel: "stable".to_owned(),
+            notes_en: String::new(),
+            notes_de: String::new(),
+            published_at: chrono::Utc::now(),
+            artifact: DownloadableArtifact {
+                artifact: file,
+                download_url: "http://127.0.0.1:9/x".to_owned(),
+                link_expires_at: chrono::Utc::now(),
+            },
+            manifest: sign_manifest(&manifest, "k1", seed).unwrap(),
+        }
+    }
+
+    #[test]
+    fn only_a_fresh_manifest_for_this_product_a_newer_version_and_this_machine_is_taken() {
+        let seed = [5u8; 32];
+        let jwks = Jwks { keys: vec![Jwk::ed25519("k1", &keyport_core::jws::public_key(&seed))] };
+        let now = chrono::Utc::now().timestamp();
+        let here = Expected { product: "cad", installed: "5.1.0", os: "linux", arch: "x86_64" };
+        assert!(verified_manifest(&offer("5.2.0", &seed, now), &jwks, &here).is_ok());
+        let refused = |offered: OfferedRelease, expected: &Expected<'_>| {
+            verified_manifest(&offered, &jwks, expected).unwrap_err().to_string()
+        };
+        assert!(refused(offer("5.0.0", &seed, now), &here).contains("not newer"), "a downgrade");
+        assert!(refused(offer("5.2.0", &seed, now - 3 * 86_400), &here).contains("within the last day"));
+        let viewer = Expected { product: "viewer", ..here.clone() };
+        assert!(refused(offer("5.2.0", &seed, now), &viewer).contains("another product"));
+        let mac = Expected { os: "macos", ..here.clone() };
+        assert!(refused(offer("5.2.0", &seed, now), &mac).contains("another operating system"));
+        assert!(refused(offer("5.2.0", &[6u8; 32], now), &here).contains("signature"), "another key");
+    }
 }

@@ -171,39 +171,41 @@ pub fn session(home: &Home, machine: &Machine, action: &SessionAction) -> Result
     Ok(())
 }
 
-/// The update the server offers for the installed license, if any (and says so).
+/// The update the server offers for the installed license, if any (and says so), with the
+/// installed license's product.
 fn offered(
     home: &Home,
     machine: &Machine,
     field: &Field,
     channel: Option<&str>,
-) -> Result<(Server, Option<keyport_api::OfferedRelease>), ClientError> {
+) -> Result<(Server, String, Option<keyport_api::OfferedRelease>), ClientError> {
     let (_, claims) = installed(home, machine, field.license)?;
     let server = Server::new(&field.server);
     let report = client_report(&field.app_version);
     let answer = server.update_check(&machine.update_check(&claims, &report, channel)?)?;
-    let Some(product) = answer.products.into_iter().next() else {
-        println!("no release of {} is offered for {} {}", claims.product, report.os, report.arch);
-        return Ok((server, None));
+    let product = claims.product.clone();
+    let Some(update) = answer.products.into_iter().next() else {
+        println!("no release of {product} is offered for {} {}", report.os, report.arch);
+        return Ok((server, product, None));
     };
-    if let Some(upgrade) = &product.upgrade {
-        println!("{} {} exists: {}", product.product, upgrade.version, upgrade.message);
+    if let Some(upgrade) = &update.upgrade {
+        println!("{} {} exists: {}", update.product, upgrade.version, upgrade.message);
     }
-    match (product.latest, product.update_available) {
+    match (update.latest, update.update_available) {
         (Some(latest), true) => {
             let file = &latest.artifact.artifact;
             println!(
                 "update available: {} {} (installed {}): {} ({} bytes)",
-                product.product, latest.version, field.app_version, file.file_name, file.size
+                update.product, latest.version, field.app_version, file.file_name, file.size
             );
-            Ok((server, Some(latest)))
+            Ok((server, product, Some(latest)))
         }
         (Some(_) | None, _) => {
             println!(
                 "up to date: {} {} is the newest release offered here",
-                product.product, field.app_version
+                update.product, field.app_version
             );
-            Ok((server, None))
+            Ok((server, product, None))
         }
     }
 }
@@ -218,6 +220,28 @@ pub fn update_check(
     offered(home, machine, field, channel).map(drop)
 }
 
+/// The keys an update's manifest is checked with: those kept here (from the activation),
+/// and only when they do not know the manifest's key, the server's (added to the kept ones,
+/// never replacing them). A manifest that a kept key fails to verify is refused.
+fn keys_for(
+    home: &Home,
+    server: &Server,
+    manifest: &str,
+) -> Result<keyport_core::certificate::Jwks, ClientError> {
+    let kid = keyport_core::jws::Unverified::parse(manifest)?.header.kid.unwrap_or_default();
+    let mut kept = home.jwks().unwrap_or_default();
+    if kept.key(&kid).is_some() {
+        return Ok(kept);
+    }
+    for key in server.jwks()?.keys {
+        if !kept.keys.iter().any(|k| k.kid == key.kid) {
+            kept.keys.push(key);
+        }
+    }
+    home.save_jwks(&kept)?;
+    Ok(kept)
+}
+
 /// `keyport-client download`.
 pub fn download(
     home: &Home,
@@ -226,19 +250,18 @@ pub fn download(
     channel: Option<&str>,
     out: &std::path::Path,
 ) -> Result<(), ClientError> {
-    let (server, Some(latest)) = offered(home, machine, field, channel)? else {
+    let (server, product, Some(latest)) = offered(home, machine, field, channel)? else {
         return Ok(());
     };
-    // The keys the manifest must be signed with: those kept here, else the server's (kept).
-    let jwks = match home.jwks() {
-        Ok(jwks) if keyport_client::download::verified_manifest(&latest, &jwks).is_ok() => jwks,
-        Ok(_) | Err(_) => {
-            let jwks = server.jwks()?;
-            home.save_jwks(&jwks)?;
-            jwks
-        }
+    let jwks = keys_for(home, &server, &latest.manifest)?;
+    let report = client_report(&field.app_version);
+    let expected = keyport_client::download::Expected {
+        product: &product,
+        installed: &field.app_version,
+        os: &report.os,
+        arch: &report.arch,
     };
-    let manifest = keyport_client::download::verified_manifest(&latest, &jwks)?;
+    let manifest = keyport_client::download::verified_manifest(&latest, &jwks, &expected)?;
     let path = keyport_client::download::download(&server, &latest, &manifest, out)?;
     println!(
         "downloaded {} (SHA-256 {} verified against the signed manifest)",

@@ -162,16 +162,18 @@ impl Server {
         self.call("POST", "/api/v1/update-checks", None, Some(&body))
     }
 
-    /// Fetches `url` (a download link) into `file`, from byte `from` on when it is not 0
-    /// (`If-Range: etag`, so a changed file starts over). Answers whether the file was
-    /// appended to (206) rather than written from its start (200).
+    /// Fetches `url` (a download link) of a file of `size` bytes into `file`, from byte
+    /// `from` on when it is not 0 (`If-Range: etag`, so a changed file starts over). Never
+    /// writes more than the file's size. Answers whether the file was appended to (206)
+    /// rather than written from its start (200).
     pub fn fetch(
         &self,
         url: &str,
-        from: u64,
+        (from, size): (u64, u64),
         etag: &str,
         file: &mut std::fs::File,
     ) -> Result<bool, ClientError> {
+        let io = |e: std::io::Error| ClientError::Io(e.to_string());
         let mut request = self.http.get(url).timeout(std::time::Duration::from_secs(24 * 3600));
         if from > 0 {
             request = request.header("Range", format!("bytes={from}-")).header("If-Range", etag);
@@ -186,11 +188,25 @@ impl Server {
             });
         }
         let appended = status == 206;
-        if !appended {
-            file.set_len(0).map_err(|e| ClientError::Io(e.to_string()))?;
+        if appended {
+            // The part must start where the file on disk ends.
+            let range =
+                response.headers().get("content-range").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            if !range.starts_with(&format!("bytes {from}-")) {
+                return Err(ClientError::Network(format!(
+                    "the server sent another part ({range}) than asked"
+                )));
+            }
+        } else {
+            file.set_len(0).map_err(io)?;
         }
-        std::io::Seek::seek(file, std::io::SeekFrom::End(0)).map_err(|e| ClientError::Io(e.to_string()))?;
-        response.copy_to(file).map_err(|e| ClientError::Network(format!("the download broke off: {e}")))?;
+        std::io::Seek::seek(file, std::io::SeekFrom::End(0)).map_err(io)?;
+        let left = size - if appended { from } else { 0 };
+        let copied = std::io::copy(&mut std::io::Read::take(&mut response, left + 1), file)
+            .map_err(|e| ClientError::Network(format!("the download broke off: {e}")))?;
+        if copied > left {
+            return Err(ClientError::Network("the server sent more than the file's size".to_owned()));
+        }
         Ok(appended)
     }
 

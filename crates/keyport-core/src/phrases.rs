@@ -31,6 +31,10 @@ pub fn german(fact: &str) -> Option<String> {
 
 /// Fixed phrases: resources, fields' reasons.
 const WORDS: &[(&str, &str)] = &[
+    (
+        "a file of its artifacts is missing from the storage; delete that artifact and upload it again",
+        "eine Datei seiner Artefakte fehlt im Speicher; löschen Sie dieses Artefakt und laden Sie es erneut hoch",
+    ),
     ("it is not an update manifest", "es ist kein Update-Manifest"),
     (
         "it is signed by a key the server does not publish",
@@ -83,8 +87,8 @@ const WORDS: &[(&str, &str)] = &[
         "muss aus 1 bis 4 durch Punkte getrennten Zahlen bestehen, etwa 10.0",
     ),
     (
-        "must be 1 to 200 characters without '/', '\\', '\"' or control characters",
-        "muss 1 bis 200 Zeichen lang sein, ohne '/', '\\', '\"' oder Steuerzeichen",
+        "must be 1 to 200 characters, a name Windows, macOS and Linux all accept",
+        "muss 1 bis 200 Zeichen lang sein, ein Name, den Windows, macOS und Linux annehmen",
     ),
     ("must be a media type such as application/zip", "muss ein Medientyp wie application/zip sein"),
     ("must be 64 hexadecimal digits", "muss aus 64 hexadezimalen Ziffern bestehen"),

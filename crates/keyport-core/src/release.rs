@@ -40,6 +40,11 @@ impl ReleaseVersion {
         Ok(ReleaseVersion(version))
     }
 
+    /// Whether two versions are the same by semver precedence (build metadata aside).
+    pub fn same_as(&self, other: &ReleaseVersion) -> bool {
+        self.0.cmp_precedence(&other.0) == std::cmp::Ordering::Equal
+    }
+
     /// The major version, which item version ranges entitle.
     pub fn major(&self) -> u32 {
         u32::try_from(self.0.major).unwrap_or(u32::MAX)
@@ -173,8 +178,9 @@ impl fmt::Display for OsVersion {
     }
 }
 
-/// The name a downloaded file gets: 1 to 200 characters, no path separators or control
-/// characters, not `.` or `..`.
+/// The name a downloaded file gets: 1 to 200 characters that every OS accepts in a file name
+/// (no path separators, control characters or `"*:<>?|`, no Windows device name, not ending
+/// in a dot or space).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileName(String);
 
@@ -186,11 +192,15 @@ impl FileName {
             && text.chars().count() <= 200
             && text != "."
             && text != ".."
-            && !text.chars().any(|c| c.is_control() || matches!(c, '/' | '\\' | '"'));
+            && !text
+                .chars()
+                .any(|c| c.is_control() || matches!(c, '/' | '\\' | '"' | ':' | '<' | '>' | '|' | '?' | '*'))
+            && !text.ends_with(['.', ' '])
+            && !windows_device(text);
         if !ok {
             return Err(CoreError::invalid(
                 "file_name",
-                "must be 1 to 200 characters without '/', '\\', '\"' or control characters",
+                "must be 1 to 200 characters, a name Windows, macOS and Linux all accept",
             ));
         }
         Ok(FileName(text.to_owned()))
@@ -200,6 +210,16 @@ impl FileName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether a name is one of Windows' device names (`CON`, `NUL`, `COM1`, ...), with or
+/// without an extension.
+fn windows_device(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or_default().trim_end().to_ascii_uppercase();
+    matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.len() == 4
+            && stem.as_bytes()[3].is_ascii_digit())
 }
 
 /// A media type such as `application/zip` (defaults to `application/octet-stream`).
@@ -440,7 +460,7 @@ pub struct ReleaseFacts<'a> {
     pub published_at: DateTime<Utc>,
 }
 
-/// The fact `reason` of a `not_entitled` refusal.
+/// The fact `reason` of a `not_entitled` (or `release_state`) refusal.
 pub mod reason {
     /// No license of the product is held.
     pub const NO_LICENSE: &str = "you hold no license of this product";
@@ -450,6 +470,9 @@ pub mod reason {
     pub const ENDED: &str = "your license ended before this release was published; renew it to get it";
     /// Licenses of the product cover other major versions.
     pub const UPGRADE: &str = "your licenses cover other versions of this product; an upgrade is needed";
+    /// (Publishing) a file of the release is not in the storage.
+    pub const FILE_MISSING: &str =
+        "a file of its artifacts is missing from the storage; delete that artifact and upload it again";
 }
 
 /// Decides whether a customer holding `licenses` may download `release`: the license that

@@ -38,6 +38,7 @@ fn versions_compare_as_semver() {
     assert!(v("5.10.0") > v("5.9.3"));
     assert!(v("6.0.0-beta.1") < v("6.0.0"));
     assert_eq!(v(" 5.2.0 ").major(), 5);
+    assert!(v("5.2.0+build1").same_as(&v("5.2.0+build2")) && !v("5.2.0").same_as(&v("5.2.1")));
     for bad in ["v5.2.0", "5.2", "", "5.2.0.1", "99999999999.0.0"] {
         assert_eq!(ReleaseVersion::parse(bad).unwrap_err().code(), ErrorCode::InvalidInput, "{bad}");
     }
@@ -46,7 +47,20 @@ fn versions_compare_as_semver() {
 #[test]
 fn value_types_refuse_what_would_break_a_header_or_a_path() {
     assert!(FileName::parse("setup-5.2.0.exe").is_ok());
-    for bad in ["../etc/passwd", "a\\b", "a\"b", "line\nbreak", "..", "", &"x".repeat(201)] {
+    for bad in [
+        "../etc/passwd",
+        "a\\b",
+        "a\"b",
+        "line\nbreak",
+        "..",
+        "",
+        &"x".repeat(201),
+        "c:x",
+        "CON",
+        "nul.txt",
+        "com1.exe",
+        "a.",
+    ] {
         assert!(FileName::parse(bad).is_err(), "{bad:?}");
     }
     assert_eq!(MediaType::parse("Application/ZIP").unwrap().as_str(), "application/zip");

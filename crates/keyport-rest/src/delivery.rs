@@ -99,17 +99,24 @@ pub fn byte_range(header: Option<&str>, size: u64) -> ByteRange {
         let s = s.trim();
         (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
     };
-    match (number(first), last.trim().is_empty(), number(last)) {
+    // First the syntax (a header this does not read is ignored), then the file's size.
+    let (start, end) = match (first.trim().is_empty(), number(first), last.trim().is_empty(), number(last)) {
         // bytes=-N: the last N bytes.
-        (None, false, Some(n)) if first.trim().is_empty() => match n == 0 || size == 0 {
-            true => ByteRange::Unsatisfiable,
-            false => ByteRange::Part(size.saturating_sub(n), size),
-        },
-        // bytes=A- (to the end) and bytes=A-B (B may lie beyond the end).
-        (Some(a), _, _) if a >= size => ByteRange::Unsatisfiable,
-        (Some(a), true, _) => ByteRange::Part(a, size),
-        (Some(a), false, Some(b)) if a <= b => ByteRange::Part(a, b.saturating_add(1).min(size)),
-        _ => ByteRange::Whole,
+        (true, None, false, Some(n)) => {
+            return match n == 0 || size == 0 {
+                true => ByteRange::Unsatisfiable,
+                false => ByteRange::Part(size.saturating_sub(n), size),
+            };
+        }
+        // bytes=A-: from A to the end.
+        (false, Some(a), true, None) => (a, size),
+        // bytes=A-B: B may lie beyond the end.
+        (false, Some(a), false, Some(b)) if a <= b => (a, b.saturating_add(1).min(size)),
+        _ => return ByteRange::Whole,
+    };
+    match start < size {
+        true => ByteRange::Part(start, end),
+        false => ByteRange::Unsatisfiable,
     }
 }
 
@@ -150,6 +157,7 @@ mod tests {
         assert_eq!(byte_range(Some("items=0-9"), 100), Whole);
         assert_eq!(byte_range(Some("bytes=+1-2"), 100), Whole);
         assert_eq!(byte_range(Some("bytes=0-"), 0), Unsatisfiable);
+        assert_eq!(byte_range(Some("bytes=500-x"), 100), Whole, "syntax before size");
     }
 
     #[test]

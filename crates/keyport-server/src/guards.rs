@@ -107,7 +107,7 @@ pub async fn guard(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let address = crate::proxies::client_address(&req);
-    let Some(_counted) = guards.enter(address) else {
+    let Some(counted) = guards.enter(address) else {
         let error = CoreError::new(ErrorCode::RateLimited).with("seconds", 1);
         return Ok(req.into_response(problem_response(&error, Lang::En)));
     };
@@ -116,16 +116,11 @@ pub async fn guard(
     // than the body deadline to come.
     if streams_body(&req) {
         req.set_payload(with_idle_deadline(payload, guards.body_timeout));
-        let _admitted = match guards.admit() {
-            Some(admitted) => admitted,
-            None => {
-                metrics::counter!("keyport_http_overload_refused_total").increment(1);
-                return Ok(
-                    req.into_response(problem_response(&CoreError::new(ErrorCode::Unavailable), Lang::En))
-                );
-            }
+        let Some(admitted) = guards.admit() else {
+            metrics::counter!("keyport_http_overload_refused_total").increment(1);
+            return Ok(req.into_response(problem_response(&CoreError::new(ErrorCode::Unavailable), Lang::En)));
         };
-        return Ok(next.call(req).await?.map_into_boxed_body());
+        return Ok(held(next.call(req).await?, counted, Some(admitted)));
     }
     let deadline = tokio::time::Instant::now() + guards.body_timeout;
     match tokio::time::timeout_at(deadline, read_body(payload, guards.body_limit)).await {
@@ -144,7 +139,7 @@ pub async fn guard(
     // Probes and scrapes are answered however busy the instance is (they keep the address
     // cap and the body deadline above).
     let probe = matches!(req.path(), "/healthz" | "/readyz" | "/metrics");
-    let _admitted = match probe {
+    let admitted = match probe {
         true => None,
         false => match guards.admit() {
             Some(admitted) => Some(admitted),
@@ -155,7 +150,38 @@ pub async fn guard(
             }
         },
     };
-    Ok(next.call(req).await?.map_into_boxed_body())
+    Ok(held(next.call(req).await?, counted, admitted))
+}
+
+/// The response with its request's slots kept until its body is sent: a download streams
+/// long after its handler returned, and counts against both bounds until it ends.
+fn held(
+    res: ServiceResponse<impl MessageBody + 'static>,
+    counted: InFlight,
+    admitted: Option<Admitted>,
+) -> ServiceResponse<BoxBody> {
+    res.map_body(|_, body| BoxBody::new(Held { body: body.boxed(), _slots: (counted, admitted) }))
+}
+
+/// A response body holding its request's slots (dropped with it).
+struct Held {
+    body: BoxBody,
+    _slots: (InFlight, Option<Admitted>),
+}
+
+impl MessageBody for Held {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Bytes, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_next(cx)
+    }
 }
 
 /// Reads the body up to `limit` bytes. Over the limit or on an error, the part read and

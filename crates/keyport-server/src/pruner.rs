@@ -56,3 +56,22 @@ pub async fn prune_all(store: &Store, retention: Retention) {
         }
     }
 }
+
+/// How long a file in the artifact storage's `incoming/` must have been left unchanged before
+/// it counts as an upload a crash or a restart broke off (a live upload writes at least every
+/// body deadline: a day is far beyond any pause).
+const BROKEN_UPLOAD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Removes broken-off uploads from the artifact storage, at start and every hour.
+pub async fn sweep_uploads(storage: keyport_artifacts::ArtifactStorage) {
+    loop {
+        match storage.sweep_incoming(BROKEN_UPLOAD).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "removed uploads broken off a day or more ago"),
+            Err(e) => {
+                tracing::warn!(error = %e, "sweeping broken-off uploads failed; trying again in an hour")
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+}

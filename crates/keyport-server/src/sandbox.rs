@@ -304,6 +304,9 @@ pub async fn serve(mut settings: crate::Settings, options: Options) -> anyhow::R
     settings.database_url = None;
     settings.smtp = None;
     settings.webhooks.allow_private_addresses = true;
+    // Releases' files in the temporary folder too, whatever a configuration says.
+    settings.artifacts.storage = "file".to_owned();
+    settings.artifacts.path = None;
     let wanted = listen.unwrap_or(DEFAULT_LISTEN);
     let listener =
         std::net::TcpListener::bind(wanted).map_err(|e| anyhow::anyhow!("cannot listen on {wanted}: {e}"))?;

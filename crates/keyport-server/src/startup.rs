@@ -87,6 +87,8 @@ struct Workers {
     /// What the pruner keeps and how often it runs; none in the sandbox, which is too
     /// short-lived to need it and whose seeded ids are dated at a fixed day.
     prune: Option<(keyport_store::Retention, std::time::Duration)>,
+    /// The artifact storage, whose broken-off uploads are swept.
+    artifacts: Option<keyport_artifacts::ArtifactStorage>,
 }
 
 impl Application {
@@ -119,6 +121,8 @@ impl Application {
         let in_sandbox = sandbox.is_some();
         let identity = crate::identity::identity(settings)?;
         let mailer = Mailer::from_settings(settings)?;
+        let delivery = settings.delivery()?;
+        let artifacts = delivery.storage.clone();
         let front = Front {
             metrics: crate::metrics::MetricsAccess(settings.metrics_token.clone()),
             public_url: settings.public_url.clone(),
@@ -132,7 +136,7 @@ impl Application {
             ),
             head_timeout: Duration::from_millis(settings.http.head_timeout_ms.max(1)),
             sandbox,
-            delivery: Some(settings.delivery()?),
+            delivery: Some(delivery),
         };
         let mut app = Application::serve(listener, store.clone(), front)?;
         let webhooks =
@@ -144,6 +148,7 @@ impl Application {
             mailer: (!in_sandbox).then_some(mailer),
             webhooks,
             prune: (!in_sandbox).then(|| (settings.retention.retention(&settings.limits), prune_every)),
+            artifacts: Some(artifacts),
         });
         Ok(app)
     }
@@ -239,7 +244,8 @@ impl Application {
             let mailer = w.mailer.map(|m| tokio::spawn(m.run(w.store.clone())));
             let pruner =
                 w.prune.map(|(retention, every)| tokio::spawn(crate::pruner::run(w.store, retention, every)));
-            [mailer, pruner]
+            let sweeper = w.artifacts.map(|storage| tokio::spawn(crate::pruner::sweep_uploads(storage)));
+            [mailer, pruner, sweeper]
         });
         let result = self.server.await;
         for job in jobs.into_iter().flatten().flatten() {

@@ -87,6 +87,8 @@ pub struct DownloadGrant {
     pub artifact_id: Uuid,
     /// The release.
     pub release_id: Uuid,
+    /// The license that entitles the downloader to it.
+    pub license_id: Uuid,
     /// Who follows the link.
     pub downloader: Downloader,
     /// The file's digest (its name in the storage).
@@ -178,6 +180,16 @@ fn find(conn: &mut DbConn, id: Uuid) -> StoreResult<(ReleaseRow, String)> {
         .ok_or_else(|| CoreError::not_found("release").into())
 }
 
+/// Like [`find`], taking the release's row lock first (a no-op update): on PostgreSQL the
+/// writers of one release take turns, so a publish cannot count artifacts that a delete is
+/// removing, and an artifact cannot join a release being published. (SQLite has one writer.)
+fn find_locked(conn: &mut DbConn, id: Uuid) -> StoreResult<(ReleaseRow, String)> {
+    diesel::update(releases::table.find(id.to_string()))
+        .set(releases::state.eq(releases::state))
+        .execute(conn)?;
+    find(conn, id)
+}
+
 fn files_of(conn: &mut DbConn, release_ids: &[String]) -> StoreResult<Vec<ArtifactRow>> {
     Ok(artifacts::table
         .filter(artifacts::release_id.eq_any(release_ids))
@@ -222,10 +234,9 @@ impl Store {
                 .filter(releases::product_id.eq(&product.id))
                 .select(releases::version)
                 .load(conn)?;
-            // Versions are compared as semver: 5.2.0+build1 and 5.2.0+build2 would be two
-            // releases that sort apart but look alike to people, so build metadata must differ
-            // in more than that.
-            if existing.iter().any(|v| ReleaseVersion::parse(v).is_ok_and(|v| v == spec.version)) {
+            // Versions are compared by semver precedence: 5.2.0+build1 and 5.2.0+build2 are
+            // the same version (build metadata does not count).
+            if existing.iter().any(|v| ReleaseVersion::parse(v).is_ok_and(|v| v.same_as(&spec.version))) {
                 return Err(CoreError::new(ErrorCode::AlreadyExists)
                     .with("resource", "release")
                     .with("field", "version")
@@ -288,7 +299,7 @@ impl Store {
     /// Publishes a draft that has artifacts; publishing it again changes nothing.
     pub fn publish_release(&self, ctx: &Context, id: Uuid) -> StoreResult<ReleaseView> {
         self.write(|conn| {
-            let (row, product) = find(conn, id)?;
+            let (row, product) = find_locked(conn, id)?;
             if decide(conn, &row, Change::Publish)? == Transition::Apply {
                 diesel::update(releases::table.find(&row.id))
                     .set((
@@ -313,8 +324,20 @@ impl Store {
         keep_downloadable: bool,
     ) -> StoreResult<ReleaseView> {
         self.write(|conn| {
-            let (row, product) = find(conn, id)?;
-            if decide(conn, &row, Change::Yank)? == Transition::Apply {
+            let (row, product) = find_locked(conn, id)?;
+            let transition = decide(conn, &row, Change::Yank)?;
+            if transition == Transition::AlreadyDone && row.keep_downloadable != keep_downloadable {
+                // Yanked before: only whether those who had it keep it changes (the first
+                // reason and time stay).
+                diesel::update(releases::table.find(&row.id))
+                    .set(releases::keep_downloadable.eq(keep_downloadable))
+                    .execute(conn)?;
+                let data = json!({"product": product, "version": row.version, "reason": reason.as_str(),
+                                  "keep_downloadable": keep_downloadable,
+                                  "before": {"keep_downloadable": row.keep_downloadable}});
+                append(conn, ctx, EventKind::ReleaseYanked, subject(&row), data)?;
+            }
+            if transition == Transition::Apply {
                 diesel::update(releases::table.find(&row.id))
                     .set((
                         releases::state.eq(ReleaseState::Yanked.as_str()),
@@ -334,7 +357,7 @@ impl Store {
     /// Sets the share of machines a release is offered to as an update.
     pub fn set_release_rollout(&self, ctx: &Context, id: Uuid, percent: u8) -> StoreResult<ReleaseView> {
         self.write(|conn| {
-            let (row, product) = find(conn, id)?;
+            let (row, product) = find_locked(conn, id)?;
             decide(conn, &row, Change::Rollout)?;
             if percent_of(&row) != percent {
                 diesel::update(releases::table.find(&row.id))
@@ -352,7 +375,7 @@ impl Store {
     /// the caller removes those files from the storage.
     pub fn delete_release(&self, ctx: &Context, id: Uuid) -> StoreResult<Vec<Sha256Digest>> {
         self.write(|conn| {
-            let (row, product) = find(conn, id)?;
+            let (row, product) = find_locked(conn, id)?;
             decide(conn, &row, Change::Edit)?;
             let files = files_of(conn, std::slice::from_ref(&row.id))?;
             diesel::delete(artifacts::table.filter(artifacts::release_id.eq(&row.id))).execute(conn)?;
@@ -381,7 +404,7 @@ impl Store {
         size: u64,
     ) -> StoreResult<ArtifactView> {
         self.write(|conn| {
-            let (row, product) = find(conn, release_id)?;
+            let (row, product) = find_locked(conn, release_id)?;
             decide(conn, &row, Change::Edit)?;
             let files = files_of(conn, std::slice::from_ref(&row.id))?;
             if files.iter().any(|a| a.os == spec.os.as_str() && a.arch == spec.arch.as_str()) {
@@ -422,7 +445,7 @@ impl Store {
         id: Uuid,
     ) -> StoreResult<Vec<Sha256Digest>> {
         self.write(|conn| {
-            let (row, product) = find(conn, release_id)?;
+            let (row, product) = find_locked(conn, release_id)?;
             let files = files_of(conn, std::slice::from_ref(&row.id))?;
             let file = files
                 .into_iter()
@@ -462,7 +485,7 @@ impl Store {
         self.read(|conn| {
             let held = held_licenses(conn, downloader)?;
             let mut products = Vec::new();
-            for (code, shelf) in shelves(conn, &held, downloader)? {
+            for (code, shelf) in shelves(conn, &held, None)? {
                 if !shelf.owned || product.is_some_and(|p| p != code) {
                     continue;
                 }
@@ -535,7 +558,7 @@ impl Store {
                 Downloader::Customer(id) | Downloader::Ticket(id) | Downloader::Activation(id) => id,
             };
             let mut products = Vec::new();
-            for (code, shelf) in shelves(conn, &held, downloader)?.into_iter().filter(|(_, s)| s.owned) {
+            for (code, shelf) in shelves(conn, &held, None)?.into_iter().filter(|(_, s)| s.owned) {
                 let installed = question.installed.iter().find(|(p, _)| *p == code).map(|(_, v)| v);
                 let mut candidates = Vec::new();
                 let mut offered_files = Vec::new();
@@ -631,7 +654,7 @@ impl Store {
         let report = &statement.report;
         let question = UpdateQuestion {
             os: Os::parse(&report.os)?,
-            arch: release::Arch::parse(&report.arch)?,
+            arch: release::Arch::parse(&report.arch.to_ascii_lowercase())?,
             os_version: release::OsVersion::parse(&report.os_version).ok(),
             channel: match &statement.channel {
                 Some(channel) => ReleaseChannel::parse(channel)?,
@@ -669,15 +692,16 @@ impl Store {
                 .ok_or_else(|| CoreError::not_found("artifact"))?;
             let held = held_licenses(conn, downloader)?;
             let (row, _) = find(conn, uuid_of(&file.release_id)?)?;
-            let shelf = shelves(conn, &held, downloader)?
+            let shelf = shelves(conn, &held, Some(&row.product_id))?
                 .into_iter()
                 .find(|(_, s)| s.product_id == row.product_id)
                 .map(|(_, s)| s)
                 .ok_or_else(|| CoreError::not_found("artifact"))?;
             match shelf.downloadable(&row, &held)? {
-                Some(_) => Ok(DownloadGrant {
+                Some(license_id) => Ok(DownloadGrant {
                     artifact_id: artifact,
                     release_id: uuid_of(&row.id)?,
+                    license_id,
                     downloader,
                     digest: digest_of(&file)?,
                     size: u64::try_from(file.size).unwrap_or(0),
@@ -708,6 +732,7 @@ impl Store {
                     downloads::id.eq(crate::fixed_seed::system_id()),
                     downloads::artifact_id.eq(grant.artifact_id.to_string()),
                     downloads::release_id.eq(grant.release_id.to_string()),
+                    downloads::license_id.eq(grant.license_id.to_string()),
                     downloads::customer_id.eq(&customer),
                     downloads::ticket_id.eq(&ticket),
                     downloads::activation_id.eq(&activation),
@@ -844,13 +869,14 @@ impl Shelf {
 fn shelves(
     conn: &mut DbConn,
     held: &[HeldLicense],
-    downloader: Downloader,
+    only: Option<&str>,
 ) -> StoreResult<BTreeMap<String, Shelf>> {
     let codes: HashSet<&str> = held.iter().map(|l| l.product.as_str()).collect();
-    let owned: Vec<ProductRow> = products::table
-        .filter(products::code.eq_any(codes.iter().copied()))
-        .select(ProductRow::as_select())
-        .load(conn)?;
+    let mut query = products::table.filter(products::code.eq_any(codes.iter().copied())).into_boxed();
+    if let Some(id) = only {
+        query = query.filter(products::id.eq(id.to_owned()));
+    }
+    let owned: Vec<ProductRow> = query.select(ProductRow::as_select()).load(conn)?;
     let mut out = BTreeMap::new();
     for product in owned {
         let rows: Vec<ReleaseRow> = releases::table
@@ -875,7 +901,7 @@ fn shelves(
             .filter(|(_, r, _)| r.state == ReleaseState::Yanked.as_str() && r.keep_downloadable)
             .map(|(_, r, _)| r.id.clone())
             .collect();
-        let downloaded = downloaded_before(conn, downloader, &yanked)?;
+        let downloaded = downloaded_before(conn, held, &yanked)?;
         out.insert(
             product.code.clone(),
             Shelf {
@@ -892,24 +918,23 @@ fn shelves(
     Ok(out)
 }
 
-/// Which of `releases` the downloader downloaded before.
+/// Which of `releases` were downloaded before under a license the downloader holds (by any
+/// login: the customer, a ticket, a machine), while the download records are kept.
 fn downloaded_before(
     conn: &mut DbConn,
-    downloader: Downloader,
+    held: &[HeldLicense],
     releases: &[String],
 ) -> StoreResult<HashSet<String>> {
     if releases.is_empty() {
         return Ok(HashSet::new());
     }
-    let query = downloads::table
+    let licenses: Vec<String> = held.iter().map(|l| l.license_id.to_string()).collect();
+    let found: Vec<String> = downloads::table
         .filter(downloads::release_id.eq_any(releases))
+        .filter(downloads::license_id.eq_any(&licenses))
         .select(downloads::release_id)
-        .distinct();
-    let found: Vec<String> = match downloader {
-        Downloader::Customer(id) => query.filter(downloads::customer_id.eq(id.to_string())).load(conn)?,
-        Downloader::Ticket(id) => query.filter(downloads::ticket_id.eq(id.to_string())).load(conn)?,
-        Downloader::Activation(id) => query.filter(downloads::activation_id.eq(id.to_string())).load(conn)?,
-    };
+        .distinct()
+        .load(conn)?;
     Ok(found.into_iter().collect())
 }
 

@@ -454,6 +454,7 @@ diesel::table! {
         id -> Text,
         artifact_id -> Text,
         release_id -> Text,
+        license_id -> Text,
         customer_id -> Nullable<Text>,
         ticket_id -> Nullable<Text>,
         activation_id -> Nullable<Text>,

@@ -1,5 +1,6 @@
 -- Releases of a product and their artifacts (the files, stored by SHA-256 outside the
--- database), and the downloads customers and machines completed.
+-- database), and the downloads customers and machines completed (with the license that
+-- entitled them: a yanked release kept downloadable stays so for that license).
 CREATE TABLE releases (
     id TEXT PRIMARY KEY,
     product_id TEXT NOT NULL REFERENCES products(id),
@@ -37,6 +38,7 @@ CREATE TABLE downloads (
     id TEXT PRIMARY KEY,
     artifact_id TEXT NOT NULL REFERENCES artifacts(id),
     release_id TEXT NOT NULL REFERENCES releases(id),
+    license_id TEXT NOT NULL,
     customer_id TEXT,
     ticket_id TEXT,
     activation_id TEXT,
@@ -45,4 +47,5 @@ CREATE TABLE downloads (
 );
 CREATE INDEX downloads_at ON downloads(at);
 CREATE INDEX downloads_customer ON downloads(customer_id, release_id);
-CREATE INDEX downloads_ticket ON downloads(ticket_id, release_id);
+CREATE INDEX downloads_license ON downloads(license_id, release_id);
+CREATE INDEX downloads_release ON downloads(release_id);

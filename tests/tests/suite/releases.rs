@@ -209,9 +209,13 @@ fn a_customer_downloads_what_a_release_offers_and_resumes_with_range() {
             assert_eq!([head, tail].concat(), bytes, "the resumed file is byte-identical");
             let (status, _, _) = fetch(&url, &[("If-None-Match", etag.as_str())]).await;
             assert_eq!(status, 304);
-            let (status, _, body) = fetch(&url, &[("Range", "bytes=900000-")]).await;
+            let (status, headers, body) = fetch(&url, &[("Range", "bytes=900000-")]).await;
             let problem: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             assert_eq!((status, problem["code"].clone()), (416, json!("range_not_satisfiable")));
+            assert_eq!(
+                headers.get("content-range").and_then(|v| v.to_str().ok()),
+                Some(format!("bytes */{}", bytes.len()).as_str())
+            );
             // Two complete downloads (the whole file, and the resumed one); the broken-off
             // part counts for nothing.
             let id = listed.body["products"][0]["releases"][1]["id"].as_str().unwrap_or_default().to_owned();
@@ -450,6 +454,14 @@ fn a_yanked_release_is_never_offered_and_stays_only_for_those_who_had_it() {
             assert_eq!(versions(&api.get("/api/v1/me/downloads", Some(&other)).await.body), ["5.1.0"]);
             let events = api.get("/api/v1/events?kind=release_yanked", Some(&admin)).await;
             assert_eq!(events.body["items"].as_array().map(Vec::len), Some(1), "{}", events.body);
+            // The ISV changes its mind: nobody keeps it.
+            let cut = json!({"reason": "security hole", "keep_downloadable": false});
+            let cut = api.post(&format!("/api/v1/releases/{bad}/yank"), Some(&admin), cut).await;
+            assert_eq!((cut.status, cut.body["keep_downloadable"].clone()), (200, json!(false)));
+            assert_eq!(cut.body["yank_reason"], json!("crashes on start"), "the first reason stays");
+            assert_eq!(versions(&api.get("/api/v1/me/downloads", Some(&had)).await.body), ["5.1.0"]);
+            let events = api.get("/api/v1/events?kind=release_yanked", Some(&admin)).await;
+            assert_eq!(events.body["items"].as_array().map(Vec::len), Some(2), "{}", events.body);
         })
     });
 }

@@ -3,7 +3,7 @@
 //! ISV's software, signed by its machine key).
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, delete, get, post, put, web};
 use keyport_api::{
     ArtifactQuery, ArtifactView, DownloadsQuery, DownloadsView, ReleaseQuery, ReleaseRequest, ReleaseView,
     RolloutRequest, SignedReportRequest, UpdateQuery, UpdatesView, YankRequest,
@@ -106,8 +106,27 @@ async fn create_release_publication(
     path: web::Path<Uuid>,
 ) -> Result<web::Json<ReleaseView>, ApiError> {
     who.staff(&[Role::Admin])?;
+    // Every file must be there (a draft's file can go missing if an identical one was being
+    // deleted while it was uploaded): refused while one is not.
+    let (store, id) = (state.store.clone(), *path);
+    let release = run(move || store.get_release(id)).await?;
+    let storage = &state.delivery()?.storage;
+    for artifact in &release.artifacts {
+        let digest = Sha256Digest::parse(&artifact.sha256)?;
+        if !storage.contains(digest).await.map_err(|e| {
+            tracing::error!(error = %e, "artifact storage failed");
+            ApiError::new(ErrorCode::Unavailable)
+        })? {
+            return Err(CoreError::new(ErrorCode::ReleaseState)
+                .with("version", &release.version)
+                .with("state", "draft")
+                .with("reason", keyport_core::release::reason::FILE_MISSING)
+                .with("artifact_id", artifact.id)
+                .into());
+        }
+    }
     let store = state.store.clone();
-    Ok(web::Json(run(move || store.publish_release(&who.ctx(&store), *path)).await?))
+    Ok(web::Json(run(move || store.publish_release(&who.ctx(&store), id)).await?))
 }
 
 /// Yank (withdraw) a published release: never offered as an update again; customers who
@@ -348,7 +367,12 @@ async fn get_download(
         ByteRange::Whole => None,
         ByteRange::Part(start, end) => Some((start, end)),
         ByteRange::Unsatisfiable => {
-            return Err(CoreError::new(ErrorCode::RangeNotSatisfiable).with("size", grant.size).into());
+            let error = CoreError::new(ErrorCode::RangeNotSatisfiable).with("size", grant.size);
+            let mut response = crate::problem::problem_response(&error, lang_of(&req));
+            let range = HeaderValue::from_str(&format!("bytes */{}", grant.size))
+                .map_err(|e| ApiError::internal(&e))?;
+            response.headers_mut().insert(header::CONTENT_RANGE, range);
+            return Ok(response);
         }
     };
     let (start, end) = range.unwrap_or((0, grant.size));
@@ -399,10 +423,14 @@ impl Delivery {
     fn links(&self, req: &HttpRequest) -> DownloadLinks {
         let base = match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
-            None => {
-                let info = req.connection_info();
-                format!("{}://{}", info.scheme(), info.host())
-            }
+            // Where the request came, forwarded headers believed from trusted proxies only.
+            None => match req.extensions().get::<keyport_core::net::Origin>() {
+                Some(origin) => format!("{}://{}", origin.scheme, origin.host),
+                None => {
+                    let info = req.connection_info();
+                    format!("{}://{}", info.scheme(), info.host())
+                }
+            },
         };
         DownloadLinks { base: format!("{base}{BASE_PATH}"), ttl: self.link_ttl }
     }
