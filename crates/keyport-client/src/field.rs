@@ -200,11 +200,15 @@ fn offered(
             );
             Ok((server, product, Some(latest)))
         }
-        (Some(_) | None, _) => {
+        (Some(_), false) => {
             println!(
                 "up to date: {} {} is the newest release offered here",
                 update.product, field.app_version
             );
+            Ok((server, product, None))
+        }
+        (None, _) => {
+            println!("no release of {} is offered for {} {}", update.product, report.os, report.arch);
             Ok((server, product, None))
         }
     }
