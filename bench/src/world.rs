@@ -94,12 +94,12 @@ fn machine(n: u64) -> MachineIdentity {
     }
 }
 
-/// The resident memory of a process now, MB.
-fn resident_mb(pid: u32) -> Option<f64> {
+/// A memory figure of a process from `/proc/<pid>/status` (`VmRSS`, `VmHWM`), MB.
+fn status_mb(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(field))?
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -127,17 +127,7 @@ struct Server {
 
 impl Server {
     fn peak_rss_mb(&self) -> Option<f64> {
-        let pid = self.child.id()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kb / 1024.0)
+        status_mb(self.child.id()?, "VmHWM:")
     }
 }
 
@@ -487,7 +477,7 @@ impl World {
             async move {
                 let mut peak: Option<f64> = None;
                 while sampling.load(std::sync::atomic::Ordering::Relaxed) {
-                    peak = match (peak, resident_mb(pid)) {
+                    peak = match (peak, status_mb(pid, "VmRSS:")) {
                         (Some(a), Some(b)) => Some(a.max(b)),
                         (a, b) => a.or(b),
                     };

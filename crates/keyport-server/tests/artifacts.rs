@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 
-use common::{request, serve};
+use common::{peak_rss_mib, request, serve};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -19,17 +19,6 @@ const CHUNK: usize = 1024 * 1024;
 fn chunk(n: usize) -> Vec<u8> {
     let seed = Sha256::digest(n.to_le_bytes());
     (0..CHUNK).map(|i| seed[i % 32] ^ (i / 32) as u8).collect()
-}
-
-/// The peak resident memory of a process, in MiB.
-fn peak_rss_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib / 1024
 }
 
 /// Reads an HTTP/1.1 response head: the status and the lower-case headers.

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{request, serve, serve_logging};
+use common::{peak_rss_mib, request, serve, serve_logging};
 use serde_json::{Value, json};
 
 fn admin_key(data: &Path) -> String {
@@ -115,17 +115,6 @@ fn beyond_the_instance_bound_requests_get_503_at_once_and_slow_bodies_do_not_fil
     // Probes are answered however busy the instance is.
     assert_eq!(request(&server.base, "GET", "/healthz", None, None).0, 200);
     assert_eq!(request(&server.base, "GET", "/readyz", None, None).0, 200);
-}
-
-/// The peak resident memory of a process, in MiB.
-fn peak_rss_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib / 1024
 }
 
 #[test]

@@ -55,12 +55,7 @@ impl Store {
     /// Renames a product.
     pub fn update_product(&self, ctx: &Context, code: &str, name: &DisplayName) -> StoreResult<ProductView> {
         self.write(|conn| {
-            let row: ProductRow = products::table
-                .filter(products::code.eq(code))
-                .select(ProductRow::as_select())
-                .first(conn)
-                .optional()?
-                .ok_or_else(|| CoreError::not_found("product"))?;
+            let row = find_product(conn, code)?;
             diesel::update(products::table.find(&row.id))
                 .set(products::name.eq(name.as_str()))
                 .execute(conn)?;
@@ -209,12 +204,7 @@ impl Store {
             if taken > 0 {
                 return Err(exists("item", "sku").into());
             }
-            let product: ProductRow = products::table
-                .filter(products::code.eq(spec.product.as_str()))
-                .select(ProductRow::as_select())
-                .first(conn)
-                .optional()?
-                .ok_or_else(|| CoreError::not_found("product"))?;
+            let product = find_product(conn, spec.product.as_str())?;
             let rules = find_rule_set(conn, spec.rule_set.as_str())?
                 .ok_or_else(|| CoreError::not_found("rule set"))?;
             let row = ItemRow {
@@ -338,6 +328,16 @@ pub(crate) fn model_of(row: &ItemRow) -> StoreResult<LicenseModel> {
 }
 
 /// The feature names a stored item row lists.
+/// A product by code; `not_found` when there is none.
+pub(crate) fn find_product(conn: &mut DbConn, code: &str) -> StoreResult<ProductRow> {
+    products::table
+        .filter(products::code.eq(code))
+        .select(ProductRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| CoreError::not_found("product").into())
+}
+
 pub(crate) fn features_of(row: &ItemRow) -> StoreResult<Vec<String>> {
     let names: Vec<String> = serde_json::from_str(&row.features)
         .map_err(|e| crate::StoreError::Corrupt(format!("features of item {}: {e}", row.sku)))?;

@@ -223,12 +223,7 @@ impl Store {
     /// Creates a release of a product as a draft; its version must be new for the product.
     pub fn create_release(&self, ctx: &Context, spec: &ReleaseSpec) -> StoreResult<ReleaseView> {
         self.write(|conn| {
-            let product: ProductRow = products::table
-                .filter(products::code.eq(spec.product.as_str()))
-                .select(ProductRow::as_select())
-                .first(conn)
-                .optional()?
-                .ok_or_else(|| CoreError::not_found("product"))?;
+            let product = crate::catalog::find_product(conn, spec.product.as_str())?;
             let version = spec.version.to_string();
             let existing: Vec<String> = releases::table
                 .filter(releases::product_id.eq(&product.id))
