@@ -17,6 +17,7 @@ pub mod order;
 pub mod phrases;
 pub mod release;
 pub mod rules;
+pub mod stats;
 pub mod text;
 pub mod ticket;
 pub mod webhook;

@@ -178,8 +178,11 @@ impl Application {
         let rest = web::Data::new(rest);
         let soap = web::Data::new(SoapState { store: store.clone(), public_url, links, demo });
         let store = web::Data::new(store);
-        let openapi = keyport_rest::openapi();
+        // The contract, serialized once and shared by every worker (each worker's own copy of
+        // the document, as the Swagger UI would keep it, costs megabytes).
+        let openapi = web::Bytes::from(keyport_rest::openapi().to_json()?);
         let server = HttpServer::new(move || {
+            let openapi = openapi.clone();
             App::new()
                 .app_data(store.clone())
                 .app_data(rest.clone())
@@ -192,7 +195,17 @@ impl Application {
                 .configure(health::configure)
                 .configure(keyport_soap::configure)
                 // The docs come before the API scope, which answers everything under /api/v1.
-                .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", openapi.clone()))
+                .route(
+                    "/api/v1/openapi.json",
+                    web::get().to(move || {
+                        let body = openapi.clone();
+                        async move { HttpResponse::Ok().content_type("application/json").body(body) }
+                    }),
+                )
+                .service(
+                    SwaggerUi::new("/docs/{_:.*}")
+                        .config(utoipa_swagger_ui::Config::from("/api/v1/openapi.json")),
+                )
                 .route("/docs", web::get().to(docs_redirect))
                 .route("/.well-known/jwks.json", web::get().to(keyport_rest::jwks))
                 .configure(|cfg| {
