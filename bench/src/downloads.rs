@@ -1,8 +1,8 @@
-//! Downloads: `concurrency` parallel `curl`s fetch one artifact through its signed link
-//! (`download`), against the same `curl`s fetching the same file from Python's
-//! `http.server` on the same machine (`download-static`, the anchor). Throughput is MB/s
-//! of all clients together; latencies are one whole download each; the server's peak
-//! memory (its high-water mark) is read after them.
+//! Downloads: `concurrency` parallel `curl`s fetch one artifact, each through the signed
+//! link of a buyer of its own (`download`), against the same `curl`s fetching the same file
+//! from Python's `http.server` on the same machine (`download-static`, the anchor).
+//! Throughput is MB/s of all clients together; latencies are one whole download each; the
+//! server's resident memory is sampled while they run.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -62,11 +62,11 @@ pub async fn static_server(dir: &Path) -> anyhow::Result<(tokio::process::Child,
     Ok((child, format!("http://127.0.0.1:{port}")))
 }
 
-/// `clients` parallel `curl`s fetch `url` (of `size` bytes) to nowhere.
-pub async fn fetch_all(url: &str, size: u64, clients: usize) -> anyhow::Result<Stats> {
+/// A `curl` per URL fetches it (`size` bytes) to nowhere, all in parallel.
+pub async fn fetch_all(urls: &[String], size: u64) -> anyhow::Result<Stats> {
     let started = Instant::now();
     let mut running = Vec::new();
-    for _ in 0..clients {
+    for url in urls {
         running.push(
             tokio::process::Command::new("curl")
                 .args(["-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}"])

@@ -435,39 +435,43 @@ impl World {
             .send()
             .await?
             .error_for_status()?;
-        // A ticket login: a password login's hash would leave its memory in the server.
-        let order = json!({"shop": "bench", "external_order_number": format!("D-{version}"),
-                           "lines": [{"line_number": 1, "sku": self.sku, "quantity": 1}]});
-        let order: serde_json::Value = client
-            .post(format!("{base}/api/v1/orders"))
-            .bearer_auth(&self.admin_key)
-            .json(&order)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let login: keyport_api::TokenResponse = client
-            .post(format!("{base}/api/v1/auth/ticket-login"))
-            .json(&json!({"ticket_code": order["order"]["ticket_code"]}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let token = login.access_token;
-        let listed: serde_json::Value = client
-            .get(format!("{base}/api/v1/me/downloads?product={}&limit=1", item.product_code))
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let url = listed["products"][0]["releases"][0]["artifacts"][0]["download_url"]
-            .as_str()
-            .ok_or_else(|| bad(format!("no download link in {listed}")))?
-            .to_owned();
+        // A buyer per client (one holder of links runs at most 16 downloads at once), each
+        // with a ticket login: a password login's hash would leave its memory in the server.
+        let mut urls = Vec::new();
+        for n in 0..concurrency {
+            let order = json!({"shop": "bench", "external_order_number": format!("D-{version}-{n}"),
+                               "lines": [{"line_number": 1, "sku": self.sku, "quantity": 1}]});
+            let order: serde_json::Value = client
+                .post(format!("{base}/api/v1/orders"))
+                .bearer_auth(&self.admin_key)
+                .json(&order)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let login: keyport_api::TokenResponse = client
+                .post(format!("{base}/api/v1/auth/ticket-login"))
+                .json(&json!({"ticket_code": order["order"]["ticket_code"]}))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let listed: serde_json::Value = client
+                .get(format!("{base}/api/v1/me/downloads?product={}&limit=1", item.product_code))
+                .bearer_auth(&login.access_token)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let url = listed["products"][0]["releases"][0]["artifacts"][0]["download_url"]
+                .as_str()
+                .ok_or_else(|| bad(format!("no download link in {listed}")))?
+                .to_owned();
+            urls.push(url);
+        }
         // The server's resident memory while the downloads run (its high-water mark would
         // also count the login's password hash), sampled every 20 ms.
         let pid = server.child.id().unwrap_or_default();
@@ -486,12 +490,13 @@ impl World {
                 peak
             }
         });
-        let keyport = crate::downloads::fetch_all(&url, size, concurrency).await?;
+        let keyport = crate::downloads::fetch_all(&urls, size).await?;
         sampling.store(false, std::sync::atomic::Ordering::Relaxed);
         let keyport = Stats { peak_rss_mb: sampler.await?, ..keyport };
         let _ = server.child.kill().await;
         let (_python, static_base) = crate::downloads::static_server(files.path()).await?;
-        let anchor = crate::downloads::fetch_all(&format!("{static_base}/{name}"), size, concurrency).await?;
+        let anchor =
+            crate::downloads::fetch_all(&vec![format!("{static_base}/{name}"); concurrency], size).await?;
         Ok(vec![("download MB/s".to_owned(), keyport), ("download-static MB/s".to_owned(), anchor)])
     }
 

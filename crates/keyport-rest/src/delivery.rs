@@ -2,12 +2,15 @@
 //! how download links are made, and the HTTP pieces of a download (byte ranges, the file
 //! name header, recording a completed download).
 
+use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::Stream;
 use keyport_artifacts::{ArtifactStorage, ByteStream};
+use keyport_core::release::Downloader;
 use keyport_store::{DownloadGrant, Store};
 
 /// The default upload limit: 4 GiB.
@@ -24,6 +27,31 @@ pub struct Delivery {
     pub link_ttl: chrono::Duration,
     /// The public URL links start with (else the request's scheme and host).
     pub public_url: Option<String>,
+    /// Downloads being sent, per holder of links (a customer, a ticket, a machine).
+    active: Arc<Mutex<HashMap<Downloader, usize>>>,
+}
+
+/// The most downloads one holder of links (a customer, a ticket login, a machine) may have
+/// running at once on an instance: a download manager's parallel parts fit, and one link
+/// spread over many addresses cannot occupy the instance.
+pub const MAX_DOWNLOADS_PER_HOLDER: usize = 16;
+
+/// A running download, counted out when its body ends or is dropped.
+pub(crate) struct Running {
+    downloader: Downloader,
+    active: Arc<Mutex<HashMap<Downloader, usize>>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = active.get_mut(&self.downloader) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                active.remove(&self.downloader);
+            }
+        }
+    }
 }
 
 impl Delivery {
@@ -34,7 +62,20 @@ impl Delivery {
             max_upload_bytes: DEFAULT_MAX_UPLOAD,
             link_ttl: chrono::Duration::minutes(10),
             public_url,
+            active: Arc::default(),
         }
+    }
+
+    /// Counts a download of `downloader` in, or refuses it (`rate_limited`) when it has
+    /// [`MAX_DOWNLOADS_PER_HOLDER`] running.
+    pub(crate) fn start(&self, downloader: Downloader) -> Result<Running, keyport_core::CoreError> {
+        let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = active.entry(downloader).or_insert(0);
+        if *count >= MAX_DOWNLOADS_PER_HOLDER {
+            return Err(keyport_core::CoreError::new(keyport_core::ErrorCode::RateLimited).with("seconds", 5));
+        }
+        *count += 1;
+        Ok(Running { downloader, active: self.active.clone() })
     }
 
     /// The file's bytes, recording the download once the last byte of the file was sent
@@ -43,11 +84,11 @@ impl Delivery {
     pub(crate) fn recorded(
         &self,
         stream: ByteStream,
-        store: Store,
-        grant: DownloadGrant,
+        (store, grant): (Store, DownloadGrant),
         to_end: bool,
+        running: Running,
     ) -> Recorded {
-        Recorded { inner: stream, done: Some((store, grant)).filter(|_| to_end) }
+        Recorded { inner: stream, done: Some((store, grant)).filter(|_| to_end), _running: running }
     }
 }
 
@@ -55,6 +96,7 @@ impl Delivery {
 pub(crate) struct Recorded {
     inner: ByteStream,
     done: Option<(Store, DownloadGrant)>,
+    _running: Running,
 }
 
 impl Stream for Recorded {

@@ -168,12 +168,10 @@ impl Settings {
             (other, _) => anyhow::bail!("artifacts.storage must be \"file\" or \"s3\", not \"{other}\""),
         };
         tracing::info!(storage = %storage.describe(), "artifact storage");
-        Ok(keyport_rest::Delivery {
-            storage,
-            max_upload_bytes: a.max_upload_bytes.max(1),
-            link_ttl: chrono::Duration::minutes(i64::from(a.link_minutes.clamp(1, 7 * 24 * 60))),
-            public_url: self.public_url.clone(),
-        })
+        let mut delivery = keyport_rest::Delivery::new(storage, self.public_url.clone());
+        delivery.max_upload_bytes = a.max_upload_bytes.max(1);
+        delivery.link_ttl = chrono::Duration::minutes(i64::from(a.link_minutes.clamp(1, 7 * 24 * 60)));
+        Ok(delivery)
     }
 }
 

@@ -660,3 +660,58 @@ fn the_software_asks_for_its_update_with_a_signed_statement_and_gets_a_signed_ma
         })
     });
 }
+
+#[test]
+fn one_holder_of_links_runs_at_most_sixteen_downloads_at_once() {
+    use std::io::{Read, Write};
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let admin = api_key(f, Role::Admin);
+            catalog(&api, &admin).await;
+            let (token, _) = customer(&api, &admin, "eva@example.com", "CAD-5").await;
+            let created = api
+                .post("/api/v1/releases", Some(&admin), json!({"product": "cad", "version": "5.1.0"}))
+                .await;
+            let id = created.body["id"].as_str().unwrap_or_default().to_owned();
+            // Larger than what the sockets buffer: a download not read stays running.
+            let big = file(48 * 1024 * 1024, 5);
+            let stored =
+                upload(&api, &admin, &id, "os=windows&arch=x86_64&file_name=big.bin", big, "en").await;
+            assert_eq!(stored.status, 201, "{}", stored.body);
+            ok(
+                &api.post(&format!("/api/v1/releases/{id}/publish"), Some(&admin), json!({})).await,
+                "publish",
+            );
+            let url = link_of(&api.get("/api/v1/me/downloads", Some(&token)).await.body, "5.1.0");
+            let address = api.base.trim_start_matches("http://").to_owned();
+            let path = url.trim_start_matches(&api.base).to_owned();
+            // Sixteen downloads that read their first bytes and then stall.
+            let stalled: Vec<std::net::TcpStream> = (0..16)
+                .map(|_| {
+                    let mut stream = std::net::TcpStream::connect(&address).unwrap_or_else(|e| panic!("{e}"));
+                    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n")
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    let mut head = [0u8; 12];
+                    stream.read_exact(&mut head).unwrap_or_else(|e| panic!("{e}"));
+                    assert_eq!(&head, b"HTTP/1.1 200");
+                    stream
+                })
+                .collect();
+            let (status, _, body) = fetch(&url, &[]).await;
+            let problem: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            assert_eq!((status, problem["code"].clone()), (429, json!("rate_limited")), "the seventeenth");
+            drop(stalled);
+            // The stalled ones end when their connections close; then downloads go again.
+            let mut status = 0;
+            for _ in 0..100 {
+                status = fetch(&url, &[("Range", "bytes=0-9")]).await.0;
+                if status == 206 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            assert_eq!(status, 206);
+        })
+    });
+}

@@ -353,6 +353,7 @@ async fn get_download(
     let store = state.store.clone();
     let token = query.into_inner().token;
     let grant = run(move || store.open_download(artifact, &token, store.now())).await?;
+    let running = delivery.start(grant.downloader)?;
     let etag = format!("\"{}\"", grant.digest.to_hex());
     let header_text = |name| req.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     if header_text(header::IF_NONE_MATCH)
@@ -380,7 +381,7 @@ async fn get_download(
         tracing::error!(error = %e, artifact = %grant.artifact_id, "reading an artifact failed");
         ApiError::new(ErrorCode::Unavailable)
     })?;
-    let body = delivery.recorded(stream, state.store.clone(), grant.clone(), end == grant.size);
+    let body = delivery.recorded(stream, (state.store.clone(), grant.clone()), end == grant.size, running);
     let mut response = match range {
         Some(_) => HttpResponse::PartialContent(),
         None => HttpResponse::Ok(),
