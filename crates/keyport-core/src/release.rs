@@ -222,6 +222,17 @@ fn windows_device(name: &str) -> bool {
             && stem.as_bytes()[3].is_ascii_digit())
 }
 
+/// A file name as a URL path segment or RFC 8187 value: every byte but the unreserved
+/// characters (`A-Z a-z 0-9 - . _ ~`) percent-encoded.
+pub fn percent_encoded(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// A media type such as `application/zip` (defaults to `application/octet-stream`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaType(String);

@@ -7,11 +7,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
+use actix_web::{HttpMessage, HttpRequest};
 use bytes::Bytes;
 use futures_util::Stream;
 use keyport_artifacts::{ArtifactStorage, ByteStream};
 use keyport_core::release::Downloader;
-use keyport_store::{DownloadGrant, Store};
+use keyport_core::release::Sha256Digest;
+use keyport_store::{DownloadGrant, DownloadLinks, Store};
 
 /// The default upload limit: 4 GiB.
 pub const DEFAULT_MAX_UPLOAD: u64 = 4 * 1024 * 1024 * 1024;
@@ -55,6 +57,38 @@ impl Drop for Running {
 }
 
 impl Delivery {
+    /// Removes files no artifact uses any more (after a delete, or a refused record).
+    pub(crate) async fn forget(&self, store: &keyport_store::Store, digests: Vec<Sha256Digest>) {
+        for digest in digests {
+            let check = store.clone();
+            match crate::run(move || check.digest_in_use(digest)).await {
+                Ok(false) => {
+                    if let Err(e) = self.storage.remove(digest).await {
+                        tracing::warn!(error = %e, digest = %digest.to_hex(), "an unused artifact file stays");
+                    }
+                }
+                Ok(true) => {}
+                Err(e) => tracing::warn!(error = %e, "an unused artifact file stays"),
+            }
+        }
+    }
+
+    /// The download links' base: the configured public URL, else where this request came.
+    pub(crate) fn links(&self, req: &HttpRequest) -> DownloadLinks {
+        let base = match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            // Where the request came, forwarded headers believed from trusted proxies only.
+            None => match req.extensions().get::<keyport_core::net::Origin>() {
+                Some(origin) => format!("{}://{}", origin.scheme, origin.host),
+                None => {
+                    let info = req.connection_info();
+                    format!("{}://{}", info.scheme(), info.host())
+                }
+            },
+        };
+        DownloadLinks { base: format!("{base}{}", crate::BASE_PATH), ttl: self.link_ttl }
+    }
+
     /// Files in `storage`, 4 GiB uploads, 10-minute links.
     pub fn new(storage: ArtifactStorage, public_url: Option<String>) -> Delivery {
         Delivery {
@@ -169,13 +203,7 @@ pub fn content_disposition(name: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
         .collect();
-    let exact: String = name
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
+    let exact = keyport_core::release::percent_encoded(name);
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{exact}")
 }
 

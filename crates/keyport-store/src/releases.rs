@@ -933,16 +933,6 @@ fn downloaded_before(
     Ok(found.into_iter().collect())
 }
 
-/// A file name in a URL path: everything but unreserved characters percent-encoded.
-fn path_segment(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// A file with its signed link.
 fn link(
     file: &ArtifactRow,
@@ -960,7 +950,7 @@ fn link(
             "{}/downloads/{}/{}?token={token}",
             links.base,
             file.id,
-            path_segment(&file.file_name)
+            release::percent_encoded(&file.file_name)
         ),
         link_expires_at: chrono::SubsecRound::trunc_subsecs(expires, 0),
     })

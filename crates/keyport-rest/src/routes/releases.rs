@@ -3,7 +3,7 @@
 //! ISV's software, signed by its machine key).
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, delete, get, post, put, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use keyport_api::{
     ArtifactQuery, ArtifactView, DownloadsQuery, DownloadsView, ReleaseQuery, ReleaseRequest, ReleaseView,
     RolloutRequest, SignedReportRequest, UpdateQuery, UpdatesView, YankRequest,
@@ -11,17 +11,16 @@ use keyport_api::{
 use keyport_artifacts::UploadError;
 use keyport_core::release::{Os, Sha256Digest, rollout_percent};
 use keyport_core::{CoreError, ErrorCode, Lang, Reason, Role};
-use keyport_store::DownloadLinks;
 use serde::Deserialize;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::{Principal, RestState};
-use crate::delivery::{ByteRange, Delivery, byte_range, content_disposition};
+use crate::delivery::{ByteRange, byte_range, content_disposition};
 use crate::input::Json;
 use crate::paging::{array_page, array_paging};
 use crate::problem::{DownloadProblems, ReadProblems, WriteProblems};
-use crate::{ApiError, BASE_PATH, run};
+use crate::{ApiError, run};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_release)
@@ -401,38 +400,4 @@ async fn get_download(
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .no_chunking(end - start)
         .streaming(body))
-}
-
-/// Removes files no artifact uses any more (after a delete, or a refused record).
-impl Delivery {
-    async fn forget(&self, store: &keyport_store::Store, digests: Vec<Sha256Digest>) {
-        for digest in digests {
-            let check = store.clone();
-            match run(move || check.digest_in_use(digest)).await {
-                Ok(false) => {
-                    if let Err(e) = self.storage.remove(digest).await {
-                        tracing::warn!(error = %e, digest = %digest.to_hex(), "an unused artifact file stays");
-                    }
-                }
-                Ok(true) => {}
-                Err(e) => tracing::warn!(error = %e, "an unused artifact file stays"),
-            }
-        }
-    }
-
-    /// The download links' base: the configured public URL, else where this request came.
-    fn links(&self, req: &HttpRequest) -> DownloadLinks {
-        let base = match &self.public_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            // Where the request came, forwarded headers believed from trusted proxies only.
-            None => match req.extensions().get::<keyport_core::net::Origin>() {
-                Some(origin) => format!("{}://{}", origin.scheme, origin.host),
-                None => {
-                    let info = req.connection_info();
-                    format!("{}://{}", info.scheme(), info.host())
-                }
-            },
-        };
-        DownloadLinks { base: format!("{base}{BASE_PATH}"), ttl: self.link_ttl }
-    }
 }
