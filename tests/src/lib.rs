@@ -291,6 +291,17 @@ pub fn deactivation_proof(n: u32, license_id: &str, activation_id: &str) -> Stri
 /// A check-in signed by machine `n` at `at` (queued or live), reporting version `5.1.0` on
 /// Windows.
 pub fn check_in(n: u32, license_id: Uuid, activation_id: Uuid, at: DateTime<Utc>, queued: bool) -> String {
+    check_in_version(n, (license_id, activation_id), at, queued, "5.1.0")
+}
+
+/// Like [`check_in`], reporting `version`.
+pub fn check_in_version(
+    n: u32,
+    (license_id, activation_id): (Uuid, Uuid),
+    at: DateTime<Utc>,
+    queued: bool,
+    version: &str,
+) -> String {
     let statement = keyport_core::checkin::CheckIn {
         activation_id,
         license_id,
@@ -298,7 +309,7 @@ pub fn check_in(n: u32, license_id: Uuid, activation_id: Uuid, at: DateTime<Utc>
         at_ms: at.timestamp_millis(),
         queued,
         report: keyport_core::checkin::ClientReport {
-            version: "5.1.0".to_owned(),
+            version: version.to_owned(),
             os: "windows".to_owned(),
             os_version: "11 (23H2)".to_owned(),
             arch: "x86_64".to_owned(),

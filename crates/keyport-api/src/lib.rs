@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+pub mod analytics;
 pub mod releases;
 pub mod requests;
 pub mod views;
 pub mod webhooks;
 
+pub use analytics::*;
 pub use releases::*;
 pub use requests::*;
 pub use views::*;

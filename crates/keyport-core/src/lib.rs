@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod analytics;
 pub mod catalog;
 pub mod certificate;
 pub mod checkin;

@@ -118,21 +118,48 @@ fn bounds(survival: f64, greenwood: f64, z: f64) -> (f64, f64) {
     (survival.powf((z * se).exp()), survival.powf((-z * se).exp()))
 }
 
+/// Subjects observed for one length of time: how many lifetimes ended then and how many
+/// were still alive then (censored). What a database answers when it counts lifetimes
+/// grouped by their length, so a curve over a million machines is a few thousand rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeCount {
+    /// The time observed (e.g. days), 0 or more.
+    pub time: f64,
+    /// Lifetimes that ended at `time`.
+    pub events: u64,
+    /// Subjects still alive at `time`.
+    pub censored: u64,
+}
+
 /// The Kaplan–Meier estimate of `observations` with bounds at `confidence` (e.g. 0.95).
 pub fn kaplan_meier(observations: &[Observation], confidence: f64) -> Result<SurvivalCurve, CoreError> {
-    let z = z_of(confidence)?;
     if observations.len() > MAX_OBSERVATIONS {
         return Err(CoreError::invalid("observations", "must be at most 10000000"));
     }
-    if observations.iter().any(|o| !o.duration.is_finite() || o.duration < 0.0) {
+    let counts: Vec<TimeCount> = observations
+        .iter()
+        .map(|o| TimeCount { time: o.duration, events: u64::from(o.event), censored: u64::from(!o.event) })
+        .collect();
+    kaplan_meier_counts(&counts, confidence)
+}
+
+/// The Kaplan–Meier estimate of subjects given as counts per time (times may repeat and
+/// come in any order), with bounds at `confidence`.
+pub fn kaplan_meier_counts(counts: &[TimeCount], confidence: f64) -> Result<SurvivalCurve, CoreError> {
+    let z = z_of(confidence)?;
+    if counts.iter().any(|c| !c.time.is_finite() || c.time < 0.0) {
         return Err(CoreError::invalid("duration", "must be a finite number of 0 or more"));
     }
-    let mut sorted: Vec<Observation> = observations.to_vec();
-    sorted.sort_by(|a, b| a.duration.total_cmp(&b.duration));
+    let total = counts.iter().try_fold(0u64, |n, c| n.checked_add(c.events)?.checked_add(c.censored));
+    let Some(total) = total.filter(|n| *n <= MAX_OBSERVATIONS as u64) else {
+        return Err(CoreError::invalid("observations", "must be at most 10000000"));
+    };
+    let mut sorted: Vec<TimeCount> = counts.iter().copied().filter(|c| c.events + c.censored > 0).collect();
+    sorted.sort_by(|a, b| a.time.total_cmp(&b.time));
     let mut points = Vec::new();
-    let mut at_risk = sorted.len() as u64;
+    let mut at_risk = total;
     let (mut survival, mut greenwood) = (1.0f64, 0.0f64);
-    if sorted.first().is_none_or(|o| o.duration > 0.0) {
+    if sorted.first().is_none_or(|c| c.time > 0.0) {
         points.push(SurvivalPoint {
             time: 0.0,
             at_risk,
@@ -146,10 +173,10 @@ pub fn kaplan_meier(observations: &[Observation], confidence: f64) -> Result<Sur
     }
     let mut i = 0;
     while i < sorted.len() {
-        let time = sorted[i].duration;
-        let same = sorted[i..].iter().take_while(|o| o.duration == time).count();
-        let events = sorted[i..i + same].iter().filter(|o| o.event).count() as u64;
-        let censored = same as u64 - events;
+        let time = sorted[i].time;
+        let same = sorted[i..].iter().take_while(|c| c.time == time).count();
+        let events: u64 = sorted[i..i + same].iter().map(|c| c.events).sum();
+        let censored: u64 = sorted[i..i + same].iter().map(|c| c.censored).sum();
         if events > 0 {
             let (n, d) = (at_risk as f64, events as f64);
             survival *= 1.0 - d / n;
@@ -157,7 +184,7 @@ pub fn kaplan_meier(observations: &[Observation], confidence: f64) -> Result<Sur
         }
         let (lower, upper) = bounds(survival, greenwood, z);
         points.push(SurvivalPoint { time, at_risk, events, censored, survival, greenwood, lower, upper });
-        at_risk -= same as u64;
+        at_risk -= events + censored;
         i += same;
     }
     Ok(SurvivalCurve { points, confidence })

@@ -94,3 +94,27 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Counts per time give the curve that one observation per subject gives.
+    #[test]
+    fn counts_and_single_observations_give_one_curve(
+        pairs in proptest::collection::vec((0u8..20, any::<bool>(), 1u64..4), 1..40)
+    ) {
+        let counts: Vec<TimeCount> = pairs
+            .iter()
+            .map(|&(t, event, n)| TimeCount {
+                time: f64::from(t),
+                events: if event { n } else { 0 },
+                censored: if event { 0 } else { n },
+            })
+            .collect();
+        let singles: Vec<Observation> = pairs
+            .iter()
+            .flat_map(|&(t, event, n)| (0..n).map(move |_| Observation { duration: f64::from(t), event }))
+            .collect();
+        let a = kaplan_meier_counts(&counts, 0.95).unwrap_or_else(|e| panic!("{e}"));
+        let b = kaplan_meier(&singles, 0.95).unwrap_or_else(|e| panic!("{e}"));
+        prop_assert_eq!(a, b);
+    }
+}

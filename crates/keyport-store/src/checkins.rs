@@ -8,12 +8,12 @@ use diesel::prelude::*;
 use keyport_core::checkin::{
     self, CheckIn, SESSION_TIMEOUT_MINUTES, SessionStep, StoredSession, UsageReport,
 };
-use keyport_core::{CoreError, ErrorCode, files};
+use keyport_core::{CoreError, ErrorCode, analytics, files};
 use uuid::Uuid;
 
 use crate::db::DbConn;
 use crate::licenses::{Loaded, load_one};
-use crate::schema::{activations, usage_days, usage_sessions};
+use crate::schema::{activations, licenses, usage_days, usage_session_lengths, usage_sessions};
 use crate::{CheckInOutcome, SessionOutcome, Store, StoreResult, stored_time, utc};
 
 /// The license of the activation a statement names, loaded, when the statement's key is
@@ -338,5 +338,48 @@ fn close_session(
         return Ok(());
     }
     let seconds = checkin::session_seconds(utc(started), utc(ended));
-    add_usage(conn, activation_id, utc(started), version, &os.to_ascii_lowercase(), (0, 1, seconds))
+    let os = os.to_ascii_lowercase();
+    add_usage(conn, activation_id, utc(started), version, &os, (0, 1, seconds))?;
+    count_length(conn, activation_id, utc(started), (version, &os), seconds)
+}
+
+/// Counts a closed session in its day's length histogram (per item, version and OS), so
+/// the median session length outlives the session row. The version is the one its day's
+/// usage row counted it under, so the histogram grows no faster than the usage rows.
+fn count_length(
+    conn: &mut DbConn,
+    activation_id: &str,
+    started: DateTime<Utc>,
+    (version, os): (&str, &str),
+    seconds: i64,
+) -> StoreResult<()> {
+    let item: String = activations::table
+        .inner_join(licenses::table)
+        .filter(activations::id.eq(activation_id))
+        .select(licenses::item_id)
+        .first(conn)?;
+    let day = stored_time(checkin::usage_day(started));
+    let versions: Vec<String> = usage_days::table
+        .filter(usage_days::activation_id.eq(activation_id))
+        .filter(usage_days::day.eq(day))
+        .select(usage_days::version)
+        .load(conn)?;
+    let version = checkin::counted_version(version, &versions);
+    let key = (day, item.as_str(), version, os, analytics::session_bucket(seconds));
+    let bumped = diesel::update(usage_session_lengths::table.find(key))
+        .set(usage_session_lengths::sessions.eq(usage_session_lengths::sessions + 1))
+        .execute(conn)?;
+    if bumped == 0 {
+        diesel::insert_into(usage_session_lengths::table)
+            .values((
+                usage_session_lengths::day.eq(key.0),
+                usage_session_lengths::item_id.eq(key.1),
+                usage_session_lengths::version.eq(key.2),
+                usage_session_lengths::os.eq(key.3),
+                usage_session_lengths::bucket.eq(key.4),
+                usage_session_lengths::sessions.eq(1),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod activations;
+mod analytics;
 mod backup;
 mod catalog;
 mod certificates;
@@ -42,6 +43,10 @@ mod webhooks;
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use keyport_core::{Actor, Channel};
 
+pub use analytics::{
+    ANALYTICS_STATEMENT_TIMEOUT, ActivityCounts, LifetimeCounts, LifetimeSubject, PublishedRelease,
+    UsageCounts,
+};
 pub use backup::{BackupReport, ServeLock, restore, verify_backup};
 pub use customers::{CustomerChanges, NewCustomer};
 pub use db::{Backend, DatabaseUrl, PoolOptions};

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use crate::schema::{
     downloads, idempotency_keys, one_time_tokens, outbox, rate_counters, sessions, usage_days,
-    webhook_attempts, webhook_deliveries, webhook_endpoints,
+    usage_session_lengths, webhook_attempts, webhook_deliveries, webhook_endpoints,
 };
 use crate::{Store, StoreResult, stored_time};
 
@@ -27,7 +27,8 @@ pub struct Retention {
     pub failed_mail: Duration,
     /// Rate-limit counters, from the start of their window: at least the longest window.
     pub rate_counters: Duration,
-    /// Daily usage rows (check-ins, sessions), from their day.
+    /// Daily usage rows (check-ins, sessions) and the daily session-length histogram, from
+    /// their day.
     pub usage_days: Duration,
     /// Webhook deliveries (with their attempts), from their creation: a delivery is done
     /// within its retry window (a day); one never sent because its endpoint stayed disabled
@@ -92,7 +93,7 @@ impl Pruned {
 }
 
 /// The tables whose size an operator watches, for `keyport admin storage`.
-pub const COUNTED_TABLES: [&str; 18] = [
+pub const COUNTED_TABLES: [&str; 19] = [
     "customers",
     "tickets",
     "licenses",
@@ -108,6 +109,7 @@ pub const COUNTED_TABLES: [&str; 18] = [
     "demo_claims",
     "usage_sessions",
     "usage_days",
+    "usage_session_lengths",
     "webhook_deliveries",
     "webhook_attempts",
     "downloads",
@@ -184,6 +186,22 @@ impl Store {
             let mut deleted = 0;
             for key in &old {
                 deleted += diesel::delete(usage_days::table.find(key.clone())).execute(conn)?;
+            }
+            // The session histogram has the same retention as the usage it came from.
+            let lengths: Vec<(chrono::NaiveDateTime, String, String, String, i64)> =
+                usage_session_lengths::table
+                    .filter(usage_session_lengths::day.lt(cutoff(retention.usage_days)))
+                    .select((
+                        usage_session_lengths::day,
+                        usage_session_lengths::item_id,
+                        usage_session_lengths::version,
+                        usage_session_lengths::os,
+                        usage_session_lengths::bucket,
+                    ))
+                    .limit(batch)
+                    .load(conn)?;
+            for key in &lengths {
+                deleted += diesel::delete(usage_session_lengths::table.find(key.clone())).execute(conn)?;
             }
             Ok(deleted)
         })?;

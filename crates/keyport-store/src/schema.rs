@@ -219,6 +219,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    usage_session_lengths (day, item_id, version, os, bucket) {
+        day -> Timestamp,
+        item_id -> Text,
+        version -> Text,
+        os -> Text,
+        bucket -> BigInt,
+        sessions -> Integer,
+    }
+}
+
 diesel::joinable!(items -> products (product_id));
 diesel::joinable!(items -> rule_sets (rule_set_id));
 diesel::joinable!(orders -> tickets (ticket_id));
@@ -257,6 +268,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     demo_claims,
     usage_sessions,
     usage_days,
+    usage_session_lengths,
     webhook_endpoints,
     webhook_deliveries,
     webhook_attempts,

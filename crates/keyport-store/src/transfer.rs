@@ -13,7 +13,7 @@ use crate::db::DbConn;
 use crate::{Backend, Store, StoreError, StoreResult};
 
 /// Every table, parents before the tables that refer to them.
-pub const TABLES: [&str; 30] = [
+pub const TABLES: [&str; 31] = [
     "products",
     "rule_sets",
     "items",
@@ -38,6 +38,7 @@ pub const TABLES: [&str; 30] = [
     "demo_claims",
     "usage_sessions",
     "usage_days",
+    "usage_session_lengths",
     "webhook_endpoints",
     "webhook_deliveries",
     "webhook_attempts",

@@ -1,6 +1,7 @@
 //! Keyport's black-box suite: one binary, every test on a fresh database of each backend.
 #![expect(clippy::unwrap_used, reason = "test helpers: a panic is the failure report")]
 
+mod analytics;
 mod api_keys;
 mod catalog;
 mod concurrency;
