@@ -8,6 +8,7 @@ pub mod methods;
 mod openapi_common;
 pub mod paging;
 pub mod problem;
+pub mod reports;
 mod routes;
 pub mod sso;
 
@@ -65,6 +66,7 @@ pub async fn run<T: Send + 'static>(
         (name = "field", description = "The licensed software in the field: check-ins, usage sessions, demos, update checks"),
         (name = "webhooks", description = "Webhook endpoints and their deliveries (Standard Webhooks)"),
         (name = "releases", description = "Releases of products and their files (artifacts), for staff"),
+        (name = "analytics", description = "Lifetimes of PCs and versions, usage, adoption and license activity, for staff (JSON, CSV or SVG)"),
         (name = "downloads", description = "Following a download link (no login: the link is the permission)"),
     ),
     servers((url = "/", description = "This Keyport server; every path starts with /api/v1")),

@@ -218,3 +218,138 @@ fn unknown_products_and_items_are_not_found() {
         assert_eq!(err.unwrap_err().code(), ErrorCode::NotFound);
     });
 }
+
+/// A rendered SVG and the plot area it declares (`data-plot`: left, top, width, height,
+/// x at the right edge, y at the top).
+fn render(svg: &str, name: &str) -> (resvg::tiny_skia::Pixmap, [f64; 6]) {
+    use resvg::{tiny_skia, usvg};
+    let mut options = usvg::Options::default();
+    options.fontdb_mut().load_system_fonts();
+    let tree = usvg::Tree::from_str(svg, &options).unwrap();
+    let size = tree.size().to_int_size();
+    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height()).unwrap();
+    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/analytics-charts");
+    std::fs::create_dir_all(&dir).unwrap();
+    pixmap.save_png(dir.join(format!("{name}.png"))).unwrap();
+    let plot = svg.split("data-plot=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap();
+    let numbers: Vec<f64> = plot.split(' ').map(|n| n.parse().unwrap()).collect();
+    (pixmap, [numbers[0], numbers[1], numbers[2], numbers[3], numbers[4], numbers[5]])
+}
+
+/// Whether the first palette colour is within 2 pixels of (x, y).
+fn curve_at(pixmap: &resvg::tiny_skia::Pixmap, x: f64, y: f64) -> bool {
+    let near = |a: u8, b: u8| (i16::from(a) - i16::from(b)).abs() <= 40;
+    (-2i64..=2).any(|dx| {
+        (-2i64..=2).any(|dy| {
+            pixmap.pixel((x.round() as i64 + dx) as u32, (y.round() as i64 + dy) as u32).is_some_and(|p| {
+                let c = p.demultiply();
+                near(c.red(), 0x00) && near(c.green(), 0x72) && near(c.blue(), 0xB2)
+            })
+        })
+    })
+}
+
+#[test]
+fn staff_get_lifetimes_as_json_csv_and_a_chart_whose_curve_is_the_data() {
+    use keyport_core::Role;
+    use keyport_tests::http::{Api, api_key, block_on};
+    Fixture::each(|f| {
+        let h = seed(f);
+        block_on(async {
+            let api = Api::spawn(f);
+            let support = api_key(f, Role::Support);
+            let path = format!("/api/v1/analytics/machine-lifetimes?product={}", h.product.as_str());
+            let json = api.get(&path, Some(&support)).await;
+            assert_eq!(json.status, 200, "{}", json.body);
+            let curve = &json.body["curves"][0];
+            assert_eq!((curve["subjects"].as_u64(), curve["median_days"].as_f64()), (Some(8), Some(400.0)));
+            let points = curve["points"].as_array().unwrap().clone();
+
+            // Staff only; a shop key and no key are refused.
+            let shop = api_key(f, Role::Shop);
+            assert_eq!(api.get(&path, Some(&shop)).await.status, 403);
+            assert_eq!(api.get(&path, None).await.status, 401);
+
+            let client = reqwest::Client::new();
+            let text = |format: &'static str, lang: &'static str| {
+                let (client, url, key) =
+                    (client.clone(), format!("{}{path}&format={format}", api.base), support.clone());
+                async move {
+                    let res = client
+                        .get(url)
+                        .bearer_auth(key)
+                        .header("Accept-Language", lang)
+                        .send()
+                        .await
+                        .unwrap();
+                    let kind = res.headers()["content-type"].to_str().unwrap().to_owned();
+                    (kind, res.text().await.unwrap())
+                }
+            };
+            let (kind, csv) = text("csv", "en").await;
+            assert!(kind.starts_with("text/csv"), "{kind}");
+            let lines: Vec<&str> = csv.lines().collect();
+            assert_eq!(lines[0], "group,days,at_risk,ended,censored,survival,lower,upper");
+            assert_eq!(lines.len(), points.len() + 1);
+            assert!(lines[2].starts_with(",100,8,1,1,0.875,"), "{}", lines[2]);
+
+            let (kind, svg) = text("svg", "de-DE,de;q=0.9").await;
+            assert!(kind.starts_with("image/svg+xml"), "{kind}");
+            assert!(
+                svg.contains("Lebensdauer der PCs") && svg.contains("8 Fälle"),
+                "German labels and sample size"
+            );
+            let (pixmap, [left, top, width, height, x_max, _]) =
+                render(&svg, &format!("machine-lifetimes-{:?}", f.backend()));
+            let inked =
+                pixmap.pixels().iter().filter(|p| p.red() < 200 || p.green() < 200 || p.blue() < 200).count();
+            assert!(inked > 5_000, "the chart has ink: {inked}");
+            // The middle of each flat step of the curve is drawn at the JSON's survival.
+            for pair in points.windows(2) {
+                let (t0, t1) = (pair[0]["days"].as_f64().unwrap(), pair[1]["days"].as_f64().unwrap());
+                let s = pair[0]["survival"].as_f64().unwrap();
+                let (x, y) = (left + (t0 + t1) / 2.0 / x_max * width, top + (1.0 - s) * height);
+                assert!(curve_at(&pixmap, x, y), "curve at days {t0}..{t1}, survival {s}");
+            }
+
+            // Clear refusals, in German too.
+            let bad = api
+                .send(
+                    "GET",
+                    &format!("{path}&group=colour"),
+                    Some(&support),
+                    &[("Accept-Language", "de")],
+                    None,
+                )
+                .await;
+            assert_eq!((bad.status, bad.code()), (422, "invalid_input"));
+            assert!(bad.body["detail"].as_str().unwrap_or_default().contains("group"), "{}", bad.body);
+            let usage = format!(
+                "/api/v1/analytics/usage?product={}&from=2026-02-01&to=2026-01-01",
+                h.product.as_str()
+            );
+            assert_eq!(api.get(&usage, Some(&support)).await.status, 422);
+            let long = format!(
+                "/api/v1/analytics/usage?product={}&from=2020-01-01&to=2026-01-01",
+                h.product.as_str()
+            );
+            assert_eq!(api.get(&long, Some(&support)).await.code(), "invalid_input");
+            let unknown = api.get("/api/v1/analytics/activity?product=nope", Some(&support)).await;
+            assert_eq!((unknown.status, unknown.code()), (404, "not_found"));
+            for report in ["usage?by=os&period=week", "adoption?period=month", "activity?period=month"] {
+                let (sep, _) = (if report.contains('?') { '&' } else { '?' }, ());
+                let url = format!("/api/v1/analytics/{report}{sep}product={}&format=svg", h.product.as_str());
+                let res =
+                    client.get(format!("{}{url}", api.base)).bearer_auth(&support).send().await.unwrap();
+                assert_eq!(res.status(), 200, "{report}");
+                let svg = res.text().await.unwrap();
+                let (pixmap, _) = render(
+                    &svg,
+                    &format!("{}-{:?}", report.split('?').next().unwrap_or(report), f.backend()),
+                );
+                assert!(pixmap.pixels().iter().any(|p| p.red() < 128), "{report} has ink");
+            }
+        });
+    });
+}

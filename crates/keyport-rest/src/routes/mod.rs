@@ -1,5 +1,6 @@
 //! The handlers, one module per endpoint family.
 
+mod analytics;
 mod api_keys;
 mod catalog;
 mod customers;
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     field::configure(cfg);
     webhooks::configure(cfg);
     releases::configure(cfg);
+    analytics::configure(cfg);
 }
 
 /// Roles that may read the catalog.
