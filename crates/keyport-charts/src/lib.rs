@@ -193,7 +193,8 @@ pub fn stacked(categories: &[String], series: &[Series], labels: &Labels) -> Cha
 pub fn lines(categories: &[String], series: &[Series], labels: &Labels) -> Chart {
     let x_max = categories.len().saturating_sub(1).max(1) as f64;
     let highest = series.iter().flat_map(|s| s.values.iter().copied()).fold(0.0, f64::max);
-    let y_max = nice_max(highest.max(1.0), 5.0);
+    // Counts: at least 0 to 5, so the ticks are whole numbers.
+    let y_max = nice_max(highest.max(5.0), 5.0);
     let plot = PlotArea { left: 80.0, top: 86.0, width: WIDTH - 120.0, height: 320.0, x_max, y_max };
     let height = plot.top + plot.height + 100.0;
     let mut svg = Svg::new(WIDTH, height, &plot, labels);

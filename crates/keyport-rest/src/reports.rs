@@ -9,6 +9,7 @@ use actix_web::http::header::{ACCEPT, ACCEPT_LANGUAGE, CACHE_CONTROL, VARY};
 use actix_web::{HttpRequest, HttpResponse};
 use keyport_api::{ActivityReport, AdoptionReport, LifetimeReport, UsageReportView};
 use keyport_charts::{Chart, Curve, Labels, Series, StepPoint};
+use keyport_core::analytics::{DayRange, Period};
 use keyport_core::{CoreError, Lang};
 use serde::Serialize;
 
@@ -244,7 +245,7 @@ pub fn usage(req: &HttpRequest, format: Format, report: &UsageReportView) -> Htt
         out
     };
     let svg = || {
-        let periods: Vec<chrono::NaiveDate> = dedup(report.rows.iter().map(|r| r.period));
+        let periods = every_period(&report.period, report.from, report.to);
         let keys: Vec<String> = dedup(report.rows.iter().map(|r| r.key.clone()));
         let series: Vec<Series> = keys
             .iter()
@@ -303,7 +304,7 @@ pub fn adoption(req: &HttpRequest, format: Format, report: &AdoptionReport) -> H
         out
     };
     let svg = || {
-        let periods: Vec<chrono::NaiveDate> = report.periods.iter().map(|p| p.period).collect();
+        let periods = every_period(&report.period, report.from, report.to);
         let mut versions: Vec<(String, u64)> = Vec::new();
         for v in report.periods.iter().flat_map(|p| &p.versions) {
             match versions.iter_mut().find(|(name, _)| *name == v.version) {
@@ -311,16 +312,20 @@ pub fn adoption(req: &HttpRequest, format: Format, report: &AdoptionReport) -> H
                 None => versions.push((v.version.clone(), v.machines)),
             }
         }
-        versions.sort_by(|a, b| b.1.cmp(&a.1));
+        versions.sort_by_key(|v| std::cmp::Reverse(v.1));
         let shown: Vec<String> = versions.into_iter().take(7).map(|(v, _)| v).collect();
         let series: Vec<Series> = shown
             .iter()
             .map(|name| Series {
                 name: name.clone(),
-                values: report
-                    .periods
+                values: periods
                     .iter()
-                    .map(|p| p.versions.iter().find(|v| v.version == *name).map_or(0.0, |v| v.share))
+                    .map(|day| {
+                        let period = report.periods.iter().find(|p| p.period == *day);
+                        period
+                            .and_then(|p| p.versions.iter().find(|v| v.version == *name))
+                            .map_or(0.0, |v| v.share)
+                    })
                     .collect(),
             })
             .collect();
@@ -365,8 +370,8 @@ pub fn activity(req: &HttpRequest, format: Format, report: &ActivityReport) -> H
         out
     };
     let svg = || {
-        let periods: Vec<chrono::NaiveDate> = report.rows.iter().map(|r| r.period).collect();
-        let kinds: [(&str, fn(&keyport_api::ActivityRowView) -> u64); 5] = [
+        let periods = every_period(&report.period, report.from, report.to);
+        let kinds: [(&str, Pick); 5] = [
             ("activations", |r| r.activations),
             ("deactivations", |r| r.deactivations),
             ("recoveries", |r| r.recoveries),
@@ -377,7 +382,10 @@ pub fn activity(req: &HttpRequest, format: Format, report: &ActivityReport) -> H
             .iter()
             .map(|(key, pick)| Series {
                 name: word(lang, key).to_owned(),
-                values: report.rows.iter().map(|r| pick(r) as f64).collect(),
+                values: periods
+                    .iter()
+                    .map(|day| report.rows.iter().find(|r| r.period == *day).map_or(0.0, |r| pick(r) as f64))
+                    .collect(),
             })
             .collect();
         let total: u64 = report.rows.iter().map(|r| r.activations).sum();
@@ -398,6 +406,9 @@ pub fn activity(req: &HttpRequest, format: Format, report: &ActivityReport) -> H
     respond(format, report, csv, svg)
 }
 
+/// Reads one count of an activity row.
+type Pick = fn(&keyport_api::ActivityRowView) -> u64;
+
 fn dedup<T: PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
     let mut out: Vec<T> = Vec::new();
     for item in items {
@@ -406,6 +417,12 @@ fn dedup<T: PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
         }
     }
     out
+}
+
+/// The start of every period of a report's range, with or without data.
+fn every_period(period: &str, from: chrono::NaiveDate, to: chrono::NaiveDate) -> Vec<chrono::NaiveDate> {
+    let period = Period::parse(period).unwrap_or(Period::Day);
+    period.starts(DayRange { from, to })
 }
 
 fn categories(periods: &[chrono::NaiveDate]) -> Vec<String> {

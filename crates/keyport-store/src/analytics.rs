@@ -419,11 +419,12 @@ fn usage_filter(d: &Dialect, q: &mut Query, filter: &AnalyticsFilter, version: &
 }
 
 impl Store {
-    /// The lifetimes of the product's machines (PCs), counted per group and length in days
-    /// (see [`machine_lifetime_sql`] for what ends a lifetime), for machines first
-    /// activated in `born` (all when `None`).
-    pub fn machine_lifetimes(
+    /// The lifetimes of the product's machines (PCs, see [`machine_lifetime_sql`]) or of
+    /// its major versions on machines (see [`version_lifetime_sql`]), counted per group and
+    /// length in days, for those first seen in `born` (all when `None`).
+    pub fn lifetimes(
         &self,
+        subject: LifetimeSubject,
         filter: &AnalyticsFilter,
         group: LifetimeGroup,
         born: Option<DayRange>,
@@ -433,25 +434,10 @@ impl Store {
             let d = Dialect::of(conn);
             let scope = Scope::load(conn, filter)?;
             let mut q = Query::new();
-            let sql = machine_lifetime_sql(&d, &mut q, &scope, group, now, born);
-            Ok(lifetime_counts(q.run(conn, &sql)?))
-        })
-    }
-
-    /// How long the product's major versions stay in use on a machine, counted per group
-    /// and length in days, for versions first seen in `born` (all when `None`).
-    pub fn version_lifetimes(
-        &self,
-        filter: &AnalyticsFilter,
-        group: LifetimeGroup,
-        born: Option<DayRange>,
-    ) -> StoreResult<Vec<LifetimeCounts>> {
-        let now = self.now();
-        self.analytics_read(|conn| {
-            let d = Dialect::of(conn);
-            let scope = Scope::load(conn, filter)?;
-            let mut q = Query::new();
-            let sql = version_lifetime_sql(&d, &mut q, &scope, group, now, born);
+            let sql = match subject {
+                LifetimeSubject::Machines => machine_lifetime_sql(&d, &mut q, &scope, group, now, born),
+                LifetimeSubject::Versions => version_lifetime_sql(&d, &mut q, &scope, group, now, born),
+            };
             Ok(lifetime_counts(q.run(conn, &sql)?))
         })
     }
@@ -729,10 +715,7 @@ impl Store {
         born: Option<DayRange>,
         confidence: f64,
     ) -> StoreResult<LifetimeReport> {
-        let counts = match subject {
-            LifetimeSubject::Machines => self.machine_lifetimes(filter, group, born)?,
-            LifetimeSubject::Versions => self.version_lifetimes(filter, group, born)?,
-        };
+        let counts = self.lifetimes(subject, filter, group, born)?;
         Ok(LifetimeReport {
             subject: match subject {
                 LifetimeSubject::Machines => "machines",

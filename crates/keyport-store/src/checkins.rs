@@ -36,6 +36,15 @@ pub(crate) fn signed_license(
     }
 }
 
+/// The versions counted for an activation on a day.
+fn counted_versions(conn: &mut DbConn, activation_id: &str, day: NaiveDateTime) -> StoreResult<Vec<String>> {
+    Ok(usage_days::table
+        .filter(usage_days::activation_id.eq(activation_id))
+        .filter(usage_days::day.eq(day))
+        .select(usage_days::version)
+        .load(conn)?)
+}
+
 /// Adds to the usage row of an activation, day and version (creating it): a racing first
 /// insert fails on the key and the whole write is tried again, then updating.
 fn add_usage(
@@ -61,11 +70,7 @@ fn add_usage(
     if bump(conn, version)? > 0 {
         return Ok(());
     }
-    let versions: Vec<String> = usage_days::table
-        .filter(usage_days::activation_id.eq(activation_id))
-        .filter(usage_days::day.eq(day))
-        .select(usage_days::version)
-        .load(conn)?;
+    let versions = counted_versions(conn, activation_id, day)?;
     let version = checkin::counted_version(version, &versions);
     if bump(conn, version)? == 0 {
         diesel::insert_into(usage_days::table)
@@ -359,11 +364,7 @@ fn count_length(
         .select(licenses::item_id)
         .first(conn)?;
     let day = stored_time(checkin::usage_day(started));
-    let versions: Vec<String> = usage_days::table
-        .filter(usage_days::activation_id.eq(activation_id))
-        .filter(usage_days::day.eq(day))
-        .select(usage_days::version)
-        .load(conn)?;
+    let versions = counted_versions(conn, activation_id, day)?;
     let version = checkin::counted_version(version, &versions);
     let key = (day, item.as_str(), version, os, analytics::session_bucket(seconds));
     let bumped = diesel::update(usage_session_lengths::table.find(key))

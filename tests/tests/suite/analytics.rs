@@ -232,6 +232,7 @@ fn render(svg: &str, name: &str) -> (resvg::tiny_skia::Pixmap, [f64; 6]) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/analytics-charts");
     std::fs::create_dir_all(&dir).unwrap();
     pixmap.save_png(dir.join(format!("{name}.png"))).unwrap();
+    std::fs::write(dir.join(format!("{name}.svg")), svg).unwrap();
     let plot = svg.split("data-plot=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap();
     let numbers: Vec<f64> = plot.split(' ').map(|n| n.parse().unwrap()).collect();
     (pixmap, [numbers[0], numbers[1], numbers[2], numbers[3], numbers[4], numbers[5]])
