@@ -134,17 +134,21 @@ fn retry_after(error: &CoreError) -> Option<String> {
     }
 }
 
+/// The language `Accept-Language` asks for (English without one).
+pub fn lang_of(headers: &actix_web::http::header::HeaderMap) -> Lang {
+    headers
+        .get(ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(Lang::from_accept_language)
+        .unwrap_or_default()
+}
+
 /// Middleware: renders problem responses again in the language `Accept-Language` asks for.
 pub async fn localize(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let lang = req
-        .headers()
-        .get(ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .map(Lang::from_accept_language)
-        .unwrap_or_default();
+    let lang = lang_of(req.headers());
     let res = next.call(req).await?;
     if lang == Lang::En {
         return Ok(res.map_into_boxed_body());

@@ -5,13 +5,15 @@
 
 use std::fmt::Write;
 
-use actix_web::http::header::{ACCEPT, ACCEPT_LANGUAGE, CACHE_CONTROL, VARY};
+use actix_web::http::header::{ACCEPT, CACHE_CONTROL, VARY};
 use actix_web::{HttpRequest, HttpResponse};
 use keyport_api::{ActivityReport, AdoptionReport, LifetimeReport, UsageReportView};
 use keyport_charts::{Chart, Curve, Labels, Series, StepPoint};
 use keyport_core::analytics::{DayRange, Period};
 use keyport_core::{CoreError, Lang};
 use serde::Serialize;
+
+use crate::problem::lang_of;
 
 /// The form of an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,14 +49,6 @@ impl Format {
         }
         Ok(Format::Json)
     }
-}
-
-fn lang(req: &HttpRequest) -> Lang {
-    req.headers()
-        .get(ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .map(Lang::from_accept_language)
-        .unwrap_or_default()
 }
 
 /// Words of the charts and CSV headers, in English and German.
@@ -140,7 +134,7 @@ fn respond<T: Serialize>(
 
 /// A lifetime estimate in the asked form.
 pub fn lifetime(req: &HttpRequest, format: Format, report: &LifetimeReport) -> HttpResponse {
-    let lang = lang(req);
+    let lang = lang_of(req.headers());
     let csv = || {
         let mut out = String::from("group,days,at_risk,ended,censored,survival,lower,upper\n");
         for c in &report.curves {
@@ -224,7 +218,7 @@ fn range_caption(lang: Lang, from: chrono::NaiveDate, to: chrono::NaiveDate, ext
 
 /// A usage report in the asked form (the chart: active machines per period and key).
 pub fn usage(req: &HttpRequest, format: Format, report: &UsageReportView) -> HttpResponse {
-    let lang = lang(req);
+    let lang = lang_of(req.headers());
     let csv = || {
         let mut out = String::from(
             "period,key,active_machines,checkins,sessions,session_seconds,median_session_seconds\n",
@@ -285,7 +279,7 @@ pub fn usage(req: &HttpRequest, format: Format, report: &UsageReportView) -> Htt
 /// Version adoption in the asked form (the chart: shares stacked per period; the most used
 /// versions, the rest as one band).
 pub fn adoption(req: &HttpRequest, format: Format, report: &AdoptionReport) -> HttpResponse {
-    let lang = lang(req);
+    let lang = lang_of(req.headers());
     let csv = || {
         let mut out = String::from("period,active_machines,version,machines,share\n");
         for p in &report.periods {
@@ -349,7 +343,7 @@ pub fn adoption(req: &HttpRequest, format: Format, report: &AdoptionReport) -> H
 
 /// License activity in the asked form (the chart: a line per kind).
 pub fn activity(req: &HttpRequest, format: Format, report: &ActivityReport) -> HttpResponse {
-    let lang = lang(req);
+    let lang = lang_of(req.headers());
     let csv = || {
         let mut out = String::from(
             "period,activations,deactivations,recoveries,emergency_licenses,demos,converted_demos\n",

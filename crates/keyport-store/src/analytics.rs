@@ -167,6 +167,9 @@ impl Query {
     }
 }
 
+/// The joins from `a` (activations) to `l` (licenses) and `i` (items).
+const ITEM_JOINS: &str = "JOIN licenses l ON l.id = a.license_id JOIN items i ON i.id = l.item_id";
+
 /// The product (and item) conditions on `i` (items), with their parameters.
 struct Scope {
     product_id: String,
@@ -189,6 +192,15 @@ impl Scope {
             ),
         };
         Ok(Scope { product_id: product.id, item_id })
+    }
+
+    /// A new query with the product condition and the range's bounds as parameters:
+    /// (query, condition, from, to).
+    fn start(&self, d: &Dialect, range: DayRange) -> (Query, String, String, String) {
+        let mut q = Query::new();
+        let product = self.condition(d, &mut q);
+        let (from, to) = (d.time(q.add(day_text(range.from))), d.time(q.add(day_text(range.to))));
+        (q, product, from, to)
     }
 
     /// `i.product_id = $n [AND i.id = $m]`.
@@ -483,20 +495,18 @@ impl Store {
         self.analytics_read(|conn| {
             let d = Dialect::of(conn);
             let scope = Scope::load(conn, filter)?;
-            let mut q = Query::new();
-            let product = scope.condition(&d, &mut q);
-            let (from, to) = (d.time(q.add(day_text(range.from))), d.time(q.add(day_text(range.to))));
+            let (q, product, from, to) = scope.start(&d, range);
             let within = |col: &str| format!("{col} >= {from} AND {col} < {to}");
             let (started, ended, created) =
                 (d.period("a.started_at", period), d.period("a.ended_at", period), d.period("l.created_at", period));
             let sql = format!(
                 "SELECT p, kind, CAST(COUNT(*) AS BIGINT) AS n FROM (\
                    SELECT {started} AS p, CASE WHEN a.emergency_until IS NULL THEN 'activation' ELSE 'emergency' END AS kind \
-                   FROM activations a JOIN licenses l ON l.id = a.license_id JOIN items i ON i.id = l.item_id \
+                   FROM activations a {ITEM_JOINS} \
                    WHERE {product} AND {} \
                    UNION ALL \
                    SELECT {ended} AS p, a.state AS kind \
-                   FROM activations a JOIN licenses l ON l.id = a.license_id JOIN items i ON i.id = l.item_id \
+                   FROM activations a {ITEM_JOINS} \
                    WHERE {product} AND a.state IN ('deactivated', 'recovered') AND {} \
                    UNION ALL \
                    SELECT {created} AS p, CASE WHEN EXISTS (SELECT 1 FROM demo_claims dc WHERE dc.license_id = l.id \
@@ -520,7 +530,8 @@ impl Store {
                         counts.demos += n;
                         counts.converted += n;
                     }
-                    _ => counts.demos += n,
+                    "demo" => counts.demos += n,
+                    other => return Err(crate::StoreError::Corrupt(format!("activity kind '{other}'"))),
                 }
             }
             Ok(periods.into_iter().collect())
@@ -587,20 +598,17 @@ fn active_machines(
     range: DayRange,
     split: UsageSplit,
 ) -> StoreResult<Vec<MachinesRow>> {
-    let mut q = Query::new();
-    let product = scope.condition(d, &mut q);
-    let (from, to) = (d.time(q.add(day_text(range.from))), d.time(q.add(day_text(range.to))));
+    let (mut q, product, from, to) = scope.start(d, range);
     let used = usage_filter(d, &mut q, filter, "u.version", "u.os");
     let activated = usage_filter(d, &mut q, filter, "a.client_version", "a.client_os");
     let sql = format!(
         "SELECT p, k, CAST(COUNT(DISTINCT m) AS BIGINT) AS n FROM (\
            SELECT {} AS p, {} AS k, a.machine_id AS m \
-           FROM usage_days u JOIN activations a ON a.id = u.activation_id \
-             JOIN licenses l ON l.id = a.license_id JOIN items i ON i.id = l.item_id \
+           FROM usage_days u JOIN activations a ON a.id = u.activation_id {ITEM_JOINS} \
            WHERE {product} AND u.day >= {from} AND u.day < {to}{used} \
            UNION ALL \
            SELECT {} AS p, {} AS k, a.machine_id AS m \
-           FROM activations a JOIN licenses l ON l.id = a.license_id JOIN items i ON i.id = l.item_id \
+           FROM activations a {ITEM_JOINS} \
            WHERE {product} AND a.state <> 'pending' AND a.started_at >= {from} AND a.started_at < {to}{activated}\
          ) x GROUP BY p, k",
         d.period("u.day", period),
@@ -620,16 +628,13 @@ fn usage_sums(
     range: DayRange,
     split: UsageSplit,
 ) -> StoreResult<Vec<SumsRow>> {
-    let mut q = Query::new();
-    let product = scope.condition(d, &mut q);
-    let (from, to) = (d.time(q.add(day_text(range.from))), d.time(q.add(day_text(range.to))));
+    let (mut q, product, from, to) = scope.start(d, range);
     let used = usage_filter(d, &mut q, filter, "u.version", "u.os");
     let (p, k) = (d.period("u.day", period), split_key(split, "u.version", "u.os"));
     let sql = format!(
         "SELECT {p} AS p, {k} AS k, CAST(SUM(u.checkins) AS BIGINT) AS checkins, \
            CAST(SUM(u.sessions) AS BIGINT) AS sessions, CAST(SUM(u.seconds) AS BIGINT) AS seconds \
-         FROM usage_days u JOIN activations a ON a.id = u.activation_id \
-           JOIN licenses l ON l.id = a.license_id JOIN items i ON i.id = l.item_id \
+         FROM usage_days u JOIN activations a ON a.id = u.activation_id {ITEM_JOINS} \
          WHERE {product} AND u.day >= {from} AND u.day < {to}{used} GROUP BY 1, 2"
     );
     q.run(conn, &sql)
@@ -644,9 +649,7 @@ fn session_lengths(
     range: DayRange,
     split: UsageSplit,
 ) -> StoreResult<Vec<LengthRow>> {
-    let mut q = Query::new();
-    let product = scope.condition(d, &mut q);
-    let (from, to) = (d.time(q.add(day_text(range.from))), d.time(q.add(day_text(range.to))));
+    let (mut q, product, from, to) = scope.start(d, range);
     let used = usage_filter(d, &mut q, filter, "s.version", "s.os");
     let (p, k) = (d.period("s.day", period), split_key(split, "s.version", "s.os"));
     let sql = format!(

@@ -10,7 +10,7 @@ use keyport_api::{
 };
 use keyport_artifacts::UploadError;
 use keyport_core::release::{Os, Sha256Digest, rollout_percent};
-use keyport_core::{CoreError, ErrorCode, Lang, Reason, Role};
+use keyport_core::{CoreError, ErrorCode, Reason, Role};
 use serde::Deserialize;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
@@ -19,7 +19,7 @@ use crate::auth::{Principal, RestState};
 use crate::delivery::{ByteRange, byte_range, content_disposition};
 use crate::input::Json;
 use crate::paging::{array_page, array_paging};
-use crate::problem::{DownloadProblems, ReadProblems, WriteProblems};
+use crate::problem::{DownloadProblems, ReadProblems, WriteProblems, lang_of};
 use crate::{ApiError, run};
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -253,14 +253,6 @@ async fn delete_artifact(
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn lang_of(req: &HttpRequest) -> Lang {
-    req.headers()
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .map(Lang::from_accept_language)
-        .unwrap_or_default()
-}
-
 /// What the customer may download: per owned product, the releases their licenses entitle
 /// them to (newest first), each file with a link that works for 10 minutes without a login.
 #[utoipa::path(operation_id = "list_my_downloads", tag = "customer", params(DownloadsQuery),
@@ -302,7 +294,7 @@ async fn get_my_updates(
     let scope = who.customer_scope()?;
     let question = query.parse()?;
     let links = state.delivery()?.links(&req);
-    let (store, lang) = (state.store.clone(), lang_of(&req));
+    let (store, lang) = (state.store.clone(), lang_of(req.headers()));
     Ok(web::Json(run(move || store.updates(scope, &question, &links, lang, store.now())).await?))
 }
 
@@ -319,7 +311,7 @@ async fn create_update_check(
     body: Json<SignedReportRequest>,
 ) -> Result<web::Json<UpdatesView>, ApiError> {
     let links = state.delivery()?.links(&req);
-    let (store, lang) = (state.store.clone(), lang_of(&req));
+    let (store, lang) = (state.store.clone(), lang_of(req.headers()));
     Ok(web::Json(run(move || store.machine_update_check(&body.proof, &links, lang, store.now())).await?))
 }
 
@@ -368,7 +360,7 @@ async fn get_download(
         ByteRange::Part(start, end) => Some((start, end)),
         ByteRange::Unsatisfiable => {
             let error = CoreError::new(ErrorCode::RangeNotSatisfiable).with("size", grant.size);
-            let mut response = crate::problem::problem_response(&error, lang_of(&req));
+            let mut response = crate::problem::problem_response(&error, lang_of(req.headers()));
             let range = HeaderValue::from_str(&format!("bytes */{}", grant.size))
                 .map_err(|e| ApiError::internal(&e))?;
             response.headers_mut().insert(header::CONTENT_RANGE, range);
