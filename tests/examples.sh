@@ -3,8 +3,9 @@
 # `keyport sandbox`:
 # - the web shop's pytest suite (zeep) starts a sandbox of its own with a fixed seed and
 #   checks its golden file;
-# - the ERP's node:test suite (the `soap` package) and the portal's download page (Python's
-#   urllib, PyJWT) run against a sandbox started as a service step, as
+# - the ERP's node:test suite (the `soap` package), the portal's download page (Python's
+#   urllib, PyJWT) and the vendor's insight script (urllib) run against a sandbox started
+#   as a service step, as
 #   examples/ci/github-actions.yml does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,4 +45,6 @@ curl -fsS "$KEYPORT_SANDBOX_URL/readyz" > /dev/null
 (cd examples/erp-node-soap && npm ci --no-audit --no-fund --loglevel=error && npm test)
 # A portal's download page: publish, list, download with a resume, manifest checked by PyJWT.
 .venv/bin/python examples/downloads-python/portal_downloads.py
-echo "examples: the shop (zeep), ERP (soap) and download page (urllib, PyJWT) recipes passed against the sandbox"
+# The vendor's insight: PCs replaced on the sandbox's clock, lifetimes, activity CSV, chart.
+(cd "$(mktemp -d)" && "$OLDPWD/.venv/bin/python" "$OLDPWD/examples/analytics-python/vendor_insight.py")
+echo "examples: the shop (zeep), ERP (soap), download page (urllib, PyJWT) and insight (urllib) recipes passed against the sandbox"

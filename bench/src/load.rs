@@ -28,6 +28,26 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// The stats of operations made one after another, from their times in microseconds
+    /// (sorted here): the throughput is operations per second of their total time.
+    pub fn of_sequential(micros: &mut [u64]) -> Stats {
+        if micros.is_empty() {
+            return Stats::default();
+        }
+        micros.sort_unstable();
+        let total: u64 = micros.iter().sum();
+        let at = |p: f64| micros[((micros.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0;
+        Stats {
+            throughput: if total > 0 { micros.len() as f64 / (total as f64 / 1e6) } else { 0.0 },
+            p50_ms: at(0.5),
+            p95_ms: at(0.95),
+            p99_ms: at(0.99),
+            ok: micros.len() as u64,
+            errors: 0,
+            peak_rss_mb: None,
+        }
+    }
+
     /// One line for the terminal.
     pub fn summary(&self) -> String {
         format!(

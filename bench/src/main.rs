@@ -1,6 +1,7 @@
 //! `keyport-bench`: Keyport's speed against the limits of its own parts, as ratios measured
 //! in one run. See the crate README.
 
+mod analytics;
 mod downloads;
 mod load;
 mod pgbench;
@@ -22,7 +23,9 @@ use crate::world::{Backend, World};
 struct Cli {
     /// Scenarios, comma-separated (healthz, activate-rest, webhooks-activate,
     /// activate-store, checkin, checkin-store, list-licenses, order-rest, order-soap,
-    /// serve-start, sandbox-start, download, pgbench), or `all`. `download` measures
+    /// serve-start, sandbox-start, download, analytics, pgbench), or `all`. `analytics`
+    /// times the PC-lifetime estimate and the daily usage report on histories of 1e4 and
+    /// 1e6 activations. `download` measures
     /// concurrent downloads of one artifact (1 GB; 8 MB with --quick) against Python's
     /// `http.server` serving the same file. `pgbench` (PostgreSQL's own
     /// `pgbench -N` on a scratch database: the anchor) runs with `--backend postgres` only.
@@ -47,7 +50,7 @@ struct Cli {
     out: Option<PathBuf>,
 }
 
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 14] = [
     "pgbench",
     "healthz",
     "activate-rest",
@@ -61,6 +64,7 @@ const SCENARIOS: [&str; 13] = [
     "serve-start",
     "sandbox-start",
     "download",
+    "analytics",
 ];
 
 #[tokio::main]
@@ -109,6 +113,10 @@ async fn main() -> anyhow::Result<()> {
                 results.push((name.to_owned(), world.starts(name == "sandbox-start", runs).await?));
             }
             "download" => results.extend(world.downloads(cli.concurrency, cli.quick).await?),
+            "analytics" => {
+                let (sizes, runs) = if cli.quick { ([100, 1_000], 2) } else { ([10_000, 1_000_000], 5) };
+                results.extend(analytics::measure(&world, sizes, runs).await?);
+            }
             _ => results.push((name.to_owned(), world.run(name, duration, cli.concurrency).await?)),
         }
         if let Some((label, stats)) = results.last() {

@@ -156,6 +156,47 @@ fn ratios(settings: &Settings, results: &[(String, Stats)]) -> Vec<Ratio> {
             });
         }
     }
+    // Analytics: one pass in SQL grows no faster than the data (100 times the activations
+    // within 20 times the time), the large estimate within 5 s, the server small meanwhile.
+    for report in ["analytics machine-lifetimes@", "analytics usage per day@"] {
+        let sized: Vec<&Stats> =
+            results.iter().filter(|(n, _)| n.starts_with(report)).map(|(_, s)| s).collect();
+        if let [small, large] = sized[..] {
+            let value = if small.p50_ms > 0.0 { large.p50_ms / small.p50_ms } else { 0.0 };
+            out.push(Ratio {
+                name: format!(
+                    "{} p50, larger / smaller history ({})",
+                    report.trim_end_matches('@'),
+                    settings.backend
+                ),
+                value,
+                target: "<= 20".to_owned(),
+                met: value <= 20.0,
+            });
+        }
+    }
+    if let Some((name, large)) = results.iter().rfind(|(n, _)| n.starts_with("analytics machine-lifetimes@"))
+    {
+        out.push(Ratio {
+            name: format!("{name} p99 (ms)"),
+            value: large.p99_ms,
+            target: "< 5000".to_owned(),
+            met: large.p99_ms < 5000.0,
+        });
+    }
+    let analytics_peak = results
+        .iter()
+        .filter(|(n, _)| n.starts_with("analytics "))
+        .filter_map(|(_, s)| s.peak_rss_mb)
+        .fold(None, |m: Option<f64>, p| Some(m.map_or(p, |m| m.max(p))));
+    if let Some(peak) = analytics_peak {
+        out.push(Ratio {
+            name: "server peak RSS during the analytics reports (MB)".to_owned(),
+            value: peak,
+            target: "< 150".to_owned(),
+            met: peak < 150.0,
+        });
+    }
     if let Some(peak) = find(results, "download MB/s").and_then(|s| s.peak_rss_mb) {
         out.push(Ratio {
             name: format!("server peak RSS during {} parallel downloads (MB)", settings.concurrency),

@@ -99,16 +99,5 @@ pub async fn measure(bin: &Path, what: Start<'_>, runs: usize) -> anyhow::Result
     for _ in 0..runs {
         micros.push(u64::try_from(once(bin, what, &client).await?.as_micros()).unwrap_or(u64::MAX));
     }
-    micros.sort_unstable();
-    let total: u64 = micros.iter().sum();
-    let at = |p: f64| micros[((micros.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0;
-    Ok(Stats {
-        throughput: if total > 0 { runs as f64 / (total as f64 / 1e6) } else { 0.0 },
-        p50_ms: at(0.5),
-        p95_ms: at(0.95),
-        p99_ms: at(0.99),
-        ok: runs as u64,
-        errors: 0,
-        peak_rss_mb: None,
-    })
+    Ok(Stats::of_sequential(&mut micros))
 }

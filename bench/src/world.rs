@@ -120,13 +120,16 @@ fn signing_machine(n: u64) -> ([u8; 32], MachineIdentity) {
 /// activation, the newest check-in time used).
 type Field = Vec<([u8; 32], Uuid, Uuid, std::sync::atomic::AtomicI64)>;
 
-struct Server {
-    base: String,
+/// A started `keyport serve` (stopped when dropped).
+pub struct Server {
+    /// Its address, `http://127.0.0.1:<port>`.
+    pub base: String,
     child: tokio::process::Child,
 }
 
 impl Server {
-    fn peak_rss_mb(&self) -> Option<f64> {
+    /// The server's peak resident memory so far, MB.
+    pub fn peak_rss_mb(&self) -> Option<f64> {
         status_mb(self.child.id()?, "VmHWM:")
     }
 }
@@ -554,8 +557,41 @@ impl World {
     }
 
     /// Drops the PostgreSQL database, if one was made.
+    /// Runs `f` with the store on a blocking thread.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store, Context) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store, ctx())).await?
+    }
+
+    /// Refreshes the database's planner statistics after bulk seeding (what autovacuum, or
+    /// an operator after an import, does).
+    pub async fn analyze(&self) -> anyhow::Result<()> {
+        self.blocking(|store, _| Ok(store.refresh_statistics()?)).await
+    }
+
+    /// Starts a server on the benchmark's database with the default settings.
+    pub async fn serve(&self) -> anyhow::Result<Server> {
+        self.start(None).await
+    }
+
+    /// The admin key.
+    pub fn admin_key(&self) -> &str {
+        &self.admin_key
+    }
+
+    /// Drops the scratch PostgreSQL database, unless `KEYPORT_BENCH_KEEP_DATABASE` is set
+    /// (to look at the seeded data and the query plans afterwards).
     pub async fn finish(self) {
         drop(self.store);
+        if let Some((_, name)) = &self.postgres
+            && std::env::var_os("KEYPORT_BENCH_KEEP_DATABASE").is_some()
+        {
+            eprintln!("kept the database {name}");
+            return;
+        }
         if let Some((admin, name)) = self.postgres {
             let _ = tokio::task::spawn_blocking(move || {
                 if let Ok(mut conn) = diesel::PgConnection::establish(&admin) {
@@ -623,19 +659,7 @@ fn seed(store: &Store, scale: u64, _quick: bool) -> anyhow::Result<(String, Stri
     })?;
     store.define_rule_set(&c, &rules)?;
     let sku = "BENCH-1".to_owned();
-    store.define_item(
-        &c,
-        &ItemSpec {
-            sku: Sku::parse(&sku)?,
-            product: ProductCode::parse("bench")?,
-            name: DisplayName::parse("Bench item")?,
-            model: LicenseModel::Perpetual,
-            features: Features::new(["export"])?,
-            versions: VersionRange::new(1, None)?,
-            rule_set: RuleSetName::parse("bench")?,
-            self_service: false,
-        },
-    )?;
+    define_item(store, "bench", &sku)?;
     let admin_key = store.create_api_key(&c, Role::Admin, &DisplayName::parse("bench")?)?.key;
     let mut customers = Vec::new();
     for email in ["activate@bench.example", "list@bench.example"] {
@@ -675,6 +699,24 @@ fn seed(store: &Store, scale: u64, _quick: bool) -> anyhow::Result<(String, Stri
     }
     order("list@bench.example", "L-1", 10)?;
     Ok((sku, admin_key, customers[0].id, activation))
+}
+
+/// Defines a perpetual item `sku` of `product` (which exists) under the rule set `bench`.
+pub fn define_item(store: &Store, product: &str, sku: &str) -> anyhow::Result<()> {
+    store.define_item(
+        &ctx(),
+        &ItemSpec {
+            sku: Sku::parse(sku)?,
+            product: ProductCode::parse(product)?,
+            name: DisplayName::parse(&format!("{sku} item"))?,
+            model: LicenseModel::Perpetual,
+            features: Features::new(["export"])?,
+            versions: VersionRange::new(1, None)?,
+            rule_set: RuleSetName::parse("bench")?,
+            self_service: false,
+        },
+    )?;
+    Ok(())
 }
 
 /// As many licenses again for `webhooks-activate`, so that it starts, as `activate-rest`
