@@ -119,6 +119,53 @@ fn staff_search_customers_and_shops_look_up_one() {
 }
 
 #[test]
+fn staff_see_every_license_of_one_customer_and_no_one_elses() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let w = World::build(f, &api).await;
+            let (admin, support) = (Some(w.admin.as_str()), Some(w.support.as_str()));
+            // Anna buys three more licenses on a second ticket, which she registers.
+            let order = json!({"shop": "webshop", "external_order_number": "W-more",
+                               "lines": [{"line_number": 1, "sku": w.sku, "quantity": 3}]});
+            let order = api.post("/api/v1/orders", admin, order).await;
+            assert_eq!(order.status, 201, "{}", order.body);
+            let ticket = order.body["order"]["ticket_code"].as_str().unwrap();
+            let registered =
+                api.post("/api/v1/me/tickets", Some(&w.a.token), json!({"ticket_code": ticket})).await;
+            assert!(registered.status < 300, "{}", registered.body);
+
+            let path = format!("/api/v1/customers/{}/licenses", w.a.id);
+            let licenses = walk(&api, &format!("{path}?limit=2"), support).await;
+            assert_eq!(licenses.len(), 4, "the first ticket's license and the three registered later");
+            let mine = api.get("/api/v1/me/licenses", Some(&w.a.token)).await;
+            assert_eq!(mine.body.as_array().unwrap(), &licenses, "what Anna sees herself, row for row");
+            let activated: Vec<&serde_json::Value> =
+                licenses.iter().filter(|l| l["id"] == w.a.license.as_str()).collect();
+            assert_eq!(activated.len(), 1);
+            assert_eq!(activated[0]["seats_in_use"], 1, "{}", activated[0]);
+            assert!(licenses.iter().all(|l| l["id"] != w.b.license.as_str()), "none of Bert's");
+
+            let portal = api.get(&path, Some(&w.portal)).await;
+            assert_eq!(portal.status, 200, "the portal shows them to the customer");
+            let shop = api.get(&path, Some(&w.shop)).await;
+            assert_eq!((shop.status, shop.code()), (403, "forbidden"), "a shop may not look");
+            let customer = api.get(&path, Some(&w.b.token)).await;
+            assert_eq!(customer.status, 403, "nor another customer: {}", customer.body);
+            let nobody = api.get(&path, None).await;
+            assert_eq!(nobody.status, 401);
+            let unknown =
+                api.get(&format!("/api/v1/customers/{}/licenses", uuid::Uuid::nil()), support).await;
+            assert_eq!((unknown.status, unknown.code()), (404, "not_found"), "{}", unknown.body);
+            let bad = api.get("/api/v1/customers/not-a-uuid/licenses", support).await;
+            assert!(bad.status == 404 || bad.status == 422, "{}", bad.status);
+            let bad_cursor = api.get(&format!("{path}?after=%25%25"), support).await;
+            assert_eq!((bad_cursor.status, bad_cursor.code()), (422, "invalid_input"));
+        });
+    });
+}
+
+#[test]
 fn the_webhook_api_is_for_admins_and_refuses_bad_input_clearly() {
     Fixture::each(|f| {
         block_on(async {

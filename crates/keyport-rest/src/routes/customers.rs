@@ -2,9 +2,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
-use keyport_api::{CustomerChangesRequest, CustomerQuery, CustomerRequest};
+use keyport_api::{CustomerChangesRequest, CustomerQuery, CustomerRequest, PageQuery};
 use keyport_core::{CustomerNumber, DisplayName, Email, Password, Role};
-use keyport_store::{CustomerChanges, CustomerView, NewCustomer};
+use keyport_store::{CustomerChanges, CustomerView, LicenseView, NewCustomer, Scope};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
@@ -17,9 +17,16 @@ use crate::{ApiError, idempotency, run};
 const CUSTOMER_STAFF: &[Role] = &[Role::Admin, Role::Support, Role::Shop, Role::Portal];
 /// Who may search and list customers beyond one named exactly.
 const SEARCHERS: &[Role] = &[Role::Admin, Role::Support];
+/// Who may see every license of a customer: support and admins, and the portal that shows
+/// them to the customer.
+const LICENSE_VIEWERS: &[Role] = &[Role::Admin, Role::Support, Role::Portal];
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(create_customer).service(list_customers).service(get_customer).service(update_customer);
+    cfg.service(create_customer)
+        .service(list_customers)
+        .service(get_customer)
+        .service(update_customer)
+        .service(list_customer_licenses);
 }
 
 /// Create a customer account. Accepts an `Idempotency-Key` header.
@@ -95,6 +102,35 @@ async fn get_customer(
     who.staff(CUSTOMER_STAFF)?;
     let (store, id) = (state.store.clone(), path.into_inner());
     Ok(web::Json(run(move || store.get_customer(id)).await?))
+}
+
+/// A customer's licenses, as the customer sees them (`/me/licenses`): every license on the
+/// tickets registered to the account, with state, seats in use, machines, re-activation
+/// credits and the date of the next one; for staff, the whole picture of one customer.
+#[utoipa::path(
+    operation_id = "list_customer_licenses", tag = "customers",
+    params(("customer_id" = Uuid, Path), PageQuery),
+    responses((status = 200, description = "The customer's licenses (a page)", body = Vec<LicenseView>, headers(("Link" = String, description = "The next page (rel=next), when one follows"), ("X-Next-Cursor" = String, description = "The next page's cursor, for `after`"))), ReadProblems),
+    security(("api_key" = []))
+)]
+#[get("/customers/{customer_id}/licenses")]
+async fn list_customer_licenses(
+    state: web::Data<RestState>,
+    who: Principal,
+    req: HttpRequest,
+    path: web::Path<Uuid>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    who.staff(LICENSE_VIEWERS)?;
+    let paging = array_paging(query.after.as_deref(), query.limit)?;
+    let (store, id) = (state.store.clone(), path.into_inner());
+    let page = run(move || {
+        // An unknown customer is a 404, not an empty list.
+        store.get_customer(id)?;
+        store.page_licenses(Scope::Customer(id), &paging, store.now())
+    })
+    .await?;
+    Ok(array_page(&req, page))
 }
 
 /// Change a customer's e-mail address, name or customer number.
