@@ -32,11 +32,14 @@ pub async fn measure(world: &World, sizes: [u64; 2], runs: usize) -> anyhow::Res
             crate::world::define_item(store, PRODUCT, SKU)
         })
         .await?;
-    let mut seeded = 0;
+    let (mut seeded, mut moved) = (0, 0);
     let mut out = Vec::new();
     for size in sizes {
         let started = Instant::now();
         let more = size.saturating_sub(seeded);
+        // Pair p of a call moved unless p % 4 == 0 (batches hold a multiple of 4 pairs).
+        let pairs = more.div_ceil(2);
+        moved += pairs - pairs / 4;
         world.blocking(move |store, ctx| Ok(store.seed_history(&ctx, SKU, more)?)).await?;
         seeded = size;
         eprintln!("   seeded a history of {more} activations in {:.1} s", started.elapsed().as_secs_f64());
@@ -44,8 +47,8 @@ pub async fn measure(world: &World, sizes: [u64; 2], runs: usize) -> anyhow::Res
         let server = world.serve().await?;
         let client = reqwest::Client::new();
         let today = chrono::Utc::now().date_naive();
-        // The whole history, day by day (its first day is 1000 days ago).
-        let first = today - chrono::Days::new(1000);
+        // The whole history, day by day.
+        let first = today - chrono::Days::new(keyport_store::HISTORY_DAYS.unsigned_abs());
         let lifetimes = format!("{}/api/v1/analytics/machine-lifetimes?product={PRODUCT}", server.base);
         let usage = format!(
             "{}/api/v1/analytics/usage?product={PRODUCT}&period=day&from={first}&to={}",
@@ -60,6 +63,26 @@ pub async fn measure(world: &World, sizes: [u64; 2], runs: usize) -> anyhow::Res
             body["rows"].as_array().map_or(0, |rows| rows.len() as u64)
         })
         .await?;
+        // Every seeded session is in the range: two per usage day, 1.5 usage days per
+        // activation; and three machines in four of the first of each pair were replaced.
+        let (sessions, replaced) = (
+            answer(&client, world.admin_key(), &usage, |body| {
+                body["rows"]
+                    .as_array()
+                    .map_or(0, |rows| rows.iter().map(|r| r["sessions"].as_u64().unwrap_or(0)).sum())
+            })
+            .await?,
+            answer(&client, world.admin_key(), &lifetimes, |body| {
+                body["curves"][0]["ended"].as_u64().unwrap_or(0)
+            })
+            .await?,
+        );
+        anyhow::ensure!(
+            sessions == 3 * size,
+            "the daily report counted {sessions} sessions, not {}",
+            3 * size
+        );
+        anyhow::ensure!(replaced == moved, "the estimate saw {replaced} PCs replaced, not {moved}");
         let peak = server.peak_rss_mb();
         drop(server);
         anyhow::ensure!(
@@ -78,6 +101,16 @@ pub async fn measure(world: &World, sizes: [u64; 2], runs: usize) -> anyhow::Res
     Ok(out)
 }
 
+/// Asks `url` once (not measured) and answers what `read` finds in the answer.
+async fn answer(
+    client: &reqwest::Client,
+    key: &str,
+    url: &str,
+    read: impl Fn(&serde_json::Value) -> u64,
+) -> anyhow::Result<u64> {
+    Ok(repeat(client, key, url, 0, read).await?.answered)
+}
+
 /// Asks `url` once unmeasured and then `runs` times, one after another.
 async fn repeat(
     client: &reqwest::Client,
@@ -90,7 +123,7 @@ async fn repeat(
     let mut last = 0;
     for run in 0..=runs {
         let started = Instant::now();
-        let response = client.get(url).bearer_auth(key).timeout(Duration::from_secs(120)).send().await?;
+        let response = client.get(url).bearer_auth(key).timeout(Duration::from_secs(240)).send().await?;
         anyhow::ensure!(response.status().is_success(), "{url} answered {}", response.status());
         let body: serde_json::Value = response.json().await?;
         if run > 0 {

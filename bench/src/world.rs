@@ -556,7 +556,6 @@ impl World {
         crate::starts::measure(&self.bin, what, runs).await
     }
 
-    /// Drops the PostgreSQL database, if one was made.
     /// Runs `f` with the store on a blocking thread.
     pub async fn blocking<T: Send + 'static>(
         &self,
@@ -582,7 +581,7 @@ impl World {
         &self.admin_key
     }
 
-    /// Drops the scratch PostgreSQL database, unless `KEYPORT_BENCH_KEEP_DATABASE` is set
+    /// Drops the scratch PostgreSQL database, if one was made, unless `KEYPORT_BENCH_KEEP_DATABASE` is set
     /// (to look at the seeded data and the query plans afterwards).
     pub async fn finish(self) {
         drop(self.store);

@@ -100,7 +100,8 @@ impl Dialect {
         if self.pg { format!("CAST(${n} AS TIMESTAMP)") } else { format!("?{n}") }
     }
 
-    /// Whole days from `a` to `b` (rounded down).
+    /// Whole days from `a` to `b` (rounded down; a negative span, which only a clock set
+    /// back can make, rounds toward zero on SQLite, and the callers count it as 0).
     fn days(&self, a: &str, b: &str) -> String {
         if self.pg {
             // Each time to whole seconds first, as SQLite's unixepoch() does; in whole days
@@ -108,7 +109,8 @@ impl Dialect {
             // rows): floor((b - a) / day) is the days between the dates, one less when b's
             // time of day is earlier than a's.
             format!(
-                "(CAST(CAST({b} AS DATE) - CAST({a} AS DATE) AS BIGINT) - CASE WHEN                  CAST(date_trunc('second', {b}) AS TIME) < CAST(date_trunc('second', {a}) AS TIME) THEN 1 ELSE 0 END)"
+                "(CAST(CAST({b} AS DATE) - CAST({a} AS DATE) AS BIGINT) - CASE WHEN \
+                 CAST(date_trunc('second', {b}) AS TIME) < CAST(date_trunc('second', {a}) AS TIME) THEN 1 ELSE 0 END)"
             )
         } else {
             format!("((unixepoch({b}) - unixepoch({a})) / 86400)")
@@ -558,15 +560,19 @@ impl Store {
         })
     }
 
-    /// Runs a report's reads in one read-only snapshot. On PostgreSQL, for this transaction
-    /// only: a statement may run at most [`ANALYTICS_STATEMENT_TIMEOUT`]; each sort or hash
-    /// may hold [`ANALYTICS_WORK_MEM`] before it spills to disk (the default 4 MB made a
-    /// report over a million machines sort on disk); and no JIT compilation (it cost up to
-    /// 1.5 s per report, more than it saved).
+    /// Runs a report's reads in one transaction that sees one snapshot (SQLite's read
+    /// transaction; on PostgreSQL `REPEATABLE READ, READ ONLY`, so that the several
+    /// statements of a usage report count the same check-ins). On PostgreSQL, for this
+    /// transaction only: a statement may run at most [`ANALYTICS_STATEMENT_TIMEOUT`]; each
+    /// sort may hold [`ANALYTICS_WORK_MEM`] (a hash twice that, PostgreSQL's default
+    /// `hash_mem_multiplier`) before it spills to disk (the default 4 MB made a report over a
+    /// million machines sort on disk); and no JIT compilation (it cost up to 1.5 s per
+    /// report, more than it saved).
     fn analytics_read<T>(&self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> StoreResult<T> {
         self.read(|conn| {
             if let DbConn::Pg(_) = conn {
                 for setting in [
+                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY".to_owned(),
                     format!("SET LOCAL statement_timeout = '{ANALYTICS_STATEMENT_TIMEOUT}'"),
                     format!("SET LOCAL work_mem = '{ANALYTICS_WORK_MEM}'"),
                     "SET LOCAL jit = off".to_owned(),

@@ -35,6 +35,8 @@ pub mod sandbox;
 mod schema;
 #[cfg(feature = "bench-seed")]
 mod seed;
+#[cfg(feature = "bench-seed")]
+pub use seed::HISTORY_DAYS;
 mod sessions;
 mod transfer;
 mod webhook_outbox;

@@ -91,7 +91,7 @@ impl Store {
 }
 
 /// The first days of the seeded histories lie this many days before now.
-const HISTORY_DAYS: i64 = 1000;
+pub const HISTORY_DAYS: i64 = 1000;
 
 impl Store {
     /// Adds a history of `count` activations (rounded up to an even number) of the item

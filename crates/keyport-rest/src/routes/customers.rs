@@ -17,9 +17,6 @@ use crate::{ApiError, idempotency, run};
 const CUSTOMER_STAFF: &[Role] = &[Role::Admin, Role::Support, Role::Shop, Role::Portal];
 /// Who may search and list customers beyond one named exactly.
 const SEARCHERS: &[Role] = &[Role::Admin, Role::Support];
-/// Who may see every license of a customer: support and admins, and the portal that shows
-/// them to the customer.
-const LICENSE_VIEWERS: &[Role] = &[Role::Admin, Role::Support, Role::Portal];
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_customer)
@@ -121,7 +118,8 @@ async fn list_customer_licenses(
     path: web::Path<Uuid>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    who.staff(LICENSE_VIEWERS)?;
+    // As SOAP's ListCustomerLicenses (admin, support, shop), and the portal that shows them.
+    who.staff(CUSTOMER_STAFF)?;
     let paging = array_paging(query.after.as_deref(), query.limit)?;
     let (store, id) = (state.store.clone(), path.into_inner());
     let page = run(move || {
