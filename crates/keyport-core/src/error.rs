@@ -21,6 +21,19 @@ pub enum Lang {
 }
 
 impl Lang {
+    /// The language's code as accounts store it (`en`, `de`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::De => "de",
+        }
+    }
+
+    /// The language of a stored code (`de`; anything else is English, the default).
+    pub fn from_code(code: &str) -> Lang {
+        if code == "de" { Lang::De } else { Lang::En }
+    }
+
     /// Picks the first supported language from an `Accept-Language` header value.
     pub fn from_accept_language(header: &str) -> Lang {
         for part in header.split(',') {

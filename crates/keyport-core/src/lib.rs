@@ -19,6 +19,9 @@ pub mod phrases;
 pub mod release;
 pub mod rules;
 pub mod stats;
+pub mod targeting;
+#[cfg(any(test, feature = "proptest"))]
+pub mod targeting_strategy;
 pub mod text;
 pub mod ticket;
 pub mod webhook;

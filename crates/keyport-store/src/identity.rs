@@ -55,17 +55,6 @@ pub struct Registration {
     pub ticket: Option<TicketCode>,
 }
 
-fn lang_code(lang: Lang) -> &'static str {
-    match lang {
-        Lang::En => "en",
-        Lang::De => "de",
-    }
-}
-
-fn lang_of(code: &str) -> Lang {
-    if code == "de" { Lang::De } else { Lang::En }
-}
-
 fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.trim().as_bytes()))
 }
@@ -154,7 +143,7 @@ impl Store {
         let hashed = crate::passwords::hash(&registration.password)?;
         self.write(|conn| {
             if let Some(existing) = crate::lookup::by_email(conn, &registration.email)? {
-                let lang = lang_of(&language_of(conn, &existing.id)?);
+                let lang = Lang::from_code(&language_of(conn, &existing.id)?);
                 return mail::enqueue(conn, ctx, &registration.email, &Mail::AlreadyRegistered, links, lang);
             }
             let id = new_id();
@@ -166,7 +155,7 @@ impl Store {
                     customers::name_folded.eq(crate::lookup::fold(registration.name.as_str())),
                     customers::created_at.eq(stored_time(ctx.now)),
                     customers::password_hash.eq(&hashed),
-                    customers::language.eq(lang_code(registration.lang)),
+                    customers::language.eq(registration.lang.code()),
                 ))
                 .execute(conn)?;
             if let Some(code) = &registration.ticket {
@@ -216,7 +205,7 @@ impl Store {
     ) -> StoreResult<()> {
         self.write(|conn| {
             let Some(customer) = crate::lookup::by_email(conn, email)? else { return Ok(()) };
-            let lang = lang_of(&language_of(conn, &customer.id)?);
+            let lang = Lang::from_code(&language_of(conn, &customer.id)?);
             let token = new_token(conn, Purpose::Reset, &customer.id, ctx.now + RESET_LIFETIME.duration())?;
             mail::enqueue(conn, ctx, email, &Mail::Reset { token: &token }, links, lang)
         })
@@ -347,7 +336,7 @@ pub(crate) fn invite_in(
         .ok_or_else(|| CoreError::not_found("customer"))?;
     let token = new_token(conn, Purpose::Invite, id, ctx.now + INVITE_LIFETIME.duration())?;
     let email = crate::error::stored("email", Email::parse(&email))?;
-    mail::enqueue(conn, ctx, &email, &Mail::Invite { token: &token }, links, lang_of(&lang))
+    mail::enqueue(conn, ctx, &email, &Mail::Invite { token: &token }, links, Lang::from_code(&lang))
 }
 
 fn language_of(conn: &mut DbConn, id: &str) -> StoreResult<String> {

@@ -38,6 +38,7 @@ mod seed;
 #[cfg(feature = "bench-seed")]
 pub use seed::HISTORY_DAYS;
 mod sessions;
+mod targeting;
 mod transfer;
 mod webhook_outbox;
 mod webhooks;

@@ -18,4 +18,5 @@ mod rest_field;
 mod rest_lists;
 mod server;
 mod soap;
+mod targeting;
 mod webhooks;

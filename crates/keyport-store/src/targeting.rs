@@ -1,0 +1,230 @@
+//! Targeting rules on the database: the customers a [`Rule`] holds for, in one SQL query
+//! (for segments and exports), and one customer's [`CustomerFacts`] (for asking the rule in
+//! core, e.g. which offers a customer sees). Both follow the definitions on `Rule`'s
+//! variants; a property test on both backends checks that they agree.
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
+use keyport_core::Lang;
+use keyport_core::targeting::{CustomerFacts, HeldLicense, Rule};
+use uuid::Uuid;
+
+use crate::db::{Db, DbConn};
+use crate::schema::{customers, items, licenses, orders, products, tickets};
+use crate::{Store, StoreResult, stored_time, utc};
+
+/// A bound value of a compiled rule.
+enum Param {
+    Text(String),
+    Time(NaiveDateTime),
+    Int(i64),
+}
+
+/// A rule compiled to SQL: a condition on `c` (customers) and its parameters.
+struct Compiled {
+    pg: bool,
+    params: Vec<Param>,
+}
+
+impl Compiled {
+    /// Adds a parameter and answers its placeholder.
+    fn add(&mut self, param: Param) -> String {
+        self.params.push(param);
+        let n = self.params.len();
+        if self.pg { format!("${n}") } else { format!("?{n}") }
+    }
+
+    /// `EXISTS` over the customer's licenses (with their item `i` and product `p`) that
+    /// meet `condition`.
+    fn licenses(&self, condition: &str) -> String {
+        format!(
+            "EXISTS (SELECT 1 FROM licenses l JOIN tickets t ON t.id = l.ticket_id \
+             JOIN items i ON i.id = l.item_id JOIN products p ON p.id = i.product_id \
+             WHERE t.customer_id = c.id AND l.revoked_at IS NULL AND {condition})"
+        )
+    }
+
+    /// The licenses' condition for "owned at `now`" (not expired).
+    fn owned(&mut self, now: NaiveDateTime) -> String {
+        format!("(l.expires_at IS NULL OR l.expires_at > {})", self.add(Param::Time(now)))
+    }
+
+    fn product(&mut self, product: Option<&keyport_core::ProductCode>) -> String {
+        product.map_or(String::new(), |p| {
+            format!(" AND p.code = {}", self.add(Param::Text(p.as_str().to_owned())))
+        })
+    }
+
+    /// The SQL condition of `rule` at `now`.
+    fn condition(&mut self, rule: &Rule, now: DateTime<Utc>) -> String {
+        let at = stored_time(now);
+        match rule {
+            Rule::All(rules) if rules.is_empty() => "1 = 1".to_owned(),
+            Rule::Any(rules) if rules.is_empty() => "1 = 0".to_owned(),
+            Rule::All(rules) => self.joined(rules, " AND ", now),
+            Rule::Any(rules) => self.joined(rules, " OR ", now),
+            Rule::Not(rule) => format!("NOT ({})", self.condition(rule, now)),
+            Rule::OwnsProduct { product, versions } => {
+                let mut sql =
+                    format!("{} AND p.code = {}", self.owned(at), self.add(Param::Text(product.to_string())));
+                if let Some(v) = versions {
+                    if let Some(to) = v.to {
+                        sql += &format!(" AND i.version_min <= {}", self.add(Param::Int(i64::from(to))));
+                    }
+                    if let Some(from) = v.from {
+                        sql += &format!(
+                            " AND (i.version_max IS NULL OR i.version_max >= {})",
+                            self.add(Param::Int(i64::from(from)))
+                        );
+                    }
+                }
+                self.licenses(&sql)
+            }
+            Rule::OwnsItem { sku } => {
+                let sql =
+                    format!("{} AND i.sku = {}", self.owned(at), self.add(Param::Text(sku.to_string())));
+                self.licenses(&sql)
+            }
+            Rule::SubscriptionEndsWithin { days, product } => {
+                let until = stored_time(now + Duration::days(i64::from(*days)));
+                let sql = format!(
+                    "l.expires_at > {} AND l.expires_at <= {}{}",
+                    self.add(Param::Time(at)),
+                    self.add(Param::Time(until)),
+                    self.product(product.as_ref())
+                );
+                self.licenses(&sql)
+            }
+            Rule::LicenseOlderThan { days, product } => {
+                let since = stored_time(now - Duration::days(i64::from(*days)));
+                let sql = format!(
+                    "{} AND l.starts_at <= {}{}",
+                    self.owned(at),
+                    self.add(Param::Time(since)),
+                    self.product(product.as_ref())
+                );
+                self.licenses(&sql)
+            }
+            Rule::RegisteredTicket { shop } => {
+                let shop = shop.as_ref().map_or(String::new(), |s| {
+                    format!(" AND o.shop = {}", self.add(Param::Text(s.to_string())))
+                });
+                format!(
+                    "EXISTS (SELECT 1 FROM tickets t JOIN orders o ON o.ticket_id = t.id \
+                     WHERE t.customer_id = c.id AND o.customer_id IS NULL{shop})"
+                )
+            }
+            Rule::Language(languages) => {
+                let codes: Vec<String> =
+                    languages.iter().map(|l| self.add(Param::Text(l.code().to_owned()))).collect();
+                format!("c.language IN ({})", codes.join(", "))
+            }
+        }
+    }
+
+    fn joined(&mut self, rules: &[Rule], with: &str, now: DateTime<Utc>) -> String {
+        let parts: Vec<String> = rules.iter().map(|r| format!("({})", self.condition(r, now))).collect();
+        format!("({})", parts.join(with))
+    }
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+impl Store {
+    /// The customers `rule` holds for at `now`, by id, after `after` (ids in order), at most
+    /// `limit`: one query on the database, never customer by customer.
+    pub fn customers_matching(
+        &self,
+        rule: &Rule,
+        now: DateTime<Utc>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<Uuid>> {
+        self.read(|conn| {
+            let mut compiled = Compiled { pg: matches!(conn, DbConn::Pg(_)), params: Vec::new() };
+            let condition = compiled.condition(rule, now);
+            let after = after.map_or(String::new(), |a| {
+                format!(" AND c.id > {}", compiled.add(Param::Text(a.to_string())))
+            });
+            let limit = compiled.add(Param::Int(i64::from(limit)));
+            let sql = format!(
+                "SELECT c.id AS id FROM customers c WHERE ({condition}){after} ORDER BY c.id LIMIT {limit}"
+            );
+            let mut query = diesel::sql_query(sql).into_boxed::<Db>();
+            for p in compiled.params {
+                query = match p {
+                    Param::Text(t) => query.bind::<Text, _>(t),
+                    Param::Time(t) => query.bind::<Timestamp, _>(t),
+                    Param::Int(n) => query.bind::<BigInt, _>(n),
+                };
+            }
+            let rows: Vec<IdRow> = query.load(conn)?;
+            rows.into_iter().map(|r| crate::uuid_of(&r.id)).collect()
+        })
+    }
+
+    /// What a targeting rule may ask about one customer: language, every license on the
+    /// customer's tickets (revoked and expired ones too) and the shops of the orders that
+    /// named no customer and whose tickets the customer registered.
+    pub fn customer_facts(&self, customer: Uuid) -> StoreResult<CustomerFacts> {
+        let id = customer.to_string();
+        self.read(|conn| {
+            let language: String = customers::table
+                .find(&id)
+                .select(customers::language)
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| keyport_core::CoreError::not_found("customer"))?;
+            type Held = (
+                String,
+                String,
+                i32,
+                Option<i32>,
+                NaiveDateTime,
+                Option<NaiveDateTime>,
+                Option<NaiveDateTime>,
+            );
+            let held: Vec<Held> = licenses::table
+                .inner_join(tickets::table)
+                .inner_join(items::table.inner_join(products::table))
+                .filter(tickets::customer_id.eq(&id))
+                .select((
+                    products::code,
+                    items::sku,
+                    items::version_min,
+                    items::version_max,
+                    licenses::starts_at,
+                    licenses::expires_at,
+                    licenses::revoked_at,
+                ))
+                .load(conn)?;
+            let shops: Vec<String> = orders::table
+                .inner_join(tickets::table)
+                .filter(tickets::customer_id.eq(&id))
+                .filter(orders::customer_id.is_null())
+                .select(orders::shop)
+                .load(conn)?;
+            Ok(CustomerFacts {
+                language: Lang::from_code(&language),
+                licenses: held
+                    .into_iter()
+                    .map(|(product, sku, min, max, starts, expires, revoked)| HeldLicense {
+                        product,
+                        sku,
+                        version_min: u32::try_from(min).unwrap_or(0),
+                        version_max: max.map(|m| u32::try_from(m).unwrap_or(0)),
+                        starts_at: utc(starts),
+                        expires_at: expires.map(utc),
+                        revoked: revoked.is_some(),
+                    })
+                    .collect(),
+                registered_tickets: shops,
+            })
+        })
+    }
+}
