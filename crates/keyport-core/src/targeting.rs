@@ -19,7 +19,8 @@ use serde_json::{Map, Value, json};
 use crate::error::{CoreError, Lang};
 use crate::text::{ProductCode, ShopName, Sku};
 
-/// The deepest nesting of `all`, `any` and `not`.
+/// The most levels of a rule, the innermost rule included (so at most 7 levels of `all`,
+/// `any` and `not` around it).
 pub const MAX_DEPTH: usize = 8;
 /// The most rules (nodes) in one targeting rule.
 pub const MAX_RULES: usize = 64;
@@ -44,7 +45,8 @@ impl Majors {
 }
 
 /// A targeting rule. "Owned" licenses are those on the customer's tickets that are neither
-/// revoked nor expired (`expires_at` later than now, or none).
+/// revoked nor expired (`expires_at` later than now, or none) nor demos. Build one with
+/// [`Rule::parse`], or check one built in code with [`Rule::check`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rule {
     /// Every rule holds (an empty list holds for everyone).
@@ -66,8 +68,8 @@ pub enum Rule {
         /// The item.
         sku: Sku,
     },
-    /// Has a license (not revoked) that expires after now and at most `days` days from now
-    /// (of the product, when given).
+    /// Has a license (not revoked, not a demo) that expires after now and at most `days`
+    /// days from now (of the product, when given).
     SubscriptionEndsWithin {
         /// Days from now.
         days: u32,
@@ -83,7 +85,7 @@ pub enum Rule {
     },
     /// Holds a ticket that was sold to no one named (its order named no customer, as a
     /// reseller's does) and was registered to the account later; sold by `shop` when given
-    /// (e.g. a reseller's shop name).
+    /// (e.g. a reseller's shop name). Demo tickets and cancelled orders do not count.
     RegisteredTicket {
         /// The shop that sold the ticket.
         shop: Option<ShopName>,
@@ -109,11 +111,17 @@ pub struct HeldLicense {
     pub expires_at: Option<DateTime<Utc>>,
     /// Whether it was revoked.
     pub revoked: bool,
+    /// Whether it is a demo (its item's license model is `demo`).
+    pub demo: bool,
 }
 
 impl HeldLicense {
+    fn counts(&self) -> bool {
+        !self.revoked && !self.demo
+    }
+
     fn owned(&self, now: DateTime<Utc>) -> bool {
-        !self.revoked && self.expires_at.is_none_or(|end| end > now)
+        self.counts() && self.expires_at.is_none_or(|end| end > now)
     }
 
     fn of(&self, product: Option<&ProductCode>) -> bool {
@@ -128,8 +136,8 @@ pub struct CustomerFacts {
     pub language: Lang,
     /// The licenses on the customer's tickets, revoked and expired ones too.
     pub licenses: Vec<HeldLicense>,
-    /// The shop of each order that named no customer and whose ticket is now the
-    /// customer's (registered later).
+    /// The shop of each order that named no customer, is not cancelled and is no demo, and
+    /// whose ticket is now the customer's (registered later).
     pub registered_tickets: Vec<String>,
 }
 
@@ -147,15 +155,15 @@ impl Rule {
             }),
             Rule::OwnsItem { sku } => owned().any(|l| l.sku == sku.as_str()),
             Rule::SubscriptionEndsWithin { days, product } => {
-                let until = now + Duration::days(i64::from(*days));
+                let until = now + span(*days);
                 facts.licenses.iter().any(|l| {
-                    !l.revoked
+                    l.counts()
                         && l.of(product.as_ref())
                         && l.expires_at.is_some_and(|end| end > now && end <= until)
                 })
             }
             Rule::LicenseOlderThan { days, product } => {
-                let since = now - Duration::days(i64::from(*days));
+                let since = now - span(*days);
                 owned().any(|l| l.of(product.as_ref()) && l.starts_at <= since)
             }
             Rule::RegisteredTicket { shop } => facts
@@ -171,6 +179,12 @@ impl Rule {
     pub fn parse(value: &Value) -> Result<Rule, CoreError> {
         let mut count = 0;
         parse_at(value, "rule", 1, &mut count)
+    }
+
+    /// Checks a rule built in code against what [`Rule::parse`] accepts (limits, days,
+    /// version ranges, languages): the same answer as parsing its JSON form.
+    pub fn check(&self) -> Result<(), CoreError> {
+        Rule::parse(&self.to_json()).map(|_| ())
     }
 
     /// The JSON form (what [`Rule::parse`] reads).
@@ -203,17 +217,32 @@ impl Rule {
     }
 }
 
+/// `days` as a duration, at most [`MAX_DAYS`] (a rule built in code may name more; SQL and
+/// core read it the same way).
+pub fn span(days: u32) -> Duration {
+    Duration::days(i64::from(days.min(MAX_DAYS)))
+}
+
+/// A name from the input, shortened for an error message.
+fn shown(name: &str) -> String {
+    let mut short: String = name.chars().take(64).collect();
+    if short.len() < name.len() {
+        short.push('…');
+    }
+    short
+}
+
 fn bad(path: &str, reason: impl std::fmt::Display) -> CoreError {
     CoreError::invalid("rule", format!("{path}: {reason}"))
 }
 
 /// The one key of a rule object and its value.
-fn single(value: &Value, path: &str) -> Result<(String, Value), CoreError> {
+fn single<'a>(value: &'a Value, path: &str) -> Result<(&'a str, &'a Value), CoreError> {
     let object =
         value.as_object().ok_or_else(|| bad(path, "must be an object with one key, the rule's kind"))?;
     let mut entries = object.iter();
     match (entries.next(), entries.next()) {
-        (Some((key, inner)), None) => Ok((key.clone(), inner.clone())),
+        (Some((key, inner)), None) => Ok((key.as_str(), inner)),
         _ => Err(bad(path, "must be an object with one key, the rule's kind")),
     }
 }
@@ -222,7 +251,7 @@ fn single(value: &Value, path: &str) -> Result<(String, Value), CoreError> {
 fn fields<'a>(value: &'a Value, path: &str, known: &[&str]) -> Result<&'a Map<String, Value>, CoreError> {
     let object = value.as_object().ok_or_else(|| bad(path, "must be an object"))?;
     if let Some(unknown) = object.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(bad(path, format!("unknown field '{unknown}'; known: {}", known.join(", "))));
+        return Err(bad(path, format!("unknown field '{}'; known: {}", shown(unknown), known.join(", "))));
     }
     Ok(object)
 }
@@ -271,17 +300,17 @@ fn parse_at(value: &Value, path: &str, depth: usize, count: &mut usize) -> Resul
         return Err(bad(path, format!("rules may nest at most {MAX_DEPTH} deep")));
     }
     let (kind, body) = single(value, path)?;
-    let at = format!("{path}.{kind}");
+    let at = format!("{path}.{}", shown(kind));
     let list = |body: &Value, count: &mut usize| -> Result<Vec<Rule>, CoreError> {
         let items = body.as_array().ok_or_else(|| bad(&at, "must be a list of rules"))?;
         items.iter().enumerate().map(|(i, r)| parse_at(r, &format!("{at}[{i}]"), depth + 1, count)).collect()
     };
-    Ok(match kind.as_str() {
-        "all" => Rule::All(list(&body, count)?),
-        "any" => Rule::Any(list(&body, count)?),
-        "not" => Rule::Not(Box::new(parse_at(&body, &at, depth + 1, count)?)),
+    Ok(match kind {
+        "all" => Rule::All(list(body, count)?),
+        "any" => Rule::Any(list(body, count)?),
+        "not" => Rule::Not(Box::new(parse_at(body, &at, depth + 1, count)?)),
         "owns_product" => {
-            let o = fields(&body, &at, &["product", "versions"])?;
+            let o = fields(body, &at, &["product", "versions"])?;
             let product = typed(o, &at, "product", ProductCode::parse)?
                 .ok_or_else(|| bad(&format!("{at}.product"), "is required"))?;
             let versions = match o.get("versions") {
@@ -305,27 +334,27 @@ fn parse_at(value: &Value, path: &str, depth: usize, count: &mut usize) -> Resul
             Rule::OwnsProduct { product, versions }
         }
         "owns_item" => {
-            let o = fields(&body, &at, &["sku"])?;
+            let o = fields(body, &at, &["sku"])?;
             let sku =
                 typed(o, &at, "sku", Sku::parse)?.ok_or_else(|| bad(&format!("{at}.sku"), "is required"))?;
             Rule::OwnsItem { sku }
         }
         "subscription_ends_within" => {
-            let o = fields(&body, &at, &["days", "product"])?;
+            let o = fields(body, &at, &["days", "product"])?;
             Rule::SubscriptionEndsWithin {
                 days: days(o, &at)?,
                 product: typed(o, &at, "product", ProductCode::parse)?,
             }
         }
         "license_older_than" => {
-            let o = fields(&body, &at, &["days", "product"])?;
+            let o = fields(body, &at, &["days", "product"])?;
             Rule::LicenseOlderThan {
                 days: days(o, &at)?,
                 product: typed(o, &at, "product", ProductCode::parse)?,
             }
         }
         "registered_ticket" => {
-            let o = fields(&body, &at, &["shop"])?;
+            let o = fields(body, &at, &["shop"])?;
             Rule::RegisteredTicket { shop: typed(o, &at, "shop", ShopName::parse)? }
         }
         "language" => {
@@ -350,8 +379,9 @@ fn parse_at(value: &Value, path: &str, depth: usize, count: &mut usize) -> Resul
             return Err(bad(
                 path,
                 format!(
-                    "unknown rule '{other}'; one of all, any, not, owns_product, owns_item, \
-                     subscription_ends_within, license_older_than, registered_ticket, language"
+                    "unknown rule '{}'; one of all, any, not, owns_product, owns_item, \
+                     subscription_ends_within, license_older_than, registered_ticket, language",
+                    shown(other)
                 ),
             ));
         }

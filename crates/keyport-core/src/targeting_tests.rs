@@ -18,6 +18,7 @@ fn license(product: &str, sku: &str, min: u32, max: Option<u32>) -> HeldLicense 
         starts_at: now() - Duration::days(400),
         expires_at: None,
         revoked: false,
+        demo: false,
     }
 }
 
@@ -62,6 +63,40 @@ fn revoked_and_expired_licenses_are_not_owned() {
     assert!(!r.matches(&facts(vec![held.clone()]), now()), "expired at this very moment");
     held.expires_at = Some(now() + Duration::seconds(1));
     assert!(r.matches(&facts(vec![held]), now()));
+}
+
+#[test]
+fn demos_are_not_owned_and_do_not_end_as_subscriptions() {
+    let mut demo = license("p", "A", 1, None);
+    demo.demo = true;
+    demo.expires_at = Some(now() + Duration::days(10));
+    let c = facts(vec![demo]);
+    for r in [
+        json!({"owns_item": {"sku": "A"}}),
+        json!({"owns_product": {"product": "p"}}),
+        json!({"license_older_than": {"days": 1}}),
+        json!({"subscription_ends_within": {"days": 30}}),
+    ] {
+        assert!(!rule(r.clone()).matches(&c, now()), "{r}");
+    }
+}
+
+#[test]
+fn rules_built_in_code_are_checked_like_parsed_ones() {
+    assert!(Rule::Language(vec![]).check().is_err());
+    assert!(Rule::LicenseOlderThan { days: u32::MAX, product: None }.check().is_err());
+    assert_eq!(span(u32::MAX), Duration::days(i64::from(MAX_DAYS)), "never an overflow");
+    let huge = Rule::LicenseOlderThan { days: u32::MAX, product: None };
+    assert!(!huge.matches(&facts(vec![license("p", "A", 1, None)]), now()));
+    let mut deep = Rule::Language(vec![Lang::En]);
+    for _ in 0..MAX_DEPTH {
+        deep = Rule::Not(Box::new(deep));
+    }
+    assert!(deep.check().is_err());
+    assert!(rule(json!({"owns_item": {"sku": "A"}})).check().is_ok());
+    let long = "x".repeat(10_000);
+    let reason = refusal(json!({ long.clone(): {} }));
+    assert!(reason.len() < 400 && reason.contains('…'), "{reason}");
 }
 
 #[test]
@@ -174,6 +209,7 @@ fn held() -> impl Strategy<Value = HeldLicense> {
             starts_at: now() - Duration::days(age),
             expires_at: ends.map(|d| now() + Duration::days(d)),
             revoked,
+            demo: false,
         })
 }
 

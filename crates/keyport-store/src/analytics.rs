@@ -568,7 +568,7 @@ impl Store {
     /// `hash_mem_multiplier`) before it spills to disk (the default 4 MB made a report over a
     /// million machines sort on disk); and no JIT compilation (it cost up to 1.5 s per
     /// report, more than it saved).
-    fn analytics_read<T>(&self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> StoreResult<T> {
+    pub(crate) fn analytics_read<T>(&self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> StoreResult<T> {
         self.read(|conn| {
             if let DbConn::Pg(_) = conn {
                 for setting in [

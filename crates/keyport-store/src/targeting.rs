@@ -3,11 +3,12 @@
 //! core, e.g. which offers a customer sees). Both follow the definitions on `Rule`'s
 //! variants; a property test on both backends checks that they agree.
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
-use keyport_core::Lang;
-use keyport_core::targeting::{CustomerFacts, HeldLicense, Rule};
+use keyport_core::order::DEMO_SHOP;
+use keyport_core::targeting::{CustomerFacts, HeldLicense, Rule, span};
+use keyport_core::{Lang, LicenseModel};
 use uuid::Uuid;
 
 use crate::db::{Db, DbConn};
@@ -35,13 +36,15 @@ impl Compiled {
         if self.pg { format!("${n}") } else { format!("?{n}") }
     }
 
-    /// `EXISTS` over the customer's licenses (with their item `i` and product `p`) that
-    /// meet `condition`.
+    /// `EXISTS` over the customer's licenses that count (not revoked, no demo; with their
+    /// item `i` and product `p`) and meet `condition`. From the customer's tickets out, in
+    /// this order (`CROSS JOIN` keeps it on SQLite, which without statistics began at the
+    /// product and read all its licenses for every customer).
     fn licenses(&self, condition: &str) -> String {
         format!(
-            "EXISTS (SELECT 1 FROM licenses l JOIN tickets t ON t.id = l.ticket_id \
-             JOIN items i ON i.id = l.item_id JOIN products p ON p.id = i.product_id \
-             WHERE t.customer_id = c.id AND l.revoked_at IS NULL AND {condition})"
+            "EXISTS (SELECT 1 FROM tickets t CROSS JOIN licenses l CROSS JOIN items i CROSS JOIN products p \
+             WHERE t.customer_id = c.id AND l.ticket_id = t.id AND i.id = l.item_id AND p.id = i.product_id \
+             AND l.revoked_at IS NULL AND i.license_model <> 'demo' AND {condition})"
         )
     }
 
@@ -87,7 +90,7 @@ impl Compiled {
                 self.licenses(&sql)
             }
             Rule::SubscriptionEndsWithin { days, product } => {
-                let until = stored_time(now + Duration::days(i64::from(*days)));
+                let until = stored_time(now + span(*days));
                 let sql = format!(
                     "l.expires_at > {} AND l.expires_at <= {}{}",
                     self.add(Param::Time(at)),
@@ -97,7 +100,7 @@ impl Compiled {
                 self.licenses(&sql)
             }
             Rule::LicenseOlderThan { days, product } => {
-                let since = stored_time(now - Duration::days(i64::from(*days)));
+                let since = stored_time(now - span(*days));
                 let sql = format!(
                     "{} AND l.starts_at <= {}{}",
                     self.owned(at),
@@ -107,18 +110,28 @@ impl Compiled {
                 self.licenses(&sql)
             }
             Rule::RegisteredTicket { shop } => {
+                let demo = self.add(Param::Text(DEMO_SHOP.to_owned()));
                 let shop = shop.as_ref().map_or(String::new(), |s| {
                     format!(" AND o.shop = {}", self.add(Param::Text(s.to_string())))
                 });
                 format!(
                     "EXISTS (SELECT 1 FROM tickets t JOIN orders o ON o.ticket_id = t.id \
-                     WHERE t.customer_id = c.id AND o.customer_id IS NULL{shop})"
+                     WHERE t.customer_id = c.id AND o.customer_id IS NULL AND o.cancelled_at IS NULL \
+                     AND o.shop <> {demo}{shop})"
                 )
             }
+            Rule::Language(languages) if languages.is_empty() => "1 = 0".to_owned(),
             Rule::Language(languages) => {
-                let codes: Vec<String> =
-                    languages.iter().map(|l| self.add(Param::Text(l.code().to_owned()))).collect();
-                format!("c.language IN ({})", codes.join(", "))
+                // As `Lang::from_code` reads a stored code: `de` is German, anything else English.
+                let de = self.add(Param::Text(Lang::De.code().to_owned()));
+                let each: Vec<String> = languages
+                    .iter()
+                    .map(|l| match l {
+                        Lang::De => format!("c.language = {de}"),
+                        Lang::En => format!("c.language <> {de}"),
+                    })
+                    .collect();
+                format!("({})", each.join(" OR "))
             }
         }
     }
@@ -129,6 +142,9 @@ impl Compiled {
     }
 }
 
+/// The most customers one call of [`Store::customers_matching`] answers.
+pub const MAX_MATCHES: u32 = 1000;
+
 #[derive(QueryableByName)]
 struct IdRow {
     #[diesel(sql_type = Text)]
@@ -137,7 +153,9 @@ struct IdRow {
 
 impl Store {
     /// The customers `rule` holds for at `now`, by id, after `after` (ids in order), at most
-    /// `limit`: one query on the database, never customer by customer.
+    /// `limit` (at most [`MAX_MATCHES`] per call): one query on the database, never customer
+    /// by customer, in a report's transaction (one snapshot; on PostgreSQL at most 60 s per
+    /// statement). A rule built in code is checked as a parsed one is.
     pub fn customers_matching(
         &self,
         rule: &Rule,
@@ -145,13 +163,14 @@ impl Store {
         after: Option<Uuid>,
         limit: u32,
     ) -> StoreResult<Vec<Uuid>> {
-        self.read(|conn| {
+        rule.check()?;
+        self.analytics_read(|conn| {
             let mut compiled = Compiled { pg: matches!(conn, DbConn::Pg(_)), params: Vec::new() };
             let condition = compiled.condition(rule, now);
             let after = after.map_or(String::new(), |a| {
                 format!(" AND c.id > {}", compiled.add(Param::Text(a.to_string())))
             });
-            let limit = compiled.add(Param::Int(i64::from(limit)));
+            let limit = compiled.add(Param::Int(i64::from(limit.min(MAX_MATCHES))));
             let sql = format!(
                 "SELECT c.id AS id FROM customers c WHERE ({condition}){after} ORDER BY c.id LIMIT {limit}"
             );
@@ -168,12 +187,13 @@ impl Store {
         })
     }
 
-    /// What a targeting rule may ask about one customer: language, every license on the
-    /// customer's tickets (revoked and expired ones too) and the shops of the orders that
-    /// named no customer and whose tickets the customer registered.
+    /// What a targeting rule may ask about one customer (in one snapshot): language, every
+    /// license on the customer's tickets (revoked, expired and demo ones too) and the shops
+    /// of the orders that named no customer, are not cancelled and are no demos, and whose
+    /// tickets the customer registered.
     pub fn customer_facts(&self, customer: Uuid) -> StoreResult<CustomerFacts> {
         let id = customer.to_string();
-        self.read(|conn| {
+        self.analytics_read(|conn| {
             let language: String = customers::table
                 .find(&id)
                 .select(customers::language)
@@ -181,6 +201,7 @@ impl Store {
                 .optional()?
                 .ok_or_else(|| keyport_core::CoreError::not_found("customer"))?;
             type Held = (
+                String,
                 String,
                 String,
                 i32,
@@ -196,6 +217,7 @@ impl Store {
                 .select((
                     products::code,
                     items::sku,
+                    items::license_model,
                     items::version_min,
                     items::version_max,
                     licenses::starts_at,
@@ -207,24 +229,26 @@ impl Store {
                 .inner_join(tickets::table)
                 .filter(tickets::customer_id.eq(&id))
                 .filter(orders::customer_id.is_null())
+                .filter(orders::cancelled_at.is_null())
+                .filter(orders::shop.ne(DEMO_SHOP))
                 .select(orders::shop)
                 .load(conn)?;
-            Ok(CustomerFacts {
-                language: Lang::from_code(&language),
-                licenses: held
-                    .into_iter()
-                    .map(|(product, sku, min, max, starts, expires, revoked)| HeldLicense {
+            let licenses = held
+                .into_iter()
+                .map(|(product, sku, model, min, max, starts, expires, revoked)| {
+                    Ok(HeldLicense {
                         product,
                         sku,
-                        version_min: u32::try_from(min).unwrap_or(0),
-                        version_max: max.map(|m| u32::try_from(m).unwrap_or(0)),
+                        version_min: crate::rows::unsigned("item version_min", min)?,
+                        version_max: max.map(|m| crate::rows::unsigned("item version_max", m)).transpose()?,
                         starts_at: utc(starts),
                         expires_at: expires.map(utc),
                         revoked: revoked.is_some(),
+                        demo: model == LicenseModel::Demo { days: 0 }.kind(),
                     })
-                    .collect(),
-                registered_tickets: shops,
-            })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(CustomerFacts { language: Lang::from_code(&language), licenses, registered_tickets: shops })
         })
     }
 }

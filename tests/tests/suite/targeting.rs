@@ -18,7 +18,7 @@ use proptest::test_runner::{Config, TestRunner};
 use uuid::Uuid;
 
 /// Products p and q; items A (p, perpetual, versions 1 to 2), B (p, a yearly subscription,
-/// 3 and later), C (q, a 30-day subscription, version 1).
+/// 3 and later), C (q, a 30-day subscription, version 1), D (p, a 14-day demo).
 fn catalog(f: &Fixture, at: DateTime<Utc>) {
     let ctx = f.ctx_at(at);
     for code in ["p", "q"] {
@@ -31,6 +31,7 @@ fn catalog(f: &Fixture, at: DateTime<Utc>) {
         ("A", "p", LicenseModel::Perpetual, 1, Some(2)),
         ("B", "p", LicenseModel::Subscription { days: 365 }, 3, None),
         ("C", "q", LicenseModel::Subscription { days: 30 }, 1, Some(1)),
+        ("D", "p", LicenseModel::Demo { days: 14 }, 1, None),
     ] {
         let spec = ItemSpec {
             sku: parse(Sku::parse(sku)),
@@ -46,12 +47,22 @@ fn catalog(f: &Fixture, at: DateTime<Utc>) {
     }
 }
 
+/// What [`population`] made.
+#[derive(Default)]
+struct Made {
+    customers: Vec<Uuid>,
+    /// Licenses on the customers' tickets.
+    licenses: usize,
+    /// Resold tickets registered later, of orders not cancelled.
+    resold_registered: usize,
+}
+
 /// `count` customers (every third one German), each with up to three orders.
-fn population(f: &Fixture, now: DateTime<Utc>, count: u32) -> Vec<Uuid> {
+fn population(f: &Fixture, now: DateTime<Utc>, count: u32) -> Made {
     let start = now - Duration::days(1000);
     catalog(f, start);
     let links = keyport_rest::mail_links("https://licenses.example.com");
-    let mut ids = Vec::new();
+    let (mut ids, mut made) = (Vec::new(), Made::default());
     for i in 0..count {
         let email = parse(Email::parse(&format!("c{i}@example.com")));
         let ctx = f.ctx_at(start);
@@ -78,35 +89,47 @@ fn population(f: &Fixture, now: DateTime<Utc>, count: u32) -> Vec<Uuid> {
         let id = found.items[0].id;
         ids.push(id);
         for j in 0..(i % 4) {
-            let sku = ["A", "B", "C"][((i * 7 + j) % 3) as usize];
-            let age = i64::from((i * 37 + j * 101) % 900);
+            let sku = ["A", "B", "C", "D"][((i * 5 + j * 3) % 4) as usize];
+            // Demos are recent (a 14-day term), so that some still run.
+            let age = i64::from(if sku == "D" { i % 10 } else { (i * 37 + j * 101) % 900 });
             let at = now - Duration::days(age);
             // Every third order is a reseller's, for no one named; the customer registers
-            // its ticket a day later.
+            // its ticket a day later (except every fifth customer, who never does); a third
+            // resold order is cancelled after that.
             let resold = (i + j) % 3 == 0;
             let (shop, customer) = if resold {
                 ("reseller", OrderCustomer::None)
             } else {
                 ("webshop", OrderCustomer::ByEmail(email.clone()))
             };
+            let number = format!("T-{i}-{j}");
             let request = parse(OrderRequest::new(
                 parse(ShopName::parse(shop)),
-                parse(ExternalOrderNumber::parse(&format!("T-{i}-{j}"))),
+                parse(ExternalOrderNumber::parse(&number)),
                 customer,
                 vec![parse(OrderLine::new(1, parse(Sku::parse(sku)), 1))],
             ));
             let order = f.store.create_order(&f.ctx_at(at), &request).unwrap();
-            if resold {
+            let registered = !resold || i % 5 != 4;
+            if resold && registered {
                 let code = parse(keyport_core::TicketCode::parse(&order.order.ticket_code));
                 f.store.register_ticket(&f.ctx_at(at + Duration::days(1)), id, &code).unwrap();
             }
-            if (i * (j + 1)) % 5 == 1 {
+            let cancelled = resold && j == 2;
+            if cancelled {
+                let reason = parse(Reason::parse("returned"));
+                f.store.cancel_order(&f.ctx_at(at + Duration::days(2)), shop, &number, &reason).unwrap();
+            } else if (i * (j + 1)) % 5 == 1 {
                 let license = order.order.lines[0].license_ids[0];
                 f.store.revoke_license(&f.ctx_at(at), license, &parse(Reason::parse("refund"))).unwrap();
             }
+            if registered {
+                made.licenses += 1;
+                made.resold_registered += usize::from(resold && !cancelled);
+            }
         }
     }
-    ids
+    Made { customers: ids, ..made }
 }
 
 fn rules_strategy() -> impl Strategy<Value = Rule> {
@@ -124,11 +147,17 @@ fn rules_strategy() -> impl Strategy<Value = Rule> {
 fn segments_in_sql_and_one_customer_in_core_agree_on_generated_rules() {
     Fixture::each(|f| {
         let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
-        let customers = population(f, now, 24);
+        let made = population(f, now, 24);
+        let customers = made.customers.clone();
         let facts: Vec<_> = customers.iter().map(|id| (*id, f.store.customer_facts(*id).unwrap())).collect();
-        // The facts are what was made: 36 orders in all, 12 of them resold and registered.
-        assert_eq!(facts.iter().map(|(_, c)| c.licenses.len()).sum::<usize>(), 36);
-        assert_eq!(facts.iter().map(|(_, c)| c.registered_tickets.len()).sum::<usize>(), 12);
+        // The facts are what was made.
+        assert_eq!(facts.iter().map(|(_, c)| c.licenses.len()).sum::<usize>(), made.licenses);
+        assert_eq!(
+            facts.iter().map(|(_, c)| c.registered_tickets.len()).sum::<usize>(),
+            made.resold_registered
+        );
+        assert!(made.resold_registered >= 5, "{}", made.resold_registered);
+        assert!(facts.iter().any(|(_, c)| c.licenses.iter().any(|l| l.demo)), "a demo among them");
         assert_eq!(facts.iter().filter(|(_, c)| c.language == Lang::De).count(), 8);
         let mut runner = TestRunner::new(Config { cases: 200, ..Config::default() });
         let counts = std::cell::Cell::new((0, 0, 0));
@@ -140,28 +169,6 @@ fn segments_in_sql_and_one_customer_in_core_agree_on_generated_rules() {
                     facts.iter().filter(|(_, c)| rule.matches(c, now)).map(|(id, _)| *id).collect();
                 in_core.sort();
                 prop_assert_eq!(&in_sql, &in_core, "rule {}", rule.to_json());
-                // The bounds, exactly: a subscription that ends in just `days` days, a license that
-                // started just `days` days ago (the generated days seldom hit them).
-                let mut bounds = Vec::new();
-                for (_, c) in &facts {
-                    for l in &c.licenses {
-                        if let Some(end) = l.expires_at.filter(|end| *end > now) {
-                            let days = u32::try_from((end - now).num_days()).unwrap();
-                            bounds.push(Rule::SubscriptionEndsWithin { days, product: None });
-                        }
-                        let days = u32::try_from((now - l.starts_at).num_days()).unwrap();
-                        bounds.push(Rule::LicenseOlderThan { days, product: None });
-                    }
-                }
-                assert!(bounds.len() > 30, "{}", bounds.len());
-                for rule in bounds {
-                    let mut in_sql = f.store.customers_matching(&rule, now, None, 1000).unwrap();
-                    in_sql.sort();
-                    let mut in_core: Vec<Uuid> =
-                        facts.iter().filter(|(_, c)| rule.matches(c, now)).map(|(id, _)| *id).collect();
-                    in_core.sort();
-                    assert_eq!(in_sql, in_core, "rule {}", rule.to_json());
-                }
                 let (some, none, all) = counts.get();
                 counts.set(match in_sql.len() {
                     0 => (some, none + 1, all),
@@ -171,6 +178,28 @@ fn segments_in_sql_and_one_customer_in_core_agree_on_generated_rules() {
                 Ok(())
             })
             .unwrap();
+        // The bounds, exactly: a subscription that ends in just `days` days, a license that
+        // started just `days` days ago (the generated days seldom hit them).
+        let mut bounds = Vec::new();
+        for (_, c) in &facts {
+            for l in &c.licenses {
+                if let Some(end) = l.expires_at.filter(|end| *end > now) {
+                    let days = u32::try_from((end - now).num_days()).unwrap();
+                    bounds.push(Rule::SubscriptionEndsWithin { days, product: None });
+                }
+                let days = u32::try_from((now - l.starts_at).num_days()).unwrap();
+                bounds.push(Rule::LicenseOlderThan { days, product: None });
+            }
+        }
+        assert!(bounds.len() > 30, "{}", bounds.len());
+        for rule in bounds {
+            let mut in_sql = f.store.customers_matching(&rule, now, None, 1000).unwrap();
+            in_sql.sort();
+            let mut in_core: Vec<Uuid> =
+                facts.iter().filter(|(_, c)| rule.matches(c, now)).map(|(id, _)| *id).collect();
+            in_core.sort();
+            assert_eq!(in_sql, in_core, "rule {}", rule.to_json());
+        }
         let (some, none, all) = counts.get();
         assert!(
             some > 50,
@@ -183,7 +212,7 @@ fn segments_in_sql_and_one_customer_in_core_agree_on_generated_rules() {
 fn a_segment_pages_by_customer_id() {
     Fixture::each(|f| {
         let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
-        let customers = population(f, now, 12);
+        let customers = population(f, now, 12).customers;
         let rule = parse(Rule::parse(
             &serde_json::json!({"any": [{"language": ["en"]}, {"owns_item": {"sku": "A"}}]}),
         ));
