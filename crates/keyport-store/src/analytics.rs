@@ -473,16 +473,17 @@ impl Store {
         self.analytics_read(|conn| {
             let d = Dialect::of(conn);
             let scope = Scope::load(conn, filter)?;
+            let question = UsageQuestion { d: &d, scope: &scope, filter, period, range, split };
             let mut rows: BTreeMap<(String, String), UsageCounts> = BTreeMap::new();
-            for row in active_machines(conn, &d, &scope, filter, period, range, split)? {
+            for row in active_machines(conn, &question)? {
                 usage_entry(&mut rows, row.p, row.k)?.machines = count(row.n);
             }
-            for row in usage_sums(conn, &d, &scope, filter, period, range, split)? {
+            for row in usage_sums(conn, &question)? {
                 let e = usage_entry(&mut rows, row.p, row.k)?;
                 (e.checkins, e.sessions, e.seconds) =
                     (count(row.checkins), count(row.sessions), count(row.seconds));
             }
-            for row in session_lengths(conn, &d, &scope, filter, period, range, split)? {
+            for row in session_lengths(conn, &question)? {
                 usage_entry(&mut rows, row.p, row.k)?.lengths.push((row.bucket, count(row.n)));
             }
             Ok(rows.into_values().collect())
@@ -609,15 +610,19 @@ fn usage_entry(
     }))
 }
 
-fn active_machines(
-    conn: &mut DbConn,
-    d: &Dialect,
-    scope: &Scope,
-    filter: &AnalyticsFilter,
+/// One usage question: its dialect, product scope, filter, period, range and split.
+#[derive(Clone, Copy)]
+struct UsageQuestion<'a> {
+    d: &'a Dialect,
+    scope: &'a Scope,
+    filter: &'a AnalyticsFilter,
     period: Period,
     range: DayRange,
     split: UsageSplit,
-) -> StoreResult<Vec<MachinesRow>> {
+}
+
+fn active_machines(conn: &mut DbConn, u: &UsageQuestion<'_>) -> StoreResult<Vec<MachinesRow>> {
+    let UsageQuestion { d, scope, filter, period, range, split } = *u;
     let (mut q, product, from, to) = scope.start(d, range);
     let used = usage_filter(d, &mut q, filter, "u.version", "u.os");
     let activated = usage_filter(d, &mut q, filter, "a.client_version", "a.client_os");
@@ -639,15 +644,8 @@ fn active_machines(
     q.run(conn, &sql)
 }
 
-fn usage_sums(
-    conn: &mut DbConn,
-    d: &Dialect,
-    scope: &Scope,
-    filter: &AnalyticsFilter,
-    period: Period,
-    range: DayRange,
-    split: UsageSplit,
-) -> StoreResult<Vec<SumsRow>> {
+fn usage_sums(conn: &mut DbConn, u: &UsageQuestion<'_>) -> StoreResult<Vec<SumsRow>> {
+    let UsageQuestion { d, scope, filter, period, range, split } = *u;
     let (mut q, product, from, to) = scope.start(d, range);
     let used = usage_filter(d, &mut q, filter, "u.version", "u.os");
     let (p, k) = (d.period("u.day", period), split_key(split, "u.version", "u.os"));
@@ -660,15 +658,8 @@ fn usage_sums(
     q.run(conn, &sql)
 }
 
-fn session_lengths(
-    conn: &mut DbConn,
-    d: &Dialect,
-    scope: &Scope,
-    filter: &AnalyticsFilter,
-    period: Period,
-    range: DayRange,
-    split: UsageSplit,
-) -> StoreResult<Vec<LengthRow>> {
+fn session_lengths(conn: &mut DbConn, u: &UsageQuestion<'_>) -> StoreResult<Vec<LengthRow>> {
+    let UsageQuestion { d, scope, filter, period, range, split } = *u;
     let (mut q, product, from, to) = scope.start(d, range);
     let used = usage_filter(d, &mut q, filter, "s.version", "s.os");
     let (p, k) = (d.period("s.day", period), split_key(split, "s.version", "s.os"));
