@@ -12,6 +12,7 @@ admin_post /api/v1/products '{"code":"cad-pro","name":"CAD Pro"}'
 admin_post /api/v1/rule-sets '{"name":"standard","seats":2,"deactivation_allowed":true,"offline_allowed":true,"initial_credits":1,"blocking_days":0,"replenish_credits":1,"replenish_every_days":30,"credit_cap":2,"emergency_days":14,"emergency_per_year":1,"checkin_interval_days":null,"checkin_grace_days":0}'
 admin_post /api/v1/items '{"sku":"CAD-SUB-365","product_code":"cad-pro","name":"CAD Pro (yearly)","license_model":"subscription","duration_days":365,"features":["export"],"version_min":5,"version_max":null,"rule_set":"standard"}'
 admin_post /api/v1/items '{"sku":"CAD-DEMO","product_code":"cad-pro","name":"CAD Pro (30-day demo)","license_model":"demo","duration_days":30,"version_min":5,"rule_set":"standard","self_service":true}'
+admin_post /api/v1/offers '{"kind":"upgrade","rule":{"owns_product":{"product":"cad-pro"}},"title_en":"CAD Pro Ultimate","title_de":"CAD Pro Ultimate","coupon_code":"ULT-25","priority":10}'
 shop_key=$(target/debug/keyport admin create-api-key --role shop --name zeep --data-dir "$KEYPORT_DATA" 2>/dev/null)
 
 .venv/bin/python tests/contract/soap_zeep.py "$KEYPORT_BASE" "$shop_key" CAD-SUB-365 cad-pro

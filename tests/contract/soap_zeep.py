@@ -62,6 +62,13 @@ def main() -> int:
     assert len(licenses) == 3
     print("ok: ListCustomerLicenses")
 
+    offers = service.ListCustomerOffers(customerId=customer.id, limit=5)
+    assert [(o.kind, o.title, o.couponCode, o.language) for o in offers] == [
+        ("upgrade", "CAD Pro Ultimate", "ULT-25", "en")
+    ], offers
+    expect_fault(lambda: service.ListCustomerOffers(customerId=customer.id, limit=0), "invalid_input", "ListCustomerOffers limit 0")
+    print("ok: ListCustomerOffers")
+
     renewed = service.RenewSubscription(licenseId=license_id)
     assert renewed.expiresAt > before, (renewed.expiresAt, before)
     print("ok: RenewSubscription until", renewed.expiresAt)

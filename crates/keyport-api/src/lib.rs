@@ -1,12 +1,14 @@
 #![doc = include_str!("../README.md")]
 
 pub mod analytics;
+pub mod offers;
 pub mod releases;
 pub mod requests;
 pub mod views;
 pub mod webhooks;
 
 pub use analytics::*;
+pub use offers::*;
 pub use releases::*;
 pub use requests::*;
 pub use views::*;

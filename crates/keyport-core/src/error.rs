@@ -257,6 +257,14 @@ error_codes! {
     TooManyEndpoints = ("too_many_endpoints", 409, Client,
         "There are {limit} webhook endpoints already; delete one before adding another.",
         "Es gibt bereits {limit} Webhook-Endpunkte; löschen Sie einen, bevor Sie einen weiteren anlegen."),
+    /// Keyport keeps no more live offers.
+    TooManyOffers = ("too_many_offers", 409, Client,
+        "There are {limit} live offers already; withdraw one before adding another.",
+        "Es gibt bereits {limit} laufende Angebote; ziehen Sie eines zurück, bevor Sie ein weiteres anlegen."),
+    /// A withdrawn offer cannot change.
+    OfferWithdrawn = ("offer_withdrawn", 409, Client,
+        "This offer was withdrawn on {date} and cannot change; define a new one instead.",
+        "Dieses Angebot wurde am {date} zurückgezogen und kann nicht mehr geändert werden; legen Sie stattdessen ein neues an."),
     /// A delivery to a disabled endpoint was asked for.
     EndpointDisabled = ("endpoint_disabled", 409, Client,
         "The webhook endpoint is disabled (the endpoint shows why); enable it before resending.",

@@ -162,11 +162,20 @@ pub enum EventKind {
     ArtifactAdded,
     /// An artifact was deleted from a draft release.
     ArtifactDeleted,
+    /// Staff defined an offer.
+    OfferDefined,
+    /// Staff changed an offer.
+    OfferUpdated,
+    /// Staff withdrew an offer.
+    OfferWithdrawn,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 41] = [
+    pub const ALL: [EventKind; 44] = [
+        EventKind::OfferDefined,
+        EventKind::OfferUpdated,
+        EventKind::OfferWithdrawn,
         EventKind::ReleaseCreated,
         EventKind::ReleasePublished,
         EventKind::ReleaseYanked,
@@ -247,6 +256,9 @@ impl EventKind {
             EventKind::WebhookEndpointDeleted => "webhook_endpoint_deleted",
             EventKind::WebhookSecretRotated => "webhook_secret_rotated",
             EventKind::WebhookEndpointDisabled => "webhook_endpoint_disabled",
+            EventKind::OfferDefined => "offer_defined",
+            EventKind::OfferUpdated => "offer_updated",
+            EventKind::OfferWithdrawn => "offer_withdrawn",
             EventKind::ReleaseCreated => "release_created",
             EventKind::ReleasePublished => "release_published",
             EventKind::ReleaseYanked => "release_yanked",

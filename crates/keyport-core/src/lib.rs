@@ -14,6 +14,7 @@ pub mod license;
 pub mod machine;
 pub mod mail;
 pub mod net;
+pub mod offer;
 pub mod order;
 pub mod phrases;
 pub mod release;

@@ -37,6 +37,7 @@ pub async fn prune_all(store: &Store, retention: Retention) {
                     pruned.idle_sessions,
                     pruned.webhook_deliveries,
                     pruned.downloads,
+                    pruned.offers,
                 ]
                 .iter()
                 .any(|n| i64::try_from(*n).unwrap_or(i64::MAX) >= BATCH);

@@ -282,6 +282,9 @@ pub struct RetentionSettings {
     /// Completed downloads (for the analytics), in days from their time.
     #[serde(default = "default_usage_days")]
     pub download_days: u32,
+    /// Offers with their customers' views, in days from when they ended or were withdrawn.
+    #[serde(default = "default_usage_days")]
+    pub offer_days: u32,
     /// Seconds between pruning passes.
     pub prune_every_seconds: u32,
 }
@@ -297,6 +300,7 @@ impl Default for RetentionSettings {
             usage_days: default_usage_days(),
             webhook_delivery_days: default_webhook_delivery_days(),
             download_days: default_usage_days(),
+            offer_days: default_usage_days(),
             prune_every_seconds: 300,
         }
     }
@@ -325,6 +329,7 @@ impl RetentionSettings {
             usage_days: Duration::days(i64::from(self.usage_days.max(1))),
             webhook_deliveries: Duration::days(i64::from(self.webhook_delivery_days.max(1))),
             downloads: Duration::days(i64::from(self.download_days.max(1))),
+            offers: Duration::days(i64::from(self.offer_days.max(1))),
         }
     }
 }

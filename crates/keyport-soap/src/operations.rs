@@ -32,6 +32,7 @@ pub fn allowed(operation: Operation) -> &'static [Role] {
         Operation::GetOrder
         | Operation::GetTicket
         | Operation::ListCustomerLicenses
+        | Operation::ListCustomerOffers
         | Operation::GetCustomer => READ,
         Operation::GrantReactivationCredits | Operation::RevokeLicense => SUPPORT,
         Operation::CreateOrder
@@ -114,6 +115,26 @@ pub fn dispatch(
             let wanted = |l: &LicenseView| r.state.is_none_or(|state| state.as_str() == l.state.as_str());
             Ok(ListCustomerLicensesResponse {
                 license: all.into_iter().filter(wanted).map(license).collect(),
+            })
+        }),
+        Operation::ListCustomerOffers => run(canonical, |r: ListCustomerOffers| {
+            let id = uuid(&r.customer_id, "customerId")?;
+            let limit = keyport_core::offer::list_limit(r.limit.map(i64::from))?;
+            let offers = s.customer_offers(id, ctx.now, limit).map_err(store_fault)?;
+            Ok(ListCustomerOffersResponse {
+                offer: offers
+                    .into_iter()
+                    .map(|o| Offer {
+                        id: o.id.to_string(),
+                        kind: o.kind,
+                        language: o.language,
+                        title: o.title,
+                        text: o.text,
+                        link: o.link,
+                        coupon_code: o.coupon_code,
+                        ends_at: o.ends_at.map(time),
+                    })
+                    .collect(),
             })
         }),
         Operation::RenewSubscription => run(canonical, |r: RenewSubscription| {

@@ -23,6 +23,7 @@ mod licenses;
 mod limits;
 mod lookup;
 pub mod mail;
+mod offers;
 mod offline;
 mod orders;
 mod pages;

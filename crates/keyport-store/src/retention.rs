@@ -7,8 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 
 use crate::schema::{
-    downloads, idempotency_keys, one_time_tokens, outbox, rate_counters, sessions, usage_days,
-    usage_session_lengths, webhook_attempts, webhook_deliveries, webhook_endpoints,
+    downloads, idempotency_keys, offer_views, offers, one_time_tokens, outbox, rate_counters, sessions,
+    usage_days, usage_session_lengths, webhook_attempts, webhook_deliveries, webhook_endpoints,
 };
 use crate::{Store, StoreResult, stored_time};
 
@@ -36,6 +36,8 @@ pub struct Retention {
     pub webhook_deliveries: Duration,
     /// Completed downloads (what the analytics count), from their time.
     pub downloads: Duration,
+    /// Offers with what customers did with them, from when they ended or were withdrawn.
+    pub offers: Duration,
 }
 
 impl Default for Retention {
@@ -50,6 +52,7 @@ impl Default for Retention {
             usage_days: Duration::days(730),
             webhook_deliveries: Duration::days(30),
             downloads: Duration::days(730),
+            offers: Duration::days(730),
         }
     }
 }
@@ -75,6 +78,8 @@ pub struct Pruned {
     pub webhook_deliveries: usize,
     /// Completed downloads.
     pub downloads: usize,
+    /// Offers over for their time, and their customers' views (rows of both).
+    pub offers: usize,
 }
 
 impl Pruned {
@@ -89,11 +94,12 @@ impl Pruned {
             + self.idle_sessions
             + self.webhook_deliveries
             + self.downloads
+            + self.offers
     }
 }
 
 /// The tables whose size an operator watches, for `keyport admin storage`.
-pub const COUNTED_TABLES: [&str; 19] = [
+pub const COUNTED_TABLES: [&str; 21] = [
     "customers",
     "tickets",
     "licenses",
@@ -113,6 +119,8 @@ pub const COUNTED_TABLES: [&str; 19] = [
     "webhook_deliveries",
     "webhook_attempts",
     "downloads",
+    "offers",
+    "offer_views",
 ];
 
 #[derive(QueryableByName)]
@@ -236,6 +244,28 @@ impl Store {
                 .load(conn)?;
             Ok(diesel::delete(downloads::table.filter(downloads::id.eq_any(&old))).execute(conn)?)
         })?;
+        let offers = self.write(|conn| {
+            // Views first, a batch at a time; an offer goes once it has none left.
+            let over = cutoff(retention.offers);
+            let old: Vec<String> = offers::table
+                .filter(offers::withdrawn_at.lt(over).or(offers::ends_at.lt(over)))
+                .select(offers::id)
+                .limit(batch)
+                .load(conn)?;
+            let views: Vec<(String, String)> = offer_views::table
+                .filter(offer_views::offer_id.eq_any(&old))
+                .select((offer_views::offer_id, offer_views::customer_id))
+                .limit(batch)
+                .load(conn)?;
+            let mut deleted = 0;
+            for key in &views {
+                deleted += diesel::delete(offer_views::table.find(key.clone())).execute(conn)?;
+            }
+            if views.is_empty() {
+                deleted += diesel::delete(offers::table.filter(offers::id.eq_any(&old))).execute(conn)?;
+            }
+            Ok(deleted)
+        })?;
         let idle_sessions = self.close_idle_sessions(now, batch)?;
         // Accounts a previous release wrote beside this one (during an upgrade) get their
         // folded names for search here.
@@ -250,6 +280,7 @@ impl Store {
             idle_sessions,
             webhook_deliveries,
             downloads,
+            offers,
         })
     }
 

@@ -277,6 +277,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     releases,
     artifacts,
     downloads,
+    offers,
+    offer_views,
 );
 
 diesel::table! {
@@ -478,3 +480,38 @@ diesel::table! {
 diesel::joinable!(releases -> products (product_id));
 diesel::joinable!(artifacts -> releases (release_id));
 diesel::joinable!(downloads -> artifacts (artifact_id));
+
+diesel::table! {
+    offers (id) {
+        id -> Text,
+        kind -> Text,
+        rule -> Text,
+        title_en -> Text,
+        title_de -> Text,
+        text_en -> Text,
+        text_de -> Text,
+        link -> Nullable<Text>,
+        coupon_code -> Nullable<Text>,
+        priority -> Integer,
+        max_days_shown -> Nullable<Integer>,
+        starts_at -> Timestamp,
+        ends_at -> Nullable<Timestamp>,
+        withdrawn_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    offer_views (offer_id, customer_id) {
+        offer_id -> Text,
+        customer_id -> Text,
+        days_shown -> Integer,
+        last_shown_on -> Nullable<Timestamp>,
+        first_shown_at -> Nullable<Timestamp>,
+        clicked_at -> Nullable<Timestamp>,
+        dismissed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(offer_views -> offers (offer_id));

@@ -193,62 +193,65 @@ impl Store {
     /// tickets the customer registered.
     pub fn customer_facts(&self, customer: Uuid) -> StoreResult<CustomerFacts> {
         let id = customer.to_string();
-        self.analytics_read(|conn| {
-            let language: String = customers::table
-                .find(&id)
-                .select(customers::language)
-                .first(conn)
-                .optional()?
-                .ok_or_else(|| keyport_core::CoreError::not_found("customer"))?;
-            type Held = (
-                String,
-                String,
-                String,
-                i32,
-                Option<i32>,
-                NaiveDateTime,
-                Option<NaiveDateTime>,
-                Option<NaiveDateTime>,
-            );
-            let held: Vec<Held> = licenses::table
-                .inner_join(tickets::table)
-                .inner_join(items::table.inner_join(products::table))
-                .filter(tickets::customer_id.eq(&id))
-                .select((
-                    products::code,
-                    items::sku,
-                    items::license_model,
-                    items::version_min,
-                    items::version_max,
-                    licenses::starts_at,
-                    licenses::expires_at,
-                    licenses::revoked_at,
-                ))
-                .load(conn)?;
-            let shops: Vec<String> = orders::table
-                .inner_join(tickets::table)
-                .filter(tickets::customer_id.eq(&id))
-                .filter(orders::customer_id.is_null())
-                .filter(orders::cancelled_at.is_null())
-                .filter(orders::shop.ne(DEMO_SHOP))
-                .select(orders::shop)
-                .load(conn)?;
-            let licenses = held
-                .into_iter()
-                .map(|(product, sku, model, min, max, starts, expires, revoked)| {
-                    Ok(HeldLicense {
-                        product,
-                        sku,
-                        version_min: crate::rows::unsigned("item version_min", min)?,
-                        version_max: max.map(|m| crate::rows::unsigned("item version_max", m)).transpose()?,
-                        starts_at: utc(starts),
-                        expires_at: expires.map(utc),
-                        revoked: revoked.is_some(),
-                        demo: model == LicenseModel::Demo { days: 0 }.kind(),
-                    })
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
-            Ok(CustomerFacts { language: Lang::from_code(&language), licenses, registered_tickets: shops })
-        })
+        self.analytics_read(|conn| facts_of(conn, &id))
     }
+}
+
+/// [`Store::customer_facts`] in the caller's transaction.
+pub(crate) fn facts_of(conn: &mut DbConn, id: &str) -> StoreResult<CustomerFacts> {
+    let language: String = customers::table
+        .find(id)
+        .select(customers::language)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| keyport_core::CoreError::not_found("customer"))?;
+    type Held = (
+        String,
+        String,
+        String,
+        i32,
+        Option<i32>,
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+    );
+    let held: Vec<Held> = licenses::table
+        .inner_join(tickets::table)
+        .inner_join(items::table.inner_join(products::table))
+        .filter(tickets::customer_id.eq(id))
+        .select((
+            products::code,
+            items::sku,
+            items::license_model,
+            items::version_min,
+            items::version_max,
+            licenses::starts_at,
+            licenses::expires_at,
+            licenses::revoked_at,
+        ))
+        .load(conn)?;
+    let shops: Vec<String> = orders::table
+        .inner_join(tickets::table)
+        .filter(tickets::customer_id.eq(id))
+        .filter(orders::customer_id.is_null())
+        .filter(orders::cancelled_at.is_null())
+        .filter(orders::shop.ne(DEMO_SHOP))
+        .select(orders::shop)
+        .load(conn)?;
+    let licenses = held
+        .into_iter()
+        .map(|(product, sku, model, min, max, starts, expires, revoked)| {
+            Ok(HeldLicense {
+                product,
+                sku,
+                version_min: crate::rows::unsigned("item version_min", min)?,
+                version_max: max.map(|m| crate::rows::unsigned("item version_max", m)).transpose()?,
+                starts_at: utc(starts),
+                expires_at: expires.map(utc),
+                revoked: revoked.is_some(),
+                demo: model == LicenseModel::Demo { days: 0 }.kind(),
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(CustomerFacts { language: Lang::from_code(&language), licenses, registered_tickets: shops })
 }

@@ -13,7 +13,7 @@ use crate::db::DbConn;
 use crate::{Backend, Store, StoreError, StoreResult};
 
 /// Every table, parents before the tables that refer to them.
-pub const TABLES: [&str; 31] = [
+pub const TABLES: [&str; 33] = [
     "products",
     "rule_sets",
     "items",
@@ -45,6 +45,8 @@ pub const TABLES: [&str; 31] = [
     "releases",
     "artifacts",
     "downloads",
+    "offers",
+    "offer_views",
 ];
 
 /// The format's version, in the header line.
@@ -131,7 +133,7 @@ impl Store {
         let backend = self.backend;
         let io = |e: std::io::Error| StoreError::Config(format!("cannot write the export: {e}"));
         self.read(|conn| {
-            writeln!(out, "{}", serde_json::json!({"keyport_export": FORMAT, "tables": TABLES}))
+            writeln!(out, "{}", serde_json::json!({"keyport_export": FORMAT, "tables": &TABLES[..]}))
                 .map_err(io)?;
             let mut rows = 0u64;
             for table in TABLES {

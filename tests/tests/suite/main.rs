@@ -9,6 +9,7 @@ mod events;
 mod field;
 mod hostile;
 mod licenses;
+mod offers;
 mod orders;
 mod releases;
 mod reliability;

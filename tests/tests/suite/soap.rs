@@ -36,12 +36,12 @@ async fn post(api: &Api, text: String) -> (u16, String) {
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
-async fn call(api: &Api, key: &str, body: &str) -> (u16, String) {
+pub(crate) async fn call(api: &Api, key: &str, body: &str) -> (u16, String) {
     post(api, envelope(Some(key), body)).await
 }
 
 /// The text of the first element with this local name.
-fn field(xml: &str, name: &str) -> String {
+pub(crate) fn field(xml: &str, name: &str) -> String {
     let open = format!("<tns:{name}>");
     let start = xml.find(&open).map(|i| i + open.len()).unwrap_or_else(|| panic!("no {name} in {xml}"));
     let end = xml[start..].find("</").map(|i| start + i).unwrap();

@@ -8,6 +8,7 @@ mod events;
 mod field;
 mod identity;
 mod me;
+mod offers;
 mod orders;
 mod releases;
 mod sessions;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     webhooks::configure(cfg);
     releases::configure(cfg);
     analytics::configure(cfg);
+    offers::configure(cfg);
 }
 
 /// Roles that may read the catalog.
