@@ -47,4 +47,6 @@ curl -fsS "$KEYPORT_SANDBOX_URL/readyz" > /dev/null
 .venv/bin/python examples/downloads-python/portal_downloads.py
 # The vendor's insight: PCs replaced on the sandbox's clock, lifetimes, activity CSV, chart.
 (cd "$(mktemp -d)" && "$OLDPWD/.venv/bin/python" "$OLDPWD/examples/analytics-python/vendor_insight.py")
-echo "examples: the shop (zeep), ERP (soap), download page (urllib, PyJWT) and insight (urllib) recipes passed against the sandbox"
+# A portal's offer box and a checkout's offers (urllib, SOAP by hand).
+.venv/bin/python examples/offers-python/portal_offers.py
+echo "examples: the shop (zeep), ERP (soap), download page (urllib, PyJWT), insight (urllib) and offers (urllib) recipes passed against the sandbox"

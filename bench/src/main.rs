@@ -4,6 +4,7 @@
 mod analytics;
 mod downloads;
 mod load;
+mod offers;
 mod pgbench;
 mod report;
 mod starts;
@@ -23,7 +24,9 @@ use crate::world::{Backend, World};
 struct Cli {
     /// Scenarios, comma-separated (healthz, activate-rest, webhooks-activate,
     /// activate-store, checkin, checkin-store, list-licenses, order-rest, order-soap,
-    /// serve-start, sandbox-start, download, analytics, pgbench), or `all`. `analytics`
+    /// serve-start, sandbox-start, download, analytics, offers, pgbench), or `all`. `offers`
+    /// lists the offers of a customer with 50 licenses among 200 defined offers, against
+    /// that customer's license list. `analytics`
     /// times the PC-lifetime estimate and the daily usage report on histories of 1e4 and
     /// 1e6 activations. `download` measures
     /// concurrent downloads of one artifact (1 GB; 8 MB with --quick) against Python's
@@ -50,7 +53,7 @@ struct Cli {
     out: Option<PathBuf>,
 }
 
-const SCENARIOS: [&str; 14] = [
+const SCENARIOS: [&str; 15] = [
     "pgbench",
     "healthz",
     "activate-rest",
@@ -65,6 +68,7 @@ const SCENARIOS: [&str; 14] = [
     "sandbox-start",
     "download",
     "analytics",
+    "offers",
 ];
 
 #[tokio::main]
@@ -113,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
                 results.push((name.to_owned(), world.starts(name == "sandbox-start", runs).await?));
             }
             "download" => results.extend(world.downloads(cli.concurrency, cli.quick).await?),
+            "offers" => results.extend(offers::measure(&world, duration, cli.concurrency).await?),
             "analytics" => {
                 let (sizes, runs) = if cli.quick { ([100, 1_000], 2) } else { ([10_000, 1_000_000], 5) };
                 results.extend(analytics::measure(&world, sizes, runs).await?);

@@ -102,6 +102,12 @@ fn ratios(settings: &Settings, results: &[(String, Stats)]) -> Vec<Ratio> {
         0.9,
     );
     ratio("order-soap / order-rest", find(results, "order-soap"), find(results, "order-rest"), 0.85);
+    ratio(
+        "me-offers (200 offers) / list-licenses of the same customer (50 licenses)",
+        find(results, "me-offers"),
+        find(results, "offers-list-licenses"),
+        0.5,
+    );
     // PostgreSQL's own limit for a transaction of an activation's shape, in the same run.
     let anchor = find(results, "pgbench -N");
     ratio("activate-rest / pgbench -N, rate (postgres)", find(results, "activate-rest"), anchor, 0.5);

@@ -275,15 +275,7 @@ impl World {
             .await);
         }
         let webhooks = name == "webhooks-activate";
-        // Every bench client comes from 127.0.0.1 and stands for a client of its own: the
-        // per-address cap is lifted; the instance's own bound (`max_in_flight`) stays.
-        let path = self.dir.path().join("bench.toml");
-        let mut config = "[http]\nrequests_per_address = 100000\n".to_owned();
-        if webhooks {
-            config.push_str("[webhooks]\nallow_private_addresses = true\n");
-        }
-        std::fs::write(&path, config)?;
-        let mut server = self.start(Some(&path)).await?;
+        let mut server = self.serve_clients(webhooks).await?;
         let (activate_token, list_token) = self.login(&server.base).await?;
         let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
         let base = server.base.clone();
@@ -574,6 +566,24 @@ impl World {
     /// Starts a server on the benchmark's database with the default settings.
     pub async fn serve(&self) -> anyhow::Result<Server> {
         self.start(None).await
+    }
+
+    /// Starts a server for many clients on one address: every bench client comes from
+    /// 127.0.0.1 and stands for a client of its own, so the per-address cap is lifted; the
+    /// instance's own bound (`max_in_flight`) stays. `webhooks`: endpoints on 127.0.0.1 allowed.
+    pub async fn serve_clients(&self, webhooks: bool) -> anyhow::Result<Server> {
+        let path = self.dir.path().join("bench.toml");
+        let mut config = "[http]\nrequests_per_address = 100000\n".to_owned();
+        if webhooks {
+            config.push_str("[webhooks]\nallow_private_addresses = true\n");
+        }
+        std::fs::write(&path, config)?;
+        self.start(Some(&path)).await
+    }
+
+    /// The item every seeded license is of (product `bench`).
+    pub fn sku(&self) -> &str {
+        &self.sku
     }
 
     /// The admin key.

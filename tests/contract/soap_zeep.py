@@ -68,6 +68,15 @@ def main() -> int:
     ], offers
     expect_fault(lambda: service.ListCustomerOffers(customerId=customer.id, limit=0), "invalid_input", "ListCustomerOffers limit 0")
     print("ok: ListCustomerOffers")
+    for reaction in ("impression", "click", "click"):
+        recorded = service.RecordOfferReaction(customerId=customer.id, offerId=offers[0].id, reaction=reaction)
+        assert recorded == offers[0].id, recorded
+    assert service.ListCustomerOffers(customerId=customer.id)[0].clicked is True
+    service.RecordOfferReaction(customerId=customer.id, offerId=offers[0].id, reaction="dismissal")
+    assert not service.ListCustomerOffers(customerId=customer.id), "dismissed: listed no more"
+    expect_fault(lambda: service.RecordOfferReaction(customerId=customer.id, offerId=customer.id, reaction="click"),
+                 "not_found", "RecordOfferReaction of an unknown offer")
+    print("ok: RecordOfferReaction")
 
     renewed = service.RenewSubscription(licenseId=license_id)
     assert renewed.expiresAt > before, (renewed.expiresAt, before)

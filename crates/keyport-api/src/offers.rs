@@ -1,7 +1,10 @@
 //! Offers: what staff define and read back, and what a customer sees.
 
 use chrono::{DateTime, Utc};
-use keyport_core::offer::{Localized, MAX_BODY, MAX_TITLE, OfferKind, OfferSpec, parse_coupon, parse_link};
+use keyport_core::offer::{
+    Localized, MAX_BODY, MAX_DAYS_SHOWN, MAX_PRIORITY, MAX_TITLE, OfferDraft, OfferKind, Phase, parse_coupon,
+    parse_link,
+};
 use keyport_core::targeting::Rule;
 use keyport_core::{CoreError, check_text};
 use serde::{Deserialize, Serialize};
@@ -16,8 +19,9 @@ pub struct OfferRequest {
     /// `update`, `upgrade`, `cross_sell` or `renewal`.
     #[cfg_attr(feature = "openapi", schema(example = "upgrade"))]
     pub kind: String,
-    /// Who sees it: a targeting rule, e.g. `{"owns_product": {"product": "cad", "versions": {"max": 4}}}`,
-    /// combined with `all`, `any` and `not`. `{"all": []}` targets every customer.
+    /// Who sees it: a targeting rule, e.g. `{"owns_product": {"product": "cad-pro", "versions": {"to": 4}}}`,
+    /// combined with `all`, `any` and `not`; `{"all": []}` targets every customer. The
+    /// products and items it names must exist.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub rule: Value,
     /// The headline in English.
@@ -38,27 +42,35 @@ pub struct OfferRequest {
     /// A coupon code for the shop's checkout: letters, digits, `-` and `_`.
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]+$"))]
     pub coupon_code: Option<String>,
-    /// From when it is shown (default: now).
+    /// From when it is shown (default: now for a new offer, as it was for a changed one;
+    /// from 2000 to 10 years ahead).
     pub starts_at: Option<DateTime<Utc>>,
-    /// Until when it is shown (default: until withdrawn).
+    /// Until when it is shown: after now and the start, at most 10 years ahead (default:
+    /// until withdrawn).
     pub ends_at: Option<DateTime<Utc>>,
     /// Higher is shown first, 0 to 1000 (default 0).
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1000))]
     pub priority: Option<i64>,
-    /// On how many days at most one customer is shown it (default: no cap).
+    /// On how many days (UTC) at most one customer is shown it (default: no cap).
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     pub max_days_shown: Option<i64>,
 }
 
 impl OfferRequest {
-    /// Checks every field; `now` is the default start.
-    pub fn parse(&self, now: DateTime<Utc>) -> Result<OfferSpec, CoreError> {
+    /// Checks every field on its own (the use case checks the window against the clock).
+    pub fn parse(&self) -> Result<OfferDraft, CoreError> {
         check_text("kind", &self.kind)?;
-        let number = |field: &'static str, n: Option<i64>| -> Result<Option<u32>, CoreError> {
-            n.map(|n| u32::try_from(n).map_err(|_| CoreError::invalid(field, "must not be negative")))
+        let number =
+            |field: &'static str, n: Option<i64>, low: u32, max: u32| -> Result<Option<u32>, CoreError> {
+                n.map(|n| {
+                    u32::try_from(n)
+                        .ok()
+                        .filter(|n| (low..=max).contains(n))
+                        .ok_or_else(|| CoreError::invalid(field, format!("must be between {low} and {max}")))
+                })
                 .transpose()
-        };
-        OfferSpec {
+            };
+        Ok(OfferDraft {
             rule: Rule::parse(&self.rule)?,
             kind: OfferKind::parse(&self.kind)?,
             title: Localized::parse(
@@ -77,12 +89,11 @@ impl OfferRequest {
             )?,
             link: self.link.as_deref().map(parse_link).transpose()?,
             coupon_code: self.coupon_code.as_deref().map(parse_coupon).transpose()?,
-            starts_at: self.starts_at.unwrap_or(now),
+            starts_at: self.starts_at,
             ends_at: self.ends_at,
-            priority: number("priority", self.priority)?.unwrap_or(0),
-            max_days_shown: number("max_days_shown", self.max_days_shown)?,
-        }
-        .check()
+            priority: number("priority", self.priority, 0, MAX_PRIORITY)?.unwrap_or(0),
+            max_days_shown: number("max_days_shown", self.max_days_shown, 1, MAX_DAYS_SHOWN)?,
+        })
     }
 }
 
@@ -99,6 +110,17 @@ pub enum OfferState {
     Ended,
     /// Staff withdrew it.
     Withdrawn,
+}
+
+impl From<Phase> for OfferState {
+    fn from(phase: Phase) -> OfferState {
+        match phase {
+            Phase::Scheduled => OfferState::Scheduled,
+            Phase::Running => OfferState::Running,
+            Phase::Ended => OfferState::Ended,
+            Phase::Withdrawn => OfferState::Withdrawn,
+        }
+    }
 }
 
 /// What customers did with an offer.

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::error::{CoreError, ErrorCode, Lang};
+use crate::error::{CoreError, ErrorCode};
 use crate::targeting::Rule;
 use crate::text::check_text;
 
@@ -96,14 +96,6 @@ impl Localized {
         };
         Ok(Localized { en: one(fields.0, en)?, de: one(fields.1, de)? })
     }
-
-    /// The text in a language.
-    pub fn get(&self, lang: Lang) -> &str {
-        match lang {
-            Lang::En => &self.en,
-            Lang::De => &self.de,
-        }
-    }
 }
 
 /// Where an offer leads: an absolute `https://` or `http://` URL.
@@ -133,7 +125,36 @@ pub fn parse_coupon(text: &str) -> Result<String, CoreError> {
     Ok(text.to_owned())
 }
 
-/// An offer as staff define it, checked.
+/// An offer as staff send it: every field checked on its own; the window is checked
+/// against the clock by [`OfferDraft::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferDraft {
+    /// Who sees it.
+    pub rule: Rule,
+    /// What it sells.
+    pub kind: OfferKind,
+    /// The headline.
+    pub title: Localized,
+    /// The text below it (may be empty).
+    pub text: Localized,
+    /// Where it leads, if anywhere.
+    pub link: Option<String>,
+    /// A code for the shop's checkout, if any.
+    pub coupon_code: Option<String>,
+    /// From when it is shown: `None` for now (a new offer) or as it was (a changed one).
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Until when it is shown, if it ends.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Higher first, 0 to [`MAX_PRIORITY`].
+    pub priority: u32,
+    /// On how many days (UTC) at most one customer is shown it, if capped.
+    pub max_days_shown: Option<u32>,
+}
+
+/// The most years an offer's start or end may lie ahead.
+pub const MAX_YEARS_AHEAD: i64 = 10;
+
+/// An offer as it is stored: a draft whose window was checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfferSpec {
     /// Who sees it.
@@ -154,15 +175,39 @@ pub struct OfferSpec {
     pub ends_at: Option<DateTime<Utc>>,
     /// Higher first, 0 to [`MAX_PRIORITY`].
     pub priority: u32,
-    /// On how many days at most one customer is shown it, if capped.
+    /// On how many days (UTC) at most one customer is shown it, if capped.
     pub max_days_shown: Option<u32>,
 }
 
-impl OfferSpec {
-    /// Checks what the fields cannot check alone: the window and the bounds.
-    pub fn check(self) -> Result<OfferSpec, CoreError> {
-        if self.ends_at.is_some_and(|end| end <= self.starts_at) {
-            return Err(CoreError::invalid("ends_at", "must lie after starts_at"));
+impl OfferDraft {
+    /// Checks the draft at `now`, starting at `start` unless it names a start: the start
+    /// lies at most [`MAX_YEARS_AHEAD`] years ahead and after 2000 (a start in the past is
+    /// kept: the offer runs from now), the end after the start, after now (an offer saved as
+    /// ended would never be shown, and pruning would take it with its counts) and at most
+    /// [`MAX_YEARS_AHEAD`] years ahead; the numbers within their bounds; the rule within its.
+    pub fn check(self, now: DateTime<Utc>, start: DateTime<Utc>) -> Result<OfferSpec, CoreError> {
+        let latest = now + chrono::Duration::days(366 * MAX_YEARS_AHEAD);
+        let earliest = DateTime::<Utc>::from_timestamp(946_684_800, 0).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let starts_at = self.starts_at.unwrap_or(start);
+        if starts_at < earliest || starts_at > latest {
+            return Err(CoreError::invalid(
+                "starts_at",
+                format!("must lie between 2000 and {MAX_YEARS_AHEAD} years from now"),
+            ));
+        }
+        if let Some(end) = self.ends_at {
+            if end <= starts_at {
+                return Err(CoreError::invalid("ends_at", "must lie after starts_at"));
+            }
+            if end <= now {
+                return Err(CoreError::invalid("ends_at", "must lie ahead: withdraw an offer to end it now"));
+            }
+            if end > latest {
+                return Err(CoreError::invalid(
+                    "ends_at",
+                    format!("must lie within {MAX_YEARS_AHEAD} years from now"),
+                ));
+            }
         }
         if self.priority > MAX_PRIORITY {
             return Err(CoreError::invalid("priority", format!("must be between 0 and {MAX_PRIORITY}")));
@@ -174,7 +219,18 @@ impl OfferSpec {
             ));
         }
         self.rule.check()?;
-        Ok(self)
+        Ok(OfferSpec {
+            rule: self.rule,
+            kind: self.kind,
+            title: self.title,
+            text: self.text,
+            link: self.link,
+            coupon_code: self.coupon_code,
+            starts_at,
+            ends_at: self.ends_at,
+            priority: self.priority,
+            max_days_shown: self.max_days_shown,
+        })
     }
 }
 
@@ -189,19 +245,35 @@ pub struct OfferWindow {
     pub withdrawn_at: Option<DateTime<Utc>>,
 }
 
+/// Where an offer is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Its start lies ahead.
+    Scheduled,
+    /// Shown to the customers it targets.
+    Running,
+    /// Its end has passed.
+    Ended,
+    /// Staff withdrew it.
+    Withdrawn,
+}
+
 impl OfferWindow {
     /// Whether it runs at `now`.
     pub fn runs(&self, now: DateTime<Utc>) -> bool {
-        self.withdrawn_at.is_none() && self.starts_at <= now && self.ends_at.is_none_or(|end| now < end)
+        self.phase(now) == Phase::Running
     }
 
-    /// When it stopped running (withdrawn or ended), if it has by `now`.
-    pub fn over_since(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let ended = self.ends_at.filter(|end| *end <= now);
-        match (self.withdrawn_at, ended) {
-            (Some(w), Some(e)) => Some(w.min(e)),
-            (Some(w), None) => Some(w),
-            (None, e) => e,
+    /// Where it is at `now`.
+    pub fn phase(&self, now: DateTime<Utc>) -> Phase {
+        if self.withdrawn_at.is_some() {
+            Phase::Withdrawn
+        } else if now < self.starts_at {
+            Phase::Scheduled
+        } else if self.ends_at.is_some_and(|end| end <= now) {
+            Phase::Ended
+        } else {
+            Phase::Running
         }
     }
 }

@@ -20,12 +20,12 @@ fn an_offer_runs_from_its_start_until_before_its_end() {
     assert!(w.runs(at(1, 0)));
     assert!(w.runs(at(2, 23)));
     assert!(!w.runs(at(3, 0)));
-    assert_eq!(w.over_since(at(2, 0)), None);
-    assert_eq!(w.over_since(at(5, 0)), Some(at(3, 0)));
+    assert_eq!(w.phase(at(0, 0)), Phase::Scheduled);
+    assert_eq!(w.phase(at(2, 0)), Phase::Running);
+    assert_eq!(w.phase(at(5, 0)), Phase::Ended);
     let withdrawn = OfferWindow { withdrawn_at: Some(at(2, 0)), ..w };
     assert!(!withdrawn.runs(at(2, 1)));
-    assert_eq!(withdrawn.over_since(at(2, 1)), Some(at(2, 0)));
-    assert_eq!(withdrawn.over_since(at(9, 0)), Some(at(2, 0)));
+    assert_eq!(withdrawn.phase(at(0, 0)), Phase::Withdrawn);
 }
 
 #[test]
@@ -78,15 +78,15 @@ fn texts_links_and_coupons_are_checked() {
     assert!(OfferKind::parse("sale").is_err());
 }
 
-fn spec() -> OfferSpec {
-    OfferSpec {
+fn draft() -> OfferDraft {
+    OfferDraft {
         rule: Rule::All(vec![]),
         kind: OfferKind::Upgrade,
         title: Localized { en: "Pro".into(), de: "Pro".into() },
         text: Localized { en: String::new(), de: String::new() },
         link: None,
         coupon_code: None,
-        starts_at: at(0, 0),
+        starts_at: None,
         ends_at: None,
         priority: 10,
         max_days_shown: None,
@@ -94,12 +94,42 @@ fn spec() -> OfferSpec {
 }
 
 #[test]
-fn a_spec_needs_a_window_that_ends_after_it_starts_and_bounded_numbers() {
-    assert!(spec().check().is_ok());
-    assert!(OfferSpec { ends_at: Some(at(0, 0)), ..spec() }.check().is_err());
-    assert!(OfferSpec { priority: MAX_PRIORITY + 1, ..spec() }.check().is_err());
-    assert!(OfferSpec { max_days_shown: Some(0), ..spec() }.check().is_err());
-    assert!(OfferSpec { max_days_shown: Some(MAX_DAYS_SHOWN), ..spec() }.check().is_ok());
+fn a_draft_needs_a_window_ahead_within_bounds_and_bounded_numbers() {
+    let now = at(10, 0);
+    let field =
+        |d: OfferDraft| d.check(now, now).unwrap_err().facts().get("field").cloned().unwrap_or_default();
+    let checked = draft().check(now, at(3, 0)).unwrap();
+    assert_eq!(checked.starts_at, at(3, 0), "no start named: the given one (now, or as it was)");
+    let named = OfferDraft { starts_at: Some(at(12, 0)), ..draft() }.check(now, now).unwrap();
+    assert_eq!(named.starts_at, at(12, 0));
+    assert_eq!(field(OfferDraft { ends_at: Some(at(10, 0)), ..draft() }), "ends_at", "ending now");
+    assert_eq!(
+        field(OfferDraft { starts_at: Some(at(1, 0)), ends_at: Some(at(5, 0)), ..draft() }),
+        "ends_at"
+    );
+    assert_eq!(
+        field(OfferDraft { starts_at: Some(at(20, 0)), ends_at: Some(at(20, 0)), ..draft() }),
+        "ends_at"
+    );
+    assert_eq!(field(OfferDraft { ends_at: Some(now + Duration::days(366 * 11)), ..draft() }), "ends_at");
+    assert_eq!(field(OfferDraft { starts_at: Some(now + Duration::days(366 * 11)), ..draft() }), "starts_at");
+    let ancient = DateTime::parse_from_rfc3339("1999-12-31T23:59:59Z").unwrap().with_timezone(&Utc);
+    assert_eq!(field(OfferDraft { starts_at: Some(ancient), ..draft() }), "starts_at");
+    assert_eq!(field(OfferDraft { priority: MAX_PRIORITY + 1, ..draft() }), "priority");
+    assert_eq!(field(OfferDraft { max_days_shown: Some(0), ..draft() }), "max_days_shown");
+    assert!(OfferDraft { max_days_shown: Some(MAX_DAYS_SHOWN), ..draft() }.check(now, now).is_ok());
+}
+
+#[test]
+fn a_rule_names_its_products_and_items_once() {
+    let rule = Rule::parse(&serde_json::json!({"all": [
+        {"owns_product": {"product": "p"}}, {"not": {"owns_item": {"sku": "A"}}},
+        {"any": [{"license_older_than": {"days": 3, "product": "p"}}, {"subscription_ends_within": {"days": 3, "product": "q"}},
+                 {"owns_item": {"sku": "A"}}, {"language": ["de"]}]}]}))
+    .unwrap();
+    let (products, items) = rule.names();
+    assert_eq!(products.iter().map(|p| p.as_str()).collect::<Vec<_>>(), ["p", "q"]);
+    assert_eq!(items.iter().map(|s| s.as_str()).collect::<Vec<_>>(), ["A"]);
 }
 
 fn key() -> impl Strategy<Value = RankKey> {

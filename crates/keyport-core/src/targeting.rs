@@ -142,6 +142,38 @@ pub struct CustomerFacts {
 }
 
 impl Rule {
+    /// The products and items the rule names (each once), for a check against the catalog
+    /// when it is saved: a misspelt product in a `not` would otherwise target everyone.
+    pub fn names(&self) -> (Vec<ProductCode>, Vec<Sku>) {
+        fn walk(rule: &Rule, products: &mut Vec<ProductCode>, items: &mut Vec<Sku>) {
+            let mut product = |p: &ProductCode| {
+                if !products.contains(p) {
+                    products.push(p.clone());
+                }
+            };
+            match rule {
+                Rule::All(rules) | Rule::Any(rules) => rules.iter().for_each(|r| walk(r, products, items)),
+                Rule::Not(rule) => walk(rule, products, items),
+                Rule::OwnsProduct { product: p, .. } => product(p),
+                Rule::SubscriptionEndsWithin { product: p, .. }
+                | Rule::LicenseOlderThan { product: p, .. } => {
+                    if let Some(p) = p {
+                        product(p);
+                    }
+                }
+                Rule::OwnsItem { sku } => {
+                    if !items.contains(sku) {
+                        items.push(sku.clone());
+                    }
+                }
+                Rule::RegisteredTicket { .. } | Rule::Language(_) => {}
+            }
+        }
+        let (mut products, mut items) = (Vec::new(), Vec::new());
+        walk(self, &mut products, &mut items);
+        (products, items)
+    }
+
     /// Whether the rule holds for the customer at `now`.
     pub fn matches(&self, facts: &CustomerFacts, now: DateTime<Utc>) -> bool {
         let owned = || facts.licenses.iter().filter(move |l| l.owned(now));

@@ -34,6 +34,7 @@ pub fn allowed(operation: Operation) -> &'static [Role] {
         | Operation::ListCustomerLicenses
         | Operation::ListCustomerOffers
         | Operation::GetCustomer => READ,
+        Operation::RecordOfferReaction => SELL,
         Operation::GrantReactivationCredits | Operation::RevokeLicense => SUPPORT,
         Operation::CreateOrder
         | Operation::CancelOrder
@@ -133,9 +134,20 @@ pub fn dispatch(
                         link: o.link,
                         coupon_code: o.coupon_code,
                         ends_at: o.ends_at.map(time),
+                        clicked: o.clicked,
                     })
                     .collect(),
             })
+        }),
+        Operation::RecordOfferReaction => run(canonical, |r: RecordOfferReaction| {
+            let (customer, offer) = (uuid(&r.customer_id, "customerId")?, uuid(&r.offer_id, "offerId")?);
+            let response = match r.reaction {
+                OfferReaction::Impression => keyport_core::offer::Response::Impression,
+                OfferReaction::Click => keyport_core::offer::Response::Click,
+                OfferReaction::Dismissal => keyport_core::offer::Response::Dismissal,
+            };
+            s.respond_to_offer(customer, offer, response, ctx.now).map_err(store_fault)?;
+            Ok(RecordOfferReactionResponse { offer_id: offer.to_string() })
         }),
         Operation::RenewSubscription => run(canonical, |r: RenewSubscription| {
             let l = s.renew_subscription(ctx, uuid(&r.license_id, "licenseId")?).map_err(store_fault)?;

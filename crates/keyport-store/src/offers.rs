@@ -2,11 +2,13 @@
 //! them now, best first, and reports impressions, clicks and dismissals (one row per offer
 //! and customer). Who sees what is decided in core (`offer`, `targeting`).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use keyport_api::{CustomerOfferView, OfferPage, OfferState, OfferStats, OfferView};
 use keyport_core::offer::{
-    self, MAX_LIVE_OFFERS, OfferSpec, OfferWindow, RankKey, Response, Seen, Visibility,
+    self, MAX_LIVE_OFFERS, OfferDraft, OfferSpec, OfferWindow, RankKey, Response, Seen, Visibility,
 };
 use keyport_core::targeting::Rule;
 use keyport_core::{CoreError, ErrorCode, EventKind, Lang};
@@ -15,7 +17,7 @@ use uuid::Uuid;
 
 use crate::db::DbConn;
 use crate::events::{Subject, append};
-use crate::schema::{offer_views, offers};
+use crate::schema::{items, offer_views, offers, products};
 use crate::{Context, Page, Paging, Store, StoreError, StoreResult, new_id, stored_time, utc, uuid_of};
 
 /// An offer row.
@@ -112,31 +114,7 @@ impl OfferRow {
     }
 
     fn rule(&self) -> StoreResult<Rule> {
-        let value: serde_json::Value =
-            serde_json::from_str(&self.rule).map_err(|e| StoreError::Corrupt(format!("offer rule: {e}")))?;
-        crate::error::stored("offer rule", Rule::parse(&value))
-    }
-
-    fn state(&self, now: DateTime<Utc>) -> OfferState {
-        let window = self.window();
-        if window.withdrawn_at.is_some() {
-            OfferState::Withdrawn
-        } else if window.runs(now) {
-            OfferState::Running
-        } else if window.starts_at > now {
-            OfferState::Scheduled
-        } else {
-            OfferState::Ended
-        }
-    }
-
-    fn rank_key(&self) -> RankKey {
-        RankKey {
-            priority: u32::try_from(self.priority).unwrap_or(0),
-            ends_at: self.ends_at.map(utc),
-            starts_at: utc(self.starts_at),
-            id: self.id.clone(),
-        }
+        parse_rule(&self.rule)
     }
 
     fn view(&self, stats: OfferStats, now: DateTime<Utc>) -> StoreResult<OfferView> {
@@ -157,7 +135,7 @@ impl OfferRow {
             starts_at: utc(self.starts_at),
             ends_at: self.ends_at.map(utc),
             withdrawn_at: self.withdrawn_at.map(utc),
-            state: self.state(now),
+            state: OfferState::from(self.window().phase(now)),
             stats,
             created_at: utc(self.created_at),
             updated_at: utc(self.updated_at),
@@ -201,34 +179,169 @@ fn lock_offer(conn: &mut DbConn, id: Uuid) -> StoreResult<OfferRow> {
     load_offer(conn, id)
 }
 
-fn stats_of(conn: &mut DbConn, id: &str) -> StoreResult<OfferStats> {
-    use diesel::dsl::{count, sum};
-    let (shown, impressions): (i64, Option<i64>) = offer_views::table
-        .filter(offer_views::offer_id.eq(id))
-        .filter(offer_views::days_shown.gt(0))
-        .select((count(offer_views::customer_id), sum(offer_views::days_shown)))
-        .first(conn)?;
-    let clicks: i64 = offer_views::table
-        .filter(offer_views::offer_id.eq(id))
-        .filter(offer_views::clicked_at.is_not_null())
-        .count()
-        .get_result(conn)?;
-    let dismissals: i64 = offer_views::table
-        .filter(offer_views::offer_id.eq(id))
-        .filter(offer_views::dismissed_at.is_not_null())
-        .count()
-        .get_result(conn)?;
-    Ok(OfferStats { customers_shown: shown, impressions: impressions.unwrap_or(0), clicks, dismissals })
+/// Serializes the writers that may add a live offer, so that two cannot both see room for
+/// one more (PostgreSQL; SQLite's writers run one at a time).
+fn lock_offers(conn: &mut DbConn) -> StoreResult<()> {
+    if let DbConn::Pg(_) = conn {
+        diesel::sql_query("LOCK TABLE offers IN SHARE ROW EXCLUSIVE MODE").execute(conn)?;
+    }
+    Ok(())
 }
 
-/// The offers not withdrawn whose end has not passed at `now`.
-fn live_offers(conn: &mut DbConn, now: DateTime<Utc>) -> StoreResult<Vec<OfferRow>> {
+/// The offers not withdrawn whose end has not passed at `now` (running or scheduled).
+fn live_count(conn: &mut DbConn, now: DateTime<Utc>) -> StoreResult<i64> {
     Ok(offers::table
         .filter(offers::withdrawn_at.is_null())
         .filter(offers::ends_at.is_null().or(offers::ends_at.gt(stored_time(now))))
-        .select(OfferRow::as_select())
-        .limit(MAX_LIVE_OFFERS + 1)
+        .count()
+        .get_result(conn)?)
+}
+
+/// Refuses a rule that names a product or item the catalog does not have: a misspelt
+/// product in a `not` would target everyone.
+fn check_names(conn: &mut DbConn, spec: &OfferSpec) -> StoreResult<()> {
+    let (wanted_products, wanted_items) = spec.rule.names();
+    let codes: Vec<&str> = wanted_products.iter().map(|p| p.as_str()).collect();
+    let known: Vec<String> =
+        products::table.filter(products::code.eq_any(&codes)).select(products::code).load(conn)?;
+    if let Some(missing) = codes.iter().find(|c| !known.iter().any(|k| k == *c)) {
+        return Err(CoreError::invalid(
+            "rule",
+            format!("names the product '{missing}', which does not exist"),
+        )
+        .into());
+    }
+    let skus: Vec<&str> = wanted_items.iter().map(|s| s.as_str()).collect();
+    let known: Vec<String> = items::table.filter(items::sku.eq_any(&skus)).select(items::sku).load(conn)?;
+    if let Some(missing) = skus.iter().find(|c| !known.iter().any(|k| k == *c)) {
+        return Err(
+            CoreError::invalid("rule", format!("names the item '{missing}', which does not exist")).into()
+        );
+    }
+    Ok(())
+}
+
+/// What customers did with each of the offers, in four aggregating queries.
+fn stats_of(conn: &mut DbConn, ids: &[String]) -> StoreResult<HashMap<String, OfferStats>> {
+    use diesel::dsl::{count_star, sum};
+    let mut out: HashMap<String, OfferStats> = ids
+        .iter()
+        .map(|id| (id.clone(), OfferStats { customers_shown: 0, impressions: 0, clicks: 0, dismissals: 0 }))
+        .collect();
+    let base =
+        || offer_views::table.filter(offer_views::offer_id.eq_any(ids)).group_by(offer_views::offer_id);
+    let shown: Vec<(String, i64, Option<i64>)> = base()
+        .filter(offer_views::days_shown.gt(0))
+        .select((offer_views::offer_id, count_star(), sum(offer_views::days_shown)))
+        .load(conn)?;
+    for (id, customers, days) in shown {
+        if let Some(s) = out.get_mut(&id) {
+            (s.customers_shown, s.impressions) = (customers, days.unwrap_or(0));
+        }
+    }
+    let clicks: Vec<(String, i64)> = base()
+        .filter(offer_views::clicked_at.is_not_null())
+        .select((offer_views::offer_id, count_star()))
+        .load(conn)?;
+    for (id, n) in clicks {
+        if let Some(s) = out.get_mut(&id) {
+            s.clicks = n;
+        }
+    }
+    let dismissals: Vec<(String, i64)> = base()
+        .filter(offer_views::dismissed_at.is_not_null())
+        .select((offer_views::offer_id, count_star()))
+        .load(conn)?;
+    for (id, n) in dismissals {
+        if let Some(s) = out.get_mut(&id) {
+            s.dismissals = n;
+        }
+    }
+    Ok(out)
+}
+
+fn view_of(conn: &mut DbConn, row: &OfferRow, now: DateTime<Utc>) -> StoreResult<OfferView> {
+    let stats = stats_of(conn, std::slice::from_ref(&row.id))?.remove(&row.id);
+    row.view(
+        stats.unwrap_or(OfferStats { customers_shown: 0, impressions: 0, clicks: 0, dismissals: 0 }),
+        now,
+    )
+}
+
+/// What a customer's list is decided from: an offer without its texts.
+#[derive(Debug, Clone, Queryable)]
+struct Candidate {
+    id: String,
+    rule: String,
+    priority: i32,
+    max_days_shown: Option<i32>,
+    starts_at: NaiveDateTime,
+    ends_at: Option<NaiveDateTime>,
+}
+
+impl Candidate {
+    fn window(&self) -> OfferWindow {
+        OfferWindow { starts_at: utc(self.starts_at), ends_at: self.ends_at.map(utc), withdrawn_at: None }
+    }
+
+    fn rank_key(&self) -> RankKey {
+        RankKey {
+            priority: u32::try_from(self.priority).unwrap_or(0),
+            ends_at: self.ends_at.map(utc),
+            starts_at: utc(self.starts_at),
+            id: self.id.clone(),
+        }
+    }
+}
+
+fn parse_rule(text: &str) -> StoreResult<Rule> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("offer rule: {e}")))?;
+    crate::error::stored("offer rule", Rule::parse(&value))
+}
+
+/// The offers running at `now` (at most [`MAX_LIVE_OFFERS`], the highest priorities first),
+/// without their texts.
+fn running(conn: &mut DbConn, now: DateTime<Utc>) -> StoreResult<Vec<Candidate>> {
+    let at = stored_time(now);
+    Ok(offers::table
+        .filter(offers::withdrawn_at.is_null())
+        .filter(offers::starts_at.le(at))
+        .filter(offers::ends_at.is_null().or(offers::ends_at.gt(at)))
+        .order((offers::priority.desc(), offers::id.asc()))
+        .select((
+            offers::id,
+            offers::rule,
+            offers::priority,
+            offers::max_days_shown,
+            offers::starts_at,
+            offers::ends_at,
+        ))
+        .limit(MAX_LIVE_OFFERS)
         .load(conn)?)
+}
+
+fn load_view(conn: &mut DbConn, offer: &str, customer: &str) -> StoreResult<Option<ViewRow>> {
+    Ok(offer_views::table.find((offer, customer)).select(ViewRow::as_select()).first(conn).optional()?)
+}
+
+/// What a response would change: the offer must target the customer (else `not_found`).
+fn decide_response(
+    conn: &mut DbConn,
+    row: &OfferRow,
+    customer: &str,
+    response: Response,
+    now: DateTime<Utc>,
+) -> StoreResult<(Option<ViewRow>, Option<Seen>)> {
+    let facts = crate::targeting::facts_of(conn, customer)?;
+    if !row.rule()?.matches(&facts, now) {
+        return Err(CoreError::not_found("offer").into());
+    }
+    let stored = load_view(conn, &row.id, customer)?;
+    let seen = stored.as_ref().map(ViewRow::seen).unwrap_or_default();
+    let visibility = offer::visibility(&row.window(), row.cap(), &seen, now);
+    let next = offer::respond(response, visibility, &seen, now)?;
+    Ok((stored, next))
 }
 
 fn event_data(row: &OfferRow) -> serde_json::Value {
@@ -237,11 +350,14 @@ fn event_data(row: &OfferRow) -> serde_json::Value {
 }
 
 impl Store {
-    /// Defines an offer.
-    pub fn create_offer(&self, ctx: &Context, spec: &OfferSpec) -> StoreResult<OfferView> {
-        let row = OfferRow::of(new_id(), spec, ctx.now);
+    /// Defines an offer. At most [`MAX_LIVE_OFFERS`] may be live (running or scheduled).
+    pub fn create_offer(&self, ctx: &Context, draft: &OfferDraft) -> StoreResult<OfferView> {
+        let spec = draft.clone().check(ctx.now, ctx.now)?;
+        let row = OfferRow::of(new_id(), &spec, ctx.now);
         self.write(|conn| {
-            if live_offers(conn, ctx.now)?.len() >= MAX_LIVE_OFFERS as usize {
+            lock_offers(conn)?;
+            check_names(conn, &spec)?;
+            if live_count(conn, ctx.now)? >= MAX_LIVE_OFFERS {
                 return Err(offer::too_many_offers().into());
             }
             diesel::insert_into(offers::table).values(&row).execute(conn)?;
@@ -251,20 +367,28 @@ impl Store {
         row.view(OfferStats { customers_shown: 0, impressions: 0, clicks: 0, dismissals: 0 }, ctx.now)
     }
 
-    /// Replaces what an offer is (what customers did with it stays); a withdrawn one cannot
-    /// change.
-    pub fn replace_offer(&self, ctx: &Context, id: Uuid, spec: &OfferSpec) -> StoreResult<OfferView> {
+    /// Replaces what an offer is (what customers did with it stays; without a start it
+    /// keeps its own); a withdrawn one cannot change, and one that ended counts against
+    /// the live offers again when it is made to run on.
+    pub fn replace_offer(&self, ctx: &Context, id: Uuid, draft: &OfferDraft) -> StoreResult<OfferView> {
         self.write(|conn| {
+            lock_offers(conn)?;
             let old = lock_offer(conn, id)?;
             if let Some(at) = old.withdrawn_at {
                 return Err(CoreError::new(ErrorCode::OfferWithdrawn)
                     .with("date", utc(at).date_naive())
                     .into());
             }
-            let row = OfferRow { created_at: old.created_at, ..OfferRow::of(old.id.clone(), spec, ctx.now) };
+            let spec = draft.clone().check(ctx.now, utc(old.starts_at))?;
+            check_names(conn, &spec)?;
+            let was_over = old.ends_at.is_some_and(|end| utc(end) <= ctx.now);
+            if was_over && live_count(conn, ctx.now)? >= MAX_LIVE_OFFERS {
+                return Err(offer::too_many_offers().into());
+            }
+            let row = OfferRow { created_at: old.created_at, ..OfferRow::of(old.id.clone(), &spec, ctx.now) };
             diesel::update(offers::table.find(&row.id)).set(&row).execute(conn)?;
             append(conn, ctx, EventKind::OfferUpdated, Subject::of("offer", &row.id), event_data(&row))?;
-            row.view(stats_of(conn, &row.id)?, ctx.now)
+            view_of(conn, &row, ctx.now)
         })
     }
 
@@ -284,7 +408,7 @@ impl Store {
                     event_data(&row),
                 )?;
             }
-            row.view(stats_of(conn, &row.id)?, ctx.now)
+            view_of(conn, &row, ctx.now)
         })
     }
 
@@ -292,7 +416,7 @@ impl Store {
     pub fn get_offer(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<OfferView> {
         self.read(|conn| {
             let row = load_offer(conn, id)?;
-            row.view(stats_of(conn, &row.id)?, now)
+            view_of(conn, &row, now)
         })
     }
 
@@ -314,17 +438,31 @@ impl Store {
             }
             let rows: Vec<OfferRow> = query.limit(paging.fetch()).select(OfferRow::as_select()).load(conn)?;
             let page = Page::of(rows, &paging, |r| r.id.clone());
+            let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
+            let mut stats = stats_of(conn, &ids)?;
             let items = page
                 .items
                 .iter()
-                .map(|row| row.view(stats_of(conn, &row.id)?, now))
+                .map(|row| {
+                    let s = stats.remove(&row.id);
+                    row.view(
+                        s.unwrap_or(OfferStats {
+                            customers_shown: 0,
+                            impressions: 0,
+                            clicks: 0,
+                            dismissals: 0,
+                        }),
+                        now,
+                    )
+                })
                 .collect::<StoreResult<Vec<_>>>()?;
             Ok(OfferPage { items, next_cursor: page.next_cursor })
         })
     }
 
     /// The offers that apply to a customer at `now`, best first, at most `limit`: running,
-    /// their rule matches what the customer owns, not dismissed, under their cap.
+    /// their rule holds for what the customer owns, not dismissed, under their cap. Decided
+    /// on the offers without their texts; the texts are read for the ones listed.
     pub fn customer_offers(
         &self,
         customer: Uuid,
@@ -334,28 +472,44 @@ impl Store {
         let id = customer.to_string();
         self.read(|conn| {
             let facts = crate::targeting::facts_of(conn, &id)?;
-            let views: Vec<ViewRow> = offer_views::table
+            let views: HashMap<String, Seen> = offer_views::table
                 .filter(offer_views::customer_id.eq(&id))
                 .select(ViewRow::as_select())
-                .load(conn)?;
+                .load(conn)?
+                .into_iter()
+                .map(|v| (v.offer_id.clone(), v.seen()))
+                .collect();
             let mut shown = Vec::new();
-            for row in live_offers(conn, now)? {
-                let seen = views.iter().find(|v| v.offer_id == row.id).map(ViewRow::seen).unwrap_or_default();
-                if offer::visibility(&row.window(), row.cap(), &seen, now) == Visibility::Shown
-                    && row.rule()?.matches(&facts, now)
+            for candidate in running(conn, now)? {
+                let seen = views.get(&candidate.id).copied().unwrap_or_default();
+                let cap = candidate.max_days_shown.and_then(|n| u32::try_from(n).ok());
+                if offer::visibility(&candidate.window(), cap, &seen, now) == Visibility::Shown
+                    && parse_rule(&candidate.rule)?.matches(&facts, now)
                 {
-                    shown.push((row, seen));
+                    shown.push((candidate, seen));
                 }
             }
             shown.sort_by(|(a, _), (b, _)| offer::best_first(&a.rank_key(), &b.rank_key()));
             shown.truncate(limit);
-            shown.iter().map(|(row, seen)| row.customer_view(facts.language, seen)).collect()
+            let ids: Vec<&str> = shown.iter().map(|(c, _)| c.id.as_str()).collect();
+            let rows: HashMap<String, OfferRow> = offers::table
+                .filter(offers::id.eq_any(&ids))
+                .select(OfferRow::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect();
+            shown
+                .iter()
+                .filter_map(|(c, seen)| rows.get(&c.id).map(|row| row.customer_view(facts.language, seen)))
+                .collect()
         })
     }
 
     /// Records a customer's impression, click or dismissal of an offer that applies to them
     /// (an offer that does not, or does not exist, is `not_found`). Reporting the same again
-    /// changes nothing: impressions count once a day, clicks and dismissals once.
+    /// changes nothing: impressions count once a UTC day, clicks and dismissals once. Decided
+    /// in a read first: a report that changes nothing (a reload) takes no write lock.
     pub fn respond_to_offer(
         &self,
         customer: Uuid,
@@ -364,20 +518,22 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let customer_id = customer.to_string();
+        let (_, change) = self.read(|conn| {
+            let row = load_offer(conn, offer_id)?;
+            decide_response(conn, &row, &customer_id, response, now)
+        })?;
+        if change.is_none() {
+            return Ok(());
+        }
         self.write(|conn| {
             let row = load_offer(conn, offer_id)?;
-            let facts = crate::targeting::facts_of(conn, &customer_id)?;
-            if !row.rule()?.matches(&facts, now) {
-                return Err(CoreError::not_found("offer").into());
-            }
-            let stored: Option<ViewRow> = offer_views::table
-                .find((&row.id, &customer_id))
-                .select(ViewRow::as_select())
-                .first(conn)
-                .optional()?;
-            let seen = stored.as_ref().map(ViewRow::seen).unwrap_or_default();
-            let visibility = offer::visibility(&row.window(), row.cap(), &seen, now);
-            let Some(next) = offer::respond(response, visibility, &seen, now)? else { return Ok(()) };
+            // The customer's row locked before it is read (a no-op update; none yet: a
+            // racing first insert fails on the key and the write runs again).
+            diesel::update(offer_views::table.find((&row.id, &customer_id)))
+                .set(offer_views::days_shown.eq(offer_views::days_shown))
+                .execute(conn)?;
+            let (stored, next) = decide_response(conn, &row, &customer_id, response, now)?;
+            let Some(next) = next else { return Ok(()) };
             match stored {
                 Some(old) => {
                     diesel::update(offer_views::table.find((&row.id, &customer_id)))

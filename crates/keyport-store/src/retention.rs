@@ -245,25 +245,41 @@ impl Store {
             Ok(diesel::delete(downloads::table.filter(downloads::id.eq_any(&old))).execute(conn)?)
         })?;
         let offers = self.write(|conn| {
-            // Views first, a batch at a time; an offer goes once it has none left.
+            // The views of offers over for their time, a batch at a time (one statement per
+            // offer); an offer goes, still over, once it has none left.
             let over = cutoff(retention.offers);
-            let old: Vec<String> = offers::table
-                .filter(offers::withdrawn_at.lt(over).or(offers::ends_at.lt(over)))
-                .select(offers::id)
-                .limit(batch)
-                .load(conn)?;
+            let is_over = offers::withdrawn_at.lt(over).or(offers::ends_at.lt(over));
+            let old: Vec<String> =
+                offers::table.filter(is_over).select(offers::id).limit(batch).load(conn)?;
             let views: Vec<(String, String)> = offer_views::table
                 .filter(offer_views::offer_id.eq_any(&old))
                 .select((offer_views::offer_id, offer_views::customer_id))
                 .limit(batch)
                 .load(conn)?;
+            let mut by_offer: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+            for (offer, customer) in &views {
+                by_offer.entry(offer.as_str()).or_default().push(customer.as_str());
+            }
             let mut deleted = 0;
-            for key in &views {
-                deleted += diesel::delete(offer_views::table.find(key.clone())).execute(conn)?;
+            for (offer, customers) in by_offer {
+                deleted += diesel::delete(
+                    offer_views::table
+                        .filter(offer_views::offer_id.eq(offer))
+                        .filter(offer_views::customer_id.eq_any(customers)),
+                )
+                .execute(conn)?;
             }
-            if views.is_empty() {
-                deleted += diesel::delete(offers::table.filter(offers::id.eq_any(&old))).execute(conn)?;
-            }
+            let emptied: Vec<String> =
+                old.into_iter().filter(|id| !views.iter().any(|(offer, _)| offer == id)).collect();
+            deleted += diesel::delete(
+                offers::table
+                    .filter(offers::id.eq_any(&emptied))
+                    .filter(offers::withdrawn_at.lt(over).or(offers::ends_at.lt(over)))
+                    .filter(diesel::dsl::not(diesel::dsl::exists(
+                        offer_views::table.filter(offer_views::offer_id.eq(offers::id)),
+                    ))),
+            )
+            .execute(conn)?;
             Ok(deleted)
         })?;
         let idle_sessions = self.close_idle_sessions(now, batch)?;

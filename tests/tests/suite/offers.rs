@@ -5,8 +5,10 @@
 //! refused naming the bad part.
 
 use chrono::{Duration, Utc};
+use keyport_core::offer::{Localized, MAX_LIVE_OFFERS, OfferDraft, OfferKind, Response};
+use keyport_core::targeting::Rule;
 use keyport_core::{Email, Lang, Password};
-use keyport_store::{CustomerSearch, Paging, Registration};
+use keyport_store::{CustomerSearch, Paging, Registration, Retention};
 use keyport_tests::http::{Api, Reply, World, block_on};
 use keyport_tests::{Fixture, name, parse};
 use serde_json::{Value, json};
@@ -229,10 +231,8 @@ fn customers_see_the_offers_that_target_them_best_first_and_what_they_did_counts
             assert_eq!((late.status, late.code()), (409, "offer_withdrawn"), "{}", late.body);
             let events = api.get("/api/v1/events?kind=offer_withdrawn", Some(admin)).await;
             assert_eq!(events.status, 200, "{}", events.body);
-            let count = events.body["items"]
-                .as_array()
-                .map_or_else(|| events.body.as_array().map_or(0, Vec::len), Vec::len);
-            assert_eq!(count, 1, "one event for the withdrawal: {}", events.body);
+            let withdrawals = events.body["items"].as_array().unwrap();
+            assert_eq!(withdrawals.len(), 1, "one event for the withdrawal: {}", events.body);
 
             let all = api.get("/api/v1/offers?limit=2", Some(&w.support)).await;
             assert_eq!(all.status, 200, "{}", all.body);
@@ -273,6 +273,11 @@ fn bad_offers_are_refused_naming_the_bad_part_in_english_and_german() {
                 (with("priority", json!(1001)), "priority"),
                 (with("max_days_shown", json!(0)), "max_days_shown"),
                 (with("ends_at", json!("2020-01-01T00:00:00Z")), "ends_at"),
+                (with("priority", json!(5_000_000_000_i64)), "priority"),
+                (with("starts_at", json!("2500-01-01T00:00:00Z")), "starts_at"),
+                (with("starts_at", json!("1970-01-01T00:00:00Z")), "starts_at"),
+                (with("rule", json!({"not": {"owns_product": {"product": "cad-rpo"}}})), "rule"),
+                (with("rule", json!({"any": [{"owns_item": {"sku": "NO-SUCH-SKU"}}]})), "rule"),
             ] {
                 let refused = api.post("/api/v1/offers", admin, body.clone()).await;
                 assert_eq!(
@@ -282,6 +287,39 @@ fn bad_offers_are_refused_naming_the_bad_part_in_english_and_german() {
                     refused.body
                 );
                 assert_eq!(refused.body["facts"]["field"], field, "{}", refused.body);
+            }
+            // A window that ended before it was saved would never be shown (and pruning would
+            // take it): refused, as is an end before the start.
+            let mut past = with("starts_at", json!("2024-01-01T00:00:00Z"));
+            past["ends_at"] = json!("2024-02-01T00:00:00Z");
+            let refused = api.post("/api/v1/offers", admin, past).await;
+            assert_eq!(
+                (refused.status, refused.body["facts"]["field"].as_str()),
+                (422, Some("ends_at")),
+                "{}",
+                refused.body
+            );
+            let mut backwards = with("starts_at", json!((Utc::now() + Duration::days(9)).to_rfc3339()));
+            backwards["ends_at"] = json!((Utc::now() + Duration::days(8)).to_rfc3339());
+            let refused = api.post("/api/v1/offers", admin, backwards).await;
+            assert_eq!(
+                (refused.status, refused.body["facts"]["field"].as_str()),
+                (422, Some("ends_at")),
+                "{}",
+                refused.body
+            );
+            let misspelt = api
+                .post(
+                    "/api/v1/offers",
+                    admin,
+                    with("rule", json!({"not": {"owns_product": {"product": "cad-rpo"}}})),
+                )
+                .await;
+            let detail = misspelt.body["detail"].as_str().unwrap_or_default();
+            assert!(detail.contains("'cad-rpo', which does not exist"), "{}", misspelt.body);
+            for year in ["+10000-01-01T00:00:00Z", "-5000-01-01T00:00:00Z"] {
+                let odd = api.post("/api/v1/offers", admin, with("starts_at", json!(year))).await;
+                assert!((400..500).contains(&odd.status), "{year}: {} {}", odd.status, odd.body);
             }
             let unknown = api.post("/api/v1/offers", admin, with("colour", json!("red"))).await;
             assert_eq!(unknown.status, 422, "{}", unknown.body);
@@ -307,6 +345,192 @@ fn bad_offers_are_refused_naming_the_bad_part_in_english_and_german() {
             }
             let nothing = api.get("/api/v1/offers", admin).await;
             assert_eq!(nothing.body["items"], json!([]), "nothing was stored");
+        });
+    });
+}
+
+/// An offer for everyone, as staff would define it in code.
+fn everyone_draft(title: &str) -> OfferDraft {
+    OfferDraft {
+        rule: Rule::All(vec![]),
+        kind: OfferKind::Update,
+        title: Localized { en: title.to_owned(), de: title.to_owned() },
+        text: Localized { en: String::new(), de: String::new() },
+        link: None,
+        coupon_code: None,
+        starts_at: None,
+        ends_at: None,
+        priority: 0,
+        max_days_shown: None,
+    }
+}
+
+#[test]
+fn racing_reports_lose_nothing_and_end_states_hold() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let w = World::build(f, &api).await;
+            let (admin, portal, anna) = (w.admin.as_str(), w.portal.clone(), w.a.id.clone());
+            let id = define(&api, admin, offer("update", json!({"all": []}), "Version 5.3", 1)).await;
+
+            // 24 reports at once from the portal for Anna: impressions, clicks, dismissals.
+            let mut tasks = tokio::task::JoinSet::new();
+            for n in 0..24 {
+                let (base, portal, anna, id) = (api.base.clone(), portal.clone(), anna.clone(), id.clone());
+                let what = ["impressions", "clicks", "dismissals"][n % 3];
+                tasks.spawn(async move {
+                    let api = Api::at(&base);
+                    as_customer(&api, &portal, &anna, "POST", &format!("/api/v1/me/offers/{id}/{what}")).await
+                });
+            }
+            while let Some(reply) = tasks.join_next().await {
+                let reply = reply.unwrap();
+                assert_eq!(reply.status, 204, "{}", reply.body);
+            }
+            let counted = stats(&api, admin, &id).await;
+            assert_eq!((&counted["clicks"], &counted["dismissals"]), (&json!(1), &json!(1)), "{counted}");
+            assert!(counted["impressions"].as_i64().unwrap() <= 1, "{counted}");
+            assert!(titles(&api, &portal, &anna).await.is_empty(), "the dismissal stood");
+
+            // Reports on an offer not running answer as on one that does not exist.
+            let later = (Utc::now() + Duration::days(3)).to_rfc3339();
+            let mut body = offer("update", json!({"all": []}), "Soon", 1);
+            body["starts_at"] = json!(later);
+            let scheduled = api.post("/api/v1/offers", Some(admin), body).await;
+            let scheduled = scheduled.body["id"].as_str().unwrap().to_owned();
+            let early =
+                as_customer(&api, &portal, &anna, "POST", &format!("/api/v1/me/offers/{scheduled}/clicks"))
+                    .await;
+            assert_eq!((early.status, early.code()), (404, "not_found"));
+            api.post(&format!("/api/v1/offers/{id}/withdrawal"), Some(admin), json!({})).await;
+            let gone =
+                as_customer(&api, &portal, &anna, "POST", &format!("/api/v1/me/offers/{id}/clicks")).await;
+            assert_eq!((gone.status, gone.code()), (404, "not_found"));
+
+            // A change without a start keeps the offer's own.
+            let mut change = offer("update", json!({"all": []}), "Soon, better", 2);
+            change["ends_at"] = json!((Utc::now() + Duration::days(30)).to_rfc3339());
+            let changed =
+                api.send("PUT", &format!("/api/v1/offers/{scheduled}"), Some(admin), &[], Some(change)).await;
+            assert_eq!(changed.status, 200, "{}", changed.body);
+            let kept =
+                chrono::DateTime::parse_from_rfc3339(changed.body["starts_at"].as_str().unwrap()).unwrap();
+            let asked = chrono::DateTime::parse_from_rfc3339(&later).unwrap();
+            assert!((kept - asked).num_seconds().abs() < 1, "{kept} {asked}");
+            assert_eq!(changed.body["state"], "scheduled");
+
+            // The same Idempotency-Key defines one offer, however often it is sent.
+            let body = offer("upgrade", json!({"all": []}), "Once", 1);
+            let headers = [("Idempotency-Key", "offer-once")];
+            let first = api.send("POST", "/api/v1/offers", Some(admin), &headers, Some(body.clone())).await;
+            let again = api.send("POST", "/api/v1/offers", Some(admin), &headers, Some(body)).await;
+            assert_eq!((first.status, again.status), (201, 201));
+            assert_eq!(first.body["id"], again.body["id"]);
+            assert_eq!(again.header("idempotent-replayed"), Some("true"));
+
+            // Straight at the store, many pairs at once: a dismissal and the next day's
+            // impression of the same offer by the same customer, both changing one row.
+            let ctx = f.ctx();
+            let anna: uuid::Uuid = w.a.id.parse().unwrap();
+            let ids: Vec<uuid::Uuid> = (0..20)
+                .map(|n| f.store.create_offer(&ctx, &everyone_draft(&format!("Pair {n}"))).unwrap().id)
+                .collect();
+            for id in &ids {
+                f.store.respond_to_offer(anna, *id, Response::Impression, f.store.now()).unwrap();
+            }
+            f.store.advance_clock(Duration::days(1)).unwrap();
+            let now = f.store.now();
+            let start = std::sync::Arc::new(std::sync::Barrier::new(ids.len() * 2));
+            let threads: Vec<_> = ids
+                .iter()
+                .flat_map(|id| [(*id, Response::Impression), (*id, Response::Dismissal)])
+                .map(|(id, response)| {
+                    let (store, start) = (f.store.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        store.respond_to_offer(anna, id, response, now)
+                    })
+                })
+                .collect();
+            for thread in threads {
+                thread.join().unwrap().unwrap();
+            }
+            for id in &ids {
+                let stats = f.store.get_offer(*id, now).unwrap().stats;
+                assert_eq!(stats.dismissals, 1, "no dismissal is lost to a racing impression: {stats:?}");
+                assert!((1..=2).contains(&stats.impressions), "{stats:?}");
+            }
+        });
+    });
+}
+
+#[test]
+fn live_offers_are_bounded_and_old_ones_go_with_their_counts() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let w = World::build(f, &api).await;
+            let admin = w.admin.as_str();
+            // The running one of the test (below) and 499 more: the bound.
+            let kept = define(&api, admin, offer("update", json!({"all": []}), "Kept", 1)).await;
+            let ctx = f.ctx();
+            let mut made = Vec::new();
+            for n in 1..MAX_LIVE_OFFERS {
+                made.push(f.store.create_offer(&ctx, &everyone_draft(&format!("Offer {n}"))).unwrap().id);
+            }
+            let full = api
+                .post("/api/v1/offers", Some(admin), offer("update", json!({"all": []}), "One more", 1))
+                .await;
+            assert_eq!((full.status, full.code()), (409, "too_many_offers"), "{}", full.body);
+            assert!(full.body["detail"].as_str().unwrap().contains("500"), "{}", full.body);
+            // Anna sees the highest priorities among them, ten by default.
+            assert_eq!(titles(&api, &w.portal, &w.a.id).await.len(), 10);
+            // Anna saw the first of them before all were withdrawn.
+            let anna = w.a.id.parse().unwrap();
+            f.store.respond_to_offer(anna, made[0], Response::Impression, f.store.now()).unwrap();
+            for id in &made {
+                f.store.withdraw_offer(&ctx, *id).unwrap();
+            }
+            let room = api
+                .post("/api/v1/offers", Some(admin), offer("update", json!({"all": []}), "Room again", 1))
+                .await;
+            assert_eq!(room.status, 201, "{}", room.body);
+
+            // A year and a half later, with a retention of a year, the withdrawn offers go
+            // (the one Anna saw with her view); the running one stays with its count.
+            let old = made[0].to_string();
+            assert_eq!(
+                as_customer(
+                    &api,
+                    &w.portal,
+                    &w.a.id,
+                    "POST",
+                    &format!("/api/v1/me/offers/{kept}/impressions")
+                )
+                .await
+                .status,
+                204
+            );
+            f.store.advance_clock(Duration::days(540)).unwrap();
+            let retention = Retention { offers: Duration::days(365), ..Retention::default() };
+            let mut pruned = 0;
+            loop {
+                let pass = f.store.prune(&retention, f.store.now(), 100).unwrap();
+                pruned += pass.offers;
+                if pass.offers == 0 {
+                    break;
+                }
+            }
+            assert_eq!(pruned, MAX_LIVE_OFFERS as usize, "the withdrawn offers and Anna's view of one");
+            assert_eq!(api.get(&format!("/api/v1/offers/{old}"), Some(admin)).await.status, 404);
+            let still = api.get(&format!("/api/v1/offers/{kept}"), Some(admin)).await;
+            assert_eq!(
+                (still.status, &still.body["stats"]["impressions"]),
+                (200, &json!(1)),
+                "{}",
+                still.body
+            );
         });
     });
 }

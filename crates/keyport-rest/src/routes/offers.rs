@@ -50,9 +50,9 @@ async fn create_offer(
     who.staff(ADMIN)?;
     let store = state.store.clone();
     let ctx = who.ctx(&store);
-    let spec = body.parse(ctx.now)?;
+    let draft = body.parse()?;
     idempotency::once(&state, &who, &req, &body.into_inner(), || async move {
-        Ok((StatusCode::CREATED, run(move || store.create_offer(&ctx, &spec)).await?))
+        Ok((StatusCode::CREATED, run(move || store.create_offer(&ctx, &draft)).await?))
     })
     .await
 }
@@ -103,8 +103,8 @@ async fn update_offer(
     who.staff(ADMIN)?;
     let (store, id) = (state.store.clone(), path.into_inner());
     let ctx = who.ctx(&store);
-    let spec = body.parse(ctx.now)?;
-    Ok(web::Json(run(move || store.replace_offer(&ctx, id, &spec)).await?))
+    let draft = body.parse()?;
+    Ok(web::Json(run(move || store.replace_offer(&ctx, id, &draft)).await?))
 }
 
 /// Withdraw an offer: no customer sees it again. Withdrawing it again answers the same.
@@ -152,11 +152,12 @@ async fn list_customer_offers(
     who: Principal,
     path: web::Path<Uuid>,
     query: web::Query<OfferListQuery>,
-) -> Result<web::Json<Vec<CustomerOfferView>>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     who.staff(CUSTOMER_STAFF)?;
     let limit = query.limit()?;
     let (store, customer) = (state.store.clone(), path.into_inner());
-    Ok(web::Json(run(move || store.customer_offers(customer, store.now(), limit)).await?))
+    let offers = run(move || store.customer_offers(customer, store.now(), limit)).await?;
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "private, no-store")).json(offers))
 }
 
 async fn respond(
@@ -171,7 +172,7 @@ async fn respond(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Report that an offer was shown to me. Counts once a day: reloads and retries count once.
+/// Report that an offer was shown to me. Counts once a UTC day: reloads and retries count once.
 #[utoipa::path(operation_id = "create_offer_impression", tag = "customer", params(("offer_id" = Uuid, Path)),
     responses((status = 204, description = "Recorded (or counted today already)"), WriteProblems),
     security(("customer_token" = []), ("api_key" = [], "portal_for_customer" = [])))]
