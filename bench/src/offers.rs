@@ -80,6 +80,8 @@ pub async fn measure(
             Ok(())
         })
         .await?;
+    // Planner statistics after the bulk seeding, as a database in service has them.
+    world.analyze().await?;
     let server = world.serve_clients(false).await?;
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
     let login = keyport_api::LoginRequest { email: EMAIL.to_owned(), password: PASSWORD.to_owned() };

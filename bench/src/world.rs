@@ -723,6 +723,7 @@ pub fn define_item(store: &Store, product: &str, sku: &str) -> anyhow::Result<()
             versions: VersionRange::new(1, None)?,
             rule_set: RuleSetName::parse("bench")?,
             self_service: false,
+            upgrade_from: Vec::new(),
         },
     )?;
     Ok(())

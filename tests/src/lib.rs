@@ -203,6 +203,7 @@ impl Fixture {
             rule_set: parse(RuleSetName::parse(rules.name().as_str())),
             // Demo items of the fixture are offered for self-service (product `cad-<n>`).
             self_service: matches!(model, LicenseModel::Demo { .. }),
+            upgrade_from: Vec::new(),
         };
         self.store.define_item(&ctx, &spec).unwrap_or_else(|e| panic!("{e}"));
         sku

@@ -95,14 +95,21 @@ pub struct ItemRequest {
     /// Whether customers and the ISV's software may request it themselves (demo items only).
     #[serde(default)]
     pub self_service: bool,
+    /// The items (SKUs) whose licenses an order line of this item upgrades to it, keeping
+    /// the license's id, machines and history (at most 32; default none).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 32))]
+    pub upgrade_from: Vec<String>,
 }
 
 impl ItemRequest {
     /// The request as core's checked value; the first invalid field is the error.
     pub fn parse(self) -> Result<ItemSpec, CoreError> {
         let model = LicenseModel::parse(&self.license_model, self.duration_days)?;
+        let sku = Sku::parse(&self.sku)?;
         Ok(ItemSpec {
-            sku: Sku::parse(&self.sku)?,
+            upgrade_from: keyport_core::catalog::upgrade_from(&sku, &self.upgrade_from)?,
+            sku,
             product: ProductCode::parse(&self.product_code)?,
             name: DisplayName::parse(&self.name)?,
             self_service: keyport_core::catalog::check_self_service(model, self.self_service)?,
@@ -447,9 +454,13 @@ pub struct OrderLineBody {
     /// The item's article number.
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$"))]
     pub sku: String,
-    /// How many licenses (1 to 1000).
+    /// How many licenses (1 to 1000; 1 on an upgrade line).
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     pub quantity: u32,
+    /// Makes this an upgrade line: the license it turns into a license of `sku` (which must
+    /// list the license's item in its `upgrade_from`), instead of new licenses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_license_id: Option<Uuid>,
 }
 
 impl OrderRequestBody {
@@ -462,7 +473,12 @@ impl OrderRequestBody {
         let lines = self
             .lines
             .iter()
-            .map(|l| OrderLine::new(l.line_number, Sku::parse(&l.sku)?, l.quantity))
+            .map(|l| match l.upgrade_license_id {
+                None => OrderLine::new(l.line_number, Sku::parse(&l.sku)?, l.quantity),
+                Some(license) => {
+                    OrderLine::upgrading(l.line_number, Sku::parse(&l.sku)?, l.quantity, license)
+                }
+            })
             .collect::<Result<Vec<_>, _>>()?;
         OrderRequest::new(
             ShopName::parse(&self.shop)?,

@@ -84,6 +84,8 @@ pub struct ItemView {
     pub rule_set: String,
     /// Whether customers and the software may request it themselves (demo items).
     pub self_service: bool,
+    /// The items (SKUs) whose licenses an order line of this item upgrades.
+    pub upgrade_from: Vec<String>,
     /// When it was defined.
     pub created_at: DateTime<Utc>,
 }
@@ -138,8 +140,11 @@ pub struct OrderLineView {
     pub sku: String,
     /// How many licenses.
     pub quantity: u32,
-    /// The licenses of this line.
+    /// The licenses of this line (on an upgrade line, the license it upgraded).
     pub license_ids: Vec<Uuid>,
+    /// On an upgrade line: the license it upgraded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_license_id: Option<Uuid>,
 }
 
 /// What creating or sending an order again did.

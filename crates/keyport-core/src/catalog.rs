@@ -168,6 +168,30 @@ pub struct ItemSpec {
     pub rule_set: RuleSetName,
     /// Whether customers and the ISV's software may request it themselves: demo items only.
     pub self_service: bool,
+    /// The items (by SKU) whose licenses an order line of this item upgrades to it.
+    pub upgrade_from: Vec<Sku>,
+}
+
+/// The most items one item upgrades.
+pub const MAX_UPGRADE_FROM: usize = 32;
+
+/// The items an item upgrades, by SKU: each once, not the item itself, at most
+/// [`MAX_UPGRADE_FROM`].
+pub fn upgrade_from(item: &Sku, from: &[String]) -> Result<Vec<Sku>, CoreError> {
+    if from.len() > MAX_UPGRADE_FROM {
+        return Err(CoreError::invalid("upgrade_from", format!("may name at most {MAX_UPGRADE_FROM} items")));
+    }
+    let mut out: Vec<Sku> = Vec::new();
+    for text in from {
+        let sku = Sku::parse(text)?;
+        if &sku == item {
+            return Err(CoreError::invalid("upgrade_from", "must not name the item itself"));
+        }
+        if !out.contains(&sku) {
+            out.push(sku);
+        }
+    }
+    Ok(out)
 }
 
 /// Only a demo item is offered for self-service.

@@ -261,6 +261,10 @@ error_codes! {
     TooManyOffers = ("too_many_offers", 409, Client,
         "There are {limit} live offers already; withdraw one before adding another.",
         "Es gibt bereits {limit} laufende Angebote; ziehen Sie eines zurück, bevor Sie ein weiteres anlegen."),
+    /// The ordered item does not upgrade the license's item.
+    UpgradeNotAllowed = ("upgrade_not_allowed", 409, Client,
+        "License {license_id} is of item {license_sku}; {sku} upgrades only: {allowed}.",
+        "Lizenz {license_id} gehört zum Artikel {license_sku}; {sku} ist nur ein Upgrade für: {allowed}."),
     /// A withdrawn offer cannot change.
     OfferWithdrawn = ("offer_withdrawn", 409, Client,
         "This offer was withdrawn on {date} and cannot change; define a new one instead.",

@@ -162,6 +162,10 @@ pub enum EventKind {
     ArtifactAdded,
     /// An artifact was deleted from a draft release.
     ArtifactDeleted,
+    /// An order line upgraded a license to another item.
+    LicenseUpgraded,
+    /// A cancelled order took its upgrade of a license back.
+    UpgradeReverted,
     /// Staff defined an offer.
     OfferDefined,
     /// Staff changed an offer.
@@ -172,7 +176,9 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 44] = [
+    pub const ALL: [EventKind; 46] = [
+        EventKind::LicenseUpgraded,
+        EventKind::UpgradeReverted,
         EventKind::OfferDefined,
         EventKind::OfferUpdated,
         EventKind::OfferWithdrawn,
@@ -256,6 +262,8 @@ impl EventKind {
             EventKind::WebhookEndpointDeleted => "webhook_endpoint_deleted",
             EventKind::WebhookSecretRotated => "webhook_secret_rotated",
             EventKind::WebhookEndpointDisabled => "webhook_endpoint_disabled",
+            EventKind::LicenseUpgraded => "license_upgraded",
+            EventKind::UpgradeReverted => "upgrade_reverted",
             EventKind::OfferDefined => "offer_defined",
             EventKind::OfferUpdated => "offer_updated",
             EventKind::OfferWithdrawn => "offer_withdrawn",

@@ -30,6 +30,8 @@ pub struct OrderLine {
     pub sku: Sku,
     /// How many licenses.
     pub quantity: u32,
+    /// The license this line upgrades to its item (quantity 1), instead of new licenses.
+    pub upgrade: Option<uuid::Uuid>,
 }
 
 impl OrderLine {
@@ -44,8 +46,68 @@ impl OrderLine {
         if !(1..=MAX_QUANTITY).contains(&quantity) {
             return Err(CoreError::invalid("quantity", "must be between 1 and 1000"));
         }
-        Ok(OrderLine { line_number, sku, quantity })
+        Ok(OrderLine { line_number, sku, quantity, upgrade: None })
     }
+
+    /// A line that upgrades `license` to the item `sku`: its quantity must be 1.
+    pub fn upgrading(
+        line_number: u32,
+        sku: Sku,
+        quantity: u32,
+        license: uuid::Uuid,
+    ) -> Result<OrderLine, CoreError> {
+        let line = OrderLine::new(line_number, sku, quantity)?;
+        if quantity != 1 {
+            return Err(CoreError::invalid("quantity", "must be 1 on a line that upgrades a license"));
+        }
+        Ok(OrderLine { upgrade: Some(license), ..line })
+    }
+}
+
+/// What an upgrade line needs to know of the license it names and of the item it orders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpgradeFacts<'a> {
+    /// The license's id.
+    pub license_id: uuid::Uuid,
+    /// The SKU of the license's item now.
+    pub license_sku: &'a str,
+    /// Whether the license was revoked.
+    pub revoked: bool,
+    /// The SKU the line orders.
+    pub sku: &'a str,
+    /// The SKUs whose licenses that item upgrades.
+    pub upgrade_from: &'a [String],
+}
+
+/// May the line upgrade the license? Not when it is revoked (`license_revoked`), nor when
+/// its item is not one the ordered item upgrades (`upgrade_not_allowed`, naming both, and
+/// so also when it was upgraded to it already by another line).
+pub fn decide_upgrade(facts: &UpgradeFacts<'_>) -> Result<(), CoreError> {
+    if facts.revoked {
+        return Err(CoreError::new(ErrorCode::LicenseRevoked).with("license_id", facts.license_id));
+    }
+    if !facts.upgrade_from.iter().any(|from| from == facts.license_sku) {
+        let allowed =
+            if facts.upgrade_from.is_empty() { "none".to_owned() } else { facts.upgrade_from.join(", ") };
+        return Err(CoreError::new(ErrorCode::UpgradeNotAllowed)
+            .with("license_id", facts.license_id)
+            .with("license_sku", facts.license_sku)
+            .with("sku", facts.sku)
+            .with("allowed", allowed));
+    }
+    Ok(())
+}
+
+/// When an upgraded license ends: an item of the same license model keeps the license's
+/// end; otherwise the license takes the new item's term from the upgrade (a perpetual one
+/// no longer ends; a subscription of N days ends N days after the upgrade).
+pub fn upgraded_end(
+    from: crate::LicenseModel,
+    to: crate::LicenseModel,
+    ends_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if from.kind() == to.kind() { ends_at } else { to.expires_at(now) }
 }
 
 /// Who an order is for, if the shop says.
@@ -149,6 +211,8 @@ pub struct HeldLine {
     pub sku: String,
     /// How many licenses.
     pub quantity: u32,
+    /// The license the line upgraded, if it is an upgrade line.
+    pub upgrade: Option<uuid::Uuid>,
 }
 
 /// Which lines of `request` the order adds, given the lines it holds: a line number seen
@@ -162,7 +226,9 @@ pub fn decide_lines<'r>(
     let mut new_lines = Vec::new();
     for line in &request.lines {
         match held.iter().find(|h| h.line_number == line.line_number) {
-            Some(h) if h.sku == line.sku.as_str() && h.quantity == line.quantity => {}
+            Some(h)
+                if h.sku == line.sku.as_str() && h.quantity == line.quantity && h.upgrade == line.upgrade => {
+            }
             Some(_) => {
                 return Err(
                     CoreError::new(ErrorCode::OrderLineConflict).with("line_number", line.line_number)
@@ -188,6 +254,51 @@ pub fn decide_extension(cancellation: Option<&Cancellation>, new_lines: usize) -
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_upgrade_needs_a_license_of_an_item_it_upgrades_that_is_not_revoked() {
+        use super::{UpgradeFacts, decide_upgrade};
+        let from = ["CAD-5".to_owned(), "CAD-4".to_owned()];
+        let facts = |sku, revoked| UpgradeFacts {
+            license_id: uuid::Uuid::nil(),
+            license_sku: sku,
+            revoked,
+            sku: "CAD-PRO",
+            upgrade_from: &from,
+        };
+        assert!(decide_upgrade(&facts("CAD-4", false)).is_ok());
+        let wrong = decide_upgrade(&facts("CAD-PRO", false)).unwrap_err();
+        assert_eq!(wrong.code(), crate::ErrorCode::UpgradeNotAllowed);
+        assert_eq!(wrong.facts().get("allowed").map(String::as_str), Some("CAD-5, CAD-4"));
+        assert_eq!(
+            decide_upgrade(&facts("CAD-5", true)).unwrap_err().code(),
+            crate::ErrorCode::LicenseRevoked
+        );
+        let none = UpgradeFacts { upgrade_from: &[], ..facts("CAD-5", false) };
+        assert_eq!(
+            decide_upgrade(&none).unwrap_err().facts().get("allowed").map(String::as_str),
+            Some("none")
+        );
+        assert!(
+            super::OrderLine::upgrading(1, crate::Sku::parse("CAD-PRO").unwrap(), 2, uuid::Uuid::nil())
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn an_upgraded_license_keeps_its_end_within_a_model_and_takes_the_new_term_across() {
+        use crate::LicenseModel::{Perpetual, Subscription};
+        use chrono::{Duration, TimeZone, Utc};
+        let now = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+        let end = Some(now + Duration::days(40));
+        assert_eq!(super::upgraded_end(Subscription { days: 365 }, Subscription { days: 30 }, end, now), end);
+        assert_eq!(super::upgraded_end(Perpetual, Perpetual, None, now), None);
+        assert_eq!(super::upgraded_end(Subscription { days: 365 }, Perpetual, end, now), None);
+        assert_eq!(
+            super::upgraded_end(Perpetual, Subscription { days: 30 }, None, now),
+            Some(now + Duration::days(30))
+        );
+    }
 
     #[test]
     fn the_demo_shop_is_known_in_any_case() {
@@ -220,6 +331,7 @@ mod tests {
                     line_number: l.line_number,
                     sku: l.sku.as_str().to_owned(),
                     quantity: l.quantity,
+                    upgrade: l.upgrade,
                 })
                 .collect()
         }

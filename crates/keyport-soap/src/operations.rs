@@ -224,7 +224,14 @@ fn order_request(r: &CreateOrder) -> Result<OrderRequest, Fault> {
                 .map_err(|_| CoreError::invalid("lineNumber", "must be 1 or more"))?;
             let quantity = u32::try_from(l.quantity)
                 .map_err(|_| CoreError::invalid("quantity", "must be between 1 and 1000"))?;
-            OrderLine::new(number, Sku::parse(&l.sku)?, quantity)
+            match l.upgrade_license_id.as_deref() {
+                None => OrderLine::new(number, Sku::parse(&l.sku)?, quantity),
+                Some(license) => {
+                    let license = Uuid::parse_str(license.trim())
+                        .map_err(|_| CoreError::invalid("upgradeLicenseId", "is not an id"))?;
+                    OrderLine::upgrading(number, Sku::parse(&l.sku)?, quantity, license)
+                }
+            }
         })
         .collect::<Result<Vec<_>, CoreError>>()?;
     Ok(OrderRequest::new(
@@ -258,6 +265,7 @@ fn order(o: OrderView) -> Order {
                 sku: l.sku,
                 quantity: int(l.quantity),
                 license_id: l.license_ids.iter().map(Uuid::to_string).collect(),
+                upgrade_license_id: l.upgrade_license_id.map(|id| id.to_string()),
             })
             .collect(),
         created_at: time(o.created_at),

@@ -207,6 +207,16 @@ impl Store {
             let product = find_product(conn, spec.product.as_str())?;
             let rules = find_rule_set(conn, spec.rule_set.as_str())?
                 .ok_or_else(|| CoreError::not_found("rule set"))?;
+            let from: Vec<&str> = spec.upgrade_from.iter().map(|s| s.as_str()).collect();
+            let known: Vec<String> =
+                items::table.filter(items::sku.eq_any(&from)).select(items::sku).load(conn)?;
+            if let Some(missing) = from.iter().find(|s| !known.iter().any(|k| k == *s)) {
+                return Err(CoreError::invalid(
+                    "upgrade_from",
+                    format!("names the item '{missing}', which does not exist"),
+                )
+                .into());
+            }
             let row = ItemRow {
                 id: new_id(),
                 sku: spec.sku.as_str().to_owned(),
@@ -221,6 +231,7 @@ impl Store {
                 version_max: spec.versions.max_major().map(signed),
                 created_at: stored_time(ctx.now),
                 self_service: spec.self_service,
+                upgrade_from: serde_json::Value::from(from).to_string(),
             };
             diesel::insert_into(items::table).values(&row).execute(conn)?;
             append(conn, ctx, EventKind::ItemDefined, Subject::of("item", &row.id), json!({"sku": row.sku}))?;
@@ -385,6 +396,7 @@ pub(crate) fn versions_of(row: &ItemRow) -> StoreResult<VersionRange> {
 pub(crate) fn item_view(row: ItemRow, product_code: &str, rule_set: &str) -> StoreResult<ItemView> {
     let model = model_of(&row)?;
     let versions = versions_of(&row)?;
+    let upgrade_from = upgrade_from_of(&row)?;
     Ok(ItemView {
         id: uuid_of(&row.id)?,
         features: features_of(&row)?,
@@ -397,6 +409,13 @@ pub(crate) fn item_view(row: ItemRow, product_code: &str, rule_set: &str) -> Sto
         version_max: versions.max_major(),
         rule_set: rule_set.to_owned(),
         self_service: row.self_service,
+        upgrade_from,
         created_at: utc(row.created_at),
     })
+}
+
+/// The SKUs an item upgrades, as stored.
+pub(crate) fn upgrade_from_of(row: &ItemRow) -> StoreResult<Vec<String>> {
+    serde_json::from_str(&row.upgrade_from)
+        .map_err(|e| crate::StoreError::Corrupt(format!("upgrade_from: {e}")))
 }

@@ -2,7 +2,10 @@
 //! (final), and read.
 
 use diesel::prelude::*;
-use keyport_core::order::{CancelDecision, Cancellation, HeldLine, decide_cancellation, decide_lines};
+use keyport_core::order::{
+    CancelDecision, Cancellation, HeldLine, UpgradeFacts, decide_cancellation, decide_lines, decide_upgrade,
+    upgraded_end,
+};
 use keyport_core::ticket::TICKET_RANDOM_BYTES;
 use keyport_core::{CoreError, ErrorCode, EventKind, OrderCustomer, OrderRequest, Reason, TicketCode};
 use serde_json::json;
@@ -36,18 +39,24 @@ pub(crate) fn create_order_in(
         None => (insert_order(conn, ctx, request)?, true),
     };
     // The lines held, by SKU (unique, never changed), for core to merge with.
-    let held: Vec<(i32, String, i32)> = order_lines::table
+    let held: Vec<(i32, String, i32, Option<String>)> = order_lines::table
         .inner_join(items::table)
         .filter(order_lines::order_id.eq(&order.id))
-        .select((order_lines::line_number, items::sku, order_lines::quantity))
+        .select((
+            order_lines::line_number,
+            items::sku,
+            order_lines::quantity,
+            order_lines::upgraded_license_id,
+        ))
         .load(conn)?;
     let held = held
         .into_iter()
-        .map(|(number, sku, quantity)| {
+        .map(|(number, sku, quantity, upgrade)| {
             Ok(HeldLine {
                 line_number: unsigned("line number", number)?,
                 sku,
                 quantity: unsigned("quantity", quantity)?,
+                upgrade: upgrade.as_deref().map(uuid_of).transpose()?,
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
@@ -59,7 +68,10 @@ pub(crate) fn create_order_in(
             i32::try_from(line.line_number).map_err(|_| CoreError::invalid("line_number", "is too large"))?;
         let quantity = i32::try_from(line.quantity)
             .map_err(|_| CoreError::invalid("quantity", "must be between 1 and 1000"))?;
-        insert_line(conn, ctx, &order, &item, number, quantity)?;
+        match line.upgrade {
+            None => insert_line(conn, ctx, &order, &item, number, quantity)?,
+            Some(license) => upgrade_line(conn, ctx, &order, &item, number, license)?,
+        }
         added.push(line.line_number);
     }
     let subject = Subject { customer_id: order.customer_id.as_deref(), ..Subject::of("order", &order.id) };
@@ -129,6 +141,7 @@ impl Store {
             for id in &license_ids {
                 crate::activations::revoke_in(conn, ctx, uuid_of(id)?, reason)?;
             }
+            revert_upgrades(conn, ctx, &order)?;
             let data = json!({"shop": shop, "external_number": external_number, "reason": reason.as_str(),
                               "licenses": license_ids.len()});
             append(conn, ctx, EventKind::OrderCancelled, Subject::of("order", &order_id), data)?;
@@ -225,6 +238,9 @@ fn insert_line(
         item_id: item.id.clone(),
         quantity,
         created_at: stored_time(ctx.now),
+        upgraded_license_id: None,
+        upgraded_from_item_id: None,
+        upgraded_from_expires_at: None,
     };
     diesel::insert_into(order_lines::table).values(&line).execute(conn)?;
     let expires_at = model_of(item)?.expires_at(ctx.now).map(stored_time);
@@ -239,6 +255,82 @@ fn insert_line(
             created_at: stored_time(ctx.now),
         };
         diesel::insert_into(licenses::table).values(&license).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// An upgrade line: the license (locked) becomes a license of `item` when core allows it,
+/// keeping its id, ticket, machines and history; the line keeps what the license was, for
+/// a cancellation to take the upgrade back.
+fn upgrade_line(
+    conn: &mut DbConn,
+    ctx: &Context,
+    order: &OrderRow,
+    item: &ItemRow,
+    line_number: i32,
+    license: uuid::Uuid,
+) -> StoreResult<()> {
+    let loaded = crate::activations::lock_and_load(conn, crate::Scope::Staff, license)?;
+    let upgrade_from = crate::catalog::upgrade_from_of(item)?;
+    decide_upgrade(&UpgradeFacts {
+        license_id: license,
+        license_sku: &loaded.item.sku,
+        revoked: loaded.license.revoked_at.is_some(),
+        sku: &item.sku,
+        upgrade_from: &upgrade_from,
+    })?;
+    let ends =
+        upgraded_end(model_of(&loaded.item)?, model_of(item)?, loaded.license.expires_at.map(utc), ctx.now);
+    let line = OrderLineRow {
+        id: new_id(),
+        order_id: order.id.clone(),
+        line_number,
+        item_id: item.id.clone(),
+        quantity: 1,
+        created_at: stored_time(ctx.now),
+        upgraded_license_id: Some(loaded.license.id.clone()),
+        upgraded_from_item_id: Some(loaded.item.id.clone()),
+        upgraded_from_expires_at: loaded.license.expires_at,
+    };
+    diesel::insert_into(order_lines::table).values(&line).execute(conn)?;
+    diesel::update(licenses::table.find(&loaded.license.id))
+        .set((licenses::item_id.eq(&item.id), licenses::expires_at.eq(ends.map(stored_time))))
+        .execute(conn)?;
+    let data = json!({"from_sku": loaded.item.sku, "to_sku": item.sku, "shop": order.shop,
+                      "external_number": order.external_number, "line_number": line_number,
+                      "expires_at": ends});
+    append(conn, ctx, EventKind::LicenseUpgraded, crate::activations::license_subject(&loaded), data)
+}
+
+/// Takes back the upgrades of a cancelled order: each license upgraded by one of its lines
+/// returns to the item and end it had, unless a later order upgraded it again (then it
+/// stays, and the event says so).
+fn revert_upgrades(conn: &mut DbConn, ctx: &Context, order: &OrderRow) -> StoreResult<()> {
+    let lines: Vec<OrderLineRow> = order_lines::table
+        .filter(order_lines::order_id.eq(&order.id))
+        .filter(order_lines::upgraded_license_id.is_not_null())
+        .select(OrderLineRow::as_select())
+        .load(conn)?;
+    for line in lines {
+        let (Some(license), Some(from_item)) = (&line.upgraded_license_id, &line.upgraded_from_item_id)
+        else {
+            continue;
+        };
+        let loaded = crate::activations::lock_and_load(conn, crate::Scope::Staff, uuid_of(license)?)?;
+        let from_sku: String = items::table.find(from_item).select(items::sku).first(conn)?;
+        let still = loaded.item.id == line.item_id;
+        if still {
+            diesel::update(licenses::table.find(license))
+                .set((
+                    licenses::item_id.eq(from_item),
+                    licenses::expires_at.eq(line.upgraded_from_expires_at),
+                ))
+                .execute(conn)?;
+        }
+        let data = json!({"from_sku": loaded.item.sku, "to_sku": from_sku, "reverted": still,
+                          "shop": order.shop, "external_number": order.external_number,
+                          "line_number": line.line_number});
+        append(conn, ctx, EventKind::UpgradeReverted, crate::activations::license_subject(&loaded), data)?;
     }
     Ok(())
 }
@@ -266,16 +358,21 @@ pub(crate) fn order_view(conn: &mut DbConn, order: OrderRow) -> StoreResult<Orde
         .load(conn)?;
     let mut line_views = Vec::with_capacity(lines.len());
     for (line, sku) in lines {
-        let license_ids = license_rows
-            .iter()
-            .filter(|(_, line_id)| *line_id == line.id)
-            .map(|(id, _)| uuid_of(id))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let upgraded = line.upgraded_license_id.as_deref().map(uuid_of).transpose()?;
+        let license_ids = match upgraded {
+            Some(id) => vec![id],
+            None => license_rows
+                .iter()
+                .filter(|(_, line_id)| *line_id == line.id)
+                .map(|(id, _)| uuid_of(id))
+                .collect::<StoreResult<Vec<_>>>()?,
+        };
         line_views.push(OrderLineView {
             line_number: unsigned("line number", line.line_number)?,
             sku,
             quantity: unsigned("quantity", line.quantity)?,
             license_ids,
+            upgrade_license_id: upgraded,
         });
     }
     Ok(OrderView {

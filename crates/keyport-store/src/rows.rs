@@ -55,6 +55,7 @@ pub(crate) struct ItemRow {
     pub version_max: Option<i32>,
     pub created_at: NaiveDateTime,
     pub self_service: bool,
+    pub upgrade_from: String,
 }
 
 /// A customer row.
@@ -105,6 +106,9 @@ pub(crate) struct OrderLineRow {
     pub item_id: String,
     pub quantity: i32,
     pub created_at: NaiveDateTime,
+    pub upgraded_license_id: Option<String>,
+    pub upgraded_from_item_id: Option<String>,
+    pub upgraded_from_expires_at: Option<NaiveDateTime>,
 }
 
 /// A license row.

@@ -44,6 +44,7 @@ diesel::table! {
         version_max -> Nullable<Integer>,
         created_at -> Timestamp,
         self_service -> Bool,
+        upgrade_from -> Text,
     }
 }
 
@@ -94,6 +95,9 @@ diesel::table! {
         item_id -> Text,
         quantity -> Integer,
         created_at -> Timestamp,
+        upgraded_license_id -> Nullable<Text>,
+        upgraded_from_item_id -> Nullable<Text>,
+        upgraded_from_expires_at -> Nullable<Timestamp>,
     }
 }
 

@@ -36,6 +36,7 @@ fn an_item_of_an_unknown_product_is_refused_and_nothing_is_written() {
             versions: parse(VersionRange::new(1, None)),
             rule_set: parse(RuleSetName::parse("standard")),
             self_service: false,
+            upgrade_from: Vec::new(),
         };
         let err = f.store.define_item(&f.ctx(), &spec).unwrap_err();
         assert_eq!(

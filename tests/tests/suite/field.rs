@@ -423,6 +423,7 @@ fn a_demo_for_the_software_mails_its_ticket_and_a_purchase_is_a_conversion() {
             )
             .unwrap(),
             self_service: false,
+            upgrade_from: Vec::new(),
         };
         f.store.define_item(&f.ctx(), &spec).unwrap();
         let request = keyport_tests::order_request(

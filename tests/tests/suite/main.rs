@@ -20,4 +20,5 @@ mod rest_lists;
 mod server;
 mod soap;
 mod targeting;
+mod upgrades;
 mod webhooks;

@@ -42,6 +42,7 @@ fn catalog(f: &Fixture, at: DateTime<Utc>) {
             versions: parse(VersionRange::new(min, max)),
             rule_set: parse(RuleSetName::parse("targeting")),
             self_service: false,
+            upgrade_from: Vec::new(),
         };
         f.store.define_item(&ctx, &spec).unwrap();
     }
