@@ -194,6 +194,35 @@ pub fn upgrade_from(item: &Sku, from: &[String]) -> Result<Vec<Sku>, CoreError> 
     Ok(out)
 }
 
+/// Checks an upgrade path: an item upgrades only items of its own product (a license that
+/// changed products would carry its usage and downloads with it), and neither it nor they
+/// are demos (a demo ends by itself; buying the full item is a new license). `from` holds
+/// each upgraded item's SKU, product code and license model.
+pub fn check_upgrade_path(
+    product: &ProductCode,
+    model: LicenseModel,
+    from: &[(String, String, LicenseModel)],
+) -> Result<(), CoreError> {
+    if from.is_empty() {
+        return Ok(());
+    }
+    if let LicenseModel::Demo { .. } = model {
+        return Err(CoreError::invalid("upgrade_from", "a demo item upgrades nothing"));
+    }
+    for (sku, of, their) in from {
+        if of != product.as_str() {
+            return Err(CoreError::invalid(
+                "upgrade_from",
+                format!("'{sku}' is an item of another product ({of})"),
+            ));
+        }
+        if let LicenseModel::Demo { .. } = their {
+            return Err(CoreError::invalid("upgrade_from", format!("'{sku}' is a demo item")));
+        }
+    }
+    Ok(())
+}
+
 /// Only a demo item is offered for self-service.
 pub fn check_self_service(model: LicenseModel, self_service: bool) -> Result<bool, CoreError> {
     match model {
@@ -221,6 +250,27 @@ pub struct ItemChanges {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upgrade_path_stays_in_its_product_and_away_from_demos() {
+        let cad = ProductCode::parse("cad").unwrap();
+        let of = |sku: &str, product: &str, model| (sku.to_owned(), product.to_owned(), model);
+        let demo = LicenseModel::Demo { days: 30 };
+        assert!(
+            check_upgrade_path(&cad, LicenseModel::Perpetual, &[of("A", "cad", LicenseModel::Perpetual)])
+                .is_ok()
+        );
+        assert!(check_upgrade_path(&cad, demo, &[]).is_ok(), "a demo upgrading nothing is fine");
+        assert!(check_upgrade_path(&cad, demo, &[of("A", "cad", LicenseModel::Perpetual)]).is_err());
+        assert!(check_upgrade_path(&cad, LicenseModel::Perpetual, &[of("D", "cad", demo)]).is_err());
+        assert!(
+            check_upgrade_path(&cad, LicenseModel::Perpetual, &[of("B", "cam", LicenseModel::Perpetual)])
+                .is_err()
+        );
+        let sku = Sku::parse("A").unwrap();
+        assert!(upgrade_from(&sku, &["A".to_owned()]).is_err());
+        assert_eq!(upgrade_from(&sku, &["B".to_owned(), "B".to_owned()]).unwrap().len(), 1);
+    }
 
     #[test]
     fn a_subscription_needs_a_term() {

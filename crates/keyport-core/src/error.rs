@@ -265,6 +265,10 @@ error_codes! {
     UpgradeNotAllowed = ("upgrade_not_allowed", 409, Client,
         "License {license_id} is of item {license_sku}; {sku} upgrades only: {allowed}.",
         "Lizenz {license_id} gehört zum Artikel {license_sku}; {sku} ist nur ein Upgrade für: {allowed}."),
+    /// More machines hold the license than the upgrade item allows.
+    UpgradeSeats = ("upgrade_seats", 409, Client,
+        "License {license_id} is active on {in_use} machines; {sku} allows {seats}: deactivate it on the others first.",
+        "Lizenz {license_id} ist auf {in_use} Rechnern aktiv; {sku} erlaubt {seats}: deaktivieren Sie sie zuerst auf den anderen."),
     /// A withdrawn offer cannot change.
     OfferWithdrawn = ("offer_withdrawn", 409, Client,
         "This offer was withdrawn on {date} and cannot change; define a new one instead.",

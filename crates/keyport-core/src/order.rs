@@ -73,18 +73,29 @@ pub struct UpgradeFacts<'a> {
     pub license_sku: &'a str,
     /// Whether the license was revoked.
     pub revoked: bool,
+    /// When the license ends, if it does.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The machines holding a seat of the license now.
+    pub seats_in_use: u32,
     /// The SKU the line orders.
     pub sku: &'a str,
     /// The SKUs whose licenses that item upgrades.
     pub upgrade_from: &'a [String],
+    /// The seats the ordered item's rule set allows.
+    pub seats: u32,
 }
 
-/// May the line upgrade the license? Not when it is revoked (`license_revoked`), nor when
-/// its item is not one the ordered item upgrades (`upgrade_not_allowed`, naming both, and
-/// so also when it was upgraded to it already by another line).
-pub fn decide_upgrade(facts: &UpgradeFacts<'_>) -> Result<(), CoreError> {
+/// May the line upgrade the license at `now`? Not when it is revoked (`license_revoked`)
+/// or has ended (`license_expired`: renew it first), nor when its item is not one the
+/// ordered item upgrades (`upgrade_not_allowed`, naming both, and so also when it was
+/// upgraded to it already), nor when more machines hold it than the new item allows
+/// (`upgrade_seats`: the seat limit holds through an upgrade).
+pub fn decide_upgrade(facts: &UpgradeFacts<'_>, now: DateTime<Utc>) -> Result<(), CoreError> {
     if facts.revoked {
         return Err(CoreError::new(ErrorCode::LicenseRevoked).with("license_id", facts.license_id));
+    }
+    if let Some(end) = facts.expires_at.filter(|end| *end <= now) {
+        return Err(CoreError::new(ErrorCode::LicenseExpired).with("date", end.format("%Y-%m-%d")));
     }
     if !facts.upgrade_from.iter().any(|from| from == facts.license_sku) {
         let allowed =
@@ -94,6 +105,13 @@ pub fn decide_upgrade(facts: &UpgradeFacts<'_>) -> Result<(), CoreError> {
             .with("license_sku", facts.license_sku)
             .with("sku", facts.sku)
             .with("allowed", allowed));
+    }
+    if facts.seats_in_use > facts.seats {
+        return Err(CoreError::new(ErrorCode::UpgradeSeats)
+            .with("license_id", facts.license_id)
+            .with("in_use", facts.seats_in_use)
+            .with("sku", facts.sku)
+            .with("seats", facts.seats));
     }
     Ok(())
 }
@@ -108,6 +126,54 @@ pub fn upgraded_end(
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     if from.kind() == to.kind() { ends_at } else { to.expires_at(now) }
+}
+
+/// One upgrade line of a license, as stored, in the order they were made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpgradeStep<'a> {
+    /// The item the license had before the line.
+    pub from_item: &'a str,
+    /// The license's end before the line.
+    pub from_end: Option<DateTime<Utc>>,
+    /// The item the line moved it to.
+    pub to_item: &'a str,
+    /// Whether the line's order still stands (not cancelled).
+    pub live: bool,
+}
+
+/// Where a license stands once some of its upgrade lines were cancelled: the item of its
+/// last line still standing, or, when none stands, the item it had before the first (with
+/// the end it had then). `None`: it stays where it is.
+pub fn after_cancellations<'a>(
+    steps: &[UpgradeStep<'a>],
+    current_item: &str,
+) -> Option<(&'a str, Option<Option<DateTime<Utc>>>)> {
+    let target = match steps.iter().rev().find(|s| s.live) {
+        Some(last) => (last.to_item, None),
+        None => {
+            let first = steps.first()?;
+            (first.from_item, Some(first.from_end))
+        }
+    };
+    (target.0 != current_item).then_some(target)
+}
+
+/// The end of a license moved back by a cancellation from a `from` item to a `to` item:
+/// within one license model the end it has now (a renewal since stays paid for); back to
+/// the item it had before its first upgrade, the end it had then; otherwise the `to`
+/// item's term from now.
+pub fn reverted_end(
+    from: crate::LicenseModel,
+    to: crate::LicenseModel,
+    ends_at: Option<DateTime<Utc>>,
+    original: Option<Option<DateTime<Utc>>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    match original {
+        _ if from.kind() == to.kind() => ends_at,
+        Some(end) => end,
+        None => to.expires_at(now),
+    }
 }
 
 /// Who an order is for, if the shop says.
@@ -258,31 +324,35 @@ mod tests {
     #[test]
     fn an_upgrade_needs_a_license_of_an_item_it_upgrades_that_is_not_revoked() {
         use super::{UpgradeFacts, decide_upgrade};
+        use chrono::{Duration, TimeZone, Utc};
+        let now = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
         let from = ["CAD-5".to_owned(), "CAD-4".to_owned()];
         let facts = |sku, revoked| UpgradeFacts {
             license_id: uuid::Uuid::nil(),
             license_sku: sku,
             revoked,
+            expires_at: None,
+            seats_in_use: 2,
             sku: "CAD-PRO",
             upgrade_from: &from,
+            seats: 2,
         };
-        assert!(decide_upgrade(&facts("CAD-4", false)).is_ok());
-        let wrong = decide_upgrade(&facts("CAD-PRO", false)).unwrap_err();
+        let decide = |f: &UpgradeFacts<'_>| decide_upgrade(f, now);
+        assert!(decide(&facts("CAD-4", false)).is_ok());
+        let wrong = decide(&facts("CAD-PRO", false)).unwrap_err();
         assert_eq!(wrong.code(), crate::ErrorCode::UpgradeNotAllowed);
         assert_eq!(wrong.facts().get("allowed").map(String::as_str), Some("CAD-5, CAD-4"));
-        assert_eq!(
-            decide_upgrade(&facts("CAD-5", true)).unwrap_err().code(),
-            crate::ErrorCode::LicenseRevoked
-        );
+        assert_eq!(decide(&facts("CAD-5", true)).unwrap_err().code(), crate::ErrorCode::LicenseRevoked);
         let none = UpgradeFacts { upgrade_from: &[], ..facts("CAD-5", false) };
-        assert_eq!(
-            decide_upgrade(&none).unwrap_err().facts().get("allowed").map(String::as_str),
-            Some("none")
-        );
-        assert!(
-            super::OrderLine::upgrading(1, crate::Sku::parse("CAD-PRO").unwrap(), 2, uuid::Uuid::nil())
-                .is_err()
-        );
+        assert_eq!(decide(&none).unwrap_err().facts().get("allowed").map(String::as_str), Some("none"));
+        let ended = UpgradeFacts { expires_at: Some(now), ..facts("CAD-5", false) };
+        assert_eq!(decide(&ended).unwrap_err().code(), crate::ErrorCode::LicenseExpired);
+        let running = UpgradeFacts { expires_at: Some(now + Duration::days(1)), ..facts("CAD-5", false) };
+        assert!(decide(&running).is_ok());
+        let crowded = UpgradeFacts { seats_in_use: 3, ..facts("CAD-5", false) };
+        assert_eq!(decide(&crowded).unwrap_err().code(), crate::ErrorCode::UpgradeSeats);
+        let one = crate::Sku::parse("CAD-PRO").unwrap();
+        assert!(super::OrderLine::upgrading(1, one, 2, uuid::Uuid::nil()).is_err());
     }
 
     #[test]
@@ -298,6 +368,34 @@ mod tests {
             super::upgraded_end(Perpetual, Subscription { days: 30 }, None, now),
             Some(now + Duration::days(30))
         );
+    }
+
+    #[test]
+    fn a_cancelled_upgrade_returns_the_license_to_the_last_line_still_standing() {
+        use super::{UpgradeStep, after_cancellations};
+        let step = |from, to, live| UpgradeStep { from_item: from, from_end: None, to_item: to, live };
+        // A -> B -> C: cancelling the first order first changes nothing, the second then
+        // takes the license back to A (not to B, which the cancelled first order sold).
+        let first_cancelled = [step("A", "B", false), step("B", "C", true)];
+        assert_eq!(after_cancellations(&first_cancelled, "C"), None);
+        let both = [step("A", "B", false), step("B", "C", false)];
+        assert_eq!(after_cancellations(&both, "C"), Some(("A", Some(None))));
+        let second = [step("A", "B", true), step("B", "C", false)];
+        assert_eq!(after_cancellations(&second, "C"), Some(("B", None)));
+        assert_eq!(after_cancellations(&[], "C"), None);
+    }
+
+    #[test]
+    fn a_reverted_license_keeps_a_renewal_within_a_model() {
+        use crate::LicenseModel::{Perpetual, Subscription};
+        use chrono::{Duration, TimeZone, Utc};
+        let now = Utc.with_ymd_and_hms(2027, 6, 1, 0, 0, 0).unwrap();
+        let renewed = Some(now + Duration::days(400));
+        let then = Some(now + Duration::days(30));
+        let sub = Subscription { days: 365 };
+        assert_eq!(super::reverted_end(sub, Subscription { days: 30 }, renewed, Some(then), now), renewed);
+        assert_eq!(super::reverted_end(Perpetual, sub, None, Some(then), now), then);
+        assert_eq!(super::reverted_end(Perpetual, sub, None, None, now), Some(now + Duration::days(365)));
     }
 
     #[test]

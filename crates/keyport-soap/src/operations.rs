@@ -224,7 +224,8 @@ fn order_request(r: &CreateOrder) -> Result<OrderRequest, Fault> {
                 .map_err(|_| CoreError::invalid("lineNumber", "must be 1 or more"))?;
             let quantity = u32::try_from(l.quantity)
                 .map_err(|_| CoreError::invalid("quantity", "must be between 1 and 1000"))?;
-            match l.upgrade_license_id.as_deref() {
+            // An empty element (what many toolkits send for an unset string) is no upgrade.
+            match l.upgrade_license_id.as_deref().map(str::trim).filter(|id| !id.is_empty()) {
                 None => OrderLine::new(number, Sku::parse(&l.sku)?, quantity),
                 Some(license) => {
                     let license = Uuid::parse_str(license.trim())

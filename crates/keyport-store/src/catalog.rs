@@ -208,15 +208,23 @@ impl Store {
             let rules = find_rule_set(conn, spec.rule_set.as_str())?
                 .ok_or_else(|| CoreError::not_found("rule set"))?;
             let from: Vec<&str> = spec.upgrade_from.iter().map(|s| s.as_str()).collect();
-            let known: Vec<String> =
-                items::table.filter(items::sku.eq_any(&from)).select(items::sku).load(conn)?;
-            if let Some(missing) = from.iter().find(|s| !known.iter().any(|k| k == *s)) {
+            let known: Vec<(ItemRow, String)> = items::table
+                .inner_join(products::table)
+                .filter(items::sku.eq_any(&from))
+                .select((ItemRow::as_select(), products::code))
+                .load(conn)?;
+            if let Some(missing) = from.iter().find(|s| !known.iter().any(|(k, _)| k.sku == **s)) {
                 return Err(CoreError::invalid(
                     "upgrade_from",
                     format!("names the item '{missing}', which does not exist"),
                 )
                 .into());
             }
+            let path = known
+                .iter()
+                .map(|(row, product)| Ok((row.sku.clone(), product.clone(), model_of(row)?)))
+                .collect::<StoreResult<Vec<_>>>()?;
+            keyport_core::catalog::check_upgrade_path(&spec.product, spec.model, &path)?;
             let row = ItemRow {
                 id: new_id(),
                 sku: spec.sku.as_str().to_owned(),

@@ -108,6 +108,8 @@ pub(crate) fn record_conversions(
         .inner_join(items::table)
         .filter(order_lines::order_id.eq(&order.id))
         .filter(order_lines::line_number.eq_any(&numbers))
+        // An upgrade of a license owned already is no purchase after a demo.
+        .filter(order_lines::upgraded_license_id.is_null())
         .filter(items::license_model.ne("demo"))
         .select((items::product_id, items::sku))
         .load(conn)?;

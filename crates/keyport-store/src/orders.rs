@@ -3,8 +3,8 @@
 
 use diesel::prelude::*;
 use keyport_core::order::{
-    CancelDecision, Cancellation, HeldLine, UpgradeFacts, decide_cancellation, decide_lines, decide_upgrade,
-    upgraded_end,
+    CancelDecision, Cancellation, HeldLine, UpgradeFacts, UpgradeStep, after_cancellations,
+    decide_cancellation, decide_lines, decide_upgrade, reverted_end, upgraded_end,
 };
 use keyport_core::ticket::TICKET_RANDOM_BYTES;
 use keyport_core::{CoreError, ErrorCode, EventKind, OrderCustomer, OrderRequest, Reason, TicketCode};
@@ -261,7 +261,9 @@ fn insert_line(
 
 /// An upgrade line: the license (locked) becomes a license of `item` when core allows it,
 /// keeping its id, ticket, machines and history; the line keeps what the license was, for
-/// a cancellation to take the upgrade back.
+/// a cancellation to take the upgrade back. An order for a named customer upgrades only
+/// that customer's licenses (or ones on tickets no one registered); another's answer as
+/// ones that do not exist.
 fn upgrade_line(
     conn: &mut DbConn,
     ctx: &Context,
@@ -271,14 +273,26 @@ fn upgrade_line(
     license: uuid::Uuid,
 ) -> StoreResult<()> {
     let loaded = crate::activations::lock_and_load(conn, crate::Scope::Staff, license)?;
+    if let (Some(buyer), Some(owner)) = (order.customer_id.as_deref(), loaded.customer_id())
+        && buyer != owner
+    {
+        return Err(CoreError::not_found("license").into());
+    }
     let upgrade_from = crate::catalog::upgrade_from_of(item)?;
-    decide_upgrade(&UpgradeFacts {
-        license_id: license,
-        license_sku: &loaded.item.sku,
-        revoked: loaded.license.revoked_at.is_some(),
-        sku: &item.sku,
-        upgrade_from: &upgrade_from,
-    })?;
+    let seats = seats_of(conn, item)?;
+    decide_upgrade(
+        &UpgradeFacts {
+            license_id: license,
+            license_sku: &loaded.item.sku,
+            revoked: loaded.license.revoked_at.is_some(),
+            expires_at: loaded.license.expires_at.map(utc),
+            seats_in_use: loaded.history()?.seats_in_use(ctx.now),
+            sku: &item.sku,
+            upgrade_from: &upgrade_from,
+            seats,
+        },
+        ctx.now,
+    )?;
     let ends =
         upgraded_end(model_of(&loaded.item)?, model_of(item)?, loaded.license.expires_at.map(utc), ctx.now);
     let line = OrderLineRow {
@@ -302,37 +316,88 @@ fn upgrade_line(
     append(conn, ctx, EventKind::LicenseUpgraded, crate::activations::license_subject(&loaded), data)
 }
 
-/// Takes back the upgrades of a cancelled order: each license upgraded by one of its lines
-/// returns to the item and end it had, unless a later order upgraded it again (then it
-/// stays, and the event says so).
+/// The seats an item's rule set allows.
+fn seats_of(conn: &mut DbConn, item: &ItemRow) -> StoreResult<u32> {
+    let row: crate::rows::RuleSetRow = crate::schema::rule_sets::table
+        .find(&item.rule_set_id)
+        .select(crate::rows::RuleSetRow::as_select())
+        .first(conn)?;
+    Ok(crate::catalog::rule_set_of(&row)?.seats())
+}
+
+/// Takes back the upgrades of a cancelled order (whose cancellation is written already):
+/// each license one of its lines upgraded goes where core says once the cancelled lines
+/// are left out: the item of its last upgrade still standing, or the item and end it had
+/// before its first. Machines beyond the seats it then allows lose theirs, newest first.
 fn revert_upgrades(conn: &mut DbConn, ctx: &Context, order: &OrderRow) -> StoreResult<()> {
-    let lines: Vec<OrderLineRow> = order_lines::table
+    let mut upgraded: Vec<String> = order_lines::table
         .filter(order_lines::order_id.eq(&order.id))
         .filter(order_lines::upgraded_license_id.is_not_null())
-        .select(OrderLineRow::as_select())
+        .select(order_lines::upgraded_license_id.assume_not_null())
         .load(conn)?;
-    for line in lines {
-        let (Some(license), Some(from_item)) = (&line.upgraded_license_id, &line.upgraded_from_item_id)
-        else {
-            continue;
-        };
-        let loaded = crate::activations::lock_and_load(conn, crate::Scope::Staff, uuid_of(license)?)?;
-        let from_sku: String = items::table.find(from_item).select(items::sku).first(conn)?;
-        let still = loaded.item.id == line.item_id;
-        if still {
-            diesel::update(licenses::table.find(license))
-                .set((
-                    licenses::item_id.eq(from_item),
-                    licenses::expires_at.eq(line.upgraded_from_expires_at),
-                ))
-                .execute(conn)?;
-        }
-        let data = json!({"from_sku": loaded.item.sku, "to_sku": from_sku, "reverted": still,
-                          "shop": order.shop, "external_number": order.external_number,
-                          "line_number": line.line_number});
+    upgraded.sort();
+    upgraded.dedup();
+    for license in upgraded {
+        let loaded = crate::activations::lock_and_load(conn, crate::Scope::Staff, uuid_of(&license)?)?;
+        let lines: Vec<(OrderLineRow, Option<chrono::NaiveDateTime>)> = order_lines::table
+            .inner_join(orders::table)
+            .filter(order_lines::upgraded_license_id.eq(&license))
+            .order((order_lines::created_at.asc(), order_lines::id.asc()))
+            .select((OrderLineRow::as_select(), orders::cancelled_at))
+            .load(conn)?;
+        let steps: Vec<UpgradeStep<'_>> = lines
+            .iter()
+            .map(|(line, cancelled)| UpgradeStep {
+                from_item: line.upgraded_from_item_id.as_deref().unwrap_or_default(),
+                from_end: line.upgraded_from_expires_at.map(utc),
+                to_item: &line.item_id,
+                live: cancelled.is_none(),
+            })
+            .collect();
+        let Some((target_id, original)) = after_cancellations(&steps, &loaded.item.id) else { continue };
+        let target: ItemRow = items::table.find(target_id).select(ItemRow::as_select()).first(conn)?;
+        let now_ends = loaded.license.expires_at.map(utc);
+        let ends = reverted_end(model_of(&loaded.item)?, model_of(&target)?, now_ends, original, ctx.now);
+        diesel::update(licenses::table.find(&license))
+            .set((licenses::item_id.eq(&target.id), licenses::expires_at.eq(ends.map(stored_time))))
+            .execute(conn)?;
+        let seats = seats_of(conn, &target)?;
+        let ended = end_surplus(conn, ctx, &loaded, seats)?;
+        let data = json!({"from_sku": loaded.item.sku, "to_sku": target.sku, "expires_at": ends,
+                          "ended_activations": ended, "shop": order.shop,
+                          "external_number": order.external_number});
         append(conn, ctx, EventKind::UpgradeReverted, crate::activations::license_subject(&loaded), data)?;
     }
     Ok(())
+}
+
+/// Ends the activations beyond `seats`, newest first (revoked: the seats were not paid
+/// for); answers their ids.
+fn end_surplus(
+    conn: &mut DbConn,
+    ctx: &Context,
+    loaded: &crate::licenses::Loaded,
+    seats: u32,
+) -> StoreResult<Vec<String>> {
+    use crate::schema::activations;
+    let mut holding: Vec<&crate::rows::ActivationRow> = loaded
+        .activations
+        .iter()
+        .map(|(a, _)| a)
+        // Emergency licenses hold no seat of their own.
+        .filter(|a| a.emergency_until.is_none())
+        .filter(|a| keyport_core::ActivationState::parse(&a.state).is_ok_and(|s| s.holds_seat()))
+        .collect();
+    holding.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| b.id.cmp(&a.id)));
+    let surplus = holding.len().saturating_sub(usize::try_from(seats).unwrap_or(usize::MAX));
+    let ended: Vec<String> = holding.iter().take(surplus).map(|a| a.id.clone()).collect();
+    diesel::update(activations::table.filter(activations::id.eq_any(&ended)))
+        .set((
+            activations::state.eq(keyport_core::ActivationState::Revoked.as_str()),
+            activations::ended_at.eq(stored_time(ctx.now)),
+        ))
+        .execute(conn)?;
+    Ok(ended)
 }
 
 /// A new random ticket code. A collision with an existing code fails the insert on its
