@@ -215,10 +215,15 @@ pub(crate) fn facts_of(conn: &mut DbConn, id: &str) -> StoreResult<CustomerFacts
         Option<NaiveDateTime>,
         Option<NaiveDateTime>,
     );
-    let held: Vec<Held> = licenses::table
+    let mut query = licenses::table
         .inner_join(tickets::table)
         .inner_join(items::table.inner_join(products::table))
-        .filter(tickets::customer_id.eq(id))
+        .into_boxed();
+    query = match crate::licenses::tickets_of(conn, id)? {
+        Some(held) => query.filter(licenses::ticket_id.eq_any(held)),
+        None => query.filter(tickets::customer_id.eq(id.to_owned())),
+    };
+    let held: Vec<Held> = query
         .select((
             products::code,
             items::sku,
