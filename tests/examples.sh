@@ -49,4 +49,6 @@ curl -fsS "$KEYPORT_SANDBOX_URL/readyz" > /dev/null
 (cd "$(mktemp -d)" && "$OLDPWD/.venv/bin/python" "$OLDPWD/examples/analytics-python/vendor_insight.py")
 # A portal's offer box and a checkout's offers (urllib, SOAP by hand).
 .venv/bin/python examples/offers-python/portal_offers.py
-echo "examples: the shop (zeep), ERP (soap), download page (urllib, PyJWT), insight (urllib) and offers (urllib) recipes passed against the sandbox"
+# A shop sells an upgrade of an owned license over SOAP, and refunds it.
+.venv/bin/python examples/upgrades-python/shop_upgrade.py
+echo "examples: the shop (zeep), ERP (soap), download page (urllib, PyJWT), insight (urllib), offers and upgrade (urllib) recipes passed against the sandbox"
