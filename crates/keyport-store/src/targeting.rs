@@ -219,8 +219,11 @@ pub(crate) fn facts_of(conn: &mut DbConn, id: &str) -> StoreResult<CustomerFacts
         .inner_join(tickets::table)
         .inner_join(items::table.inner_join(products::table))
         .into_boxed();
+    // The owner stays in the filter beside the named tickets (a ticket moved meanwhile).
     query = match crate::licenses::tickets_of(conn, id)? {
-        Some(held) => query.filter(licenses::ticket_id.eq_any(held)),
+        Some(held) => {
+            query.filter(licenses::ticket_id.eq_any(held)).filter(tickets::customer_id.eq(id.to_owned()))
+        }
         None => query.filter(tickets::customer_id.eq(id.to_owned())),
     };
     let held: Vec<Held> = query
