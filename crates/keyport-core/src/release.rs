@@ -486,6 +486,27 @@ pub mod reason {
         "a file of its artifacts is missing from the storage; delete that artifact and upload it again";
 }
 
+/// An item of the product that covers a release's major version, as a refusal may name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoveringItem {
+    /// Its SKU.
+    pub sku: String,
+    /// The SKUs of the items it upgrades (an order line of it upgrades their licenses).
+    pub upgrade_from: Vec<String>,
+}
+
+/// The items a refusal names as the way to a release (`upgrade_items`): those that upgrade
+/// an item the customer holds a license of first (the cheaper way: an upgrade of what they
+/// own), then the others, each group in the given order.
+pub fn upgrade_hint(covering: &[CoveringItem], licenses: &[HeldLicense]) -> Vec<String> {
+    let upgrades_held = |item: &CoveringItem| {
+        item.upgrade_from.iter().any(|from| licenses.iter().any(|l| !l.revoked && &l.sku == from))
+    };
+    let (first, rest): (Vec<&CoveringItem>, Vec<&CoveringItem>) =
+        covering.iter().partition(|i| upgrades_held(i));
+    first.into_iter().chain(rest).map(|i| i.sku.clone()).collect()
+}
+
 /// Decides whether a customer holding `licenses` may download `release`: the license that
 /// entitles it (one not revoked, of the product, whose item's versions include the
 /// release's major version, and which had not ended when the release was published), or

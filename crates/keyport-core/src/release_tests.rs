@@ -266,3 +266,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_hint_names_upgrades_of_what_is_held_first() {
+    let item = |sku: &str, from: &[&str]| CoveringItem {
+        sku: sku.to_owned(),
+        upgrade_from: from.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let covering = [item("CAD-6", &[]), item("CAD-6-UP", &["CAD-5"]), item("CAD-6-UP4", &["CAD-4"])];
+    let held = |sku: &str, revoked| HeldLicense {
+        license_id: Uuid::nil(),
+        sku: sku.to_owned(),
+        product: "cad".to_owned(),
+        versions: VersionRange::new(5, Some(5)).unwrap(),
+        ends_at: None,
+        revoked,
+    };
+    assert_eq!(upgrade_hint(&covering, &[held("CAD-5", false)]), ["CAD-6-UP", "CAD-6", "CAD-6-UP4"]);
+    assert_eq!(upgrade_hint(&covering, &[held("CAD-5", true)]), ["CAD-6", "CAD-6-UP", "CAD-6-UP4"]);
+    assert_eq!(upgrade_hint(&covering, &[]), ["CAD-6", "CAD-6-UP", "CAD-6-UP4"]);
+}

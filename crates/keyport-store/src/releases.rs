@@ -831,12 +831,18 @@ impl Shelf {
     fn entitlement(&self, row: &ReleaseRow, held: &[HeldLicense]) -> StoreResult<Result<Uuid, CoreError>> {
         let version = version_of(row)?;
         let major = version.major();
-        let upgrades: Vec<String> = self
+        let covering = self
             .items
             .iter()
             .filter(|i| versions_of(i).is_ok_and(|v| v.contains(major)))
-            .map(|i| i.sku.clone())
-            .collect();
+            .map(|i| {
+                Ok(release::CoveringItem {
+                    sku: i.sku.clone(),
+                    upgrade_from: crate::catalog::upgrade_from_of(i)?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let upgrades = release::upgrade_hint(&covering, held);
         let Some(published_at) = row.published_at.map(utc) else {
             return Ok(Err(CoreError::not_found("release")));
         };
