@@ -84,16 +84,7 @@ pub async fn measure(
     world.analyze().await?;
     let server = world.serve_clients(false).await?;
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
-    let login = keyport_api::LoginRequest { email: EMAIL.to_owned(), password: PASSWORD.to_owned() };
-    let token: keyport_api::TokenResponse = client
-        .post(format!("{}/api/v1/auth/login", server.base))
-        .json(&login)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let token = token.access_token;
+    let token = crate::world::login(&server.base, EMAIL, PASSWORD).await?;
     // What the customer sees, once: the run is void unless it lists offers and licenses.
     let offers: serde_json::Value = client
         .get(format!("{}/api/v1/me/offers", server.base))

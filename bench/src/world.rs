@@ -218,24 +218,10 @@ impl World {
         if let Some(t) = tokens.clone() {
             return Ok(t);
         }
-        let client = reqwest::Client::new();
-        let mut out = Vec::new();
-        for email in ["activate@bench.example", "list@bench.example"] {
-            let login = keyport_api::LoginRequest {
-                email: email.to_owned(),
-                password: "bench password 1".to_owned(),
-            };
-            let reply: keyport_api::TokenResponse = client
-                .post(format!("{base}/api/v1/auth/login"))
-                .json(&login)
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            out.push(reply.access_token);
-        }
-        let pair = (out[0].clone(), out[1].clone());
+        let pair = (
+            login(base, "activate@bench.example", "bench password 1").await?,
+            login(base, "list@bench.example", "bench password 1").await?,
+        );
         *tokens = Some(pair.clone());
         Ok(pair)
     }
@@ -611,6 +597,20 @@ impl World {
             .await;
         }
     }
+}
+
+/// An access token for a customer's e-mail address and password.
+pub async fn login(base: &str, email: &str, password: &str) -> anyhow::Result<String> {
+    let body = keyport_api::LoginRequest { email: email.to_owned(), password: password.to_owned() };
+    let reply: keyport_api::TokenResponse = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&body)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(reply.access_token)
 }
 
 /// The next check-in of the `n`-th operation: the activations in turn, each only with newer

@@ -123,8 +123,8 @@ impl From<Phase> for OfferState {
     }
 }
 
-/// What customers did with an offer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What customers did with an offer (all zero for a new one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OfferStats {
     /// Customers it was shown to.

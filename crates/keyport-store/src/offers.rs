@@ -224,10 +224,8 @@ fn check_names(conn: &mut DbConn, spec: &OfferSpec) -> StoreResult<()> {
 /// What customers did with each of the offers, in four aggregating queries.
 fn stats_of(conn: &mut DbConn, ids: &[String]) -> StoreResult<HashMap<String, OfferStats>> {
     use diesel::dsl::{count_star, sum};
-    let mut out: HashMap<String, OfferStats> = ids
-        .iter()
-        .map(|id| (id.clone(), OfferStats { customers_shown: 0, impressions: 0, clicks: 0, dismissals: 0 }))
-        .collect();
+    let mut out: HashMap<String, OfferStats> =
+        ids.iter().map(|id| (id.clone(), OfferStats::default())).collect();
     let base =
         || offer_views::table.filter(offer_views::offer_id.eq_any(ids)).group_by(offer_views::offer_id);
     let shown: Vec<(String, i64, Option<i64>)> = base()
@@ -262,10 +260,7 @@ fn stats_of(conn: &mut DbConn, ids: &[String]) -> StoreResult<HashMap<String, Of
 
 fn view_of(conn: &mut DbConn, row: &OfferRow, now: DateTime<Utc>) -> StoreResult<OfferView> {
     let stats = stats_of(conn, std::slice::from_ref(&row.id))?.remove(&row.id);
-    row.view(
-        stats.unwrap_or(OfferStats { customers_shown: 0, impressions: 0, clicks: 0, dismissals: 0 }),
-        now,
-    )
+    row.view(stats.unwrap_or_default(), now)
 }
 
 /// What a customer's list is decided from: an offer without its texts.
@@ -364,7 +359,7 @@ impl Store {
             append(conn, ctx, EventKind::OfferDefined, Subject::of("offer", &row.id), event_data(&row))?;
             Ok(())
         })?;
-        row.view(OfferStats { customers_shown: 0, impressions: 0, clicks: 0, dismissals: 0 }, ctx.now)
+        row.view(OfferStats::default(), ctx.now)
     }
 
     /// Replaces what an offer is (what customers did with it stays; without a start it
@@ -445,15 +440,7 @@ impl Store {
                 .iter()
                 .map(|row| {
                     let s = stats.remove(&row.id);
-                    row.view(
-                        s.unwrap_or(OfferStats {
-                            customers_shown: 0,
-                            impressions: 0,
-                            clicks: 0,
-                            dismissals: 0,
-                        }),
-                        now,
-                    )
+                    row.view(s.unwrap_or_default(), now)
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
             Ok(OfferPage { items, next_cursor: page.next_cursor })
