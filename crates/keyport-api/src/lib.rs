@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod analytics;
+pub mod bonus;
 pub mod offers;
 pub mod releases;
 pub mod requests;
@@ -8,6 +9,7 @@ pub mod views;
 pub mod webhooks;
 
 pub use analytics::*;
+pub use bonus::*;
 pub use offers::*;
 pub use releases::*;
 pub use requests::*;

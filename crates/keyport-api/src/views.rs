@@ -173,6 +173,10 @@ pub struct TicketView {
     pub created_at: DateTime<Utc>,
     /// Its licenses.
     pub licenses: Vec<LicenseView>,
+    /// What registering it earned the customer it is registered to (bonus program rewards);
+    /// answered by registration, absent elsewhere and when it earned nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bonus: Vec<crate::BonusEntryView>,
 }
 
 /// A license with everything a customer needs to see.

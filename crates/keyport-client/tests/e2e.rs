@@ -263,6 +263,7 @@ fn test_claims(exp: Option<i64>, machine: MachineClaim) -> CertificateClaims {
         versions: VersionClaim { min: 5, max: None },
         machine,
         checkin_until: None,
+        entitlements: Vec::new(),
     }
 }
 

@@ -64,6 +64,10 @@ pub struct CertificateClaims {
     /// set asks for check-ins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkin_until: Option<i64>,
+    /// What the license's owner earned in the bonus program (e.g. `exclusive-content`),
+    /// sorted; absent when nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entitlements: Vec<String>,
 }
 
 /// What a certificate is issued for: the license and its activation on one machine.
@@ -85,6 +89,8 @@ pub struct Entitlement {
     pub versions: crate::VersionRange,
     /// The machine it is bound to: its key and the fingerprint of its hardware.
     pub machine: MachineClaim,
+    /// The bonus entitlements of the license's owner, sorted.
+    pub bonus: Vec<String>,
 }
 
 /// Until when a certificate issued at `now` lets the software run without checking in:
@@ -126,6 +132,7 @@ pub fn claims(
         },
         machine: entitlement.machine.clone(),
         checkin_until: lease_until(rules, now, entitlement.license_expires_at).map(|t| t.timestamp()),
+        entitlements: entitlement.bonus.clone(),
     }
 }
 
@@ -284,6 +291,7 @@ mod tests {
             versions: VersionClaim { min: 5, max: Some(5) },
             machine: MachineClaim { fingerprint: "fp-0123456789abcdef".to_owned(), key: "key".to_owned() },
             checkin_until: None,
+            entitlements: Vec::new(),
         }
     }
 

@@ -261,6 +261,22 @@ error_codes! {
     TooManyOffers = ("too_many_offers", 409, Client,
         "There are {limit} live offers already; withdraw one before adding another.",
         "Es gibt bereits {limit} laufende Angebote; ziehen Sie eines zurück, bevor Sie ein weiteres anlegen."),
+    /// Keyport keeps no more live rewards.
+    TooManyRewards = ("too_many_rewards", 409, Client,
+        "There are {limit} live rewards already; withdraw one before adding another.",
+        "Es gibt bereits {limit} laufende Prämien; ziehen Sie eine zurück, bevor Sie eine weitere anlegen."),
+    /// A customer's bonus balance does not cover a redemption.
+    InsufficientPoints = ("insufficient_points", 409, Client,
+        "This needs {points} bonus points; the balance is {balance}. Nothing was deducted.",
+        "Dafür sind {points} Bonuspunkte nötig; der Kontostand ist {balance}. Es wurde nichts abgebucht."),
+    /// A coupon pool has no coupon left to hand out.
+    CouponPoolEmpty = ("coupon_pool_empty", 409, Client,
+        "The coupon pool '{pool}' has no coupons left; nothing was deducted. Try again later.",
+        "Im Gutscheinpool '{pool}' sind keine Gutscheine mehr; es wurde nichts abgebucht. Versuchen Sie es später erneut."),
+    /// A redemption reference was used before with other points.
+    RedemptionConflict = ("redemption_conflict", 409, Client,
+        "The reference '{reference}' was used for a redemption of {points} points before; use a new reference for another redemption.",
+        "Die Referenz '{reference}' wurde bereits für eine Einlösung von {points} Punkten verwendet; verwenden Sie für eine weitere Einlösung eine neue Referenz."),
     /// The ordered item does not upgrade the license's item.
     UpgradeNotAllowed = ("upgrade_not_allowed", 409, Client,
         "License {license_id} is of item {license_sku}; {sku} upgrades only: {allowed}.",

@@ -172,11 +172,32 @@ pub enum EventKind {
     OfferUpdated,
     /// Staff withdrew an offer.
     OfferWithdrawn,
+    /// Staff defined a reward for registering tickets.
+    RewardDefined,
+    /// Staff withdrew a reward.
+    RewardWithdrawn,
+    /// Staff defined a coupon pool.
+    CouponPoolDefined,
+    /// Staff uploaded coupon codes to a pool.
+    CouponsAdded,
+    /// A customer earned a reward by registering a ticket.
+    BonusEarned,
+    /// A customer's bonus points were redeemed.
+    PointsRedeemed,
+    /// A customer exchanged bonus points for a coupon.
+    CouponExchanged,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 46] = [
+    pub const ALL: [EventKind; 53] = [
+        EventKind::RewardDefined,
+        EventKind::RewardWithdrawn,
+        EventKind::CouponPoolDefined,
+        EventKind::CouponsAdded,
+        EventKind::BonusEarned,
+        EventKind::PointsRedeemed,
+        EventKind::CouponExchanged,
         EventKind::LicenseUpgraded,
         EventKind::UpgradeReverted,
         EventKind::OfferDefined,
@@ -267,6 +288,13 @@ impl EventKind {
             EventKind::OfferDefined => "offer_defined",
             EventKind::OfferUpdated => "offer_updated",
             EventKind::OfferWithdrawn => "offer_withdrawn",
+            EventKind::RewardDefined => "reward_defined",
+            EventKind::RewardWithdrawn => "reward_withdrawn",
+            EventKind::CouponPoolDefined => "coupon_pool_defined",
+            EventKind::CouponsAdded => "coupons_added",
+            EventKind::BonusEarned => "bonus_earned",
+            EventKind::PointsRedeemed => "points_redeemed",
+            EventKind::CouponExchanged => "coupon_exchanged",
             EventKind::ReleaseCreated => "release_created",
             EventKind::ReleasePublished => "release_published",
             EventKind::ReleaseYanked => "release_yanked",

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod analytics;
+pub mod bonus;
 pub mod catalog;
 pub mod certificate;
 pub mod checkin;

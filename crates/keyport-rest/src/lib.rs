@@ -68,6 +68,7 @@ pub async fn run<T: Send + 'static>(
         (name = "releases", description = "Releases of products and their files (artifacts), for staff"),
         (name = "analytics", description = "Lifetimes of PCs and versions, usage, adoption and license activity, for staff (JSON, CSV or SVG)"),
         (name = "offers", description = "Offers targeted by what customers own, for staff"),
+        (name = "bonus", description = "The bonus program: rewards for registering tickets, coupon pools, for staff"),
         (name = "downloads", description = "Following a download link (no login: the link is the permission)"),
     ),
     servers((url = "/", description = "This Keyport server; every path starts with /api/v1")),

@@ -220,7 +220,10 @@ fn activate_with(
     };
     let state = ActivationState::parse(&row.state)?;
     let certificate = match key {
-        Some(key) => certificates::sign_with(key, &loaded, &row, &machine, ctx.now)?,
+        Some(key) => {
+            let bonus = crate::bonus::entitlements_of(conn, loaded.ticket.customer_id.as_deref())?;
+            certificates::sign_with(key, &loaded, &row, &machine, &bonus, ctx.now)?
+        }
         None => certificates::issue(conn, &loaded, &row, &machine, ctx.now)?,
     };
     Ok(ActivationOutcome { activation: activation_view(&row, &machine, state)?, created, certificate })

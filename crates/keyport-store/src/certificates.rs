@@ -92,7 +92,8 @@ pub(crate) fn issue(
     now: DateTime<Utc>,
 ) -> StoreResult<String> {
     let key = current_key(conn, now)?;
-    sign_with(&key, loaded, activation, machine, now)
+    let bonus = crate::bonus::entitlements_of(conn, loaded.ticket.customer_id.as_deref())?;
+    sign_with(&key, loaded, activation, machine, &bonus, now)
 }
 
 /// Signs the certificate of an activation with `key`, without the database.
@@ -101,6 +102,7 @@ pub(crate) fn sign_with(
     loaded: &Loaded,
     activation: &ActivationRow,
     machine: &MachineRow,
+    bonus: &[String],
     now: DateTime<Utc>,
 ) -> StoreResult<String> {
     let entitlement = Entitlement {
@@ -120,6 +122,7 @@ pub(crate) fn sign_with(
             fingerprint: activation.fingerprint.clone().unwrap_or_else(|| machine.fingerprint.clone()),
             key: machine.public_key.clone(),
         },
+        bonus: bonus.to_vec(),
     };
     let claims = certificate::claims(&entitlement, loaded.rules()?.params(), now);
     let signed = certificate::sign(&claims, kid, seed)?;

@@ -170,7 +170,10 @@ impl Store {
         let rules = loaded.rules()?;
         let (certificate, checkin_until) = if checkin::renews_certificate(validity, statement.queued) {
             let signing_key = self.cached_signing_key(now)?;
-            let certificate = crate::certificates::sign_with(&signing_key, &loaded, &row, &machine, now)?;
+            let owner = loaded.ticket.customer_id.as_deref();
+            let bonus = self.read_each(|conn| crate::bonus::entitlements_of(conn, owner))?;
+            let certificate =
+                crate::certificates::sign_with(&signing_key, &loaded, &row, &machine, &bonus, now)?;
             (Some(certificate), keyport_core::certificate::lease_until(rules.params(), now, expires_at))
         } else {
             (None, None)

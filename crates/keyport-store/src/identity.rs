@@ -159,15 +159,26 @@ impl Store {
                 ))
                 .execute(conn)?;
             if let Some(code) = &registration.ticket {
-                let changed = diesel::update(
-                    tickets::table
-                        .filter(tickets::code.eq(code.as_str()))
-                        .filter(tickets::customer_id.is_null()),
-                )
-                .set((tickets::customer_id.eq(&id), tickets::registered_at.eq(stored_time(ctx.now))))
-                .execute(conn)?;
-                if changed == 0 {
-                    return Err(CoreError::new(ErrorCode::TicketAlreadyRegistered).into());
+                let ticket: Option<String> = tickets::table
+                    .filter(tickets::code.eq(code.as_str()))
+                    .filter(tickets::customer_id.is_null())
+                    .select(tickets::id)
+                    .first(conn)
+                    .optional()?;
+                let changed = match &ticket {
+                    Some(ticket) => {
+                        diesel::update(tickets::table.find(ticket).filter(tickets::customer_id.is_null()))
+                            .set((
+                                tickets::customer_id.eq(&id),
+                                tickets::registered_at.eq(stored_time(ctx.now)),
+                            ))
+                            .execute(conn)?
+                    }
+                    None => 0,
+                };
+                match ticket {
+                    Some(ticket) if changed == 1 => crate::bonus::earn(conn, ctx, &id, &ticket)?,
+                    Some(_) | None => return Err(CoreError::new(ErrorCode::TicketAlreadyRegistered).into()),
                 }
             }
             let token = new_token(conn, Purpose::Verify, &id, ctx.now + VERIFY_LIFETIME.duration())?;

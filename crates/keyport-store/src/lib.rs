@@ -3,6 +3,7 @@
 mod activations;
 mod analytics;
 mod backup;
+mod bonus;
 mod catalog;
 mod certificates;
 mod checkins;

@@ -331,6 +331,7 @@ pub(crate) fn ticket_view(
         registered_at: ticket.registered_at.map(utc),
         created_at: utc(ticket.created_at),
         licenses: views(&loaded, now)?,
+        bonus: Vec::new(),
     })
 }
 
@@ -363,7 +364,10 @@ impl Store {
             }
             let ticket = ticket_by_code(conn, code)?;
             match ticket.customer_id.as_deref() {
-                Some(owner) if owner == customer => return ticket_view(conn, ticket, ctx.now),
+                Some(owner) if owner == customer => {
+                    let bonus = crate::bonus::of_ticket(conn, &customer, &ticket.id)?;
+                    return Ok(TicketView { bonus, ..ticket_view(conn, ticket, ctx.now)? });
+                }
                 Some(_) => return Err(CoreError::new(ErrorCode::TicketAlreadyRegistered).into()),
                 None => {}
             }
@@ -385,12 +389,14 @@ impl Store {
                 subject,
                 json!({"ticket_code": display_code(&ticket.code)?}),
             )?;
+            crate::bonus::earn(conn, ctx, &customer, &ticket.id)?;
+            let bonus = crate::bonus::of_ticket(conn, &customer, &ticket.id)?;
             let ticket = TicketRow {
                 customer_id: Some(customer.clone()),
                 registered_at: Some(stored_time(ctx.now)),
                 ..ticket
             };
-            ticket_view(conn, ticket, ctx.now)
+            Ok(TicketView { bonus, ..ticket_view(conn, ticket, ctx.now)? })
         })
     }
 

@@ -99,7 +99,7 @@ impl Pruned {
 }
 
 /// The tables whose size an operator watches, for `keyport admin storage`.
-pub const COUNTED_TABLES: [&str; 21] = [
+pub const COUNTED_TABLES: [&str; 23] = [
     "customers",
     "tickets",
     "licenses",
@@ -121,6 +121,8 @@ pub const COUNTED_TABLES: [&str; 21] = [
     "downloads",
     "offers",
     "offer_views",
+    "bonus_ledger",
+    "coupons",
 ];
 
 #[derive(QueryableByName)]

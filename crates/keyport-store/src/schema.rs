@@ -283,6 +283,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     downloads,
     offers,
     offer_views,
+    coupon_pools,
+    rewards,
+    bonus_ledger,
+    coupons,
 );
 
 diesel::table! {
@@ -519,3 +523,57 @@ diesel::table! {
 }
 
 diesel::joinable!(offer_views -> offers (offer_id));
+
+diesel::table! {
+    coupon_pools (id) {
+        id -> Text,
+        name -> Text,
+        points_price -> Nullable<Integer>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rewards (id) {
+        id -> Text,
+        name -> Text,
+        shop -> Nullable<Text>,
+        product_id -> Nullable<Text>,
+        grant_kind -> Text,
+        points -> Nullable<Integer>,
+        pool_id -> Nullable<Text>,
+        entitlement -> Nullable<Text>,
+        ends_at -> Nullable<Timestamp>,
+        withdrawn_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bonus_ledger (id) {
+        id -> Text,
+        customer_id -> Text,
+        kind -> Text,
+        reward_id -> Nullable<Text>,
+        ticket_id -> Nullable<Text>,
+        points -> Integer,
+        pool_id -> Nullable<Text>,
+        entitlement -> Nullable<Text>,
+        reference -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    coupons (id) {
+        id -> Text,
+        pool_id -> Text,
+        code -> Text,
+        ledger_id -> Nullable<Text>,
+        handed_out_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(coupons -> coupon_pools (pool_id));
+diesel::joinable!(rewards -> coupon_pools (pool_id));

@@ -13,7 +13,7 @@ use crate::db::DbConn;
 use crate::{Backend, Store, StoreError, StoreResult};
 
 /// Every table, parents before the tables that refer to them.
-pub const TABLES: [&str; 33] = [
+pub const TABLES: [&str; 37] = [
     "products",
     "rule_sets",
     "items",
@@ -47,6 +47,10 @@ pub const TABLES: [&str; 33] = [
     "downloads",
     "offers",
     "offer_views",
+    "coupon_pools",
+    "rewards",
+    "bonus_ledger",
+    "coupons",
 ];
 
 /// The format's version, in the header line.

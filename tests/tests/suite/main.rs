@@ -3,6 +3,7 @@
 
 mod analytics;
 mod api_keys;
+mod bonus;
 mod catalog;
 mod concurrency;
 mod events;

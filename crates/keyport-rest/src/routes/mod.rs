@@ -2,6 +2,7 @@
 
 mod analytics;
 mod api_keys;
+mod bonus;
 mod catalog;
 mod customers;
 mod events;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     releases::configure(cfg);
     analytics::configure(cfg);
     offers::configure(cfg);
+    bonus::configure(cfg);
 }
 
 /// Roles that may read the catalog.
