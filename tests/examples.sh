@@ -51,4 +51,6 @@ curl -fsS "$KEYPORT_SANDBOX_URL/readyz" > /dev/null
 .venv/bin/python examples/offers-python/portal_offers.py
 # A shop sells an upgrade of an owned license over SOAP, and refunds it.
 .venv/bin/python examples/upgrades-python/shop_upgrade.py
-echo "examples: the shop (zeep), ERP (soap), download page (urllib, PyJWT), insight (urllib), offers and upgrade (urllib) recipes passed against the sandbox"
+# A portal's bonus page: rewards for a reseller's ticket, an exchange, a refused redemption.
+.venv/bin/python examples/bonus-python/portal_bonus.py
+echo "examples: the shop (zeep), ERP (soap), download page (urllib, PyJWT), insight (urllib), offers, upgrade and bonus (urllib) recipes passed against the sandbox"

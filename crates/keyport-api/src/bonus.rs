@@ -221,6 +221,9 @@ pub enum BonusEntryKind {
     Redemption,
     /// Points exchanged for a coupon.
     Exchange,
+    /// Points of a reward taken back because the order of its ticket was cancelled (never
+    /// more than the balance).
+    Reversal,
 }
 
 /// One entry of a customer's bonus ledger.
@@ -246,8 +249,13 @@ pub struct BonusEntryView {
     pub coupon_code: Option<String>,
     /// The entitlement granted.
     pub entitlement: Option<String>,
+    /// The shop that redeemed.
+    pub shop: Option<String>,
     /// The redemption's reference (e.g. the shop's order number).
     pub reference: Option<String>,
+    /// When a cancelled order took this reward back (its entitlement and any owed coupon
+    /// are gone; its points by a `reversal` entry).
+    pub reversed_at: Option<DateTime<Utc>>,
     /// When it was recorded.
     pub created_at: DateTime<Utc>,
 }
@@ -286,6 +294,22 @@ pub struct BonusAccountView {
     pub coupons: Vec<HeldCoupon>,
     /// Coupons rewards owe (the pool was empty), by pool name.
     pub owed_coupons: Vec<String>,
+    /// The pools whose coupons can be had for points (`POST /me/bonus/exchanges`).
+    pub exchangeable: Vec<ExchangeablePool>,
+}
+
+/// A pool whose coupons customers exchange for points.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExchangeablePool {
+    /// The pool's id, for the exchange.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// The points one coupon costs.
+    pub points_price: i64,
+    /// Whether it has a coupon left now.
+    pub available: bool,
 }
 
 /// Points to redeem, e.g. as a discount at a shop's checkout.
@@ -293,19 +317,27 @@ pub struct BonusAccountView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RedemptionRequest {
+    /// The shop that redeems (as on its orders, e.g. `webshop`).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
+    pub shop: String,
     /// The points to take, 1 to 1,000,000; never more than the balance.
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000))]
     pub points: i64,
-    /// The shop's reference, e.g. its order number: letters, digits, `.`, `-`, `_`. Sending
-    /// the same reference again answers the first redemption and takes nothing more.
+    /// The shop's reference, e.g. its order number: letters, digits, `.`, `-`, `_`. The same
+    /// shop sending the same reference again gets the first redemption and nothing more is
+    /// taken.
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$"))]
     pub reference: String,
 }
 
 impl RedemptionRequest {
-    /// The checked points and reference.
-    pub fn parse(&self) -> Result<(u32, String), CoreError> {
-        Ok((parse_points("points", self.points)?, parse_token("reference", &self.reference)?))
+    /// The checked shop, points and reference.
+    pub fn parse(&self) -> Result<(ShopName, u32, String), CoreError> {
+        Ok((
+            ShopName::parse(&self.shop)?,
+            parse_points("points", self.points)?,
+            parse_token("reference", &self.reference)?,
+        ))
     }
 }
 

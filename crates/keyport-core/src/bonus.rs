@@ -188,6 +188,12 @@ pub fn redeem(balance: i64, points: u32) -> Result<i64, CoreError> {
     Ok(after)
 }
 
+/// The points a cancelled order takes back of a reward that granted `earned`: all of them,
+/// but never more than the balance (points spent meanwhile stay spent).
+pub fn taken_back(earned: u32, balance: i64) -> u32 {
+    u32::try_from(balance.clamp(0, i64::from(earned))).unwrap_or(0)
+}
+
 /// A redemption asked for again with its reference: the same points answer the first
 /// redemption again; other points are refused (`redemption_conflict`).
 pub fn repeat_redemption(reference: &str, before: u32, now_asked: u32) -> Result<(), CoreError> {
@@ -276,6 +282,14 @@ mod tests {
     }
 
     #[test]
+    fn a_cancelled_order_takes_back_what_is_left_of_its_points() {
+        assert_eq!(taken_back(150, 400), 150);
+        assert_eq!(taken_back(150, 60), 60, "90 were spent: they stay spent");
+        assert_eq!(taken_back(150, 0), 0);
+        assert_eq!(taken_back(150, -5), 0);
+    }
+
+    #[test]
     fn a_reference_repeated_with_other_points_is_a_conflict() {
         assert!(repeat_redemption("A-1", 40, 40).is_ok());
         let code = repeat_redemption("A-1", 40, 50).err().map(|e| e.code());
@@ -331,6 +345,15 @@ mod tests {
                 }
                 prop_assert!(balance >= 0);
             }
+        }
+
+        /// Taking points back never takes more than granted and never leaves a negative balance.
+        #[test]
+        fn taking_back_keeps_the_balance_at_or_above_zero(earned in 1u32..=MAX_POINTS, balance in 0i64..3_000_000) {
+            let taken = taken_back(earned, balance);
+            prop_assert!(taken <= earned);
+            prop_assert!(balance - i64::from(taken) >= 0);
+            prop_assert!(taken == earned || balance - i64::from(taken) == 0);
         }
 
         /// Earning is monotone in the rewards: every earned reward is live and matches.

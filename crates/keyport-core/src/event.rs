@@ -186,11 +186,14 @@ pub enum EventKind {
     PointsRedeemed,
     /// A customer exchanged bonus points for a coupon.
     CouponExchanged,
+    /// A cancelled order took back the rewards its ticket earned.
+    BonusReversed,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 53] = [
+    pub const ALL: [EventKind; 54] = [
+        EventKind::BonusReversed,
         EventKind::RewardDefined,
         EventKind::RewardWithdrawn,
         EventKind::CouponPoolDefined,
@@ -295,6 +298,7 @@ impl EventKind {
             EventKind::BonusEarned => "bonus_earned",
             EventKind::PointsRedeemed => "points_redeemed",
             EventKind::CouponExchanged => "coupon_exchanged",
+            EventKind::BonusReversed => "bonus_reversed",
             EventKind::ReleaseCreated => "release_created",
             EventKind::ReleasePublished => "release_published",
             EventKind::ReleaseYanked => "release_yanked",

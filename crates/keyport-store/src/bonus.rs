@@ -17,13 +17,13 @@ use diesel::prelude::*;
 use diesel::sql_types::{Text, Timestamp};
 use keyport_api::{
     BonusAccountView, BonusEntryKind, BonusEntryView, BonusLedgerPage, CouponPoolView, CouponUploadView,
-    HeldCoupon, RewardPage, RewardState, RewardView,
+    ExchangeablePool, HeldCoupon, RewardPage, RewardState, RewardView,
 };
 use keyport_core::bonus::{
     self, Grant, MAX_LIVE_REWARDS, MAX_POOL, MAX_POOLS, RegisteredTicket, RewardDraft, RewardTerms,
 };
 use keyport_core::order::DEMO_SHOP;
-use keyport_core::{CoreError, EventKind};
+use keyport_core::{CoreError, EventKind, ShopName};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -110,7 +110,9 @@ struct EntryRow {
     points: i32,
     pool_id: Option<String>,
     entitlement: Option<String>,
+    shop: Option<String>,
     reference: Option<String>,
+    reversed_at: Option<NaiveDateTime>,
     created_at: NaiveDateTime,
 }
 
@@ -125,7 +127,9 @@ impl EntryRow {
             points: 0,
             pool_id: None,
             entitlement: None,
+            shop: None,
             reference: None,
+            reversed_at: None,
             created_at: stored_time(now),
         }
     }
@@ -136,6 +140,7 @@ fn kind_name(kind: BonusEntryKind) -> &'static str {
         BonusEntryKind::Reward => "reward",
         BonusEntryKind::Redemption => "redemption",
         BonusEntryKind::Exchange => "exchange",
+        BonusEntryKind::Reversal => "reversal",
     }
 }
 
@@ -144,6 +149,7 @@ fn kind_of(name: &str) -> StoreResult<BonusEntryKind> {
         "reward" => Ok(BonusEntryKind::Reward),
         "redemption" => Ok(BonusEntryKind::Redemption),
         "exchange" => Ok(BonusEntryKind::Exchange),
+        "reversal" => Ok(BonusEntryKind::Reversal),
         other => Err(crate::StoreError::Corrupt(format!("bonus ledger kind {other}"))),
     }
 }
@@ -178,6 +184,11 @@ fn product_codes(conn: &mut DbConn, rows: &[RewardRow]) -> StoreResult<HashMap<S
 /// What the registration decision needs to know about a ticket; `None` for a ticket
 /// without an order.
 fn ticket_facts(conn: &mut DbConn, ticket_id: &str) -> StoreResult<Option<RegisteredTicket>> {
+    // The order's row lock first: a cancellation racing this registration either committed
+    // before (and is seen) or waits and then takes back what this one grants.
+    diesel::update(orders::table.filter(orders::ticket_id.eq(ticket_id)))
+        .set(orders::shop.eq(orders::shop))
+        .execute(conn)?;
     let order: Option<(String, Option<String>, Option<NaiveDateTime>)> = orders::table
         .filter(orders::ticket_id.eq(ticket_id))
         .select((orders::shop, orders::customer_id, orders::cancelled_at))
@@ -243,6 +254,44 @@ pub(crate) fn earn(conn: &mut DbConn, ctx: &Context, customer: &str, ticket_id: 
         let data = json!({"entry_id": entry.id, "reward": reward.name, "grant": reward.grant_kind,
                           "points": entry.points, "ticket_code": ticket_code(conn, ticket_id)?});
         append(conn, ctx, EventKind::BonusEarned, subject, data)?;
+    }
+    Ok(())
+}
+
+/// Takes back what a ticket's registration earned, in the transaction that cancels its
+/// order: entitlements and owed coupons go (a coupon handed out stays: its code was
+/// shown), points by a `reversal` entry of what is left of them (points spent stay spent).
+/// Cancelling again finds nothing left to take back.
+pub(crate) fn reverse(conn: &mut DbConn, ctx: &Context, ticket_id: &str) -> StoreResult<()> {
+    let earned: Vec<EntryRow> = bonus_ledger::table
+        .filter(bonus_ledger::ticket_id.eq(ticket_id))
+        .filter(bonus_ledger::kind.eq(kind_name(BonusEntryKind::Reward)))
+        .filter(bonus_ledger::reversed_at.is_null())
+        .order(bonus_ledger::id.asc())
+        .select(EntryRow::as_select())
+        .load(conn)?;
+    for entry in earned {
+        diesel::update(bonus_ledger::table.find(&entry.id))
+            .set(bonus_ledger::reversed_at.eq(stored_time(ctx.now)))
+            .execute(conn)?;
+        let mut taken = 0;
+        if let Ok(points @ 1..) = u32::try_from(entry.points) {
+            lock_customer(conn, &entry.customer_id)?;
+            taken = bonus::taken_back(points, balance_of(conn, &entry.customer_id)?);
+            if taken > 0 {
+                let reversal = EntryRow {
+                    ticket_id: Some(ticket_id.to_owned()),
+                    points: -stored_points(taken),
+                    ..EntryRow::new(&entry.customer_id, BonusEntryKind::Reversal, ctx.now)
+                };
+                diesel::insert_into(bonus_ledger::table).values(&reversal).execute(conn)?;
+            }
+        }
+        let subject =
+            Subject { customer_id: Some(&entry.customer_id), ..Subject::of("customer", &entry.customer_id) };
+        let data = json!({"entry_id": entry.id, "reward_id": entry.reward_id, "points_taken_back": taken,
+                          "entitlement": entry.entitlement});
+        append(conn, ctx, EventKind::BonusReversed, subject, data)?;
     }
     Ok(())
 }
@@ -360,13 +409,16 @@ fn balance_of(conn: &mut DbConn, customer: &str) -> StoreResult<i64> {
 /// The entitlements a customer earned, each once, sorted: carried by their certificates.
 pub(crate) fn entitlements_of(conn: &mut DbConn, customer: Option<&str>) -> StoreResult<Vec<String>> {
     let Some(customer) = customer else { return Ok(Vec::new()) };
-    Ok(bonus_ledger::table
+    let mut names: Vec<String> = bonus_ledger::table
         .filter(bonus_ledger::customer_id.eq(customer))
         .filter(bonus_ledger::entitlement.is_not_null())
+        .filter(bonus_ledger::reversed_at.is_null())
         .select(bonus_ledger::entitlement.assume_not_null())
         .distinct()
-        .order(bonus_ledger::entitlement.assume_not_null().asc())
-        .load(conn)?)
+        .load(conn)?;
+    // Sorted here, by bytes: a database's collation would order them differently by backend.
+    names.sort_unstable();
+    Ok(names)
 }
 
 /// Ledger rows as customers and staff see them: with reward names, ticket codes, pool
@@ -430,7 +482,9 @@ fn entry_views(conn: &mut DbConn, rows: Vec<EntryRow>) -> StoreResult<Vec<BonusE
                 coupon_pool: r.pool_id.as_ref().and_then(|id| pools.get(id).cloned()),
                 coupon_code: coupons_of.get(&r.id).cloned(),
                 entitlement: r.entitlement,
+                shop: r.shop,
                 reference: r.reference,
+                reversed_at: r.reversed_at.map(utc),
                 created_at: utc(r.created_at),
             })
         })
@@ -439,27 +493,54 @@ fn entry_views(conn: &mut DbConn, rows: Vec<EntryRow>) -> StoreResult<Vec<BonusE
 
 /// A pool with its counts.
 fn pool_view(conn: &mut DbConn, pool: &str) -> StoreResult<CouponPoolView> {
-    let (id, name, price, created): (String, String, Option<i32>, NaiveDateTime) = coupon_pools::table
-        .find(pool)
+    pool_views(conn, Some(pool))?.pop().ok_or_else(|| CoreError::not_found("coupon pool").into())
+}
+
+/// One pool or all of them (at most [`MAX_POOLS`]), oldest first, with their counts: three
+/// grouped reads whatever the number of pools.
+fn pool_views(conn: &mut DbConn, one: Option<&str>) -> StoreResult<Vec<CouponPoolView>> {
+    let mut query = coupon_pools::table.order(coupon_pools::id.asc()).into_boxed();
+    if let Some(pool) = one {
+        query = query.filter(coupon_pools::id.eq(pool.to_owned()));
+    }
+    let pools: Vec<(String, String, Option<i32>, NaiveDateTime)> = query
+        .limit(MAX_POOLS)
         .select((coupon_pools::id, coupon_pools::name, coupon_pools::points_price, coupon_pools::created_at))
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| CoreError::not_found("coupon pool"))?;
-    let available: i64 = coupons::table
-        .filter(coupons::pool_id.eq(pool))
-        .filter(coupons::ledger_id.is_null())
-        .count()
-        .get_result(conn)?;
-    let total: i64 = coupons::table.filter(coupons::pool_id.eq(pool)).count().get_result(conn)?;
-    Ok(CouponPoolView {
-        id: uuid_of(&id)?,
-        name,
-        points_price: price.map(i64::from),
-        available,
-        handed_out: total - available,
-        owed: owed(conn, pool, i64::MAX)?.len() as i64,
-        created_at: utc(created),
-    })
+        .load(conn)?;
+    let ids: Vec<&String> = pools.iter().map(|p| &p.0).collect();
+    let codes: HashMap<String, (i64, i64)> = coupons::table
+        .filter(coupons::pool_id.eq_any(&ids))
+        .group_by(coupons::pool_id)
+        .select((coupons::pool_id, diesel::dsl::count_star(), diesel::dsl::count(coupons::ledger_id)))
+        .load::<(String, i64, i64)>(conn)?
+        .into_iter()
+        .map(|(pool, total, given)| (pool, (total, given)))
+        .collect();
+    let given = coupons::table.filter(coupons::ledger_id.eq(bonus_ledger::id.nullable())).select(coupons::id);
+    let owed: HashMap<String, i64> = bonus_ledger::table
+        .filter(bonus_ledger::pool_id.eq_any(&ids))
+        .filter(bonus_ledger::reversed_at.is_null())
+        .filter(diesel::dsl::not(diesel::dsl::exists(given)))
+        .group_by(bonus_ledger::pool_id)
+        .select((bonus_ledger::pool_id.assume_not_null(), diesel::dsl::count_star()))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect();
+    pools
+        .into_iter()
+        .map(|(id, name, price, created)| {
+            let (total, handed_out) = codes.get(&id).copied().unwrap_or((0, 0));
+            Ok(CouponPoolView {
+                id: uuid_of(&id)?,
+                points_price: price.map(i64::from),
+                available: total - handed_out,
+                handed_out,
+                owed: owed.get(&id).copied().unwrap_or(0),
+                name,
+                created_at: utc(created),
+            })
+        })
+        .collect()
 }
 
 /// The ledger entries of a pool that wait for a coupon, oldest first, at most `limit`.
@@ -467,6 +548,7 @@ fn owed(conn: &mut DbConn, pool: &str, limit: i64) -> StoreResult<Vec<String>> {
     let given = coupons::table.filter(coupons::ledger_id.eq(bonus_ledger::id.nullable())).select(coupons::id);
     Ok(bonus_ledger::table
         .filter(bonus_ledger::pool_id.eq(pool))
+        .filter(bonus_ledger::reversed_at.is_null())
         .filter(diesel::dsl::not(diesel::dsl::exists(given)))
         .order(bonus_ledger::id.asc())
         .limit(limit)
@@ -483,6 +565,9 @@ impl Store {
         points_price: Option<u32>,
     ) -> StoreResult<CouponPoolView> {
         self.write(|conn| {
+            if let DbConn::Pg(_) = conn {
+                diesel::sql_query("LOCK TABLE coupon_pools IN SHARE ROW EXCLUSIVE MODE").execute(conn)?;
+            }
             let pools: i64 = coupon_pools::table.count().get_result(conn)?;
             if pools >= MAX_POOLS {
                 return Err(CoreError::invalid(
@@ -518,11 +603,7 @@ impl Store {
 
     /// Every coupon pool (at most [`MAX_POOLS`]), oldest first, with its counts.
     pub fn list_coupon_pools(&self) -> StoreResult<Vec<CouponPoolView>> {
-        self.read(|conn| {
-            let ids: Vec<String> =
-                coupon_pools::table.order(coupon_pools::id.asc()).select(coupon_pools::id).load(conn)?;
-            ids.iter().map(|id| pool_view(conn, id)).collect()
-        })
+        self.read(|conn| pool_views(conn, None))
     }
 
     /// Adds coupon codes to a pool (codes it has are skipped), then hands the new ones to
@@ -687,11 +768,24 @@ impl Store {
             let owed: Vec<String> = bonus_ledger::table
                 .inner_join(coupon_pools::table.on(bonus_ledger::pool_id.eq(coupon_pools::id.nullable())))
                 .filter(bonus_ledger::customer_id.eq(&id))
+                .filter(bonus_ledger::reversed_at.is_null())
                 .filter(diesel::dsl::not(diesel::dsl::exists(given)))
                 .limit(100)
                 .select(coupon_pools::name)
                 .load(conn)?;
+            let exchangeable = pool_views(conn, None)?
+                .into_iter()
+                .filter_map(|p| {
+                    p.points_price.map(|price| ExchangeablePool {
+                        id: p.id,
+                        name: p.name,
+                        points_price: price,
+                        available: p.available > 0,
+                    })
+                })
+                .collect();
             Ok(BonusAccountView {
+                exchangeable,
                 balance: balance_of(conn, &id)?,
                 entitlements: entitlements_of(conn, Some(&id))?,
                 coupons: held
@@ -736,12 +830,13 @@ impl Store {
     }
 
     /// Redeems a customer's points (e.g. as a discount at a shop's checkout), never below
-    /// zero. The same reference again answers the first redemption (`true` when this call
-    /// wrote it); with other points it is refused.
+    /// zero. The same shop's reference again answers the first redemption (`true` when this
+    /// call wrote it); with other points it is refused.
     pub fn redeem_points(
         &self,
         ctx: &Context,
         customer: Uuid,
+        shop: &ShopName,
         points: u32,
         reference: &str,
     ) -> StoreResult<(bool, BonusEntryView)> {
@@ -750,6 +845,7 @@ impl Store {
             lock_customer(conn, &id)?;
             let before: Option<EntryRow> = bonus_ledger::table
                 .filter(bonus_ledger::customer_id.eq(&id))
+                .filter(bonus_ledger::shop.eq(shop.as_str()))
                 .filter(bonus_ledger::reference.eq(reference))
                 .select(EntryRow::as_select())
                 .first(conn)
@@ -761,12 +857,14 @@ impl Store {
             bonus::redeem(balance_of(conn, &id)?, points)?;
             let entry = EntryRow {
                 points: -stored_points(points),
+                shop: Some(shop.to_string()),
                 reference: Some(reference.to_owned()),
                 ..EntryRow::new(&id, BonusEntryKind::Redemption, ctx.now)
             };
             diesel::insert_into(bonus_ledger::table).values(&entry).execute(conn)?;
             let subject = Subject { customer_id: Some(&id), ..Subject::of("customer", &id) };
-            let data = json!({"entry_id": entry.id, "points": points, "reference": reference});
+            let data = json!({"entry_id": entry.id, "points": points, "shop": shop.as_str(),
+                              "reference": reference});
             append(conn, ctx, EventKind::PointsRedeemed, subject, data)?;
             Ok((true, one_view(conn, entry)?))
         })
@@ -777,15 +875,17 @@ impl Store {
     pub fn exchange_points(&self, ctx: &Context, customer: Uuid, pool: Uuid) -> StoreResult<BonusEntryView> {
         let (id, pool) = (customer.to_string(), pool.to_string());
         self.write(|conn| {
-            lock_customer(conn, &id)?;
-            lock_pool(conn, &pool)?;
+            let not_for_points =
+                || CoreError::invalid("coupon_pool_id", "names no pool whose coupons are for points");
             let (name, price): (String, Option<i32>) = coupon_pools::table
                 .find(&pool)
                 .select((coupon_pools::name, coupon_pools::points_price))
-                .first(conn)?;
-            let price = price.and_then(|p| u32::try_from(p).ok()).ok_or_else(|| {
-                CoreError::invalid("coupon_pool_id", format!("coupons of '{name}' are not for points"))
-            })?;
+                .first(conn)
+                .optional()?
+                .ok_or_else(not_for_points)?;
+            let price = price.and_then(|p| u32::try_from(p).ok()).ok_or_else(not_for_points)?;
+            lock_customer(conn, &id)?;
+            lock_pool(conn, &pool)?;
             bonus::redeem(balance_of(conn, &id)?, price)?;
             let entry = EntryRow {
                 points: -stored_points(price),

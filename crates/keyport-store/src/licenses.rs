@@ -421,6 +421,11 @@ impl Store {
             diesel::update(tickets::table.find(&ticket.id))
                 .set((tickets::customer_id.eq(&customer), tickets::registered_at.eq(now)))
                 .execute(conn)?;
+            if ticket.customer_id.is_none() {
+                // Support registering an unowned ticket for a customer earns like the customer
+                // registering it (once per ticket, as always).
+                crate::bonus::earn(conn, ctx, &customer, &ticket.id)?;
+            }
             let subject = Subject { customer_id: Some(&customer), ..Subject::of("ticket", &ticket.id) };
             let data =
                 json!({"ticket_code": display_code(&ticket.code)?, "from_customer_id": ticket.customer_id});

@@ -142,6 +142,7 @@ impl Store {
                 crate::activations::revoke_in(conn, ctx, uuid_of(id)?, reason)?;
             }
             revert_upgrades(conn, ctx, &order)?;
+            crate::bonus::reverse(conn, ctx, &order.ticket_id)?;
             let data = json!({"shop": shop, "external_number": external_number, "reason": reason.as_str(),
                               "licenses": license_ids.len()});
             append(conn, ctx, EventKind::OrderCancelled, Subject::of("order", &order_id), data)?;

@@ -559,7 +559,9 @@ diesel::table! {
         points -> Integer,
         pool_id -> Nullable<Text>,
         entitlement -> Nullable<Text>,
+        shop -> Nullable<Text>,
         reference -> Nullable<Text>,
+        reversed_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
     }
 }

@@ -1,10 +1,11 @@
 -- The bonus program. Coupon pools the ISV uploads codes into; rewards staff define for
 -- registering tickets; the ledger of what each customer earned and redeemed (one reward per
--- ticket: UNIQUE(reward_id, ticket_id); one redemption per shop reference and customer);
+-- ticket: UNIQUE(reward_id, ticket_id); one redemption per customer, shop and the shop's reference);
 -- coupons handed out once (a coupon names the ledger entry it went to, at most one).
 -- The ledger is kept with the customer: it holds their balance. It grows only with tickets
 -- registered (one entry per reward) and with redemptions, each of which spends points that
--- registrations earned.
+-- registrations earned. A cancelled order takes its ticket's rewards back (`reversed_at`;
+-- points by a `reversal` entry, never below zero).
 CREATE TABLE coupon_pools (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -36,10 +37,12 @@ CREATE TABLE bonus_ledger (
     points INTEGER NOT NULL,
     pool_id TEXT REFERENCES coupon_pools(id),
     entitlement TEXT,
+    shop TEXT,
     reference TEXT,
+    reversed_at TIMESTAMP,
     created_at TIMESTAMP NOT NULL,
     UNIQUE (reward_id, ticket_id),
-    UNIQUE (customer_id, reference)
+    UNIQUE (customer_id, shop, reference)
 );
 CREATE INDEX bonus_ledger_customer ON bonus_ledger(customer_id, created_at, id);
 CREATE INDEX bonus_ledger_pool ON bonus_ledger(pool_id);

@@ -229,8 +229,9 @@ async fn list_customer_bonus_entries(
 }
 
 /// Redeem a customer's points, e.g. as a discount at a shop's checkout: never more than the
-/// balance (`insufficient_points`). The same `reference` again answers the first redemption
-/// (200) and takes nothing more; with other points it is refused (`redemption_conflict`).
+/// balance (`insufficient_points`). The same shop's `reference` again answers the first
+/// redemption (200) and takes nothing more; with other points it is refused
+/// (`redemption_conflict`).
 #[utoipa::path(operation_id = "create_redemption", tag = "customers", params(("customer_id" = Uuid, Path)),
     request_body = RedemptionRequest,
     responses((status = 201, description = "The redemption", body = BonusEntryView),
@@ -245,10 +246,10 @@ async fn create_redemption(
     body: Json<RedemptionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     who.staff(CUSTOMER_STAFF)?;
-    let (points, reference) = body.parse()?;
+    let (shop, points, reference) = body.parse()?;
     let (store, customer) = (state.store.clone(), path.into_inner());
     let (created, entry) =
-        run(move || store.redeem_points(&who.ctx(&store), customer, points, &reference)).await?;
+        run(move || store.redeem_points(&who.ctx(&store), customer, &shop, points, &reference)).await?;
     let mut answer = if created { HttpResponse::Created() } else { HttpResponse::Ok() };
     Ok(answer.json(entry))
 }
