@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod bonus;
+pub mod consent;
 pub mod offers;
 pub mod releases;
 pub mod requests;
@@ -10,6 +11,7 @@ pub mod webhooks;
 
 pub use analytics::*;
 pub use bonus::*;
+pub use consent::*;
 pub use offers::*;
 pub use releases::*;
 pub use requests::*;

@@ -188,11 +188,14 @@ pub enum EventKind {
     CouponExchanged,
     /// A cancelled order took back the rewards its ticket earned.
     BonusReversed,
+    /// A customer's marketing consent changed (requested, confirmed, withdrawn).
+    MarketingConsentChanged,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 54] = [
+    pub const ALL: [EventKind; 55] = [
+        EventKind::MarketingConsentChanged,
         EventKind::BonusReversed,
         EventKind::RewardDefined,
         EventKind::RewardWithdrawn,
@@ -299,6 +302,7 @@ impl EventKind {
             EventKind::PointsRedeemed => "points_redeemed",
             EventKind::CouponExchanged => "coupon_exchanged",
             EventKind::BonusReversed => "bonus_reversed",
+            EventKind::MarketingConsentChanged => "marketing_consent_changed",
             EventKind::ReleaseCreated => "release_created",
             EventKind::ReleasePublished => "release_published",
             EventKind::ReleaseYanked => "release_yanked",

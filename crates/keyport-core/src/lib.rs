@@ -5,6 +5,7 @@ pub mod bonus;
 pub mod catalog;
 pub mod certificate;
 pub mod checkin;
+pub mod consent;
 pub mod demo;
 pub mod emergency;
 pub mod error;

@@ -45,6 +45,8 @@ pub const VERIFY_LIFETIME: Lifetime = Lifetime::Hours(48);
 pub const RESET_LIFETIME: Lifetime = Lifetime::Hours(1);
 /// How long an invitation to set a first password works.
 pub const INVITE_LIFETIME: Lifetime = Lifetime::Days(14);
+/// How long the link confirming marketing consent works.
+pub const MARKETING_CONFIRM_LIFETIME: Lifetime = Lifetime::Days(7);
 
 /// Where the links in mails point: the routes of the façade that serves them, each a URL
 /// the token is appended to as `?token=`.
@@ -56,6 +58,11 @@ pub struct MailLinks {
     pub set_password: String,
     /// The portal's start page.
     pub portal: String,
+    /// The portal page that confirms marketing consent (it posts the token to the API).
+    pub confirm_marketing: String,
+    /// The one-click unsubscribe endpoint (RFC 8058): a `POST` unsubscribes, a `GET` shows
+    /// a page with the button.
+    pub unsubscribe: String,
 }
 
 /// The mails Keyport sends.
@@ -78,6 +85,16 @@ pub enum Mail<'a> {
     },
     /// Someone tried to register an address that has an account.
     AlreadyRegistered,
+    /// Confirm that you want marketing mail (double opt-in).
+    ConfirmMarketing {
+        /// The one-time token.
+        token: &'a str,
+    },
+    /// Marketing consent was confirmed: the first marketing mail, with its unsubscribe link.
+    MarketingWelcome {
+        /// The customer's unsubscribe token.
+        unsubscribe: &'a str,
+    },
     /// A demo was given to this address: its ticket, to log in with or register.
     DemoTicket {
         /// The product's code.
@@ -92,6 +109,20 @@ pub enum Mail<'a> {
 fn link(base: &str, token: &str) -> String {
     let separator = if base.contains('?') { '&' } else { '?' };
     format!("{base}{separator}token={token}")
+}
+
+/// The one-click unsubscribe URL of a marketing mail (for its `List-Unsubscribe` header,
+/// RFC 8058); `None` for the mails an account needs.
+pub fn list_unsubscribe(mail: &Mail<'_>, links: &MailLinks) -> Option<String> {
+    match mail {
+        Mail::MarketingWelcome { unsubscribe } => Some(link(&links.unsubscribe, unsubscribe)),
+        Mail::Verify { .. }
+        | Mail::Reset { .. }
+        | Mail::Invite { .. }
+        | Mail::AlreadyRegistered
+        | Mail::ConfirmMarketing { .. }
+        | Mail::DemoTicket { .. } => None,
+    }
 }
 
 /// Subject and plain-text body of a mail in a language.
@@ -159,6 +190,36 @@ pub fn compose(mail: &Mail<'_>, links: &MailLinks, lang: Lang) -> (String, Strin
                 links.portal
             ),
         ),
+        (Mail::ConfirmMarketing { token }, Lang::En) => (
+            "Confirm your newsletter subscription".to_owned(),
+            format!(
+                "You asked for news and offers about your software by e-mail.\n\nPlease confirm {} with this link:\n\n{}\n\nIf you did not ask for it, ignore this mail: you will get no newsletter.\n",
+                MARKETING_CONFIRM_LIFETIME.within(lang),
+                link(&links.confirm_marketing, token)
+            ),
+        ),
+        (Mail::ConfirmMarketing { token }, Lang::De) => (
+            "Bestätigen Sie Ihr Newsletter-Abonnement".to_owned(),
+            format!(
+                "Sie möchten Neuigkeiten und Angebote zu Ihrer Software per E-Mail erhalten.\n\nBitte bestätigen Sie das {} mit diesem Link:\n\n{}\n\nWenn Sie das nicht angefordert haben, ignorieren Sie diese E-Mail: Sie erhalten keinen Newsletter.\n",
+                MARKETING_CONFIRM_LIFETIME.within(lang),
+                link(&links.confirm_marketing, token)
+            ),
+        ),
+        (Mail::MarketingWelcome { unsubscribe }, Lang::En) => (
+            "You are subscribed".to_owned(),
+            format!(
+                "Thank you: you will get news and offers about your software by e-mail.\n\nTo unsubscribe at any time, open:\n\n{}\n",
+                link(&links.unsubscribe, unsubscribe)
+            ),
+        ),
+        (Mail::MarketingWelcome { unsubscribe }, Lang::De) => (
+            "Ihr Abonnement ist bestätigt".to_owned(),
+            format!(
+                "Vielen Dank: Sie erhalten Neuigkeiten und Angebote zu Ihrer Software per E-Mail.\n\nAbmelden können Sie sich jederzeit hier:\n\n{}\n",
+                link(&links.unsubscribe, unsubscribe)
+            ),
+        ),
         (Mail::DemoTicket { product, ticket_code, days }, Lang::En) => (
             format!("Your demo of {product}"),
             format!(
@@ -185,6 +246,8 @@ mod tests {
             verify_email: "https://l.example/api/v1/auth/verify-email".to_owned(),
             set_password: "https://l.example/reset-password".to_owned(),
             portal: "https://l.example".to_owned(),
+            confirm_marketing: "https://l.example/newsletter/confirm".to_owned(),
+            unsubscribe: "https://l.example/api/v1/unsubscribe".to_owned(),
         }
     }
 
@@ -195,6 +258,11 @@ mod tests {
                 (Mail::Verify { token: "t0k3n" }, Some(VERIFY_LIFETIME), links().verify_email),
                 (Mail::Reset { token: "t0k3n" }, Some(RESET_LIFETIME), links().set_password),
                 (Mail::Invite { token: "t0k3n" }, Some(INVITE_LIFETIME), links().set_password),
+                (
+                    Mail::ConfirmMarketing { token: "t0k3n" },
+                    Some(MARKETING_CONFIRM_LIFETIME),
+                    links().confirm_marketing,
+                ),
                 (Mail::AlreadyRegistered, None, links().portal),
                 (Mail::DemoTicket { product: "cad", ticket_code: "ABCDE", days: 30 }, None, links().portal),
             ] {
@@ -208,6 +276,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn only_marketing_mail_carries_an_unsubscribe_link_and_its_body_names_it() {
+        let welcome = Mail::MarketingWelcome { unsubscribe: "abc.def" };
+        let url = list_unsubscribe(&welcome, &links());
+        assert_eq!(url.as_deref(), Some("https://l.example/api/v1/unsubscribe?token=abc.def"));
+        for lang in [Lang::En, Lang::De] {
+            assert!(compose(&welcome, &links(), lang).1.contains(url.as_deref().unwrap_or("-")));
+        }
+        assert_eq!(list_unsubscribe(&Mail::ConfirmMarketing { token: "t" }, &links()), None);
+        assert_eq!(list_unsubscribe(&Mail::Reset { token: "t" }, &links()), None);
     }
 
     #[test]

@@ -27,14 +27,17 @@ pub use problem::{ApiError, Problem};
 pub const BASE_PATH: &str = "/api/v1";
 
 /// Where the links in mails point, for a server at `public_base`: the e-mail verification
-/// route this façade serves, and the portal pages a person opens (`/reset-password` for
-/// resets and invitations, the root for everything else).
+/// route this façade serves, the one-click unsubscribe route, and the portal pages a person
+/// opens (`/reset-password` for resets and invitations, `/newsletter/confirm` for the
+/// double opt-in, the root for everything else).
 pub fn mail_links(public_base: &str) -> keyport_store::mail::MailLinks {
     let base = public_base.trim_end_matches('/');
     keyport_store::mail::MailLinks {
         verify_email: format!("{base}{BASE_PATH}/auth/verify-email"),
         set_password: format!("{base}/reset-password"),
         portal: base.to_owned(),
+        confirm_marketing: format!("{base}/newsletter/confirm"),
+        unsubscribe: format!("{base}{BASE_PATH}/unsubscribe"),
     }
 }
 

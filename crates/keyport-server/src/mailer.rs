@@ -9,6 +9,7 @@ use keyport_store::Store;
 use keyport_store::mail::OutgoingMail;
 use lettre::message::header::ContentTransferEncoding;
 use lettre::message::header::ContentType;
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -72,10 +73,19 @@ impl Mailer {
     }
 
     async fn send(&self, mail: &OutgoingMail) -> anyhow::Result<()> {
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(mail.to.parse()?)
-            .subject(&mail.subject)
+        let mut builder =
+            Message::builder().from(self.from.clone()).to(mail.to.parse()?).subject(&mail.subject);
+        if let Some(url) = &mail.list_unsubscribe {
+            // RFC 8058: a mail client's one-click unsubscribe POSTs to the URL.
+            let name = |n: &'static str| HeaderName::new_from_ascii_str(n);
+            builder = builder
+                .raw_header(HeaderValue::new(name("List-Unsubscribe"), format!("<{url}>")))
+                .raw_header(HeaderValue::new(
+                    name("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ));
+        }
+        let message = builder
             .header(ContentType::TEXT_PLAIN)
             .body(body(&mail.body, matches!(self.transport, Transport::Files(_))))?;
         match &self.transport {

@@ -519,3 +519,86 @@ fn without_smtp_mails_become_eml_files_and_a_ticket_joins_the_new_account_and_sh
     );
     assert_eq!(status, 200, "the invited customer logs in with the password they set");
 }
+
+/// A form post (as a mail client's one-click unsubscribe sends it): the status and body.
+fn form_post(base: &str, path_and_query: &str, form: &str) -> (u16, String) {
+    let address = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST {path_and_query} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+#[test]
+fn marketing_consent_is_a_double_opt_in_and_every_marketing_mail_unsubscribes_in_one_click() {
+    let smtp = Smtp::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(&smtp_config(&smtp, dir.path()), dir.path());
+    let b = server.base.as_str();
+    let registration =
+        json!({"email": "mara@example.com", "name": "Mara", "password": "a long secret phrase"});
+    let (status, _, _) = request(b, "POST", "/api/v1/auth/register", None, Some(registration));
+    assert_eq!(status, 202);
+    let token = token_in(&smtp.wait_for("mara@example.com", "verify-email"), "verify-email?token=");
+    assert_eq!(request(b, "GET", &format!("/api/v1/auth/verify-email?token={token}"), None, None).0, 200);
+    let login = json!({"email": "mara@example.com", "password": "a long secret phrase"});
+    let (_, _, session) = request(b, "POST", "/api/v1/auth/login", None, Some(login));
+    let access = session["access_token"].as_str().unwrap().to_owned();
+
+    // She asks; until she confirms, nothing is hers but a confirmation mail.
+    let (status, _, pending) = request(b, "POST", "/api/v1/me/marketing-consent", Some(&access), None);
+    assert_eq!((status, pending["state"].as_str()), (200, Some("pending")), "{pending}");
+    let confirmation = smtp.wait_for("mara@example.com", "newsletter/confirm");
+    assert!(!confirmation.contains("List-Unsubscribe"), "the confirmation is no marketing mail");
+    let token = token_in(&confirmation, "newsletter/confirm?token=");
+    let confirm = json!({"token": token});
+    let (status, _, subscribed) =
+        request(b, "POST", "/api/v1/marketing-consent/confirmations", None, Some(confirm.clone()));
+    assert_eq!((status, subscribed["state"].as_str()), (200, Some("subscribed")), "{subscribed}");
+    let (status, _, again) =
+        request(b, "POST", "/api/v1/marketing-consent/confirmations", None, Some(confirm));
+    assert_eq!((status, again["code"].as_str()), (422, Some("invalid_token")), "a link works once");
+
+    // The first marketing mail carries the RFC 8058 headers; its one-click POST unsubscribes.
+    let welcome = smtp.wait_for("mara@example.com", "List-Unsubscribe-Post");
+    let unfolded = welcome.replace("\r\n ", " ").replace("\n ", " ");
+    assert!(unfolded.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{welcome}");
+    let header = unfolded.lines().find(|l| l.starts_with("List-Unsubscribe: <")).unwrap();
+    let url = header.trim_start_matches("List-Unsubscribe: <").trim_end_matches('>');
+    assert!(url.starts_with(&format!("{b}/api/v1/unsubscribe?token=")), "{url}");
+    let path = url.trim_start_matches(b);
+    let (status, page) = request_text(b, path);
+    assert!(status == 200 && page.contains("<form method=\"post\""), "a GET only shows the button: {page}");
+    let (_, _, still) = request(b, "GET", "/api/v1/me/marketing-consent", Some(&access), None);
+    assert_eq!(still["state"], "subscribed");
+    let (status, done) = form_post(b, path, "List-Unsubscribe=One-Click");
+    assert_eq!(status, 200, "{done}");
+    let (status, _) = form_post(b, path, "List-Unsubscribe=One-Click");
+    assert_eq!(status, 200, "unsubscribing again is no error");
+    let forged = format!("{}x", &path[..path.len() - 1]);
+    assert_eq!(form_post(b, &forged, "List-Unsubscribe=One-Click").0, 422);
+    let (_, _, consent) = request(b, "GET", "/api/v1/me/marketing-consent", Some(&access), None);
+    assert_eq!(consent["state"], "unsubscribed");
+    let methods: Vec<&str> =
+        consent["history"].as_array().unwrap().iter().map(|h| h["method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["one_click_unsubscribe", "double_opt_in_confirmed", "double_opt_in_requested"]);
+    assert!(consent["history"][0]["source_address"].as_str().is_some_and(|a| a.starts_with("127.0.0.1")));
+}
+
+/// A GET answering text: status and body.
+fn request_text(base: &str, path: &str) -> (u16, String) {
+    let address = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
+}

@@ -28,6 +28,8 @@ pub enum Purpose {
     Reset,
     /// Lets an account made by a shop set its first password.
     Invite,
+    /// Confirms marketing consent (double opt-in).
+    Marketing,
 }
 
 impl Purpose {
@@ -36,6 +38,7 @@ impl Purpose {
             Purpose::Verify => "verify",
             Purpose::Reset => "reset",
             Purpose::Invite => "invite",
+            Purpose::Marketing => "marketing",
         }
     }
 }
@@ -59,7 +62,7 @@ fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.trim().as_bytes()))
 }
 
-fn new_token(
+pub(crate) fn new_token(
     conn: &mut DbConn,
     purpose: Purpose,
     customer: &str,
@@ -108,7 +111,7 @@ fn check_token(
     Ok(customer)
 }
 
-fn use_token(
+pub(crate) fn use_token(
     conn: &mut DbConn,
     token: &str,
     purposes: &[Purpose],

@@ -8,6 +8,7 @@ mod catalog;
 mod certificates;
 mod checkins;
 mod clock;
+mod consent;
 mod customers;
 mod db;
 mod demo_claims;

@@ -28,6 +28,7 @@ pub(crate) fn enqueue(
     lang: Lang,
 ) -> StoreResult<()> {
     let (subject, body) = keyport_core::mail::compose(mail, links, lang);
+    let list_unsubscribe = keyport_core::mail::list_unsubscribe(mail, links);
     diesel::insert_into(outbox::table)
         .values((
             outbox::id.eq(new_id()),
@@ -36,6 +37,7 @@ pub(crate) fn enqueue(
             outbox::body.eq(body),
             outbox::created_at.eq(stored_time(ctx.now)),
             outbox::next_attempt_at.eq(stored_time(ctx.now)),
+            outbox::list_unsubscribe.eq(list_unsubscribe),
         ))
         .execute(conn)?;
     Ok(())
@@ -54,6 +56,8 @@ pub struct OutgoingMail {
     pub body: String,
     /// Attempts so far.
     pub attempts: i32,
+    /// The one-click unsubscribe URL of a marketing mail (its `List-Unsubscribe` header).
+    pub list_unsubscribe: Option<String>,
 }
 
 impl Store {
@@ -90,11 +94,17 @@ impl Store {
             if claimed != 1 {
                 return Ok(None);
             }
-            let (to, subject, body, attempts) = outbox::table
+            let (to, subject, body, attempts, list_unsubscribe) = outbox::table
                 .find(&id)
-                .select((outbox::recipient, outbox::subject, outbox::body, outbox::attempts))
+                .select((
+                    outbox::recipient,
+                    outbox::subject,
+                    outbox::body,
+                    outbox::attempts,
+                    outbox::list_unsubscribe,
+                ))
                 .first(conn)?;
-            Ok(Some(OutgoingMail { id, to, subject, body, attempts }))
+            Ok(Some(OutgoingMail { id, to, subject, body, attempts, list_unsubscribe }))
         })
     }
 

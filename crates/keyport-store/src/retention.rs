@@ -99,7 +99,7 @@ impl Pruned {
 }
 
 /// The tables whose size an operator watches, for `keyport admin storage`.
-pub const COUNTED_TABLES: [&str; 23] = [
+pub const COUNTED_TABLES: [&str; 24] = [
     "customers",
     "tickets",
     "licenses",
@@ -123,6 +123,7 @@ pub const COUNTED_TABLES: [&str; 23] = [
     "offer_views",
     "bonus_ledger",
     "coupons",
+    "consent_history",
 ];
 
 #[derive(QueryableByName)]

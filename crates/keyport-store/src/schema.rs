@@ -61,6 +61,8 @@ diesel::table! {
         sso_issuer -> Nullable<Text>,
         sso_subject -> Nullable<Text>,
         name_folded -> Nullable<Text>,
+        marketing_consent -> Text,
+        marketing_consent_at -> Nullable<Timestamp>,
     }
 }
 
@@ -287,6 +289,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     rewards,
     bonus_ledger,
     coupons,
+    consent_history,
 );
 
 diesel::table! {
@@ -363,6 +366,7 @@ diesel::table! {
         locked_until -> Nullable<Timestamp>,
         sent_at -> Nullable<Timestamp>,
         last_error -> Nullable<Text>,
+        list_unsubscribe -> Nullable<Text>,
     }
 }
 
@@ -579,3 +583,15 @@ diesel::table! {
 
 diesel::joinable!(coupons -> coupon_pools (pool_id));
 diesel::joinable!(rewards -> coupon_pools (pool_id));
+
+diesel::table! {
+    consent_history (id) {
+        id -> Text,
+        customer_id -> Text,
+        state -> Text,
+        method -> Text,
+        email -> Text,
+        source_address -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}

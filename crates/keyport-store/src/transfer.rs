@@ -13,7 +13,7 @@ use crate::db::DbConn;
 use crate::{Backend, Store, StoreError, StoreResult};
 
 /// Every table, parents before the tables that refer to them.
-pub const TABLES: [&str; 37] = [
+pub const TABLES: [&str; 38] = [
     "products",
     "rule_sets",
     "items",
@@ -51,6 +51,7 @@ pub const TABLES: [&str; 37] = [
     "rewards",
     "bonus_ledger",
     "coupons",
+    "consent_history",
 ];
 
 /// The format's version, in the header line.

@@ -373,6 +373,8 @@ fn a_demo_for_the_software_mails_its_ticket_and_a_purchase_is_a_conversion() {
             verify_email: "https://l.example/verify".to_owned(),
             set_password: "https://l.example/reset".to_owned(),
             portal: "https://l.example/depot".to_owned(),
+            confirm_marketing: "https://l.example/newsletter/confirm".to_owned(),
+            unsubscribe: "https://l.example/api/v1/unsubscribe".to_owned(),
         };
         let email = parse(Email::parse("new.user@example.org"));
         let who = DemoFor::Email { email: &email, lang: keyport_core::Lang::De, links: &links };

@@ -6,6 +6,7 @@ mod api_keys;
 mod bonus;
 mod catalog;
 mod concurrency;
+mod consent;
 mod events;
 mod field;
 mod hostile;

@@ -4,6 +4,7 @@ mod analytics;
 mod api_keys;
 mod bonus;
 mod catalog;
+mod consent;
 mod customers;
 mod events;
 mod field;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     analytics::configure(cfg);
     offers::configure(cfg);
     bonus::configure(cfg);
+    consent::configure(cfg);
 }
 
 /// Roles that may read the catalog.
