@@ -6,6 +6,7 @@ pub mod consent;
 pub mod offers;
 pub mod releases;
 pub mod requests;
+pub mod segments;
 pub mod views;
 pub mod webhooks;
 
@@ -15,5 +16,6 @@ pub use consent::*;
 pub use offers::*;
 pub use releases::*;
 pub use requests::*;
+pub use segments::*;
 pub use views::*;
 pub use webhooks::*;

@@ -190,11 +190,20 @@ pub enum EventKind {
     BonusReversed,
     /// A customer's marketing consent changed (requested, confirmed, withdrawn).
     MarketingConsentChanged,
+    /// Staff defined a newsletter segment.
+    SegmentDefined,
+    /// Staff changed a segment.
+    SegmentUpdated,
+    /// Staff deleted a segment.
+    SegmentDeleted,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 55] = [
+    pub const ALL: [EventKind; 58] = [
+        EventKind::SegmentDefined,
+        EventKind::SegmentUpdated,
+        EventKind::SegmentDeleted,
         EventKind::MarketingConsentChanged,
         EventKind::BonusReversed,
         EventKind::RewardDefined,
@@ -303,6 +312,9 @@ impl EventKind {
             EventKind::CouponExchanged => "coupon_exchanged",
             EventKind::BonusReversed => "bonus_reversed",
             EventKind::MarketingConsentChanged => "marketing_consent_changed",
+            EventKind::SegmentDefined => "segment_defined",
+            EventKind::SegmentUpdated => "segment_updated",
+            EventKind::SegmentDeleted => "segment_deleted",
             EventKind::ReleaseCreated => "release_created",
             EventKind::ReleasePublished => "release_published",
             EventKind::ReleaseYanked => "release_yanked",

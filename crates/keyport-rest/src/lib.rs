@@ -72,6 +72,7 @@ pub async fn run<T: Send + 'static>(
         (name = "analytics", description = "Lifetimes of PCs and versions, usage, adoption and license activity, for staff (JSON, CSV or SVG)"),
         (name = "offers", description = "Offers targeted by what customers own, for staff"),
         (name = "bonus", description = "The bonus program: rewards for registering tickets, coupon pools, for staff"),
+        (name = "segments", description = "Newsletter segments by what customers own, exported with consenting customers only, for staff"),
         (name = "downloads", description = "Following a download link (no login: the link is the permission)"),
     ),
     servers((url = "/", description = "This Keyport server; every path starts with /api/v1")),

@@ -106,7 +106,7 @@ fn word(lang: Lang, key: &str) -> &'static str {
 
 /// Text for a CSV field: quoted when it holds a separator, a quote or a line break, and a
 /// leading `=`, `+`, `-` or `@` defused so a spreadsheet does not run it as a formula.
-fn csv_field(text: &str) -> String {
+pub(crate) fn csv_field(text: &str) -> String {
     let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_owned() };
     if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
 }

@@ -20,7 +20,7 @@ use crate::schema::{consent_history, customers};
 use crate::{Context, Store, StoreResult, new_id, stored_time, utc, uuid_of};
 
 /// The name of the secret that signs unsubscribe links.
-const UNSUBSCRIBE_SECRET: &str = "unsubscribe";
+pub(crate) const UNSUBSCRIBE_SECRET: &str = "unsubscribe";
 /// The most history entries an answer lists.
 const HISTORY_SHOWN: i64 = 100;
 

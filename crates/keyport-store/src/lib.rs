@@ -38,6 +38,7 @@ pub mod sandbox;
 mod schema;
 #[cfg(feature = "bench-seed")]
 mod seed;
+mod segments;
 #[cfg(feature = "bench-seed")]
 pub use seed::HISTORY_DAYS;
 mod sessions;

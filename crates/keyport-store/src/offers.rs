@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::db::DbConn;
 use crate::events::{Subject, append};
-use crate::schema::{items, offer_views, offers, products};
+use crate::schema::{offer_views, offers};
 use crate::{Context, Page, Paging, Store, StoreError, StoreResult, new_id, stored_time, utc, uuid_of};
 
 /// An offer row.
@@ -197,30 +197,6 @@ fn live_count(conn: &mut DbConn, now: DateTime<Utc>) -> StoreResult<i64> {
         .get_result(conn)?)
 }
 
-/// Refuses a rule that names a product or item the catalog does not have: a misspelt
-/// product in a `not` would target everyone.
-fn check_names(conn: &mut DbConn, spec: &OfferSpec) -> StoreResult<()> {
-    let (wanted_products, wanted_items) = spec.rule.names();
-    let codes: Vec<&str> = wanted_products.iter().map(|p| p.as_str()).collect();
-    let known: Vec<String> =
-        products::table.filter(products::code.eq_any(&codes)).select(products::code).load(conn)?;
-    if let Some(missing) = codes.iter().find(|c| !known.iter().any(|k| k == *c)) {
-        return Err(CoreError::invalid(
-            "rule",
-            format!("names the product '{missing}', which does not exist"),
-        )
-        .into());
-    }
-    let skus: Vec<&str> = wanted_items.iter().map(|s| s.as_str()).collect();
-    let known: Vec<String> = items::table.filter(items::sku.eq_any(&skus)).select(items::sku).load(conn)?;
-    if let Some(missing) = skus.iter().find(|c| !known.iter().any(|k| k == *c)) {
-        return Err(
-            CoreError::invalid("rule", format!("names the item '{missing}', which does not exist")).into()
-        );
-    }
-    Ok(())
-}
-
 /// What customers did with each of the offers, in four aggregating queries.
 fn stats_of(conn: &mut DbConn, ids: &[String]) -> StoreResult<HashMap<String, OfferStats>> {
     use diesel::dsl::{count_star, sum};
@@ -351,7 +327,7 @@ impl Store {
         let row = OfferRow::of(new_id(), &spec, ctx.now);
         self.write(|conn| {
             lock_offers(conn)?;
-            check_names(conn, &spec)?;
+            crate::targeting::check_names(conn, &spec.rule)?;
             if live_count(conn, ctx.now)? >= MAX_LIVE_OFFERS {
                 return Err(offer::too_many_offers().into());
             }
@@ -375,7 +351,7 @@ impl Store {
                     .into());
             }
             let spec = draft.clone().check(ctx.now, utc(old.starts_at))?;
-            check_names(conn, &spec)?;
+            crate::targeting::check_names(conn, &spec.rule)?;
             let was_over = old.ends_at.is_some_and(|end| utc(end) <= ctx.now);
             if was_over && live_count(conn, ctx.now)? >= MAX_LIVE_OFFERS {
                 return Err(offer::too_many_offers().into());

@@ -290,6 +290,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     bonus_ledger,
     coupons,
     consent_history,
+    segments,
 );
 
 diesel::table! {
@@ -593,5 +594,15 @@ diesel::table! {
         email -> Text,
         source_address -> Nullable<Text>,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    segments (id) {
+        id -> Text,
+        name -> Text,
+        rule -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }

@@ -142,6 +142,69 @@ impl Compiled {
     }
 }
 
+/// The ids of the customers `rule` holds for at `now`, after `after`, at most `limit` (and
+/// one more than [`MAX_MATCHES`]), in id order; only those subscribed to marketing mail when `subscribed`.
+pub(crate) fn matching(
+    conn: &mut DbConn,
+    rule: &Rule,
+    now: DateTime<Utc>,
+    after: Option<&str>,
+    limit: u32,
+    subscribed: bool,
+) -> StoreResult<Vec<Uuid>> {
+    let mut compiled = Compiled { pg: matches!(conn, DbConn::Pg(_)), params: Vec::new() };
+    let condition = compiled.condition(rule, now);
+    let after =
+        after.map_or(String::new(), |a| format!(" AND c.id > {}", compiled.add(Param::Text(a.to_owned()))));
+    let consent = if subscribed {
+        let state = keyport_core::consent::ConsentState::Subscribed.as_str().to_owned();
+        format!(" AND c.marketing_consent = {}", compiled.add(Param::Text(state)))
+    } else {
+        String::new()
+    };
+    // One more than a page, so a pager can tell whether another page follows.
+    let limit = compiled.add(Param::Int(i64::from(limit.min(MAX_MATCHES + 1))));
+    let sql = format!(
+        "SELECT c.id AS id FROM customers c WHERE ({condition}){consent}{after} ORDER BY c.id LIMIT {limit}"
+    );
+    let mut query = diesel::sql_query(sql).into_boxed::<Db>();
+    for p in compiled.params {
+        query = match p {
+            Param::Text(t) => query.bind::<Text, _>(t),
+            Param::Time(t) => query.bind::<Timestamp, _>(t),
+            Param::Int(n) => query.bind::<BigInt, _>(n),
+        };
+    }
+    let rows: Vec<IdRow> = query.load(conn)?;
+    rows.into_iter().map(|r| crate::uuid_of(&r.id)).collect()
+}
+
+/// Refuses a rule that names a product or item the catalog does not have: a misspelt
+/// product in a `not` would target everyone.
+pub(crate) fn check_names(conn: &mut DbConn, rule: &Rule) -> StoreResult<()> {
+    let (wanted_products, wanted_items) = rule.names();
+    let codes: Vec<&str> = wanted_products.iter().map(|p| p.as_str()).collect();
+    let known: Vec<String> =
+        products::table.filter(products::code.eq_any(&codes)).select(products::code).load(conn)?;
+    if let Some(missing) = codes.iter().find(|c| !known.iter().any(|k| k == *c)) {
+        return Err(keyport_core::CoreError::invalid(
+            "rule",
+            format!("names the product '{missing}', which does not exist"),
+        )
+        .into());
+    }
+    let skus: Vec<&str> = wanted_items.iter().map(|s| s.as_str()).collect();
+    let known: Vec<String> = items::table.filter(items::sku.eq_any(&skus)).select(items::sku).load(conn)?;
+    if let Some(missing) = skus.iter().find(|c| !known.iter().any(|k| k == *c)) {
+        return Err(keyport_core::CoreError::invalid(
+            "rule",
+            format!("names the item '{missing}', which does not exist"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// The most customers one call of [`Store::customers_matching`] answers.
 pub const MAX_MATCHES: u32 = 1000;
 
@@ -164,27 +227,8 @@ impl Store {
         limit: u32,
     ) -> StoreResult<Vec<Uuid>> {
         rule.check()?;
-        self.analytics_read(|conn| {
-            let mut compiled = Compiled { pg: matches!(conn, DbConn::Pg(_)), params: Vec::new() };
-            let condition = compiled.condition(rule, now);
-            let after = after.map_or(String::new(), |a| {
-                format!(" AND c.id > {}", compiled.add(Param::Text(a.to_string())))
-            });
-            let limit = compiled.add(Param::Int(i64::from(limit.min(MAX_MATCHES))));
-            let sql = format!(
-                "SELECT c.id AS id FROM customers c WHERE ({condition}){after} ORDER BY c.id LIMIT {limit}"
-            );
-            let mut query = diesel::sql_query(sql).into_boxed::<Db>();
-            for p in compiled.params {
-                query = match p {
-                    Param::Text(t) => query.bind::<Text, _>(t),
-                    Param::Time(t) => query.bind::<Timestamp, _>(t),
-                    Param::Int(n) => query.bind::<BigInt, _>(n),
-                };
-            }
-            let rows: Vec<IdRow> = query.load(conn)?;
-            rows.into_iter().map(|r| crate::uuid_of(&r.id)).collect()
-        })
+        let (after, limit) = (after.map(|a| a.to_string()), limit.min(MAX_MATCHES));
+        self.analytics_read(|conn| matching(conn, rule, now, after.as_deref(), limit, false))
     }
 
     /// What a targeting rule may ask about one customer (in one snapshot): language, every

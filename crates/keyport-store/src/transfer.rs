@@ -13,7 +13,7 @@ use crate::db::DbConn;
 use crate::{Backend, Store, StoreError, StoreResult};
 
 /// Every table, parents before the tables that refer to them.
-pub const TABLES: [&str; 38] = [
+pub const TABLES: [&str; 39] = [
     "products",
     "rule_sets",
     "items",
@@ -52,6 +52,7 @@ pub const TABLES: [&str; 38] = [
     "bonus_ledger",
     "coupons",
     "consent_history",
+    "segments",
 ];
 
 /// The format's version, in the header line.

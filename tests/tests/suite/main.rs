@@ -19,6 +19,7 @@ mod rest;
 mod rest_access;
 mod rest_field;
 mod rest_lists;
+mod segments;
 mod server;
 mod soap;
 mod targeting;

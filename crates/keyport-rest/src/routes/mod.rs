@@ -13,6 +13,7 @@ mod me;
 mod offers;
 mod orders;
 mod releases;
+mod segments;
 mod sessions;
 mod support;
 mod webhooks;
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     offers::configure(cfg);
     bonus::configure(cfg);
     consent::configure(cfg);
+    segments::configure(cfg);
 }
 
 /// Roles that may read the catalog.
