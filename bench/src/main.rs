@@ -7,6 +7,7 @@ mod load;
 mod offers;
 mod pgbench;
 mod report;
+mod segments;
 mod starts;
 mod world;
 
@@ -53,7 +54,7 @@ struct Cli {
     out: Option<PathBuf>,
 }
 
-const SCENARIOS: [&str; 15] = [
+const SCENARIOS: [&str; 16] = [
     "pgbench",
     "healthz",
     "activate-rest",
@@ -69,6 +70,7 @@ const SCENARIOS: [&str; 15] = [
     "download",
     "analytics",
     "offers",
+    "segments",
 ];
 
 #[tokio::main]
@@ -118,6 +120,10 @@ async fn main() -> anyhow::Result<()> {
             }
             "download" => results.extend(world.downloads(cli.concurrency, cli.quick).await?),
             "offers" => results.extend(offers::measure(&world, duration, cli.concurrency).await?),
+            "segments" => {
+                let sizes = if cli.quick { [1_000, 2_500] } else { [10_000, 1_000_000] };
+                results.extend(segments::measure(&world, sizes).await?);
+            }
             "analytics" => {
                 let (sizes, runs) = if cli.quick { ([100, 1_000], 2) } else { ([10_000, 1_000_000], 5) };
                 results.extend(analytics::measure(&world, sizes, runs).await?);
