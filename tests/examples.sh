@@ -53,4 +53,6 @@ curl -fsS "$KEYPORT_SANDBOX_URL/readyz" > /dev/null
 .venv/bin/python examples/upgrades-python/shop_upgrade.py
 # A portal's bonus page: rewards for a reseller's ticket, an exchange, a refused redemption.
 .venv/bin/python examples/bonus-python/portal_bonus.py
-echo "examples: the shop (zeep), ERP (soap), download page (urllib, PyJWT), insight (urllib), offers, upgrade and bonus (urllib) recipes passed against the sandbox"
+# A newsletter: double opt-in from the captured mail, a segment's CSV export, one-click unsubscribe.
+.venv/bin/python examples/newsletter-python/newsletter.py
+echo "examples: the shop (zeep), ERP (soap), download page (urllib, PyJWT), insight (urllib), offers, upgrade, bonus and newsletter (urllib) recipes passed against the sandbox"

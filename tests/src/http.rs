@@ -27,6 +27,8 @@ pub struct Reply {
     pub body: Value,
     /// Every header, lower-case names.
     pub headers: Vec<(String, String)>,
+    /// The body as text (for CSV, HTML).
+    pub text: String,
 }
 
 impl Reply {
@@ -88,7 +90,7 @@ impl Api {
             headers.iter().find(|(n, _)| n == "content-type").map(|(_, v)| v.clone()).unwrap_or_default();
         let text = response.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, content_type, body, headers }
+        Reply { status, content_type, body, headers, text }
     }
 
     /// GET with a token.

@@ -68,3 +68,19 @@ pub struct ConsentConfirmation {
     #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub token: String,
 }
+
+/// Where a customer's consent stands (the answer to a confirmation link).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConsentStateAnswer {
+    /// The state.
+    pub state: ConsentStateView,
+}
+
+/// The query of an unsubscribe link. Parameters a mail system adds (tracking) are ignored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+pub struct UnsubscribeQuery {
+    /// The customer's unsubscribe token.
+    pub token: String,
+}

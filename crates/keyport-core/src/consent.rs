@@ -87,6 +87,16 @@ pub fn decide(state: ConsentState, step: ConsentStep) -> Result<ConsentChange, C
     })
 }
 
+/// The state after the account's e-mail address changed: a consent (given or asked for)
+/// was for the old address, so it ends (`None`: the new address was never asked); `None`
+/// when nothing changes.
+pub fn after_address_change(state: ConsentState) -> Option<ConsentState> {
+    match state {
+        ConsentState::Pending | ConsentState::Subscribed => Some(ConsentState::None),
+        ConsentState::None | ConsentState::Unsubscribed => None,
+    }
+}
+
 /// How a change came about, as the history records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConsentMethod {
@@ -100,6 +110,8 @@ pub enum ConsentMethod {
     OneClick,
     /// Staff recorded it (e.g. a written withdrawal).
     Staff,
+    /// The account's e-mail address changed: the new one never consented.
+    AddressChanged,
 }
 
 impl ConsentMethod {
@@ -111,6 +123,7 @@ impl ConsentMethod {
             ConsentMethod::Withdrawn => "withdrawn_in_account",
             ConsentMethod::OneClick => "one_click_unsubscribe",
             ConsentMethod::Staff => "staff",
+            ConsentMethod::AddressChanged => "email_changed",
         }
     }
 }
@@ -207,6 +220,14 @@ mod tests {
         for bad in ["", ".", "x.y", "\0", &"a".repeat(500)] {
             assert!(unsubscribe_customer(secret, bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_new_address_was_never_asked() {
+        assert_eq!(after_address_change(ConsentState::Subscribed), Some(ConsentState::None));
+        assert_eq!(after_address_change(ConsentState::Pending), Some(ConsentState::None));
+        assert_eq!(after_address_change(ConsentState::Unsubscribed), None);
+        assert_eq!(after_address_change(ConsentState::None), None);
     }
 
     #[test]

@@ -174,6 +174,8 @@ struct MailView {
     created_at: chrono::DateTime<chrono::Utc>,
     /// The links in the body, in order (a test follows the verification link).
     links: Vec<String>,
+    /// The `List-Unsubscribe` URL (RFC 8058) of a marketing mail.
+    list_unsubscribe: Option<String>,
 }
 
 /// The links in a mail's body: every word that starts with `http://` or `https://`.
@@ -207,6 +209,7 @@ async fn mails(
             subject: m.subject,
             body: m.body,
             created_at: m.created_at,
+            list_unsubscribe: m.list_unsubscribe,
         })
         .collect();
     Ok(HttpResponse::Ok().json(views))

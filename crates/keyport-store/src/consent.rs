@@ -6,7 +6,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use keyport_api::{ConsentEntryView, MarketingConsentView};
+use keyport_api::{ConsentEntryView, ConsentStateView, MarketingConsentView};
 use keyport_core::consent::{self, ConsentChange, ConsentMethod, ConsentState, ConsentStep};
 use keyport_core::mail::{MARKETING_CONFIRM_LIFETIME, Mail, MailLinks};
 use keyport_core::{CoreError, Email, EventKind, Lang};
@@ -16,11 +16,11 @@ use uuid::Uuid;
 use crate::db::DbConn;
 use crate::events::{Subject, append};
 use crate::identity::{Purpose, new_token, use_token};
-use crate::schema::{consent_history, customers};
+use crate::schema::{consent_history, customers, one_time_tokens};
 use crate::{Context, Store, StoreResult, new_id, stored_time, utc, uuid_of};
 
 /// The name of the secret that signs unsubscribe links.
-pub(crate) const UNSUBSCRIBE_SECRET: &str = "unsubscribe";
+const UNSUBSCRIBE_SECRET: &str = "unsubscribe";
 /// The most history entries an answer lists.
 const HISTORY_SHOWN: i64 = 100;
 
@@ -54,12 +54,46 @@ fn take(
     let change = consent::decide(ConsentState::parse(&state)?, step.step)?;
     let lang = Lang::from_code(&language);
     let to = crate::error::stored("customer e-mail", Email::parse(&email))?;
+    if !matches!(change, ConsentChange::Unchanged) {
+        // Only the newest link works, and none after the state moved on.
+        expire_links(conn, customer, ctx)?;
+    }
     if change.mails_confirmation() {
         let expires = ctx.now + MARKETING_CONFIRM_LIFETIME.duration();
         let token = new_token(conn, Purpose::Marketing, customer, expires)?;
         crate::mail::enqueue(conn, ctx, &to, &Mail::ConfirmMarketing { token: &token }, links, lang)?;
     }
     let ConsentChange::To(next) = change else { return Ok(()) };
+    record(conn, ctx, customer, next, step, &email)?;
+    if next == ConsentState::Subscribed {
+        let token = consent::unsubscribe_token(unsubscribe_secret, uuid_of(customer)?);
+        crate::mail::enqueue(conn, ctx, &to, &Mail::MarketingWelcome { unsubscribe: &token }, links, lang)?;
+    }
+    Ok(())
+}
+
+/// Marks the customer's unused confirmation links used.
+fn expire_links(conn: &mut DbConn, customer: &str, ctx: &Context) -> StoreResult<()> {
+    diesel::update(
+        one_time_tokens::table
+            .filter(one_time_tokens::customer_id.eq(customer))
+            .filter(one_time_tokens::purpose.eq(Purpose::Marketing.as_str()))
+            .filter(one_time_tokens::used_at.is_null()),
+    )
+    .set(one_time_tokens::used_at.eq(stored_time(ctx.now)))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Writes a new state with its history row and event.
+fn record(
+    conn: &mut DbConn,
+    ctx: &Context,
+    customer: &str,
+    next: ConsentState,
+    step: &Step<'_>,
+    email: &str,
+) -> StoreResult<()> {
     diesel::update(customers::table.find(customer))
         .set((
             customers::marketing_consent.eq(next.as_str()),
@@ -72,18 +106,32 @@ fn take(
             consent_history::customer_id.eq(customer),
             consent_history::state.eq(next.as_str()),
             consent_history::method.eq(step.method.as_str()),
-            consent_history::email.eq(&email),
+            consent_history::email.eq(email),
             consent_history::source_address.eq(step.source.map(|s| s.chars().take(100).collect::<String>())),
             consent_history::created_at.eq(stored_time(ctx.now)),
         ))
         .execute(conn)?;
-    if next == ConsentState::Subscribed {
-        let token = consent::unsubscribe_token(unsubscribe_secret, uuid_of(customer)?);
-        crate::mail::enqueue(conn, ctx, &to, &Mail::MarketingWelcome { unsubscribe: &token }, links, lang)?;
-    }
     let subject = Subject { customer_id: Some(customer), ..Subject::of("customer", customer) };
     let data = json!({"state": next.as_str(), "method": step.method.as_str()});
     append(conn, ctx, EventKind::MarketingConsentChanged, subject, data)
+}
+
+/// In the transaction that changes a customer's e-mail address from `old`: a consent given
+/// or asked for the old address ends, and its links stop working.
+pub(crate) fn address_changed(
+    conn: &mut DbConn,
+    ctx: &Context,
+    customer: &str,
+    old: &str,
+) -> StoreResult<()> {
+    let state: String = customers::table.find(customer).select(customers::marketing_consent).first(conn)?;
+    if let Some(next) = consent::after_address_change(ConsentState::parse(&state)?) {
+        expire_links(conn, customer, ctx)?;
+        let step =
+            Step { step: ConsentStep::Unsubscribe, method: ConsentMethod::AddressChanged, source: None };
+        record(conn, ctx, customer, next, &step, old)?;
+    }
+    Ok(())
 }
 
 fn view(conn: &mut DbConn, customer: &str) -> StoreResult<MarketingConsentView> {
@@ -122,6 +170,15 @@ fn view(conn: &mut DbConn, customer: &str) -> StoreResult<MarketingConsentView> 
 }
 
 impl Store {
+    /// The secret that signs unsubscribe links (read once per process: it never changes).
+    pub(crate) fn unsubscribe_secret(&self) -> StoreResult<Vec<u8>> {
+        if let Some(secret) = self.unsubscribe_secret.get() {
+            return Ok(secret.clone());
+        }
+        let secret = self.secret(UNSUBSCRIBE_SECRET)?;
+        Ok(self.unsubscribe_secret.get_or_init(|| secret).clone())
+    }
+
     /// A customer's marketing consent and its history.
     pub fn marketing_consent(&self, customer: Uuid) -> StoreResult<MarketingConsentView> {
         let id = customer.to_string();
@@ -155,24 +212,25 @@ impl Store {
         self.consent_step(ctx, customer, &step, links)
     }
 
-    /// The link of a confirmation mail subscribes (once; a link of a request withdrawn
-    /// since is `invalid_token`).
+    /// The link of a confirmation mail subscribes (once; only the newest link, and none
+    /// after the state moved on, e.g. a withdrawal: `invalid_token`). Answers the state only:
+    /// whoever holds a link learns nothing else.
     pub fn confirm_marketing_consent(
         &self,
         ctx: &Context,
         token: &str,
         source: Option<&str>,
         links: &MailLinks,
-    ) -> StoreResult<MarketingConsentView> {
+    ) -> StoreResult<ConsentStateView> {
         if token.len() > 200 || token.contains('\0') {
             return Err(CoreError::new(keyport_core::ErrorCode::InvalidToken).into());
         }
-        let secret = self.secret(UNSUBSCRIBE_SECRET)?;
+        let secret = self.unsubscribe_secret()?;
         let step = Step { step: ConsentStep::Confirm, method: ConsentMethod::Confirmed, source };
         self.write(|conn| {
             let customer = use_token(conn, token, &[Purpose::Marketing], ctx.now)?;
             take(conn, ctx, &customer, &step, links, &secret)?;
-            view(conn, &customer)
+            Ok(view(conn, &customer)?.state)
         })
     }
 
@@ -185,7 +243,7 @@ impl Store {
         source: Option<&str>,
         links: &MailLinks,
     ) -> StoreResult<()> {
-        let secret = self.secret(UNSUBSCRIBE_SECRET)?;
+        let secret = self.unsubscribe_secret()?;
         let customer = consent::unsubscribe_customer(&secret, token)?;
         let step = Step { step: ConsentStep::Unsubscribe, method: ConsentMethod::OneClick, source };
         self.write(|conn| take(conn, ctx, &customer.to_string(), &step, links, &secret))
@@ -194,7 +252,7 @@ impl Store {
     /// The one-click unsubscribe URL of a customer (for marketing mails sent by other
     /// systems, e.g. a newsletter tool fed by a segment export).
     pub fn unsubscribe_url(&self, customer: Uuid, links: &MailLinks) -> StoreResult<String> {
-        let secret = self.secret(UNSUBSCRIBE_SECRET)?;
+        let secret = self.unsubscribe_secret()?;
         Ok(format!("{}?token={}", links.unsubscribe, consent::unsubscribe_token(&secret, customer)))
     }
 
@@ -205,7 +263,7 @@ impl Store {
         step: &Step<'_>,
         links: &MailLinks,
     ) -> StoreResult<MarketingConsentView> {
-        let secret = self.secret(UNSUBSCRIBE_SECRET)?;
+        let secret = self.unsubscribe_secret()?;
         let id = customer.to_string();
         self.write(|conn| {
             take(conn, ctx, &id, step, links, &secret)?;

@@ -121,6 +121,9 @@ impl Store {
                 }
                 updated.customer_number = Some(number.as_str().to_owned());
             }
+            if updated.email != row.email {
+                crate::consent::address_changed(conn, ctx, &key, &row.email)?;
+            }
             diesel::update(customers::table.find(&key))
                 .set((
                     customers::email.eq(&updated.email),

@@ -127,6 +127,8 @@ pub struct Store {
     /// The current signing key as last read, for the check-in path (see
     /// [`certificates::SIGNING_KEY_CACHE`]).
     signing_key: std::sync::Arc<std::sync::Mutex<certificates::KeyCache>>,
+    /// The secret that signs unsubscribe links, once read (it never changes).
+    unsubscribe_secret: std::sync::Arc<std::sync::OnceLock<Vec<u8>>>,
     /// The clock (see [`Store::now`]).
     clock: clock::Clock,
 }
@@ -170,6 +172,7 @@ impl Store {
             write_gate: Default::default(),
             foreground: Default::default(),
             signing_key: Default::default(),
+            unsubscribe_secret: Default::default(),
             clock: Default::default(),
         };
         let mut conn = store.pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;

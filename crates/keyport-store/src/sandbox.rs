@@ -27,6 +27,8 @@ pub struct CapturedMail {
     pub body: String,
     /// When it was written.
     pub created_at: DateTime<Utc>,
+    /// Its `List-Unsubscribe` URL, for a marketing mail.
+    pub list_unsubscribe: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -104,7 +106,14 @@ impl Store {
     pub fn captured_mails(&self, to: Option<&str>) -> StoreResult<Vec<CapturedMail>> {
         self.read(|conn| {
             let mut query = outbox::table
-                .select((outbox::id, outbox::recipient, outbox::subject, outbox::body, outbox::created_at))
+                .select((
+                    outbox::id,
+                    outbox::recipient,
+                    outbox::subject,
+                    outbox::body,
+                    outbox::created_at,
+                    outbox::list_unsubscribe,
+                ))
                 .order((outbox::created_at.desc(), outbox::id.desc()))
                 .limit(MAX_CAPTURED)
                 .into_boxed();
@@ -114,15 +123,17 @@ impl Store {
                     diesel::dsl::sql::<diesel::sql_types::Bool>("lower(recipient) = ").bind::<Text, _>(to),
                 );
             }
-            let rows: Vec<(String, String, String, String, chrono::NaiveDateTime)> = query.load(conn)?;
+            type Row = (String, String, String, String, chrono::NaiveDateTime, Option<String>);
+            let rows: Vec<Row> = query.load(conn)?;
             Ok(rows
                 .into_iter()
-                .map(|(id, to, subject, body, at)| CapturedMail {
+                .map(|(id, to, subject, body, at, list_unsubscribe)| CapturedMail {
                     id,
                     to,
                     subject,
                     body,
                     created_at: utc(at),
+                    list_unsubscribe,
                 })
                 .collect())
         })

@@ -98,6 +98,9 @@ impl Store {
     pub fn create_segment(&self, ctx: &Context, name: &DisplayName, rule: &Rule) -> StoreResult<SegmentView> {
         rule.check()?;
         self.write(|conn| {
+            if let DbConn::Pg(_) = conn {
+                diesel::sql_query("LOCK TABLE segments IN SHARE ROW EXCLUSIVE MODE").execute(conn)?;
+            }
             let count: i64 = segments::table.count().get_result(conn)?;
             if count >= MAX_SEGMENTS {
                 return Err(
@@ -193,6 +196,17 @@ impl Store {
         })
     }
 
+    /// A segment's rule, as its export reads it (once, for a whole streamed export).
+    pub fn segment_rule(&self, id: Uuid) -> StoreResult<Rule> {
+        let id = id.to_string();
+        self.read(|conn| {
+            let (.., rule, _, _) = load(conn, &id)?;
+            let value = serde_json::from_str(&rule)
+                .map_err(|e| StoreError::Corrupt(format!("segment {id} rule: {e}")))?;
+            Ok(Rule::parse(&value)?)
+        })
+    }
+
     /// A page of a segment's export at `now`: the customers its rule holds for who
     /// confirmed marketing consent, by id after `after`, at most `limit` (1 to
     /// [`MAX_MATCHES`]), in one snapshot.
@@ -204,23 +218,37 @@ impl Store {
         limit: Option<u32>,
         links: &MailLinks,
     ) -> StoreResult<SegmentMemberPage> {
+        let rule = self.segment_rule(id)?;
+        self.members_of(&rule, now, after, limit, links)
+    }
+
+    /// A page of the subscribed customers `rule` holds for at `now` (see
+    /// [`Store::segment_members`]).
+    pub fn members_of(
+        &self,
+        rule: &Rule,
+        now: DateTime<Utc>,
+        after: Option<&str>,
+        limit: Option<u32>,
+        links: &MailLinks,
+    ) -> StoreResult<SegmentMemberPage> {
         let limit = limit.unwrap_or(MAX_MATCHES);
         if !(1..=MAX_MATCHES).contains(&limit) {
             return Err(CoreError::invalid("limit", format!("must be between 1 and {MAX_MATCHES}")).into());
         }
-        let after = after.map(str::trim).filter(|a| !a.is_empty());
-        if after.is_some_and(|a| Uuid::parse_str(a).is_err()) {
-            return Err(CoreError::invalid("after", "is not a cursor from this list").into());
-        }
-        let secret = self.secret(crate::consent::UNSUBSCRIBE_SECRET)?;
-        let id = id.to_string();
+        // A cursor is a customer id in its stored form, however it was written.
+        let after = after
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                Uuid::parse_str(a)
+                    .map(|u| u.to_string())
+                    .map_err(|_| CoreError::invalid("after", "is not a cursor from this list"))
+            })
+            .transpose()?;
+        let secret = self.unsubscribe_secret()?;
         self.analytics_read(|conn| {
-            let (.., rule, _, _) = load(conn, &id)?;
-            let rule = Rule::parse(
-                &serde_json::from_str(&rule)
-                    .map_err(|e| StoreError::Corrupt(format!("segment {id} rule: {e}")))?,
-            )?;
-            let mut ids = matching(conn, &rule, now, after, limit + 1, true)?;
+            let mut ids = matching(conn, rule, now, after.as_deref(), limit + 1, true)?;
             let more = ids.len() > limit as usize;
             ids.truncate(limit as usize);
             let keys: Vec<String> = ids.iter().map(ToString::to_string).collect();
@@ -238,7 +266,7 @@ impl Store {
                 .into_iter()
                 .map(|p| (p.0.clone(), p))
                 .collect();
-            let mut owned = products_of(conn, &rule, &keys, now)?;
+            let mut owned = products_of(conn, rule, &keys, now)?;
             let items = ids
                 .iter()
                 .zip(&keys)

@@ -46,12 +46,20 @@ fn an_old_confirmation_link_never_subscribes_after_a_withdrawal() {
             api.post("/api/v1/me/marketing-consent", Some(anna), json!({})).await;
             let fresh = confirmation_token(f);
             let ok = api.post("/api/v1/marketing-consent/confirmations", None, json!({"token": fresh})).await;
-            assert_eq!((ok.status, &ok.body["state"]), (200, &json!("subscribed")), "{}", ok.body);
+            assert_eq!(
+                (ok.status, &ok.body),
+                (200, &json!({"state": "subscribed"})),
+                "the state only: {}",
+                ok.body
+            );
             let history = state(&api, anna).await["history"].clone();
             let states: Vec<&str> =
                 history.as_array().unwrap().iter().map(|h| h["state"].as_str().unwrap()).collect();
             assert_eq!(states, ["subscribed", "pending", "unsubscribed", "pending"]);
             assert_eq!(history[0]["email"], "anna@example.com");
+            let stale =
+                api.post("/api/v1/marketing-consent/confirmations", None, json!({"token": old})).await;
+            assert_eq!(stale.code(), "invalid_token", "the first link stays dead: {}", stale.body);
             // Asking while subscribed changes nothing and mails nothing.
             let again = api.post("/api/v1/me/marketing-consent", Some(anna), json!({})).await;
             assert_eq!(again.body["history"].as_array().unwrap().len(), 4, "{}", again.body);
@@ -105,6 +113,44 @@ fn requests_are_bounded_bad_tokens_refused_and_staff_act_by_role() {
                 .get(&format!("/api/v1/customers/{}/marketing-consent", uuid::Uuid::nil()), Some(&w.shop))
                 .await;
             assert_eq!(unknown.status, 404);
+        })
+    });
+}
+
+#[test]
+fn only_the_newest_link_confirms_and_a_new_address_was_never_asked() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let w = World::build(f, &api).await;
+            let anna = w.a.token.as_str();
+            api.post("/api/v1/me/marketing-consent", Some(anna), json!({})).await;
+            let first = confirmation_token(f);
+            api.post("/api/v1/me/marketing-consent", Some(anna), json!({})).await;
+            let second = confirmation_token(f);
+            let old =
+                api.post("/api/v1/marketing-consent/confirmations", None, json!({"token": first})).await;
+            assert_eq!(old.code(), "invalid_token", "{}", old.body);
+            let new =
+                api.post("/api/v1/marketing-consent/confirmations", None, json!({"token": second})).await;
+            assert_eq!(new.body["state"], "subscribed", "{}", new.body);
+
+            // Support changes her address: the consent was for the old one.
+            let path = format!("/api/v1/customers/{}", w.a.id);
+            let changed = api
+                .send("PATCH", &path, Some(&w.support), &[], Some(json!({"email": "anna.new@example.com"})))
+                .await;
+            assert_eq!(changed.status, 200, "{}", changed.body);
+            let now = state(&api, anna).await;
+            assert_eq!(
+                (&now["state"], &now["history"][0]["method"]),
+                (&json!("none"), &json!("email_changed")),
+                "{now}"
+            );
+            assert_eq!(
+                now["history"][0]["email"], "anna@example.com",
+                "the history names the address that consented"
+            );
         })
     });
 }

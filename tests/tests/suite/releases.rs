@@ -87,7 +87,7 @@ async fn upload(api: &Api, admin: &str, release: &str, query: &str, bytes: Vec<u
         .unwrap_or_else(|e| panic!("upload: {e}"));
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap_or(Value::Null);
-    Reply { status, content_type: String::new(), body, headers: Vec::new() }
+    Reply { status, content_type: String::new(), body, headers: Vec::new(), text: String::new() }
 }
 
 /// A published (or draft) release of `cad` with one Windows file: (release id, file).

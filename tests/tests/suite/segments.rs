@@ -110,6 +110,14 @@ fn an_export_lists_consenting_customers_only_and_never_one_who_unsubscribed() {
                 .await;
             assert!(csv.content_type.starts_with("text/csv"), "{}", csv.content_type);
             assert_eq!(csv.header("x-next-cursor"), Some(cursor.as_str()));
+            let raw = &csv.text;
+            let lines: Vec<&str> = raw.lines().collect();
+            assert_eq!(lines[0], "customer_id,email,name,language,customer_number,products,unsubscribe_url");
+            assert_eq!(lines.len(), 2, "{raw}");
+            assert!(
+                lines[1].contains("@example.com") && lines[1].contains("/api/v1/unsubscribe?token="),
+                "{raw}"
+            );
             let streamed = api.get(&format!("/api/v1/segments/{all}/export"), Some(admin)).await;
             assert_eq!(streamed.status, 200, "{}", streamed.body);
             assert_eq!(emails(&streamed.body), ["anna@example.com", "clara@example.com"]);

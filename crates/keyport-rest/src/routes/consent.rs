@@ -4,7 +4,7 @@
 //! (`/customers/{id}/marketing-consent`).
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
-use keyport_api::{ConsentConfirmation, MarketingConsentView, TokenQuery};
+use keyport_api::{ConsentConfirmation, ConsentStateAnswer, MarketingConsentView, UnsubscribeQuery};
 use keyport_core::{Lang, Role};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
@@ -91,11 +91,12 @@ async fn delete_my_marketing_consent(
 }
 
 /// Confirm marketing consent with the token from the confirmation mail (the portal's
-/// `/newsletter/confirm` page posts it). The link works once; a link of a request withdrawn
-/// since is `invalid_token`.
+/// `/newsletter/confirm` page posts it). Only the newest link works, once, and none after
+/// the consent moved on (e.g. a withdrawal or a new e-mail address): `invalid_token`. The
+/// answer is the state only.
 #[utoipa::path(operation_id = "create_marketing_consent_confirmation", tag = "auth", security(),
     request_body = ConsentConfirmation,
-    responses((status = 200, description = "Subscribed", body = MarketingConsentView), WriteProblems))]
+    responses((status = 200, description = "Subscribed", body = ConsentStateAnswer), WriteProblems))]
 #[post("/marketing-consent/confirmations")]
 async fn create_marketing_consent_confirmation(
     state: web::Data<RestState>,
@@ -104,18 +105,18 @@ async fn create_marketing_consent_confirmation(
 ) -> Result<HttpResponse, ApiError> {
     let (store, links, source) = (state.store.clone(), state.identity.links.clone(), source(&req));
     let token = body.into_inner().token;
-    Ok(private(
+    let state =
         run(move || store.confirm_marketing_consent(&anonymous(&store), &token, Some(&source), &links))
-            .await?,
-    ))
+            .await?;
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(ConsentStateAnswer { state }))
 }
 
 /// The page behind a marketing mail's unsubscribe link: one button that unsubscribes (a
 /// `GET` changes nothing, so link scanners cannot unsubscribe anyone).
-#[utoipa::path(operation_id = "get_unsubscribe_page", tag = "auth", security(), params(TokenQuery),
+#[utoipa::path(operation_id = "get_unsubscribe_page", tag = "auth", security(), params(UnsubscribeQuery),
     responses((status = 200, description = "An HTML page with the unsubscribe button", body = String, content_type = "text/html"), ReadProblems))]
 #[get("/unsubscribe")]
-async fn get_unsubscribe_page(req: HttpRequest, query: web::Query<TokenQuery>) -> HttpResponse {
+async fn get_unsubscribe_page(req: HttpRequest, query: web::Query<UnsubscribeQuery>) -> HttpResponse {
     let lang = crate::problem::lang_of(req.headers());
     let action = format!(
         "?token={}",
@@ -138,13 +139,13 @@ async fn get_unsubscribe_page(req: HttpRequest, query: web::Query<TokenQuery>) -
 /// One-click unsubscribe (RFC 8058): the `POST` a mail client sends for the
 /// `List-Unsubscribe` header (body `List-Unsubscribe=One-Click`), or the page's button. A
 /// forged or foreign token is `invalid_token`; unsubscribing again changes nothing.
-#[utoipa::path(operation_id = "create_unsubscription", tag = "auth", security(), params(TokenQuery),
+#[utoipa::path(operation_id = "create_unsubscription", tag = "auth", security(), params(UnsubscribeQuery),
     responses((status = 200, description = "Unsubscribed: an HTML page saying so", body = String, content_type = "text/html"), WriteProblems))]
 #[post("/unsubscribe")]
 async fn create_unsubscription(
     state: web::Data<RestState>,
     req: HttpRequest,
-    query: web::Query<TokenQuery>,
+    query: web::Query<UnsubscribeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (store, links, source) = (state.store.clone(), state.identity.links.clone(), source(&req));
     let token = query.into_inner().token;

@@ -4,7 +4,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use bytes::Bytes;
+use futures_util::StreamExt;
 use keyport_api::{SegmentExportQuery, SegmentMember, SegmentMemberPage, SegmentRequest, SegmentView};
+use keyport_core::targeting::Rule;
 use keyport_core::{CoreError, Role};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
@@ -173,40 +175,29 @@ async fn list_segment_members(
     Ok(answer.content_type("text/csv; charset=utf-8").body(body))
 }
 
-/// Where a streamed export stands.
+/// Where a streamed export stands: the rule and the time it was asked at (the same for
+/// every page), the cursor, and the page read before the answer began.
 struct Export {
     state: web::Data<RestState>,
-    id: Uuid,
+    rule: std::sync::Arc<Rule>,
+    now: chrono::DateTime<chrono::Utc>,
     csv: bool,
-    after: Option<String>,
-    opened: bool,
+    next: Option<SegmentMemberPage>,
     wrote: bool,
     done: bool,
 }
 
 impl Export {
-    /// The next chunk: the opening, a page of members, or the closing; `None` at the end.
-    async fn next(mut self) -> Option<(Result<Bytes, std::io::Error>, Export)> {
-        if self.done {
-            return None;
-        }
-        let (store, links, id, after) =
-            (self.state.store.clone(), self.state.identity.links.clone(), self.id, self.after.clone());
-        let page =
-            match run(move || store.segment_members(id, store.now(), after.as_deref(), None, &links)).await {
-                Ok(page) => page,
-                Err(e) => {
-                    // The status line is out already: the client sees the answer cut short.
-                    tracing::error!(segment = %self.id, error = ?e, "a segment export stopped");
-                    self.done = true;
-                    return Some((Err(std::io::Error::other("the segment export stopped")), self));
-                }
-            };
+    /// A page of members after `after`.
+    async fn page(&self, after: Option<String>) -> Result<SegmentMemberPage, ApiError> {
+        let (store, links, rule, now) =
+            (self.state.store.clone(), self.state.identity.links.clone(), self.rule.clone(), self.now);
+        run(move || store.members_of(&rule, now, after.as_deref(), None, &links)).await
+    }
+
+    /// The text of a page: its members, and the closing after the last.
+    fn text(&mut self, page: &SegmentMemberPage) -> String {
         let mut chunk = String::new();
-        if !self.opened {
-            chunk.push_str(if self.csv { CSV_HEADER } else { "[" });
-            self.opened = true;
-        }
         for member in &page.items {
             if self.csv {
                 chunk.push_str(&csv_line(member));
@@ -218,21 +209,42 @@ impl Export {
             }
             self.wrote = true;
         }
-        self.after = page.next_cursor;
-        if self.after.is_none() {
-            self.done = true;
-            if !self.csv {
-                chunk.push(']');
-            }
+        if page.next_cursor.is_none() && !self.csv {
+            chunk.push(']');
+        }
+        chunk
+    }
+
+    /// The next chunk; `None` at the end.
+    async fn next(mut self) -> Option<(Result<Bytes, std::io::Error>, Export)> {
+        if self.done {
+            return None;
+        }
+        let page = self.next.take()?;
+        let chunk = self.text(&page);
+        match page.next_cursor {
+            None => self.done = true,
+            Some(after) => match self.page(Some(after)).await {
+                Ok(next) => self.next = Some(next),
+                Err(e) => {
+                    // The status line is out already: the client sees the answer cut short
+                    // (a CSV then lacks its last line break, a JSON array its closing bracket).
+                    tracing::error!(error = ?e, "a segment export stopped");
+                    self.done = true;
+                    return Some((Err(std::io::Error::other("the segment export stopped")), self));
+                }
+            },
         }
         Some((Ok(Bytes::from(chunk)), self))
     }
 }
 
 /// Export every member of a segment in one streamed answer (JSON array or CSV), read from
-/// the database a page of 1,000 at a time, so the server holds one page whatever the size.
-/// Only customers who confirmed marketing consent; each with the one-click unsubscribe URL
-/// for the newsletter's `List-Unsubscribe` header.
+/// the database a page of 1,000 at a time (the server holds two pages whatever the size),
+/// with the segment's rule and the time as they were when the export began. Only customers
+/// who confirmed marketing consent; each with the one-click unsubscribe URL for the
+/// newsletter's `List-Unsubscribe` header. A failure after the first page cuts the answer
+/// short.
 #[utoipa::path(operation_id = "get_segment_export", tag = "segments",
     params(("segment_id" = Uuid, Path), ("format" = Option<String>, Query, description = "`json` (default) or `csv`")),
     responses((status = 200, description = "Every member", content(
@@ -250,17 +262,20 @@ async fn get_segment_export(
     let csv = wants_csv(&req, query.format.as_deref())?;
     let id = path.into_inner();
     let store = state.store.clone();
-    run(move || store.get_segment(id)).await?;
-    let export = Export { state, id, csv, after: None, opened: false, wrote: false, done: false };
-    let stream = futures_util::stream::unfold(export, Export::next);
-    let content_type = if csv { "text/csv; charset=utf-8" } else { "application/json" };
+    let rule = std::sync::Arc::new(run(move || store.segment_rule(id)).await?);
+    let mut export =
+        Export { now: state.store.now(), state, rule, csv, next: None, wrote: false, done: false };
+    // The first page before the answer begins: a failure now is a problem, not a cut.
+    export.next = Some(export.page(None).await?);
+    let opening = Bytes::from_static(if csv { CSV_HEADER.as_bytes() } else { b"[" });
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(opening) })
+        .chain(futures_util::stream::unfold(export, Export::next));
+    let (content_type, extension) =
+        if csv { ("text/csv; charset=utf-8", "csv") } else { ("application/json", "json") };
     Ok(HttpResponse::Ok()
         .content_type(content_type)
         .insert_header(("Cache-Control", "private, no-store"))
-        .insert_header((
-            "Content-Disposition",
-            format!("attachment; filename=\"segment-{id}.{}\"", if csv { "csv" } else { "json" }),
-        ))
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"segment-{id}.{extension}\"")))
         .streaming(stream))
 }
 
