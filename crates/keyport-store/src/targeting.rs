@@ -61,53 +61,18 @@ impl Compiled {
 
     /// The SQL condition of `rule` at `now`.
     fn condition(&mut self, rule: &Rule, now: DateTime<Utc>) -> String {
-        let at = stored_time(now);
         match rule {
             Rule::All(rules) if rules.is_empty() => "1 = 1".to_owned(),
             Rule::Any(rules) if rules.is_empty() => "1 = 0".to_owned(),
             Rule::All(rules) => self.joined(rules, " AND ", now),
-            Rule::Any(rules) => self.joined(rules, " OR ", now),
+            Rule::Any(rules) => self.any(rules, now),
             Rule::Not(rule) => format!("NOT ({})", self.condition(rule, now)),
-            Rule::OwnsProduct { product, versions } => {
-                let mut sql =
-                    format!("{} AND p.code = {}", self.owned(at), self.add(Param::Text(product.to_string())));
-                if let Some(v) = versions {
-                    if let Some(to) = v.to {
-                        sql += &format!(" AND i.version_min <= {}", self.add(Param::Int(i64::from(to))));
-                    }
-                    if let Some(from) = v.from {
-                        sql += &format!(
-                            " AND (i.version_max IS NULL OR i.version_max >= {})",
-                            self.add(Param::Int(i64::from(from)))
-                        );
-                    }
-                }
-                self.licenses(&sql)
-            }
-            Rule::OwnsItem { sku } => {
-                let sql =
-                    format!("{} AND i.sku = {}", self.owned(at), self.add(Param::Text(sku.to_string())));
-                self.licenses(&sql)
-            }
-            Rule::SubscriptionEndsWithin { days, product } => {
-                let until = stored_time(now + span(*days));
-                let sql = format!(
-                    "l.expires_at > {} AND l.expires_at <= {}{}",
-                    self.add(Param::Time(at)),
-                    self.add(Param::Time(until)),
-                    self.product(product.as_ref())
-                );
-                self.licenses(&sql)
-            }
-            Rule::LicenseOlderThan { days, product } => {
-                let since = stored_time(now - span(*days));
-                let sql = format!(
-                    "{} AND l.starts_at <= {}{}",
-                    self.owned(at),
-                    self.add(Param::Time(since)),
-                    self.product(product.as_ref())
-                );
-                self.licenses(&sql)
+            Rule::OwnsProduct { .. }
+            | Rule::OwnsItem { .. }
+            | Rule::SubscriptionEndsWithin { .. }
+            | Rule::LicenseOlderThan { .. } => {
+                let inner = self.license_condition(rule, now).unwrap_or_else(|| "1 = 0".to_owned());
+                self.licenses(&inner)
             }
             Rule::RegisteredTicket { shop } => {
                 let demo = self.add(Param::Text(DEMO_SHOP.to_owned()));
@@ -134,6 +99,78 @@ impl Compiled {
                 format!("({})", each.join(" OR "))
             }
         }
+    }
+
+    /// `any` of rules: the ones over the customer's licenses in one `EXISTS` whose condition
+    /// is the `OR` of theirs (the same as an `OR` of one `EXISTS` each, since they range over
+    /// the same licenses, but one correlated subquery per customer instead of one per
+    /// rule), `OR` the others.
+    fn any(&mut self, rules: &[Rule], now: DateTime<Utc>) -> String {
+        let mut over_licenses = Vec::new();
+        let mut others = Vec::new();
+        for rule in rules {
+            match self.license_condition(rule, now) {
+                Some(inner) => over_licenses.push(format!("({inner})")),
+                None => others.push(format!("({})", self.condition(rule, now))),
+            }
+        }
+        if !over_licenses.is_empty() {
+            let either = format!("({})", over_licenses.join(" OR "));
+            others.push(format!("({})", self.licenses(&either)));
+        }
+        format!("({})", others.join(" OR "))
+    }
+
+    /// The condition on one license `l` (item `i`, product `p`) of a rule over the
+    /// customer's licenses; `None` for every other rule.
+    fn license_condition(&mut self, rule: &Rule, now: DateTime<Utc>) -> Option<String> {
+        let at = stored_time(now);
+        Some(match rule {
+            Rule::OwnsProduct { product, versions } => {
+                let mut sql =
+                    format!("{} AND p.code = {}", self.owned(at), self.add(Param::Text(product.to_string())));
+                if let Some(v) = versions {
+                    if let Some(to) = v.to {
+                        sql += &format!(" AND i.version_min <= {}", self.add(Param::Int(i64::from(to))));
+                    }
+                    if let Some(from) = v.from {
+                        sql += &format!(
+                            " AND (i.version_max IS NULL OR i.version_max >= {})",
+                            self.add(Param::Int(i64::from(from)))
+                        );
+                    }
+                }
+                sql
+            }
+            Rule::OwnsItem { sku } => {
+                format!("{} AND i.sku = {}", self.owned(at), self.add(Param::Text(sku.to_string())))
+            }
+            Rule::SubscriptionEndsWithin { days, product } => {
+                let until = stored_time(now + span(*days));
+                format!(
+                    "l.expires_at > {} AND l.expires_at <= {}{}",
+                    self.add(Param::Time(at)),
+                    self.add(Param::Time(until)),
+                    self.product(product.as_ref())
+                )
+            }
+            Rule::LicenseOlderThan { days, product } => {
+                let since = stored_time(now - span(*days));
+                format!(
+                    "{} AND l.starts_at <= {}{}",
+                    self.owned(at),
+                    self.add(Param::Time(since)),
+                    self.product(product.as_ref())
+                )
+            }
+            Rule::All(_)
+            | Rule::Any(_)
+            | Rule::Not(_)
+            | Rule::RegisteredTicket { .. }
+            | Rule::Language(_) => {
+                return None;
+            }
+        })
     }
 
     fn joined(&mut self, rules: &[Rule], with: &str, now: DateTime<Utc>) -> String {
