@@ -492,10 +492,20 @@ impl Store {
             let row = load_offer(conn, offer_id)?;
             // The customer's row locked before it is read (a no-op update; none yet: a
             // racing first insert fails on the key and the write runs again).
-            diesel::update(offer_views::table.find((&row.id, &customer_id)))
-                .set(offer_views::days_shown.eq(offer_views::days_shown))
-                .execute(conn)?;
-            let (stored, next) = decide_response(conn, &row, &customer_id, response, now)?;
+            let lock = |conn: &mut DbConn| {
+                diesel::update(offer_views::table.find((&row.id, &customer_id)))
+                    .set(offer_views::days_shown.eq(offer_views::days_shown))
+                    .execute(conn)
+            };
+            let locked = lock(conn)?;
+            let (mut stored, mut next) = decide_response(conn, &row, &customer_id, response, now)?;
+            if locked == 0 && stored.is_some() {
+                // A racing first insert committed between the lock and the read: the row was
+                // read unlocked, and an update from it could undo a racing change. Lock it now
+                // and read it again.
+                lock(conn)?;
+                (stored, next) = decide_response(conn, &row, &customer_id, response, now)?;
+            }
             let Some(next) = next else { return Ok(()) };
             match stored {
                 Some(old) => {
