@@ -276,7 +276,7 @@ pub(crate) fn reverse(conn: &mut DbConn, ctx: &Context, ticket_id: &str) -> Stor
             .execute(conn)?;
         let mut taken = 0;
         if let Ok(points @ 1..) = u32::try_from(entry.points) {
-            lock_customer(conn, &entry.customer_id)?;
+            crate::lookup::lock_customer(conn, &entry.customer_id)?;
             taken = bonus::taken_back(points, balance_of(conn, &entry.customer_id)?);
             if taken > 0 {
                 let reversal = EntryRow {
@@ -332,17 +332,6 @@ fn lock_pool(conn: &mut DbConn, pool: &str) -> StoreResult<()> {
 fn known_customer(conn: &mut DbConn, customer: &str) -> StoreResult<()> {
     let known: i64 = customers::table.find(customer).count().get_result(conn)?;
     if known == 0 {
-        return Err(CoreError::not_found("customer").into());
-    }
-    Ok(())
-}
-
-/// Serializes the writers that spend a customer's points.
-fn lock_customer(conn: &mut DbConn, customer: &str) -> StoreResult<()> {
-    let found = diesel::update(customers::table.find(customer))
-        .set(customers::language.eq(customers::language))
-        .execute(conn)?;
-    if found == 0 {
         return Err(CoreError::not_found("customer").into());
     }
     Ok(())
@@ -842,7 +831,7 @@ impl Store {
     ) -> StoreResult<(bool, BonusEntryView)> {
         let id = customer.to_string();
         self.write(|conn| {
-            lock_customer(conn, &id)?;
+            crate::lookup::lock_customer(conn, &id)?;
             let before: Option<EntryRow> = bonus_ledger::table
                 .filter(bonus_ledger::customer_id.eq(&id))
                 .filter(bonus_ledger::shop.eq(shop.as_str()))
@@ -884,7 +873,7 @@ impl Store {
                 .optional()?
                 .ok_or_else(not_for_points)?;
             let price = price.and_then(|p| u32::try_from(p).ok()).ok_or_else(not_for_points)?;
-            lock_customer(conn, &id)?;
+            crate::lookup::lock_customer(conn, &id)?;
             lock_pool(conn, &pool)?;
             bonus::redeem(balance_of(conn, &id)?, price)?;
             let entry = EntryRow {

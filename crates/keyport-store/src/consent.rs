@@ -41,12 +41,7 @@ fn take(
     links: &MailLinks,
     unsubscribe_secret: &[u8],
 ) -> StoreResult<()> {
-    let found = diesel::update(customers::table.find(customer))
-        .set(customers::marketing_consent.eq(customers::marketing_consent))
-        .execute(conn)?;
-    if found == 0 {
-        return Err(CoreError::not_found("customer").into());
-    }
+    crate::lookup::lock_customer(conn, customer)?;
     let (state, email, language): (String, String, String) = customers::table
         .find(customer)
         .select((customers::marketing_consent, customers::email, customers::language))

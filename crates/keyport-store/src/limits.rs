@@ -111,6 +111,20 @@ impl Store {
         self.request_password_reset(ctx, links, email)
     }
 
+    /// A customer's request for marketing mail, within the limit of mails to the account
+    /// (each request mails a confirmation link).
+    pub fn guarded_marketing_request(
+        &self,
+        ctx: &Context,
+        limits: &Limits,
+        customer: uuid::Uuid,
+        source: &str,
+        links: &MailLinks,
+    ) -> StoreResult<keyport_api::MarketingConsentView> {
+        self.take_attempt(&format!("marketing:account:{customer}"), limits.mails_per_account, ctx.now)?;
+        self.request_marketing_consent(ctx, customer, Some(source), links)
+    }
+
     /// A registration from a source address, within the per-address limit and the limit of
     /// mails to the address it names.
     pub fn guarded_register(

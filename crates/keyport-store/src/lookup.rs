@@ -30,3 +30,16 @@ pub(crate) fn by_number(conn: &mut DbConn, number: &CustomerNumber) -> StoreResu
 pub(crate) fn fold(name: &str) -> String {
     name.to_lowercase()
 }
+
+/// Takes a customer's row lock (a no-op update) in the caller's transaction, so writers
+/// that read and then change what belongs to the customer (bonus points, marketing
+/// consent) queue up on PostgreSQL; `not_found` for an unknown id.
+pub(crate) fn lock_customer(conn: &mut DbConn, customer: &str) -> StoreResult<()> {
+    let found = diesel::update(customers::table.find(customer))
+        .set(customers::language.eq(customers::language))
+        .execute(conn)?;
+    if found == 0 {
+        return Err(keyport_core::CoreError::not_found("customer").into());
+    }
+    Ok(())
+}

@@ -64,11 +64,7 @@ async fn create_marketing_consent_request(
     let (store, links, limits, source) =
         (state.store.clone(), state.identity.links.clone(), state.identity.limits, source(&req));
     let ctx = who.ctx(&store);
-    let view = run(move || {
-        store.take_attempt(&format!("marketing:account:{customer}"), limits.mails_per_account, ctx.now)?;
-        store.request_marketing_consent(&ctx, customer, Some(&source), &links)
-    })
-    .await?;
+    let view = run(move || store.guarded_marketing_request(&ctx, &limits, customer, &source, &links)).await?;
     Ok(private(view))
 }
 
