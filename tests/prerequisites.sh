@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 declare -A needs=(
     [xmllint]=libxml2-utils [psql]=postgresql-client [openssl]=openssl [taskset]=util-linux
     [flock]=util-linux [curl]=curl [node]=nodejs [npm]=npm [pkg-config]=pkg-config
-    [nginx]=nginx-light
+    [nginx]=nginx-light [chromium]=chromium [chromedriver]=chromium-driver
 )
 missing=()
 for cmd in "${!needs[@]}"; do

@@ -20,6 +20,8 @@ bash tests/contract/soap.sh
 bash tests/topology.sh
 # Webhooks to a receiver that verifies with the Standard Webhooks library (both backends).
 bash tests/webhooks.sh
+# The web depot in headless Chromium with axe-core (Selenium).
+bash tests/depot.sh
 # The integrators' recipes in examples/ against `keyport sandbox`, and the contract
 # compatibility check against the last released WSDL and OpenAPI document.
 bash tests/examples.sh

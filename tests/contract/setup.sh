@@ -20,6 +20,13 @@ if [ "$(cat tests/contract/redocly/node_modules/.lock-hash 2>/dev/null)" != "$wa
     (cd tests/contract/redocly && npm ci --no-audit --no-fund --loglevel=error)
     echo "$want" > tests/contract/redocly/node_modules/.lock-hash
 fi
+# axe-core (npm), pinned by its lock file: the accessibility checks of the depot's browser tests.
+lock=tests/depot/package-lock.json
+want=$(sha256sum "$lock" | cut -d' ' -f1)
+if [ "$(cat tests/depot/node_modules/.lock-hash 2>/dev/null)" != "$want" ]; then
+    (cd tests/depot && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" > tests/depot/node_modules/.lock-hash
+fi
 # Optic (npm), pinned by its lock file; ajv is held at 8.17.1 (package.json overrides),
 # with which Optic's rule engine compiles.
 lock=tests/contract/optic/package-lock.json

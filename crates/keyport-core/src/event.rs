@@ -17,6 +17,8 @@ pub enum Channel {
     Cli,
     /// Keyport itself (background jobs).
     System,
+    /// The web depot's pages.
+    Depot,
 }
 
 impl Channel {
@@ -27,15 +29,16 @@ impl Channel {
             Channel::Soap => "soap",
             Channel::Cli => "cli",
             Channel::System => "system",
+            Channel::Depot => "depot",
         }
     }
 
     /// Reads a stored name.
     pub fn parse(value: &str) -> Result<Channel, CoreError> {
-        [Channel::Rest, Channel::Soap, Channel::Cli, Channel::System]
+        [Channel::Rest, Channel::Soap, Channel::Cli, Channel::System, Channel::Depot]
             .into_iter()
             .find(|c| c.as_str() == value)
-            .ok_or_else(|| CoreError::invalid("channel", "must be rest, soap, cli or system"))
+            .ok_or_else(|| CoreError::invalid("channel", "must be rest, soap, cli, system or depot"))
     }
 }
 

@@ -26,17 +26,17 @@ pub use problem::{ApiError, Problem};
 /// Where the API is mounted.
 pub const BASE_PATH: &str = "/api/v1";
 
-/// Where the links in mails point, for a server at `public_base`: the e-mail verification
-/// route this façade serves, the one-click unsubscribe route, and the portal pages a person
-/// opens (`/reset-password` for resets and invitations, `/newsletter/confirm` for the
-/// double opt-in, the root for everything else).
+/// Where the links in mails point, for a server at `public_base`: the web depot's pages
+/// (`/depot/verify-email`, `/depot/reset-password` for resets and invitations,
+/// `/depot/newsletter/confirm` for the double opt-in, `/depot/` for everything else; each
+/// shows a button that posts the token), and this façade's one-click unsubscribe route.
 pub fn mail_links(public_base: &str) -> keyport_store::mail::MailLinks {
     let base = public_base.trim_end_matches('/');
     keyport_store::mail::MailLinks {
-        verify_email: format!("{base}{BASE_PATH}/auth/verify-email"),
-        set_password: format!("{base}/reset-password"),
-        portal: base.to_owned(),
-        confirm_marketing: format!("{base}/newsletter/confirm"),
+        verify_email: format!("{base}/depot/verify-email"),
+        set_password: format!("{base}/depot/reset-password"),
+        portal: format!("{base}/depot/"),
+        confirm_marketing: format!("{base}/depot/newsletter/confirm"),
         unsubscribe: format!("{base}{BASE_PATH}/unsubscribe"),
     }
 }

@@ -70,6 +70,46 @@ pub struct Settings {
     /// Where releases' files are stored, and how they are handed out.
     #[serde(default)]
     pub artifacts: ArtifactSettings,
+    /// The web depot under `/depot`.
+    #[serde(default)]
+    pub depot: DepotSettings,
+}
+
+/// The web depot (`[depot]`): its corporate design and who may frame it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DepotSettings {
+    /// A theme folder (`theme.toml`, `logo.svg` or `logo.png`, `extra.css`,
+    /// `texts.en.toml`, `texts.de.toml`); Keyport's own look when absent.
+    pub theme: Option<PathBuf>,
+    /// Origins that may show the depot in a frame (e.g. the ISV's portal,
+    /// `https://portal.example.com`); none when empty.
+    pub frame_ancestors: Vec<String>,
+}
+
+/// The depot's look, loaded and checked.
+#[derive(Debug, Clone, Default)]
+pub struct DepotLook {
+    /// The theme.
+    pub theme: keyport_depot::Theme,
+    /// Origins that may frame the depot.
+    pub frame_ancestors: Vec<String>,
+}
+
+impl DepotSettings {
+    /// Loads the theme folder and checks the frame ancestors.
+    pub fn look(&self) -> anyhow::Result<DepotLook> {
+        let theme = match &self.theme {
+            Some(folder) => keyport_depot::Theme::load(folder)
+                .map_err(|e| anyhow::anyhow!("depot theme {}: {e}", folder.display()))?,
+            None => keyport_depot::Theme::default(),
+        };
+        for origin in &self.frame_ancestors {
+            keyport_depot::check_frame_ancestor(origin)
+                .map_err(|e| anyhow::anyhow!("depot.frame_ancestors: {e}"))?;
+        }
+        Ok(DepotLook { theme, frame_ancestors: self.frame_ancestors.clone() })
+    }
 }
 
 /// Where releases' files are stored (`[artifacts]`), and how they are handed out.
@@ -445,6 +485,7 @@ impl Default for Settings {
             metrics_token: None,
             webhooks: WebhookSettings::default(),
             artifacts: ArtifactSettings::default(),
+            depot: DepotSettings::default(),
         }
     }
 }
@@ -469,6 +510,7 @@ impl std::fmt::Debug for Settings {
             .field("http", &self.http)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .field("artifacts", &self.artifacts)
+            .field("depot", &self.depot)
             .finish()
     }
 }

@@ -55,6 +55,8 @@ struct Front {
     sandbox: Option<web::Data<crate::sandbox::Sandbox>>,
     /// Releases' files.
     delivery: Option<keyport_rest::Delivery>,
+    /// The web depot's corporate design and framing.
+    depot: crate::settings::DepotLook,
 }
 
 impl Default for Front {
@@ -74,6 +76,7 @@ impl Default for Front {
             head_timeout: Duration::from_millis(http.head_timeout_ms),
             sandbox: None,
             delivery: None,
+            depot: crate::settings::DepotLook::default(),
         }
     }
 }
@@ -137,6 +140,7 @@ impl Application {
             head_timeout: Duration::from_millis(settings.http.head_timeout_ms.max(1)),
             sandbox,
             delivery: Some(delivery),
+            depot: settings.depot.look()?,
         };
         let mut app = Application::serve(listener, store.clone(), front)?;
         let webhooks =
@@ -166,7 +170,18 @@ impl Application {
     }
 
     fn serve(listener: TcpListener, store: Store, front: Front) -> anyhow::Result<Application> {
-        let Front { metrics, public_url, identity, trusted, guards, head_timeout, sandbox, delivery } = front;
+        let Front { metrics, public_url, identity, trusted, guards, head_timeout, sandbox, delivery, depot } =
+            front;
+        let depot = web::Data::new(keyport_depot::Depot::new(
+            store.clone(),
+            keyport_depot::DepotSettings {
+                links: identity.links.clone(),
+                limits: identity.limits,
+                secure_cookies: public_url.as_deref().is_some_and(|u| u.starts_with("https://")),
+                frame_ancestors: depot.frame_ancestors,
+                theme: depot.theme,
+            },
+        )?);
         let (trusted, guards, metrics) =
             (web::Data::new(trusted), web::Data::new(guards), web::Data::new(metrics));
         let port = listener.local_addr()?.port();
@@ -213,6 +228,8 @@ impl Application {
                         crate::sandbox::configure(cfg, sandbox.clone());
                     }
                 })
+                .route("/", web::get().to(keyport_depot::root))
+                .configure(|cfg| keyport_depot::configure(cfg, depot.clone()))
                 .service(keyport_rest::services())
                 .default_service(web::to(keyport_rest::methods::no_route))
                 .wrap(actix_web::middleware::from_fn(keyport_rest::methods::head_as_get))

@@ -40,7 +40,10 @@ pub(crate) fn append(
     // events never draw from a sandbox's fixed seed.
     let id = match ctx.channel {
         keyport_core::Channel::System => crate::fixed_seed::system_id(),
-        keyport_core::Channel::Rest | keyport_core::Channel::Soap | keyport_core::Channel::Cli => new_id(),
+        keyport_core::Channel::Rest
+        | keyport_core::Channel::Soap
+        | keyport_core::Channel::Cli
+        | keyport_core::Channel::Depot => new_id(),
     };
     diesel::insert_into(events::table)
         .values(NewEvent {

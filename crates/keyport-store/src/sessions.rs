@@ -176,6 +176,12 @@ impl Store {
         })
     }
 
+    /// Ends a session family by its id (the web depot's logout: its cookie names the family,
+    /// not a refresh token). Ending one already ended changes nothing.
+    pub fn end_session(&self, ctx: &Context, family_id: &str) -> StoreResult<()> {
+        self.write(|conn| revoke_family(conn, ctx, family_id))
+    }
+
     /// Who an open session family is for: `None` when no session of the family exists, or
     /// it was ended (logout, a reused refresh token, a password reset). An access token is
     /// accepted only when this is the subject it names.

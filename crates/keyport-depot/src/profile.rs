@@ -1,0 +1,128 @@
+//! The profile: who the account is, its password, its newsletter consent.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use keyport_core::{CoreError, Password};
+use keyport_store::SessionSubject;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::account::status_of;
+use crate::render::{self, DoneQuery, ctx, page, run, see_other};
+use crate::session::Visitor;
+use crate::{BASE_PATH, Depot};
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/profile", web::get().to(profile))
+        .route("/profile/password", web::post().to(change_password))
+        .route("/profile/newsletter", web::post().to(newsletter));
+}
+
+/// The customer account of a password login (a ticket login has no profile).
+fn customer(visitor: &Visitor) -> Option<Uuid> {
+    match visitor.login.as_ref().map(|l| l.subject) {
+        Some(SessionSubject::Customer(id)) => Some(id),
+        Some(SessionSubject::Ticket(_)) | None => None,
+    }
+}
+
+async fn profile_data(depot: &Depot, customer: Uuid) -> Result<serde_json::Value, CoreError> {
+    let store = depot.store.clone();
+    let (account, consent) =
+        run(move || Ok((store.get_customer(customer)?, store.marketing_consent(customer)?))).await?;
+    Ok(json!({"account": account, "consent": consent.state}))
+}
+
+async fn show(
+    depot: &Depot,
+    visitor: &Visitor,
+    customer: Uuid,
+    status: StatusCode,
+    extra: serde_json::Value,
+) -> HttpResponse {
+    match profile_data(depot, customer).await {
+        Ok(mut data) => {
+            if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
+                data.extend(extra);
+            }
+            page(depot, visitor, status, "profile.html", data)
+        }
+        Err(e) => render::refusal(depot, visitor, &e),
+    }
+}
+
+async fn profile(depot: web::Data<Depot>, visitor: Visitor, query: web::Query<DoneQuery>) -> HttpResponse {
+    let Some(customer) = customer(&visitor) else { return render::to_login() };
+    let notice = render::notice(query.done.as_deref());
+    show(&depot, &visitor, customer, StatusCode::OK, json!({"notice": notice})).await
+}
+
+#[derive(Debug, Deserialize)]
+struct PasswordForm {
+    csrf: String,
+    old_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    depot: web::Data<Depot>,
+    visitor: Visitor,
+    form: web::Form<PasswordForm>,
+) -> HttpResponse {
+    let Some(customer) = customer(&visitor) else { return render::to_login() };
+    if !visitor.csrf_ok(&depot, &form.csrf) {
+        return render::form_expired(&depot, &visitor);
+    }
+    let form = form.into_inner();
+    let result = match Password::parse(&form.new_password) {
+        Ok(password) => {
+            let (store, context) = (depot.store.clone(), ctx(&depot, &visitor));
+            run(move || store.change_password(&context, customer, &form.old_password, &password)).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => see_other(&format!("{BASE_PATH}/profile?done=password_changed")),
+        Err(e) => {
+            let extra = json!({"password_error": e.message(visitor.lang)});
+            show(&depot, &visitor, customer, status_of(&e), extra).await
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct NewsletterForm {
+    csrf: String,
+    action: String,
+}
+
+async fn newsletter(
+    depot: web::Data<Depot>,
+    visitor: Visitor,
+    form: web::Form<NewsletterForm>,
+) -> HttpResponse {
+    let Some(customer) = customer(&visitor) else { return render::to_login() };
+    if !visitor.csrf_ok(&depot, &form.csrf) {
+        return render::form_expired(&depot, &visitor);
+    }
+    let (store, context, links) = (depot.store.clone(), ctx(&depot, &visitor), depot.settings.links.clone());
+    let (limits, source) = (depot.settings.limits, visitor.source.clone());
+    let result = match form.action.as_str() {
+        "subscribe" => {
+            run(move || store.guarded_marketing_request(&context, &limits, customer, &source, &links)).await
+        }
+        "unsubscribe" => {
+            run(move || store.withdraw_marketing_consent(&context, customer, false, Some(&source), &links))
+                .await
+        }
+        _ => Err(CoreError::invalid("action", "must be subscribe or unsubscribe")),
+    };
+    match result {
+        Ok(_) => see_other(&format!("{BASE_PATH}/profile")),
+        Err(e) => {
+            let extra = json!({"newsletter_error": e.message(visitor.lang)});
+            show(&depot, &visitor, customer, status_of(&e), extra).await
+        }
+    }
+}

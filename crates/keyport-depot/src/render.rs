@@ -1,0 +1,292 @@
+//! Pages: the templates, the context every page gets (words, theme, CSRF token, login),
+//! refusals in the visitor's language, the stylesheets and the logo, the language switch.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::{HttpResponse, HttpResponseBuilder, web};
+use keyport_core::{Actor, Channel, CoreError, ErrorCode, Lang};
+use keyport_store::{Context, SessionSubject, StoreError};
+use minijinja::value::Kwargs;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::session::{CSRF_COOKIE, LANG_COOKIE, Visitor, cookie};
+use crate::{BASE_PATH, Depot};
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("register.html", include_str!("../templates/register.html")),
+    ("message.html", include_str!("../templates/message.html")),
+    ("token_form.html", include_str!("../templates/token_form.html")),
+    ("forgot.html", include_str!("../templates/forgot.html")),
+    ("licenses.html", include_str!("../templates/licenses.html")),
+    ("license.html", include_str!("../templates/license.html")),
+    ("recover.html", include_str!("../templates/recover.html")),
+    ("profile.html", include_str!("../templates/profile.html")),
+];
+
+/// Notices a page shows after a redirect (`?done=`); anything else is ignored.
+const NOTICES: &[&str] = &["logged_out", "receipt_done", "proof_done", "password_changed", "session_ended"];
+
+pub(crate) fn templates() -> Result<minijinja::Environment<'static>, minijinja::Error> {
+    let mut env = minijinja::Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source)?;
+    }
+    env.add_filter("fill", fill);
+    env.add_filter("day", day);
+    Ok(env)
+}
+
+/// `"{credits} left" | fill(credits=2)`: a text with its facts.
+fn fill(text: String, facts: Kwargs) -> Result<String, minijinja::Error> {
+    let mut out = text;
+    for name in facts.args() {
+        let value: minijinja::Value = facts.get(name)?;
+        out = out.replace(&format!("{{{name}}}"), &value.to_string());
+    }
+    Ok(out)
+}
+
+/// A time as its day (`2026-12-01`).
+fn day(value: String) -> String {
+    value.chars().take(10).collect()
+}
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/static/depot.css", web::get().to(stylesheet))
+        .route("/theme.css", web::get().to(theme_css))
+        .route("/theme/extra.css", web::get().to(extra_css))
+        .route("/theme/logo", web::get().to(logo))
+        .route("/language", web::get().to(language));
+}
+
+/// The context of a use case run from a page.
+pub(crate) fn ctx(depot: &Depot, visitor: &Visitor) -> Context {
+    let actor = match visitor.login.as_ref().map(|l| l.subject) {
+        Some(SessionSubject::Customer(id)) => Actor::Customer(id),
+        Some(SessionSubject::Ticket(id)) => Actor::Ticket(id),
+        None => Actor::System,
+    };
+    Context::new(actor, Channel::Depot, depot.store.now())
+}
+
+/// Runs a store call off the async workers; an internal failure is logged once and
+/// becomes its code without detail.
+pub(crate) async fn run<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, CoreError> {
+    let span = tracing::Span::current();
+    match web::block(move || span.in_scope(f)).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(StoreError::Domain(e))) => Err(e),
+        Ok(Err(other)) => {
+            let code = other.code();
+            tracing::error!(error = %other, code = code.as_str(), "store failure");
+            Err(CoreError::new(code))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a blocking task failed");
+            Err(CoreError::new(ErrorCode::InternalError))
+        }
+    }
+}
+
+fn lang_name(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "en",
+        Lang::De => "de",
+    }
+}
+
+/// Renders a page: `data`'s fields beside the common ones.
+pub(crate) fn page(
+    depot: &Depot,
+    visitor: &Visitor,
+    status: StatusCode,
+    template: &str,
+    data: Value,
+) -> HttpResponse {
+    let theme = &depot.settings.theme;
+    let lang = visitor.lang;
+    let footer: Vec<Value> = theme
+        .footer
+        .iter()
+        .map(|link| {
+            let label = match lang {
+                Lang::En => link.en.clone(),
+                Lang::De => link.de.clone().unwrap_or_else(|| link.en.clone()),
+            };
+            json!({"label": label, "url": link.url})
+        })
+        .collect();
+    let mut context = Map::new();
+    context.insert("t".to_owned(), json!(crate::texts::table(lang, &theme.texts_of(lang))));
+    context.insert("lang".to_owned(), json!(lang_name(lang)));
+    context.insert("other_lang".to_owned(), json!(lang_name(other(lang))));
+    context.insert("csrf".to_owned(), json!(depot.keys.form_token(&visitor.csrf_cookie)));
+    context.insert("product_name".to_owned(), json!(theme.product_name));
+    context.insert("footer".to_owned(), json!(footer));
+    context.insert("has_logo".to_owned(), json!(theme.logo.is_some()));
+    context.insert("has_extra_css".to_owned(), json!(theme.extra_css.is_some()));
+    let (logged_in, customer) = match visitor.login.as_ref().map(|l| l.subject) {
+        Some(SessionSubject::Customer(_)) => (true, true),
+        Some(SessionSubject::Ticket(_)) => (true, false),
+        None => (false, false),
+    };
+    context.insert("logged_in".to_owned(), json!(logged_in));
+    context.insert("customer".to_owned(), json!(customer));
+    context.insert("path".to_owned(), json!(visitor.path));
+    for key in ["error", "notice", "title"] {
+        context.insert(key.to_owned(), Value::Null);
+    }
+    if let Value::Object(fields) = data {
+        context.extend(fields);
+    }
+    let rendered = depot.templates.get_template(template).and_then(|t| t.render(&context));
+    let mut builder = HttpResponse::build(status);
+    with_csrf_cookie(depot, visitor, &mut builder);
+    match rendered {
+        Ok(html) => builder.content_type("text/html; charset=utf-8").body(html),
+        Err(e) => {
+            tracing::error!(error = %e, template, "a depot template failed");
+            HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body(
+                crate::texts::table(lang, &Default::default())
+                    .get("internal_error")
+                    .cloned()
+                    .unwrap_or_default(),
+            )
+        }
+    }
+}
+
+/// Sets the CSRF cookie on an answer when the visitor had none.
+pub(crate) fn with_csrf_cookie(depot: &Depot, visitor: &Visitor, builder: &mut HttpResponseBuilder) {
+    if visitor.fresh_csrf {
+        builder.cookie(cookie(depot, CSRF_COOKIE, visitor.csrf_cookie.clone()));
+    }
+}
+
+fn other(lang: Lang) -> Lang {
+    match lang {
+        Lang::En => Lang::De,
+        Lang::De => Lang::En,
+    }
+}
+
+/// A page that says one thing (a confirmation, a refusal).
+pub(crate) fn message(
+    depot: &Depot,
+    visitor: &Visitor,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+) -> HttpResponse {
+    let t = crate::texts::table(visitor.lang, &depot.settings.theme.texts_of(visitor.lang));
+    let pick = |key: &str| t.get(key).cloned().unwrap_or_else(|| key.to_owned());
+    page(depot, visitor, status, "message.html", json!({"title": pick(title), "text": pick(text)}))
+}
+
+/// A refusal as a page: the API's message in the visitor's language, with its status.
+pub(crate) fn refusal(depot: &Depot, visitor: &Visitor, error: &CoreError) -> HttpResponse {
+    let status = StatusCode::from_u16(error.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let t = crate::texts::table(visitor.lang, &depot.settings.theme.texts_of(visitor.lang));
+    let title = t.get("error_title").cloned().unwrap_or_default();
+    page(
+        depot,
+        visitor,
+        status,
+        "message.html",
+        json!({"title": title, "text": error.message(visitor.lang), "code": error.code().as_str()}),
+    )
+}
+
+/// A form whose CSRF token is missing or wrong: refused, nothing done.
+pub(crate) fn form_expired(depot: &Depot, visitor: &Visitor) -> HttpResponse {
+    message(depot, visitor, StatusCode::FORBIDDEN, "error_title", "form_expired")
+}
+
+/// To the login page (a page that needs a login, visited without one).
+pub(crate) fn to_login() -> HttpResponse {
+    see_other(&format!("{BASE_PATH}/login"))
+}
+
+/// A redirect after a form (303: the browser follows with GET).
+pub(crate) fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location.to_owned())).finish()
+}
+
+/// The notice a redirect asked for, if it is one of the known ones.
+pub(crate) fn notice(done: Option<&str>) -> Option<&'static str> {
+    done.and_then(|d| NOTICES.iter().copied().find(|n| *n == d))
+}
+
+/// `?done=` after a redirect.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DoneQuery {
+    pub done: Option<String>,
+}
+
+pub(crate) async fn not_found(depot: web::Data<Depot>, visitor: Visitor) -> HttpResponse {
+    message(&depot, &visitor, StatusCode::NOT_FOUND, "not_found_title", "not_found_text")
+}
+
+fn cached(content_type: &str) -> HttpResponseBuilder {
+    let mut builder = HttpResponse::Ok();
+    builder
+        .content_type(content_type.to_owned())
+        .insert_header(CacheControl(vec![CacheDirective::Public, CacheDirective::MaxAge(3600)]));
+    builder
+}
+
+async fn stylesheet() -> HttpResponse {
+    cached("text/css; charset=utf-8").body(include_str!("../static/depot.css"))
+}
+
+async fn theme_css(depot: web::Data<Depot>) -> HttpResponse {
+    cached("text/css; charset=utf-8").body(depot.settings.theme.css.clone())
+}
+
+async fn extra_css(depot: web::Data<Depot>, visitor: Visitor) -> HttpResponse {
+    match &depot.settings.theme.extra_css {
+        Some(css) => cached("text/css; charset=utf-8").body(css.clone()),
+        None => not_found(depot, visitor).await,
+    }
+}
+
+async fn logo(depot: web::Data<Depot>, visitor: Visitor) -> HttpResponse {
+    match &depot.settings.theme.logo {
+        Some((bytes, content_type)) => cached(content_type).body(bytes.clone()),
+        None => not_found(depot, visitor).await,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LanguageQuery {
+    to: Option<String>,
+    back: Option<String>,
+}
+
+/// The language switch: remembers the choice in a cookie and goes back to a depot page.
+async fn language(depot: web::Data<Depot>, query: web::Query<LanguageQuery>) -> HttpResponse {
+    let lang = match query.to.as_deref() {
+        Some("de") => "de",
+        _ => "en",
+    };
+    let back = query
+        .back
+        .as_deref()
+        .filter(|b| {
+            b.starts_with("/depot/")
+                && !b.contains("//")
+                && b.len() < 200
+                && b.bytes().all(|c| c.is_ascii_graphic() && c != b'\\')
+        })
+        .unwrap_or("/depot/");
+    let mut response = see_other(back);
+    let _ = response.add_cookie(&cookie(&depot, LANG_COOKIE, lang.to_owned()));
+    response
+}
