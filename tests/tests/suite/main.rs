@@ -7,6 +7,7 @@ mod bonus;
 mod catalog;
 mod concurrency;
 mod consent;
+mod depot;
 mod events;
 mod field;
 mod hostile;

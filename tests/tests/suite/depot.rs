@@ -1,0 +1,277 @@
+//! The web depot over real HTTP on both backends, as a browser without JavaScript uses it:
+//! cookies, forms with their CSRF token, redirects. A login sees its own licenses only and
+//! logout ends the session in the store; a form without its token changes nothing; a
+//! ticket login cannot reach what needs an account; refusals carry the API's message in
+//! the visitor's language; bad files are refused with a page, never a 500. (The pages in a
+//! real browser with axe-core: `tests/depot_browser.py`.)
+
+use std::collections::BTreeMap;
+
+use keyport_tests::Fixture;
+use keyport_tests::http::{Api, World, block_on};
+use serde_json::json;
+
+/// A browser without JavaScript: keeps cookies, follows no redirect by itself.
+struct Browser {
+    base: String,
+    client: reqwest::Client,
+    cookies: BTreeMap<String, String>,
+    lang: &'static str,
+}
+
+struct Page {
+    status: u16,
+    location: String,
+    html: String,
+    set_cookies: Vec<String>,
+}
+
+impl Browser {
+    fn new(api: &Api, lang: &'static str) -> Browser {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { base: api.base.clone(), client, cookies: BTreeMap::new(), lang }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let cookie: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let response = request
+            .header("Cookie", cookie.join("; "))
+            .header("Accept-Language", self.lang)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let header = |name: &str| -> Vec<String> {
+            response.headers().get_all(name).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+        };
+        let location = header("location").first().cloned().unwrap_or_default();
+        let set_cookies = header("set-cookie");
+        for set in &set_cookies {
+            let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attributes.contains("Max-Age=0") || value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Page { status, location, html: response.text().await.unwrap(), set_cookies }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = self.client.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let request = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.send(request).await
+    }
+
+    /// A multipart form with one file, as a browser sends it.
+    async fn upload(&mut self, path: &str, csrf: &str, file: &[u8]) -> Page {
+        let boundary = "keyportboundary7MA4YWxkTrZu0gW";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"request.txt\"\r\nContent-Type: text/plain\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body);
+        self.send(request).await
+    }
+
+    /// The CSRF token of the forms on a page.
+    async fn csrf(&mut self, path: &str) -> String {
+        let page = self.get(path).await;
+        let at = page.html.find("name=\"csrf\" value=\"").unwrap_or_else(|| panic!("no form on {path}"));
+        page.html[at + 19..at + 19 + 64].to_owned()
+    }
+
+    async fn log_in(&mut self, email: &str, password: &str) -> Page {
+        let csrf = self.csrf("/depot/login").await;
+        self.post("/depot/login", &[("csrf", &csrf), ("email", email), ("password", password)]).await
+    }
+}
+
+/// The text of the page's error paragraph.
+fn error_text(html: &str) -> String {
+    let at = html.find("class=\"error\"").unwrap_or_else(|| panic!("no error on the page: {html}"));
+    let start = at + html[at..].find('>').unwrap() + 1;
+    let end = start + html[start..].find("</p>").unwrap();
+    html[start..end]
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+}
+
+#[test]
+fn a_login_sees_its_own_licenses_and_logout_ends_the_session() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let w = World::build(f, &api).await;
+            let mut anna = Browser::new(&api, "en");
+            let wrong = anna.log_in(&w.a.email, "not the password").await;
+            let rest = api
+                .post("/api/v1/auth/login", None, json!({"email": w.a.email, "password": "not the password"}))
+                .await;
+            assert_eq!(wrong.status, rest.status, "the same status as the API");
+            assert_eq!(error_text(&wrong.html), rest.body["detail"], "the same message as the API");
+            assert!(!wrong.html.contains("not the password"), "a password is never shown again");
+
+            let ok = anna.log_in(&w.a.email, &w.a.password).await;
+            assert_eq!((ok.status, ok.location.as_str()), (303, "/depot/licenses"));
+            let session = ok.set_cookies.iter().find(|c| c.starts_with("kp_depot=")).unwrap();
+            assert!(
+                session.contains("HttpOnly")
+                    && session.contains("SameSite=Lax")
+                    && session.contains("Path=/depot")
+            );
+            let list = anna.get("/depot/licenses").await;
+            assert_eq!(list.status, 200);
+            assert!(
+                list.html.contains(&format!("data-license=\"{}\"", w.a.license)),
+                "her license is listed"
+            );
+            assert!(list.html.contains("<td>1 of "), "with its seat in use");
+            assert!(!list.html.contains(&w.b.license), "nobody else's");
+            assert_eq!(anna.get(&format!("/depot/licenses/{}", w.b.license)).await.status, 404);
+            let own = anna.get(&format!("/depot/licenses/{}", w.a.license)).await;
+            assert!(own.status == 200 && own.html.contains(&w.a.activation), "her license with its machine");
+
+            let kept = anna.cookies.clone();
+            let csrf = anna.csrf("/depot/licenses").await;
+            let out = anna.post("/depot/logout", &[("csrf", &csrf)]).await;
+            assert_eq!((out.status, out.location.as_str()), (303, "/depot/login?done=logged_out"));
+            assert!(!anna.cookies.contains_key("kp_depot"), "the cookie is removed");
+            // A copy of the old cookie is worthless: the session ended in the store.
+            anna.cookies = kept;
+            let after = anna.get("/depot/licenses").await;
+            assert_eq!((after.status, after.location.as_str()), (303, "/depot/login"));
+        })
+    });
+}
+
+#[test]
+fn a_form_without_its_token_changes_nothing() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let w = World::build(f, &api).await;
+            let order = json!({"shop": "reseller", "external_order_number": "R-1",
+                               "lines": [{"line_number": 1, "sku": w.sku, "quantity": 1}]});
+            let order = api.post("/api/v1/orders", Some(&w.admin), order).await;
+            let code = order.body["order"]["ticket_code"].as_str().unwrap().to_owned();
+            let mut anna = Browser::new(&api, "en");
+            assert_eq!(anna.log_in(&w.a.email, &w.a.password).await.status, 303);
+            let tickets = || async {
+                api.get("/api/v1/me/tickets", Some(&w.a.token)).await.body.as_array().unwrap().len()
+            };
+            let before = tickets().await;
+            for token in ["", "0000000000000000000000000000000000000000000000000000000000000000"] {
+                let refused = anna.post("/depot/tickets", &[("csrf", token), ("ticket_code", &code)]).await;
+                assert_eq!(refused.status, 403, "{}", refused.html);
+                assert!(refused.html.contains("This form has expired"));
+            }
+            // Another visitor's token does not fit this visitor's cookie.
+            let mut other = Browser::new(&api, "en");
+            let foreign = other.csrf("/depot/login").await;
+            assert_eq!(
+                anna.post("/depot/tickets", &[("csrf", &foreign), ("ticket_code", &code)]).await.status,
+                403
+            );
+            assert_eq!(tickets().await, before, "nothing was registered");
+
+            let csrf = anna.csrf("/depot/licenses").await;
+            let done = anna.post("/depot/tickets", &[("csrf", &csrf), ("ticket_code", &code)]).await;
+            assert_eq!(done.status, 200, "{}", done.html);
+            assert!(done.html.contains("The ticket is registered"));
+            assert_eq!(tickets().await, before + 1);
+        })
+    });
+}
+
+#[test]
+fn a_ticket_login_reaches_its_licenses_but_nothing_that_needs_an_account() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let w = World::build(f, &api).await;
+            let mut visitor = Browser::new(&api, "en");
+            let csrf = visitor.csrf("/depot/login").await;
+            let typed = w.a.ticket_code.to_lowercase().replace('-', " ");
+            let ok = visitor.post("/depot/ticket-login", &[("csrf", &csrf), ("ticket_code", &typed)]).await;
+            assert_eq!((ok.status, ok.location.as_str()), (303, "/depot/licenses"));
+            let list = visitor.get("/depot/licenses").await;
+            assert!(list.html.contains(&w.a.license) && !list.html.contains("action=\"/depot/tickets\""));
+            assert_eq!(visitor.get("/depot/profile").await.location, "/depot/login", "no profile");
+            let csrf = visitor.csrf("/depot/licenses").await;
+            let refused =
+                visitor.post("/depot/tickets", &[("csrf", &csrf), ("ticket_code", &w.b.ticket_code)]).await;
+            assert_eq!(refused.status, 403, "a ticket login registers no tickets");
+        })
+    });
+}
+
+#[test]
+fn refusals_speak_the_visitors_language_and_bad_files_are_refused_with_a_page() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let w = World::build(f, &api).await;
+            let mut visitor = Browser::new(&api, "de");
+            let csrf = visitor.csrf("/depot/login").await;
+            let bad = "AAAAA-AAAAA-AAAAA-AAAAA-AAAAA";
+            let page = visitor.post("/depot/ticket-login", &[("csrf", &csrf), ("ticket_code", bad)]).await;
+            let rest = api
+                .send(
+                    "POST",
+                    "/api/v1/auth/ticket-login",
+                    None,
+                    &[("Accept-Language", "de")],
+                    Some(json!({"ticket_code": bad})),
+                )
+                .await;
+            assert_eq!(
+                (page.status, error_text(&page.html)),
+                (rest.status, rest.body["detail"].as_str().unwrap().to_owned())
+            );
+            assert!(page.html.contains("lang=\"de\""));
+
+            let mut anna = Browser::new(&api, "en");
+            assert_eq!(anna.log_in(&w.a.email, &w.a.password).await.status, 303);
+            let csrf = anna.csrf("/depot/licenses").await;
+            let path = format!("/depot/licenses/{}/offline-activation", w.a.license);
+            let garbage = anna.upload(&path, &csrf, b"not a request file").await;
+            assert_eq!(garbage.status, 422, "{}", garbage.html);
+            assert!(
+                garbage.html.contains("data-code=\"signature_invalid\"")
+                    || garbage.html.contains("data-code=\"invalid_input\""),
+                "{}",
+                garbage.html
+            );
+            let huge = anna.upload(&path, &csrf, &vec![b'a'; 200 * 1024]).await;
+            assert_eq!(huge.status, 413, "{}", huge.html);
+            let binary = anna.upload(&path, &csrf, &[0xff, 0xfe, 0x00, 0x80]).await;
+            assert_eq!(binary.status, 422);
+            let empty = anna.upload(&path, &csrf, b"").await;
+            assert_eq!(empty.status, 422);
+            let nul = anna
+                .upload(
+                    &path,
+                    &csrf,
+                    b"-----BEGIN ACTIVATION REQUEST-----\0\n-----END ACTIVATION REQUEST-----",
+                )
+                .await;
+            assert!((400..500).contains(&nul.status), "{}", nul.status);
+            let seats = api.get(&format!("/api/v1/me/licenses/{}", w.a.license), Some(&w.a.token)).await;
+            assert_eq!(seats.body["seats_in_use"], 1, "nothing changed");
+        })
+    });
+}
