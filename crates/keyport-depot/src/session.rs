@@ -202,7 +202,8 @@ impl FromRequest for Visitor {
         };
         let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
         let source = source(req);
-        let path = req.path().to_owned();
+        // A page answering a form has no address of its own to come back to.
+        let path = if req.method() == actix_web::http::Method::GET { req.path() } else { "/depot/" }.to_owned();
         Box::pin(async move {
             let depot = depot
                 .ok_or_else(|| actix_web::error::ErrorInternalServerError("the depot is not configured"))?;
