@@ -36,7 +36,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
 BIN, CLIENT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
@@ -195,13 +195,24 @@ def submit(driver, form_action, navigates=True):
     page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, f"form[action='{form_action}'] button[type=submit]").click()
     if navigates:
-        WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+        gone(driver, page)
+
+
+def gone(driver, page):
+    """Waits until the page an element belongs to has been replaced by the next one."""
+    def stale(_):
+        try:
+            page.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+    WebDriverWait(driver, 15).until(stale)
 
 
 def click(driver, element):
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+    gone(driver, page)
 
 
 def at(driver, suffix, what):
@@ -217,9 +228,10 @@ def text(driver):
 
 
 def wait_file(folder, before, what):
+    """The certificate file Chromium saved (it writes under a temporary name first)."""
     deadline = time.time() + 30
     while time.time() < deadline:
-        files = [p for p in folder.iterdir() if p.name not in before and not p.name.endswith(".crdownload")]
+        files = [p for p in folder.glob("certificate-*.txt") if p.name not in before]
         if files:
             time.sleep(0.2)
             return files[0]

@@ -480,6 +480,22 @@ pub fn decide_recovery(
     Ok(RecoveryDecision { credits_after: available - 1, converts, ends_emergencies })
 }
 
+/// What recovering the lost machine's activation would leave, decided as the recovery
+/// decides it (for a page that states the cost before the customer confirms): the credits
+/// left after it, or the refusal the recovery would give now (a revoked or expired
+/// license, an activation that is not a lost machine's, the blocking period, no credit).
+pub fn preview_recovery(
+    rules: &RuleSet,
+    history: &LicenseHistory,
+    lost_activation_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u32, CoreError> {
+    let now = history.decision_time(now);
+    history.usable(now)?;
+    lost_machine(history, lost_activation_id)?;
+    Ok(recovery_allowed(rules, history, now)? - 1)
+}
+
 /// Whether the license's rules let a recovery happen at `now` (the blocking period after
 /// the latest activation is over, and a credit is there): the credits available, or why
 /// not (`recovery_blocked`, `no_reactivation_credits`, `reactivation_credits_exhausted`).

@@ -198,6 +198,23 @@ fn recovery_is_blocked_for_the_blocking_period_after_an_activation() {
 }
 
 #[test]
+fn the_preview_of_a_recovery_decides_as_the_recovery() {
+    let mut history = fresh();
+    history.activations.push(active(10, 1, t0()));
+    for day in [3, 8, 400] {
+        let at = t0() + days(day);
+        let preview = preview_recovery(&rules(standard()), &history, id(10), at);
+        let done = decide_recovery(&rules(standard()), &history, id(10), id(2), at).map(|d| d.credits_after);
+        assert_eq!(preview, done, "day {day}");
+    }
+    assert_eq!(
+        preview_recovery(&rules(standard()), &history, id(10), t0() + days(3)).map_err(|e| e.code()),
+        Err(ErrorCode::RecoveryBlocked)
+    );
+    assert_eq!(preview_recovery(&rules(standard()), &history, id(10), t0() + days(8)), Ok(0));
+}
+
+#[test]
 fn recovery_spends_one_credit() {
     let mut history = fresh();
     history.activations.push(active(10, 1, t0()));

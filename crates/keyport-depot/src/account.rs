@@ -72,7 +72,7 @@ async fn login(depot: web::Data<Depot>, visitor: Visitor, form: web::Form<LoginF
         Ok(session) => logged_in(&depot, &session),
         Err(e) => {
             let data = json!({"error": e.message(visitor.lang), "email": email});
-            login_form(&depot, &visitor, status_of(&e), data)
+            render::with_retry_after(&e, login_form(&depot, &visitor, status_of(&e), data))
         }
     }
 }
@@ -101,7 +101,7 @@ async fn ticket_login(
         Ok(session) => logged_in(&depot, &session),
         Err(e) => {
             let data = json!({"ticket_error": e.message(visitor.lang), "email": "", "ticket_code": form.ticket_code});
-            login_form(&depot, &visitor, status_of(&e), data)
+            render::with_retry_after(&e, login_form(&depot, &visitor, status_of(&e), data))
         }
     }
 }
@@ -194,7 +194,7 @@ async fn register(depot: web::Data<Depot>, visitor: Visitor, form: web::Form<Reg
         }
         Err(e) => {
             let data = json!({"error": e.message(visitor.lang), "name": form.name, "email": form.email, "ticket_code": form.ticket_code});
-            page(&depot, &visitor, status_of(&e), "register.html", data)
+            render::with_retry_after(&e, page(&depot, &visitor, status_of(&e), "register.html", data))
         }
     }
 }
@@ -280,7 +280,7 @@ async fn forgot(depot: web::Data<Depot>, visitor: Visitor, form: web::Form<Forgo
         Ok(()) => render::message(&depot, &visitor, StatusCode::OK, "check_mail_title", "check_mail_reset"),
         Err(e) => {
             let data = json!({"error": e.message(visitor.lang), "email": form.email});
-            page(&depot, &visitor, status_of(&e), "forgot.html", data)
+            render::with_retry_after(&e, page(&depot, &visitor, status_of(&e), "forgot.html", data))
         }
     }
 }

@@ -226,6 +226,7 @@ async fn deactivation(depot: web::Data<Depot>, visitor: Visitor, payload: Multip
 async fn recovery_data(
     depot: &Depot,
     login: &Login,
+    lang: keyport_core::Lang,
     path: &(String, String),
 ) -> Result<serde_json::Value, CoreError> {
     let not_found = || CoreError::not_found("activation");
@@ -234,13 +235,20 @@ async fn recovery_data(
     let license = load_license(depot, login, license_id).await?;
     let activation =
         license.activations.iter().find(|a| a.id == activation_id).cloned().ok_or_else(not_found)?;
-    let credits = license.reactivation_credits;
+    // The cost as the recovery itself would decide it now (blocking period, credits, state).
+    let (store, scope) = (depot.store.clone(), login.scope());
+    let preview = run(move || store.preview_recovery(scope, activation_id, store.now())).await;
+    let (after, refusal) = match preview {
+        Ok(after) => (Some(after), None),
+        Err(e) if e.code().http_status() < 500 => (None, Some(e.message(lang))),
+        Err(e) => return Err(e),
+    };
     Ok(json!({
         "license": license,
         "activation": activation,
-        "credits": credits,
-        "after": credits.saturating_sub(1),
-        "next_credit_at": license.next_credit_at,
+        "credits": after.map(|a| a + 1),
+        "after": after,
+        "refusal": refusal,
     }))
 }
 
@@ -250,7 +258,7 @@ async fn recovery_page(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let Some(login) = visitor.login.clone() else { return render::to_login() };
-    match recovery_data(&depot, &login, &path).await {
+    match recovery_data(&depot, &login, visitor.lang, &path).await {
         Ok(data) => page(&depot, &visitor, StatusCode::OK, "recover.html", data),
         Err(e) => render::refusal(&depot, &visitor, &e),
     }
@@ -279,7 +287,7 @@ async fn recover(
         Ok(upload) => upload,
         Err(response) => return response,
     };
-    let data = match recovery_data(&depot, &login, &path).await {
+    let data = match recovery_data(&depot, &login, visitor.lang, &path).await {
         Ok(data) => data,
         Err(e) => return render::refusal(&depot, &visitor, &e),
     };

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use crate::session::{CSRF_COOKIE, LANG_COOKIE, Visitor, cookie};
 use crate::{BASE_PATH, Depot};
 
-const TEMPLATES: &[(&str, &str)] = &[
+pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("register.html", include_str!("../templates/register.html")),
@@ -127,7 +127,7 @@ pub(crate) fn page(
     context.insert("t".to_owned(), json!(crate::texts::table(lang, &theme.texts_of(lang))));
     context.insert("lang".to_owned(), json!(lang_name(lang)));
     context.insert("other_lang".to_owned(), json!(lang_name(other(lang))));
-    context.insert("csrf".to_owned(), json!(depot.keys.form_token(&visitor.csrf_cookie)));
+    context.insert("csrf".to_owned(), json!(visitor.form_token(depot)));
     context.insert("product_name".to_owned(), json!(theme.product_name));
     context.insert("footer".to_owned(), json!(footer));
     context.insert("has_logo".to_owned(), json!(theme.logo.is_some()));
@@ -195,13 +195,22 @@ pub(crate) fn refusal(depot: &Depot, visitor: &Visitor, error: &CoreError) -> Ht
     let status = StatusCode::from_u16(error.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     let t = crate::texts::table(visitor.lang, &depot.settings.theme.texts_of(visitor.lang));
     let title = t.get("error_title").cloned().unwrap_or_default();
-    page(
-        depot,
-        visitor,
-        status,
-        "message.html",
-        json!({"title": title, "text": error.message(visitor.lang), "code": error.code().as_str()}),
-    )
+    let data = json!({"title": title, "text": error.message(visitor.lang), "code": error.code().as_str()});
+    with_retry_after(error, page(depot, visitor, status, "message.html", data))
+}
+
+/// A refusal's `Retry-After`, as the API sends it: when a rate limit's window ends, or in a
+/// second for an unavailable database.
+pub(crate) fn with_retry_after(error: &CoreError, mut response: HttpResponse) -> HttpResponse {
+    let seconds = match error.code() {
+        ErrorCode::RateLimited => error.facts().get("seconds").cloned(),
+        ErrorCode::Unavailable => Some("1".to_owned()),
+        _ => None,
+    };
+    if let Some(value) = seconds.and_then(|s| header::HeaderValue::from_str(&s).ok()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// A form whose CSRF token is missing or wrong: refused, nothing done.
@@ -282,7 +291,7 @@ async fn language(depot: web::Data<Depot>, query: web::Query<LanguageQuery>) -> 
         .filter(|b| {
             b.starts_with("/depot/")
                 && !b.contains("//")
-                && b.len() < 200
+                && b.len() < 400
                 && b.bytes().all(|c| c.is_ascii_graphic() && c != b'\\')
         })
         .unwrap_or("/depot/");

@@ -45,10 +45,14 @@ impl Keys {
 
     /// The token a form must carry for a CSRF cookie (empty, so never matching, if HMAC
     /// refused the key: it takes keys of any length).
-    pub(crate) fn form_token(&self, cookie: &str) -> String {
+    /// The token is bound to the visitor's session too, so a token read before a login (or
+    /// planted with a cookie) does not work after it.
+    pub(crate) fn form_token(&self, cookie: &str, family: Option<&str>) -> String {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.csrf) else { return String::new() };
         mac.update(b"keyport-depot-csrf:");
         mac.update(cookie.as_bytes());
+        mac.update(b":");
+        mac.update(family.unwrap_or("").as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
 }
@@ -140,17 +144,24 @@ pub(crate) struct Visitor {
     pub fresh_csrf: bool,
     /// The client's address, for the per-address limits.
     pub source: String,
-    /// The page's path (without its query, which may hold a token), for the language switch.
+    /// The page's path and query, for the language switch to come back to.
     pub path: String,
+    /// The browser says the request comes from another site (`Sec-Fetch-Site`).
+    pub foreign: bool,
 }
 
 impl Visitor {
+    /// The token this visitor's forms carry.
+    pub(crate) fn form_token(&self, depot: &Depot) -> String {
+        depot.keys.form_token(&self.csrf_cookie, self.login.as_ref().map(|l| l.family.as_str()))
+    }
+
     /// Whether a form's token belongs to this visitor's CSRF cookie.
     pub(crate) fn csrf_ok(&self, depot: &Depot, token: &str) -> bool {
-        if self.fresh_csrf || token.len() != 64 {
+        if self.fresh_csrf || self.foreign || token.len() != 64 {
             return false;
         }
-        let expected = depot.keys.form_token(&self.csrf_cookie);
+        let expected = self.form_token(depot);
         // Constant time over the hex strings.
         expected.len() == token.len()
             && expected.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
@@ -202,8 +213,19 @@ impl FromRequest for Visitor {
         };
         let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
         let source = source(req);
-        // A page answering a form has no address of its own to come back to.
-        let path = if req.method() == actix_web::http::Method::GET { req.path() } else { "/depot/" }.to_owned();
+        // A page answering a form has no address of its own to come back to; a page opened
+        // from a mail keeps its token.
+        let path = match req.method() == actix_web::http::Method::GET {
+            true => req.uri().path_and_query().map_or("/depot/", |p| p.as_str()),
+            false => "/depot/",
+        }
+        .to_owned();
+        // A sibling subdomain is "same-site": it could set cookies, so only the depot's own
+        // pages (or a typed address) may post its forms.
+        let foreign = matches!(
+            req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()),
+            Some("cross-site" | "same-site")
+        );
         Box::pin(async move {
             let depot = depot
                 .ok_or_else(|| actix_web::error::ErrorInternalServerError("the depot is not configured"))?;
@@ -227,7 +249,7 @@ impl FromRequest for Visitor {
                     }
                 }
             };
-            Ok(Visitor { lang, login, csrf_cookie, fresh_csrf, source, path })
+            Ok(Visitor { lang, login, csrf_cookie, fresh_csrf, source, path, foreign })
         })
     }
 }

@@ -189,12 +189,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "This costs 1 re-activation credit. You have {credits} now and {after} afterwards.",
         "Das kostet 1 Reaktivierung. Sie haben jetzt {credits} und danach {after}.",
     ),
-    (
-        "recover_no_credit",
-        "You have no re-activation credit now, so the seat cannot move yet.",
-        "Sie haben derzeit keine Reaktivierung, daher kann der Platz noch nicht übertragen werden.",
-    ),
-    ("recover_next", "The next credit comes on {date}.", "Die nächste Reaktivierung kommt am {date}."),
+    ("recover_not_now", "The seat cannot move now:", "Der Platz kann jetzt nicht übertragen werden:"),
     ("recover_lost_machine", "Lost machine", "Verlorener Rechner"),
     (
         "recover_confirm",
@@ -223,14 +218,13 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("newsletter_subscribe", "Subscribe", "Abonnieren"),
     ("newsletter_unsubscribe", "Unsubscribe", "Abbestellen"),
     ("newsletter_confirm_title", "Confirm your subscription", "Abonnement bestätigen"),
+    (
+        "newsletter_confirm_intro",
+        "Confirm that you want to receive our newsletter. You can unsubscribe at any time.",
+        "Bestätigen Sie, dass Sie unseren Newsletter erhalten möchten. Sie können ihn jederzeit abbestellen.",
+    ),
     ("newsletter_confirm_button", "Yes, send me the newsletter", "Ja, Newsletter zusenden"),
     ("newsletter_confirmed", "Thank you: you are subscribed.", "Vielen Dank: Sie sind angemeldet."),
-    ("logout_everywhere", "Log out everywhere", "Überall abmelden"),
-    (
-        "logout_everywhere_intro",
-        "Ends every session of your account on every device; nothing else changes.",
-        "Beendet jede Sitzung Ihres Kontos auf allen Geräten; sonst ändert sich nichts.",
-    ),
     ("error_title", "That did not work", "Das hat nicht geklappt"),
     ("not_found_title", "Page not found", "Seite nicht gefunden"),
     ("not_found_text", "There is no page at this address.", "Unter dieser Adresse gibt es keine Seite."),
@@ -281,6 +275,21 @@ mod tests {
         keys.dedup();
         assert_eq!(keys.len(), count, "a key appears twice");
         assert!(TEXTS.iter().all(|(_, en, de)| !en.is_empty() && !de.is_empty()));
+    }
+
+    #[test]
+    fn every_word_a_template_names_exists() {
+        for (name, source) in crate::render::TEMPLATES {
+            for (at, _) in source.match_indices("t.") {
+                let before = source[..at].chars().last().unwrap_or(' ');
+                if before.is_alphanumeric() || before == '_' {
+                    continue;
+                }
+                let key: String =
+                    source[at + 2..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                assert!(TEXTS.iter().any(|(k, _, _)| *k == key), "{name}: t.{key} is not a text");
+            }
+        }
     }
 
     #[test]

@@ -116,6 +116,20 @@ impl Store {
         })
     }
 
+    /// What [`Store::recover`] would leave now, without doing it: the credits left after it,
+    /// or the refusal it would give (the web depot states the cost before it asks).
+    pub fn preview_recovery(
+        &self,
+        scope: Scope,
+        lost_activation_id: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<u32> {
+        self.write(|conn| {
+            let loaded = lock_activation_in_scope(conn, scope, lost_activation_id)?;
+            Ok(license::preview_recovery(&loaded.rules()?, &loaded.history()?, lost_activation_id, now)?)
+        })
+    }
+
     /// Revokes a license: every seat is freed and nothing can activate it again. A revoked
     /// license is final: revoking it again changes nothing and records nothing.
     pub fn revoke_license(

@@ -145,6 +145,18 @@ impl Store {
     ) -> StoreResult<()> {
         let hashed = crate::passwords::hash(&registration.password)?;
         self.write(|conn| {
+            // A ticket that cannot be claimed is refused before the address is looked at: the
+            // answer must not tell whether the address has an account.
+            if let Some(code) = &registration.ticket {
+                let free: i64 = tickets::table
+                    .filter(tickets::code.eq(code.as_str()))
+                    .filter(tickets::customer_id.is_null())
+                    .count()
+                    .get_result(conn)?;
+                if free == 0 {
+                    return Err(CoreError::new(ErrorCode::TicketAlreadyRegistered).into());
+                }
+            }
             if let Some(existing) = crate::lookup::by_email(conn, &registration.email)? {
                 let lang = Lang::from_code(&language_of(conn, &existing.id)?);
                 return mail::enqueue(conn, ctx, &registration.email, &Mail::AlreadyRegistered, links, lang);

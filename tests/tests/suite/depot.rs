@@ -275,3 +275,56 @@ fn refusals_speak_the_visitors_language_and_bad_files_are_refused_with_a_page() 
         })
     });
 }
+
+#[test]
+fn the_recovery_page_states_the_refusal_the_recovery_would_give() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let w = World::build(f, &api).await;
+            let blocked = keyport_core::RuleSetParams { blocking_days: 30, ..keyport_tests::rules() };
+            let sku = f.item(keyport_core::LicenseModel::Perpetual, blocked);
+            let order = json!({"shop": "webshop", "external_order_number": "B-1", "customer": {"email": w.a.email},
+                               "lines": [{"line_number": 1, "sku": sku, "quantity": 1}]});
+            let order = api.post("/api/v1/orders", Some(&w.admin), order).await;
+            let license = order.body["order"]["lines"][0]["license_ids"][0].as_str().unwrap().to_owned();
+            let activated = api
+                .post(
+                    &format!("/api/v1/me/licenses/{license}/activations"),
+                    Some(&w.a.token),
+                    keyport_tests::http::machine_body(7),
+                )
+                .await;
+            let activation = activated.body["activation"]["id"].as_str().unwrap().to_owned();
+            let rest = api
+                .post(
+                    &format!("/api/v1/me/activations/{activation}/recovery"),
+                    Some(&w.a.token),
+                    keyport_tests::http::machine_body(8),
+                )
+                .await;
+            assert_eq!(rest.code(), "recovery_blocked", "{}", rest.body);
+
+            let mut anna = Browser::new(&api, "en");
+            assert_eq!(anna.log_in(&w.a.email, &w.a.password).await.status, 303);
+            let page =
+                anna.get(&format!("/depot/licenses/{license}/activations/{activation}/recovery")).await;
+            assert_eq!(page.status, 200, "{}", page.html);
+            assert!(
+                page.html.contains(rest.body["detail"].as_str().unwrap()),
+                "the API's refusal: {}",
+                page.html
+            );
+            assert!(
+                !page.html.contains("This costs 1") && !page.html.contains("enctype"),
+                "no cost, no form"
+            );
+
+            // Where it is allowed, the cost is the one the recovery will spend.
+            let free = anna
+                .get(&format!("/depot/licenses/{}/activations/{}/recovery", w.a.license, w.a.activation))
+                .await;
+            assert!(free.html.contains("This costs 1 re-activation credit."), "{}", free.html);
+        })
+    });
+}
