@@ -270,6 +270,11 @@ def walk_english(server):
     driver = browser("en", downloads)
     try:
         register_and_log_in(driver, server, "Nina Buyer", "nina@example.com", "en-")
+        offer = {"kind": "cross_sell", "rule": {"language": ["en"]}, "title_en": "CAD Cloud", "title_de": "CAD Cloud",
+                 "text_en": "Your drawings everywhere.", "link": "https://shop.example.com/cloud", "coupon_code": "CLOUD10"}
+        expect(server.api("POST", "/offers", offer)[0] == 201, "an offer for English speakers")
+        driver.refresh()
+        expect("CAD Cloud" in text(driver) and "CLOUD10" in text(driver), "the offer is on the overview")
         look(driver, "en-06-licenses-empty")
         code = server.ticket("EN-1")
         fill(driver, {"ticket_code": code.lower().replace("-", " ")})
@@ -319,6 +324,20 @@ def walk_english(server):
                f"the seat moved and the credit is spent: {facts}")
         machines = driver.find_elements(By.CSS_SELECTOR, "tr[data-activation]")
         expect(len(machines) == 1, "one machine holds the license now")
+
+        # The profile: newsletter consent by double opt-in.
+        driver.get(server.base + "/depot/profile")
+        look(driver, "en-profile")
+        submit(driver, "/depot/profile/newsletter")
+        expect(driver.find_element(By.ID, "newsletter-state").get_attribute("data-state") == "pending",
+               "the newsletter is asked for (a confirmation mail is on its way)")
+        link = server.mail_link("nina@example.com", "/depot/newsletter/confirm")
+        driver.get(link.replace(urllib.parse.urlsplit(link).netloc, f"127.0.0.1:{server.port}"))
+        look(driver, "en-newsletter-confirm")
+        submit(driver, "/depot/newsletter/confirm")
+        expect("you are subscribed" in text(driver), "the newsletter is confirmed from the mail's link")
+        driver.get(server.base + "/depot/no-such-page")
+        look(driver, "en-404")
 
         # Cookies as the browser keeps them.
         cookies = {c["name"]: c for c in driver.get_cookies()}

@@ -2,6 +2,7 @@
 //! in one run. See the crate README.
 
 mod analytics;
+mod depot;
 mod downloads;
 mod load;
 mod offers;
@@ -25,9 +26,10 @@ use crate::world::{Backend, World};
 struct Cli {
     /// Scenarios, comma-separated (healthz, activate-rest, webhooks-activate,
     /// activate-store, checkin, checkin-store, list-licenses, order-rest, order-soap,
-    /// serve-start, sandbox-start, download, analytics, offers, pgbench), or `all`. `offers`
-    /// lists the offers of a customer with 50 licenses among 200 defined offers, against
-    /// that customer's license list. `analytics`
+    /// serve-start, sandbox-start, download, analytics, offers, segments, depot, pgbench), or
+    /// `all`. `offers` lists the offers of a customer with 50 licenses among 200 defined
+    /// offers, against that customer's license list; `depot` renders the web depot's license
+    /// overview page of a customer with 50 licenses, against the same list as JSON. `analytics`
     /// times the PC-lifetime estimate and the daily usage report on histories of 1e4 and
     /// 1e6 activations. `download` measures
     /// concurrent downloads of one artifact (1 GB; 8 MB with --quick) against Python's
@@ -54,7 +56,7 @@ struct Cli {
     out: Option<PathBuf>,
 }
 
-const SCENARIOS: [&str; 16] = [
+const SCENARIOS: [&str; 17] = [
     "pgbench",
     "healthz",
     "activate-rest",
@@ -71,6 +73,7 @@ const SCENARIOS: [&str; 16] = [
     "analytics",
     "offers",
     "segments",
+    "depot",
 ];
 
 #[tokio::main]
@@ -120,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
             }
             "download" => results.extend(world.downloads(cli.concurrency, cli.quick).await?),
             "offers" => results.extend(offers::measure(&world, duration, cli.concurrency).await?),
+            "depot" => results.extend(depot::measure(&world, duration, cli.concurrency).await?),
             "segments" => {
                 let sizes = if cli.quick { [1_000, 2_500] } else { [10_000, 1_000_000] };
                 results.extend(segments::measure(&world, sizes).await?);

@@ -108,6 +108,12 @@ fn ratios(settings: &Settings, results: &[(String, Stats)]) -> Vec<Ratio> {
         find(results, "offers-list-licenses"),
         0.5,
     );
+    ratio(
+        "depot license overview page / list-licenses of the same customer (50 licenses)",
+        find(results, "depot-licenses-page"),
+        find(results, "depot-list-licenses"),
+        0.7,
+    );
     // PostgreSQL's own limit for a transaction of an activation's shape, in the same run.
     let anchor = find(results, "pgbench -N");
     ratio("activate-rest / pgbench -N, rate (postgres)", find(results, "activate-rest"), anchor, 0.5);

@@ -277,6 +277,19 @@ pub fn machine(n: u32) -> MachineIdentity {
     }
 }
 
+/// An activation request file for a license, written and signed by machine `n`.
+pub fn activation_request(n: u32, license_id: &str) -> String {
+    let m = machine(n);
+    let request = keyport_core::files::ActivationRequest {
+        license_id: parse_uuid(license_id),
+        fingerprint: m.fingerprint.as_str().to_owned(),
+        machine_key: m.key.to_string(),
+        nonce: Uuid::now_v7().to_string(),
+        iat: chrono::Utc::now().timestamp(),
+    };
+    parse(keyport_core::files::write(&request, &machine_seed(n)))
+}
+
 /// A deactivation proof file signed by machine `n`.
 pub fn deactivation_proof(n: u32, license_id: &str, activation_id: &str) -> String {
     let proof = keyport_core::files::DeactivationProof {

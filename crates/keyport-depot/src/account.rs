@@ -19,6 +19,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(login_page))
         .route("/login", web::post().to(login))
         .route("/ticket-login", web::post().to(ticket_login))
+        .route("/sso", web::get().to(sso))
         .route("/logout", web::post().to(logout))
         .route("/register", web::get().to(register_page))
         .route("/register", web::post().to(register))
@@ -103,6 +104,37 @@ async fn ticket_login(
             let data = json!({"ticket_error": e.message(visitor.lang), "email": "", "ticket_code": form.ticket_code});
             render::with_retry_after(&e, login_form(&depot, &visitor, status_of(&e), data))
         }
+    }
+}
+
+/// The single sign-on hand-off: a link from the ISV's portal carrying a token of its
+/// identity provider logs the customer in (found by issuer and subject, or linked or
+/// created from a verified e-mail address, as `POST /api/v1/auth/sso` does).
+async fn sso(depot: web::Data<Depot>, visitor: Visitor, query: web::Query<TokenQuery>) -> HttpResponse {
+    let refused = || {
+        CoreError::new(keyport_core::ErrorCode::SsoTokenInvalid)
+            .with("reason", "single sign-on is not configured")
+    };
+    let checked = match &depot.settings.sso {
+        Some(check) if query.token.len() <= 16 * 1024 => (check.0)(&query.token),
+        Some(_) => {
+            Err(CoreError::new(keyport_core::ErrorCode::SsoTokenInvalid).with("reason", "it is too long"))
+        }
+        None => Err(refused()),
+    };
+    let result = match checked {
+        Ok(login) => {
+            let (store, context) = (depot.store.clone(), ctx(&depot, &visitor));
+            run(move || {
+                store.sso_login(&context, &login.issuer, &login.subject, login.email.as_ref(), &login.name)
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(session) => logged_in(&depot, &session),
+        Err(e) => render::refusal(&depot, &visitor, &e),
     }
 }
 

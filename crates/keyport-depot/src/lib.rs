@@ -2,6 +2,7 @@
 
 mod account;
 mod licenses;
+mod offers;
 mod profile;
 mod render;
 mod session;
@@ -35,6 +36,36 @@ pub struct DepotSettings {
     pub frame_ancestors: Vec<String>,
     /// The corporate design.
     pub theme: Theme,
+    /// Checks single sign-on tokens for the hand-off from the ISV's portal (none: the
+    /// hand-off is refused).
+    pub sso: Option<SsoCheck>,
+}
+
+/// Who a single sign-on token of a trusted issuer names.
+#[derive(Debug, Clone)]
+pub struct SsoLogin {
+    /// The issuer.
+    pub issuer: String,
+    /// The user's id at the issuer.
+    pub subject: String,
+    /// The e-mail address, if the issuer vouches for it.
+    pub email: Option<keyport_core::Email>,
+    /// The name to show.
+    pub name: keyport_core::DisplayName,
+}
+
+/// A function that verifies a single sign-on token.
+pub type SsoVerifier = dyn Fn(&str) -> Result<SsoLogin, keyport_core::CoreError> + Send + Sync;
+
+/// Verifies a single sign-on token (the server wires the REST façade's verifier in, so the
+/// trusted issuers are configured once).
+#[derive(Clone)]
+pub struct SsoCheck(pub std::sync::Arc<SsoVerifier>);
+
+impl std::fmt::Debug for SsoCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SsoCheck")
+    }
 }
 
 /// What the depot shares between requests.
@@ -82,6 +113,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, depot: web::Data<Depot>) {
             .app_data(web::FormConfig::default().limit(16 * 1024))
             .configure(account::configure)
             .configure(licenses::configure)
+            .configure(offers::configure)
             .configure(profile::configure)
             .configure(render::configure)
             .default_service(web::to(render::not_found))

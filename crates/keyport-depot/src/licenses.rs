@@ -30,7 +30,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/receipts", web::post().to(receipt))
         .route("/deactivations", web::post().to(deactivation))
         .route("/licenses/{license_id}/activations/{activation_id}/recovery", web::get().to(recovery_page))
-        .route("/licenses/{license_id}/activations/{activation_id}/recovery", web::post().to(recover));
+        .route("/licenses/{license_id}/activations/{activation_id}/recovery", web::post().to(recover))
+        .route("/licenses/{license_id}/activations/{activation_id}/emergency", web::post().to(emergency));
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +51,7 @@ async fn overview(
         Ok(data) => {
             let mut data = data;
             data["notice"] = json!(notice);
+            data["offers"] = json!(crate::offers::shown(&depot, &visitor).await);
             page(&depot, &visitor, StatusCode::OK, "licenses.html", data)
         }
         Err(e) => render::refusal(&depot, &visitor, &e),
@@ -101,6 +103,7 @@ async fn register_ticket(
             if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
                 data.extend(extra);
             }
+            data["offers"] = json!(crate::offers::shown(&depot, &visitor).await);
             page(&depot, &visitor, status, "licenses.html", data)
         }
         Err(e) => render::refusal(&depot, &visitor, &e),
@@ -307,6 +310,34 @@ async fn recover(
     };
     let (store, context, scope) = (depot.store.clone(), ctx(&depot, &visitor), login.scope());
     match run(move || store.recover(&context, scope, lost, &machine)).await {
+        Ok(outcome) => certificate_file(license_id, outcome.certificate),
+        Err(e) => render::refusal(&depot, &visitor, &e),
+    }
+}
+
+/// An emergency license for the new machine while the lost machine's seat cannot move: its
+/// certificate to carry to the machine.
+async fn emergency(
+    depot: web::Data<Depot>,
+    visitor: Visitor,
+    path: web::Path<(String, String)>,
+    payload: Multipart,
+) -> HttpResponse {
+    let Some(login) = visitor.login.clone() else { return render::to_login() };
+    let upload = match file_form(&depot, &visitor, payload).await {
+        Ok(upload) => upload,
+        Err(response) => return response,
+    };
+    let (license_id, lost) = match (Uuid::parse_str(&path.0), Uuid::parse_str(&path.1)) {
+        (Ok(license), Ok(lost)) => (license, lost),
+        _ => return render::not_found(depot, visitor).await,
+    };
+    let machine = match new_machine(&upload.file, license_id) {
+        Ok(machine) => machine,
+        Err(e) => return render::refusal(&depot, &visitor, &e),
+    };
+    let (store, context, scope) = (depot.store.clone(), ctx(&depot, &visitor), login.scope());
+    match run(move || store.start_emergency(&context, scope, lost, &machine)).await {
         Ok(outcome) => certificate_file(license_id, outcome.certificate),
         Err(e) => render::refusal(&depot, &visitor, &e),
     }

@@ -16,7 +16,8 @@ use crate::{BASE_PATH, Depot};
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/profile", web::get().to(profile))
         .route("/profile/password", web::post().to(change_password))
-        .route("/profile/newsletter", web::post().to(newsletter));
+        .route("/profile/newsletter", web::post().to(newsletter))
+        .route("/profile/sessions", web::post().to(end_other_sessions));
 }
 
 /// The customer account of a password login (a ticket login has no profile).
@@ -82,6 +83,14 @@ async fn change_password(
         }
         Err(e) => Err(e),
     };
+    // A changed password ends every other session (a stolen one among them); this one stays.
+    let result = match (result, visitor.login.as_ref()) {
+        (Ok(()), Some(login)) => {
+            let (store, context, family) = (depot.store.clone(), ctx(&depot, &visitor), login.family.clone());
+            run(move || store.end_other_sessions(&context, customer, &family)).await
+        }
+        (result, _) => result,
+    };
     match result {
         Ok(()) => see_other(&format!("{BASE_PATH}/profile?done=password_changed")),
         Err(e) => {
@@ -124,5 +133,29 @@ async fn newsletter(
             let extra = json!({"newsletter_error": e.message(visitor.lang)});
             show(&depot, &visitor, customer, status_of(&e), extra).await
         }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+/// Ends every other session of the account (a device left logged in); this one stays.
+async fn end_other_sessions(
+    depot: web::Data<Depot>,
+    visitor: Visitor,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let (Some(customer), Some(login)) = (customer(&visitor), visitor.login.clone()) else {
+        return render::to_login();
+    };
+    if !visitor.csrf_ok(&depot, &form.csrf) {
+        return render::form_expired(&depot, &visitor);
+    }
+    let (store, context) = (depot.store.clone(), ctx(&depot, &visitor));
+    match run(move || store.end_other_sessions(&context, customer, &login.family)).await {
+        Ok(()) => see_other(&format!("{BASE_PATH}/profile?done=other_sessions_ended")),
+        Err(e) => render::refusal(&depot, &visitor, &e),
     }
 }

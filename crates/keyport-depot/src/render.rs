@@ -27,7 +27,14 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 /// Notices a page shows after a redirect (`?done=`); anything else is ignored.
-const NOTICES: &[&str] = &["logged_out", "receipt_done", "proof_done", "password_changed", "session_ended"];
+const NOTICES: &[&str] = &[
+    "logged_out",
+    "receipt_done",
+    "proof_done",
+    "password_changed",
+    "session_ended",
+    "other_sessions_ended",
+];
 
 pub(crate) fn templates() -> Result<minijinja::Environment<'static>, minijinja::Error> {
     let mut env = minijinja::Environment::new();

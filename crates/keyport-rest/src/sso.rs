@@ -75,6 +75,21 @@ pub struct SsoIdentity {
     pub name: Option<String>,
 }
 
+impl SsoIdentity {
+    /// The verified e-mail address (if the issuer vouches for one) and the display name to
+    /// log in with: the first of name claim, e-mail address and subject that makes one.
+    pub fn login_facts(&self) -> Result<(Option<keyport_core::Email>, keyport_core::DisplayName), CoreError> {
+        use keyport_core::{DisplayName, Email};
+        let email = self.verified_email.as_deref().map(Email::parse).transpose()?;
+        let name = [self.name.clone(), email.as_ref().map(ToString::to_string)]
+            .into_iter()
+            .flatten()
+            .find_map(|shown| DisplayName::parse(&shown).ok())
+            .map_or_else(|| DisplayName::parse(self.subject.as_str()), Ok)?;
+        Ok((email, name))
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct Claims {
     iss: String,

@@ -81,6 +81,21 @@ impl Default for Front {
     }
 }
 
+/// The depot's single sign-on hand-off checks tokens as `POST /api/v1/auth/sso` does, with
+/// the same trusted issuers.
+fn sso_check(issuers: Vec<keyport_rest::sso::Issuer>) -> keyport_depot::SsoCheck {
+    keyport_depot::SsoCheck(std::sync::Arc::new(move |token| {
+        let identity = keyport_rest::sso::verify(token, &issuers)?;
+        let (email, name) = identity.login_facts()?;
+        Ok(keyport_depot::SsoLogin {
+            issuer: identity.issuer,
+            subject: identity.subject.as_str().to_owned(),
+            email,
+            name,
+        })
+    }))
+}
+
 /// The background jobs `keyport serve` runs beside the HTTP server.
 struct Workers {
     store: Store,
@@ -180,6 +195,7 @@ impl Application {
                 secure_cookies: public_url.as_deref().is_some_and(|u| u.starts_with("https://")),
                 frame_ancestors: depot.frame_ancestors,
                 theme: depot.theme,
+                sso: Some(sso_check(identity.issuers.clone())),
             },
         )?);
         let (trusted, guards, metrics) =

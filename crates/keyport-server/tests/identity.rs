@@ -271,6 +271,30 @@ fn sso_tokens_of_each_algorithm_log_in_once_created_and_every_bad_token_is_refus
         assert_eq!(me_again["id"], me["id"], "{name}: the same user is the same customer");
     }
 
+    // The web depot's hand-off: a link from the portal carrying a token logs the same
+    // customer into the depot; a bad token is refused with the API's reason.
+    let token =
+        sign(Algorithm::HS256, &hs, &claims("https://hs.portal.test", "user-1", "hs-user@example.com"));
+    let (status, head, _) = request(&server.base, "GET", &format!("/depot/sso?token={token}"), None, None);
+    assert_eq!(status, 303, "{head}");
+    assert!(head.to_ascii_lowercase().contains("location: /depot/licenses"), "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: kp_depot=").or_else(|| l.strip_prefix("Set-Cookie: kp_depot="))
+        })
+        .map(|v| v.split(';').next().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no session cookie: {head}"));
+    let page = depot_page(&server.base, "/depot/profile", &format!("kp_depot={cookie}"));
+    assert!(page.starts_with("HTTP/1.1 200") && page.contains("hs-user@example.com"), "{page}");
+    let forged = sign(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(b"guess"),
+        &claims("https://hs.portal.test", "user-1", "x@example.com"),
+    );
+    let (status, _, _) = request(&server.base, "GET", &format!("/depot/sso?token={forged}"), None, None);
+    assert_eq!(status, 401);
+
     // A linked user needs no e-mail claim; a new one needs a verified address.
     let mut bare = claims("https://ed.portal.test", "user-1", "ignored@example.com");
     bare.as_object_mut().unwrap().remove("email");
@@ -596,6 +620,17 @@ fn marketing_consent_is_a_double_opt_in_and_every_marketing_mail_unsubscribes_in
 }
 
 /// A GET answering text: status and body.
+/// A depot page with a cookie, as text (head and body).
+fn depot_page(base: &str, path: &str, cookie: &str) -> String {
+    let address = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
+
 fn request_text(base: &str, path: &str) -> (u16, String) {
     let address = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).unwrap();

@@ -182,6 +182,23 @@ impl Store {
         self.write(|conn| revoke_family(conn, ctx, family_id))
     }
 
+    /// Ends every session of a customer except one family (the depot's "log out everywhere
+    /// else", and after a password change there, so a stolen session ends with it).
+    pub fn end_other_sessions(&self, ctx: &Context, customer: Uuid, keep_family: &str) -> StoreResult<()> {
+        let id = customer.to_string();
+        self.write(|conn| {
+            diesel::update(
+                sessions::table
+                    .filter(sessions::customer_id.eq(&id))
+                    .filter(sessions::family_id.ne(keep_family))
+                    .filter(sessions::revoked_at.is_null()),
+            )
+            .set(sessions::revoked_at.eq(stored_time(ctx.now)))
+            .execute(conn)?;
+            Ok(())
+        })
+    }
+
     /// Who an open session family is for: `None` when no session of the family exists, or
     /// it was ended (logout, a reused refresh token, a password reset). An access token is
     /// accepted only when this is the subject it names.

@@ -282,7 +282,8 @@ fn the_recovery_page_states_the_refusal_the_recovery_would_give() {
         block_on(async {
             let api = Api::spawn(f);
             let w = World::build(f, &api).await;
-            let blocked = keyport_core::RuleSetParams { blocking_days: 30, ..keyport_tests::rules() };
+            let blocked =
+                keyport_core::RuleSetParams { blocking_days: 30, seats: 1, ..keyport_tests::rules() };
             let sku = f.item(keyport_core::LicenseModel::Perpetual, blocked);
             let order = json!({"shop": "webshop", "external_order_number": "B-1", "customer": {"email": w.a.email},
                                "lines": [{"line_number": 1, "sku": sku, "quantity": 1}]});
@@ -316,15 +317,136 @@ fn the_recovery_page_states_the_refusal_the_recovery_would_give() {
                 page.html
             );
             assert!(
-                !page.html.contains("This costs 1") && !page.html.contains("enctype"),
+                !page.html.contains("This costs 1")
+                    && !page.html.contains(&format!("{activation}/recovery\"")),
                 "no cost, no form"
             );
+
+            // Meanwhile an emergency license runs the new machine: its certificate comes back.
+            let at = page.html.find("name=\"csrf\" value=\"").unwrap();
+            let csrf = page.html[at + 19..at + 19 + 64].to_owned();
+            let request = keyport_tests::activation_request(8, &license);
+            let emergency = anna
+                .upload(
+                    &format!("/depot/licenses/{license}/activations/{activation}/emergency"),
+                    &csrf,
+                    request.as_bytes(),
+                )
+                .await;
+            assert_eq!(emergency.status, 200, "{}", emergency.html);
+            assert!(emergency.html.contains("BEGIN"), "a certificate file: {}", emergency.html);
+            let shown = api.get(&format!("/api/v1/me/licenses/{license}"), Some(&w.a.token)).await;
+            let running = shown.body["activations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| !a["emergency_until"].is_null())
+                .count();
+            assert_eq!(running, 1, "an emergency license runs: {}", shown.body);
 
             // Where it is allowed, the cost is the one the recovery will spend.
             let free = anna
                 .get(&format!("/depot/licenses/{}/activations/{}/recovery", w.a.license, w.a.activation))
                 .await;
             assert!(free.html.contains("This costs 1 re-activation credit."), "{}", free.html);
+        })
+    });
+}
+
+#[test]
+fn offers_show_on_the_overview_count_their_clicks_and_go_when_dismissed() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let w = World::build(f, &api).await;
+            let offer = json!({"kind": "cross_sell", "rule": {"language": ["en"]}, "title_en": "CAD Cloud",
+                               "title_de": "CAD Cloud", "text_en": "Your drawings everywhere.",
+                               "link": "https://shop.example.com/cloud", "coupon_code": "CLOUD10"});
+            let created = api.post("/api/v1/offers", Some(&w.admin), offer).await;
+            assert_eq!(created.status, 201, "{}", created.body);
+            let id = created.body["id"].as_str().unwrap().to_owned();
+            let mut anna = Browser::new(&api, "en");
+            assert_eq!(anna.log_in(&w.a.email, &w.a.password).await.status, 303);
+            let list = anna.get("/depot/licenses").await;
+            assert!(list.html.contains("CAD Cloud") && list.html.contains("CLOUD10"), "{}", list.html);
+            let go = anna.get(&format!("/depot/offers/{id}/go")).await;
+            assert_eq!((go.status, go.location.as_str()), (303, "https://shop.example.com/cloud"));
+            let stats = api.get(&format!("/api/v1/offers/{id}"), Some(&w.admin)).await.body["stats"].clone();
+            assert_eq!(
+                (stats["impressions"].as_i64(), stats["clicks"].as_i64()),
+                (Some(1), Some(1)),
+                "{stats}"
+            );
+            let csrf = anna.csrf("/depot/licenses").await;
+            let gone = anna.post(&format!("/depot/offers/{id}/dismissal"), &[("csrf", &csrf)]).await;
+            assert_eq!(gone.status, 303);
+            assert!(!anna.get("/depot/licenses").await.html.contains("CAD Cloud"), "dismissed for good");
+            // A ticket login sees no offers and cannot follow one.
+            let mut visitor = Browser::new(&api, "en");
+            let csrf = visitor.csrf("/depot/login").await;
+            visitor.post("/depot/ticket-login", &[("csrf", &csrf), ("ticket_code", &w.b.ticket_code)]).await;
+            assert_eq!(visitor.get(&format!("/depot/offers/{id}/go")).await.location, "/depot/login");
+        })
+    });
+}
+
+#[test]
+fn a_password_change_in_the_depot_ends_every_other_session() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let w = World::build(f, &api).await;
+            let (mut here, mut there) = (Browser::new(&api, "en"), Browser::new(&api, "en"));
+            assert_eq!(here.log_in(&w.a.email, &w.a.password).await.status, 303);
+            assert_eq!(there.log_in(&w.a.email, &w.a.password).await.status, 303);
+            let csrf = here.csrf("/depot/profile").await;
+            let wrong = here
+                .post(
+                    "/depot/profile/password",
+                    &[
+                        ("csrf", &csrf),
+                        ("old_password", "not it"),
+                        ("new_password", "a brand new password 9"),
+                    ],
+                )
+                .await;
+            assert_eq!(wrong.status, 422, "the old password is checked");
+            assert_eq!(there.get("/depot/licenses").await.status, 200, "a refused change ends nothing");
+            let changed = here
+                .post(
+                    "/depot/profile/password",
+                    &[
+                        ("csrf", &csrf),
+                        ("old_password", &w.a.password),
+                        ("new_password", "a brand new password 9"),
+                    ],
+                )
+                .await;
+            assert_eq!(
+                (changed.status, changed.location.as_str()),
+                (303, "/depot/profile?done=password_changed")
+            );
+            assert_eq!(here.get("/depot/licenses").await.status, 200, "this session stays");
+            assert_eq!(there.get("/depot/licenses").await.location, "/depot/login", "the other one ended");
+            assert_eq!(api.get("/api/v1/me", Some(&w.a.token)).await.status, 401, "so did the API session");
+            let fresh = api
+                .post(
+                    "/api/v1/auth/login",
+                    None,
+                    json!({"email": w.a.email, "password": "a brand new password 9"}),
+                )
+                .await;
+            assert_eq!(fresh.status, 200);
+
+            // "Log out everywhere else" ends the others and keeps this one.
+            assert_eq!(there.log_in(&w.a.email, "a brand new password 9").await.status, 303);
+            let csrf = here.csrf("/depot/profile").await;
+            let ended = here.post("/depot/profile/sessions", &[("csrf", &csrf)]).await;
+            assert_eq!(ended.location, "/depot/profile?done=other_sessions_ended");
+            assert_eq!(there.get("/depot/licenses").await.location, "/depot/login");
+            assert_eq!(here.get("/depot/licenses").await.status, 200);
+            let token = fresh.body["access_token"].as_str().unwrap();
+            assert_eq!(api.get("/api/v1/me", Some(token)).await.status, 401);
         })
     });
 }

@@ -133,13 +133,7 @@ async fn create_sso_session(
     body: Json<SsoRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let identity = crate::sso::verify(&body.token, &state.identity.issuers)?;
-    let email = identity.verified_email.as_deref().map(Email::parse).transpose()?;
-    // The first of name claim, e-mail address and subject that makes a display name.
-    let name = [identity.name.clone(), email.as_ref().map(ToString::to_string)]
-        .into_iter()
-        .flatten()
-        .find_map(|shown| DisplayName::parse(&shown).ok())
-        .map_or_else(|| DisplayName::parse(identity.subject.as_str()), Ok)?;
+    let (email, name) = identity.login_facts()?;
     let store = state.store.clone();
     let session = run(move || {
         store.sso_login(

@@ -1,0 +1,99 @@
+//! Offers on the license overview: the customer's best few (the same decision as
+//! `GET /me/offers`), each shown once a day counted as an impression; following one counts
+//! a click and leads to its link; a dismissal hides it for good.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use keyport_api::CustomerOfferView;
+use keyport_core::offer::Response;
+use keyport_core::{CoreError, ErrorCode};
+use keyport_store::SessionSubject;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::render::{self, run, see_other};
+use crate::session::Visitor;
+use crate::{BASE_PATH, Depot};
+
+/// Offers shown on the overview.
+const SHOWN: usize = 3;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/offers/{offer_id}/go", web::get().to(follow))
+        .route("/offers/{offer_id}/dismissal", web::post().to(dismiss));
+}
+
+fn customer(visitor: &Visitor) -> Option<Uuid> {
+    match visitor.login.as_ref().map(|l| l.subject) {
+        Some(SessionSubject::Customer(id)) => Some(id),
+        Some(SessionSubject::Ticket(_)) | None => None,
+    }
+}
+
+/// The offers for the overview, their impressions recorded (once a day each). A failure
+/// here costs the page its offers, never the page.
+pub(crate) async fn shown(depot: &Depot, visitor: &Visitor) -> Vec<CustomerOfferView> {
+    let Some(customer) = customer(visitor) else { return Vec::new() };
+    let store = depot.store.clone();
+    let offers = run(move || {
+        let now = store.now();
+        let offers = store.customer_offers(customer, now, SHOWN)?;
+        for offer in &offers {
+            store.respond_to_offer(customer, offer.id, Response::Impression, now)?;
+        }
+        Ok(offers)
+    })
+    .await;
+    offers.unwrap_or_default()
+}
+
+/// Follows an offer's link: the click is counted, then the browser goes on to the shop.
+async fn follow(depot: web::Data<Depot>, visitor: Visitor, path: web::Path<String>) -> HttpResponse {
+    let Some(customer) = customer(&visitor) else { return render::to_login() };
+    let Ok(offer) = Uuid::parse_str(&path) else { return render::not_found(depot, visitor).await };
+    let store = depot.store.clone();
+    let link = run(move || {
+        let now = store.now();
+        let link = store
+            .customer_offers(customer, now, usize::MAX)?
+            .into_iter()
+            .find(|o| o.id == offer)
+            .and_then(|o| o.link);
+        if link.is_some() {
+            store.respond_to_offer(customer, offer, Response::Click, now)?;
+        }
+        Ok(link)
+    })
+    .await;
+    match link {
+        Ok(Some(link)) => see_other(&link),
+        Ok(None) => render::refusal(&depot, &visitor, &CoreError::not_found("offer")),
+        Err(e) => render::refusal(&depot, &visitor, &e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn dismiss(
+    depot: web::Data<Depot>,
+    visitor: Visitor,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let Some(customer) = customer(&visitor) else { return render::to_login() };
+    if !visitor.csrf_ok(&depot, &form.csrf) {
+        return render::form_expired(&depot, &visitor);
+    }
+    let Ok(offer) = Uuid::parse_str(&path) else { return render::not_found(depot, visitor).await };
+    let store = depot.store.clone();
+    match run(move || store.respond_to_offer(customer, offer, Response::Dismissal, store.now())).await {
+        Ok(()) => see_other(&format!("{BASE_PATH}/licenses")),
+        Err(e) if e.code() == ErrorCode::NotFound => {
+            render::message(&depot, &visitor, StatusCode::NOT_FOUND, "not_found_title", "not_found_text")
+        }
+        Err(e) => render::refusal(&depot, &visitor, &e),
+    }
+}
