@@ -74,6 +74,7 @@ pub struct Depot {
     settings: DepotSettings,
     keys: session::Keys,
     templates: minijinja::Environment<'static>,
+    words: render::Words,
     csp: HeaderValue,
 }
 
@@ -92,7 +93,8 @@ impl Depot {
             "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors {ancestors}"
         ))
         .map_err(|_| StoreError::Config("depot frame_ancestors: not a valid header value".to_owned()))?;
-        Ok(Depot { store, settings, keys, templates, csp })
+        let words = render::Words::new(&settings.theme);
+        Ok(Depot { store, settings, keys, templates, words, csp })
     }
 }
 

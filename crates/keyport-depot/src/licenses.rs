@@ -295,9 +295,8 @@ async fn recover(
         Err(e) => return render::refusal(&depot, &visitor, &e),
     };
     if !upload.confirmed {
-        let t = crate::texts::table(visitor.lang, &depot.settings.theme.texts_of(visitor.lang));
         let mut data = data;
-        data["error"] = json!(t.get("recover_confirm_missing"));
+        data["error"] = json!(depot.words.word(visitor.lang, "recover_confirm_missing"));
         return page(&depot, &visitor, StatusCode::UNPROCESSABLE_ENTITY, "recover.html", data);
     }
     let (license_id, lost) = match (Uuid::parse_str(&path.0), Uuid::parse_str(&path.1)) {

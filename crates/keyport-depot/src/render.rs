@@ -8,7 +8,9 @@ use keyport_core::{Actor, Channel, CoreError, ErrorCode, Lang};
 use keyport_store::{Context, SessionSubject, StoreError};
 use minijinja::value::Kwargs;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
 
 use crate::session::{CSRF_COOKIE, LANG_COOKIE, Visitor, cookie};
 use crate::{BASE_PATH, Depot};
@@ -109,7 +111,48 @@ fn lang_name(lang: Lang) -> &'static str {
     }
 }
 
-/// Renders a page: `data`'s fields beside the common ones.
+/// Every word of the depot in both languages with the theme's overrides, and the footer's
+/// links: made once at start (each page shares them).
+pub(crate) struct Words {
+    en: (BTreeMap<&'static str, String>, minijinja::Value, minijinja::Value),
+    de: (BTreeMap<&'static str, String>, minijinja::Value, minijinja::Value),
+}
+
+impl Words {
+    pub(crate) fn new(theme: &crate::Theme) -> Words {
+        let of = |lang: Lang| {
+            let table = crate::texts::table(lang, &theme.texts_of(lang));
+            let footer: Vec<Value> = theme
+                .footer
+                .iter()
+                .map(|link| {
+                    let label = match lang {
+                        Lang::En => link.en.clone(),
+                        Lang::De => link.de.clone().unwrap_or_else(|| link.en.clone()),
+                    };
+                    json!({"label": label, "url": link.url})
+                })
+                .collect();
+            let value = minijinja::Value::from_serialize(&table);
+            (table, value, minijinja::Value::from_serialize(&footer))
+        };
+        Words { en: of(Lang::En), de: of(Lang::De) }
+    }
+
+    fn of(&self, lang: Lang) -> &(BTreeMap<&'static str, String>, minijinja::Value, minijinja::Value) {
+        match lang {
+            Lang::En => &self.en,
+            Lang::De => &self.de,
+        }
+    }
+
+    /// One word in a language (the key itself if there is none: a template test guards that).
+    pub(crate) fn word(&self, lang: Lang, key: &str) -> String {
+        self.of(lang).0.get(key).cloned().unwrap_or_else(|| key.to_owned())
+    }
+}
+
+/// Renders a page: `data`'s fields beside the common ones (a field of `data` wins).
 pub(crate) fn page(
     depot: &Depot,
     visitor: &Visitor,
@@ -119,53 +162,40 @@ pub(crate) fn page(
 ) -> HttpResponse {
     let theme = &depot.settings.theme;
     let lang = visitor.lang;
-    let footer: Vec<Value> = theme
-        .footer
-        .iter()
-        .map(|link| {
-            let label = match lang {
-                Lang::En => link.en.clone(),
-                Lang::De => link.de.clone().unwrap_or_else(|| link.en.clone()),
-            };
-            json!({"label": label, "url": link.url})
-        })
-        .collect();
-    let mut context = Map::new();
-    context.insert("t".to_owned(), json!(crate::texts::table(lang, &theme.texts_of(lang))));
-    context.insert("lang".to_owned(), json!(lang_name(lang)));
-    context.insert("other_lang".to_owned(), json!(lang_name(other(lang))));
-    context.insert("csrf".to_owned(), json!(visitor.form_token(depot)));
-    context.insert("product_name".to_owned(), json!(theme.product_name));
-    context.insert("footer".to_owned(), json!(footer));
-    context.insert("has_logo".to_owned(), json!(theme.logo.is_some()));
-    context.insert("has_extra_css".to_owned(), json!(theme.extra_css.is_some()));
+    let (_, words, footer) = depot.words.of(lang);
     let (logged_in, customer) = match visitor.login.as_ref().map(|l| l.subject) {
         Some(SessionSubject::Customer(_)) => (true, true),
         Some(SessionSubject::Ticket(_)) => (true, false),
         None => (false, false),
     };
-    context.insert("logged_in".to_owned(), json!(logged_in));
-    context.insert("customer".to_owned(), json!(customer));
-    context.insert("path".to_owned(), json!(visitor.path));
-    for key in ["error", "notice", "title"] {
-        context.insert(key.to_owned(), Value::Null);
-    }
-    if let Value::Object(fields) = data {
-        context.extend(fields);
-    }
-    let rendered = depot.templates.get_template(template).and_then(|t| t.render(&context));
+    let common = minijinja::context! {
+        t => words.clone(),
+        lang => lang_name(lang),
+        other_lang => lang_name(other(lang)),
+        csrf => visitor.form_token(depot),
+        product_name => theme.product_name.as_str(),
+        footer => footer.clone(),
+        has_logo => theme.logo.is_some(),
+        has_extra_css => theme.extra_css.is_some(),
+        logged_in => logged_in,
+        customer => customer,
+        path => visitor.path.as_str(),
+        error => (),
+        notice => (),
+        title => (),
+    };
+    // The last map wins a key (merge_maps' own code; its documentation says the opposite).
+    let context = minijinja::value::merge_maps([common, minijinja::Value::from_serialize(&data)]);
+    let rendered = depot.templates.get_template(template).and_then(|t| t.render(context));
     let mut builder = HttpResponse::build(status);
     with_csrf_cookie(depot, visitor, &mut builder);
     match rendered {
         Ok(html) => builder.content_type("text/html; charset=utf-8").body(html),
         Err(e) => {
             tracing::error!(error = %e, template, "a depot template failed");
-            HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body(
-                crate::texts::table(lang, &Default::default())
-                    .get("internal_error")
-                    .cloned()
-                    .unwrap_or_default(),
-            )
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body(depot.words.word(lang, "internal_error"))
         }
     }
 }
@@ -192,16 +222,14 @@ pub(crate) fn message(
     title: &str,
     text: &str,
 ) -> HttpResponse {
-    let t = crate::texts::table(visitor.lang, &depot.settings.theme.texts_of(visitor.lang));
-    let pick = |key: &str| t.get(key).cloned().unwrap_or_else(|| key.to_owned());
-    page(depot, visitor, status, "message.html", json!({"title": pick(title), "text": pick(text)}))
+    let (title, text) = (depot.words.word(visitor.lang, title), depot.words.word(visitor.lang, text));
+    page(depot, visitor, status, "message.html", json!({"title": title, "text": text}))
 }
 
 /// A refusal as a page: the API's message in the visitor's language, with its status.
 pub(crate) fn refusal(depot: &Depot, visitor: &Visitor, error: &CoreError) -> HttpResponse {
     let status = StatusCode::from_u16(error.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let t = crate::texts::table(visitor.lang, &depot.settings.theme.texts_of(visitor.lang));
-    let title = t.get("error_title").cloned().unwrap_or_default();
+    let title = depot.words.word(visitor.lang, "error_title");
     let data = json!({"title": title, "text": error.message(visitor.lang), "code": error.code().as_str()});
     with_retry_after(error, page(depot, visitor, status, "message.html", data))
 }

@@ -434,6 +434,11 @@ impl Store {
     ) -> StoreResult<Vec<CustomerOfferView>> {
         let id = customer.to_string();
         self.read(|conn| {
+            let candidates = running(conn, now)?;
+            if candidates.is_empty() {
+                // No offer runs: nothing to decide, so the customer's facts are not read.
+                return Ok(Vec::new());
+            }
             let facts = crate::targeting::facts_of(conn, &id)?;
             let views: HashMap<String, Seen> = offer_views::table
                 .filter(offer_views::customer_id.eq(&id))
@@ -443,7 +448,7 @@ impl Store {
                 .map(|v| (v.offer_id.clone(), v.seen()))
                 .collect();
             let mut shown = Vec::new();
-            for candidate in running(conn, now)? {
+            for candidate in candidates {
                 let seen = views.get(&candidate.id).copied().unwrap_or_default();
                 let cap = candidate.max_days_shown.and_then(|n| u32::try_from(n).ok());
                 if offer::visibility(&candidate.window(), cap, &seen, now) == Visibility::Shown
