@@ -325,6 +325,22 @@ def walk_english(server):
         machines = driver.find_elements(By.CSS_SELECTOR, "tr[data-activation]")
         expect(len(machines) == 1, "one machine holds the license now")
 
+        # Downloads for this browser's operating system (Chromium here runs on Linux).
+        status, release, _ = server.api("POST", "/releases", {"product": "cad", "version": "5.0.1", "notes_en": "Faster."})
+        expect(status == 201, "a release of CAD Pro 5")
+        for os_name, file_name in (("linux", "cad-5.0.1.tar.gz"), ("windows", "cad-5.0.1-setup.exe")):
+            data = f"{os_name} installer".encode()
+            query = urllib.parse.urlencode({"os": os_name, "arch": "x86_64", "file_name": file_name,
+                                            "sha256": __import__("hashlib").sha256(data).hexdigest()})
+            status = server.call("POST", f"/api/v1/releases/{release['id']}/artifacts?{query}", key=server.admin,
+                                 headers={"Content-Type": "application/octet-stream"}, raw=data)[0]
+            expect(status == 201, f"its {os_name} file")
+        expect(server.api("POST", f"/releases/{release['id']}/publish", {})[0] == 200, "published")
+        click(driver, driver.find_element(By.LINK_TEXT, "Downloads"))
+        expect("cad-5.0.1.tar.gz" in text(driver) and "setup.exe" not in text(driver),
+               "the downloads for this browser's operating system")
+        look(driver, "en-downloads")
+
         # The profile: newsletter consent by double opt-in.
         driver.get(server.base + "/depot/profile")
         look(driver, "en-profile")

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod account;
+mod downloads;
 mod licenses;
 mod offers;
 mod profile;
@@ -36,9 +37,38 @@ pub struct DepotSettings {
     pub frame_ancestors: Vec<String>,
     /// The corporate design.
     pub theme: Theme,
+    /// Where download links point and how long they work (none: no downloads page).
+    pub download_links: Option<LinkBase>,
     /// Checks single sign-on tokens for the hand-off from the ISV's portal (none: the
     /// hand-off is refused).
     pub sso: Option<SsoCheck>,
+}
+
+/// The base of download links: the public URL, else the request's origin (forwarded
+/// headers believed from trusted proxies only), and how long a link works.
+#[derive(Debug, Clone)]
+pub struct LinkBase {
+    /// The configured public URL.
+    pub public_url: Option<String>,
+    /// How long a link works.
+    pub ttl: chrono::Duration,
+}
+
+impl LinkBase {
+    /// The origin links start with, without a trailing slash.
+    pub(crate) fn origin(&self, req: &actix_web::HttpRequest) -> String {
+        use actix_web::HttpMessage;
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => match req.extensions().get::<keyport_core::net::Origin>() {
+                Some(origin) => format!("{}://{}", origin.scheme, origin.host),
+                None => {
+                    let info = req.connection_info();
+                    format!("{}://{}", info.scheme(), info.host())
+                }
+            },
+        }
+    }
 }
 
 /// Who a single sign-on token of a trusted issuer names.
@@ -116,6 +146,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, depot: web::Data<Depot>) {
             .configure(account::configure)
             .configure(licenses::configure)
             .configure(offers::configure)
+            .configure(downloads::configure)
             .configure(profile::configure)
             .configure(render::configure)
             .default_service(web::to(render::not_found))

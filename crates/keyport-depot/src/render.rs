@@ -23,6 +23,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("token_form.html", include_str!("../templates/token_form.html")),
     ("forgot.html", include_str!("../templates/forgot.html")),
     ("licenses.html", include_str!("../templates/licenses.html")),
+    ("downloads.html", include_str!("../templates/downloads.html")),
     ("license.html", include_str!("../templates/license.html")),
     ("recover.html", include_str!("../templates/recover.html")),
     ("profile.html", include_str!("../templates/profile.html")),
@@ -47,6 +48,7 @@ pub(crate) fn templates() -> Result<minijinja::Environment<'static>, minijinja::
     }
     env.add_filter("fill", fill);
     env.add_filter("day", day);
+    env.add_filter("bytes", bytes);
     Ok(env)
 }
 
@@ -58,6 +60,21 @@ fn fill(text: String, facts: Kwargs) -> Result<String, minijinja::Error> {
         out = out.replace(&format!("{{{name}}}"), &value.to_string());
     }
     Ok(out)
+}
+
+/// A size for people: `830 bytes`, `12.4 KB`, `1.2 GB`.
+fn bytes(size: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if size < 1024 {
+        return format!("{size} bytes");
+    }
+    let mut value = size as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// A time as its day (`2026-12-01`).

@@ -196,6 +196,9 @@ impl Application {
                 frame_ancestors: depot.frame_ancestors,
                 theme: depot.theme,
                 sso: Some(sso_check(identity.issuers.clone())),
+                download_links: delivery
+                    .as_ref()
+                    .map(|d| keyport_depot::LinkBase { public_url: public_url.clone(), ttl: d.link_ttl }),
             },
         )?);
         let (trusted, guards, metrics) =

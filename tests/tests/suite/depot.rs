@@ -450,3 +450,76 @@ fn a_password_change_in_the_depot_ends_every_other_session() {
         })
     });
 }
+
+#[test]
+fn downloads_list_the_customers_releases_for_the_browsers_os() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let w = World::build(f, &api).await;
+            let product = w.sku.to_lowercase();
+            let release = api
+                .post(
+                    "/api/v1/releases",
+                    Some(&w.admin),
+                    json!({"product": product, "version": "5.1.0", "notes_en": "Faster."}),
+                )
+                .await;
+            assert_eq!(release.status, 201, "{}", release.body);
+            let id = release.body["id"].as_str().unwrap().to_owned();
+            let client = reqwest::Client::new();
+            for (os, name, bytes) in [
+                ("windows", "setup.exe", b"windows bytes".to_vec()),
+                ("linux", "cad.tar.gz", b"linux bytes".to_vec()),
+            ] {
+                let sha = {
+                    use sha2::Digest;
+                    hex::encode(sha2::Sha256::digest(&bytes))
+                };
+                let url = format!(
+                    "{}/api/v1/releases/{id}/artifacts?os={os}&arch=x86_64&file_name={name}&sha256={sha}",
+                    api.base
+                );
+                let stored = client
+                    .post(url)
+                    .bearer_auth(&w.admin)
+                    .header("Content-Type", "application/octet-stream")
+                    .body(bytes)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(stored.status().as_u16(), 201);
+            }
+            assert_eq!(
+                api.post(&format!("/api/v1/releases/{id}/publish"), Some(&w.admin), json!({})).await.status,
+                200
+            );
+
+            let mut anna = Browser::new(&api, "en");
+            assert_eq!(anna.log_in(&w.a.email, &w.a.password).await.status, 303);
+            let windows =
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36";
+            let request =
+                anna.client.get(format!("{}/depot/downloads", api.base)).header("User-Agent", windows);
+            let page = anna.send(request).await;
+            assert_eq!(page.status, 200, "{}", page.html);
+            assert!(
+                page.html.contains("setup.exe") && !page.html.contains("cad.tar.gz"),
+                "Windows only: {}",
+                page.html
+            );
+            assert!(page.html.contains("Faster.") && page.html.contains("aria-current=\"page\">Windows"));
+            let all = anna.get("/depot/downloads?os=all").await;
+            assert!(all.html.contains("setup.exe") && all.html.contains("cad.tar.gz"));
+            assert_eq!(anna.get("/depot/downloads?os=amiga").await.status, 422);
+            // The page's link downloads the file, without the depot's cookie.
+            let at = page.html.find("href=\"http").unwrap() + 6;
+            let link = page.html[at..at + page.html[at..].find('"').unwrap()]
+                .replace("&#x2f;", "/")
+                .replace("&amp;", "&");
+            let file = reqwest::get(&link).await.unwrap();
+            assert_eq!(file.status().as_u16(), 200, "{link}");
+            assert_eq!(file.bytes().await.unwrap().as_ref(), b"windows bytes");
+        })
+    });
+}
