@@ -48,9 +48,12 @@ pub fn identity(settings: &Settings) -> anyhow::Result<Identity> {
     let window = chrono::Duration::minutes(l.window_minutes.max(1));
     let limit = |max| Limit { max, window };
     Ok(Identity {
-        links: keyport_rest::mail_links(
-            &settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen)),
-        ),
+        links: settings
+            .mail_links
+            .apply(keyport_rest::mail_links(
+                &settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen)),
+            ))
+            .map_err(anyhow::Error::msg)?,
         limits: Limits {
             login_per_account: limit(l.login_failures_per_account),
             login_per_address: limit(l.login_failures_per_address),

@@ -73,6 +73,56 @@ pub struct Settings {
     /// The web depot under `/depot`.
     #[serde(default)]
     pub depot: DepotSettings,
+    /// Where links in mails point when the ISV's own portal serves those pages.
+    #[serde(default)]
+    pub mail_links: MailLinkSettings,
+}
+
+/// Where the links in mails point when the ISV's own portal serves those pages
+/// (`[mail_links]`): each a URL the mail appends `?token=...` to. The web depot's pages on
+/// `public_url` when absent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailLinkSettings {
+    /// The page that confirms an e-mail address (`POST`s the token to
+    /// `/api/v1/auth/verify-email`, or calls it with `GET`).
+    pub verify_email: Option<String>,
+    /// The page that sets a password after a reset or an invitation (posts the token and
+    /// the password to `/api/v1/auth/password-reset/confirm`).
+    pub set_password: Option<String>,
+    /// The page that confirms the newsletter (posts the token to
+    /// `/api/v1/marketing-consent/confirmations`).
+    pub confirm_marketing: Option<String>,
+    /// The portal's start page (named in other mails).
+    pub portal: Option<String>,
+}
+
+impl MailLinkSettings {
+    /// The links: the depot's, each replaced by the portal's page where one is configured.
+    pub fn apply(
+        &self,
+        mut links: keyport_store::mail::MailLinks,
+    ) -> Result<keyport_store::mail::MailLinks, String> {
+        for (name, value, target) in [
+            ("verify_email", &self.verify_email, &mut links.verify_email),
+            ("set_password", &self.set_password, &mut links.set_password),
+            ("confirm_marketing", &self.confirm_marketing, &mut links.confirm_marketing),
+            ("portal", &self.portal, &mut links.portal),
+        ] {
+            let Some(url) = value else { continue };
+            let absolute = url.starts_with("https://") || url.starts_with("http://");
+            if !absolute
+                || url.contains(['?', '#'])
+                || url.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(format!(
+                    "mail_links.{name}: '{url}' must be an http(s) URL without a query (the mail adds ?token=...)"
+                ));
+            }
+            *target = url.clone();
+        }
+        Ok(links)
+    }
 }
 
 /// The web depot (`[depot]`): its corporate design and who may frame it.
@@ -486,6 +536,7 @@ impl Default for Settings {
             webhooks: WebhookSettings::default(),
             artifacts: ArtifactSettings::default(),
             depot: DepotSettings::default(),
+            mail_links: MailLinkSettings::default(),
         }
     }
 }
@@ -511,6 +562,7 @@ impl std::fmt::Debug for Settings {
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .field("artifacts", &self.artifacts)
             .field("depot", &self.depot)
+            .field("mail_links", &self.mail_links)
             .finish()
     }
 }
@@ -600,6 +652,28 @@ mod tests {
             Overrides { listen: Some(SocketAddr::from(([0, 0, 0, 0], 9000))), ..Overrides::default() };
         let settings = Settings::load(None, &overrides).map_err(|e| e.to_string());
         assert_eq!(settings.map(|s| s.listen.port()), Ok(9000));
+    }
+
+    #[test]
+    fn mail_links_go_to_the_portal_where_it_serves_the_page() {
+        let depot = keyport_rest::mail_links("https://licenses.example.com");
+        let portal = MailLinkSettings {
+            set_password: Some("https://portal.example.com/account/password".to_owned()),
+            ..MailLinkSettings::default()
+        };
+        let links = portal.apply(depot.clone()).unwrap();
+        assert_eq!(links.set_password, "https://portal.example.com/account/password");
+        assert_eq!(links.verify_email, "https://licenses.example.com/depot/verify-email");
+        for bad in [
+            "portal.example.com/x",
+            "https://p.example.com/x?a=1",
+            "javascript:alert(1)",
+            "https://p.example.com/a b",
+        ] {
+            let wrong =
+                MailLinkSettings { verify_email: Some(bad.to_owned()), ..MailLinkSettings::default() };
+            assert!(wrong.apply(depot.clone()).unwrap_err().contains("mail_links.verify_email"), "{bad}");
+        }
     }
 
     #[test]
