@@ -382,7 +382,7 @@ def walk_reset(server):
         look(driver, "en-13-reset")
         fill(driver, {"new_password": "another long password 2"})
         submit(driver, "/depot/reset-password")
-        expect("Your new password is set." in text(driver), "the new password is set")
+        expect("Your password is set." in text(driver), "the new password is set")
         driver.get(server.base + "/depot/login")
         fill(driver, {"email": "nina@example.com", "password": PASSWORD})
         submit(driver, "/depot/login")

@@ -70,7 +70,7 @@ async fn login(depot: web::Data<Depot>, visitor: Visitor, form: web::Form<LoginF
     let result =
         run(move || store.guarded_login(&context, &limits, &source, &form.email, &form.password)).await;
     match result {
-        Ok(session) => logged_in(&depot, &session),
+        Ok(session) => logged_in(&depot, &visitor, &session).await,
         Err(e) => {
             let data = json!({"error": e.message(visitor.lang), "email": email});
             render::with_retry_after(&e, login_form(&depot, &visitor, status_of(&e), data))
@@ -99,7 +99,7 @@ async fn ticket_login(
         Err(e) => Err(e),
     };
     match result {
-        Ok(session) => logged_in(&depot, &session),
+        Ok(session) => logged_in(&depot, &visitor, &session).await,
         Err(e) => {
             let data = json!({"ticket_error": e.message(visitor.lang), "email": "", "ticket_code": form.ticket_code});
             render::with_retry_after(&e, login_form(&depot, &visitor, status_of(&e), data))
@@ -133,16 +133,35 @@ async fn sso(depot: web::Data<Depot>, visitor: Visitor, query: web::Query<TokenQ
         Err(e) => Err(e),
     };
     match result {
-        Ok(session) => logged_in(&depot, &session),
+        Ok(session) => logged_in(&depot, &visitor, &session).await,
         Err(e) => render::refusal(&depot, &visitor, &e),
     }
 }
 
-fn logged_in(depot: &Depot, session: &keyport_store::Session) -> HttpResponse {
+/// Logged in: the session cookie, and the account's language unless the visitor chose one.
+async fn logged_in(depot: &Depot, visitor: &Visitor, session: &keyport_store::Session) -> HttpResponse {
+    let account_lang = match (session.subject, visitor.chosen_lang) {
+        (keyport_store::SessionSubject::Customer(customer), false) => {
+            let store = depot.store.clone();
+            run(move || store.customer_language(customer)).await.ok()
+        }
+        _ => None,
+    };
     match session_cookie(depot, session) {
         Ok(cookie) => {
             let mut response = see_other(&format!("{BASE_PATH}/licenses"));
             let _ = response.add_cookie(&cookie);
+            if let Some(lang) = account_lang {
+                let code = match lang {
+                    Lang::En => "en",
+                    Lang::De => "de",
+                };
+                let _ = response.add_cookie(&crate::session::cookie(
+                    depot,
+                    crate::session::LANG_COOKIE,
+                    code.to_owned(),
+                ));
+            }
             response
         }
         Err(e) => {

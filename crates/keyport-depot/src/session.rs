@@ -137,6 +137,8 @@ fn read_session(depot: &Depot, token: &str) -> Option<(SessionSubject, String)> 
 pub(crate) struct Visitor {
     /// The language: the switch's cookie, else `Accept-Language`.
     pub lang: Lang,
+    /// Whether the language was chosen with the switch (its cookie).
+    pub chosen_lang: bool,
     /// The open session, if any.
     pub login: Option<Login>,
     /// The CSRF cookie's value, and whether it is new (then the answer sets it).
@@ -193,7 +195,9 @@ impl FromRequest for Visitor {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let depot = req.app_data::<web::Data<Depot>>().cloned();
-        let lang = match req.cookie(LANG_COOKIE).as_ref().map(Cookie::value) {
+        let chosen = req.cookie(LANG_COOKIE).map(|c| c.value().to_owned());
+        let chosen_lang = matches!(chosen.as_deref(), Some("de" | "en"));
+        let lang = match chosen.as_deref() {
             Some("de") => Lang::De,
             Some("en") => Lang::En,
             _ => req
@@ -249,7 +253,7 @@ impl FromRequest for Visitor {
                     }
                 }
             };
-            Ok(Visitor { lang, login, csrf_cookie, fresh_csrf, source, path, foreign })
+            Ok(Visitor { lang, chosen_lang, login, csrf_cookie, fresh_csrf, source, path, foreign })
         })
     }
 }

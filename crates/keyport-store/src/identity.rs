@@ -261,6 +261,13 @@ impl Store {
         })
     }
 
+    /// The language a customer's account is kept in (mails, and the depot after a login).
+    pub fn customer_language(&self, customer: Uuid) -> StoreResult<Lang> {
+        let id = customer.to_string();
+        let code = self.read_each(|conn| Ok(language_of(conn, &id).optional()?))?;
+        Ok(code.map(|c| Lang::from_code(&c)).unwrap_or_default())
+    }
+
     /// Changes the password of a logged-in customer, who proves the old one.
     pub fn change_password(
         &self,
@@ -365,6 +372,6 @@ pub(crate) fn invite_in(
     mail::enqueue(conn, ctx, &email, &Mail::Invite { token: &token }, links, Lang::from_code(&lang))
 }
 
-fn language_of(conn: &mut DbConn, id: &str) -> StoreResult<String> {
-    Ok(customers::table.find(id).select(customers::language).first(conn)?)
+fn language_of(conn: &mut DbConn, id: &str) -> Result<String, diesel::result::Error> {
+    customers::table.find(id).select(customers::language).first(conn)
 }

@@ -523,3 +523,50 @@ fn downloads_list_the_customers_releases_for_the_browsers_os() {
         })
     });
 }
+
+#[test]
+fn the_account_language_follows_a_login_unless_the_visitor_chose_one() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let mut german = Browser::new(&api, "de");
+            let csrf = german.csrf("/depot/register").await;
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("name", "Jonas"),
+                ("email", "jonas@example.com"),
+                ("password", "ein langes Passwort 1"),
+                ("ticket_code", ""),
+            ];
+            let registered = german.post("/depot/register", &form).await;
+            assert!(
+                registered.status == 200 && registered.html.contains("Bitte prüfen Sie Ihr Postfach"),
+                "{}",
+                registered.html
+            );
+            let mut token = None;
+            while let Some(mail) = f.store.claim_mail(f.store.now()).unwrap() {
+                if let Some(at) = mail.body.find("verify-email?token=") {
+                    token = Some(
+                        mail.body[at + 19..].chars().take_while(char::is_ascii_hexdigit).collect::<String>(),
+                    );
+                }
+                f.store.mail_sent(&mail.id, f.store.now()).unwrap();
+            }
+            let token = token.expect("a verification mail");
+            let csrf = german.csrf(&format!("/depot/verify-email?token={token}")).await;
+            let verified = german.post("/depot/verify-email", &[("csrf", &csrf), ("token", &token)]).await;
+            assert!(verified.html.contains("Adresse bestätigt"), "{}", verified.html);
+
+            // An English browser logs into the German account: the pages are German.
+            let mut english = Browser::new(&api, "en");
+            assert_eq!(english.log_in("jonas@example.com", "ein langes Passwort 1").await.status, 303);
+            assert!(english.get("/depot/licenses").await.html.contains("Meine Lizenzen"));
+            // Chosen with the switch, the choice stays.
+            let mut chooser = Browser::new(&api, "en");
+            chooser.get("/depot/language?to=en&back=/depot/login").await;
+            assert_eq!(chooser.log_in("jonas@example.com", "ein langes Passwort 1").await.status, 303);
+            assert!(chooser.get("/depot/licenses").await.html.contains("My licenses"));
+        })
+    });
+}
