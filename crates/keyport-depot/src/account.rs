@@ -19,7 +19,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(login_page))
         .route("/login", web::post().to(login))
         .route("/ticket-login", web::post().to(ticket_login))
-        .route("/sso", web::get().to(sso))
+        .route("/sso", web::get().to(sso_page))
+        .route("/sso", web::post().to(sso))
         .route("/logout", web::post().to(logout))
         .route("/register", web::get().to(register_page))
         .route("/register", web::post().to(register))
@@ -108,24 +109,35 @@ async fn ticket_login(
 }
 
 /// The single sign-on hand-off: a link from the ISV's portal carrying a token of its
-/// identity provider logs the customer in (found by issuer and subject, or linked or
-/// created from a verified e-mail address, as `POST /api/v1/auth/sso` does).
-async fn sso(depot: web::Data<Depot>, visitor: Visitor, query: web::Query<TokenQuery>) -> HttpResponse {
-    let refused = || {
-        CoreError::new(keyport_core::ErrorCode::SsoTokenInvalid)
-            .with("reason", "single sign-on is not configured")
+/// identity provider opens a page with one button; pressing it logs the customer in (found
+/// by issuer and subject, or linked or created from a verified e-mail address, as
+/// `POST /api/v1/auth/sso` does). A link alone logs nobody in: a page of another site
+/// cannot log a visitor into someone else's account.
+async fn sso_page(depot: web::Data<Depot>, visitor: Visitor, query: web::Query<TokenQuery>) -> HttpResponse {
+    token_form(&depot, &visitor, "sso", "sso_title", "sso_intro", "sso_button", &query.token)
+}
+
+async fn sso(depot: web::Data<Depot>, visitor: Visitor, form: web::Form<TokenForm>) -> HttpResponse {
+    if !visitor.csrf_ok(&depot, &form.csrf) {
+        return render::form_expired(&depot, &visitor);
+    }
+    let invalid = |reason: &str| {
+        CoreError::new(keyport_core::ErrorCode::SsoTokenInvalid).with("reason", reason.to_owned())
     };
     let checked = match &depot.settings.sso {
-        Some(check) if query.token.len() <= 16 * 1024 => (check.0)(&query.token),
-        Some(_) => {
-            Err(CoreError::new(keyport_core::ErrorCode::SsoTokenInvalid).with("reason", "it is too long"))
-        }
-        None => Err(refused()),
+        Some(check) if form.token.len() <= 16 * 1024 => (check.0)(&form.token),
+        Some(_) => Err(invalid("it is too long")),
+        None => Err(invalid("single sign-on is not configured")),
     };
     let result = match checked {
         Ok(login) => {
             let (store, context) = (depot.store.clone(), ctx(&depot, &visitor));
+            let previous = visitor.login.as_ref().map(|l| l.family.clone());
             run(move || {
+                // Whoever was logged in in this browser is logged out first.
+                if let Some(family) = previous {
+                    store.end_session(&context, &family)?;
+                }
                 store.sso_login(&context, &login.issuer, &login.subject, login.email.as_ref(), &login.name)
             })
             .await
@@ -192,6 +204,7 @@ async fn logout(depot: web::Data<Depot>, visitor: Visitor, form: web::Form<CsrfF
     }
     let mut response = see_other(&format!("{BASE_PATH}/login?done=logged_out"));
     let _ = response.add_cookie(&removal(&depot, SESSION_COOKIE));
+    let _ = response.add_cookie(&removal(&depot, crate::session::ACCOUNT_LANG_COOKIE));
     response
 }
 

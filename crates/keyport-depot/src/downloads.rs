@@ -49,9 +49,9 @@ async fn downloads(
     query: web::Query<DownloadsQuery>,
 ) -> HttpResponse {
     let Some(login) = visitor.login.clone() else { return render::to_login() };
+    // Without artifact storage this instance has no downloads page.
     let Some(base) = depot.settings.download_links.clone() else {
-        let none = keyport_core::CoreError::new(keyport_core::ErrorCode::Unavailable);
-        return render::refusal(&depot, &visitor, &none);
+        return render::not_found(depot, visitor).await;
     };
     let os = match query.os.as_deref() {
         Some("all") => None,

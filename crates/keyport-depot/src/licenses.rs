@@ -331,6 +331,12 @@ async fn emergency(
         (Ok(license), Ok(lost)) => (license, lost),
         _ => return render::not_found(depot, visitor).await,
     };
+    // The lost machine's activation must be one of the license the path names.
+    match load_license(&depot, &login, license_id).await {
+        Ok(license) if license.activations.iter().any(|a| a.id == lost) => {}
+        Ok(_) => return render::refusal(&depot, &visitor, &CoreError::not_found("activation")),
+        Err(e) => return render::refusal(&depot, &visitor, &e),
+    }
     let machine = match new_machine(&upload.file, license_id) {
         Ok(machine) => machine,
         Err(e) => return render::refusal(&depot, &visitor, &e),

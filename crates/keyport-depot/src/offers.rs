@@ -30,37 +30,29 @@ fn customer(visitor: &Visitor) -> Option<Uuid> {
     }
 }
 
-/// The offers for the overview, their impressions recorded (once a day each). A failure
-/// here costs the page its offers, never the page.
+/// The offers for the overview, their impressions recorded (once a day each: a reload
+/// writes nothing). A failure here costs the page its offers, never the page.
 pub(crate) async fn shown(depot: &Depot, visitor: &Visitor) -> Vec<CustomerOfferView> {
     let Some(customer) = customer(visitor) else { return Vec::new() };
     let store = depot.store.clone();
-    let offers = run(move || {
-        let now = store.now();
-        let offers = store.customer_offers(customer, now, SHOWN)?;
-        for offer in &offers {
-            store.respond_to_offer(customer, offer.id, Response::Impression, now)?;
-        }
-        Ok(offers)
-    })
-    .await;
-    offers.unwrap_or_default()
+    run(move || store.show_offers(customer, store.now(), SHOWN)).await.unwrap_or_default()
 }
 
-/// Follows an offer's link: the click is counted, then the browser goes on to the shop.
+/// Follows an offer's link: the click is counted (when the offer is the customer's and the
+/// request comes from the depot's own page), then the browser goes on to the shop.
 async fn follow(depot: web::Data<Depot>, visitor: Visitor, path: web::Path<String>) -> HttpResponse {
     let Some(customer) = customer(&visitor) else { return render::to_login() };
     let Ok(offer) = Uuid::parse_str(&path) else { return render::not_found(depot, visitor).await };
-    let store = depot.store.clone();
+    let (store, count) = (depot.store.clone(), !visitor.foreign);
     let link = run(move || {
         let now = store.now();
-        let link = store
-            .customer_offers(customer, now, usize::MAX)?
-            .into_iter()
-            .find(|o| o.id == offer)
-            .and_then(|o| o.link);
-        if link.is_some() {
-            store.respond_to_offer(customer, offer, Response::Click, now)?;
+        let link = store.get_offer(offer, now)?.link;
+        if link.is_some() && count {
+            match store.respond_to_offer(customer, offer, Response::Click, now) {
+                // Not this customer's offer (or no longer shown): the link still works.
+                Err(keyport_store::StoreError::Domain(e)) if e.code() == ErrorCode::NotFound => {}
+                other => other?,
+            }
         }
         Ok(link)
     })

@@ -76,20 +76,17 @@ async fn change_password(
         return render::form_expired(&depot, &visitor);
     }
     let form = form.into_inner();
+    // Every other session ends with the change (a stolen one among them); this one stays.
+    let keep = visitor.login.as_ref().map(|l| l.family.clone());
     let result = match Password::parse(&form.new_password) {
         Ok(password) => {
             let (store, context) = (depot.store.clone(), ctx(&depot, &visitor));
-            run(move || store.change_password(&context, customer, &form.old_password, &password)).await
+            run(move || {
+                store.change_password(&context, customer, &form.old_password, &password, keep.as_deref())
+            })
+            .await
         }
         Err(e) => Err(e),
-    };
-    // A changed password ends every other session (a stolen one among them); this one stays.
-    let result = match (result, visitor.login.as_ref()) {
-        (Ok(()), Some(login)) => {
-            let (store, context, family) = (depot.store.clone(), ctx(&depot, &visitor), login.family.clone());
-            run(move || store.end_other_sessions(&context, customer, &family)).await
-        }
-        (result, _) => result,
     };
     match result {
         Ok(()) => see_other(&format!("{BASE_PATH}/profile?done=password_changed")),

@@ -194,6 +194,7 @@ pub(crate) fn page(
         footer => footer.clone(),
         has_logo => theme.logo.is_some(),
         has_extra_css => theme.extra_css.is_some(),
+        has_downloads => depot.settings.download_links.is_some(),
         logged_in => logged_in,
         customer => customer,
         path => visitor.path.as_str(),

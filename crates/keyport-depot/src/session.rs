@@ -22,6 +22,8 @@ pub(crate) const SESSION_COOKIE: &str = "kp_depot";
 pub(crate) const CSRF_COOKIE: &str = "kp_csrf";
 /// The language switch's cookie.
 pub(crate) const LANG_COOKIE: &str = "kp_lang";
+/// The logged-in account's language (set at login, removed at logout).
+pub(crate) const ACCOUNT_LANG_COOKIE: &str = "kp_account_lang";
 /// How long a depot login lasts at most, in seconds (the session's refresh expiry if sooner).
 const SESSION_SECONDS: i64 = 12 * 3600;
 const AUDIENCE: &str = "keyport-depot";
@@ -135,7 +137,8 @@ fn read_session(depot: &Depot, token: &str) -> Option<(SessionSubject, String)> 
 
 /// Everything a page needs to know about its visitor.
 pub(crate) struct Visitor {
-    /// The language: the switch's cookie, else `Accept-Language`.
+    /// The language: the switch's cookie, else the account's (after a login), else
+    /// `Accept-Language`.
     pub lang: Lang,
     /// Whether the language was chosen with the switch (its cookie).
     pub chosen_lang: bool,
@@ -197,7 +200,8 @@ impl FromRequest for Visitor {
         let depot = req.app_data::<web::Data<Depot>>().cloned();
         let chosen = req.cookie(LANG_COOKIE).map(|c| c.value().to_owned());
         let chosen_lang = matches!(chosen.as_deref(), Some("de" | "en"));
-        let lang = match chosen.as_deref() {
+        let account = req.cookie(ACCOUNT_LANG_COOKIE).map(|c| c.value().to_owned());
+        let lang = match chosen.as_deref().or(account.as_deref()) {
             Some("de") => Lang::De,
             Some("en") => Lang::En,
             _ => req

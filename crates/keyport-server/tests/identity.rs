@@ -271,29 +271,28 @@ fn sso_tokens_of_each_algorithm_log_in_once_created_and_every_bad_token_is_refus
         assert_eq!(me_again["id"], me["id"], "{name}: the same user is the same customer");
     }
 
-    // The web depot's hand-off: a link from the portal carrying a token logs the same
-    // customer into the depot; a bad token is refused with the API's reason.
+    // The web depot's hand-off: a link from the portal carrying a token opens a page whose
+    // button logs the same customer in; the link alone logs nobody in; a bad token is refused.
     let token =
         sign(Algorithm::HS256, &hs, &claims("https://hs.portal.test", "user-1", "hs-user@example.com"));
-    let (status, head, _) = request(&server.base, "GET", &format!("/depot/sso?token={token}"), None, None);
-    assert_eq!(status, 303, "{head}");
-    assert!(head.to_ascii_lowercase().contains("location: /depot/licenses"), "{head}");
-    let cookie = head
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("set-cookie: kp_depot=").or_else(|| l.strip_prefix("Set-Cookie: kp_depot="))
-        })
-        .map(|v| v.split(';').next().unwrap().to_owned())
-        .unwrap_or_else(|| panic!("no session cookie: {head}"));
-    let page = depot_page(&server.base, "/depot/profile", &format!("kp_depot={cookie}"));
-    assert!(page.starts_with("HTTP/1.1 200") && page.contains("hs-user@example.com"), "{page}");
+    let page = depot_page(&server.base, "GET", &format!("/depot/sso?token={token}"), "", "");
+    assert!(page.starts_with("HTTP/1.1 200") && !page.contains("kp_depot="), "a page, no login: {page}");
+    let csrf_cookie = header_cookie(&page, "kp_csrf");
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let form = format!("csrf={}&token={token}", &page[at..at + 64]);
+    let answer = depot_page(&server.base, "POST", "/depot/sso", &format!("kp_csrf={csrf_cookie}"), &form);
+    assert!(answer.starts_with("HTTP/1.1 303") && answer.contains("location: /depot/licenses"), "{answer}");
+    let session = header_cookie(&answer, "kp_depot");
+    let profile = depot_page(&server.base, "GET", "/depot/profile", &format!("kp_depot={session}"), "");
+    assert!(profile.starts_with("HTTP/1.1 200") && profile.contains("hs-user@example.com"), "{profile}");
     let forged = sign(
         Algorithm::HS256,
         &EncodingKey::from_secret(b"guess"),
         &claims("https://hs.portal.test", "user-1", "x@example.com"),
     );
-    let (status, _, _) = request(&server.base, "GET", &format!("/depot/sso?token={forged}"), None, None);
-    assert_eq!(status, 401);
+    let form = format!("csrf={}&token={forged}", &page[at..at + 64]);
+    let refused = depot_page(&server.base, "POST", "/depot/sso", &format!("kp_csrf={csrf_cookie}"), &form);
+    assert!(refused.starts_with("HTTP/1.1 401") && refused.contains("sso_token_invalid"), "{refused}");
 
     // A linked user needs no e-mail claim; a new one needs a verified address.
     let mut bare = claims("https://ed.portal.test", "user-1", "ignored@example.com");
@@ -620,15 +619,32 @@ fn marketing_consent_is_a_double_opt_in_and_every_marketing_mail_unsubscribes_in
 }
 
 /// A GET answering text: status and body.
-/// A depot page with a cookie, as text (head and body).
-fn depot_page(base: &str, path: &str, cookie: &str) -> String {
+/// A depot page (GET, or POST of a form) with cookies, as text (head and body).
+fn depot_page(base: &str, method: &str, path: &str, cookie: &str, form: &str) -> String {
     let address = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+        form.len()
+    )
+    .unwrap();
     let mut text = String::new();
     stream.read_to_string(&mut text).unwrap();
     text
+}
+
+/// A cookie's value from an answer's `set-cookie` headers.
+fn header_cookie(answer: &str, name: &str) -> String {
+    answer
+        .lines()
+        .filter_map(|l| {
+            l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie")).map(|(_, v)| v.trim())
+        })
+        .find_map(|v| {
+            v.strip_prefix(&format!("{name}=")).map(|rest| rest.split(';').next().unwrap().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {name} cookie in {answer}"))
 }
 
 fn request_text(base: &str, path: &str) -> (u16, String) {

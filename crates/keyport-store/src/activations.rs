@@ -124,8 +124,18 @@ impl Store {
         lost_activation_id: Uuid,
         now: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<u32> {
-        self.write(|conn| {
-            let loaded = lock_activation_in_scope(conn, scope, lost_activation_id)?;
+        // A read (no lock): a page view takes no write lock; the recovery decides again.
+        self.read(|conn| {
+            let hidden = || StoreError::from(CoreError::not_found("activation"));
+            let license_id: Option<String> = activations::table
+                .find(lost_activation_id.to_string())
+                .select(activations::license_id)
+                .first(conn)
+                .optional()?;
+            let loaded = crate::licenses::load_one(conn, &license_id.ok_or_else(hidden)?)?;
+            if !loaded.visible_to(scope) {
+                return Err(hidden());
+            }
             Ok(license::preview_recovery(&loaded.rules()?, &loaded.history()?, lost_activation_id, now)?)
         })
     }

@@ -268,13 +268,16 @@ impl Store {
         Ok(code.map(|c| Lang::from_code(&c)).unwrap_or_default())
     }
 
-    /// Changes the password of a logged-in customer, who proves the old one.
+    /// Changes the password of a logged-in customer, who proves the old one. With
+    /// `keep_session`, every other session of the account ends in the same transaction (a
+    /// stolen one among them); that family stays.
     pub fn change_password(
         &self,
         ctx: &Context,
         customer: Uuid,
         old: &str,
         new: &Password,
+        keep_session: Option<&str>,
     ) -> StoreResult<()> {
         let id = customer.to_string();
         let stored: Option<Option<String>> = self.read(|conn| {
@@ -293,6 +296,9 @@ impl Store {
             diesel::update(customers::table.find(&id))
                 .set(customers::password_hash.eq(&hashed))
                 .execute(conn)?;
+            if let Some(keep) = keep_session {
+                crate::sessions::end_others(conn, ctx, &id, keep)?;
+            }
             append(conn, ctx, EventKind::PasswordChanged, customer_subject(&id), json!({"by": "customer"}))
         })
     }

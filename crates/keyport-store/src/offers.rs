@@ -432,12 +432,47 @@ impl Store {
         now: DateTime<Utc>,
         limit: usize,
     ) -> StoreResult<Vec<CustomerOfferView>> {
+        Ok(self.offers_for(customer, now, limit)?.into_iter().map(|(view, _)| view).collect())
+    }
+
+    /// The offers a page shows now (as [`Store::customer_offers`]), their impressions
+    /// recorded: only those not counted today are written, so a reload reads and writes
+    /// nothing more. An impression that cannot be recorded (the offer ended a moment ago)
+    /// costs the page nothing.
+    pub fn show_offers(
+        &self,
+        customer: Uuid,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<CustomerOfferView>> {
+        let offers = self.offers_for(customer, now, limit)?;
+        for (view, uncounted) in &offers {
+            if *uncounted && let Err(e) = self.respond_to_offer(customer, view.id, Response::Impression, now)
+            {
+                tracing::warn!(error = %e, offer = %view.id, "an offer's impression was not recorded");
+            }
+        }
+        Ok(offers.into_iter().map(|(view, _)| view).collect())
+    }
+
+    /// The offers for a customer, each with whether today's impression is still to count.
+    fn offers_for(
+        &self,
+        customer: Uuid,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<(CustomerOfferView, bool)>> {
         let id = customer.to_string();
         self.read(|conn| {
             let candidates = running(conn, now)?;
             if candidates.is_empty() {
-                // No offer runs: nothing to decide, so the customer's facts are not read.
-                return Ok(Vec::new());
+                // No offer runs: the customer's facts are not needed, only whether they exist.
+                let known: i64 = crate::schema::customers::table.find(&id).count().get_result(conn)?;
+                return if known == 0 {
+                    Err(CoreError::not_found("customer").into())
+                } else {
+                    Ok(Vec::new())
+                };
             }
             let facts = crate::targeting::facts_of(conn, &id)?;
             let views: HashMap<String, Seen> = offer_views::table
@@ -469,7 +504,13 @@ impl Store {
                 .collect();
             shown
                 .iter()
-                .filter_map(|(c, seen)| rows.get(&c.id).map(|row| row.customer_view(facts.language, seen)))
+                .filter_map(|(c, seen)| {
+                    let uncounted = matches!(
+                        offer::respond(Response::Impression, Visibility::Shown, seen, now),
+                        Ok(Some(_))
+                    );
+                    rows.get(&c.id).map(|row| Ok((row.customer_view(facts.language, seen)?, uncounted)))
+                })
                 .collect()
         })
     }

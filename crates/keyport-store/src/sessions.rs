@@ -182,21 +182,11 @@ impl Store {
         self.write(|conn| revoke_family(conn, ctx, family_id))
     }
 
-    /// Ends every session of a customer except one family (the depot's "log out everywhere
-    /// else", and after a password change there, so a stolen session ends with it).
+    /// Ends every session of a customer except one family: their logins and the ticket
+    /// logins of their tickets (the depot's "log out everywhere else").
     pub fn end_other_sessions(&self, ctx: &Context, customer: Uuid, keep_family: &str) -> StoreResult<()> {
         let id = customer.to_string();
-        self.write(|conn| {
-            diesel::update(
-                sessions::table
-                    .filter(sessions::customer_id.eq(&id))
-                    .filter(sessions::family_id.ne(keep_family))
-                    .filter(sessions::revoked_at.is_null()),
-            )
-            .set(sessions::revoked_at.eq(stored_time(ctx.now)))
-            .execute(conn)?;
-            Ok(())
-        })
+        self.write(|conn| end_others(conn, ctx, &id, keep_family))
     }
 
     /// Who an open session family is for: `None` when no session of the family exists, or
@@ -279,6 +269,23 @@ fn open_session(
         ))
         .execute(conn)?;
     Ok(Session { subject, refresh_token: token, refresh_expires_at: expires_at })
+}
+
+/// Ends every open session of a customer (password and ticket logins of their tickets)
+/// but the family `keep`, in the caller's transaction.
+pub(crate) fn end_others(conn: &mut DbConn, ctx: &Context, customer: &str, keep: &str) -> StoreResult<()> {
+    let their_tickets = crate::schema::tickets::table
+        .filter(crate::schema::tickets::customer_id.eq(customer))
+        .select(crate::schema::tickets::id.nullable());
+    diesel::update(
+        sessions::table
+            .filter(sessions::customer_id.eq(customer).or(sessions::ticket_id.eq_any(their_tickets)))
+            .filter(sessions::family_id.ne(keep))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(stored_time(ctx.now)))
+    .execute(conn)?;
+    Ok(())
 }
 
 fn revoke_family(conn: &mut DbConn, ctx: &Context, family: &str) -> StoreResult<()> {

@@ -359,6 +359,10 @@ fn offers_show_on_the_overview_count_their_clicks_and_go_when_dismissed() {
         block_on(async {
             let api = Api::spawn(f);
             let w = World::build(f, &api).await;
+            // With no offer running, an unknown customer is still unknown (the API's answer).
+            let unknown =
+                api.get(&format!("/api/v1/customers/{}/offers", uuid::Uuid::nil()), Some(&w.admin)).await;
+            assert_eq!((unknown.status, unknown.code()), (404, "not_found"), "{}", unknown.body);
             let offer = json!({"kind": "cross_sell", "rule": {"language": ["en"]}, "title_en": "CAD Cloud",
                                "title_de": "CAD Cloud", "text_en": "Your drawings everywhere.",
                                "link": "https://shop.example.com/cloud", "coupon_code": "CLOUD10"});
@@ -384,8 +388,25 @@ fn offers_show_on_the_overview_count_their_clicks_and_go_when_dismissed() {
             // A ticket login sees no offers and cannot follow one.
             let mut visitor = Browser::new(&api, "en");
             let csrf = visitor.csrf("/depot/login").await;
-            visitor.post("/depot/ticket-login", &[("csrf", &csrf), ("ticket_code", &w.b.ticket_code)]).await;
+            let login = visitor
+                .post("/depot/ticket-login", &[("csrf", &csrf), ("ticket_code", &w.b.ticket_code)])
+                .await;
+            assert_eq!((login.status, login.location.as_str()), (303, "/depot/licenses"));
+            let seen = visitor.get("/depot/licenses").await;
+            assert!(
+                seen.status == 200 && seen.html.contains(&w.b.license) && !seen.html.contains("CAD Cloud"),
+                "{}",
+                seen.html
+            );
             assert_eq!(visitor.get(&format!("/depot/offers/{id}/go")).await.location, "/depot/login");
+            // A click from another site is not counted (the link still leads on).
+            let foreign = anna
+                .client
+                .get(format!("{}/depot/offers/{id}/go", api.base))
+                .header("Sec-Fetch-Site", "cross-site");
+            assert_eq!(anna.send(foreign).await.location, "https://shop.example.com/cloud");
+            let stats = api.get(&format!("/api/v1/offers/{id}"), Some(&w.admin)).await.body["stats"].clone();
+            assert_eq!(stats["clicks"].as_i64(), Some(1), "{stats}");
         })
     });
 }

@@ -119,7 +119,8 @@ async fn update_password(
     };
     let password = Password::parse(&body.new_password)?;
     let store = state.store.clone();
-    run(move || store.change_password(&who.ctx(&store), customer, &body.old_password, &password)).await?;
+    run(move || store.change_password(&who.ctx(&store), customer, &body.old_password, &password, None))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
