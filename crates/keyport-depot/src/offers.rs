@@ -4,10 +4,11 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
 use keyport_api::CustomerOfferView;
 use keyport_core::offer::Response;
 use keyport_core::{CoreError, ErrorCode};
-use keyport_store::SessionSubject;
+use keyport_store::{SessionSubject, Store};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -30,12 +31,15 @@ fn customer(visitor: &Visitor) -> Option<Uuid> {
     }
 }
 
-/// The offers for the overview, their impressions recorded (once a day each: a reload
-/// writes nothing). A failure here costs the page its offers, never the page.
-pub(crate) async fn shown(depot: &Depot, visitor: &Visitor) -> Vec<CustomerOfferView> {
-    let Some(customer) = customer(visitor) else { return Vec::new() };
-    let store = depot.store.clone();
-    run(move || store.show_offers(customer, store.now(), SHOWN)).await.unwrap_or_default()
+/// The offers for the overview (an account's; a ticket login sees none), their
+/// impressions recorded (once a day each: a reload writes nothing). Runs on the blocking
+/// pool with the page's other reads. A failure costs the page its offers, never the page.
+pub(crate) fn shown(store: &Store, subject: SessionSubject, now: DateTime<Utc>) -> Vec<CustomerOfferView> {
+    let SessionSubject::Customer(customer) = subject else { return Vec::new() };
+    store.show_offers(customer, now, SHOWN).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the overview's offers were not read");
+        Vec::new()
+    })
 }
 
 /// Follows an offer's link: the click is counted (when the offer is the customer's and the

@@ -175,7 +175,7 @@ pub(crate) fn page(
     visitor: &Visitor,
     status: StatusCode,
     template: &str,
-    data: Value,
+    data: impl serde::Serialize,
 ) -> HttpResponse {
     let theme = &depot.settings.theme;
     let lang = visitor.lang;

@@ -432,7 +432,7 @@ impl Store {
         now: DateTime<Utc>,
         limit: usize,
     ) -> StoreResult<Vec<CustomerOfferView>> {
-        Ok(self.offers_for(customer, now, limit)?.into_iter().map(|(view, _)| view).collect())
+        Ok(self.offers_for(customer, now, limit, true)?.into_iter().map(|(view, _)| view).collect())
     }
 
     /// The offers a page shows now (as [`Store::customer_offers`]), their impressions
@@ -445,7 +445,8 @@ impl Store {
         now: DateTime<Utc>,
         limit: usize,
     ) -> StoreResult<Vec<CustomerOfferView>> {
-        let offers = self.offers_for(customer, now, limit)?;
+        // The caller is the customer's own session: the customer exists.
+        let offers = self.offers_for(customer, now, limit, false)?;
         for (view, uncounted) in &offers {
             if *uncounted && let Err(e) = self.respond_to_offer(customer, view.id, Response::Impression, now)
             {
@@ -456,23 +457,22 @@ impl Store {
     }
 
     /// The offers for a customer, each with whether today's impression is still to count.
+    /// When no offer runs the customer's facts are not read; `check_known` then still
+    /// answers `not_found` for a customer who does not exist (as the facts would).
     fn offers_for(
         &self,
         customer: Uuid,
         now: DateTime<Utc>,
         limit: usize,
+        check_known: bool,
     ) -> StoreResult<Vec<(CustomerOfferView, bool)>> {
         let id = customer.to_string();
         self.read(|conn| {
             let candidates = running(conn, now)?;
             if candidates.is_empty() {
-                // No offer runs: the customer's facts are not needed, only whether they exist.
-                let known: i64 = crate::schema::customers::table.find(&id).count().get_result(conn)?;
-                return if known == 0 {
-                    Err(CoreError::not_found("customer").into())
-                } else {
-                    Ok(Vec::new())
-                };
+                let known = !check_known
+                    || crate::schema::customers::table.find(&id).count().get_result::<i64>(conn)? > 0;
+                return if known { Ok(Vec::new()) } else { Err(CoreError::not_found("customer").into()) };
             }
             let facts = crate::targeting::facts_of(conn, &id)?;
             let views: HashMap<String, Seen> = offer_views::table
