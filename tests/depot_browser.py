@@ -122,6 +122,9 @@ class Server:
         item = {"sku": "CAD-5", "product_code": "cad", "name": "CAD Pro 5", "license_model": "perpetual",
                 "version_min": 5, "rule_set": "depot"}
         expect(self.api("POST", "/items", item)[0] == 201, "an item")
+        demo = {"sku": "CAD-DEMO", "product_code": "cad", "name": "CAD Pro demo", "license_model": "demo",
+                "duration_days": 30, "version_min": 5, "rule_set": "depot", "self_service": True}
+        expect(self.api("POST", "/items", demo)[0] == 201, "a demo anyone may try")
 
     def ticket(self, number):
         status, order, _ = self.api("POST", "/orders", {"shop": "web", "external_order_number": number,
@@ -340,6 +343,12 @@ def walk_english(server):
         expect("cad-5.0.1.tar.gz" in text(driver) and "setup.exe" not in text(driver),
                "the downloads for this browser's operating system")
         look(driver, "en-downloads")
+
+        # A demo of the product, from the "Try a product" page.
+        click(driver, driver.find_element(By.LINK_TEXT, "Try a product"))
+        look(driver, "en-demos")
+        submit(driver, "/depot/demos")
+        expect("Your demo license is ready" in text(driver), "a demo license is given")
 
         # The profile: newsletter consent by double opt-in.
         driver.get(server.base + "/depot/profile")

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod account;
+mod demos;
 mod downloads;
 mod licenses;
 mod offers;
@@ -37,6 +38,8 @@ pub struct DepotSettings {
     pub frame_ancestors: Vec<String>,
     /// The corporate design.
     pub theme: Theme,
+    /// Who gets no demo (the same policy as the API's).
+    pub demo: keyport_core::demo::DemoPolicy,
     /// Where download links point and how long they work (none: no downloads page).
     pub download_links: Option<LinkBase>,
     /// Checks single sign-on tokens for the hand-off from the ISV's portal (none: the
@@ -147,6 +150,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, depot: web::Data<Depot>) {
             .configure(licenses::configure)
             .configure(offers::configure)
             .configure(downloads::configure)
+            .configure(demos::configure)
             .configure(profile::configure)
             .configure(render::configure)
             .default_service(web::to(render::not_found))

@@ -24,6 +24,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("forgot.html", include_str!("../templates/forgot.html")),
     ("licenses.html", include_str!("../templates/licenses.html")),
     ("downloads.html", include_str!("../templates/downloads.html")),
+    ("demos.html", include_str!("../templates/demos.html")),
     ("license.html", include_str!("../templates/license.html")),
     ("recover.html", include_str!("../templates/recover.html")),
     ("profile.html", include_str!("../templates/profile.html")),

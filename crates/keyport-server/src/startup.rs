@@ -196,6 +196,7 @@ impl Application {
                 frame_ancestors: depot.frame_ancestors,
                 theme: depot.theme,
                 sso: Some(sso_check(identity.issuers.clone())),
+                demo: identity.demo.clone(),
                 download_links: delivery
                     .as_ref()
                     .map(|d| keyport_depot::LinkBase { public_url: public_url.clone(), ttl: d.link_ttl }),

@@ -60,6 +60,22 @@ pub enum DemoFor<'a> {
 }
 
 impl Store {
+    /// The products a customer may try on their own: those with a self-service demo item,
+    /// as (code, name), by name.
+    pub fn demo_products(&self) -> StoreResult<Vec<(String, String)>> {
+        self.read_each(|conn| {
+            Ok(items::table
+                .inner_join(products::table)
+                .filter(items::license_model.eq("demo"))
+                .filter(items::self_service.eq(true))
+                .select((products::code, products::name))
+                .distinct()
+                .order((products::name.asc(), products::code.asc()))
+                .limit(100)
+                .load(conn)?)
+        })
+    }
+
     /// Gives a demo of `product` to `who`, activated on `machine` when one is named, within
     /// the limits: one per customer, one per address and one per machine per product, none
     /// for a refused e-mail domain.

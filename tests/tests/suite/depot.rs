@@ -591,3 +591,46 @@ fn the_account_language_follows_a_login_unless_the_visitor_chose_one() {
         })
     });
 }
+
+#[test]
+fn a_customer_tries_a_product_once_and_is_told_why_not_twice() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let w = World::build(f, &api).await;
+            let demo_sku = f.item(keyport_core::LicenseModel::Demo { days: 30 }, keyport_tests::rules());
+            let product = demo_sku.to_lowercase();
+            let mut anna = Browser::new(&api, "en");
+            assert_eq!(anna.log_in(&w.a.email, &w.a.password).await.status, 303);
+            let list = anna.get("/depot/demos").await;
+            assert!(
+                list.status == 200 && list.html.contains(&format!("value=\"{product}\"")),
+                "{}",
+                list.html
+            );
+            let csrf = anna.csrf("/depot/demos").await;
+            let given = anna.post("/depot/demos", &[("csrf", &csrf), ("product_code", &product)]).await;
+            assert_eq!(given.status, 200, "{}", given.html);
+            assert!(given.html.contains("Your demo license is ready"), "{}", given.html);
+            let licenses = api.get("/api/v1/me/licenses", Some(&w.a.token)).await;
+            assert!(
+                licenses.body.as_array().unwrap().iter().any(|l| l["sku"] == demo_sku.as_str()),
+                "the demo joins her licenses"
+            );
+            let again = anna.post("/depot/demos", &[("csrf", &csrf), ("product_code", &product)]).await;
+            let rest = api
+                .send(
+                    "POST",
+                    "/api/v1/me/demos",
+                    Some(&w.a.token),
+                    &[("Accept-Language", "en")],
+                    Some(json!({"product_code": product})),
+                )
+                .await;
+            assert_eq!(
+                (again.status, error_text(&again.html)),
+                (rest.status, rest.body["detail"].as_str().unwrap().to_owned())
+            );
+        })
+    });
+}
