@@ -17,7 +17,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/profile", web::get().to(profile))
         .route("/profile/password", web::post().to(change_password))
         .route("/profile/newsletter", web::post().to(newsletter))
-        .route("/profile/sessions", web::post().to(end_other_sessions));
+        .route("/profile/sessions", web::post().to(end_other_sessions))
+        .route("/profile/account", web::post().to(update_account));
 }
 
 /// The customer account of a password login (a ticket login has no profile).
@@ -30,9 +31,15 @@ fn customer(visitor: &Visitor) -> Option<Uuid> {
 
 async fn profile_data(depot: &Depot, customer: Uuid) -> Result<serde_json::Value, CoreError> {
     let store = depot.store.clone();
-    let (account, consent) =
-        run(move || Ok((store.get_customer(customer)?, store.marketing_consent(customer)?))).await?;
-    Ok(json!({"account": account, "consent": consent.state}))
+    let (account, consent, lang) = run(move || {
+        Ok((
+            store.get_customer(customer)?,
+            store.marketing_consent(customer)?,
+            store.customer_language(customer)?,
+        ))
+    })
+    .await?;
+    Ok(json!({"account": account, "consent": consent.state, "account_lang": lang.code()}))
 }
 
 async fn show(
@@ -154,5 +161,50 @@ async fn end_other_sessions(
     match run(move || store.end_other_sessions(&context, customer, &login.family)).await {
         Ok(()) => see_other(&format!("{BASE_PATH}/profile?done=other_sessions_ended")),
         Err(e) => render::refusal(&depot, &visitor, &e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct AccountForm {
+    csrf: String,
+    name: String,
+    language: String,
+}
+
+/// Name and the account's language (mails, and the depot after a login).
+async fn update_account(
+    depot: web::Data<Depot>,
+    visitor: Visitor,
+    form: web::Form<AccountForm>,
+) -> HttpResponse {
+    let Some(customer) = customer(&visitor) else { return render::to_login() };
+    if !visitor.csrf_ok(&depot, &form.csrf) {
+        return render::form_expired(&depot, &visitor);
+    }
+    let lang = match form.language.as_str() {
+        "en" => Ok(keyport_core::Lang::En),
+        "de" => Ok(keyport_core::Lang::De),
+        _ => Err(CoreError::invalid("language", "must be en or de")),
+    };
+    let result = match (keyport_core::DisplayName::parse(&form.name), lang) {
+        (Ok(name), Ok(lang)) => {
+            let (store, context) = (depot.store.clone(), ctx(&depot, &visitor));
+            run(move || store.update_profile(&context, customer, &name, lang)).await.map(|_| lang)
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    match result {
+        Ok(lang) => {
+            let mut response = see_other(&format!("{BASE_PATH}/profile?done=profile_saved"));
+            // The pages follow the account's language from now on (the switch's choice too).
+            for name in [crate::session::ACCOUNT_LANG_COOKIE, crate::session::LANG_COOKIE] {
+                let _ = response.add_cookie(&crate::session::cookie(&depot, name, lang.code().to_owned()));
+            }
+            response
+        }
+        Err(e) => {
+            let extra = json!({"account_error": e.message(visitor.lang)});
+            show(&depot, &visitor, customer, status_of(&e), extra).await
+        }
     }
 }

@@ -38,6 +38,7 @@ const NOTICES: &[&str] = &[
     "password_changed",
     "session_ended",
     "other_sessions_ended",
+    "profile_saved",
 ];
 
 pub(crate) fn templates() -> Result<minijinja::Environment<'static>, minijinja::Error> {

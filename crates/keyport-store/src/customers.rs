@@ -139,6 +139,37 @@ impl Store {
         })
     }
 
+    /// A customer changes their own name and the language their mails (and the depot after
+    /// a login) come in.
+    pub fn update_profile(
+        &self,
+        ctx: &Context,
+        customer: Uuid,
+        name: &DisplayName,
+        lang: keyport_core::Lang,
+    ) -> StoreResult<CustomerView> {
+        let key = customer.to_string();
+        self.write(|conn| {
+            let found: Option<(CustomerRow, String)> = customers::table
+                .find(&key)
+                .select((CustomerRow::as_select(), customers::language))
+                .first(conn)
+                .optional()?;
+            let (row, language) = found.ok_or_else(|| CoreError::not_found("customer"))?;
+            diesel::update(customers::table.find(&key))
+                .set((
+                    customers::name.eq(name.as_str()),
+                    customers::name_folded.eq(crate::lookup::fold(name.as_str())),
+                    customers::language.eq(lang.code()),
+                ))
+                .execute(conn)?;
+            let subject = Subject { customer_id: Some(&key), ..Subject::of("customer", &key) };
+            let data = json!({"by": "customer", "before": {"name": row.name, "language": language}});
+            append(conn, ctx, EventKind::CustomerUpdated, subject, data)?;
+            customer_view(CustomerRow { name: name.as_str().to_owned(), ..row })
+        })
+    }
+
     /// A customer by id.
     pub fn get_customer(&self, id: Uuid) -> StoreResult<CustomerView> {
         self.read(|conn| {

@@ -634,3 +634,42 @@ fn a_customer_tries_a_product_once_and_is_told_why_not_twice() {
         })
     });
 }
+
+#[test]
+fn the_profile_changes_the_name_and_the_language_of_mails_and_pages() {
+    Fixture::each(|f| {
+        block_on(async {
+            let api = Api::spawn(f);
+            let w = World::build(f, &api).await;
+            let mut anna = Browser::new(&api, "en");
+            assert_eq!(anna.log_in(&w.a.email, &w.a.password).await.status, 303);
+            let csrf = anna.csrf("/depot/profile").await;
+            let bad = anna
+                .post("/depot/profile/account", &[("csrf", &csrf), ("name", "Anna"), ("language", "fr")])
+                .await;
+            assert_eq!(bad.status, 422, "{}", bad.html);
+            let saved = anna
+                .post(
+                    "/depot/profile/account",
+                    &[("csrf", &csrf), ("name", "Anna Schmidt"), ("language", "de")],
+                )
+                .await;
+            assert_eq!((saved.status, saved.location.as_str()), (303, "/depot/profile?done=profile_saved"));
+            let profile = anna.get("/depot/profile?done=profile_saved").await;
+            assert!(
+                profile.html.contains("Ihr Konto ist gespeichert")
+                    && profile.html.contains("value=\"Anna Schmidt\""),
+                "{}",
+                profile.html
+            );
+            assert_eq!(api.get("/api/v1/me", Some(&w.a.token)).await.body["name"], "Anna Schmidt");
+            // Mails now come in German: a reset mail says so.
+            while let Some(mail) = f.store.claim_mail(f.store.now()).unwrap() {
+                f.store.mail_sent(&mail.id, f.store.now()).unwrap();
+            }
+            api.post("/api/v1/auth/password-reset", None, json!({"email": w.a.email})).await;
+            let mail = f.store.claim_mail(f.store.now()).unwrap().expect("a reset mail");
+            assert!(mail.subject.contains("Passwort"), "{}", mail.subject);
+        })
+    });
+}
