@@ -170,7 +170,7 @@ async fn logged_in(depot: &Depot, visitor: &Visitor, session: &keyport_store::Se
                 };
                 let _ = response.add_cookie(&crate::session::cookie(
                     depot,
-                    crate::session::LANG_COOKIE,
+                    crate::session::ACCOUNT_LANG_COOKIE,
                     code.to_owned(),
                 ));
             }

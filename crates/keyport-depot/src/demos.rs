@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::Depot;
 use crate::account::status_of;
-use crate::render::{self, ctx, page, run};
+use crate::render::{self, ctx, page, run, see_other};
 use crate::session::Visitor;
+use crate::{BASE_PATH, Depot};
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/demos", web::get().to(demos)).route("/demos", web::post().to(request));
@@ -75,7 +75,12 @@ async fn request(depot: web::Data<Depot>, visitor: Visitor, form: web::Form<Demo
         Err(e) => Err(e),
     };
     match result {
-        Ok(demo) => show(&depot, &visitor, StatusCode::OK, json!({"demo": demo})).await,
-        Err(e) => show(&depot, &visitor, status_of(&e), json!({"demo_error": e.message(visitor.lang)})).await,
+        // To the demo's license (a reload asks for nothing again).
+        Ok(demo) => see_other(&format!("{BASE_PATH}/licenses/{}?done=demo_given", demo.license_id)),
+        Err(e) => {
+            let page =
+                show(&depot, &visitor, status_of(&e), json!({"demo_error": e.message(visitor.lang)})).await;
+            render::with_retry_after(&e, page)
+        }
     }
 }

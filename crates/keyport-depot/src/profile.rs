@@ -196,10 +196,11 @@ async fn update_account(
     match result {
         Ok(lang) => {
             let mut response = see_other(&format!("{BASE_PATH}/profile?done=profile_saved"));
-            // The pages follow the account's language from now on (the switch's choice too).
-            for name in [crate::session::ACCOUNT_LANG_COOKIE, crate::session::LANG_COOKIE] {
-                let _ = response.add_cookie(&crate::session::cookie(&depot, name, lang.code().to_owned()));
-            }
+            // The pages follow the account's language from now on (an earlier switch is undone).
+            let account =
+                crate::session::cookie(&depot, crate::session::ACCOUNT_LANG_COOKIE, lang.code().to_owned());
+            let _ = response.add_cookie(&account);
+            let _ = response.add_cookie(&crate::session::removal(&depot, crate::session::LANG_COOKIE));
             response
         }
         Err(e) => {

@@ -39,6 +39,7 @@ const NOTICES: &[&str] = &[
     "session_ended",
     "other_sessions_ended",
     "profile_saved",
+    "demo_given",
 ];
 
 pub(crate) fn templates() -> Result<minijinja::Environment<'static>, minijinja::Error> {
@@ -353,4 +354,39 @@ async fn language(depot: web::Data<Depot>, query: web::Query<LanguageQuery>) -> 
     let mut response = see_other(back);
     let _ = response.add_cookie(&cookie(&depot, LANG_COOKIE, lang.to_owned()));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pages_own_values_win_over_the_common_ones() {
+        // `page` relies on this (minijinja's merge_maps: the last map wins a key).
+        let merged = minijinja::value::merge_maps([
+            minijinja::context! { error => (), notice => "common" },
+            minijinja::context! { notice => "own" },
+        ]);
+        let env = minijinja::Environment::new();
+        let shown = env.render_str("{{ notice }}|{{ error is none }}", merged).unwrap();
+        assert_eq!(shown, "own|True");
+    }
+
+    #[test]
+    fn page_titles_are_text() {
+        for (name, source) in TEMPLATES {
+            if let Some(at) = source.find("{% block title %}") {
+                let rest = &source[at..];
+                let title = &rest[..rest.find("{% endblock %}").unwrap()];
+                assert!(!title.contains('<') && !title.contains('\n'), "{name}: {title}");
+            }
+        }
+    }
+
+    #[test]
+    fn sizes_read_as_people_say_them() {
+        assert_eq!(bytes(830), "830 bytes");
+        assert_eq!(bytes(12 * 1024 + 400), "12.4 KB");
+        assert_eq!(bytes(3 * 1024 * 1024 * 1024), "3.0 GB");
+    }
 }

@@ -373,6 +373,14 @@ fn offers_show_on_the_overview_count_their_clicks_and_go_when_dismissed() {
             assert_eq!(anna.log_in(&w.a.email, &w.a.password).await.status, 303);
             let list = anna.get("/depot/licenses").await;
             assert!(list.html.contains("CAD Cloud") && list.html.contains("CLOUD10"), "{}", list.html);
+            // A click from another site is not counted (the link still leads on).
+            let foreign = anna
+                .client
+                .get(format!("{}/depot/offers/{id}/go", api.base))
+                .header("Sec-Fetch-Site", "cross-site");
+            assert_eq!(anna.send(foreign).await.location, "https://shop.example.com/cloud");
+            let stats = api.get(&format!("/api/v1/offers/{id}"), Some(&w.admin)).await.body["stats"].clone();
+            assert_eq!(stats["clicks"].as_i64(), Some(0), "{stats}");
             let go = anna.get(&format!("/depot/offers/{id}/go")).await;
             assert_eq!((go.status, go.location.as_str()), (303, "https://shop.example.com/cloud"));
             let stats = api.get(&format!("/api/v1/offers/{id}"), Some(&w.admin)).await.body["stats"].clone();
@@ -399,14 +407,6 @@ fn offers_show_on_the_overview_count_their_clicks_and_go_when_dismissed() {
                 seen.html
             );
             assert_eq!(visitor.get(&format!("/depot/offers/{id}/go")).await.location, "/depot/login");
-            // A click from another site is not counted (the link still leads on).
-            let foreign = anna
-                .client
-                .get(format!("{}/depot/offers/{id}/go", api.base))
-                .header("Sec-Fetch-Site", "cross-site");
-            assert_eq!(anna.send(foreign).await.location, "https://shop.example.com/cloud");
-            let stats = api.get(&format!("/api/v1/offers/{id}"), Some(&w.admin)).await.body["stats"].clone();
-            assert_eq!(stats["clicks"].as_i64(), Some(1), "{stats}");
         })
     });
 }
@@ -550,6 +550,7 @@ fn the_account_language_follows_a_login_unless_the_visitor_chose_one() {
     Fixture::each(|f| {
         block_on(async {
             let api = Api::spawn(f);
+            World::build(f, &api).await;
             let mut german = Browser::new(&api, "de");
             let csrf = german.csrf("/depot/register").await;
             let form = [
@@ -583,6 +584,18 @@ fn the_account_language_follows_a_login_unless_the_visitor_chose_one() {
             let mut english = Browser::new(&api, "en");
             assert_eq!(english.log_in("jonas@example.com", "ein langes Passwort 1").await.status, 303);
             assert!(english.get("/depot/licenses").await.html.contains("Meine Lizenzen"));
+            // In the same browser after logout, the next account's language (English) is used.
+            let csrf = english.csrf("/depot/licenses").await;
+            english.post("/depot/logout", &[("csrf", &csrf)]).await;
+            assert!(
+                english.get("/depot/login").await.html.contains("lang=\"en\""),
+                "the browser's language again"
+            );
+            assert_eq!(english.log_in("anna@example.com", "secret-password-1").await.status, 303);
+            assert!(
+                english.get("/depot/licenses").await.html.contains("My licenses"),
+                "the English account's pages"
+            );
             // Chosen with the switch, the choice stays.
             let mut chooser = Browser::new(&api, "en");
             chooser.get("/depot/language?to=en&back=/depot/login").await;
@@ -610,8 +623,14 @@ fn a_customer_tries_a_product_once_and_is_told_why_not_twice() {
             );
             let csrf = anna.csrf("/depot/demos").await;
             let given = anna.post("/depot/demos", &[("csrf", &csrf), ("product_code", &product)]).await;
-            assert_eq!(given.status, 200, "{}", given.html);
-            assert!(given.html.contains("Your demo license is ready"), "{}", given.html);
+            assert_eq!(given.status, 303, "{}", given.html);
+            assert!(
+                given.location.ends_with("?done=demo_given"),
+                "to the demo's license: {}",
+                given.location
+            );
+            let shown = anna.get(&given.location).await;
+            assert!(shown.html.contains("Your demo license is ready"), "{}", shown.html);
             let licenses = api.get("/api/v1/me/licenses", Some(&w.a.token)).await;
             assert!(
                 licenses.body.as_array().unwrap().iter().any(|l| l["sku"] == demo_sku.as_str()),
@@ -631,6 +650,14 @@ fn a_customer_tries_a_product_once_and_is_told_why_not_twice() {
                 (again.status, error_text(&again.html)),
                 (rest.status, rest.body["detail"].as_str().unwrap().to_owned())
             );
+            // A ticket login has no demos.
+            let mut visitor = Browser::new(&api, "en");
+            let csrf = visitor.csrf("/depot/login").await;
+            let login = visitor
+                .post("/depot/ticket-login", &[("csrf", &csrf), ("ticket_code", &w.b.ticket_code)])
+                .await;
+            assert_eq!(login.status, 303);
+            assert_eq!(visitor.get("/depot/demos").await.location, "/depot/login");
         })
     });
 }
