@@ -8,7 +8,7 @@ use actix_web::http::header::{self, ContentDisposition, DispositionParam, Dispos
 use actix_web::{HttpResponse, web};
 use keyport_core::files::ActivationRequest;
 use keyport_core::{CoreError, Fingerprint, MachineIdentity, MachineKey, TicketCode};
-use keyport_store::{LicenseView, Paging, SessionSubject};
+use keyport_store::{Context, LicenseView, Paging, Scope, SessionSubject, Store, StoreError};
 use minijinja::Value;
 use serde::Deserialize;
 use serde_json::json;
@@ -191,46 +191,53 @@ fn certificate_file(license: Uuid, certificate: String) -> HttpResponse {
         .body(certificate)
 }
 
+/// A file form's use case: the visitor logged in, the file read and its CSRF token checked,
+/// the use case run in the visitor's scope; the page to answer with when any of it fails.
+async fn file_use_case<T: Send + 'static>(
+    depot: &Depot,
+    visitor: &Visitor,
+    payload: Multipart,
+    use_case: impl FnOnce(&Store, &Context, Scope, &str) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, HttpResponse> {
+    let Some(login) = visitor.login.clone() else { return Err(render::to_login()) };
+    let upload = file_form(depot, visitor, payload).await?;
+    let (store, context, scope) = (depot.store.clone(), ctx(depot, visitor), login.scope());
+    run(move || use_case(&store, &context, scope, &upload.file))
+        .await
+        .map_err(|e| render::refusal(depot, visitor, &e))
+}
+
 async fn offline_activation(depot: web::Data<Depot>, visitor: Visitor, payload: Multipart) -> HttpResponse {
-    let Some(login) = visitor.login.clone() else { return render::to_login() };
-    let upload = match file_form(&depot, &visitor, payload).await {
-        Ok(upload) => upload,
-        Err(response) => return response,
-    };
-    let (store, context, scope) = (depot.store.clone(), ctx(&depot, &visitor), login.scope());
-    match run(move || store.request_offline_activation(&context, scope, &upload.file)).await {
+    let outcome = file_use_case(&depot, &visitor, payload, |store, ctx, scope, file| {
+        store.request_offline_activation(ctx, scope, file)
+    });
+    match outcome.await {
         Ok(outcome) => certificate_file(outcome.activation.license_id, outcome.certificate),
-        Err(e) => render::refusal(&depot, &visitor, &e),
+        Err(page) => page,
     }
 }
 
 async fn receipt(depot: web::Data<Depot>, visitor: Visitor, payload: Multipart) -> HttpResponse {
-    let Some(login) = visitor.login.clone() else { return render::to_login() };
-    let upload = match file_form(&depot, &visitor, payload).await {
-        Ok(upload) => upload,
-        Err(response) => return response,
-    };
-    let (store, context, scope) = (depot.store.clone(), ctx(&depot, &visitor), login.scope());
-    match run(move || store.complete_offline_activation(&context, scope, &upload.file)).await {
+    let done = file_use_case(&depot, &visitor, payload, |store, ctx, scope, file| {
+        store.complete_offline_activation(ctx, scope, file)
+    });
+    match done.await {
         Ok(activation) => {
             see_other(&format!("{BASE_PATH}/licenses/{}?done=receipt_done", activation.license_id))
         }
-        Err(e) => render::refusal(&depot, &visitor, &e),
+        Err(page) => page,
     }
 }
 
 async fn deactivation(depot: web::Data<Depot>, visitor: Visitor, payload: Multipart) -> HttpResponse {
-    let Some(login) = visitor.login.clone() else { return render::to_login() };
-    let upload = match file_form(&depot, &visitor, payload).await {
-        Ok(upload) => upload,
-        Err(response) => return response,
-    };
-    let (store, context, scope) = (depot.store.clone(), ctx(&depot, &visitor), login.scope());
-    match run(move || store.deactivate_with_proof(&context, scope, &upload.file)).await {
+    let done = file_use_case(&depot, &visitor, payload, |store, ctx, scope, file| {
+        store.deactivate_with_proof(ctx, scope, file)
+    });
+    match done.await {
         Ok(activation) => {
             see_other(&format!("{BASE_PATH}/licenses/{}?done=proof_done", activation.license_id))
         }
-        Err(e) => render::refusal(&depot, &visitor, &e),
+        Err(page) => page,
     }
 }
 
