@@ -4,11 +4,6 @@
 
 use std::time::Duration;
 
-use keyport_core::{
-    DisplayName, Email, ExternalOrderNumber, OrderCustomer, OrderLine, OrderRequest, Password, ShopName, Sku,
-};
-use keyport_store::NewCustomer;
-
 use crate::load::{self, Stats};
 use crate::world::World;
 
@@ -57,23 +52,7 @@ pub async fn measure(
     let sku = world.sku().to_owned();
     world
         .blocking(move |store, ctx| {
-            let new = NewCustomer {
-                email: Email::parse(EMAIL)?,
-                name: DisplayName::parse("Depot")?,
-                customer_number: None,
-                password: Some(Password::parse(PASSWORD)?),
-            };
-            store.create_customer(&ctx, &new)?;
-            for order in 0..LICENSES / 10 {
-                let request = OrderRequest::new(
-                    ShopName::parse("bench")?,
-                    ExternalOrderNumber::parse(&format!("D-{order}"))?,
-                    OrderCustomer::ByEmail(Email::parse(EMAIL)?),
-                    vec![OrderLine::new(1, Sku::parse(&sku)?, 10)?],
-                )?;
-                store.create_order(&ctx, &request)?;
-            }
-            Ok(())
+            World::customer_with_licenses(store, &ctx, (EMAIL, "Depot", PASSWORD), "D", &sku, LICENSES)
         })
         .await?;
     world.analyze().await?;

@@ -6,11 +6,6 @@
 use std::time::Duration;
 
 use keyport_api::OfferRequest;
-use keyport_core::DisplayName;
-use keyport_core::{
-    Email, ExternalOrderNumber, OrderCustomer, OrderLine, OrderRequest, Password, ShopName, Sku,
-};
-use keyport_store::NewCustomer;
 use serde_json::json;
 
 use crate::load::{self, Stats};
@@ -43,23 +38,8 @@ pub async fn measure(
     let sku = world.sku().to_owned();
     world
         .blocking(move |store, ctx| {
-            let new = NewCustomer {
-                email: Email::parse(EMAIL)?,
-                name: DisplayName::parse("Offers")?,
-                customer_number: None,
-                password: Some(Password::parse(PASSWORD)?),
-            };
-            store.create_customer(&ctx, &new)?;
             // Five orders of ten: what a customer who bought over the years holds.
-            for order in 0..LICENSES / 10 {
-                let request = OrderRequest::new(
-                    ShopName::parse("bench")?,
-                    ExternalOrderNumber::parse(&format!("O-{order}"))?,
-                    OrderCustomer::ByEmail(Email::parse(EMAIL)?),
-                    vec![OrderLine::new(1, Sku::parse(&sku)?, 10)?],
-                )?;
-                store.create_order(&ctx, &request)?;
-            }
+            World::customer_with_licenses(store, &ctx, (EMAIL, "Offers", PASSWORD), "O", &sku, LICENSES)?;
             for i in 0..OFFERS {
                 let request = OfferRequest {
                     kind: ["update", "upgrade", "cross_sell", "renewal"][i % 4].to_owned(),

@@ -543,6 +543,39 @@ impl World {
         tokio::task::spawn_blocking(move || f(&store, ctx())).await?
     }
 
+    /// A customer who bought `licenses` of the bench's item over the years (orders of ten,
+    /// their numbers starting with `orders`), with a password to log in with.
+    pub fn customer_with_licenses(
+        store: &Store,
+        ctx: &Context,
+        (email, name, password): (&str, &str, &str),
+        orders: &str,
+        sku: &str,
+        licenses: u32,
+    ) -> anyhow::Result<()> {
+        use keyport_core::{
+            DisplayName, Email, ExternalOrderNumber, OrderCustomer, OrderLine, OrderRequest, Password,
+            ShopName, Sku,
+        };
+        let new = keyport_store::NewCustomer {
+            email: Email::parse(email)?,
+            name: DisplayName::parse(name)?,
+            customer_number: None,
+            password: Some(Password::parse(password)?),
+        };
+        store.create_customer(ctx, &new)?;
+        for order in 0..licenses / 10 {
+            let request = OrderRequest::new(
+                ShopName::parse("bench")?,
+                ExternalOrderNumber::parse(&format!("{orders}-{order}"))?,
+                OrderCustomer::ByEmail(Email::parse(email)?),
+                vec![OrderLine::new(1, Sku::parse(sku)?, 10)?],
+            )?;
+            store.create_order(ctx, &request)?;
+        }
+        Ok(())
+    }
+
     /// Refreshes the database's planner statistics after bulk seeding (what autovacuum, or
     /// an operator after an import, does).
     pub async fn analyze(&self) -> anyhow::Result<()> {
