@@ -426,6 +426,12 @@ def walk_german(server):
         expect("Das Ticket ist registriert" in text(driver) and "nicht aktiviert" in text(driver),
                "a ticket registered, in German")
         look(driver, "de-06-lizenzen")
+        # On a phone: the same page at 390 x 844 (no sideways scrolling of the page itself).
+        driver.set_window_size(390, 844)
+        look(driver, "de-06-lizenzen-phone")
+        width = driver.execute_script("return document.documentElement.scrollWidth")
+        expect(width <= 390, f"the page fits a phone's width ({width} px)")
+        driver.set_window_size(1280, 900)
         if os.environ.get("KEYPORT_DEPOT_DOCS"):
             shutil.copy(SHOTS / "de-06-lizenzen.png", "docs/depot-theme.de.png")
         fill(driver, {"ticket_code": "AAAAA-AAAAA-AAAAA-AAAAA-AAAAA"})

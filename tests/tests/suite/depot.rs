@@ -139,7 +139,7 @@ fn a_login_sees_its_own_licenses_and_logout_ends_the_session() {
                 list.html.contains(&format!("data-license=\"{}\"", w.a.license)),
                 "her license is listed"
             );
-            assert!(list.html.contains("<td>1 of "), "with its seat in use");
+            assert!(list.html.contains("\">1 of "), "with its seat in use");
             assert!(!list.html.contains(&w.b.license), "nobody else's");
             assert_eq!(anna.get(&format!("/depot/licenses/{}", w.b.license)).await.status, 404);
             let own = anna.get(&format!("/depot/licenses/{}", w.a.license)).await;
