@@ -392,6 +392,17 @@ impl CoreError {
         &self.facts
     }
 
+    /// When to try again, in seconds (HTTP `Retry-After`): a rate limit says when its
+    /// window ends; an unavailable database or a key in use is worth another try in a
+    /// second; anything else not by itself.
+    pub fn retry_after(&self) -> Option<String> {
+        match self.code {
+            ErrorCode::RateLimited => self.facts.get("seconds").cloned(),
+            ErrorCode::Unavailable | ErrorCode::IdempotencyKeyInUse => Some("1".to_owned()),
+            _ => None,
+        }
+    }
+
     /// The message for a person, in the given language.
     pub fn message(&self, lang: Lang) -> String {
         let mut out = self.code.template(lang).to_owned();

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::render::{self, DoneQuery, ctx, page, run, see_other};
-use crate::session::{SESSION_COOKIE, Visitor, removal, session_cookie};
+use crate::session::{CsrfForm, SESSION_COOKIE, Visitor, removal, session_cookie};
 use crate::{BASE_PATH, Depot};
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -41,16 +41,12 @@ async fn home(visitor: Visitor) -> HttpResponse {
     }
 }
 
-fn login_form(depot: &Depot, visitor: &Visitor, status: StatusCode, data: serde_json::Value) -> HttpResponse {
-    page(depot, visitor, status, "login.html", data)
-}
-
 async fn login_page(depot: web::Data<Depot>, visitor: Visitor, query: web::Query<DoneQuery>) -> HttpResponse {
     if visitor.login.is_some() {
         return see_other(&format!("{BASE_PATH}/licenses"));
     }
     let notice = render::notice(query.done.as_deref());
-    login_form(&depot, &visitor, StatusCode::OK, json!({"notice": notice, "email": ""}))
+    page(&depot, &visitor, StatusCode::OK, "login.html", json!({"notice": notice, "email": ""}))
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,7 +70,7 @@ async fn login(depot: web::Data<Depot>, visitor: Visitor, form: web::Form<LoginF
         Ok(session) => logged_in(&depot, &visitor, &session).await,
         Err(e) => {
             let data = json!({"error": e.message(visitor.lang), "email": email});
-            render::with_retry_after(&e, login_form(&depot, &visitor, status_of(&e), data))
+            render::refused_form(&depot, &visitor, &e, "login.html", data)
         }
     }
 }
@@ -103,7 +99,7 @@ async fn ticket_login(
         Ok(session) => logged_in(&depot, &visitor, &session).await,
         Err(e) => {
             let data = json!({"ticket_error": e.message(visitor.lang), "email": "", "ticket_code": form.ticket_code});
-            render::with_retry_after(&e, login_form(&depot, &visitor, status_of(&e), data))
+            render::refused_form(&depot, &visitor, &e, "login.html", data)
         }
     }
 }
@@ -183,15 +179,6 @@ async fn logged_in(depot: &Depot, visitor: &Visitor, session: &keyport_store::Se
     }
 }
 
-pub(crate) fn status_of(error: &CoreError) -> StatusCode {
-    StatusCode::from_u16(error.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST)
-}
-
-#[derive(Debug, Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
-
 async fn logout(depot: web::Data<Depot>, visitor: Visitor, form: web::Form<CsrfForm>) -> HttpResponse {
     if !visitor.csrf_ok(&depot, &form.csrf) {
         return render::form_expired(&depot, &visitor);
@@ -258,7 +245,7 @@ async fn register(depot: web::Data<Depot>, visitor: Visitor, form: web::Form<Reg
         }
         Err(e) => {
             let data = json!({"error": e.message(visitor.lang), "name": form.name, "email": form.email, "ticket_code": form.ticket_code});
-            render::with_retry_after(&e, page(&depot, &visitor, status_of(&e), "register.html", data))
+            render::refused_form(&depot, &visitor, &e, "register.html", data)
         }
     }
 }
@@ -344,7 +331,7 @@ async fn forgot(depot: web::Data<Depot>, visitor: Visitor, form: web::Form<Forgo
         Ok(()) => render::message(&depot, &visitor, StatusCode::OK, "check_mail_title", "check_mail_reset"),
         Err(e) => {
             let data = json!({"error": e.message(visitor.lang), "email": form.email});
-            render::with_retry_after(&e, page(&depot, &visitor, status_of(&e), "forgot.html", data))
+            render::refused_form(&depot, &visitor, &e, "forgot.html", data)
         }
     }
 }
@@ -393,7 +380,7 @@ async fn reset(depot: web::Data<Depot>, visitor: Visitor, form: web::Form<ResetF
         Err(e) => {
             let mut data = reset_data(&token);
             data["error"] = json!(e.message(visitor.lang));
-            page(&depot, &visitor, status_of(&e), "token_form.html", data)
+            render::refused_form(&depot, &visitor, &e, "token_form.html", data)
         }
     }
 }

@@ -5,25 +5,17 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use keyport_core::ProductCode;
-use keyport_store::{DemoFor, SessionSubject};
+use keyport_store::DemoFor;
 use serde::Deserialize;
 use serde_json::json;
-use uuid::Uuid;
 
-use crate::account::status_of;
+use crate::render::status_of;
 use crate::render::{self, ctx, page, run, see_other};
 use crate::session::Visitor;
 use crate::{BASE_PATH, Depot};
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/demos", web::get().to(demos)).route("/demos", web::post().to(request));
-}
-
-fn customer(visitor: &Visitor) -> Option<Uuid> {
-    match visitor.login.as_ref().map(|l| l.subject) {
-        Some(SessionSubject::Customer(id)) => Some(id),
-        Some(SessionSubject::Ticket(_)) | None => None,
-    }
 }
 
 async fn show(
@@ -48,7 +40,7 @@ async fn show(
 }
 
 async fn demos(depot: web::Data<Depot>, visitor: Visitor) -> HttpResponse {
-    if customer(&visitor).is_none() {
+    if visitor.customer().is_none() {
         return render::to_login();
     }
     show(&depot, &visitor, StatusCode::OK, json!({})).await
@@ -61,7 +53,7 @@ struct DemoForm {
 }
 
 async fn request(depot: web::Data<Depot>, visitor: Visitor, form: web::Form<DemoForm>) -> HttpResponse {
-    let Some(customer) = customer(&visitor) else { return render::to_login() };
+    let Some(customer) = visitor.customer() else { return render::to_login() };
     if !visitor.csrf_ok(&depot, &form.csrf) {
         return render::form_expired(&depot, &visitor);
     }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::account::status_of;
+use crate::render::status_of;
 use crate::render::{self, DoneQuery, ctx, page, run, see_other};
 use crate::session::{Login, Visitor};
 use crate::upload::{self, Upload, UploadError};

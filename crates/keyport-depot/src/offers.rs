@@ -9,11 +9,10 @@ use keyport_api::CustomerOfferView;
 use keyport_core::offer::Response;
 use keyport_core::{CoreError, ErrorCode};
 use keyport_store::{SessionSubject, Store};
-use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::render::{self, run, see_other};
-use crate::session::Visitor;
+use crate::session::{CsrfForm, Visitor};
 use crate::{BASE_PATH, Depot};
 
 /// Offers shown on the overview.
@@ -22,13 +21,6 @@ const SHOWN: usize = 3;
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/offers/{offer_id}/go", web::get().to(follow))
         .route("/offers/{offer_id}/dismissal", web::post().to(dismiss));
-}
-
-fn customer(visitor: &Visitor) -> Option<Uuid> {
-    match visitor.login.as_ref().map(|l| l.subject) {
-        Some(SessionSubject::Customer(id)) => Some(id),
-        Some(SessionSubject::Ticket(_)) | None => None,
-    }
 }
 
 /// The offers for the overview (an account's; a ticket login sees none), their
@@ -45,7 +37,7 @@ pub(crate) fn shown(store: &Store, subject: SessionSubject, now: DateTime<Utc>) 
 /// Follows an offer's link: the click is counted (when the offer is the customer's and the
 /// request comes from the depot's own page), then the browser goes on to the shop.
 async fn follow(depot: web::Data<Depot>, visitor: Visitor, path: web::Path<String>) -> HttpResponse {
-    let Some(customer) = customer(&visitor) else { return render::to_login() };
+    let Some(customer) = visitor.customer() else { return render::to_login() };
     let Ok(offer) = Uuid::parse_str(&path) else { return render::not_found(depot, visitor).await };
     let (store, count) = (depot.store.clone(), !visitor.foreign);
     let link = run(move || {
@@ -68,18 +60,13 @@ async fn follow(depot: web::Data<Depot>, visitor: Visitor, path: web::Path<Strin
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
-
 async fn dismiss(
     depot: web::Data<Depot>,
     visitor: Visitor,
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let Some(customer) = customer(&visitor) else { return render::to_login() };
+    let Some(customer) = visitor.customer() else { return render::to_login() };
     if !visitor.csrf_ok(&depot, &form.csrf) {
         return render::form_expired(&depot, &visitor);
     }

@@ -3,14 +3,13 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use keyport_core::{CoreError, Password};
-use keyport_store::SessionSubject;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::account::status_of;
+use crate::render::status_of;
 use crate::render::{self, DoneQuery, ctx, page, run, see_other};
-use crate::session::Visitor;
+use crate::session::{CsrfForm, Visitor};
 use crate::{BASE_PATH, Depot};
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -19,14 +18,6 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/profile/newsletter", web::post().to(newsletter))
         .route("/profile/sessions", web::post().to(end_other_sessions))
         .route("/profile/account", web::post().to(update_account));
-}
-
-/// The customer account of a password login (a ticket login has no profile).
-fn customer(visitor: &Visitor) -> Option<Uuid> {
-    match visitor.login.as_ref().map(|l| l.subject) {
-        Some(SessionSubject::Customer(id)) => Some(id),
-        Some(SessionSubject::Ticket(_)) | None => None,
-    }
 }
 
 async fn profile_data(depot: &Depot, customer: Uuid) -> Result<serde_json::Value, CoreError> {
@@ -61,7 +52,7 @@ async fn show(
 }
 
 async fn profile(depot: web::Data<Depot>, visitor: Visitor, query: web::Query<DoneQuery>) -> HttpResponse {
-    let Some(customer) = customer(&visitor) else { return render::to_login() };
+    let Some(customer) = visitor.customer() else { return render::to_login() };
     let notice = render::notice(query.done.as_deref());
     show(&depot, &visitor, customer, StatusCode::OK, json!({"notice": notice})).await
 }
@@ -78,7 +69,7 @@ async fn change_password(
     visitor: Visitor,
     form: web::Form<PasswordForm>,
 ) -> HttpResponse {
-    let Some(customer) = customer(&visitor) else { return render::to_login() };
+    let Some(customer) = visitor.customer() else { return render::to_login() };
     if !visitor.csrf_ok(&depot, &form.csrf) {
         return render::form_expired(&depot, &visitor);
     }
@@ -99,7 +90,7 @@ async fn change_password(
         Ok(()) => see_other(&format!("{BASE_PATH}/profile?done=password_changed")),
         Err(e) => {
             let extra = json!({"password_error": e.message(visitor.lang)});
-            show(&depot, &visitor, customer, status_of(&e), extra).await
+            render::with_retry_after(&e, show(&depot, &visitor, customer, status_of(&e), extra).await)
         }
     }
 }
@@ -115,7 +106,7 @@ async fn newsletter(
     visitor: Visitor,
     form: web::Form<NewsletterForm>,
 ) -> HttpResponse {
-    let Some(customer) = customer(&visitor) else { return render::to_login() };
+    let Some(customer) = visitor.customer() else { return render::to_login() };
     if !visitor.csrf_ok(&depot, &form.csrf) {
         return render::form_expired(&depot, &visitor);
     }
@@ -135,14 +126,9 @@ async fn newsletter(
         Ok(_) => see_other(&format!("{BASE_PATH}/profile")),
         Err(e) => {
             let extra = json!({"newsletter_error": e.message(visitor.lang)});
-            show(&depot, &visitor, customer, status_of(&e), extra).await
+            render::with_retry_after(&e, show(&depot, &visitor, customer, status_of(&e), extra).await)
         }
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct CsrfForm {
-    csrf: String,
 }
 
 /// Ends every other session of the account (a device left logged in); this one stays.
@@ -151,7 +137,7 @@ async fn end_other_sessions(
     visitor: Visitor,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let (Some(customer), Some(login)) = (customer(&visitor), visitor.login.clone()) else {
+    let (Some(customer), Some(login)) = (visitor.customer(), visitor.login.clone()) else {
         return render::to_login();
     };
     if !visitor.csrf_ok(&depot, &form.csrf) {
@@ -177,7 +163,7 @@ async fn update_account(
     visitor: Visitor,
     form: web::Form<AccountForm>,
 ) -> HttpResponse {
-    let Some(customer) = customer(&visitor) else { return render::to_login() };
+    let Some(customer) = visitor.customer() else { return render::to_login() };
     if !visitor.csrf_ok(&depot, &form.csrf) {
         return render::form_expired(&depot, &visitor);
     }
@@ -205,7 +191,7 @@ async fn update_account(
         }
         Err(e) => {
             let extra = json!({"account_error": e.message(visitor.lang)});
-            show(&depot, &visitor, customer, status_of(&e), extra).await
+            render::with_retry_after(&e, show(&depot, &visitor, customer, status_of(&e), extra).await)
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::{BASE_PATH, Depot};
 
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
+    ("files.html", include_str!("../templates/files.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("register.html", include_str!("../templates/register.html")),
     ("message.html", include_str!("../templates/message.html")),
@@ -249,24 +250,35 @@ pub(crate) fn message(
 
 /// A refusal as a page: the API's message in the visitor's language, with its status.
 pub(crate) fn refusal(depot: &Depot, visitor: &Visitor, error: &CoreError) -> HttpResponse {
-    let status = StatusCode::from_u16(error.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let status = status_of(error);
     let title = depot.words.word(visitor.lang, "error_title");
     let data = json!({"title": title, "text": error.message(visitor.lang), "code": error.code().as_str()});
     with_retry_after(error, page(depot, visitor, status, "message.html", data))
 }
 
-/// A refusal's `Retry-After`, as the API sends it: when a rate limit's window ends, or in a
-/// second for an unavailable database.
+/// The status a refusal answers with (the API's for the same code).
+pub(crate) fn status_of(error: &CoreError) -> StatusCode {
+    StatusCode::from_u16(error.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// A refused answer's `Retry-After`, as the API sends it.
 pub(crate) fn with_retry_after(error: &CoreError, mut response: HttpResponse) -> HttpResponse {
-    let seconds = match error.code() {
-        ErrorCode::RateLimited => error.facts().get("seconds").cloned(),
-        ErrorCode::Unavailable => Some("1".to_owned()),
-        _ => None,
-    };
-    if let Some(value) = seconds.and_then(|s| header::HeaderValue::from_str(&s).ok()) {
+    if let Some(value) = error.retry_after().and_then(|s| header::HeaderValue::from_str(&s).ok()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
+}
+
+/// A form shown again after a refusal (its message in `data`): the refusal's status and
+/// `Retry-After`.
+pub(crate) fn refused_form(
+    depot: &Depot,
+    visitor: &Visitor,
+    error: &CoreError,
+    template: &str,
+    data: impl serde::Serialize,
+) -> HttpResponse {
+    with_retry_after(error, page(depot, visitor, status_of(error), template, data))
 }
 
 /// A form whose CSRF token is missing or wrong: refused, nothing done.

@@ -135,6 +135,12 @@ fn read_session(depot: &Depot, token: &str) -> Option<(SessionSubject, String)> 
     Some((subject, claims.sid))
 }
 
+/// A form with nothing but its CSRF token (log out, dismiss, end other sessions).
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct CsrfForm {
+    pub csrf: String,
+}
+
 /// Everything a page needs to know about its visitor.
 pub(crate) struct Visitor {
     /// The language: the switch's cookie, else the account's (after a login), else
@@ -156,6 +162,15 @@ pub(crate) struct Visitor {
 }
 
 impl Visitor {
+    /// The customer account of a password (or single sign-on) login; `None` for a ticket
+    /// login or no login (what needs an account is not theirs).
+    pub(crate) fn customer(&self) -> Option<uuid::Uuid> {
+        match self.login.as_ref().map(|l| l.subject) {
+            Some(SessionSubject::Customer(id)) => Some(id),
+            Some(SessionSubject::Ticket(_)) | None => None,
+        }
+    }
+
     /// The token this visitor's forms carry.
     pub(crate) fn form_token(&self, depot: &Depot) -> String {
         depot.keys.form_token(&self.csrf_cookie, self.login.as_ref().map(|l| l.family.as_str()))

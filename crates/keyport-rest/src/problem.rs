@@ -111,7 +111,7 @@ pub fn problem_response(error: &CoreError, lang: Lang) -> HttpResponse {
         facts: error.facts().iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
     };
     let mut builder = HttpResponse::build(status);
-    if let Some(seconds) = retry_after(error) {
+    if let Some(seconds) = error.retry_after() {
         builder.insert_header(("Retry-After", seconds));
     }
     if let Some(allowed) =
@@ -122,16 +122,6 @@ pub fn problem_response(error: &CoreError, lang: Lang) -> HttpResponse {
     let mut response = builder.content_type("application/problem+json").json(problem);
     response.extensions_mut().insert(error.clone());
     response
-}
-
-/// When to try again: a rate limit says when its window ends; an unavailable database is
-/// worth another try in a second.
-fn retry_after(error: &CoreError) -> Option<String> {
-    match error.code() {
-        ErrorCode::RateLimited => error.facts().get("seconds").cloned(),
-        ErrorCode::Unavailable | ErrorCode::IdempotencyKeyInUse => Some("1".to_owned()),
-        _ => None,
-    }
 }
 
 /// The language `Accept-Language` asks for (English without one).
