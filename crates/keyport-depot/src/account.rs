@@ -391,7 +391,7 @@ async fn newsletter_page(
     query: web::Query<TokenQuery>,
 ) -> HttpResponse {
     let (title, intro, button) =
-        ("newsletter_confirm_title", "newsletter_pending", "newsletter_confirm_button");
+        ("newsletter_confirm_title", "newsletter_confirm_intro", "newsletter_confirm_button");
     token_form(&depot, &visitor, "newsletter/confirm", title, intro, button, &query.token)
 }
 

@@ -37,7 +37,6 @@ const NOTICES: &[&str] = &[
     "receipt_done",
     "proof_done",
     "password_changed",
-    "session_ended",
     "other_sessions_ended",
     "profile_saved",
     "demo_given",

@@ -127,7 +127,6 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("of", "of", "von"),
     ("no_end", "no end", "unbefristet"),
     ("next_credit", "next on", "nächste am"),
-    ("details", "Details", "Details"),
     ("state_active", "active", "aktiv"),
     ("state_inactive", "not activated", "nicht aktiviert"),
     ("state_pending", "waiting for receipt", "wartet auf Quittung"),
@@ -135,7 +134,6 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("state_revoked", "revoked", "widerrufen"),
     ("state_deactivated", "deactivated", "deaktiviert"),
     ("state_recovered", "moved away (lost machine)", "übertragen (verlorener Rechner)"),
-    ("license_title", "License", "Lizenz"),
     ("features", "Features", "Funktionen"),
     ("machines", "Machines", "Rechner"),
     ("machines_empty", "Not activated on any machine.", "Auf keinem Rechner aktiviert."),
@@ -318,7 +316,6 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("file_missing", "Please choose a file.", "Bitte wählen Sie eine Datei."),
     ("file_too_large", "The file is too large (at most 64 KB).", "Die Datei ist zu groß (höchstens 64 KB)."),
     ("logged_out", "You are logged out.", "Sie sind abgemeldet."),
-    ("session_ended", "Please log in.", "Bitte melden Sie sich an."),
 ];
 
 /// The words for one language, with a theme's overrides on top.
@@ -366,6 +363,25 @@ mod tests {
                     source[at + 2..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
                 assert!(TEXTS.iter().any(|(k, _, _)| *k == key), "{name}: t.{key} is not a text");
             }
+        }
+    }
+
+    #[test]
+    fn every_word_is_used_somewhere() {
+        let code = [
+            include_str!("account.rs"),
+            include_str!("demos.rs"),
+            include_str!("downloads.rs"),
+            include_str!("licenses.rs"),
+            include_str!("offers.rs"),
+            include_str!("profile.rs"),
+            include_str!("render.rs"),
+        ];
+        let templates = crate::render::TEMPLATES.iter().map(|(_, source)| *source);
+        let everything: String = code.into_iter().chain(templates).collect();
+        for (key, _, _) in TEXTS {
+            // License and activation states are looked up by name (`t["state_" ~ state]`).
+            assert!(key.starts_with("state_") || everything.contains(key), "'{key}' is shown nowhere");
         }
     }
 
