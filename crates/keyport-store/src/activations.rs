@@ -281,14 +281,21 @@ pub(crate) fn revoke_in(
 }
 
 /// Takes the license's row lock, then loads it with everything the decisions need; a
-/// license outside the scope is `not_found`.
+/// license outside the scope is `not_found`. On PostgreSQL the lock is `SELECT ... FOR NO
+/// KEY UPDATE` (the lock an update of the row takes, without writing a new row version; rows
+/// that reference the license can still be inserted beside it); on SQLite the write
+/// transaction (`BEGIN IMMEDIATE`) holds the database's lock already, so the load is all.
 pub(crate) fn lock_and_load(conn: &mut DbConn, scope: Scope, license_id: Uuid) -> StoreResult<Loaded> {
     let id = license_id.to_string();
-    let locked = diesel::update(licenses::table.find(&id))
-        .set(licenses::lock_version.eq(licenses::lock_version + 1))
-        .execute(conn)?;
-    if locked == 0 {
-        return Err(CoreError::not_found("license").into());
+    match conn {
+        DbConn::Pg(c) => {
+            let locked: Option<String> =
+                licenses::table.find(&id).select(licenses::id).for_no_key_update().first(c).optional()?;
+            if locked.is_none() {
+                return Err(CoreError::not_found("license").into());
+            }
+        }
+        DbConn::Sqlite(_) => {}
     }
     load_in_scope(conn, scope, &id)
 }

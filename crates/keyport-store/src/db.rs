@@ -21,6 +21,13 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrati
 /// a racing unique insert is tried before the error reaches the caller.
 const WRITE_ATTEMPTS: u32 = 12;
 
+/// A connection idle in the pool for longer than this is tested (`SELECT 1`) before it is
+/// handed out; one used more recently is not (on PostgreSQL the test is a round trip, two or
+/// three per request under load). A connection that broke anyway (the server restarted
+/// within this time) fails at its first statement: it is dropped from the pool, and a
+/// transaction whose `BEGIN` failed so, or a read, is tried again on another connection.
+const IDLE_BEFORE_TEST: Duration = Duration::from_secs(1);
+
 /// How long opening a SQLite connection waits for another process's lock.
 const SQLITE_OPEN_WAIT: Duration = Duration::from_secs(10);
 
@@ -229,6 +236,98 @@ impl ManageConnection for Manager {
     }
 }
 
+/// Marks a connection whose link to the database is gone, so that the pool drops it when it
+/// comes back ([`Manager::has_broken`]) instead of handing it out again.
+fn forget(conn: &mut DbConn) {
+    match conn {
+        DbConn::Pg(c) => AnsiTransactionManager::transaction_manager_status_mut(c).set_in_error(),
+        DbConn::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c).set_in_error(),
+    }
+}
+
+/// When a pooled connection was last handed out (kept in the pool's per-connection
+/// extensions).
+struct HandedOut(std::time::Instant);
+
+/// A pooled connection.
+type Pooled = r2d2::PooledConnection<Manager>;
+
+/// A connection from the pool, tested first when it sat idle for longer than
+/// [`IDLE_BEFORE_TEST`]; a connection that fails the test is dropped and the next one taken.
+fn checkout(pool: &Pool, wait: Duration) -> Result<Pooled, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        let left = wait.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
+        let mut conn = pool.get_timeout(left).map_err(pool_timeout)?;
+        let now = std::time::Instant::now();
+        let idle = r2d2::PooledConnection::extensions_mut(&mut conn)
+            .insert(HandedOut(now))
+            .is_none_or(|HandedOut(at)| now.duration_since(at) > IDLE_BEFORE_TEST);
+        if !idle {
+            return Ok(conn);
+        }
+        match conn.batch_execute("SELECT 1") {
+            Ok(()) => return Ok(conn),
+            Err(e) => {
+                forget(&mut conn);
+                if started.elapsed() >= wait {
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+}
+
+/// Runs `attempt` on a connection from the pool; when it fails because the connection had
+/// broken before its first statement reached the server (`attempt` says so by returning
+/// [`Attempt::Lost`]), the connection is dropped and `attempt` runs on another one, as often
+/// as the pool has connections (after a restart of the server each may be broken).
+fn on_a_live_connection<T>(
+    pool: &Pool,
+    mut attempt: impl FnMut(&mut DbConn) -> Attempt<T>,
+) -> Result<T, StoreError> {
+    let mut left = pool.max_size() + 1;
+    loop {
+        let mut conn = checkout(pool, pool.connection_timeout())?;
+        match attempt(&mut conn) {
+            Attempt::Done(result) => {
+                if let Err(e) = &result
+                    && e.is_lost_connection()
+                {
+                    forget(&mut conn);
+                }
+                return result;
+            }
+            Attempt::Lost(e) => {
+                forget(&mut conn);
+                left -= 1;
+                if left == 0 {
+                    return Err(e);
+                }
+                tracing::debug!(error = %e, "a pooled connection was broken; trying another");
+            }
+        }
+    }
+}
+
+/// What one try on a pooled connection came to.
+enum Attempt<T> {
+    /// Finished (well or not); the answer is final.
+    Done(Result<T, StoreError>),
+    /// The connection was broken before anything was done: nothing happened, try another.
+    Lost(StoreError),
+}
+
+impl<T> Attempt<T> {
+    /// The outcome of work that changed nothing when it failed on a lost connection.
+    fn safe_to_repeat(result: Result<T, StoreError>) -> Attempt<T> {
+        match result {
+            Err(e) if e.is_lost_connection() => Attempt::Lost(e),
+            other => Attempt::Done(other),
+        }
+    }
+}
+
 /// A pool of connections.
 pub type Pool = r2d2::Pool<Manager>;
 
@@ -268,6 +367,8 @@ pub fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<Pool, StoreErr
         .max_size(options.max_size.max(1))
         .min_idle(Some(options.min_idle.min(options.max_size)))
         .connection_timeout(options.acquire_timeout)
+        // Tested by `checkout` only after idle time (see `IDLE_BEFORE_TEST`).
+        .test_on_check_out(false)
         .build(manager)
         .map_err(|e| StoreError::Connect(format!("{}: {e}", url.redacted())))
 }
@@ -331,8 +432,11 @@ pub fn write<T>(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut conn = pool.get().map_err(pool_timeout)?;
-        match write_once(&mut conn, &mut f) {
+        let once = on_a_live_connection(pool, |conn| match begin_write(conn) {
+            Ok(()) => Attempt::Done(finish(conn, &mut f)),
+            Err(e) => Attempt::safe_to_repeat(Err(e)),
+        });
+        match once {
             Err(e) if e.is_retryable() && attempt < WRITE_ATTEMPTS => {
                 tracing::debug!(attempt, error = %e, "retrying a write after a conflict");
                 metrics::counter!("keyport_db_write_retries_total").increment(1);
@@ -352,8 +456,13 @@ fn pool_timeout(e: diesel::r2d2::PoolError) -> StoreError {
 /// Checks that the database answers, waiting at most `wait` for a connection.
 pub fn ping(pool: &Pool, wait: Duration) -> Result<(), StoreError> {
     let mut conn = pool.get_timeout(wait).map_err(|e| StoreError::Pool(e.to_string()))?;
-    conn.batch_execute("SELECT 1")?;
-    Ok(())
+    let answered = conn.batch_execute("SELECT 1").map_err(StoreError::from);
+    if let Err(e) = &answered
+        && e.is_lost_connection()
+    {
+        forget(&mut conn);
+    }
+    answered
 }
 
 /// Runs `f` on a connection outside any transaction (for statements that refuse one, such
@@ -362,34 +471,51 @@ pub fn untransacted<T>(
     pool: &Pool,
     f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let mut conn = pool.get().map_err(pool_timeout)?;
-    f(&mut conn)
+    let mut f = Some(f);
+    on_a_live_connection(pool, |conn| match f.take() {
+        Some(f) => Attempt::Done(f(conn)),
+        None => Attempt::Done(Err(StoreError::Pool("no connection".into()))),
+    })
 }
 
 /// Runs `f` in one read transaction (a consistent view).
 pub fn read<T>(pool: &Pool, f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
-    let mut conn = pool.get().map_err(pool_timeout)?;
-    let conn: &mut DbConn = &mut conn;
-    conn.transaction(f)
+    let mut f = Some(f);
+    on_a_live_connection(pool, |conn| {
+        match <DbConn as Connection>::TransactionManager::begin_transaction(conn) {
+            Ok(()) => match f.take() {
+                Some(f) => Attempt::Done(finish(conn, f)),
+                None => Attempt::Done(Err(StoreError::Pool("no connection".into()))),
+            },
+            Err(e) => Attempt::safe_to_repeat(Err(e.into())),
+        }
+    })
 }
 
-/// Runs `f` on a pooled connection without a transaction.
+/// Runs `f` on a pooled connection without a transaction. `f` only reads: when the
+/// connection turns out broken it runs again on another.
 pub fn read_each<T>(
     pool: &Pool,
-    f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+    mut f: impl FnMut(&mut DbConn) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let mut conn = pool.get().map_err(pool_timeout)?;
-    f(&mut conn)
+    on_a_live_connection(pool, |conn| Attempt::safe_to_repeat(f(conn)))
 }
 
-fn write_once<T>(
-    conn: &mut DbConn,
-    f: &mut impl FnMut(&mut DbConn) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
+/// Opens the write transaction: `BEGIN IMMEDIATE` on SQLite (the write lock at once).
+fn begin_write(conn: &mut DbConn) -> Result<(), StoreError> {
     match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
     }
+    Ok(())
+}
+
+/// Runs `f` in the transaction the caller opened, and commits it, or rolls it back when
+/// `f` fails.
+fn finish<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
     match f(conn) {
         Ok(value) => match <DbConn as Connection>::TransactionManager::commit_transaction(conn) {
             Ok(()) => Ok(value),

@@ -57,6 +57,15 @@ impl StoreError {
         }
     }
 
+    /// Whether the connection the error came from is gone (the pool must not hand it out
+    /// again).
+    pub(crate) fn is_lost_connection(&self) -> bool {
+        match self {
+            StoreError::Database(e) => lost_connection(e),
+            _ => false,
+        }
+    }
+
     /// Whether a second attempt of the same transaction can succeed.
     pub(crate) fn is_retryable(&self) -> bool {
         match self {
@@ -92,6 +101,26 @@ fn is_busy(e: &DieselError) -> bool {
 /// connection to PostgreSQL broke, or SQLite's file is full, read-only or failing.
 fn is_outage(e: &DieselError) -> bool {
     match e {
+        DieselError::DatabaseError(_, info) => {
+            let m = info.message();
+            lost_connection(e)
+                || [
+                    "database or disk is full",
+                    "attempt to write a readonly database",
+                    "disk I/O error",
+                    "unable to open database file",
+                    "could not connect to server",
+                ]
+                .iter()
+                .any(|needle| m.contains(needle))
+        }
+        _ => false,
+    }
+}
+
+/// The connection to PostgreSQL is gone (the server restarted, or the link broke).
+fn lost_connection(e: &DieselError) -> bool {
+    match e {
         DieselError::DatabaseError(
             DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
             _,
@@ -99,13 +128,8 @@ fn is_outage(e: &DieselError) -> bool {
         DieselError::DatabaseError(_, info) => {
             let m = info.message();
             [
-                "database or disk is full",
-                "attempt to write a readonly database",
-                "disk I/O error",
-                "unable to open database file",
                 "server closed the connection",
                 "terminating connection",
-                "could not connect to server",
                 "connection to server",
                 "no connection to the server",
             ]

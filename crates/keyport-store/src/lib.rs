@@ -252,7 +252,8 @@ impl Store {
 
     /// Runs reads that need no common snapshot on one connection, each statement on its
     /// own (no transaction: two round trips fewer on PostgreSQL).
-    pub(crate) fn read_each<T>(&self, f: impl FnOnce(&mut db::DbConn) -> StoreResult<T>) -> StoreResult<T> {
+    /// `f` only reads: it runs again on another connection when the first turns out broken.
+    pub(crate) fn read_each<T>(&self, f: impl FnMut(&mut db::DbConn) -> StoreResult<T>) -> StoreResult<T> {
         db::read_each(&self.pool, f)
     }
 }

@@ -124,20 +124,26 @@ pub(crate) fn load_page(
     let ids: Vec<String> = rows.iter().map(|r| r.0.id.clone()).collect();
     let mut acts: HashMap<String, Vec<(ActivationRow, MachineRow)>> = HashMap::new();
     let mut grants: HashMap<String, Vec<CreditGrantRow>> = HashMap::new();
+    // One license (every use case that locks one) is asked for with `=`: PostgreSQL's
+    // generic plan for `= ANY($1)` scans the whole table while it has no statistics yet (a
+    // new database's first minute: 1 ms instead of 0.05 ms per activation at 3,000 rows).
     for chunk in ids.chunks(CHUNK) {
-        let found: Vec<(ActivationRow, MachineRow)> = activations::table
+        let activations_of = activations::table
             .inner_join(machines::table)
-            .filter(activations::license_id.eq_any(chunk))
             .order((activations::started_at.asc(), activations::id.asc()))
-            .select((ActivationRow::as_select(), MachineRow::as_select()))
-            .load(conn)?;
+            .select((ActivationRow::as_select(), MachineRow::as_select()));
+        let found: Vec<(ActivationRow, MachineRow)> = match chunk {
+            [one] => activations_of.filter(activations::license_id.eq(one)).load(conn)?,
+            _ => activations_of.filter(activations::license_id.eq_any(chunk)).load(conn)?,
+        };
         for pair in found {
             acts.entry(pair.0.license_id.clone()).or_default().push(pair);
         }
-        let found: Vec<CreditGrantRow> = credit_grants::table
-            .filter(credit_grants::license_id.eq_any(chunk))
-            .select(CreditGrantRow::as_select())
-            .load(conn)?;
+        let grants_of = credit_grants::table.select(CreditGrantRow::as_select());
+        let found: Vec<CreditGrantRow> = match chunk {
+            [one] => grants_of.filter(credit_grants::license_id.eq(one)).load(conn)?,
+            _ => grants_of.filter(credit_grants::license_id.eq_any(chunk)).load(conn)?,
+        };
         for grant in found {
             grants.entry(grant.license_id.clone()).or_default().push(grant);
         }

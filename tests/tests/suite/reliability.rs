@@ -206,6 +206,45 @@ fn while_postgresql_is_unreachable_requests_fail_fast_with_503_and_service_resum
     });
 }
 
+#[test]
+fn a_restart_of_postgresql_between_requests_fails_none_of_the_next_requests() {
+    let Ok(admin) = std::env::var(POSTGRES_ENV) else {
+        eprintln!("skipped: {POSTGRES_ENV} is not set (the test command sets it in CI)");
+        return;
+    };
+    let db = TestDb::postgres(admin.trim());
+    let (proxy, store) = behind_proxy(&db);
+    let f = Fixture::with_store(db, store);
+    let licenses: Vec<_> = (0..4).map(|_| f.license_at(Utc::now(), rules())).collect();
+    block_on(async {
+        let api = Api::spawn(&f);
+        let key = api_key(&f, Role::Admin);
+        // Every pooled connection open and just used: the pool hands them out untested.
+        for reply in futures_join(&api, &key, 8).await {
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+        for (round, license) in licenses.iter().enumerate().take(3) {
+            // What a restart does to the pool: every open connection is closed; new ones
+            // are accepted.
+            proxy.cut();
+            proxy.restore();
+            for reply in futures_join(&api, &key, 8).await {
+                assert_eq!(reply.status, 200, "round {round}: {}", reply.body);
+            }
+            proxy.cut();
+            proxy.restore();
+            let activated = f.store.activate(&f.ctx(), Scope::Staff, *license, &machine(round as u32 + 1));
+            let activated = activated.unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert!(activated.created);
+        }
+        // Each activation was written once.
+        for license in &licenses[..3] {
+            let view = f.store.get_license(Scope::Staff, *license, Utc::now()).unwrap();
+            assert_eq!(view.seats_in_use, 1, "{view:?}");
+        }
+    });
+}
+
 /// `n` concurrent catalog reads.
 async fn futures_join(api: &Api, key: &str, n: usize) -> Vec<keyport_tests::http::Reply> {
     let mut tasks = tokio::task::JoinSet::new();
