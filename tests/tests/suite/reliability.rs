@@ -155,24 +155,23 @@ fn rows_past_their_retention_are_pruned_and_the_rest_kept() {
 }
 
 /// A PostgreSQL store reached through a proxy the test can cut.
-fn behind_proxy(db: &TestDb) -> (Proxy, Store) {
-    let url = db.url_text();
-    let proxy = Proxy::start(&url);
+/// `None` (the test is skipped) without PostgreSQL.
+fn behind_proxy() -> Option<(Proxy, Fixture)> {
+    let Ok(admin) = std::env::var(POSTGRES_ENV) else {
+        eprintln!("skipped: {POSTGRES_ENV} is not set (the test command sets it in CI)");
+        return None;
+    };
+    let db = TestDb::postgres(admin.trim());
+    let proxy = Proxy::start(&db.url_text());
     let store =
         Store::open(&keyport_store::DatabaseUrl::parse(&proxy.url()).unwrap(), PoolOptions::server(4))
             .unwrap();
-    (proxy, store)
+    Some((proxy, Fixture::with_store(db, store)))
 }
 
 #[test]
 fn while_postgresql_is_unreachable_requests_fail_fast_with_503_and_service_resumes_by_itself() {
-    let Ok(admin) = std::env::var(POSTGRES_ENV) else {
-        eprintln!("skipped: {POSTGRES_ENV} is not set (the test command sets it in CI)");
-        return;
-    };
-    let db = TestDb::postgres(admin.trim());
-    let (proxy, store) = behind_proxy(&db);
-    let f = Fixture::with_store(db, store);
+    let Some((proxy, f)) = behind_proxy() else { return };
     block_on(async {
         let api = Api::spawn(&f);
         let key = api_key(&f, Role::Admin);
@@ -208,13 +207,7 @@ fn while_postgresql_is_unreachable_requests_fail_fast_with_503_and_service_resum
 
 #[test]
 fn a_restart_of_postgresql_between_requests_fails_none_of_the_next_requests() {
-    let Ok(admin) = std::env::var(POSTGRES_ENV) else {
-        eprintln!("skipped: {POSTGRES_ENV} is not set (the test command sets it in CI)");
-        return;
-    };
-    let db = TestDb::postgres(admin.trim());
-    let (proxy, store) = behind_proxy(&db);
-    let f = Fixture::with_store(db, store);
+    let Some((proxy, f)) = behind_proxy() else { return };
     let licenses: Vec<_> = (0..4).map(|_| f.license_at(Utc::now(), rules())).collect();
     block_on(async {
         let api = Api::spawn(&f);
