@@ -284,11 +284,21 @@ fn checkout(pool: &Pool, wait: Duration) -> Result<Pooled, StoreError> {
 /// as the pool has connections (after a restart of the server each may be broken).
 fn on_a_live_connection<T>(
     pool: &Pool,
+    attempt: impl FnMut(&mut DbConn) -> Attempt<T>,
+) -> Result<T, StoreError> {
+    on_a_live_connection_within(pool, pool.connection_timeout(), attempt)
+}
+
+/// [`on_a_live_connection`], waiting for connections `wait` in all (not per try).
+fn on_a_live_connection_within<T>(
+    pool: &Pool,
+    wait: Duration,
     mut attempt: impl FnMut(&mut DbConn) -> Attempt<T>,
 ) -> Result<T, StoreError> {
+    let started = std::time::Instant::now();
     let mut left = pool.max_size() + 1;
     loop {
-        let mut conn = checkout(pool, pool.connection_timeout())?;
+        let mut conn = checkout(pool, wait.saturating_sub(started.elapsed()))?;
         match attempt(&mut conn) {
             Attempt::Done(result) => {
                 if let Err(e) = &result
@@ -300,6 +310,7 @@ fn on_a_live_connection<T>(
             }
             Attempt::Lost(e) => {
                 forget(&mut conn);
+                metrics::counter!("keyport_db_lost_connections_total").increment(1);
                 left -= 1;
                 if left == 0 {
                     return Err(e);
@@ -454,15 +465,12 @@ fn pool_timeout(e: diesel::r2d2::PoolError) -> StoreError {
 }
 
 /// Checks that the database answers, waiting at most `wait` for a connection.
+/// A connection that broke while idle (the server restarted) is dropped and the next one
+/// asked, so a database that is back is reported back.
 pub fn ping(pool: &Pool, wait: Duration) -> Result<(), StoreError> {
-    let mut conn = pool.get_timeout(wait).map_err(|e| StoreError::Pool(e.to_string()))?;
-    let answered = conn.batch_execute("SELECT 1").map_err(StoreError::from);
-    if let Err(e) = &answered
-        && e.is_lost_connection()
-    {
-        forget(&mut conn);
-    }
-    answered
+    on_a_live_connection_within(pool, wait, |conn| {
+        Attempt::safe_to_repeat(conn.batch_execute("SELECT 1").map_err(StoreError::from))
+    })
 }
 
 /// Runs `f` on a connection outside any transaction (for statements that refuse one, such
