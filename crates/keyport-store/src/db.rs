@@ -245,6 +245,16 @@ fn forget(conn: &mut DbConn) {
     }
 }
 
+/// Passes `result` on; a connection it says is gone is forgotten first.
+fn settled<T>(conn: &mut DbConn, result: Result<T, StoreError>) -> Result<T, StoreError> {
+    if let Err(e) = &result
+        && e.is_lost_connection()
+    {
+        forget(conn);
+    }
+    result
+}
+
 /// When a pooled connection was last handed out (kept in the pool's per-connection
 /// extensions).
 struct HandedOut(std::time::Instant);
@@ -300,14 +310,7 @@ fn on_a_live_connection_within<T>(
     loop {
         let mut conn = checkout(pool, wait.saturating_sub(started.elapsed()))?;
         match attempt(&mut conn) {
-            Attempt::Done(result) => {
-                if let Err(e) = &result
-                    && e.is_lost_connection()
-                {
-                    forget(&mut conn);
-                }
-                return result;
-            }
+            Attempt::Done(result) => return settled(&mut conn, result),
             Attempt::Lost(e) => {
                 forget(&mut conn);
                 metrics::counter!("keyport_db_lost_connections_total").increment(1);
@@ -479,11 +482,9 @@ pub fn untransacted<T>(
     pool: &Pool,
     f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let mut f = Some(f);
-    on_a_live_connection(pool, |conn| match f.take() {
-        Some(f) => Attempt::Done(f(conn)),
-        None => Attempt::Done(Err(StoreError::Pool("no connection".into()))),
-    })
+    let mut conn = checkout(pool, pool.connection_timeout())?;
+    let result = f(&mut conn);
+    settled(&mut conn, result)
 }
 
 /// Runs `f` in one read transaction (a consistent view).
