@@ -108,6 +108,7 @@ pub async fn fetch_all(urls: &[String], size: u64) -> anyhow::Result<Stats> {
         p99_ms: at(0.99),
         ok,
         errors,
+        refused: 0,
         peak_rss_mb: None,
     })
 }

@@ -1,4 +1,7 @@
 //! The load loop: concurrent clients, a warm-up, a measured window, latencies and errors.
+//! A client that is refused with `Retry-After` (503 or 429) waits as long as it is told
+//! before it asks again, as a well-behaved client does; refusals are counted apart from
+//! errors.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,8 +24,10 @@ pub struct Stats {
     pub p99_ms: f64,
     /// Successful operations measured.
     pub ok: u64,
-    /// Failed operations measured.
+    /// Failed operations measured (refusals not counted).
     pub errors: u64,
+    /// Operations refused with `Retry-After` (503 or 429) in the measured window.
+    pub refused: u64,
     /// The server's peak resident memory, MB (none for in-process scenarios).
     pub peak_rss_mb: Option<f64>,
 }
@@ -44,6 +49,7 @@ impl Stats {
             p99_ms: at(0.99),
             ok: micros.len() as u64,
             errors: 0,
+            refused: 0,
             peak_rss_mb: None,
         }
     }
@@ -51,14 +57,60 @@ impl Stats {
     /// One line for the terminal.
     pub fn summary(&self) -> String {
         format!(
-            "{:.0}/s p50 {:.2} ms p95 {:.2} ms p99 {:.2} ms, {} errors, peak RSS {}",
+            "{:.0}/s p50 {:.2} ms p95 {:.2} ms p99 {:.2} ms, {} errors, {} refused, peak RSS {}",
             self.throughput,
             self.p50_ms,
             self.p95_ms,
             self.p99_ms,
             self.errors,
+            self.refused,
             self.peak_rss_mb.map_or("-".to_owned(), |m| format!("{m:.1} MB"))
         )
+    }
+}
+
+/// How one operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It did what it should.
+    Done,
+    /// The server refused it for now and said when to ask again.
+    Refused(Duration),
+    /// Anything else.
+    Failed,
+}
+
+impl From<bool> for Outcome {
+    fn from(ok: bool) -> Outcome {
+        if ok { Outcome::Done } else { Outcome::Failed }
+    }
+}
+
+/// Set (to anything), refused clients ask again at once instead of waiting as
+/// `Retry-After` says: a storm of clients that do not listen.
+pub const IMPATIENT: &str = "KEYPORT_BENCH_IMPATIENT";
+
+/// The longest a refused client waits, whatever `Retry-After` says.
+const LONGEST_WAIT: Duration = Duration::from_secs(5);
+
+/// Sends a request: `Done` when `ok` holds for its status, `Refused` for a 503 or 429 with
+/// `Retry-After` (in seconds), `Failed` otherwise.
+pub async fn send(request: reqwest::RequestBuilder, ok: impl Fn(reqwest::StatusCode) -> bool) -> Outcome {
+    let Ok(response) = request.send().await else { return Outcome::Failed };
+    let status = response.status();
+    if ok(status) {
+        return Outcome::Done;
+    }
+    let busy =
+        matches!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE | reqwest::StatusCode::TOO_MANY_REQUESTS);
+    let wait = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match (busy, wait) {
+        (true, Some(seconds)) => Outcome::Refused(Duration::from_secs(seconds).min(LONGEST_WAIT)),
+        _ => Outcome::Failed,
     }
 }
 
@@ -72,10 +124,11 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 
 /// Runs `op(n)` (n counting up from 0) from `concurrency` clients: a warm-up of a fifth of
 /// `duration`, then `duration` measured.
-pub async fn run<F, Fut>(concurrency: usize, duration: Duration, op: F) -> Stats
+pub async fn run<F, Fut, O>(concurrency: usize, duration: Duration, op: F) -> Stats
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = bool> + Send,
+    Fut: Future<Output = O> + Send,
+    O: Into<Outcome>,
 {
     let op = Arc::new(op);
     let next = Arc::new(AtomicU64::new(0));
@@ -83,27 +136,37 @@ where
     let stop = Arc::new(AtomicBool::new(false));
     let latencies = Arc::new(Mutex::new(Vec::<u64>::new()));
     let errors = Arc::new(AtomicU64::new(0));
+    let refusals = Arc::new(AtomicU64::new(0));
+    let impatient = std::env::var_os(IMPATIENT).is_some();
     let mut workers = Vec::new();
     for _ in 0..concurrency.max(1) {
         let (op, next, measuring, stop) = (op.clone(), next.clone(), measuring.clone(), stop.clone());
-        let (latencies, errors) = (latencies.clone(), errors.clone());
+        let (latencies, errors, refusals) = (latencies.clone(), errors.clone(), refusals.clone());
         workers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
-            let mut failed = 0;
+            let (mut failed, mut refused) = (0, 0);
             while !stop.load(Ordering::Relaxed) {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 let started = Instant::now();
-                let ok = op(n).await;
-                if measuring.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
-                    if ok {
+                let outcome = op(n).await.into();
+                let counted = measuring.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed);
+                match outcome {
+                    Outcome::Done if counted => {
                         mine.push(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
-                    } else {
-                        failed += 1;
                     }
+                    Outcome::Failed if counted => failed += 1,
+                    Outcome::Refused(wait) => {
+                        refused += u64::from(counted);
+                        if !impatient {
+                            tokio::time::sleep(wait).await;
+                        }
+                    }
+                    Outcome::Done | Outcome::Failed => {}
                 }
             }
             latencies.lock().await.extend(mine);
             errors.fetch_add(failed, Ordering::Relaxed);
+            refusals.fetch_add(refused, Ordering::Relaxed);
         }));
     }
     tokio::time::sleep(duration / 5).await;
@@ -124,6 +187,7 @@ where
         p99_ms: percentile(&all, 0.99),
         ok: all.len() as u64,
         errors: errors.load(Ordering::Relaxed),
+        refused: refusals.load(Ordering::Relaxed),
         peak_rss_mb: None,
     }
 }

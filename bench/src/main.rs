@@ -26,8 +26,9 @@ use crate::world::{Backend, World};
 struct Cli {
     /// Scenarios, comma-separated (healthz, activate-rest, webhooks-activate,
     /// activate-store, checkin, checkin-store, list-licenses, order-rest, order-soap,
-    /// serve-start, sandbox-start, download, analytics, offers, segments, depot, pgbench), or
-    /// `all`. `offers` lists the offers of a customer with 50 licenses among 200 defined
+    /// serve-start, sandbox-start, download, analytics, offers, segments, depot, overload,
+    /// pgbench), or `all`. `overload` runs activate-rest at 32, 128 and 512 clients (2, 4 and
+    /// 8 with --quick), each on a fresh server; refused clients wait as `Retry-After` says. `offers` lists the offers of a customer with 50 licenses among 200 defined
     /// offers, against that customer's license list; `depot` renders the web depot's license
     /// overview page of a customer with 50 licenses, against the same list as JSON. `analytics`
     /// times the PC-lifetime estimate and the daily usage report on histories of 1e4 and
@@ -56,7 +57,7 @@ struct Cli {
     out: Option<PathBuf>,
 }
 
-const SCENARIOS: [&str; 17] = [
+const SCENARIOS: [&str; 18] = [
     "pgbench",
     "healthz",
     "activate-rest",
@@ -74,7 +75,12 @@ const SCENARIOS: [&str; 17] = [
     "offers",
     "segments",
     "depot",
+    "overload",
 ];
+
+/// The numbers of clients of the overload scenario: the usual 32, then 4 and 16 times as
+/// many (the instance admits 256 at once by default and refuses the rest with 503).
+const OVERLOAD_CLIENTS: [usize; 3] = [32, 128, 512];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -122,6 +128,10 @@ async fn main() -> anyhow::Result<()> {
                 results.push((name.to_owned(), world.starts(name == "sandbox-start", runs).await?));
             }
             "download" => results.extend(world.downloads(cli.concurrency, cli.quick).await?),
+            "overload" => {
+                let levels: &[usize] = if cli.quick { &[2, 4, 8] } else { &OVERLOAD_CLIENTS };
+                results.extend(world.overload(duration, levels).await?);
+            }
             "offers" => results.extend(offers::measure(&world, duration, cli.concurrency).await?),
             "depot" => results.extend(depot::measure(&world, duration, cli.concurrency).await?),
             "segments" => {
@@ -134,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
             }
             _ => results.push((name.to_owned(), world.run(name, duration, cli.concurrency).await?)),
         }
-        if let Some((label, stats)) = results.last() {
+        if let Some((label, stats)) = results.last().filter(|_| name != "overload") {
             eprintln!("   {label}: {}", stats.summary());
         }
     }

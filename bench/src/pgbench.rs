@@ -108,6 +108,7 @@ async fn run(
         p99_ms: at(0.99),
         ok: latencies.len() as u64,
         errors: failed,
+        refused: 0,
         peak_rss_mb: None,
     })
 }

@@ -149,6 +149,36 @@ fn ratios(settings: &Settings, results: &[(String, Stats)]) -> Vec<Ratio> {
             met: a.p99_ms < 20.0,
         });
     }
+    // Overload: the rate at 4 and 16 times the clients stays within 80% of the rate at the
+    // first level, and the p99 grows no more than the number of clients (Little's law: a
+    // queue n times as long waits n times as long).
+    let levels: Vec<(usize, &Stats)> =
+        results.iter().filter_map(|(n, s)| Some((n.strip_prefix("overload@")?.parse().ok()?, s))).collect();
+    if let Some(&(base_clients, base)) = levels.first() {
+        for &(clients, stats) in &levels[1..] {
+            let rate = if base.throughput > 0.0 { stats.throughput / base.throughput } else { 0.0 };
+            out.push(Ratio {
+                name: format!(
+                    "overload: rate at {clients} / at {base_clients} clients ({})",
+                    settings.backend
+                ),
+                value: rate,
+                target: ">= 0.8".to_owned(),
+                met: rate >= 0.8,
+            });
+            let growth = if base.p99_ms > 0.0 { stats.p99_ms / base.p99_ms } else { f64::INFINITY };
+            let bound = clients as f64 / base_clients as f64;
+            out.push(Ratio {
+                name: format!(
+                    "overload: p99 at {clients} / at {base_clients} clients ({})",
+                    settings.backend
+                ),
+                value: growth,
+                target: format!("<= {bound}"),
+                met: growth <= bound,
+            });
+        }
+    }
     // The sandbox in an integrator's CI: ready well under a second on the 2-core machine,
     // and at most twice as long as a server opening an existing database.
     if let Some(sandbox) = find(results, "sandbox-start") {
@@ -252,15 +282,16 @@ pub fn write(out: &Path, settings: &Settings, results: &[(String, Stats)]) -> an
         settings.concurrency,
         if settings.quick { " (quick check: the numbers mean nothing)" } else { "" }
     );
-    md.push_str("| scenario | ops/s | p50 ms | p95 ms | p99 ms | errors | server peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    md.push_str("| scenario | ops/s | p50 ms | p95 ms | p99 ms | errors | refused | server peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (name, s) in results {
         md.push_str(&format!(
-            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} |\n",
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} |\n",
             s.throughput,
             s.p50_ms,
             s.p95_ms,
             s.p99_ms,
             s.errors,
+            s.refused,
             s.peak_rss_mb.map_or("-".to_owned(), |m| format!("{m:.1}"))
         ));
     }

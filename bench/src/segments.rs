@@ -61,6 +61,7 @@ pub async fn measure(world: &World, sizes: [u64; 2]) -> anyhow::Result<Vec<(Stri
                 p99_ms: ms,
                 ok: rows,
                 errors: 0,
+                refused: 0,
                 peak_rss_mb: peak,
             },
         ));

@@ -81,6 +81,30 @@ fn server_binary() -> anyhow::Result<PathBuf> {
     Ok(dir.join("keyport"))
 }
 
+/// One client's activation over REST: the n-th activates license `n % len` on machine
+/// `n + offset`.
+struct Activate {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+    licenses: Arc<Vec<Uuid>>,
+    offset: u64,
+}
+
+impl Activate {
+    fn send(&self, n: u64) -> impl std::future::Future<Output = load::Outcome> + Send + use<> {
+        let license = self.licenses[usize::try_from(n).unwrap_or(0) % self.licenses.len()];
+        let m = machine(n + self.offset);
+        let body = json!({"fingerprint": m.fingerprint.as_str(), "machine_key": m.key.to_string()});
+        let request = self
+            .client
+            .post(format!("{}/api/v1/me/licenses/{license}/activations", self.base))
+            .bearer_auth(&self.token)
+            .json(&body);
+        load::send(request, |status| status.is_success())
+    }
+}
+
 #[expect(
     clippy::expect_used,
     reason = "29 characters of letters, digits, ':' and '-' always make a fingerprint"
@@ -289,18 +313,8 @@ impl World {
                     if webhooks { self.webhook_licenses.clone() } else { self.activation_licenses.clone() };
                 // Other machines than activate-rest's: every activation takes a new seat.
                 let offset = if webhooks { 1 << 45 } else { 0 };
-                load::run(concurrency, duration, move |n| {
-                    let license = licenses[usize::try_from(n).unwrap_or(0) % licenses.len()];
-                    let m = machine(n + offset);
-                    let body =
-                        json!({"fingerprint": m.fingerprint.as_str(), "machine_key": m.key.to_string()});
-                    let request = client
-                        .post(format!("{base}/api/v1/me/licenses/{license}/activations"))
-                        .bearer_auth(&activate_token)
-                        .json(&body);
-                    async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
-                })
-                .await
+                let activate = Activate { client, base, token: activate_token, licenses, offset };
+                load::run(concurrency, duration, move |n| activate.send(n)).await
             }
             "list-licenses" => {
                 load::run(concurrency, duration, move |_| {
@@ -356,6 +370,38 @@ impl World {
         }
         let _ = server.child.kill().await;
         Ok(Stats { peak_rss_mb: peak, ..stats })
+    }
+
+    /// `activate-rest` at each number of clients in `levels`, each on a fresh server (the
+    /// instance's bound `max_in_flight` as configured by default) with licenses and machines
+    /// of its own: how the rate and the latency hold when more clients come than the
+    /// instance admits. Refused clients wait as `Retry-After` tells them.
+    pub async fn overload(
+        &self,
+        duration: Duration,
+        levels: &[usize],
+    ) -> anyhow::Result<Vec<(String, Stats)>> {
+        let share = (self.activation_licenses.len() / levels.len().max(1)).max(1);
+        let mut out = Vec::new();
+        for (i, &clients) in levels.iter().enumerate() {
+            let server = self.serve_clients(false).await?;
+            let (token, _) = self.login(&server.base).await?;
+            let licenses: Vec<Uuid> =
+                self.activation_licenses.iter().skip(i * share).take(share).copied().collect();
+            let activate = Activate {
+                client: reqwest::Client::builder().pool_max_idle_per_host(clients).build()?,
+                base: server.base.clone(),
+                token,
+                licenses: Arc::new(licenses),
+                // Machines of their own: every activation takes a new seat.
+                offset: (1 << 41) + (u64::try_from(i).unwrap_or(0) << 36),
+            };
+            let stats = load::run(clients, duration, move |n| activate.send(n)).await;
+            let stats = Stats { peak_rss_mb: server.peak_rss_mb(), ..stats };
+            eprintln!("   overload@{clients}: {}", stats.summary());
+            out.push((format!("overload@{clients}"), stats));
+        }
+        Ok(out)
     }
 
     /// Starts a receiver that answers every post 204 and registers `endpoints` endpoints

@@ -1,8 +1,9 @@
 //! Guards against clients that hold the server: a request body must arrive within a
 //! deadline (a slow body is answered `408`), one address may have only so many requests in
 //! flight at once (more are answered `429`), and the instance takes only so many requests
-//! at once from everyone (more are answered `503` with `Retry-After` at once: under
-//! overload the queue, and so the latency, stays bounded). Slow request heads are cut by
+//! at once from everyone (more are answered `503` with `Retry-After` after a short pause:
+//! under overload the queue, and so the latency, stays bounded, and clients that ask again
+//! at once cannot spend the CPU on refusals). Slow request heads are cut by
 //! actix's own `client_request_timeout`. Every guard answers with a problem document.
 
 use std::collections::HashMap;
@@ -116,10 +117,7 @@ pub async fn guard(
     // than the body deadline to come.
     if streams_body(&req) {
         req.set_payload(with_idle_deadline(payload, guards.body_timeout));
-        let Some(admitted) = guards.admit() else {
-            metrics::counter!("keyport_http_overload_refused_total").increment(1);
-            return Ok(req.into_response(problem_response(&CoreError::new(ErrorCode::Unavailable), Lang::En)));
-        };
+        let Some(admitted) = guards.admit() else { return Ok(refuse_overloaded(req).await) };
         return Ok(held(next.call(req).await?, counted, Some(admitted)));
     }
     let deadline = tokio::time::Instant::now() + guards.body_timeout;
@@ -143,14 +141,24 @@ pub async fn guard(
         true => None,
         false => match guards.admit() {
             Some(admitted) => Some(admitted),
-            None => {
-                metrics::counter!("keyport_http_overload_refused_total").increment(1);
-                let error = CoreError::new(ErrorCode::Unavailable);
-                return Ok(req.into_response(problem_response(&error, Lang::En)));
-            }
+            None => return Ok(refuse_overloaded(req).await),
         },
     };
     Ok(held(next.call(req).await?, counted, admitted))
+}
+
+/// How long a request the instance has no room for waits before its `503`: a client that
+/// asks again at once, whatever `Retry-After` says, then asks at most a few times a second,
+/// and a storm of such clients costs the admitted requests little CPU.
+pub const REFUSAL_PAUSE: Duration = Duration::from_millis(250);
+
+/// Answers `503` with `Retry-After` after [`REFUSAL_PAUSE`], the request's body dropped
+/// first (a waiting refusal holds no body).
+async fn refuse_overloaded(mut req: ServiceRequest) -> ServiceResponse<BoxBody> {
+    metrics::counter!("keyport_http_overload_refused_total").increment(1);
+    drop(req.take_payload());
+    tokio::time::sleep(REFUSAL_PAUSE).await;
+    req.into_response(problem_response(&CoreError::new(ErrorCode::Unavailable), Lang::En))
 }
 
 /// The response with its request's slots kept until its body is sent: a download streams

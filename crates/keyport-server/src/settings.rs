@@ -332,8 +332,9 @@ pub struct HttpSettings {
     /// Requests one client address may have in flight at once (more get 429).
     pub requests_per_address: usize,
     /// Requests the instance has in flight at once, from all clients: the queue's bound.
-    /// More are answered 503 with `Retry-After` at once instead of waiting behind a queue
-    /// that only grows (health, readiness and metrics are not counted).
+    /// More are answered 503 with `Retry-After` (after a pause of a quarter second, so that
+    /// clients that ask again at once cannot take the CPU with refusals) instead of waiting
+    /// behind a queue that only grows (health, readiness and metrics are not counted).
     pub max_in_flight: usize,
 }
 
