@@ -35,10 +35,12 @@ def new_major(released: dict, current: dict) -> int | None:
 
 
 def optic(binary: str, released: str, current: str) -> tuple[int, str]:
-    run = subprocess.run(
-        [binary, "diff", released, current, "--check"],
-        capture_output=True, text=True, env=ENV, timeout=600,
-    )
+    """Optic's diff; run in a folder of its own, where it leaves its ci-run-details.json."""
+    with tempfile.TemporaryDirectory() as scratch:
+        run = subprocess.run(
+            [os.path.abspath(binary), "diff", os.path.abspath(released), os.path.abspath(current), "--check"],
+            capture_output=True, text=True, env=ENV, timeout=600, cwd=scratch,
+        )
     return run.returncode, run.stdout + run.stderr
 
 
