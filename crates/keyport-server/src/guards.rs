@@ -3,12 +3,7 @@
 //! flight at once (more are answered `429`), and the instance takes only so many requests
 //! at once from everyone (more are answered `503` with `Retry-After` after a short pause:
 //! under overload the queue, and so the latency, stays bounded, and clients that ask again
-//! at once cannot spend the CPU on refusals). Of the admitted requests, only as many run
-//! their handlers at once as the database pool has connections; the others wait their turn
-//! in the order they came (a wait that holds no thread and no connection), so that a queue
-//! of requests is served first come, first served and the latency's tail stays close to its
-//! median (an artifact upload, whose body streams to its handler for minutes, takes no
-//! turn; a download's turn ends when its handler has answered, before its bytes are sent). Slow request heads are cut by
+//! at once cannot spend the CPU on refusals). Slow request heads are cut by
 //! actix's own `client_request_timeout`. Every guard answers with a problem document.
 
 use std::collections::HashMap;
@@ -39,24 +34,11 @@ pub struct Guards {
     pub total: usize,
     in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
     all: Arc<AtomicUsize>,
-    /// Turns to run a handler, as many as the database pool has connections; handed out in
-    /// the order they are asked for.
-    turns: Arc<tokio::sync::Semaphore>,
-    /// The longest an admitted request waits for its turn (`database_wait_ms`: as long as
-    /// it would wait for a connection) before it is answered 503.
-    turn_wait: Duration,
 }
 
 impl Guards {
-    /// Guards with these limits; `working` handlers run at once (the database pool's size),
-    /// and a request waits at most `turn_wait` for its turn.
-    pub fn new(
-        body_timeout: Duration,
-        body_limit: usize,
-        per_address: usize,
-        total: usize,
-        (working, turn_wait): (usize, Duration),
-    ) -> Guards {
+    /// Guards with these limits.
+    pub fn new(body_timeout: Duration, body_limit: usize, per_address: usize, total: usize) -> Guards {
         Guards {
             body_timeout,
             body_limit,
@@ -64,10 +46,6 @@ impl Guards {
             total: total.max(1),
             in_flight: Arc::default(),
             all: Arc::default(),
-            turns: Arc::new(tokio::sync::Semaphore::new(
-                working.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
-            )),
-            turn_wait,
         }
     }
 
@@ -159,19 +137,14 @@ pub async fn guard(
     // Probes and scrapes are answered however busy the instance is (they keep the address
     // cap and the body deadline above).
     let probe = matches!(req.path(), "/healthz" | "/readyz" | "/metrics");
-    if probe {
-        return Ok(held(next.call(req).await?, counted, None));
-    }
-    let Some(admitted) = guards.admit() else { return Ok(refuse_overloaded(req).await) };
-    // The turn is held while the handler runs, not while its answer is sent (a download).
-    let Ok(Ok(turn)) = tokio::time::timeout(guards.turn_wait, guards.turns.clone().acquire_owned()).await
-    else {
-        metrics::counter!("keyport_http_turn_timeouts_total").increment(1);
-        return Ok(req.into_response(problem_response(&CoreError::new(ErrorCode::Unavailable), Lang::En)));
+    let admitted = match probe {
+        true => None,
+        false => match guards.admit() {
+            Some(admitted) => Some(admitted),
+            None => return Ok(refuse_overloaded(req).await),
+        },
     };
-    let response = next.call(req).await?;
-    drop(turn);
-    Ok(held(response, counted, Some(admitted)))
+    Ok(held(next.call(req).await?, counted, admitted))
 }
 
 /// How long a request the instance has no room for waits before its `503`: a client that

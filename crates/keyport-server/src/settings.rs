@@ -623,16 +623,6 @@ impl Settings {
         }
     }
 
-    /// How many requests run their handlers at once (the pool's size: each handler uses
-    /// one connection at a time) and how long a request waits for its turn
-    /// (`database_wait_ms`).
-    pub fn turns(&self) -> (usize, std::time::Duration) {
-        (
-            usize::try_from(self.pool_size.max(1)).unwrap_or(1),
-            std::time::Duration::from_millis(self.database_wait_ms.max(1)),
-        )
-    }
-
     /// The database URL: the configured one, or the SQLite file in the data folder.
     pub fn database_url(&self) -> Result<DatabaseUrl, keyport_store::StoreError> {
         match &self.database_url {

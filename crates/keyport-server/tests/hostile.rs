@@ -120,54 +120,6 @@ fn beyond_the_instance_bound_requests_get_503_at_once_and_slow_bodies_do_not_fil
 }
 
 #[test]
-fn requests_beyond_the_pools_connections_wait_their_turn_and_not_longer_than_database_wait_ms() {
-    let dir = tempfile::tempdir().unwrap();
-    // One connection: one handler at a time; a request waits 1 ms for its turn.
-    let config = format!("{}pool_size = 1\ndatabase_wait_ms = 1\n", data_config(dir.path()));
-    let server = serve(&config, dir.path());
-    let base = server.base.clone();
-    let burst: Vec<_> = (0..8)
-        .map(|_| {
-            let base = base.clone();
-            std::thread::spawn(move || {
-                let body = json!({"email": "nobody@example.com", "password": "wrong password!"});
-                let started = Instant::now();
-                let (status, head, problem) = request(&base, "POST", "/api/v1/auth/login", None, Some(body));
-                (status, head, problem, started.elapsed())
-            })
-        })
-        .collect();
-    let answers: Vec<_> = burst.into_iter().map(|t| t.join().unwrap()).collect();
-    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
-    assert!(statuses.iter().all(|s| [401, 503].contains(s)), "{statuses:?}");
-    assert!(statuses.contains(&503), "a password hash takes longer than 1 ms: {statuses:?}");
-    for (_, head, problem, took) in answers.iter().filter(|a| a.0 == 503) {
-        assert_eq!(problem["code"], "unavailable", "{problem}");
-        assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
-        assert!(*took < Duration::from_secs(5), "a refusal took {took:?}");
-    }
-    let metrics = metrics_text(&server.base);
-    let waited: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("keyport_http_turn_timeouts_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    assert!(waited >= 1, "no request was refused for want of a turn:\n{metrics}");
-    // The instance serves again once the burst is over.
-    assert_eq!(request(&server.base, "GET", "/api/v1/products", None, None).0, 401);
-}
-
-/// The text of `/metrics`.
-fn metrics_text(base: &str) -> String {
-    let address = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(address).unwrap();
-    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text
-}
-
-#[test]
 fn a_storm_of_failed_logins_keeps_memory_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
