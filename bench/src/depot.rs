@@ -90,7 +90,7 @@ pub async fn measure(
                 true => client.get(&url).header("Cookie", &cookies),
                 false => client.get(&url).bearer_auth(&token),
             };
-            async move { request.send().await.is_ok_and(|r| r.status().as_u16() == 200) }
+            load::send(request, |status| status.as_u16() == 200)
         })
         .await;
         if round >= scenarios.len() {

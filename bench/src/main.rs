@@ -28,7 +28,8 @@ struct Cli {
     /// activate-store, checkin, checkin-store, list-licenses, order-rest, order-soap,
     /// serve-start, sandbox-start, download, analytics, offers, segments, depot, overload,
     /// pgbench), or `all`. `overload` runs activate-rest at 32, 128 and 512 clients (2, 4 and
-    /// 8 with --quick), each on a fresh server; refused clients wait as `Retry-After` says. `offers` lists the offers of a customer with 50 licenses among 200 defined
+    /// 8 with --quick), each on a fresh server; refused clients wait as `Retry-After` says.
+    /// `offers` lists the offers of a customer with 50 licenses among 200 defined
     /// offers, against that customer's license list; `depot` renders the web depot's license
     /// overview page of a customer with 50 licenses, against the same list as JSON. `analytics`
     /// times the PC-lifetime estimate and the daily usage report on histories of 1e4 and

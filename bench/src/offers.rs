@@ -84,7 +84,7 @@ pub async fn measure(
         let (client, url, token) = (client.clone(), format!("{}{path}", server.base), token.clone());
         let stats = load::run(concurrency, duration, move |_| {
             let request = client.get(&url).bearer_auth(&token);
-            async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
+            load::send(request, |status| status.is_success())
         })
         .await;
         out.push((label.to_owned(), Stats { peak_rss_mb: server.peak_rss_mb(), ..stats }));

@@ -297,14 +297,14 @@ impl World {
                     let proof = field_check_in(&field, n);
                     let request =
                         client.post(format!("{base}/api/v1/checkins")).json(&json!({"proof": proof}));
-                    async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
+                    load::send(request, |status| status.is_success())
                 })
                 .await
             }
             "healthz" => {
                 load::run(concurrency, duration, move |_| {
                     let (client, url) = (client.clone(), format!("{base}/healthz"));
-                    async move { client.get(url).send().await.is_ok_and(|r| r.status().is_success()) }
+                    load::send(client.get(url), |status| status.is_success())
                 })
                 .await
             }
@@ -319,7 +319,7 @@ impl World {
             "list-licenses" => {
                 load::run(concurrency, duration, move |_| {
                     let request = client.get(format!("{base}/api/v1/me/licenses")).bearer_auth(&list_token);
-                    async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
+                    load::send(request, |status| status.is_success())
                 })
                 .await
             }
@@ -329,7 +329,7 @@ impl World {
                     let body = json!({"shop": "bench-rest", "external_order_number": format!("R-{run}-{n}"),
                                       "lines": [{"line_number": 1, "sku": sku, "quantity": 1}]});
                     let request = client.post(format!("{base}/api/v1/orders")).bearer_auth(&key).json(&body);
-                    async move { request.send().await.is_ok_and(|r| r.status().as_u16() == 201) }
+                    load::send(request, |status| status.as_u16() == 201)
                 })
                 .await
             }
@@ -347,7 +347,7 @@ impl World {
                         .basic_auth("bench", Some(&key))
                         .header("Content-Type", "text/xml; charset=utf-8")
                         .body(envelope);
-                    async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
+                    load::send(request, |status| status.is_success())
                 })
                 .await
             }
